@@ -1,0 +1,24 @@
+//! nswatch: watch Linux namespaces change and tell which container every task belongs to.
+//!
+//! The data path: perf records (from a perf.data file, [`perf_data::PerfData`], or live
+//! rings) are borrowed as [`record::RecordView`]s, decoded in place by the one
+//! [`decoder::Decoder`], and turned into schema events ([`event::Event`]) that the report,
+//! the exporters and the model consume. See docs/DESIGN.md.
+#![warn(missing_docs)]
+
+pub mod attr;
+pub mod bytes;
+pub mod decoder;
+pub mod error;
+pub mod event;
+pub mod nsset;
+pub mod order;
+pub mod perf_data;
+pub mod record;
+pub mod report;
+
+pub use decoder::Decoder;
+pub use error::{DecodeError, ErrorKind};
+pub use event::{Body, Event, EventBuilder};
+pub use perf_data::{Order, PerfData};
+pub use record::{Record, RecordView};

@@ -1,0 +1,150 @@
+//! Namespace sets: the links of one task, compared and interned.
+
+use crate::record::{NsKind, NsLink, Namespaces, NS_KINDS};
+use hashbrown::HashMap;
+
+/// Most links a set keeps: the 7 kinds perf reports today and room for one more, should a
+/// kernel add one (records with more keep their first [`MAX_LINKS`]).
+pub const MAX_LINKS: usize = 8;
+
+/// A task's namespace links in kernel index order (net, uts, ipc, pid, user, mnt, cgroup).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
+pub struct NsSet {
+    len: u8,
+    links: [NsLink; MAX_LINKS],
+}
+
+impl NsSet {
+    /// A set from links in kernel index order.
+    pub fn from_links(links: impl IntoIterator<Item = NsLink>) -> Self {
+        let mut s = NsSet::default();
+        for l in links.into_iter().take(MAX_LINKS) {
+            s.links[s.len as usize] = l;
+            s.len += 1;
+        }
+        s
+    }
+
+    /// The set a NAMESPACES record carries.
+    pub fn from_record(ns: &Namespaces<'_>) -> Self {
+        NsSet::from_links(ns.iter().map(|(_, l)| l))
+    }
+
+    /// The links, in kernel index order.
+    pub fn links(&self) -> &[NsLink] {
+        &self.links[..self.len as usize]
+    }
+
+    /// The link of `kind`, if the set has it.
+    pub fn get(&self, kind: NsKind) -> Option<NsLink> {
+        self.links().get(kind as usize).copied()
+    }
+
+    /// True when every link is (0, 0): perf writes that for a task whose /proc/PID/ns it
+    /// could not read (often PID 1).
+    pub fn is_unknown(&self) -> bool {
+        self.links().iter().all(|l| l.dev == 0 && l.ino == 0)
+    }
+
+    /// Bit i set when link i differs between the two sets (or exists in only one).
+    pub fn diff(&self, other: &NsSet) -> u32 {
+        let n = self.len.max(other.len) as usize;
+        (0..n)
+            .filter(|&i| self.links.get(i) != other.links.get(i) || i >= self.len.min(other.len) as usize)
+            .fold(0, |m, i| m | 1 << i)
+    }
+}
+
+/// Names of the kinds whose bits are set in `mask`, comma-separated ("net,uts").
+pub fn mask_names(mask: u32) -> String {
+    let mut out = String::new();
+    for i in 0..32 {
+        if mask & (1 << i) != 0 {
+            if !out.is_empty() {
+                out.push(',');
+            }
+            match NsKind::from_index(i) {
+                Some(k) => out.push_str(k.name()),
+                None => out.push_str(&format!("ns{i}")),
+            }
+        }
+    }
+    out
+}
+
+/// The name of link `i` in JSON and text ("net" … "cgroup", then "ns7", …).
+pub fn link_name(i: usize) -> &'static str {
+    const EXTRA: [&str; MAX_LINKS - 7] = ["ns7"];
+    match NS_KINDS.get(i) {
+        Some(k) => k.name(),
+        None => EXTRA.get(i - NS_KINDS.len()).copied().unwrap_or("ns?"),
+    }
+}
+
+/// Small id of an interned set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SetId(pub u32);
+
+/// One copy of each distinct set; tasks hold a [`SetId`].
+#[derive(Debug, Default, Clone)]
+pub struct Interner {
+    sets: Vec<NsSet>,
+    ids: HashMap<NsSet, SetId>,
+}
+
+impl Interner {
+    /// The id of `set`, added if new.
+    pub fn intern(&mut self, set: NsSet) -> SetId {
+        if let Some(&id) = self.ids.get(&set) {
+            return id;
+        }
+        let id = SetId(self.sets.len() as u32);
+        self.sets.push(set);
+        self.ids.insert(set, id);
+        id
+    }
+
+    /// The set of `id`.
+    pub fn get(&self, id: SetId) -> &NsSet {
+        &self.sets[id.0 as usize]
+    }
+
+    /// Number of distinct sets.
+    pub fn len(&self) -> usize {
+        self.sets.len()
+    }
+
+    /// True when no set was interned.
+    pub fn is_empty(&self) -> bool {
+        self.sets.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(inos: &[u64]) -> NsSet {
+        NsSet::from_links(inos.iter().map(|&ino| NsLink { dev: 4, ino }))
+    }
+
+    #[test]
+    fn diff_names_the_changed_kinds() {
+        let a = set(&[1, 2, 3, 4, 5, 6, 7]);
+        let b = set(&[9, 9, 3, 4, 5, 6, 7]);
+        assert_eq!(mask_names(a.diff(&b)), "net,uts");
+        assert_eq!(a.diff(&a), 0);
+        assert_eq!(mask_names(a.diff(&set(&[1, 2, 3, 4, 5, 6, 7, 8]))), "ns7");
+    }
+
+    #[test]
+    fn interning_dedups() {
+        let mut i = Interner::default();
+        let a = i.intern(set(&[1, 2]));
+        let b = i.intern(set(&[1, 3]));
+        assert_ne!(a, b);
+        assert_eq!(i.intern(set(&[1, 2])), a);
+        assert_eq!(i.len(), 2);
+        assert!(set(&[0, 0]).is_unknown());
+    }
+}

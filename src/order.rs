@@ -1,0 +1,143 @@
+//! Time ordering of records that arrive in per-CPU runs.
+//!
+//! perf.data files hold the per-CPU buffers one after another, each in time order, separated
+//! by FINISHED_ROUND records. perf's rule, followed here: at the end of round N, everything
+//! older than the newest timestamp of round N-1 can be released, because no CPU's buffer can
+//! still hold something older (each round drains every buffer). The live ring merge reuses
+//! this buffer with its own release points.
+
+/// Items waiting to be released in time order; `T` is whatever locates a record (a file
+/// offset, an arena offset).
+#[derive(Debug)]
+pub struct ReorderBuffer<T> {
+    pending: Vec<(u64, u64, T)>,
+    seq: u64,
+    last_time: u64,
+    round_max: u64,
+    prev_round_max: Option<u64>,
+    cap: usize,
+}
+
+impl<T> ReorderBuffer<T> {
+    /// A buffer that releases its oldest half by force once it holds `cap` items, so that
+    /// input without rounds still runs in bounded memory.
+    pub fn new(cap: usize) -> Self {
+        ReorderBuffer {
+            pending: Vec::new(),
+            seq: 0,
+            last_time: 0,
+            round_max: 0,
+            prev_round_max: None,
+            cap: cap.max(2),
+        }
+    }
+
+    /// Number of items waiting.
+    pub fn len(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// The items waiting, in no particular order.
+    pub fn items(&self) -> impl Iterator<Item = &T> {
+        self.pending.iter().map(|(_, _, x)| x)
+    }
+
+    /// The items waiting, mutable (to relocate them), in no particular order.
+    pub fn items_mut(&mut self) -> impl Iterator<Item = &mut T> {
+        self.pending.iter_mut().map(|(_, _, x)| x)
+    }
+
+    /// True when nothing waits.
+    pub fn is_empty(&self) -> bool {
+        self.pending.is_empty()
+    }
+
+    /// Adds an item. One without a time sorts with the previous one, keeping its place.
+    /// Returns true when the buffer is full and [`Self::release_overflow`] should be called.
+    #[inline]
+    pub fn push(&mut self, time: Option<u64>, item: T) -> bool {
+        let t = time.unwrap_or(self.last_time);
+        self.last_time = t;
+        self.round_max = self.round_max.max(t);
+        self.pending.push((t, self.seq, item));
+        self.seq += 1;
+        self.pending.len() >= self.cap
+    }
+
+    fn release_upto(&mut self, limit: u64, out: &mut Vec<T>) {
+        // Runs per CPU are already sorted: a stable sort over them is a cheap merge.
+        self.pending.sort_by_key(|&(t, s, _)| (t, s));
+        let n = self.pending.partition_point(|&(t, _, _)| t <= limit);
+        out.extend(self.pending.drain(..n).map(|(_, _, x)| x));
+    }
+
+    /// Ends a round (FINISHED_ROUND): moves what is now safe to `out`, oldest first.
+    pub fn finish_round(&mut self, out: &mut Vec<T>) {
+        if let Some(limit) = self.prev_round_max {
+            self.release_upto(limit, out);
+        }
+        self.prev_round_max = Some(self.round_max);
+    }
+
+    /// Releases the oldest half when the buffer is full.
+    pub fn release_overflow(&mut self, out: &mut Vec<T>) {
+        self.pending.sort_by_key(|&(t, s, _)| (t, s));
+        let n = self.pending.len() / 2;
+        out.extend(self.pending.drain(..n).map(|(_, _, x)| x));
+    }
+
+    /// Releases everything (end of input).
+    pub fn flush(&mut self, out: &mut Vec<T>) {
+        self.release_upto(u64::MAX, out);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn releases_in_time_order_per_round() {
+        let mut b = ReorderBuffer::new(1000);
+        let mut out = Vec::new();
+        // round 1: cpu0 (1, 5), cpu1 (2, 3)
+        for t in [1, 5, 2, 3] {
+            b.push(Some(t), t);
+        }
+        b.finish_round(&mut out);
+        assert!(out.is_empty(), "nothing is safe after the first round");
+        // round 2: cpu0 (6), cpu1 (4, 7)
+        for t in [6, 4, 7] {
+            b.push(Some(t), t);
+        }
+        b.finish_round(&mut out);
+        assert_eq!(out, vec![1, 2, 3, 4, 5]);
+        b.flush(&mut out);
+        assert_eq!(out, vec![1, 2, 3, 4, 5, 6, 7]);
+    }
+
+    #[test]
+    fn equal_times_keep_arrival_order_and_untimed_follow_their_predecessor() {
+        let mut b = ReorderBuffer::new(1000);
+        let mut out = Vec::new();
+        b.push(Some(5), 'a');
+        b.push(None, 'b');
+        b.push(Some(5), 'c');
+        b.push(Some(1), 'd');
+        b.flush(&mut out);
+        assert_eq!(out, vec!['d', 'a', 'b', 'c']);
+    }
+
+    #[test]
+    fn overflow_releases_the_oldest_half() {
+        let mut b = ReorderBuffer::new(4);
+        let mut out = Vec::new();
+        for t in [4, 3, 2] {
+            assert!(!b.push(Some(t), t));
+        }
+        assert!(b.push(Some(1), 1));
+        b.release_overflow(&mut out);
+        assert_eq!(out, vec![1, 2]);
+        assert_eq!(b.len(), 2);
+    }
+}

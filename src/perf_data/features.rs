@@ -1,0 +1,121 @@
+//! perf.data feature sections (the `# hostname : …` lines of `perf report --header-only`).
+
+use crate::bytes::Bytes;
+use serde::Serialize;
+
+/// Feature bit numbers (tools/perf/util/header.h, `HEADER_*`).
+#[allow(missing_docs)]
+pub mod feat {
+    pub const TRACING_DATA: u32 = 1;
+    pub const BUILD_ID: u32 = 2;
+    pub const HOSTNAME: u32 = 3;
+    pub const OSRELEASE: u32 = 4;
+    pub const VERSION: u32 = 5;
+    pub const ARCH: u32 = 6;
+    pub const NRCPUS: u32 = 7;
+    pub const CPUDESC: u32 = 8;
+    pub const CPUID: u32 = 9;
+    pub const TOTAL_MEM: u32 = 10;
+    pub const CMDLINE: u32 = 11;
+    pub const CLOCKID: u32 = 23;
+    pub const CLOCK_DATA: u32 = 29;
+    /// Number of bits of the feature bitmap in the file header.
+    pub const BITS: u32 = 256;
+}
+
+/// The feature sections nswatch reads. Absent or malformed ones stay `None`: features are
+/// informative, and a damaged one must not hide the records.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Features {
+    /// Host name of the recording machine.
+    pub hostname: Option<String>,
+    /// Kernel release (`uname -r`).
+    pub os_release: Option<String>,
+    /// perf's version.
+    pub perf_version: Option<String>,
+    /// Machine architecture.
+    pub arch: Option<String>,
+    /// CPUs online when recording.
+    pub nr_cpus_online: Option<u32>,
+    /// CPUs available (possible).
+    pub nr_cpus_avail: Option<u32>,
+    /// The `perf record` command line.
+    pub cmdline: Option<Vec<String>>,
+    /// Resolution of the event clock, in ns (HEADER_CLOCKID).
+    pub clock_res_ns: Option<u64>,
+    /// The clock the events use (HEADER_CLOCK_DATA), when perf recorded one.
+    pub clockid: Option<u32>,
+    /// Wall-clock time (ns since the epoch) at `clock_ref_ns` of the event clock.
+    pub clock_tod_ns: Option<u64>,
+    /// Event-clock time that `clock_tod_ns` corresponds to.
+    pub clock_ref_ns: Option<u64>,
+}
+
+/// `struct perf_header_string`: u32 length (padding included), then NUL-padded bytes.
+fn string(b: &Bytes<'_>, off: &mut usize) -> Option<String> {
+    let len = b.u32(*off)? as usize;
+    let start = *off + 4;
+    let end = start.checked_add(len)?;
+    let s = b.c_str(start, end)?.into_owned();
+    *off = end;
+    Some(s)
+}
+
+impl Features {
+    /// Reads feature `bit` from its section bytes `b`; unknown bits are ignored.
+    pub fn read(&mut self, bit: u32, b: &Bytes<'_>) {
+        let mut off = 0;
+        match bit {
+            feat::HOSTNAME => self.hostname = string(b, &mut off),
+            feat::OSRELEASE => self.os_release = string(b, &mut off),
+            feat::VERSION => self.perf_version = string(b, &mut off),
+            feat::ARCH => self.arch = string(b, &mut off),
+            feat::NRCPUS => {
+                self.nr_cpus_avail = b.u32(0);
+                self.nr_cpus_online = b.u32(4);
+            }
+            feat::CMDLINE => {
+                self.cmdline = (|| {
+                    let n = b.u32(0)?;
+                    off = 4;
+                    // Each entry takes at least 4 bytes: bound the count by the section.
+                    if n as usize > b.len() / 4 {
+                        return None;
+                    }
+                    (0..n).map(|_| string(b, &mut off)).collect()
+                })()
+            }
+            feat::CLOCKID => self.clock_res_ns = b.u64(0),
+            feat::CLOCK_DATA => {
+                if b.u32(0) == Some(1) {
+                    self.clockid = b.u32(4);
+                    self.clock_tod_ns = b.u64(8);
+                    self.clock_ref_ns = b.u64(16);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bytes::Endian;
+
+    #[test]
+    fn reads_strings_and_rejects_absurd_counts() {
+        let mut sec = Vec::new();
+        sec.extend_from_slice(&8u32.to_le_bytes());
+        sec.extend_from_slice(b"myhost\0\0");
+        let mut f = Features::default();
+        f.read(feat::HOSTNAME, &Bytes::new(&sec, Endian::Little));
+        assert_eq!(f.hostname.as_deref(), Some("myhost"));
+
+        let bad = u32::MAX.to_le_bytes();
+        f.read(feat::CMDLINE, &Bytes::new(&bad, Endian::Little));
+        assert_eq!(f.cmdline, None);
+        f.read(feat::HOSTNAME, &Bytes::new(&bad, Endian::Little));
+        assert_eq!(f.hostname, None);
+    }
+}

@@ -1,0 +1,565 @@
+//! perf.data reader: file mode and pipe mode, either byte order, memory-mapped or streamed.
+//!
+//! File mode (`perf record -o FILE`): a header points to the attrs, the data section and the
+//! feature sections. Pipe mode (`perf record -o -`): a 16-byte header, then a stream in which
+//! perf's user records (HEADER_ATTR, HEADER_FEATURE, …) announce what file mode keeps in the
+//! header. Either way the records go through the one [`Decoder`].
+
+pub mod features;
+
+use crate::attr::{Attr, ATTR_SIZE_MAX, ATTR_SIZE_MIN};
+use crate::bytes::{Bytes, Endian};
+use crate::decoder::Decoder;
+use crate::error::{DecodeError, ErrorKind};
+use crate::order::ReorderBuffer;
+use crate::record::{kind, RecordView, HEADER_LEN};
+use features::{feat, Features};
+use std::io::Read;
+use std::path::Path;
+
+/// "PERFILE2" read as a little-endian u64.
+const MAGIC: u64 = 0x3245_4c49_4652_4550;
+const FILE_HEADER_LEN: usize = 104;
+const PIPE_HEADER_LEN: u64 = 16;
+/// Most records a time-ordered read holds back before it releases the oldest half anyway
+/// (input without FINISHED_ROUND records still runs in bounded memory).
+const REORDER_CAP: usize = 1 << 20;
+/// How often a file map drops the pages already read, so resident memory stays flat.
+const DROP_EVERY: usize = 64 << 20;
+/// Arena size below which a stream's arena is not compacted.
+const ARENA_MIN: usize = 4 << 20;
+
+/// In which order records are handed out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    /// As they lie in the input (per-CPU runs, as perf wrote them).
+    File,
+    /// By timestamp, released round by round as perf's ordered events do.
+    Time,
+}
+
+/// What the header (or the pipe's user records) says about the recording.
+#[derive(Debug, Clone, Default)]
+pub struct FileInfo {
+    /// Byte order of the file.
+    pub endian: Option<Endian>,
+    /// True for pipe mode.
+    pub pipe: bool,
+    /// Feature sections.
+    pub features: Features,
+    /// Data section (file mode), as `[offset, offset + size)`.
+    pub data: (u64, u64),
+}
+
+/// Counts from one pass over the records.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReadStats {
+    /// Records handed to the callback.
+    pub records: u64,
+    /// Records per type (index = type, up to 127; others in the last slot).
+    pub by_type: Vec<u64>,
+    /// Bytes of record data read.
+    pub bytes: u64,
+}
+
+impl ReadStats {
+    fn count(&mut self, ty: u32, size: usize) {
+        if self.by_type.is_empty() {
+            self.by_type = vec![0; 129];
+        }
+        self.records += 1;
+        self.bytes += size as u64;
+        self.by_type[(ty as usize).min(128)] += 1;
+    }
+
+    /// Records of type `ty` seen.
+    pub fn of(&self, ty: u32) -> u64 {
+        self.by_type.get((ty as usize).min(128)).copied().unwrap_or(0)
+    }
+}
+
+enum Backing {
+    Map(memmap2::Mmap),
+    Owned(Vec<u8>),
+}
+
+impl Backing {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Backing::Map(m) => m,
+            Backing::Owned(v) => v,
+        }
+    }
+}
+
+enum Source {
+    /// The whole input is addressable: records are borrowed from it.
+    Whole { data: Backing, start: usize, end: usize },
+    /// A stream (a pipe, standard input): one record at a time in a reused buffer.
+    Stream { reader: Box<dyn Read>, pos: u64 },
+}
+
+/// An open perf.data input.
+pub struct PerfData {
+    source: Source,
+    info: FileInfo,
+    decoder: Decoder,
+}
+
+fn truncated(offset: u64, needed: u64, available: u64) -> DecodeError {
+    DecodeError::at(offset, ErrorKind::Truncated { needed, available })
+}
+
+fn endian_of(magic: u64) -> Result<Endian, ErrorKind> {
+    if magic == MAGIC {
+        Ok(Endian::Little)
+    } else if magic == MAGIC.swap_bytes() {
+        Ok(Endian::Big)
+    } else {
+        Err(ErrorKind::BadMagic(magic))
+    }
+}
+
+/// Parses an attr of `size` bytes at `off`; its own size field must agree with the room.
+fn parse_attr(b: &Bytes<'_>, off: usize, size: usize, at: u64) -> Result<Attr, DecodeError> {
+    let bytes = b
+        .range(off, off + size)
+        .ok_or_else(|| truncated(at, size as u64, b.len().saturating_sub(off) as u64))?;
+    Attr::parse(&bytes).ok_or_else(|| {
+        DecodeError::at(
+            at,
+            ErrorKind::BadField {
+                field: "attr.size",
+                value: size as u64,
+            },
+        )
+    })
+}
+
+impl PerfData {
+    /// Opens `path`; `-` reads standard input as a stream.
+    pub fn open(path: &Path) -> Result<PerfData, DecodeError> {
+        if path.as_os_str() == "-" {
+            return PerfData::from_reader(Box::new(std::io::stdin().lock()));
+        }
+        let io = |e: std::io::Error| DecodeError::at(0, ErrorKind::Io(format!("{}: {e}", path.display())));
+        let file = std::fs::File::open(path).map_err(io)?;
+        let meta = file.metadata().map_err(io)?;
+        if !meta.is_file() {
+            // A FIFO or character device cannot be mapped: stream it.
+            return PerfData::from_reader(Box::new(file));
+        }
+        // SAFETY: the map is read-only and private; nswatch never writes the file. A file
+        // truncated under us by another process would fault, as it would for perf itself.
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(io)?;
+        let _ = map.advise(memmap2::Advice::Sequential);
+        PerfData::from_backing(Backing::Map(map))
+    }
+
+    /// Reads a whole input held in memory (tests, fuzzing).
+    pub fn from_bytes(data: Vec<u8>) -> Result<PerfData, DecodeError> {
+        PerfData::from_backing(Backing::Owned(data))
+    }
+
+    fn from_backing(data: Backing) -> Result<PerfData, DecodeError> {
+        let bytes = data.bytes();
+        let len = bytes.len() as u64;
+        if bytes.len() < 16 {
+            return Err(truncated(0, 16, len));
+        }
+        let magic = u64::from_le_bytes(bytes[0..8].try_into().expect("8 bytes"));
+        let endian = endian_of(magic).map_err(|k| DecodeError::at(0, k))?;
+        let b = Bytes::new(bytes, endian);
+        let header_size = b.u64(8).expect("16 bytes");
+        let mut info = FileInfo {
+            endian: Some(endian),
+            ..Default::default()
+        };
+        let mut decoder = Decoder::new();
+        if header_size == PIPE_HEADER_LEN {
+            info.pipe = true;
+            let end = bytes.len();
+            return Ok(PerfData {
+                source: Source::Whole {
+                    data,
+                    start: PIPE_HEADER_LEN as usize,
+                    end,
+                },
+                info,
+                decoder,
+            });
+        }
+        if header_size < FILE_HEADER_LEN as u64 || header_size > 4096 {
+            return Err(DecodeError::at(
+                8,
+                ErrorKind::BadField {
+                    field: "header.size",
+                    value: header_size,
+                },
+            ));
+        }
+        if len < FILE_HEADER_LEN as u64 {
+            return Err(truncated(0, FILE_HEADER_LEN as u64, len));
+        }
+        let section = |at: usize, name: &'static str| -> Result<(u64, u64), DecodeError> {
+            let (off, size) = (b.u64(at).expect("in header"), b.u64(at + 8).expect("in header"));
+            match off.checked_add(size) {
+                Some(end) if end <= len => Ok((off, size)),
+                _ => Err(DecodeError::at(
+                    at as u64,
+                    ErrorKind::SectionOutOfBounds {
+                        section: name,
+                        offset: off,
+                        size,
+                    },
+                )),
+            }
+        };
+        let attr_entry = b.u64(16).expect("in header");
+        let attrs = section(24, "attrs")?;
+        let data_sec = section(40, "data")?;
+        info.data = data_sec;
+        let attr_size = attr_entry.wrapping_sub(16);
+        if !(ATTR_SIZE_MIN as u64..=ATTR_SIZE_MAX as u64).contains(&attr_size) {
+            return Err(DecodeError::at(
+                16,
+                ErrorKind::BadField {
+                    field: "header.attr_size",
+                    value: attr_entry,
+                },
+            ));
+        }
+        let n_attrs = attrs.1 / attr_entry;
+        for i in 0..n_attrs {
+            let at = (attrs.0 + i * attr_entry) as usize;
+            let attr = parse_attr(&b, at, attr_size as usize, at as u64)?;
+            let ids_at = at + attr_size as usize;
+            let (ioff, isize) = section(ids_at, "attr ids")?;
+            let ids = (0..isize / 8).filter_map(|k| b.u64((ioff + 8 * k) as usize));
+            decoder.add_attr(attr, ids);
+        }
+        // Feature sections follow the data, one {offset, size} per set bit, in bit order.
+        let mut idx = (data_sec.0 + data_sec.1) as usize;
+        for bit in 0..feat::BITS {
+            let word = b.u64(72 + 8 * (bit as usize / 64)).expect("in header");
+            if word & (1 << (bit % 64)) == 0 {
+                continue;
+            }
+            // A damaged feature index only loses the informative features.
+            let Ok((off, size)) = section(idx, "feature") else {
+                break;
+            };
+            if let Some(sec) = b.range(off as usize, (off + size) as usize) {
+                info.features.read(bit, &sec);
+            }
+            idx += 16;
+        }
+        let (start, end) = (data_sec.0 as usize, (data_sec.0 + data_sec.1) as usize);
+        Ok(PerfData {
+            source: Source::Whole { data, start, end },
+            info,
+            decoder,
+        })
+    }
+
+    /// Reads a pipe-mode stream (`perf record -o -`) from `reader`, one record at a time.
+    pub fn from_reader(mut reader: Box<dyn Read>) -> Result<PerfData, DecodeError> {
+        let mut head = [0u8; 16];
+        read_exact(&mut reader, &mut head, 0)?;
+        let magic = u64::from_le_bytes(head[0..8].try_into().expect("8 bytes"));
+        let endian = endian_of(magic).map_err(|k| DecodeError::at(0, k))?;
+        let size = Bytes::new(&head, endian).u64(8).expect("16 bytes");
+        if size != PIPE_HEADER_LEN {
+            return Err(DecodeError::at(
+                8,
+                ErrorKind::BadField {
+                    field: "header.size (a stream must be in pipe mode: perf record -o -)",
+                    value: size,
+                },
+            ));
+        }
+        Ok(PerfData {
+            source: Source::Stream {
+                reader,
+                pos: PIPE_HEADER_LEN,
+            },
+            info: FileInfo {
+                endian: Some(endian),
+                pipe: true,
+                ..Default::default()
+            },
+            decoder: Decoder::new(),
+        })
+    }
+
+    /// What the header says; in pipe mode, complete only after the records were read.
+    pub fn info(&self) -> &FileInfo {
+        &self.info
+    }
+
+    /// The decoder with this input's attrs.
+    pub fn decoder(&self) -> &Decoder {
+        &self.decoder
+    }
+
+    /// The decoder, to set its policies before reading.
+    pub fn decoder_mut(&mut self) -> &mut Decoder {
+        &mut self.decoder
+    }
+
+    /// Hands every record to `f`, in `order`, with the decoder that knows its attr.
+    /// perf's bookkeeping records (HEADER_ATTR, HEADER_FEATURE, FINISHED_ROUND, …) are
+    /// consumed here and also handed on. Stops at the first error, of the input or of `f`.
+    pub fn for_each<E>(
+        &mut self,
+        order: Order,
+        mut f: impl FnMut(&Decoder, &RecordView<'_>) -> Result<(), E>,
+    ) -> Result<ReadStats, E>
+    where
+        E: From<DecodeError>,
+    {
+        let endian = self.info.endian.unwrap_or(Endian::NATIVE);
+        let mut stats = ReadStats::default();
+        match &mut self.source {
+            Source::Whole { data, start, end } => {
+                let data: &Backing = data;
+                let bytes = data.bytes();
+                let (start, end) = (*start, *end);
+                let all = Bytes::new(&bytes[..end], endian);
+                let at = |off: usize| -> Result<RecordView<'_>, DecodeError> {
+                    let rest = all.range(off, end).expect("off <= end");
+                    RecordView::parse(rest, off as u64)
+                };
+                let mut reorder = ReorderBuffer::<usize>::new(REORDER_CAP);
+                let mut ready = Vec::new();
+                let mut dropped = start;
+                let mut off = start;
+                while off < end {
+                    let view = at(off)?;
+                    let next = off + view.size();
+                    let skip = take_user_record(&view, &mut self.decoder, &mut self.info)?;
+                    let next = next
+                        .checked_add(skip as usize)
+                        .filter(|&n| n <= end)
+                        .ok_or_else(|| truncated(off as u64, view.size() as u64 + skip, (end - off) as u64))?;
+                    match order {
+                        Order::File => {
+                            stats.count(view.ty, view.size());
+                            f(&self.decoder, &view)?;
+                        }
+                        Order::Time => {
+                            let full = reorder.push(self.decoder.time_of(&view), off);
+                            if view.ty == kind::FINISHED_ROUND {
+                                reorder.finish_round(&mut ready);
+                            } else if full {
+                                reorder.release_overflow(&mut ready);
+                            }
+                            for o in ready.drain(..) {
+                                let v = at(o)?;
+                                stats.count(v.ty, v.size());
+                                f(&self.decoder, &v)?;
+                            }
+                        }
+                    }
+                    off = next;
+                    if let Backing::Map(m) = data {
+                        if off - dropped >= DROP_EVERY {
+                            // In time order, records still waiting must stay mapped.
+                            let keep = reorder.items().copied().min().unwrap_or(off);
+                            drop_pages(m, &mut dropped, keep);
+                        }
+                    }
+                }
+                reorder.flush(&mut ready);
+                for o in ready.drain(..) {
+                    let v = at(o)?;
+                    stats.count(v.ty, v.size());
+                    f(&self.decoder, &v)?;
+                }
+            }
+            Source::Stream { reader, pos } => {
+                // Time order over a stream needs copies: records wait in an arena until
+                // their round is released.
+                let mut buf = Vec::with_capacity(64 << 10);
+                let mut arena: Vec<u8> = Vec::new();
+                let mut reorder = ReorderBuffer::<(usize, u64)>::new(REORDER_CAP);
+                let mut ready = Vec::new();
+                let mut arena_limit = ARENA_MIN;
+                loop {
+                    let off = *pos;
+                    buf.resize(HEADER_LEN, 0);
+                    if !read_exact_or_eof(reader, &mut buf, off)? {
+                        break;
+                    }
+                    let size = Bytes::new(&buf, endian).u16(6).expect("8 bytes") as usize;
+                    if size >= HEADER_LEN {
+                        buf.resize(size, 0);
+                        read_exact(reader, &mut buf[HEADER_LEN..], off + HEADER_LEN as u64)?;
+                    }
+                    let view = RecordView::parse(Bytes::new(&buf, endian), off)?;
+                    let skip = take_user_record(&view, &mut self.decoder, &mut self.info)?;
+                    *pos += size as u64;
+                    if skip > 0 {
+                        let n = std::io::copy(&mut reader.by_ref().take(skip), &mut std::io::sink())
+                            .map_err(|e| DecodeError::at(*pos, ErrorKind::Io(e.to_string())))?;
+                        if n < skip {
+                            return Err(truncated(*pos, skip, n).into());
+                        }
+                        *pos += skip;
+                    }
+                    match order {
+                        Order::File => {
+                            stats.count(view.ty, view.size());
+                            f(&self.decoder, &view)?;
+                        }
+                        Order::Time => {
+                            let a = arena.len();
+                            arena.extend_from_slice(&buf);
+                            let full = reorder.push(self.decoder.time_of(&view), (a, off));
+                            if view.ty == kind::FINISHED_ROUND {
+                                reorder.finish_round(&mut ready);
+                            } else if full {
+                                reorder.release_overflow(&mut ready);
+                            }
+                            if !ready.is_empty() {
+                                hand_on(&mut arena, &mut ready, &reorder, &self.decoder, &mut stats, &mut f, endian)?;
+                                compact(&mut arena, &mut reorder, &mut arena_limit, endian);
+                            }
+                        }
+                    }
+                }
+                reorder.flush(&mut ready);
+                hand_on(&mut arena, &mut ready, &reorder, &self.decoder, &mut stats, &mut f, endian)?;
+            }
+        }
+        Ok(stats)
+    }
+}
+
+/// Hands the released records of a stream's arena to `f`; empties the arena once nothing
+/// waits in it.
+fn hand_on<E: From<DecodeError>>(
+    arena: &mut Vec<u8>,
+    ready: &mut Vec<(usize, u64)>,
+    reorder: &ReorderBuffer<(usize, u64)>,
+    decoder: &Decoder,
+    stats: &mut ReadStats,
+    f: &mut impl FnMut(&Decoder, &RecordView<'_>) -> Result<(), E>,
+    endian: Endian,
+) -> Result<(), E> {
+    for &(a, o) in ready.iter() {
+        let v = RecordView::parse(Bytes::new(&arena[a..], endian), o)?;
+        stats.count(v.ty, v.size());
+        f(decoder, &v)?;
+    }
+    ready.clear();
+    if reorder.is_empty() {
+        arena.clear();
+    }
+    Ok(())
+}
+
+/// Moves the records still waiting to the front of a fresh arena once the released ones
+/// take most of it, so the arena is bounded by the reorder window, not the stream.
+fn compact(arena: &mut Vec<u8>, reorder: &mut ReorderBuffer<(usize, u64)>, limit: &mut usize, endian: Endian) {
+    if arena.len() < *limit {
+        return;
+    }
+    let mut fresh = Vec::with_capacity(arena.len() / 2);
+    for (a, _) in reorder.items_mut() {
+        let size = Bytes::new(&arena[*a..], endian).u16(6).unwrap_or(0) as usize;
+        let at = fresh.len();
+        fresh.extend_from_slice(&arena[*a..*a + size]);
+        *a = at;
+    }
+    *arena = fresh;
+    *limit = (2 * arena.len()).max(ARENA_MIN);
+}
+
+/// Drops the already-read pages of a file map from memory (they are clean file pages and
+/// come back from the page cache if touched again).
+fn drop_pages(map: &memmap2::Mmap, dropped: &mut usize, upto: usize) {
+    let page = 4096;
+    let end = upto / page * page;
+    if end > *dropped {
+        let start = *dropped / page * page;
+        // SAFETY: a private read-only file map: DONTNEED only lets the kernel reload the
+        // same file contents on the next access; no reference into the range outlives the
+        // records already handed out.
+        unsafe {
+            let _ = map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, start, end - start);
+        }
+        *dropped = end;
+    }
+}
+
+fn read_exact(r: &mut dyn Read, buf: &mut [u8], off: u64) -> Result<(), DecodeError> {
+    let mut got = 0;
+    while got < buf.len() {
+        match r.read(&mut buf[got..]) {
+            Ok(0) => return Err(truncated(off, buf.len() as u64, got as u64)),
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(DecodeError::at(off, ErrorKind::Io(e.to_string()))),
+        }
+    }
+    Ok(())
+}
+
+/// Like [`read_exact`], but a clean end of input before the first byte returns false.
+fn read_exact_or_eof(r: &mut dyn Read, buf: &mut [u8], off: u64) -> Result<bool, DecodeError> {
+    loop {
+        match r.read(buf) {
+            Ok(0) => return Ok(false),
+            Ok(n) => {
+                read_exact(r, &mut buf[n..], off + n as u64)?;
+                return Ok(true);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(DecodeError::at(off, ErrorKind::Io(e.to_string()))),
+        }
+    }
+}
+
+/// Takes in what perf's own records tell the reader. Returns how many payload bytes follow
+/// the record outside its `size` (AUXTRACE and TRACING_DATA carry such a payload).
+fn take_user_record(
+    view: &RecordView<'_>,
+    decoder: &mut Decoder,
+    info: &mut FileInfo,
+) -> Result<u64, DecodeError> {
+    let b = &view.bytes;
+    let bad = |field: &'static str, value: u64| {
+        DecodeError::in_record(view.offset, view.ty, ErrorKind::BadField { field, value })
+    };
+    match view.ty {
+        kind::HEADER_ATTR => {
+            let own = b.u32(HEADER_LEN + 4).ok_or_else(|| bad("attr.size", 0))? as usize;
+            let size = if own == 0 { ATTR_SIZE_MIN } else { own };
+            if !(ATTR_SIZE_MIN..=ATTR_SIZE_MAX).contains(&size) || HEADER_LEN + size > view.size() {
+                return Err(bad("attr.size", own as u64));
+            }
+            let attr = parse_attr(b, HEADER_LEN, size, view.offset)?;
+            let n = (view.size() - HEADER_LEN - size) / 8;
+            let ids = (0..n).filter_map(|k| b.u64(HEADER_LEN + size + 8 * k));
+            decoder.add_attr(attr, ids);
+            Ok(0)
+        }
+        kind::HEADER_FEATURE => {
+            if let (Some(bit), Some(sec)) = (b.u64(HEADER_LEN), b.range(HEADER_LEN + 8, view.size())) {
+                info.features.read(bit.min(u32::MAX as u64) as u32, &sec);
+            }
+            Ok(0)
+        }
+        kind::AUXTRACE => b.u64(HEADER_LEN).ok_or_else(|| bad("auxtrace.size", 0)),
+        kind::HEADER_TRACING_DATA => {
+            let size = b.u32(HEADER_LEN).ok_or_else(|| bad("tracing_data.size", 0))? as u64;
+            Ok(size.div_ceil(8) * 8)
+        }
+        kind::COMPRESSED => Err(bad(
+            "COMPRESSED record (perf record -z); record without -z to read it",
+            view.size() as u64,
+        )),
+        _ => Ok(0),
+    }
+}

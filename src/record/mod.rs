@@ -1,0 +1,387 @@
+//! Zero-copy views of perf records, the one decoder for live rings and perf.data files.
+//!
+//! A [`RecordView`] borrows a record's bytes where they lie (a file map or a ring, possibly
+//! split at the ring end). [`RecordView::decode`] turns it into a [`Record`] whose fields are
+//! read in place; only strings that are split by the ring end are ever copied.
+
+mod cgroup;
+pub mod encode;
+mod loss;
+mod mmap;
+mod namespaces;
+mod sample;
+mod sample_id;
+mod task;
+
+pub use cgroup::Cgroup;
+pub use loss::{Lost, LostSamples, Throttle};
+pub use mmap::Mmap;
+pub use namespaces::{NsKind, NsLink, Namespaces, NS_KINDS};
+pub use sample::Sample;
+pub use sample_id::SampleId;
+pub use task::{Comm, TaskEvent};
+
+use crate::attr::SampleFormat;
+use crate::bytes::Bytes;
+use crate::error::{DecodeError, ErrorKind};
+
+/// Size of `struct perf_event_header`.
+pub const HEADER_LEN: usize = 8;
+
+/// Record types (`enum perf_event_type`, and perf's own user records from 64 on).
+#[allow(missing_docs)]
+pub mod kind {
+    pub const MMAP: u32 = 1;
+    pub const LOST: u32 = 2;
+    pub const COMM: u32 = 3;
+    pub const EXIT: u32 = 4;
+    pub const THROTTLE: u32 = 5;
+    pub const UNTHROTTLE: u32 = 6;
+    pub const FORK: u32 = 7;
+    pub const READ: u32 = 8;
+    pub const SAMPLE: u32 = 9;
+    pub const MMAP2: u32 = 10;
+    pub const AUX: u32 = 11;
+    pub const ITRACE_START: u32 = 12;
+    pub const LOST_SAMPLES: u32 = 13;
+    pub const SWITCH: u32 = 14;
+    pub const SWITCH_CPU_WIDE: u32 = 15;
+    pub const NAMESPACES: u32 = 16;
+    pub const KSYMBOL: u32 = 17;
+    pub const BPF_EVENT: u32 = 18;
+    pub const CGROUP: u32 = 19;
+    pub const TEXT_POKE: u32 = 20;
+    pub const AUX_OUTPUT_HW_ID: u32 = 21;
+    /// First of perf's own (user-space) record types.
+    pub const USER_START: u32 = 64;
+    pub const HEADER_ATTR: u32 = 64;
+    pub const HEADER_EVENT_TYPE: u32 = 65;
+    pub const HEADER_TRACING_DATA: u32 = 66;
+    pub const HEADER_BUILD_ID: u32 = 67;
+    pub const FINISHED_ROUND: u32 = 68;
+    pub const ID_INDEX: u32 = 69;
+    pub const AUXTRACE_INFO: u32 = 70;
+    pub const AUXTRACE: u32 = 71;
+    pub const AUXTRACE_ERROR: u32 = 72;
+    pub const THREAD_MAP: u32 = 73;
+    pub const CPU_MAP: u32 = 74;
+    pub const STAT_CONFIG: u32 = 75;
+    pub const STAT: u32 = 76;
+    pub const STAT_ROUND: u32 = 77;
+    pub const EVENT_UPDATE: u32 = 78;
+    pub const TIME_CONV: u32 = 79;
+    pub const HEADER_FEATURE: u32 = 80;
+    pub const COMPRESSED: u32 = 81;
+    pub const FINISHED_INIT: u32 = 82;
+}
+
+/// `misc` bit on COMM records written by exec().
+pub const MISC_COMM_EXEC: u16 = 1 << 13;
+
+/// The name perf uses for a record type, for messages.
+pub fn kind_name(ty: u32) -> &'static str {
+    const NAMES: [&str; 22] = [
+        "UNKNOWN",
+        "MMAP",
+        "LOST",
+        "COMM",
+        "EXIT",
+        "THROTTLE",
+        "UNTHROTTLE",
+        "FORK",
+        "READ",
+        "SAMPLE",
+        "MMAP2",
+        "AUX",
+        "ITRACE_START",
+        "LOST_SAMPLES",
+        "SWITCH",
+        "SWITCH_CPU_WIDE",
+        "NAMESPACES",
+        "KSYMBOL",
+        "BPF_EVENT",
+        "CGROUP",
+        "TEXT_POKE",
+        "AUX_OUTPUT_HW_ID",
+    ];
+    const USER: [&str; 19] = [
+        "HEADER_ATTR",
+        "HEADER_EVENT_TYPE",
+        "HEADER_TRACING_DATA",
+        "HEADER_BUILD_ID",
+        "FINISHED_ROUND",
+        "ID_INDEX",
+        "AUXTRACE_INFO",
+        "AUXTRACE",
+        "AUXTRACE_ERROR",
+        "THREAD_MAP",
+        "CPU_MAP",
+        "STAT_CONFIG",
+        "STAT",
+        "STAT_ROUND",
+        "EVENT_UPDATE",
+        "TIME_CONV",
+        "HEADER_FEATURE",
+        "COMPRESSED",
+        "FINISHED_INIT",
+    ];
+    match ty {
+        t if (t as usize) < NAMES.len() => NAMES[t as usize],
+        t if t >= kind::USER_START && ((t - kind::USER_START) as usize) < USER.len() => {
+            USER[(t - kind::USER_START) as usize]
+        }
+        _ => "UNKNOWN",
+    }
+}
+
+/// One record, borrowed where it lies. `bytes` includes the 8-byte header.
+#[derive(Debug, Clone, Copy)]
+pub struct RecordView<'a> {
+    /// Offset of the record in its source (file offset, or ring position), for errors.
+    pub offset: u64,
+    /// The record type.
+    pub ty: u32,
+    /// The header's `misc` bits.
+    pub misc: u16,
+    /// The whole record, header included.
+    pub bytes: Bytes<'a>,
+}
+
+/// A decoded record: fields read in place from the [`RecordView`].
+#[derive(Debug, Clone)]
+pub enum Record<'a> {
+    /// PERF_RECORD_NAMESPACES.
+    Namespaces(Namespaces<'a>),
+    /// PERF_RECORD_COMM.
+    Comm(Comm<'a>),
+    /// PERF_RECORD_FORK.
+    Fork(TaskEvent),
+    /// PERF_RECORD_EXIT.
+    Exit(TaskEvent),
+    /// PERF_RECORD_CGROUP.
+    Cgroup(Cgroup<'a>),
+    /// PERF_RECORD_LOST.
+    Lost(Lost),
+    /// PERF_RECORD_LOST_SAMPLES.
+    LostSamples(LostSamples),
+    /// PERF_RECORD_SAMPLE.
+    Sample(Sample<'a>),
+    /// PERF_RECORD_MMAP or MMAP2.
+    Mmap(Mmap<'a>),
+    /// PERF_RECORD_THROTTLE.
+    Throttle(Throttle),
+    /// PERF_RECORD_UNTHROTTLE.
+    Unthrottle(Throttle),
+    /// Perf's FINISHED_ROUND: every record before it is older than any after the next one.
+    FinishedRound,
+    /// Perf's FINISHED_INIT: the synthesized start-up state is complete.
+    FinishedInit,
+    /// Any other type, skipped by its size.
+    Other(u32),
+}
+
+impl<'a> RecordView<'a> {
+    /// Reads the record header at the start of `bytes`; `bytes` must span the whole record.
+    ///
+    /// Checks that the size is at least a header and 8-aligned, and that `bytes` holds it.
+    pub fn parse(bytes: Bytes<'a>, offset: u64) -> Result<RecordView<'a>, DecodeError> {
+        let avail = bytes.len() as u64;
+        let (ty, misc, size) = match (bytes.u32(0), bytes.u16(4), bytes.u16(6)) {
+            (Some(t), Some(m), Some(s)) => (t, m, s),
+            _ => {
+                return Err(DecodeError::at(
+                    offset,
+                    ErrorKind::Truncated {
+                        needed: HEADER_LEN as u64,
+                        available: avail,
+                    },
+                ))
+            }
+        };
+        if (size as usize) < HEADER_LEN {
+            return Err(DecodeError::in_record(
+                offset,
+                ty,
+                ErrorKind::RecordTooSmall(size),
+            ));
+        }
+        if size % 8 != 0 {
+            return Err(DecodeError::in_record(
+                offset,
+                ty,
+                ErrorKind::RecordMisaligned(size),
+            ));
+        }
+        let bytes = bytes.range(0, size as usize).ok_or_else(|| {
+            DecodeError::in_record(
+                offset,
+                ty,
+                ErrorKind::Truncated {
+                    needed: size as u64,
+                    available: avail,
+                },
+            )
+        })?;
+        Ok(RecordView {
+            offset,
+            ty,
+            misc,
+            bytes,
+        })
+    }
+
+    /// Record size in bytes, header included.
+    #[inline]
+    pub fn size(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// True for records the kernel writes (which carry a sample_id trailer when the attr
+    /// asks for one); false for perf's own user records.
+    #[inline]
+    pub fn is_kernel(&self) -> bool {
+        self.ty < kind::USER_START
+    }
+
+    /// The event id stored in the record, found where `fmt` puts it (used to pick the attr
+    /// when a file has several with different layouts).
+    pub fn event_id(&self, fmt: &SampleFormat) -> Option<u64> {
+        if self.ty == kind::SAMPLE {
+            let pos = fmt.id_pos_in_sample()?;
+            self.bytes.u64(HEADER_LEN + 8 * pos)
+        } else if self.is_kernel() {
+            let pos = fmt.id_pos_from_end()?;
+            self.bytes.u64(self.size().checked_sub(8 * pos)?)
+        } else {
+            None
+        }
+    }
+
+    fn short(&self, needed: usize) -> DecodeError {
+        DecodeError::in_record(
+            self.offset,
+            self.ty,
+            ErrorKind::RecordShort {
+                needed,
+                size: self.size(),
+            },
+        )
+    }
+
+    /// Decodes the record body and, for kernel records other than SAMPLE, its sample_id
+    /// trailer, with the layout `fmt` of the attr the record belongs to.
+    pub fn decode(&self, fmt: &SampleFormat) -> Result<(Record<'a>, SampleId), DecodeError> {
+        if self.ty == kind::SAMPLE {
+            let s = Sample::parse(self, fmt)?;
+            let id = s.sample_id();
+            return Ok((Record::Sample(s), id));
+        }
+        let trailer = if self.is_kernel() {
+            fmt.trailer_len as usize
+        } else {
+            0
+        };
+        let body_end = self
+            .size()
+            .checked_sub(trailer)
+            .filter(|&e| e >= HEADER_LEN)
+            .ok_or_else(|| self.short(HEADER_LEN + trailer))?;
+        let id = if trailer > 0 {
+            SampleId::parse(&self.bytes, body_end, fmt)
+        } else {
+            SampleId::default()
+        };
+        let body = self.bytes.range(HEADER_LEN, body_end).expect("checked");
+        let need = |n: usize| {
+            if body.len() < n {
+                Err(self.short(HEADER_LEN + n + trailer))
+            } else {
+                Ok(())
+            }
+        };
+        let rec = match self.ty {
+            kind::NAMESPACES => {
+                need(16)?;
+                let ns = Namespaces::parse(body).ok_or_else(|| {
+                    let nr = body.u64(8).unwrap_or(0) as usize;
+                    self.short(HEADER_LEN + 16 + nr.saturating_mul(16) + trailer)
+                })?;
+                Record::Namespaces(ns)
+            }
+            kind::COMM => {
+                need(8)?;
+                Record::Comm(Comm::parse(body, self.misc & MISC_COMM_EXEC != 0))
+            }
+            kind::FORK | kind::EXIT => {
+                need(24)?;
+                let t = TaskEvent::parse(&body);
+                if self.ty == kind::FORK {
+                    Record::Fork(t)
+                } else {
+                    Record::Exit(t)
+                }
+            }
+            kind::CGROUP => {
+                need(8)?;
+                Record::Cgroup(Cgroup::parse(body))
+            }
+            kind::LOST => {
+                need(16)?;
+                Record::Lost(Lost::parse(&body))
+            }
+            kind::LOST_SAMPLES => {
+                need(8)?;
+                Record::LostSamples(LostSamples::parse(&body))
+            }
+            kind::THROTTLE | kind::UNTHROTTLE => {
+                need(24)?;
+                let t = Throttle::parse(&body);
+                if self.ty == kind::THROTTLE {
+                    Record::Throttle(t)
+                } else {
+                    Record::Unthrottle(t)
+                }
+            }
+            kind::MMAP => {
+                need(32)?;
+                Record::Mmap(Mmap::parse(body, false))
+            }
+            kind::MMAP2 => {
+                need(64)?;
+                Record::Mmap(Mmap::parse(body, true))
+            }
+            kind::FINISHED_ROUND => Record::FinishedRound,
+            kind::FINISHED_INIT => Record::FinishedInit,
+            other => Record::Other(other),
+        };
+        Ok((rec, id))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bytes::Endian;
+
+    #[test]
+    fn header_checks_name_the_offset_and_type() {
+        let zero = [16u8, 0, 0, 0, 0, 0, 0, 0];
+        let e = RecordView::parse(Bytes::new(&zero, Endian::Little), 0x40).unwrap_err();
+        assert_eq!(e.offset, 0x40);
+        assert_eq!(e.record_type, Some(kind::NAMESPACES));
+        assert_eq!(e.kind, ErrorKind::RecordTooSmall(0));
+        assert!(e.to_string().contains("NAMESPACES"), "{e}");
+
+        let past = [16u8, 0, 0, 0, 0, 0, 64, 0];
+        let e = RecordView::parse(Bytes::new(&past, Endian::Little), 8).unwrap_err();
+        assert!(matches!(e.kind, ErrorKind::Truncated { needed: 64, .. }));
+    }
+
+    #[test]
+    fn names_cover_kernel_and_user_types() {
+        assert_eq!(kind_name(kind::NAMESPACES), "NAMESPACES");
+        assert_eq!(kind_name(kind::FINISHED_INIT), "FINISHED_INIT");
+        assert_eq!(kind_name(kind::CGROUP), "CGROUP");
+        assert_eq!(kind_name(999), "UNKNOWN");
+    }
+}

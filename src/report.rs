@@ -1,0 +1,257 @@
+//! `nswatch report`'s text: one line per namespace change of a task, then the distinct
+//! namespace sets and their tasks.
+
+use crate::event::{Body, Event};
+use crate::nsset::{link_name, mask_names, Interner, NsSet, SetId};
+use crate::record::NsLink;
+use hashbrown::HashMap;
+use std::io::{self, Write};
+
+/// Why a line was printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cause {
+    /// First sight of a task (perf's start-up state) that is not in the host's set.
+    AtStart,
+    /// A new task whose set differs from its parent's (clone with CLONE_NEW*, or the first
+    /// child after unshare(CLONE_NEWPID)).
+    NewTask,
+    /// A running task's set changed (setns or unshare).
+    Changed,
+}
+
+/// One namespace change of a task.
+#[derive(Debug, Clone)]
+pub struct Change {
+    /// When.
+    pub time_ns: Option<u64>,
+    /// Where.
+    pub cpu: Option<u32>,
+    /// Process id.
+    pub pid: u32,
+    /// Thread id.
+    pub tid: u32,
+    /// Command name, when known.
+    pub comm: Option<String>,
+    /// The set before (the task's own, or its parent's for a new task).
+    pub before: Option<SetId>,
+    /// The set after.
+    pub after: SetId,
+    /// Why it is reported.
+    pub cause: Cause,
+}
+
+#[derive(Debug, Default)]
+struct SetTasks {
+    tids: Vec<(u32, u32, Option<String>)>,
+}
+
+/// Follows the namespace sets of tasks through an event stream.
+#[derive(Debug, Default)]
+pub struct Story {
+    sets: Interner,
+    host: Option<SetId>,
+    current: HashMap<u32, SetId>,
+    forked_from: HashMap<u32, u32>,
+    members: HashMap<SetId, SetTasks>,
+    changes: Vec<Change>,
+    flushed: usize,
+    namespaces_events: u64,
+}
+
+/// Until the host's set is known, changes wait; after this many NAMESPACES events without a
+/// kthreadd (or readable PID 1) record, the most common set is taken as the host's.
+const HOST_GUESS_AFTER: u64 = 10_000;
+/// Tasks listed per set in the summary.
+const LIST_TASKS: usize = 8;
+
+impl Story {
+    /// An empty story.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The host's set, once known.
+    pub fn host(&self) -> Option<&NsSet> {
+        self.host.map(|h| self.sets.get(h))
+    }
+
+    /// Takes in one event.
+    pub fn add(&mut self, ev: &Event<'_>) {
+        let (Some(pid), Some(tid)) = (ev.pid, ev.tid) else {
+            return;
+        };
+        match &ev.body {
+            Body::Fork { ptid, .. } => {
+                self.forked_from.insert(tid, *ptid);
+            }
+            Body::Exit { .. } => {
+                self.current.remove(&tid);
+                self.forked_from.remove(&tid);
+            }
+            Body::Namespaces { ns, comm } => {
+                self.namespaces_events += 1;
+                if ns.is_unknown() {
+                    return;
+                }
+                let id = self.sets.intern(*ns);
+                // Kernel threads run in the initial namespaces: kthreadd (PID 2) names the
+                // host where PID 1's links are unreadable.
+                if self.host.is_none() && (pid == 1 || pid == 2) {
+                    self.host = Some(id);
+                }
+                let comm = comm.as_deref().map(str::to_owned);
+                let members = &mut self.members.entry(id).or_default().tids;
+                if !members.iter().any(|m| m.1 == tid) {
+                    members.push((pid, tid, comm.clone()));
+                }
+                let (before, cause) = match self.current.get(&tid) {
+                    Some(&prev) => (Some(prev), Cause::Changed),
+                    // perf synthesizes the tasks that existed before it started with time 0.
+                    None if ev.time_ns == Some(0) => {
+                        self.forked_from.remove(&tid);
+                        (None, Cause::AtStart)
+                    }
+                    None => match self.forked_from.remove(&tid) {
+                        Some(ptid) => (self.current.get(&ptid).copied(), Cause::NewTask),
+                        None => (None, Cause::AtStart),
+                    },
+                };
+                self.current.insert(tid, id);
+                let report = match before {
+                    Some(b) => b != id,
+                    None => cause == Cause::AtStart,
+                };
+                if report {
+                    self.changes.push(Change {
+                        time_ns: ev.time_ns,
+                        cpu: ev.cpu,
+                        pid,
+                        tid,
+                        comm,
+                        before,
+                        after: id,
+                        cause,
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn guess_host(&mut self) {
+        if self.host.is_none() {
+            self.host = self
+                .members
+                .iter()
+                .max_by_key(|(id, m)| (m.tids.len(), std::cmp::Reverse(**id)))
+                .map(|(id, _)| *id);
+        }
+    }
+
+    /// Writes the changes that can be told now (all of them once the host is known).
+    pub fn write_changes(&mut self, out: &mut dyn Write) -> io::Result<()> {
+        if self.host.is_none() && self.namespaces_events >= HOST_GUESS_AFTER {
+            self.guess_host();
+        }
+        let Some(host) = self.host else {
+            return Ok(());
+        };
+        let host = *self.sets.get(host);
+        for c in &self.changes[self.flushed..] {
+            let after = self.sets.get(c.after);
+            // A task first seen in the host's set is no news.
+            if c.cause == Cause::AtStart && after.diff(&host) == 0 {
+                continue;
+            }
+            let what = match (c.cause, c.before) {
+                (Cause::AtStart, _) => "at start".to_string(),
+                (Cause::NewTask, Some(b)) => {
+                    format!("new task, not in parent's: {}", mask_names(after.diff(self.sets.get(b))))
+                }
+                (_, Some(b)) => format!("changed: {}", mask_names(after.diff(self.sets.get(b)))),
+                (_, None) => "new task".to_string(),
+            };
+            let vs_host = match after.diff(&host) {
+                0 => "back in the host's namespaces".to_string(),
+                m => format!("differs from host: {}", mask_names(m)),
+            };
+            writeln!(
+                out,
+                "{} {} {:>7}/{:<7} {:<16} {:<36} {}",
+                fmt_time(c.time_ns),
+                fmt_cpu(c.cpu),
+                c.pid,
+                c.tid,
+                c.comm.as_deref().unwrap_or("?"),
+                what,
+                vs_host
+            )?;
+        }
+        self.flushed = self.changes.len();
+        // What was written is not needed again.
+        self.changes.clear();
+        self.flushed = 0;
+        Ok(())
+    }
+
+    /// Writes the remaining changes and the summary of namespace sets.
+    pub fn finish(&mut self, out: &mut dyn Write) -> io::Result<()> {
+        self.guess_host();
+        self.write_changes(out)?;
+        let Some(host_id) = self.host else {
+            return writeln!(out, "\nno NAMESPACES records: was the file recorded with `perf record --namespaces`?");
+        };
+        let host = *self.sets.get(host_id);
+        writeln!(out, "\nnamespace sets: {}", self.sets.len())?;
+        let mut ids: Vec<SetId> = self.members.keys().copied().collect();
+        ids.sort_by_key(|&id| (id != host_id, id));
+        for id in ids {
+            let set = self.sets.get(id);
+            let tasks = &self.members[&id].tids;
+            let label = if id == host_id {
+                "host".to_string()
+            } else {
+                format!("differs from host: {}", mask_names(set.diff(&host)))
+            };
+            writeln!(out, "  set #{:<3} {:<40} tasks: {}", id.0, label, tasks.len())?;
+            let shown: Vec<String> = set
+                .links()
+                .iter()
+                .enumerate()
+                .filter(|&(i, l)| id == host_id || host.links().get(i) != Some(l))
+                .map(|(i, l)| format!("{} {}", link_name(i), fmt_link(l)))
+                .collect();
+            writeln!(out, "            {}", shown.join("  "))?;
+            if id != host_id {
+                let list: Vec<String> = tasks
+                    .iter()
+                    .take(LIST_TASKS)
+                    .map(|(p, t, c)| format!("{p}/{t} {}", c.as_deref().unwrap_or("?")))
+                    .collect();
+                let more = tasks.len().saturating_sub(LIST_TASKS);
+                let more = if more > 0 { format!(", +{more} more") } else { String::new() };
+                writeln!(out, "            {}{}", list.join(", "), more)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A link as perf script prints it: dev/0xino.
+pub fn fmt_link(l: &NsLink) -> String {
+    format!("{}/{:#x}", l.dev, l.ino)
+}
+
+fn fmt_time(t: Option<u64>) -> String {
+    match t {
+        Some(t) => format!("{:>6}.{:09}", t / 1_000_000_000, t % 1_000_000_000),
+        None => format!("{:>16}", "-"),
+    }
+}
+
+fn fmt_cpu(c: Option<u32>) -> String {
+    match c {
+        Some(c) => format!("[{c:03}]"),
+        None => "[---]".to_string(),
+    }
+}
