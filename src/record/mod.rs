@@ -205,7 +205,8 @@ impl<'a> RecordView<'a> {
                 ErrorKind::RecordTooSmall(size),
             ));
         }
-        if size % 8 != 0 {
+        // The kernel 8-aligns its records; perf's own (pipe-mode HEADER_FEATURE…) need not be.
+        if size % 8 != 0 && ty < kind::USER_START {
             return Err(DecodeError::in_record(
                 offset,
                 ty,
