@@ -145,6 +145,7 @@ mod tests {
         assert_ne!(a, b);
         assert_eq!(i.intern(set(&[1, 2])), a);
         assert_eq!(i.len(), 2);
-        assert!(set(&[0, 0]).is_unknown());
+        assert!(NsSet::from_links([NsLink::default(); 7]).is_unknown());
+        assert!(!set(&[0, 0]).is_unknown());
     }
 }

@@ -27,7 +27,8 @@ fn fresh_capture_matches_perf_script() {
         .iter()
         .filter(|r| r.kind == "comm" && r.detail == "comm=unshare exec=true")
         .count();
-    assert_eq!(unshares, 2, "both unshare commands were seen");
+    // -a sees the whole machine, tests running beside this one included.
+    assert!(unshares >= 2, "both unshare commands were seen");
 }
 
 #[test]
