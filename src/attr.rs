@@ -91,7 +91,11 @@ impl Attr {
 
     /// The record layout this attr implies.
     pub fn format(&self) -> SampleFormat {
-        SampleFormat::new(self.sample_type, self.read_format, self.has(flag::SAMPLE_ID_ALL))
+        SampleFormat::new(
+            self.sample_type,
+            self.read_format,
+            self.has(flag::SAMPLE_ID_ALL),
+        )
     }
 }
 

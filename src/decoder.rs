@@ -70,7 +70,11 @@ impl Decoder {
     #[inline]
     pub fn decode<'a>(&self, view: &RecordView<'a>) -> Result<(Record<'a>, SampleId), DecodeError> {
         if !self.skip_unknown && kind_name(view.ty) == "UNKNOWN" {
-            return Err(DecodeError::in_record(view.offset, view.ty, ErrorKind::UnknownType));
+            return Err(DecodeError::in_record(
+                view.offset,
+                view.ty,
+                ErrorKind::UnknownType,
+            ));
         }
         view.decode(&self.format_of(view))
     }

@@ -120,7 +120,13 @@ impl Serialize for Links<'_> {
         let links = self.0.links();
         let mut m = s.serialize_map(Some(links.len()))?;
         for (i, l) in links.iter().enumerate() {
-            m.serialize_entry(link_name(i), &Link { dev: l.dev, ino: l.ino })?;
+            m.serialize_entry(
+                link_name(i),
+                &Link {
+                    dev: l.dev,
+                    ino: l.ino,
+                },
+            )?;
         }
         m.end()
     }

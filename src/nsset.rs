@@ -1,6 +1,6 @@
 //! Namespace sets: the links of one task, compared and interned.
 
-use crate::record::{NsKind, NsLink, Namespaces, NS_KINDS};
+use crate::record::{Namespaces, NsKind, NsLink, NS_KINDS};
 use hashbrown::HashMap;
 
 /// Most links a set keeps: the 7 kinds perf reports today and room for one more, should a
@@ -50,7 +50,9 @@ impl NsSet {
     pub fn diff(&self, other: &NsSet) -> u32 {
         let n = self.len.max(other.len) as usize;
         (0..n)
-            .filter(|&i| self.links.get(i) != other.links.get(i) || i >= self.len.min(other.len) as usize)
+            .filter(|&i| {
+                self.links.get(i) != other.links.get(i) || i >= self.len.min(other.len) as usize
+            })
             .fold(0, |m, i| m | 1 << i)
     }
 }

@@ -166,7 +166,10 @@ impl Story {
             let what = match (c.cause, c.before) {
                 (Cause::AtStart, _) => "at start".to_string(),
                 (Cause::NewTask, Some(b)) => {
-                    format!("new task, not in parent's: {}", mask_names(after.diff(self.sets.get(b))))
+                    format!(
+                        "new task, not in parent's: {}",
+                        mask_names(after.diff(self.sets.get(b)))
+                    )
                 }
                 (_, Some(b)) => format!("changed: {}", mask_names(after.diff(self.sets.get(b)))),
                 (_, None) => "new task".to_string(),
@@ -199,7 +202,10 @@ impl Story {
         self.guess_host();
         self.write_changes(out)?;
         let Some(host_id) = self.host else {
-            return writeln!(out, "\nno NAMESPACES records: was the file recorded with `perf record --namespaces`?");
+            return writeln!(
+                out,
+                "\nno NAMESPACES records: was the file recorded with `perf record --namespaces`?"
+            );
         };
         let host = *self.sets.get(host_id);
         writeln!(out, "\nnamespace sets: {}", self.sets.len())?;
@@ -213,7 +219,13 @@ impl Story {
             } else {
                 format!("differs from host: {}", mask_names(set.diff(&host)))
             };
-            writeln!(out, "  set #{:<3} {:<40} tasks: {}", id.0, label, tasks.len())?;
+            writeln!(
+                out,
+                "  set #{:<3} {:<40} tasks: {}",
+                id.0,
+                label,
+                tasks.len()
+            )?;
             let shown: Vec<String> = set
                 .links()
                 .iter()
@@ -229,7 +241,11 @@ impl Story {
                     .map(|(p, t, c)| format!("{p}/{t} {}", c.as_deref().unwrap_or("?")))
                     .collect();
                 let more = tasks.len().saturating_sub(LIST_TASKS);
-                let more = if more > 0 { format!(", +{more} more") } else { String::new() };
+                let more = if more > 0 {
+                    format!(", +{more} more")
+                } else {
+                    String::new()
+                };
                 writeln!(out, "            {}{}", list.join(", "), more)?;
             }
         }

@@ -5,7 +5,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn fixture(name: &str) -> Vec<u8> {
-    std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(name)).unwrap()
+    std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures")
+            .join(name),
+    )
+    .unwrap()
 }
 
 fn run(bytes: &[u8], format: &str) -> Output {
@@ -24,7 +29,11 @@ fn fails(bytes: &[u8], expect: &[&str]) -> String {
     for format in ["ndjson", "text"] {
         let out = run(bytes, format);
         let err = String::from_utf8_lossy(&out.stderr).to_string();
-        assert_eq!(out.status.code(), Some(1), "{format}: exit status; stderr: {err}");
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{format}: exit status; stderr: {err}"
+        );
         assert!(!err.contains("panicked"), "{err}");
         assert!(err.contains("at offset 0x"), "no offset in: {err}");
         for e in expect {
@@ -84,7 +93,10 @@ fn truncated_file() {
 fn truncated_pipe_stream() {
     let b = fixture("pipe.data");
     let err = fails(&b[..b.len() / 2], &["truncated"]);
-    assert!(err.contains("record type") || err.contains("bytes needed"), "{err}");
+    assert!(
+        err.contains("record type") || err.contains("bytes needed"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -122,7 +134,14 @@ fn record_too_short_for_its_fields() {
         at += u16::from_le_bytes([b[at + 6], b[at + 7]]) as usize;
     }
     b[at + 16..at + 24].copy_from_slice(&(1u64 << 40).to_le_bytes());
-    fails(&b, &["NAMESPACES", "too short for its fields", &format!("{at:#x}")]);
+    fails(
+        &b,
+        &[
+            "NAMESPACES",
+            "too short for its fields",
+            &format!("{at:#x}"),
+        ],
+    );
 }
 
 #[test]
@@ -140,14 +159,21 @@ fn unknown_record_type() {
         .arg(&path)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
 fn attr_size_out_of_range() {
     let mut b = fixture("forkexec.data");
     b[16..24].copy_from_slice(&8u64.to_le_bytes());
-    fails(&b, &["header.attr_size = 8 is out of range", "at offset 0x10"]);
+    fails(
+        &b,
+        &["header.attr_size = 8 is out of range", "at offset 0x10"],
+    );
     b[16..24].copy_from_slice(&(1u64 << 40).to_le_bytes());
     fails(&b, &["out of range"]);
 }
@@ -167,5 +193,8 @@ fn missing_file() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("/nonexistent/perf.data") && err.contains("No such file"), "{err}");
+    assert!(
+        err.contains("/nonexistent/perf.data") && err.contains("No such file"),
+        "{err}"
+    );
 }

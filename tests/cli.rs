@@ -5,12 +5,21 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(name)
 }
 
 fn nswatch(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_nswatch")).args(args).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(env!("CARGO_BIN_EXE_nswatch"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -24,7 +33,10 @@ fn text_report_tells_the_unshare() {
     assert!(line.contains("differs from host: net,uts"), "{line}");
     assert!(out.contains("namespace sets:"), "{out}");
     let summary = &out[out.find("namespace sets:").unwrap()..];
-    assert!(summary.contains("host") && summary.contains("unshare"), "{summary}");
+    assert!(
+        summary.contains("host") && summary.contains("unshare"),
+        "{summary}"
+    );
 }
 
 #[test]
@@ -32,13 +44,17 @@ fn text_report_tells_a_new_pid_namespace_child() {
     let out = nswatch(&["report", fixture("unshare-mnt-pid.data").to_str().unwrap()]);
     assert!(out.lines().any(|l| l.contains("changed: mnt")), "{out}");
     assert!(
-        out.lines().any(|l| l.contains("new task, not in parent's: pid")),
+        out.lines()
+            .any(|l| l.contains("new task, not in parent's: pid")),
         "{out}"
     );
 }
 
 fn schema_required() -> serde_json::Value {
-    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/event-v1.schema.json")).unwrap();
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/event-v1.schema.json"),
+    )
+    .unwrap();
     serde_json::from_str(&text).unwrap()
 }
 
@@ -60,7 +76,10 @@ fn ndjson_follows_the_schema() {
         let def = &schema["$defs"][&ty];
         assert!(def.is_object(), "type {ty} is not in the schema");
         for req in def["required"].as_array().unwrap() {
-            assert!(v.get(req.as_str().unwrap()).is_some(), "{req} missing in {line}");
+            assert!(
+                v.get(req.as_str().unwrap()).is_some(),
+                "{req} missing in {line}"
+            );
         }
         for key in v.as_object().unwrap().keys() {
             let known = def["properties"].get(key).is_some()
@@ -88,7 +107,12 @@ fn reads_a_pipe_from_standard_input() {
     let out = child.wait_with_output().unwrap();
     writer.join().unwrap().unwrap();
     assert!(out.status.success());
-    let file = nswatch(&["report", "--format", "ndjson", fixture("pipe.data").to_str().unwrap()]);
+    let file = nswatch(&[
+        "report",
+        "--format",
+        "ndjson",
+        fixture("pipe.data").to_str().unwrap(),
+    ]);
     assert_eq!(String::from_utf8(out.stdout).unwrap(), file);
 }
 

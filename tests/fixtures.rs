@@ -5,7 +5,9 @@ use common::{assert_same, decode_file, parse_script, Rec};
 use std::path::{Path, PathBuf};
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(name)
 }
 
 fn check(name: &str) -> Vec<Rec> {
@@ -43,7 +45,9 @@ fn link<'a>(r: &'a Rec, kind: &str) -> &'a str {
 #[test]
 fn forkexec_churn() {
     let recs = check("forkexec");
-    let execs = recs.iter().filter(|r| r.kind == "comm" && r.detail == "comm=true exec=true");
+    let execs = recs
+        .iter()
+        .filter(|r| r.kind == "comm" && r.detail == "comm=true exec=true");
     assert_eq!(execs.count(), 10, "ten execs of /bin/true");
 }
 
@@ -113,7 +117,10 @@ fn one_thread_of_many_calls_setns() {
         .find(|r| r.kind == "comm" && r.detail.starts_with("comm=nswatch-mt-setn"))
         .unwrap()
         .pid;
-    let ns: Vec<&Rec> = recs.iter().filter(|r| r.kind == "namespaces" && r.pid == pid).collect();
+    let ns: Vec<&Rec> = recs
+        .iter()
+        .filter(|r| r.kind == "namespaces" && r.pid == pid)
+        .collect();
     let threads: std::collections::BTreeSet<u32> = ns.iter().map(|r| r.tid).collect();
     assert_eq!(threads.len(), 4, "main thread and three workers");
     // Exactly one thread has been in two net namespaces.
@@ -121,8 +128,11 @@ fn one_thread_of_many_calls_setns() {
         .iter()
         .copied()
         .filter(|t| {
-            let nets: std::collections::BTreeSet<&str> =
-                ns.iter().filter(|r| r.tid == *t).map(|r| link(r, "net")).collect();
+            let nets: std::collections::BTreeSet<&str> = ns
+                .iter()
+                .filter(|r| r.tid == *t)
+                .map(|r| link(r, "net"))
+                .collect();
             nets.len() == 2
         })
         .collect();
@@ -148,8 +158,15 @@ fn pipe_mode_stream_equals_mapped() {
     let mut streamed =
         nswatch::PerfData::from_reader(Box::new(std::io::Cursor::new(bytes))).unwrap();
     let ours = common::decode(&mut streamed);
-    assert_same("pipe (streamed)", &ours, &decode_file(&fixture("pipe.data")));
-    assert!(streamed.info().features.hostname.is_some(), "HEADER_FEATURE records read");
+    assert_same(
+        "pipe (streamed)",
+        &ours,
+        &decode_file(&fixture("pipe.data")),
+    );
+    assert!(
+        streamed.info().features.hostname.is_some(),
+        "HEADER_FEATURE records read"
+    );
 }
 
 #[test]

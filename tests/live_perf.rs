@@ -37,7 +37,20 @@ fn pipe_from_perf_record_to_nswatch_report() {
         return;
     }
     let mut rec = Command::new("perf")
-        .args(["record", "--namespaces", "-a", "-e", "dummy", "-q", "-o", "-", "--", "unshare", "-u", "true"])
+        .args([
+            "record",
+            "--namespaces",
+            "-a",
+            "-e",
+            "dummy",
+            "-q",
+            "-o",
+            "-",
+            "--",
+            "unshare",
+            "-u",
+            "true",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -48,10 +61,15 @@ fn pipe_from_perf_record_to_nswatch_report() {
         .output()
         .unwrap();
     assert!(rec.wait().unwrap().success());
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(
-        text.lines().any(|l| l.contains(" unshare ") && l.contains("changed: uts")),
+        text.lines()
+            .any(|l| l.contains(" unshare ") && l.contains("changed: uts")),
         "{text}"
     );
     assert!(text.contains("pipe mode"), "{text}");

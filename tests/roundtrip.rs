@@ -20,10 +20,18 @@ fn format() -> impl Strategy<Value = SampleFormat> {
         sample::PERIOD,
         sample::CALLCHAIN,
     ];
-    (proptest::bits::u16::masked((1 << bits.len()) - 1), any::<bool>()).prop_map(move |(m, all)| {
-        let st = bits.iter().enumerate().filter(|(i, _)| m & (1 << i) != 0).fold(0, |a, (_, b)| a | b);
-        SampleFormat::new(st, 0, all)
-    })
+    (
+        proptest::bits::u16::masked((1 << bits.len()) - 1),
+        any::<bool>(),
+    )
+        .prop_map(move |(m, all)| {
+            let st = bits
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| m & (1 << i) != 0)
+                .fold(0, |a, (_, b)| a | b);
+            SampleFormat::new(st, 0, all)
+        })
 }
 
 fn endian() -> impl Strategy<Value = Endian> {
@@ -31,16 +39,22 @@ fn endian() -> impl Strategy<Value = Endian> {
 }
 
 fn sample_id() -> impl Strategy<Value = SampleId> {
-    (any::<u32>(), any::<u32>(), any::<u64>(), any::<u64>(), any::<u64>(), any::<u32>()).prop_map(
-        |(pid, tid, time, id, stream_id, cpu)| SampleId {
+    (
+        any::<u32>(),
+        any::<u32>(),
+        any::<u64>(),
+        any::<u64>(),
+        any::<u64>(),
+        any::<u32>(),
+    )
+        .prop_map(|(pid, tid, time, id, stream_id, cpu)| SampleId {
             pid: Some(pid),
             tid: Some(tid),
             time: Some(time),
             id: Some(id),
             stream_id: Some(stream_id),
             cpu: Some(cpu),
-        },
-    )
+        })
 }
 
 /// What the trailer keeps of `id` under `fmt` (fields it lacks read back as None).
@@ -61,7 +75,12 @@ fn expected_id(fmt: &SampleFormat, id: &SampleId) -> SampleId {
 
 /// Decodes `buf` whole and as a ring would hand it over, split at `cut`; the tests check
 /// both decodings.
-fn decode_both(buf: &[u8], e: Endian, fmt: &SampleFormat, cut: usize) -> [(Record<'static>, SampleId); 2] {
+fn decode_both(
+    buf: &[u8],
+    e: Endian,
+    fmt: &SampleFormat,
+    cut: usize,
+) -> [(Record<'static>, SampleId); 2] {
     let leaked: &'static [u8] = Box::leak(buf.to_vec().into_boxed_slice());
     let whole = RecordView::parse(Bytes::new(leaked, e), 0).unwrap();
     assert_eq!(whole.size(), buf.len());

@@ -10,10 +10,16 @@ use nswatch::record::{NsLink, Record, RecordView, SampleId, TaskEvent};
 use nswatch::{Order, PerfData};
 
 const A: u64 = sample::TID | sample::TIME | sample::CPU | sample::IDENTIFIER;
-const B: u64 = sample::TID | sample::TIME | sample::ID | sample::STREAM_ID | sample::CPU | sample::IDENTIFIER;
+const B: u64 =
+    sample::TID | sample::TIME | sample::ID | sample::STREAM_ID | sample::CPU | sample::IDENTIFIER;
 
 fn links(base: u64, n: usize) -> Vec<NsLink> {
-    (0..n as u64).map(|i| NsLink { dev: 4, ino: base + i }).collect()
+    (0..n as u64)
+        .map(|i| NsLink {
+            dev: 4,
+            ino: base + i,
+        })
+        .collect()
 }
 
 fn sid(pid: u32, time: u64, id: u64) -> SampleId {
@@ -32,7 +38,13 @@ fn data(endian: Endian) -> Vec<u8> {
     let ea = Encoder::new(endian, SampleFormat::new(A, 0, true));
     let eb = Encoder::new(endian, SampleFormat::new(B, 0, true));
     let mut d = Vec::new();
-    let t = |pid, time| TaskEvent { pid, ppid: 1, tid: pid, ptid: 1, time };
+    let t = |pid, time| TaskEvent {
+        pid,
+        ppid: 1,
+        tid: pid,
+        ptid: 1,
+        time,
+    };
     ea.task(&mut d, true, &t(100, 50), &sid(100, 50, 11));
     eb.namespaces(&mut d, 100, 100, &links(1000, 7), &sid(100, 60, 22));
     ea.comm(&mut d, 100, 100, "worker", true, &sid(100, 55, 11));
@@ -81,9 +93,17 @@ fn attrs_with_different_trailers_are_told_apart_by_id() {
     let ev = events(file(Endian::Little));
     let times: Vec<u64> = ev
         .iter()
-        .map(|e| serde_json::from_str::<serde_json::Value>(e).unwrap()["time_ns"].as_u64().unwrap())
+        .map(|e| {
+            serde_json::from_str::<serde_json::Value>(e).unwrap()["time_ns"]
+                .as_u64()
+                .unwrap()
+        })
         .collect();
-    assert_eq!(times, [50, 55, 60, 70, 80, 90, 99], "decoded with the right trailer, ordered");
+    assert_eq!(
+        times,
+        [50, 55, 60, 70, 80, 90, 99],
+        "decoded with the right trailer, ordered"
+    );
     let cg: serde_json::Value = serde_json::from_str(&ev[5]).unwrap();
     assert_eq!(cg["path"], "/system.slice/x.scope");
     assert_eq!(cg["cpu"], 1);

@@ -86,12 +86,11 @@ impl Features {
                 })()
             }
             feat::CLOCKID => self.clock_res_ns = b.u64(0),
-            feat::CLOCK_DATA => {
-                if b.u32(0) == Some(1) {
-                    self.clockid = b.u32(4);
-                    self.clock_tod_ns = b.u64(8);
-                    self.clock_ref_ns = b.u64(16);
-                }
+            // Version 1 is the only layout perf has written.
+            feat::CLOCK_DATA if b.u32(0) == Some(1) => {
+                self.clockid = b.u32(4);
+                self.clock_tod_ns = b.u64(8);
+                self.clock_ref_ns = b.u64(16);
             }
             _ => {}
         }

@@ -74,7 +74,10 @@ impl ReadStats {
 
     /// Records of type `ty` seen.
     pub fn of(&self, ty: u32) -> u64 {
-        self.by_type.get((ty as usize).min(128)).copied().unwrap_or(0)
+        self.by_type
+            .get((ty as usize).min(128))
+            .copied()
+            .unwrap_or(0)
     }
 }
 
@@ -94,7 +97,11 @@ impl Backing {
 
 enum Source {
     /// The whole input is addressable: records are borrowed from it.
-    Whole { data: Backing, start: usize, end: usize },
+    Whole {
+        data: Backing,
+        start: usize,
+        end: usize,
+    },
     /// A stream (a pipe, standard input): one record at a time in a reused buffer.
     Stream { reader: Box<dyn Read>, pos: u64 },
 }
@@ -142,7 +149,9 @@ impl PerfData {
         if path.as_os_str() == "-" {
             return PerfData::from_reader(Box::new(std::io::stdin().lock()));
         }
-        let io = |e: std::io::Error| DecodeError::at(0, ErrorKind::Io(format!("{}: {e}", path.display())));
+        let io = |e: std::io::Error| {
+            DecodeError::at(0, ErrorKind::Io(format!("{}: {e}", path.display())))
+        };
         let file = std::fs::File::open(path).map_err(io)?;
         let meta = file.metadata().map_err(io)?;
         if !meta.is_file() {
@@ -202,7 +211,10 @@ impl PerfData {
             return Err(truncated(0, FILE_HEADER_LEN as u64, len));
         }
         let section = |at: usize, name: &'static str| -> Result<(u64, u64), DecodeError> {
-            let (off, size) = (b.u64(at).expect("in header"), b.u64(at + 8).expect("in header"));
+            let (off, size) = (
+                b.u64(at).expect("in header"),
+                b.u64(at + 8).expect("in header"),
+            );
             match off.checked_add(size) {
                 Some(end) if end <= len => Ok((off, size)),
                 _ => Err(DecodeError::at(
@@ -341,7 +353,9 @@ impl PerfData {
                     let next = next
                         .checked_add(skip as usize)
                         .filter(|&n| n <= end)
-                        .ok_or_else(|| truncated(off as u64, view.size() as u64 + skip, (end - off) as u64))?;
+                        .ok_or_else(|| {
+                            truncated(off as u64, view.size() as u64 + skip, (end - off) as u64)
+                        })?;
                     match order {
                         Order::File => {
                             stats.count(view.ty, view.size());
@@ -400,8 +414,9 @@ impl PerfData {
                     let skip = take_user_record(&view, &mut self.decoder, &mut self.info)?;
                     *pos += size as u64;
                     if skip > 0 {
-                        let n = std::io::copy(&mut reader.by_ref().take(skip), &mut std::io::sink())
-                            .map_err(|e| DecodeError::at(*pos, ErrorKind::Io(e.to_string())))?;
+                        let n =
+                            std::io::copy(&mut reader.by_ref().take(skip), &mut std::io::sink())
+                                .map_err(|e| DecodeError::at(*pos, ErrorKind::Io(e.to_string())))?;
                         if n < skip {
                             return Err(truncated(*pos, skip, n).into());
                         }
@@ -422,14 +437,30 @@ impl PerfData {
                                 reorder.release_overflow(&mut ready);
                             }
                             if !ready.is_empty() {
-                                hand_on(&mut arena, &mut ready, &reorder, &self.decoder, &mut stats, &mut f, endian)?;
+                                hand_on(
+                                    &mut arena,
+                                    &mut ready,
+                                    &reorder,
+                                    &self.decoder,
+                                    &mut stats,
+                                    &mut f,
+                                    endian,
+                                )?;
                                 compact(&mut arena, &mut reorder, &mut arena_limit, endian);
                             }
                         }
                     }
                 }
                 reorder.flush(&mut ready);
-                hand_on(&mut arena, &mut ready, &reorder, &self.decoder, &mut stats, &mut f, endian)?;
+                hand_on(
+                    &mut arena,
+                    &mut ready,
+                    &reorder,
+                    &self.decoder,
+                    &mut stats,
+                    &mut f,
+                    endian,
+                )?;
             }
         }
         Ok(stats)
@@ -461,7 +492,12 @@ fn hand_on<E: From<DecodeError>>(
 
 /// Moves the records still waiting to the front of a fresh arena once the released ones
 /// take most of it, so the arena is bounded by the reorder window, not the stream.
-fn compact(arena: &mut Vec<u8>, reorder: &mut ReorderBuffer<(usize, u64)>, limit: &mut usize, endian: Endian) {
+fn compact(
+    arena: &mut Vec<u8>,
+    reorder: &mut ReorderBuffer<(usize, u64)>,
+    limit: &mut usize,
+    endian: Endian,
+) {
     if arena.len() < *limit {
         return;
     }
@@ -487,7 +523,8 @@ fn drop_pages(map: &memmap2::Mmap, dropped: &mut usize, upto: usize) {
         // same file contents on the next access; no reference into the range outlives the
         // records already handed out.
         unsafe {
-            let _ = map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, start, end - start);
+            let _ =
+                map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, start, end - start);
         }
         *dropped = end;
     }
@@ -546,14 +583,18 @@ fn take_user_record(
             Ok(0)
         }
         kind::HEADER_FEATURE => {
-            if let (Some(bit), Some(sec)) = (b.u64(HEADER_LEN), b.range(HEADER_LEN + 8, view.size())) {
+            if let (Some(bit), Some(sec)) =
+                (b.u64(HEADER_LEN), b.range(HEADER_LEN + 8, view.size()))
+            {
                 info.features.read(bit.min(u32::MAX as u64) as u32, &sec);
             }
             Ok(0)
         }
         kind::AUXTRACE => b.u64(HEADER_LEN).ok_or_else(|| bad("auxtrace.size", 0)),
         kind::HEADER_TRACING_DATA => {
-            let size = b.u32(HEADER_LEN).ok_or_else(|| bad("tracing_data.size", 0))? as u64;
+            let size = b
+                .u32(HEADER_LEN)
+                .ok_or_else(|| bad("tracing_data.size", 0))? as u64;
             Ok(size.div_ceil(8) * 8)
         }
         kind::COMPRESSED => Err(bad(

@@ -65,7 +65,7 @@ impl Encoder {
         start
     }
 
-    fn finish(&self, out: &mut Vec<u8>, start: usize) {
+    fn finish(&self, out: &mut [u8], start: usize) {
         let size = (out.len() - start) as u16;
         let b = match self.endian {
             Endian::Little => size.to_le_bytes(),
@@ -108,7 +108,14 @@ impl Encoder {
     }
 
     /// PERF_RECORD_NAMESPACES with `links` in kernel index order.
-    pub fn namespaces(&self, out: &mut Vec<u8>, pid: u32, tid: u32, links: &[NsLink], id: &SampleId) {
+    pub fn namespaces(
+        &self,
+        out: &mut Vec<u8>,
+        pid: u32,
+        tid: u32,
+        links: &[NsLink],
+        id: &SampleId,
+    ) {
         let s = self.begin(out, kind::NAMESPACES, 0);
         self.u32(out, pid);
         self.u32(out, tid);
@@ -134,7 +141,15 @@ impl Encoder {
     }
 
     /// PERF_RECORD_COMM.
-    pub fn comm(&self, out: &mut Vec<u8>, pid: u32, tid: u32, comm: &str, exec: bool, id: &SampleId) {
+    pub fn comm(
+        &self,
+        out: &mut Vec<u8>,
+        pid: u32,
+        tid: u32,
+        comm: &str,
+        exec: bool,
+        id: &SampleId,
+    ) {
         let s = self.begin(out, kind::COMM, if exec { MISC_COMM_EXEC } else { 0 });
         self.u32(out, pid);
         self.u32(out, tid);
@@ -170,8 +185,24 @@ impl Encoder {
     }
 
     /// PERF_RECORD_THROTTLE (`throttle` true) or UNTHROTTLE.
-    pub fn throttle(&self, out: &mut Vec<u8>, throttle: bool, time: u64, event_id: u64, stream_id: u64, id: &SampleId) {
-        let s = self.begin(out, if throttle { kind::THROTTLE } else { kind::UNTHROTTLE }, 0);
+    pub fn throttle(
+        &self,
+        out: &mut Vec<u8>,
+        throttle: bool,
+        time: u64,
+        event_id: u64,
+        stream_id: u64,
+        id: &SampleId,
+    ) {
+        let s = self.begin(
+            out,
+            if throttle {
+                kind::THROTTLE
+            } else {
+                kind::UNTHROTTLE
+            },
+            0,
+        );
         self.u64(out, time);
         self.u64(out, event_id);
         self.u64(out, stream_id);

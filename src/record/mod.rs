@@ -16,7 +16,7 @@ mod task;
 pub use cgroup::Cgroup;
 pub use loss::{Lost, LostSamples, Throttle};
 pub use mmap::Mmap;
-pub use namespaces::{NsKind, NsLink, Namespaces, NS_KINDS};
+pub use namespaces::{Namespaces, NsKind, NsLink, NS_KINDS};
 pub use sample::Sample;
 pub use sample_id::SampleId;
 pub use task::{Comm, TaskEvent};

@@ -32,7 +32,9 @@ pub const SCRIPT_ARGS: &[&str] = &[
 ];
 
 fn parse_pair(s: &str, sep: char) -> (u32, u32) {
-    let (a, b) = s.split_once(sep).unwrap_or_else(|| panic!("no {sep} in {s:?}"));
+    let (a, b) = s
+        .split_once(sep)
+        .unwrap_or_else(|| panic!("no {sep} in {s:?}"));
     (a.trim().parse().unwrap(), b.trim().parse().unwrap())
 }
 
@@ -43,13 +45,21 @@ pub fn parse_script(text: &str) -> Vec<Rec> {
     while let Some(line) = lines.next() {
         // "COMM PID/TID [CPU] SEC.NSEC: [PERF_RECORD_… payload]"; COMM may contain spaces,
         // so the line is read from the " [CPU] " marker.
-        let Some(bracket) = line.find(" [") else { continue };
+        let Some(bracket) = line.find(" [") else {
+            continue;
+        };
         let head = &line[..bracket];
         let rest = &line[bracket + 2..];
-        let Some((cpu, rest)) = rest.split_once("] ") else { continue };
-        let Ok(cpu) = cpu.parse::<u32>() else { continue };
+        let Some((cpu, rest)) = rest.split_once("] ") else {
+            continue;
+        };
+        let Ok(cpu) = cpu.parse::<u32>() else {
+            continue;
+        };
         let rest = rest.trim_start();
-        let Some((time, payload)) = rest.split_once(':') else { continue };
+        let Some((time, payload)) = rest.split_once(':') else {
+            continue;
+        };
         let (sec, nsec) = time.split_once('.').expect("--ns time");
         let time_ns = sec.parse::<u64>().unwrap() * 1_000_000_000 + nsec.parse::<u64>().unwrap();
         let pidtid = head.split_whitespace().last().unwrap();
@@ -94,7 +104,11 @@ pub fn parse_script(text: &str) -> Vec<Rec> {
         } else if let Some(p) = payload
             .strip_prefix("PERF_RECORD_FORK")
             .map(|p| ("fork", p))
-            .or_else(|| payload.strip_prefix("PERF_RECORD_EXIT").map(|p| ("exit", p)))
+            .or_else(|| {
+                payload
+                    .strip_prefix("PERF_RECORD_EXIT")
+                    .map(|p| ("exit", p))
+            })
         {
             let (kind, p) = p;
             // "(PID:TID):(PPID:PTID)"
@@ -140,38 +154,44 @@ pub fn decode_file(path: &Path) -> Vec<Rec> {
 pub fn decode(data: &mut PerfData) -> Vec<Rec> {
     let mut b = EventBuilder::new();
     let mut out = Vec::new();
-    data.for_each(Order::Time, |dec, view| -> Result<(), nswatch::DecodeError> {
-        let Some(ev) = b.decode(dec, view)? else {
-            return Ok(());
-        };
-        let (kind, detail) = match &ev.body {
-            Body::Namespaces { ns, .. } => {
-                let links: Vec<String> = ns
-                    .links()
-                    .iter()
-                    .enumerate()
-                    .map(|(i, l)| format!("{}={}/{}", link_name(i), l.dev, l.ino))
-                    .collect();
-                ("namespaces", format!("nr={} {}", ns.links().len(), links.join(" ")))
-            }
-            Body::Fork { ppid, ptid } => ("fork", format!("ppid={ppid} ptid={ptid}")),
-            Body::Exit { ppid, ptid } => ("exit", format!("ppid={ppid} ptid={ptid}")),
-            Body::Comm { comm, exec } => ("comm", format!("comm={comm} exec={exec}")),
-            Body::Cgroup { id, path } => ("cgroup", format!("id={id} path={path}")),
-            Body::Lost { lost } => ("lost", format!("lost={lost}")),
-            Body::LostSamples { .. } => return Ok(()),
-            Body::Sample { .. } => ("sample", String::new()),
-        };
-        out.push(Rec {
-            time_ns: ev.time_ns.expect("time"),
-            kind: kind.into(),
-            cpu: ev.cpu.expect("cpu"),
-            pid: ev.pid.expect("pid"),
-            tid: ev.tid.expect("tid"),
-            detail,
-        });
-        Ok(())
-    })
+    data.for_each(
+        Order::Time,
+        |dec, view| -> Result<(), nswatch::DecodeError> {
+            let Some(ev) = b.decode(dec, view)? else {
+                return Ok(());
+            };
+            let (kind, detail) = match &ev.body {
+                Body::Namespaces { ns, .. } => {
+                    let links: Vec<String> = ns
+                        .links()
+                        .iter()
+                        .enumerate()
+                        .map(|(i, l)| format!("{}={}/{}", link_name(i), l.dev, l.ino))
+                        .collect();
+                    (
+                        "namespaces",
+                        format!("nr={} {}", ns.links().len(), links.join(" ")),
+                    )
+                }
+                Body::Fork { ppid, ptid } => ("fork", format!("ppid={ppid} ptid={ptid}")),
+                Body::Exit { ppid, ptid } => ("exit", format!("ppid={ppid} ptid={ptid}")),
+                Body::Comm { comm, exec } => ("comm", format!("comm={comm} exec={exec}")),
+                Body::Cgroup { id, path } => ("cgroup", format!("id={id} path={path}")),
+                Body::Lost { lost } => ("lost", format!("lost={lost}")),
+                Body::LostSamples { .. } => return Ok(()),
+                Body::Sample { .. } => ("sample", String::new()),
+            };
+            out.push(Rec {
+                time_ns: ev.time_ns.expect("time"),
+                kind: kind.into(),
+                cpu: ev.cpu.expect("cpu"),
+                pid: ev.pid.expect("pid"),
+                tid: ev.tid.expect("tid"),
+                detail,
+            });
+            Ok(())
+        },
+    )
     .unwrap_or_else(|e| panic!("decoding failed: {e}"));
     out.sort();
     out
@@ -180,9 +200,16 @@ pub fn decode(data: &mut PerfData) -> Vec<Rec> {
 /// Asserts that two decodings agree record for record, showing the first difference.
 pub fn assert_same(name: &str, ours: &[Rec], perf: &[Rec]) {
     for (i, (a, b)) in ours.iter().zip(perf).enumerate() {
-        assert_eq!(a, b, "{name}: record {i} differs (nswatch left, perf script right)");
+        assert_eq!(
+            a, b,
+            "{name}: record {i} differs (nswatch left, perf script right)"
+        );
     }
-    assert_eq!(ours.len(), perf.len(), "{name}: record counts differ (nswatch, perf script)");
+    assert_eq!(
+        ours.len(),
+        perf.len(),
+        "{name}: record counts differ (nswatch, perf script)"
+    );
 }
 
 /// Whether live tests must run (CI) instead of skipping.
@@ -201,7 +228,9 @@ pub fn live_ok(what: &str) -> bool {
     };
     match reason {
         None => true,
-        Some(r) if require_live() => panic!("{what}: cannot run live ({r}) and NSWATCH_REQUIRE_LIVE=1"),
+        Some(r) if require_live() => {
+            panic!("{what}: cannot run live ({r}) and NSWATCH_REQUIRE_LIVE=1")
+        }
         Some(r) => {
             eprintln!("SKIP {what}: {r}");
             false
@@ -223,7 +252,11 @@ pub fn perf(args: &[&str]) -> Vec<u8> {
 /// Builds a file-mode perf.data image: header, attrs with their ids, data, no features.
 /// `attrs` are (sample_type, flags, ids); flags are given in the little-endian bit layout
 /// and bit-reversed for a big-endian file, as a big-endian perf would lay the bitfield out.
-pub fn build_file(endian: nswatch::bytes::Endian, attrs: &[(u64, u64, Vec<u64>)], data: &[u8]) -> Vec<u8> {
+pub fn build_file(
+    endian: nswatch::bytes::Endian,
+    attrs: &[(u64, u64, Vec<u64>)],
+    data: &[u8],
+) -> Vec<u8> {
     use nswatch::bytes::Endian;
     let u64b = |v: u64| match endian {
         Endian::Little => v.to_le_bytes(),
