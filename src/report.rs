@@ -40,9 +40,11 @@ pub struct Change {
     pub cause: Cause,
 }
 
+/// The tasks seen in one set: a count, and the first few for the summary.
 #[derive(Debug, Default)]
 struct SetTasks {
-    tids: Vec<(u32, u32, Option<String>)>,
+    count: usize,
+    first: Vec<(u32, u32, Option<String>)>,
 }
 
 /// Follows the namespace sets of tasks through an event stream.
@@ -51,10 +53,12 @@ pub struct Story {
     sets: Interner,
     host: Option<SetId>,
     current: HashMap<u32, SetId>,
+    /// (tid, set) pairs already counted, so a task is counted once per set.
+    seen: hashbrown::HashSet<(u32, SetId)>,
     forked_from: HashMap<u32, u32>,
     members: HashMap<SetId, SetTasks>,
     changes: Vec<Change>,
-    flushed: usize,
+    finishing: bool,
     namespaces_events: u64,
 }
 
@@ -84,8 +88,24 @@ impl Story {
             Body::Fork { ptid, .. } => {
                 self.forked_from.insert(tid, *ptid);
             }
+            // perf writes a task's start-up records as FORK, NAMESPACES, COMM: the name
+            // arrives after the change it belongs to.
+            Body::Comm { comm, .. } => {
+                if let Some(c) = self.changes.last_mut() {
+                    if c.tid == tid && c.cause == Cause::AtStart {
+                        c.comm = Some(comm.to_string());
+                        if let Some(m) = self.members.get_mut(&c.after) {
+                            for f in m.first.iter_mut().filter(|f| f.1 == tid) {
+                                f.2 = Some(comm.to_string());
+                            }
+                        }
+                    }
+                }
+            }
             Body::Exit { .. } => {
-                self.current.remove(&tid);
+                if let Some(id) = self.current.remove(&tid) {
+                    self.seen.remove(&(tid, id));
+                }
                 self.forked_from.remove(&tid);
             }
             Body::Namespaces { ns, comm } => {
@@ -100,9 +120,12 @@ impl Story {
                     self.host = Some(id);
                 }
                 let comm = comm.as_deref().map(str::to_owned);
-                let members = &mut self.members.entry(id).or_default().tids;
-                if !members.iter().any(|m| m.1 == tid) {
-                    members.push((pid, tid, comm.clone()));
+                if self.seen.insert((tid, id)) {
+                    let m = self.members.entry(id).or_default();
+                    m.count += 1;
+                    if m.first.len() < LIST_TASKS {
+                        m.first.push((pid, tid, comm.clone()));
+                    }
                 }
                 let (before, cause) = match self.current.get(&tid) {
                     Some(&prev) => (Some(prev), Cause::Changed),
@@ -143,7 +166,7 @@ impl Story {
             self.host = self
                 .members
                 .iter()
-                .max_by_key(|(id, m)| (m.tids.len(), std::cmp::Reverse(**id)))
+                .max_by_key(|(id, m)| (m.count, std::cmp::Reverse(**id)))
                 .map(|(id, _)| *id);
         }
     }
@@ -157,7 +180,13 @@ impl Story {
             return Ok(());
         };
         let host = *self.sets.get(host);
-        for c in &self.changes[self.flushed..] {
+        // A start-up change waits for its COMM record (see `add`), unless this is the end.
+        let keep = match self.changes.last() {
+            Some(c) if c.cause == Cause::AtStart && !self.finishing => 1,
+            _ => 0,
+        };
+        let upto = self.changes.len() - keep;
+        for c in &self.changes[..upto] {
             let after = self.sets.get(c.after);
             // A task first seen in the host's set is no news.
             if c.cause == Cause::AtStart && after.diff(&host) == 0 {
@@ -190,16 +219,15 @@ impl Story {
                 vs_host
             )?;
         }
-        self.flushed = self.changes.len();
         // What was written is not needed again.
-        self.changes.clear();
-        self.flushed = 0;
+        self.changes.drain(..upto);
         Ok(())
     }
 
     /// Writes the remaining changes and the summary of namespace sets.
     pub fn finish(&mut self, out: &mut dyn Write) -> io::Result<()> {
         self.guess_host();
+        self.finishing = true;
         self.write_changes(out)?;
         let Some(host_id) = self.host else {
             return writeln!(
@@ -213,7 +241,7 @@ impl Story {
         ids.sort_by_key(|&id| (id != host_id, id));
         for id in ids {
             let set = self.sets.get(id);
-            let tasks = &self.members[&id].tids;
+            let tasks = &self.members[&id];
             let label = if id == host_id {
                 "host".to_string()
             } else {
@@ -222,9 +250,7 @@ impl Story {
             writeln!(
                 out,
                 "  set #{:<3} {:<40} tasks: {}",
-                id.0,
-                label,
-                tasks.len()
+                id.0, label, tasks.count
             )?;
             let shown: Vec<String> = set
                 .links()
@@ -236,11 +262,11 @@ impl Story {
             writeln!(out, "            {}", shown.join("  "))?;
             if id != host_id {
                 let list: Vec<String> = tasks
+                    .first
                     .iter()
-                    .take(LIST_TASKS)
                     .map(|(p, t, c)| format!("{p}/{t} {}", c.as_deref().unwrap_or("?")))
                     .collect();
-                let more = tasks.len().saturating_sub(LIST_TASKS);
+                let more = tasks.count - tasks.first.len();
                 let more = if more > 0 {
                     format!(", +{more} more")
                 } else {

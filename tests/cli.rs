@@ -123,3 +123,26 @@ fn every_subcommand_has_help() {
         assert!(out.contains("Usage:"), "{out}");
     }
 }
+
+#[test]
+fn text_report_names_start_up_tasks_and_nsenter() {
+    let out = nswatch(&["report", fixture("nsenter.data").to_str().unwrap()]);
+    // The target was started as `unshare -n -u sleep 5` before perf: named by its later COMM.
+    assert!(
+        out.lines().any(|l| l.contains(" sleep ")
+            && l.contains("at start")
+            && l.contains("differs from host: net,uts")),
+        "{out}"
+    );
+    // nsenter joins uts, then net (two setns calls, two records).
+    assert!(
+        out.lines()
+            .any(|l| l.contains(" nsenter ") && l.contains("changed: uts")),
+        "{out}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.contains(" nsenter ") && l.contains("changed: net")),
+        "{out}"
+    );
+}
