@@ -9,8 +9,6 @@ use crate::error::DecodeError;
 use crate::nsset::{link_name, NsSet};
 use crate::record::{Record, RecordView, SampleId};
 use hashbrown::HashMap;
-use serde::ser::{SerializeMap, Serializer};
-use serde::Serialize;
 use std::borrow::Cow;
 use std::rc::Rc;
 
@@ -107,60 +105,98 @@ impl Body<'_> {
     }
 }
 
-struct Links<'s>(&'s NsSet);
-
-#[derive(Serialize)]
-struct Link {
-    dev: u64,
-    ino: u64,
+/// Appends `s` as a JSON string (quoted, escaped).
+fn push_str(out: &mut Vec<u8>, s: &str) {
+    out.push(b'"');
+    let b = s.as_bytes();
+    if !b.iter().any(|&c| c < 0x20 || c == b'"' || c == b'\\') {
+        out.extend_from_slice(b);
+    } else {
+        for ch in s.chars() {
+            match ch {
+                '"' => out.extend_from_slice(b"\\\""),
+                '\\' => out.extend_from_slice(b"\\\\"),
+                '\n' => out.extend_from_slice(b"\\n"),
+                '\t' => out.extend_from_slice(b"\\t"),
+                '\r' => out.extend_from_slice(b"\\r"),
+                c if (c as u32) < 0x20 => {
+                    out.extend_from_slice(format!("\\u{:04x}", c as u32).as_bytes())
+                }
+                c => out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes()),
+            }
+        }
+    }
+    out.push(b'"');
 }
 
-impl Serialize for Links<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let links = self.0.links();
-        let mut m = s.serialize_map(Some(links.len()))?;
-        for (i, l) in links.iter().enumerate() {
-            m.serialize_entry(
-                link_name(i),
-                &Link {
-                    dev: l.dev,
-                    ino: l.ino,
-                },
-            )?;
-        }
-        m.end()
+fn push_u64(out: &mut Vec<u8>, v: u64) {
+    out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+}
+
+fn push_opt(out: &mut Vec<u8>, v: Option<u64>) {
+    match v {
+        Some(v) => push_u64(out, v),
+        None => out.extend_from_slice(b"null"),
     }
 }
 
-impl Serialize for Event<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(None)?;
-        m.serialize_entry("type", self.body.type_name())?;
-        m.serialize_entry("time_ns", &self.time_ns)?;
-        m.serialize_entry("cpu", &self.cpu)?;
-        m.serialize_entry("pid", &self.pid)?;
-        m.serialize_entry("tid", &self.tid)?;
+impl Event<'_> {
+    /// Appends the event as one line of the NDJSON stream (with its newline).
+    ///
+    /// Written by hand rather than through serde's map serializer: this is the hot path of
+    /// `report --format ndjson` and `record`, and static keys need no escaping.
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"{\"type\":\"");
+        out.extend_from_slice(self.body.type_name().as_bytes());
+        out.extend_from_slice(b"\",\"time_ns\":");
+        push_opt(out, self.time_ns);
+        out.extend_from_slice(b",\"cpu\":");
+        push_opt(out, self.cpu.map(u64::from));
+        out.extend_from_slice(b",\"pid\":");
+        push_opt(out, self.pid.map(u64::from));
+        out.extend_from_slice(b",\"tid\":");
+        push_opt(out, self.tid.map(u64::from));
         match &self.body {
             Body::Namespaces { ns, comm } => {
-                m.serialize_entry("ns", &Links(ns))?;
+                out.extend_from_slice(b",\"ns\":{");
+                for (i, l) in ns.links().iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    out.push(b'"');
+                    out.extend_from_slice(link_name(i).as_bytes());
+                    out.extend_from_slice(b"\":{\"dev\":");
+                    push_u64(out, l.dev);
+                    out.extend_from_slice(b",\"ino\":");
+                    push_u64(out, l.ino);
+                    out.push(b'}');
+                }
+                out.push(b'}');
                 if let Some(c) = comm {
-                    m.serialize_entry("comm", c)?;
+                    out.extend_from_slice(b",\"comm\":");
+                    push_str(out, c);
                 }
             }
             Body::Fork { ppid, ptid } | Body::Exit { ppid, ptid } => {
-                m.serialize_entry("ppid", ppid)?;
-                m.serialize_entry("ptid", ptid)?;
+                out.extend_from_slice(b",\"ppid\":");
+                push_u64(out, u64::from(*ppid));
+                out.extend_from_slice(b",\"ptid\":");
+                push_u64(out, u64::from(*ptid));
             }
             Body::Comm { comm, exec } => {
-                m.serialize_entry("comm", comm)?;
-                m.serialize_entry("exec", exec)?;
+                out.extend_from_slice(b",\"comm\":");
+                push_str(out, comm);
+                out.extend_from_slice(if *exec { b",\"exec\":true" } else { b",\"exec\":false" });
             }
             Body::Cgroup { id, path } => {
-                m.serialize_entry("id", id)?;
-                m.serialize_entry("path", path)?;
+                out.extend_from_slice(b",\"id\":");
+                push_u64(out, *id);
+                out.extend_from_slice(b",\"path\":");
+                push_str(out, path);
             }
             Body::Lost { lost } | Body::LostSamples { lost } => {
-                m.serialize_entry("lost", lost)?;
+                out.extend_from_slice(b",\"lost\":");
+                push_u64(out, *lost);
             }
             Body::Sample {
                 ip,
@@ -168,17 +204,34 @@ impl Serialize for Event<'_> {
                 callchain,
             } => {
                 if let Some(ip) = ip {
-                    m.serialize_entry("ip", ip)?;
+                    out.extend_from_slice(b",\"ip\":");
+                    push_u64(out, *ip);
                 }
                 if let Some(p) = period {
-                    m.serialize_entry("period", p)?;
+                    out.extend_from_slice(b",\"period\":");
+                    push_u64(out, *p);
                 }
                 if let Some(c) = callchain {
-                    m.serialize_entry("callchain", c)?;
+                    out.extend_from_slice(b",\"callchain\":[");
+                    for (i, ip) in c.iter().enumerate() {
+                        if i > 0 {
+                            out.push(b',');
+                        }
+                        push_u64(out, *ip);
+                    }
+                    out.push(b']');
                 }
             }
         }
-        m.end()
+        out.extend_from_slice(b"}\n");
+    }
+
+    /// The event as a JSON object (without the newline).
+    pub fn to_json(&self) -> String {
+        let mut v = Vec::with_capacity(256);
+        self.write_json(&mut v);
+        v.pop();
+        String::from_utf8(v).expect("JSON written from UTF-8 strings")
     }
 }
 
@@ -282,5 +335,37 @@ impl EventBuilder {
     {
         let (rec, id) = decoder.decode(view)?;
         Ok(self.event(&rec, &id))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::NsLink;
+
+    #[test]
+    fn json_is_valid_and_escaped() {
+        let ev = Event {
+            time_ns: None,
+            cpu: Some(3),
+            pid: Some(1),
+            tid: Some(2),
+            body: Body::Namespaces {
+                ns: NsSet::from_links([NsLink { dev: 4, ino: u64::MAX }; 2]),
+                comm: Some(Cow::Borrowed("a\"b\\c\nd\u{1}é")),
+            },
+        };
+        let v: serde_json::Value = serde_json::from_str(&ev.to_json()).unwrap();
+        assert_eq!(v["comm"], "a\"b\\c\nd\u{1}é");
+        assert_eq!(v["time_ns"], serde_json::Value::Null);
+        assert_eq!(v["ns"]["uts"]["ino"], u64::MAX);
+        assert_eq!(v["type"], "namespaces");
+        let sample = Event {
+            body: Body::Sample { ip: Some(1), period: None, callchain: Some(vec![5, 6]) },
+            ..ev
+        };
+        let v: serde_json::Value = serde_json::from_str(&sample.to_json()).unwrap();
+        assert_eq!(v["callchain"], serde_json::json!([5, 6]));
+        assert!(v.get("period").is_none());
     }
 }

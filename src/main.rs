@@ -106,13 +106,23 @@ fn report(args: &ReportArgs) -> Result<()> {
     let mut builder = EventBuilder::new();
     let mut out = BufWriter::with_capacity(1 << 16, io::stdout().lock());
     let result = match args.format {
-        Format::Ndjson => data.for_each(order, |dec, view| -> Result<()> {
-            if let Some(ev) = builder.decode(dec, view)? {
-                serde_json::to_writer(&mut out, &ev)?;
-                out.write_all(b"\n")?;
-            }
-            Ok(())
-        }),
+        Format::Ndjson => {
+            // Lines are built in one buffer and written in large pieces; a line is never
+            // split by an error, so what was written is always whole lines.
+            let mut buf = Vec::with_capacity(1 << 17);
+            let r = data.for_each(order, |dec, view| -> Result<()> {
+                if let Some(ev) = builder.decode(dec, view)? {
+                    ev.write_json(&mut buf);
+                    if buf.len() >= 1 << 16 {
+                        out.write_all(&buf)?;
+                        buf.clear();
+                    }
+                }
+                Ok(())
+            });
+            out.write_all(&buf)?;
+            r
+        }
         Format::Text => {
             if !data.info().pipe {
                 writeln!(out, "# {name}: {}", describe(data.info()))?;

@@ -61,7 +61,7 @@ fn events(file: Vec<u8>) -> Vec<String> {
     let mut out = Vec::new();
     pd.for_each(Order::Time, |dec, v| -> Result<(), nswatch::DecodeError> {
         if let Some(ev) = b.decode(dec, v)? {
-            out.push(serde_json::to_string(&ev).unwrap());
+            out.push(ev.to_json());
         }
         Ok(())
     })
