@@ -129,8 +129,19 @@ fn push_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
 }
 
+#[inline]
 fn push_u64(out: &mut Vec<u8>, v: u64) {
-    out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+    let mut b = itoa::Buffer::new();
+    let digits = b.format(v).as_bytes();
+    // At most 20 digits: a byte loop into reserved room beats a call to memmove for so few.
+    out.reserve(20);
+    let len = out.len();
+    for (slot, &d) in out.spare_capacity_mut().iter_mut().zip(digits) {
+        slot.write(d);
+    }
+    // SAFETY: the loop above initialised `digits.len()` bytes past `len`, within the
+    // capacity reserved for them.
+    unsafe { out.set_len(len + digits.len()) };
 }
 
 fn push_opt(out: &mut Vec<u8>, v: Option<u64>) {
@@ -140,12 +151,68 @@ fn push_opt(out: &mut Vec<u8>, v: Option<u64>) {
     }
 }
 
+/// Writes events as NDJSON lines.
+///
+/// Written by hand rather than through serde's map serializer: this is the hot path of
+/// `report --format ndjson` and `record`; static keys need no escaping, and the "ns" object
+/// of a namespace set, the bulk of a line, is formatted once per distinct set (a machine
+/// has few sets and a fork storm repeats one).
+#[derive(Debug, Default)]
+pub struct JsonWriter {
+    ns_text: HashMap<NsSet, Box<[u8]>>,
+}
+
+/// Distinct sets whose text is kept; past that the cache starts over.
+const NS_TEXT_CACHE: usize = 4096;
+
+fn push_ns(out: &mut Vec<u8>, ns: &NsSet) {
+    out.push(b'{');
+    for (i, l) in ns.links().iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.push(b'"');
+        out.extend_from_slice(link_name(i).as_bytes());
+        out.extend_from_slice(b"\":{\"dev\":");
+        push_u64(out, l.dev);
+        out.extend_from_slice(b",\"ino\":");
+        push_u64(out, l.ino);
+        out.push(b'}');
+    }
+    out.push(b'}');
+}
+
+impl JsonWriter {
+    /// A writer with an empty cache.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends `ev` as one line of the NDJSON stream (with its newline).
+    pub fn write(&mut self, ev: &Event<'_>, out: &mut Vec<u8>) {
+        ev.write_json_with(out, |out, ns| {
+            if let Some(t) = self.ns_text.get(ns) {
+                out.extend_from_slice(t);
+                return;
+            }
+            let start = out.len();
+            push_ns(out, ns);
+            if self.ns_text.len() >= NS_TEXT_CACHE {
+                self.ns_text.clear();
+            }
+            self.ns_text.insert(*ns, out[start..].into());
+        });
+    }
+}
+
 impl Event<'_> {
-    /// Appends the event as one line of the NDJSON stream (with its newline).
-    ///
-    /// Written by hand rather than through serde's map serializer: this is the hot path of
-    /// `report --format ndjson` and `record`, and static keys need no escaping.
+    /// Appends the event as one line of the NDJSON stream (with its newline). A
+    /// [`JsonWriter`] writes the same bytes faster when there are many events.
     pub fn write_json(&self, out: &mut Vec<u8>) {
+        self.write_json_with(out, push_ns);
+    }
+
+    fn write_json_with(&self, out: &mut Vec<u8>, mut ns_text: impl FnMut(&mut Vec<u8>, &NsSet)) {
         out.extend_from_slice(b"{\"type\":\"");
         out.extend_from_slice(self.body.type_name().as_bytes());
         out.extend_from_slice(b"\",\"time_ns\":");
@@ -158,20 +225,8 @@ impl Event<'_> {
         push_opt(out, self.tid.map(u64::from));
         match &self.body {
             Body::Namespaces { ns, comm } => {
-                out.extend_from_slice(b",\"ns\":{");
-                for (i, l) in ns.links().iter().enumerate() {
-                    if i > 0 {
-                        out.push(b',');
-                    }
-                    out.push(b'"');
-                    out.extend_from_slice(link_name(i).as_bytes());
-                    out.extend_from_slice(b"\":{\"dev\":");
-                    push_u64(out, l.dev);
-                    out.extend_from_slice(b",\"ino\":");
-                    push_u64(out, l.ino);
-                    out.push(b'}');
-                }
-                out.push(b'}');
+                out.extend_from_slice(b",\"ns\":");
+                ns_text(out, ns);
                 if let Some(c) = comm {
                     out.extend_from_slice(b",\"comm\":");
                     push_str(out, c);
@@ -186,7 +241,11 @@ impl Event<'_> {
             Body::Comm { comm, exec } => {
                 out.extend_from_slice(b",\"comm\":");
                 push_str(out, comm);
-                out.extend_from_slice(if *exec { b",\"exec\":true" } else { b",\"exec\":false" });
+                out.extend_from_slice(if *exec {
+                    b",\"exec\":true"
+                } else {
+                    b",\"exec\":false"
+                });
             }
             Body::Cgroup { id, path } => {
                 out.extend_from_slice(b",\"id\":");
@@ -235,6 +294,14 @@ impl Event<'_> {
     }
 }
 
+/// The common fields, gathered before the body is built.
+struct EventHead {
+    time_ns: Option<u64>,
+    cpu: Option<u32>,
+    pid: Option<u32>,
+    tid: Option<u32>,
+}
+
 /// Turns decoded records into events, keeping what a record alone does not say (the
 /// command name of a task for its NAMESPACES events).
 #[derive(Debug, Default)]
@@ -255,18 +322,18 @@ impl EventBuilder {
 
     /// The event for a decoded record, or `None` for records outside the schema (MMAP,
     /// THROTTLE, perf's bookkeeping).
+    #[inline]
     pub fn event<'a, 'b>(&'b mut self, rec: &Record<'a>, id: &SampleId) -> Option<Event<'b>>
     where
         'a: 'b,
     {
-        let mut ev = Event {
+        let mut ev = EventHead {
             time_ns: id.time,
             cpu: id.cpu,
             pid: id.pid,
             tid: id.tid,
-            body: Body::Lost { lost: 0 },
         };
-        ev.body = match rec {
+        let body = match rec {
             Record::Namespaces(ns) => {
                 ev.pid = Some(ns.pid);
                 ev.tid = Some(ns.tid);
@@ -321,10 +388,17 @@ impl EventBuilder {
             },
             _ => return None,
         };
-        Some(ev)
+        Some(Event {
+            time_ns: ev.time_ns,
+            cpu: ev.cpu,
+            pid: ev.pid,
+            tid: ev.tid,
+            body,
+        })
     }
 
     /// Decodes `view` and builds its event in one step.
+    #[inline]
     pub fn decode<'a, 'b>(
         &'b mut self,
         decoder: &Decoder,
@@ -351,17 +425,31 @@ mod tests {
             pid: Some(1),
             tid: Some(2),
             body: Body::Namespaces {
-                ns: NsSet::from_links([NsLink { dev: 4, ino: u64::MAX }; 2]),
+                ns: NsSet::from_links(
+                    [NsLink {
+                        dev: 4,
+                        ino: u64::MAX,
+                    }; 2],
+                ),
                 comm: Some(Cow::Borrowed("a\"b\\c\nd\u{1}é")),
             },
         };
+        let mut cached = Vec::new();
+        let mut w = JsonWriter::new();
+        w.write(&ev, &mut cached);
+        w.write(&ev, &mut cached);
+        assert_eq!(cached, [ev.to_json().as_bytes(), b"\n"].concat().repeat(2));
         let v: serde_json::Value = serde_json::from_str(&ev.to_json()).unwrap();
         assert_eq!(v["comm"], "a\"b\\c\nd\u{1}é");
         assert_eq!(v["time_ns"], serde_json::Value::Null);
         assert_eq!(v["ns"]["uts"]["ino"], u64::MAX);
         assert_eq!(v["type"], "namespaces");
         let sample = Event {
-            body: Body::Sample { ip: Some(1), period: None, callchain: Some(vec![5, 6]) },
+            body: Body::Sample {
+                ip: Some(1),
+                period: None,
+                callchain: Some(vec![5, 6]),
+            },
             ..ev
         };
         let v: serde_json::Value = serde_json::from_str(&sample.to_json()).unwrap();

@@ -2,6 +2,7 @@
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
+use nswatch::event::JsonWriter;
 use nswatch::perf_data::{FileInfo, Order, PerfData};
 use nswatch::report::Story;
 use nswatch::EventBuilder;
@@ -110,9 +111,10 @@ fn report(args: &ReportArgs) -> Result<()> {
             // Lines are built in one buffer and written in large pieces; a line is never
             // split by an error, so what was written is always whole lines.
             let mut buf = Vec::with_capacity(1 << 17);
+            let mut json = JsonWriter::new();
             let r = data.for_each(order, |dec, view| -> Result<()> {
                 if let Some(ev) = builder.decode(dec, view)? {
-                    ev.write_json(&mut buf);
+                    json.write(&ev, &mut buf);
                     if buf.len() >= 1 << 16 {
                         out.write_all(&buf)?;
                         buf.clear();
