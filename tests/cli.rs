@@ -146,3 +146,25 @@ fn text_report_names_start_up_tasks_and_nsenter() {
         "{out}"
     );
 }
+
+#[test]
+fn reads_a_file_mode_capture_redirected_to_standard_input() {
+    let file = std::fs::File::open(fixture("forkexec.data")).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_nswatch"))
+        .args(["report", "--format", "ndjson", "-"])
+        .stdin(file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let direct = nswatch(&[
+        "report",
+        "--format",
+        "ndjson",
+        fixture("forkexec.data").to_str().unwrap(),
+    ]);
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), direct);
+}

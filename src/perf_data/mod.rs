@@ -25,7 +25,7 @@ const PIPE_HEADER_LEN: u64 = 16;
 /// (input without FINISHED_ROUND records still runs in bounded memory).
 const REORDER_CAP: usize = 1 << 20;
 /// How often a file map drops the pages already read, so resident memory stays flat.
-const DROP_EVERY: usize = 64 << 20;
+const DROP_EVERY: usize = 8 << 20;
 /// Arena size below which a stream's arena is not compacted.
 const ARENA_MIN: usize = 4 << 20;
 
@@ -144,15 +144,19 @@ fn parse_attr(b: &Bytes<'_>, off: usize, size: usize, at: u64) -> Result<Attr, D
 }
 
 impl PerfData {
-    /// Opens `path`; `-` reads standard input as a stream.
+    /// Opens `path`; `-` is standard input, streamed unless it is a regular file.
     pub fn open(path: &Path) -> Result<PerfData, DecodeError> {
-        if path.as_os_str() == "-" {
-            return PerfData::from_reader(Box::new(std::io::stdin().lock()));
-        }
         let io = |e: std::io::Error| {
             DecodeError::at(0, ErrorKind::Io(format!("{}: {e}", path.display())))
         };
-        let file = std::fs::File::open(path).map_err(io)?;
+        let file = if path.as_os_str() == "-" {
+            // Standard input may be a redirected file (mapped, any mode) or a pipe (streamed).
+            use std::os::fd::AsFd;
+            let fd = std::io::stdin().as_fd().try_clone_to_owned().map_err(io)?;
+            std::fs::File::from(fd)
+        } else {
+            std::fs::File::open(path).map_err(io)?
+        };
         let meta = file.metadata().map_err(io)?;
         if !meta.is_file() {
             // A FIFO or character device cannot be mapped: stream it.
