@@ -140,7 +140,13 @@ fn report(args: &ReportArgs) -> Result<()> {
             if data.info().pipe {
                 writeln!(out, "# {name}: {}", describe(data.info()))?;
             }
-            // Even after a damaged record, what was read is told.
+            // Even after a damaged record, what was read is told, marked as such.
+            if r.is_err() {
+                writeln!(
+                    out,
+                    "# incomplete: the input is damaged; what was read before:"
+                )?;
+            }
             story.finish(&mut out)?;
             r
         }

@@ -232,7 +232,7 @@ impl Story {
         let Some(host_id) = self.host else {
             return writeln!(
                 out,
-                "\nno NAMESPACES records: was the file recorded with `perf record --namespaces`?"
+                "\nno namespace sets were read (a capture needs `perf record --namespaces`)"
             );
         };
         let host = *self.sets.get(host_id);
