@@ -26,6 +26,9 @@ pub struct Event<'a> {
     pub pid: Option<u32>,
     /// Thread id.
     pub tid: Option<u32>,
+    /// True for state read from /proc at start (or after lost records) rather than
+    /// recorded by the kernel as it happened.
+    pub synthesized: bool,
     /// What happened.
     pub body: Body<'a>,
 }
@@ -223,6 +226,9 @@ impl Event<'_> {
         push_opt(out, self.pid.map(u64::from));
         out.extend_from_slice(b",\"tid\":");
         push_opt(out, self.tid.map(u64::from));
+        if self.synthesized {
+            out.extend_from_slice(b",\"synthesized\":true");
+        }
         match &self.body {
             Body::Namespaces { ns, comm } => {
                 out.extend_from_slice(b",\"ns\":");
@@ -315,6 +321,13 @@ impl EventBuilder {
         Self::default()
     }
 
+    /// Sets the command name of `tid` (learned elsewhere, e.g. from /proc).
+    pub fn set_comm(&mut self, tid: u32, comm: &str) {
+        if self.comm(tid) != Some(comm) {
+            self.comms.insert(tid, comm.into());
+        }
+    }
+
     /// The last command name seen for `tid`.
     pub fn comm(&self, tid: u32) -> Option<&str> {
         self.comms.get(&tid).map(|c| &**c)
@@ -393,6 +406,7 @@ impl EventBuilder {
             cpu: ev.cpu,
             pid: ev.pid,
             tid: ev.tid,
+            synthesized: false,
             body,
         })
     }
@@ -424,6 +438,7 @@ mod tests {
             cpu: Some(3),
             pid: Some(1),
             tid: Some(2),
+            synthesized: true,
             body: Body::Namespaces {
                 ns: NsSet::from_links(
                     [NsLink {
@@ -444,6 +459,7 @@ mod tests {
         assert_eq!(v["time_ns"], serde_json::Value::Null);
         assert_eq!(v["ns"]["uts"]["ino"], u64::MAX);
         assert_eq!(v["type"], "namespaces");
+        assert_eq!(v["synthesized"], true);
         let sample = Event {
             body: Body::Sample {
                 ip: Some(1),

@@ -11,9 +11,11 @@ pub mod bytes;
 pub mod decoder;
 pub mod error;
 pub mod event;
+pub mod live;
 pub mod nsset;
 pub mod order;
 pub mod perf_data;
+pub mod procfs;
 pub mod record;
 pub mod report;
 

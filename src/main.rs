@@ -1,13 +1,9 @@
 //! The nswatch command line.
 
-use anyhow::{Context, Result};
-use clap::{Parser, Subcommand, ValueEnum};
-use nswatch::event::JsonWriter;
-use nswatch::perf_data::{FileInfo, Order, PerfData};
-use nswatch::report::Story;
-use nswatch::EventBuilder;
-use std::io::{self, BufWriter, Write};
-use std::path::PathBuf;
+mod cmd;
+
+use clap::{Parser, Subcommand};
+use std::io;
 use std::process::ExitCode;
 
 /// Watch Linux namespaces change and tell which container every task belongs to.
@@ -22,45 +18,17 @@ struct Cli {
 enum Command {
     /// Read a perf.data file (or pipe-mode stream) recorded with `perf record --namespaces`
     /// and tell its namespace story.
-    Report(ReportArgs),
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum Format {
-    /// One line per namespace change of a task, then the namespace sets and their tasks.
-    Text,
-    /// The event stream, one JSON object per record (schema version 1).
-    Ndjson,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum OrderArg {
-    /// By timestamp, as `perf script` prints them.
-    Time,
-    /// As they lie in the file (per-CPU runs), without buffering.
-    File,
-}
-
-#[derive(clap::Args)]
-struct ReportArgs {
-    /// The perf.data file; `-` reads a pipe-mode stream from standard input
-    /// (`perf record -o - … | nswatch report -`).
-    file: PathBuf,
-    /// Output format.
-    #[arg(long, value_enum, default_value = "text")]
-    format: Format,
-    /// Record order.
-    #[arg(long, value_enum, default_value = "time")]
-    order: OrderArg,
-    /// Skip record types this build does not know instead of stopping on them (perf stops).
-    #[arg(long)]
-    skip_unknown: bool,
+    Report(cmd::report::ReportArgs),
+    /// Stream every task and namespace change on this machine, live, as NDJSON (root or
+    /// CAP_PERFMON).
+    Record(cmd::record::RecordArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Report(args) => report(&args),
+        Command::Report(args) => cmd::report::run(&args),
+        Command::Record(args) => cmd::record::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -76,82 +44,4 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-fn describe(info: &FileInfo) -> String {
-    let f = &info.features;
-    let mut parts = vec![if info.pipe { "pipe mode" } else { "file mode" }.to_string()];
-    if let Some(h) = &f.hostname {
-        parts.push(format!("host {h}"));
-    }
-    if let Some(r) = &f.os_release {
-        parts.push(format!("linux {r}"));
-    }
-    if let Some(n) = f.nr_cpus_online {
-        parts.push(format!("{n} cpus"));
-    }
-    if let Some(c) = &f.cmdline {
-        parts.push(format!("cmdline: {}", c.join(" ")));
-    }
-    parts.join(", ")
-}
-
-fn report(args: &ReportArgs) -> Result<()> {
-    let name = args.file.display().to_string();
-    let mut data = PerfData::open(&args.file).with_context(|| name.clone())?;
-    data.decoder_mut().set_skip_unknown(args.skip_unknown);
-    let order = match args.order {
-        OrderArg::Time => Order::Time,
-        OrderArg::File => Order::File,
-    };
-    let mut builder = EventBuilder::new();
-    let mut out = BufWriter::with_capacity(1 << 16, io::stdout().lock());
-    let result = match args.format {
-        Format::Ndjson => {
-            // Lines are built in one buffer and written in large pieces; a line is never
-            // split by an error, so what was written is always whole lines.
-            let mut buf = Vec::with_capacity(1 << 17);
-            let mut json = JsonWriter::new();
-            let r = data.for_each(order, |dec, view| -> Result<()> {
-                if let Some(ev) = builder.decode(dec, view)? {
-                    json.write(&ev, &mut buf);
-                    if buf.len() >= 1 << 16 {
-                        out.write_all(&buf)?;
-                        buf.clear();
-                    }
-                }
-                Ok(())
-            });
-            out.write_all(&buf)?;
-            r
-        }
-        Format::Text => {
-            if !data.info().pipe {
-                writeln!(out, "# {name}: {}", describe(data.info()))?;
-            }
-            let mut story = Story::new();
-            let r = data.for_each(order, |dec, view| -> Result<()> {
-                if let Some(ev) = builder.decode(dec, view)? {
-                    story.add(&ev);
-                    story.write_changes(&mut out)?;
-                }
-                Ok(())
-            });
-            if data.info().pipe {
-                writeln!(out, "# {name}: {}", describe(data.info()))?;
-            }
-            // Even after a damaged record, what was read is told, marked as such.
-            if r.is_err() {
-                writeln!(
-                    out,
-                    "# incomplete: the input is damaged; what was read before:"
-                )?;
-            }
-            story.finish(&mut out)?;
-            r
-        }
-    };
-    out.flush()?;
-    result.with_context(|| name)?;
-    Ok(())
 }

@@ -1,0 +1,315 @@
+//! `nswatch record`: stream every task and namespace change on the machine as NDJSON.
+
+use anyhow::{Context, Result};
+use nswatch::event::{Body, Event, JsonWriter};
+use nswatch::live::{monotonic_ns, Capture, CaptureOptions};
+use nswatch::procfs;
+use nswatch::record::{Record, SampleId};
+use nswatch::EventBuilder;
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Arguments of `nswatch record`.
+#[derive(clap::Args)]
+pub struct RecordArgs {
+    /// Write the events to FILE instead of standard output.
+    #[arg(short = 'o', long, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Stop after this long (e.g. 10, 10s, 500ms, 2m).
+    #[arg(long, value_parser = parse_duration)]
+    duration: Option<Duration>,
+    /// Keep only events of these process ids (repeatable).
+    #[arg(long = "pid", value_name = "PID")]
+    pids: Vec<u32>,
+    /// Keep only events of tasks with this command name (repeatable).
+    #[arg(long = "comm", value_name = "NAME")]
+    comms: Vec<String>,
+    /// Data pages per CPU ring (rounded up to a power of two).
+    #[arg(long, default_value_t = 128)]
+    ring_pages: usize,
+    /// How long records wait for older ones from other CPUs before they are written
+    /// (e.g. 10ms).
+    #[arg(long, default_value = "10ms", value_parser = parse_duration)]
+    reorder_window: Duration,
+    /// Count only: write no events, just the summary.
+    #[arg(short, long)]
+    quiet: bool,
+    /// Trace the whole machine while this command runs, and stop when it exits.
+    #[arg(last = true, value_name = "COMMAND")]
+    command: Vec<String>,
+}
+
+/// Parses "10", "10s", "500ms", "2m", "1.5s".
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let (num, unit) = match s.find(|c: char| c.is_ascii_alphabetic()) {
+        Some(i) => s.split_at(i),
+        None => (s, "s"),
+    };
+    let v: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("not a duration: {s:?}"))?;
+    let secs = match unit {
+        "ms" => v / 1000.0,
+        "s" => v,
+        "m" => v * 60.0,
+        "h" => v * 3600.0,
+        _ => return Err(format!("unknown unit in {s:?} (use ms, s, m or h)")),
+    };
+    if !(0.0..1e9).contains(&secs) {
+        return Err(format!("out of range: {s:?}"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// Which events the user asked for.
+struct Filter {
+    pids: Vec<u32>,
+    comms: Vec<String>,
+}
+
+impl Filter {
+    fn keep(&self, builder: &EventBuilder, rec: &Record<'_>, id: &SampleId) -> bool {
+        let (pid, tid, comm) = match rec {
+            Record::Namespaces(n) => (Some(n.pid), Some(n.tid), None),
+            Record::Fork(t) => (Some(t.pid), Some(t.ptid), None),
+            Record::Exit(t) => (Some(t.pid), Some(t.tid), None),
+            Record::Comm(c) => (Some(c.pid), Some(c.tid), Some(&*c.comm)),
+            _ => (id.pid, id.tid, None),
+        };
+        if !self.pids.is_empty() && !pid.is_some_and(|p| self.pids.contains(&p)) {
+            return false;
+        }
+        if !self.comms.is_empty() {
+            let name = comm.or_else(|| tid.and_then(|t| builder.comm(t)));
+            return name.is_some_and(|n| self.comms.iter().any(|c| c == n));
+        }
+        true
+    }
+
+    fn keep_task(&self, t: &procfs::ProcTask) -> bool {
+        (self.pids.is_empty() || self.pids.contains(&t.pid))
+            && (self.comms.is_empty() || self.comms.contains(&t.comm))
+    }
+}
+
+/// Where the lines go: whole lines only, so that an interrupted file is well-formed.
+struct Sink {
+    out: Box<dyn Write>,
+    buf: Vec<u8>,
+    json: JsonWriter,
+    counts: BTreeMap<&'static str, u64>,
+    quiet: bool,
+}
+
+impl Sink {
+    fn put(&mut self, ev: &Event<'_>) -> io::Result<()> {
+        *self.counts.entry(ev.body.type_name()).or_default() += 1;
+        if self.quiet {
+            return Ok(());
+        }
+        self.json.write(ev, &mut self.buf);
+        if self.buf.len() >= 1 << 16 {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.write_all(&self.buf)?;
+        self.buf.clear();
+        self.out.flush()
+    }
+}
+
+/// Writes the machine's current tasks as synthesized events, as perf does at start.
+fn synthesize(sink: &mut Sink, builder: &mut EventBuilder, filter: &Filter) -> io::Result<usize> {
+    let time = monotonic_ns();
+    let tasks = procfs::scan(Path::new("/proc"));
+    let mut n = 0;
+    for t in &tasks {
+        builder.set_comm(t.tid, &t.comm);
+        if !filter.keep_task(t) {
+            continue;
+        }
+        n += 1;
+        let head = |body| Event {
+            time_ns: Some(time),
+            cpu: None,
+            pid: Some(t.pid),
+            tid: Some(t.tid),
+            synthesized: true,
+            body,
+        };
+        sink.put(&head(Body::Comm {
+            comm: t.comm.as_str().into(),
+            exec: false,
+        }))?;
+        sink.put(&head(Body::Namespaces {
+            ns: t.ns,
+            comm: Some(t.comm.as_str().into()),
+        }))?;
+    }
+    Ok(n)
+}
+
+/// Runs `nswatch record`.
+pub fn run(args: &RecordArgs) -> Result<()> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, Arc::clone(&stop))
+            .context("installing a signal handler")?;
+    }
+    let opts = CaptureOptions {
+        ring_pages: args.ring_pages,
+        window: args.reorder_window,
+        ..Default::default()
+    };
+    let mut cap = Capture::open(opts)?;
+    let out: Box<dyn Write> = match &args.output {
+        Some(p) => {
+            Box::new(std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?)
+        }
+        None => Box::new(io::stdout()),
+    };
+    let mut sink = Sink {
+        out,
+        buf: Vec::with_capacity(1 << 17),
+        json: JsonWriter::new(),
+        counts: BTreeMap::new(),
+        quiet: args.quiet,
+    };
+    let filter = Filter {
+        pids: args.pids.clone(),
+        comms: args.comms.clone(),
+    };
+    let mut builder = EventBuilder::new();
+    let started = Instant::now();
+    // The rings are enabled first, so that nothing that changes during the scan is missed
+    // (it may be seen twice, never not at all).
+    let synthesized = synthesize(&mut sink, &mut builder, &filter)?;
+    let mut child: Option<Child> = match args.command.split_first() {
+        Some((cmd, rest)) => Some(
+            Command::new(cmd)
+                .args(rest)
+                .spawn()
+                .with_context(|| format!("starting {cmd}"))?,
+        ),
+        None => None,
+    };
+    let deadline = args.duration.map(|d| started + d);
+    let mut lost_records = 0u64;
+    let mut rescan = false;
+    let mut last_rescan = Instant::now();
+    let handle = |dec: &nswatch::Decoder,
+                  view: &nswatch::RecordView<'_>,
+                  sink: &mut Sink,
+                  builder: &mut EventBuilder,
+                  lost_records: &mut u64,
+                  rescan: &mut bool|
+     -> Result<()> {
+        let (rec, id) = dec.decode(view)?;
+        if let Record::Lost(l) = &rec {
+            *lost_records += l.lost;
+            *rescan = true;
+        }
+        let keep = filter.keep(builder, &rec, &id);
+        if let Some(ev) = builder.event(&rec, &id) {
+            if keep || matches!(ev.body, Body::Lost { .. }) {
+                sink.put(&ev)?;
+            }
+        }
+        Ok(())
+    };
+    let result = loop {
+        if stop.load(Ordering::Relaxed) {
+            break Ok(());
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            break Ok(());
+        }
+        if let Some(c) = child.as_mut() {
+            if c.try_wait()?.is_some() {
+                break Ok(());
+            }
+        }
+        let wait = deadline.map_or(Duration::from_millis(100), |d| {
+            d.saturating_duration_since(Instant::now())
+                .min(Duration::from_millis(100))
+        });
+        if let Err(e) = cap.poll(wait, |dec, view| {
+            handle(
+                dec,
+                view,
+                &mut sink,
+                &mut builder,
+                &mut lost_records,
+                &mut rescan,
+            )
+        }) {
+            break Err(e);
+        }
+        // Lost records may hide namespace changes: read /proc again (at most once a second).
+        if rescan && last_rescan.elapsed() >= Duration::from_secs(1) {
+            synthesize(&mut sink, &mut builder, &filter)?;
+            rescan = false;
+            last_rescan = Instant::now();
+        }
+        if let Err(e) = sink.flush() {
+            break Err(e.into());
+        }
+    };
+    // What the rings still hold is written, even after an interrupt.
+    let flushed = cap.flush(|dec, view| {
+        handle(
+            dec,
+            view,
+            &mut sink,
+            &mut builder,
+            &mut lost_records,
+            &mut rescan,
+        )
+    });
+    let written = sink.flush();
+    if let Some(c) = child.as_mut() {
+        if stop.load(Ordering::Relaxed) {
+            let _ = c.kill();
+        }
+        let _ = c.wait();
+    }
+    let stats = cap.stats();
+    let total: u64 = stats.per_cpu.iter().sum();
+    let by_type: Vec<String> = sink
+        .counts
+        .iter()
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect();
+    let per_cpu: Vec<String> = cap
+        .cpus()
+        .iter()
+        .zip(&stats.per_cpu)
+        .map(|(c, n)| format!("cpu{c} {n}"))
+        .collect();
+    eprintln!(
+        "nswatch record: {total} records in {:.3} s; events written: {}; lost records {lost_records}; \
+         late {}; synthesized tasks {synthesized}",
+        started.elapsed().as_secs_f64(),
+        if by_type.is_empty() { "none".to_string() } else { by_type.join(", ") },
+        stats.late,
+    );
+    eprintln!(
+        "  per cpu: {}; wake-ups {}; ring resyncs {}",
+        per_cpu.join(", "),
+        stats.wakeups,
+        stats.resyncs
+    );
+    result?;
+    flushed?;
+    written?;
+    Ok(())
+}

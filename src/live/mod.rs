@@ -1,0 +1,312 @@
+//! Live capture: one side-band perf event per online CPU, its mmap ring read in place, the
+//! rings merged into one time-ordered stream.
+//!
+//! Each ring is in time order; the rings are not with each other. A drain reads every
+//! ring's head, then repeatedly takes the oldest next record over all rings (a k-way merge)
+//! while it is older than `now - window`: a record younger than that may still have an
+//! older one in flight on another CPU. What is held back stays in its ring, unreleased —
+//! nothing is copied. A record that still arrives older than one already handed out (the
+//! window was too short) is handed out anyway and counted as late.
+
+pub mod open;
+pub mod ring;
+
+use crate::decoder::Decoder;
+use crate::error::DecodeError;
+use crate::record::RecordView;
+use open::{map_error, online_cpus, open_cpu, side_band_decoder_attr, OpenError};
+use ring::{page_size, Ring};
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::time::Duration;
+
+/// Settings of a capture.
+#[derive(Debug, Clone)]
+pub struct CaptureOptions {
+    /// Data pages per CPU ring (a power of two).
+    pub ring_pages: usize,
+    /// How long a record is held back for records of other CPUs that may be older.
+    pub window: Duration,
+    /// Longest sleep when rings hold less than the wake-up watermark.
+    pub tick: Duration,
+}
+
+impl Default for CaptureOptions {
+    fn default() -> Self {
+        CaptureOptions {
+            ring_pages: 128,
+            window: Duration::from_millis(10),
+            tick: Duration::from_millis(100),
+        }
+    }
+}
+
+/// Counts kept by a capture.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CaptureStats {
+    /// Records read, per CPU (indexed like [`Capture::cpus`]).
+    pub per_cpu: Vec<u64>,
+    /// Records that arrived older than one already handed out.
+    pub late: u64,
+    /// Rings found corrupt and resynchronised (skipped to their head).
+    pub resyncs: u64,
+    /// Times the capture woke up (epoll returned or ticked).
+    pub wakeups: u64,
+}
+
+/// A running capture over all online CPUs.
+pub struct Capture {
+    rings: Vec<Ring>,
+    decoder: Decoder,
+    epoll: OwnedFd,
+    opts: CaptureOptions,
+    stats: CaptureStats,
+    last_time: u64,
+    heads: Vec<u64>,
+    pos: Vec<u64>,
+}
+
+/// CLOCK_MONOTONIC now, in ns: the clock the rings' records are stamped with.
+pub fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes the struct we pass.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+impl Capture {
+    /// Opens, maps and enables the side-band event on every online CPU.
+    pub fn open(opts: CaptureOptions) -> Result<Capture, OpenError> {
+        let pages = opts.ring_pages.max(1).next_power_of_two();
+        let bytes = pages * page_size();
+        // Wake up when a quarter of the ring is used: batches under load, and the tick
+        // bounds the latency when little happens.
+        let watermark = (bytes / 4).max(1) as u32;
+        let cpus = online_cpus().map_err(|err| OpenError::Other {
+            cpu: 0,
+            what: "reading /sys/devices/system/cpu/online",
+            err,
+        })?;
+        // SAFETY: epoll_create1 has no preconditions.
+        let ep = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+        if ep < 0 {
+            return Err(OpenError::Other {
+                cpu: 0,
+                what: "epoll_create1",
+                err: io::Error::last_os_error(),
+            });
+        }
+        // SAFETY: a fresh fd.
+        let epoll = unsafe { OwnedFd::from_raw_fd(ep) };
+        let mut rings = Vec::with_capacity(cpus.len());
+        let mut decoder = Decoder::new();
+        let mut ids = Vec::new();
+        for &cpu in &cpus {
+            let fd = match open_cpu(cpu, watermark) {
+                Ok(fd) => fd,
+                // A CPU that went offline between the list and the open: go on without it.
+                Err(OpenError::Other { err, .. }) if err.raw_os_error() == Some(libc::ENODEV) => {
+                    continue
+                }
+                Err(e) => return Err(e),
+            };
+            let mut id = 0u64;
+            // SAFETY: PERF_EVENT_IOC_ID writes one u64.
+            unsafe { perf_event_open_sys::ioctls::ID(fd.as_raw_fd(), &mut id) };
+            ids.push(id);
+            let ring = Ring::map(fd, cpu, pages).map_err(|e| map_error(cpu, bytes, e))?;
+            let mut ev = libc::epoll_event {
+                events: libc::EPOLLIN as u32,
+                u64: rings.len() as u64,
+            };
+            // SAFETY: valid epoll and perf fds.
+            if unsafe { libc::epoll_ctl(ep, libc::EPOLL_CTL_ADD, ring.fd().as_raw_fd(), &mut ev) }
+                < 0
+            {
+                return Err(OpenError::Other {
+                    cpu,
+                    what: "epoll_ctl",
+                    err: io::Error::last_os_error(),
+                });
+            }
+            rings.push(ring);
+        }
+        decoder.add_attr(side_band_decoder_attr(), ids);
+        for r in &rings {
+            // SAFETY: an open perf fd.
+            if unsafe { perf_event_open_sys::ioctls::ENABLE(r.fd().as_raw_fd(), 0) } < 0 {
+                return Err(OpenError::Other {
+                    cpu: r.cpu(),
+                    what: "enabling the event",
+                    err: io::Error::last_os_error(),
+                });
+            }
+        }
+        let n = rings.len();
+        Ok(Capture {
+            rings,
+            decoder,
+            epoll,
+            opts,
+            stats: CaptureStats {
+                per_cpu: vec![0; n],
+                ..Default::default()
+            },
+            last_time: 0,
+            heads: vec![0; n],
+            pos: vec![0; n],
+        })
+    }
+
+    /// The CPUs being recorded.
+    pub fn cpus(&self) -> Vec<u32> {
+        self.rings.iter().map(|r| r.cpu()).collect()
+    }
+
+    /// The decoder for the rings' records.
+    pub fn decoder(&self) -> &Decoder {
+        &self.decoder
+    }
+
+    /// Counts so far.
+    pub fn stats(&self) -> &CaptureStats {
+        &self.stats
+    }
+
+    /// Sleeps until a ring passes its watermark, records wait to be released, or the tick
+    /// ends (at most `max_wait`), then hands out in time order every record older than the
+    /// reorder window.
+    pub fn poll<E: From<DecodeError>>(
+        &mut self,
+        max_wait: Duration,
+        f: impl FnMut(&Decoder, &RecordView<'_>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let held = self.rings.iter().any(|r| r.head() != r.tail());
+        let wait = if held {
+            self.opts.window
+        } else {
+            self.opts.tick
+        }
+        .min(max_wait);
+        let mut evs = [libc::epoll_event { events: 0, u64: 0 }; 8];
+        // SAFETY: evs has room for the 8 events we allow.
+        let n = unsafe {
+            libc::epoll_wait(
+                self.epoll.as_raw_fd(),
+                evs.as_mut_ptr(),
+                evs.len() as i32,
+                wait.as_millis().max(1) as i32,
+            )
+        };
+        if n < 0 {
+            let err = io::Error::last_os_error();
+            if err.kind() != io::ErrorKind::Interrupted {
+                return Err(
+                    DecodeError::at(0, crate::ErrorKind::Io(format!("epoll_wait: {err}"))).into(),
+                );
+            }
+        }
+        self.stats.wakeups += 1;
+        let cutoff = monotonic_ns().saturating_sub(self.opts.window.as_nanos() as u64);
+        self.drain(cutoff, f)
+    }
+
+    /// Hands out every record in the rings, whatever its age (at the end of a capture).
+    pub fn flush<E: From<DecodeError>>(
+        &mut self,
+        f: impl FnMut(&Decoder, &RecordView<'_>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        self.drain(u64::MAX, f)
+    }
+
+    /// The k-way merge: hands out, oldest first, the records with a time up to `cutoff`,
+    /// then releases what each ring handed out, in one tail store per ring.
+    fn drain<E: From<DecodeError>>(
+        &mut self,
+        cutoff: u64,
+        mut f: impl FnMut(&Decoder, &RecordView<'_>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let mut heap = BinaryHeap::with_capacity(self.rings.len());
+        for (i, r) in self.rings.iter().enumerate() {
+            self.heads[i] = r.head();
+            self.pos[i] = r.tail();
+        }
+        // The next record's time of ring `i`, or None when it is drained or corrupt.
+        let next = |rings: &[Ring],
+                    pos: &mut [u64],
+                    heads: &[u64],
+                    stats: &mut CaptureStats,
+                    dec: &Decoder,
+                    i: usize|
+         -> Option<u64> {
+            if pos[i] >= heads[i] {
+                return None;
+            }
+            match rings[i].record_at(pos[i], heads[i]) {
+                Ok(v) => Some(dec.time_of(&v).unwrap_or(0)),
+                Err(_) => {
+                    // A corrupt ring cannot be walked: skip what it holds.
+                    stats.resyncs += 1;
+                    pos[i] = heads[i];
+                    None
+                }
+            }
+        };
+        for i in 0..self.rings.len() {
+            if let Some(t) = next(
+                &self.rings,
+                &mut self.pos,
+                &self.heads,
+                &mut self.stats,
+                &self.decoder,
+                i,
+            ) {
+                heap.push(Reverse((t, i)));
+            }
+        }
+        let mut result = Ok(());
+        while let Some(Reverse((t, i))) = heap.pop() {
+            if t > cutoff {
+                break;
+            }
+            let Ok(view) = self.rings[i].record_at(self.pos[i], self.heads[i]) else {
+                // next() read this very header a moment ago; should it differ, resync.
+                self.stats.resyncs += 1;
+                self.pos[i] = self.heads[i];
+                continue;
+            };
+            if t < self.last_time {
+                self.stats.late += 1;
+            } else {
+                self.last_time = t;
+            }
+            self.stats.per_cpu[i] += 1;
+            self.pos[i] += view.size() as u64;
+            if let Err(e) = f(&self.decoder, &view) {
+                result = Err(e);
+                break;
+            }
+            if let Some(t) = next(
+                &self.rings,
+                &mut self.pos,
+                &self.heads,
+                &mut self.stats,
+                &self.decoder,
+                i,
+            ) {
+                heap.push(Reverse((t, i)));
+            }
+        }
+        for (i, r) in self.rings.iter_mut().enumerate() {
+            if self.pos[i] != r.tail() {
+                r.release(self.pos[i]);
+            }
+        }
+        result
+    }
+}
