@@ -52,7 +52,23 @@ impl Ring {
         if base == libc::MAP_FAILED {
             return Err(io::Error::last_os_error());
         }
-        let base = base as *mut u8;
+        // SAFETY: just mapped, with the length given.
+        Ok(unsafe { Ring::from_mapping(fd, cpu, base as *mut u8, map_len, data_pages) })
+    }
+
+    /// Takes over a mapping of `map_len` bytes at `base` laid out as a perf ring.
+    ///
+    /// # Safety
+    /// `base` must be a mapping of `map_len` bytes (control page + data area) that nothing
+    /// else unmaps; it is unmapped on drop.
+    unsafe fn from_mapping(
+        fd: OwnedFd,
+        cpu: u32,
+        base: *mut u8,
+        map_len: usize,
+        data_pages: usize,
+    ) -> Ring {
+        let page = page_size();
         let meta = base as *const perf_event_mmap_page;
         // SAFETY: the first page is the control page; data_offset/data_size are set by the
         // kernel (4.1+) before mmap returns; zero means the classic layout (data at one page).
@@ -62,7 +78,7 @@ impl Ring {
         } else {
             (off, size)
         };
-        Ok(Ring {
+        Ring {
             fd,
             cpu,
             base,
@@ -71,7 +87,7 @@ impl Ring {
             data: unsafe { base.add(off as usize) },
             size,
             tail: 0,
-        })
+        }
     }
 
     /// The CPU this ring records.
@@ -181,5 +197,114 @@ pub fn page_size() -> usize {
         p as usize
     } else {
         4096
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::attr::SampleFormat;
+    use crate::decoder::Decoder;
+    use crate::live::open::{side_band_decoder_attr, SAMPLE_TYPE};
+    use crate::record::encode::Encoder;
+    use crate::record::{NsLink, Record, SampleId};
+
+    /// A ring over anonymous memory, written by the test as the kernel would.
+    fn fake_ring() -> Ring {
+        let page = page_size();
+        let len = 2 * page;
+        // SAFETY: anonymous mapping owned by the ring.
+        let base = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        assert_ne!(base, libc::MAP_FAILED);
+        let meta = base as *mut perf_event_mmap_page;
+        // SAFETY: the control page is ours to fill.
+        unsafe {
+            (*meta).data_offset = page as u64;
+            (*meta).data_size = page as u64;
+        }
+        let fd: OwnedFd = std::fs::File::open("/dev/null").unwrap().into();
+        // SAFETY: the mapping above, of `len` bytes.
+        unsafe { Ring::from_mapping(fd, 0, base as *mut u8, len, 1) }
+    }
+
+    /// Writes `bytes` at ring position `pos` (wrapping) and publishes the new head.
+    fn kernel_write(r: &Ring, pos: u64, bytes: &[u8]) {
+        for (i, b) in bytes.iter().enumerate() {
+            let off = ((pos + i as u64) & (r.size - 1)) as usize;
+            // SAFETY: inside the data area.
+            unsafe { *(r.data as *mut u8).add(off) = *b };
+        }
+        r.head_atomic()
+            .store(pos + bytes.len() as u64, Ordering::Release);
+    }
+
+    #[test]
+    fn records_that_wrap_the_end_are_read_in_two_pieces() {
+        let mut r = fake_ring();
+        let enc = Encoder::new(Endian::NATIVE, SampleFormat::new(SAMPLE_TYPE, 0, true));
+        let links: Vec<NsLink> = (0..7)
+            .map(|i| NsLink {
+                dev: 4,
+                ino: 100 + i,
+            })
+            .collect();
+        let id = SampleId {
+            pid: Some(9),
+            tid: Some(9),
+            time: Some(5),
+            cpu: Some(0),
+            id: Some(1),
+            ..Default::default()
+        };
+        let mut rec = Vec::new();
+        enc.namespaces(&mut rec, 9, 9, &links, &id);
+        let mut dec = Decoder::new();
+        dec.add_attr(side_band_decoder_attr(), [1]);
+        // Start 40 bytes before the end, a few laps in: the record straddles the wrap.
+        let start = 3 * r.size + r.size - 40;
+        r.release(start);
+        for lap in 0..3u64 {
+            let pos = start + lap * rec.len() as u64;
+            kernel_write(&r, pos, &rec);
+            let head = r.head();
+            let v = r.record_at(pos, head).unwrap();
+            assert_eq!(v.size(), rec.len());
+            let (Record::Namespaces(ns), sid) = dec.decode(&v).unwrap() else {
+                panic!()
+            };
+            assert_eq!(ns.iter().map(|(_, l)| l).collect::<Vec<_>>(), links);
+            assert_eq!(sid.time, Some(5));
+            r.release(head);
+        }
+        // SAFETY: reading back the control page.
+        let tail = unsafe { (*(r.base as *const perf_event_mmap_page)).data_tail };
+        assert_eq!(
+            tail,
+            start + 3 * rec.len() as u64,
+            "data_tail tells the kernel"
+        );
+    }
+
+    #[test]
+    fn an_impossible_header_is_an_error_not_a_panic() {
+        let r = fake_ring();
+        kernel_write(&r, 0, &[16, 0, 0, 0, 0, 0, 0, 0]);
+        let e = r.record_at(0, r.head()).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("smaller than the 8-byte record header"),
+            "{e}"
+        );
+        kernel_write(&r, 0, &[16, 0, 0, 0, 0, 0, 64, 0]);
+        assert!(r.record_at(0, 8).is_err());
     }
 }

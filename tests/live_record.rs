@@ -1,0 +1,372 @@
+//! `nswatch record` against the real kernel: each namespace change made by a real tool
+//! shows up with the right tid and the (dev, ino) links that /proc showed for that task
+//! while it lived. Needs root and perf_event_open: skips with the reason otherwise, fails
+//! under NSWATCH_REQUIRE_LIVE=1.
+
+mod common;
+use common::live_ok;
+use serde_json::Value;
+use std::io::Read;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// Runs `nswatch record -o FILE [extra…] -- cmd…`; returns the events and the command's
+/// standard output.
+fn record(extra: &[&str], cmd: &[&str]) -> (Vec<Value>, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("out.ndjson");
+    let out = Command::new(env!("CARGO_BIN_EXE_nswatch"))
+        .arg("record")
+        .arg("-o")
+        .arg(&file)
+        .args(extra)
+        .arg("--")
+        .args(cmd)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "nswatch record failed: {stderr}");
+    assert!(stderr.contains("nswatch record:"), "no summary: {stderr}");
+    (read_events(&file), String::from_utf8(out.stdout).unwrap())
+}
+
+fn read_events(file: &Path) -> Vec<Value> {
+    let text = std::fs::read_to_string(file).unwrap();
+    assert!(text.is_empty() || text.ends_with('\n'), "a cut line");
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+/// "KIND DEV INO" lines printed by `stat -L -c '%n %d %i'` on /proc/…/ns/KIND files.
+fn stat_lines(out: &str) -> Vec<(String, u64, u64)> {
+    out.lines()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            let path = f.next()?;
+            let kind = path.rsplit('/').next()?.to_string();
+            Some((kind, f.next()?.parse().ok()?, f.next()?.parse().ok()?))
+        })
+        .collect()
+}
+
+fn link(ev: &Value, kind: &str) -> (u64, u64) {
+    let l = &ev["ns"][kind];
+    (l["dev"].as_u64().unwrap(), l["ino"].as_u64().unwrap())
+}
+
+fn ns_events(evs: &[Value], tid: u64) -> Vec<&Value> {
+    evs.iter()
+        .filter(|e| e["type"] == "namespaces" && e["tid"] == tid && e.get("synthesized").is_none())
+        .collect()
+}
+
+/// The pid printed on a line "pid N".
+fn printed_pid(out: &str) -> u64 {
+    out.lines()
+        .find_map(|l| l.strip_prefix("pid "))
+        .unwrap_or_else(|| panic!("no pid line in {out:?}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn unshare_net_uts() {
+    if !live_ok("unshare_net_uts") {
+        return;
+    }
+    let (evs, out) = record(
+        &[],
+        &[
+            "unshare",
+            "-n",
+            "-u",
+            "sh",
+            "-c",
+            "echo pid $$; stat -L -c '%n %d %i' /proc/$$/ns/net /proc/$$/ns/uts /proc/$$/ns/mnt",
+        ],
+    );
+    let tid = printed_pid(&out);
+    let seen = stat_lines(&out);
+    let ns = ns_events(&evs, tid);
+    // Its birth (fork from nswatch), then the change that unshare(CLONE_NEWNET|NEWUTS) made.
+    assert!(ns.len() >= 2, "{ns:#?}");
+    let last = ns.last().unwrap();
+    for (kind, dev, ino) in &seen {
+        assert_eq!(link(last, kind), (*dev, *ino), "{kind} of tid {tid}");
+    }
+    let first = ns[0];
+    assert_ne!(link(first, "net"), link(last, "net"));
+    assert_ne!(link(first, "uts"), link(last, "uts"));
+    assert_eq!(link(first, "mnt"), link(last, "mnt"));
+    // Time ordered, CLOCK_MONOTONIC.
+    let times: Vec<u64> = evs.iter().filter_map(|e| e["time_ns"].as_u64()).collect();
+    assert!(
+        times.windows(2).all(|w| w[0] <= w[1]),
+        "events out of time order"
+    );
+}
+
+#[test]
+fn unshare_mnt_pid_fork() {
+    if !live_ok("unshare_mnt_pid_fork") {
+        return;
+    }
+    let (evs, out) = record(
+        &[],
+        &[
+            "unshare",
+            "-m",
+            "-p",
+            "-f",
+            "--mount-proc",
+            "sh",
+            "-c",
+            "stat -L -c '%n %d %i' /proc/self/ns/pid /proc/self/ns/mnt",
+        ],
+    );
+    let seen = stat_lines(&out);
+    let (pid_dev, pid_ino) = seen
+        .iter()
+        .find(|s| s.0 == "pid")
+        .map(|s| (s.1, s.2))
+        .unwrap();
+    // The forked child is the first task of the new pid namespace…
+    let child: Vec<&Value> = evs
+        .iter()
+        .filter(|e| e["type"] == "namespaces" && link(e, "pid") == (pid_dev, pid_ino))
+        .collect();
+    assert!(!child.is_empty(), "no task in the new pid namespace");
+    // …while unshare itself only moved into the new mount namespace.
+    let unshare_tid = evs
+        .iter()
+        .find(|e| e["type"] == "comm" && e["comm"] == "unshare" && e["exec"] == true)
+        .expect("unshare exec")["tid"]
+        .as_u64()
+        .unwrap();
+    let own = ns_events(&evs, unshare_tid);
+    let last = own.last().unwrap();
+    assert_ne!(
+        link(last, "pid"),
+        (pid_dev, pid_ino),
+        "the caller stays in its pid namespace"
+    );
+    assert_ne!(link(own[0], "mnt"), link(last, "mnt"));
+}
+
+#[test]
+fn ip_netns_exec() {
+    if !live_ok("ip_netns_exec") {
+        return;
+    }
+    let name = format!("nswatch-test-{}", std::process::id());
+    assert!(Command::new("ip")
+        .args(["netns", "add", &name])
+        .status()
+        .unwrap()
+        .success());
+    let (evs, out) = record(
+        &[],
+        &[
+            "ip",
+            "netns",
+            "exec",
+            &name,
+            "sh",
+            "-c",
+            "echo pid $$; stat -L -c '%n %d %i' /proc/$$/ns/net",
+        ],
+    );
+    Command::new("ip")
+        .args(["netns", "del", &name])
+        .status()
+        .unwrap();
+    let tid = printed_pid(&out);
+    let (_, dev, ino) = stat_lines(&out)[0].clone();
+    let ns = ns_events(&evs, tid);
+    assert!(ns.iter().any(|e| link(e, "net") == (dev, ino)), "{ns:#?}");
+}
+
+#[test]
+fn nsenter_into_a_running_process() {
+    if !live_ok("nsenter_into_a_running_process") {
+        return;
+    }
+    let mut target = Command::new("unshare")
+        .args(["-n", "-u", "sleep", "10"])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let t = target.id().to_string();
+    let (evs, out) = record(
+        &[],
+        &[
+            "nsenter",
+            "-t",
+            &t,
+            "-n",
+            "-u",
+            "sh",
+            "-c",
+            "echo pid $$; stat -L -c '%n %d %i' /proc/$$/ns/net /proc/$$/ns/uts",
+        ],
+    );
+    target.kill().unwrap();
+    target.wait().unwrap();
+    let tid = printed_pid(&out);
+    let seen = stat_lines(&out);
+    let ns = ns_events(&evs, tid);
+    let last = ns.last().expect("namespace events of the nsenter task");
+    for (kind, dev, ino) in &seen {
+        assert_eq!(link(last, kind), (*dev, *ino), "{kind}");
+        assert_eq!(
+            (*dev, *ino),
+            {
+                let m = std::fs::metadata(format!("/proc/{t}/ns/{kind}"));
+                m.map(|m| {
+                    (
+                        std::os::unix::fs::MetadataExt::dev(&m),
+                        std::os::unix::fs::MetadataExt::ino(&m),
+                    )
+                })
+                .unwrap_or((*dev, *ino))
+            },
+            "joined the target's {kind}"
+        );
+    }
+}
+
+#[test]
+fn one_thread_of_a_process_calls_setns() {
+    if !live_ok("one_thread_of_a_process_calls_setns") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("mt_setns");
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/src/mt_setns.c");
+    let cc = Command::new("cc")
+        .args(["-O2", "-pthread", "-o"])
+        .arg(&bin)
+        .arg(&src)
+        .status()
+        .unwrap();
+    assert!(cc.success());
+    let mut target = Command::new("unshare")
+        .args(["-n", "sleep", "10"])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let (evs, out) = record(&[], &[bin.to_str().unwrap(), &target.id().to_string()]);
+    target.kill().unwrap();
+    target.wait().unwrap();
+    // "setns tid T net DEV INO"
+    let f: Vec<&str> = out
+        .lines()
+        .find(|l| l.starts_with("setns tid"))
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    let (tid, dev, ino): (u64, u64, u64) = (
+        f[2].parse().unwrap(),
+        f[4].parse().unwrap(),
+        f[5].parse().unwrap(),
+    );
+    let pid = evs.iter().find(|e| e["tid"] == tid).unwrap()["pid"]
+        .as_u64()
+        .unwrap();
+    assert_ne!(pid, tid, "a worker thread");
+    let mine = ns_events(&evs, tid);
+    assert_eq!(link(mine.last().unwrap(), "net"), (dev, ino));
+    // No other thread of the process entered that namespace.
+    let others = evs.iter().filter(|e| {
+        e["type"] == "namespaces"
+            && e["pid"] == pid
+            && e["tid"] != tid
+            && link(e, "net") == (dev, ino)
+    });
+    assert_eq!(others.count(), 0);
+}
+
+#[test]
+fn interrupted_output_is_well_formed_and_summarised() {
+    if !live_ok("interrupted_output_is_well_formed_and_summarised") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("out.ndjson");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_nswatch"))
+        .arg("record")
+        .arg("-o")
+        .arg(&file)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    for _ in 0..20 {
+        Command::new("true").status().unwrap();
+    }
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(status.success(), "{status:?}: {err}");
+    assert!(err.contains("lost records 0"), "{err}");
+    let evs = read_events(&file);
+    assert!(
+        evs.iter().any(|e| e["synthesized"] == true),
+        "start-up state"
+    );
+    assert!(
+        evs.iter().filter(|e| e["type"] == "exit").count() >= 20,
+        "the 20 true runs"
+    );
+}
+
+#[test]
+fn filters_and_duration() {
+    if !live_ok("filters_and_duration") {
+        return;
+    }
+    let me = std::process::id();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("out.ndjson");
+    let out = Command::new(env!("CARGO_BIN_EXE_nswatch"))
+        .args([
+            "record",
+            "--duration",
+            "300ms",
+            "--pid",
+            &me.to_string(),
+            "-o",
+        ])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let evs = read_events(&file);
+    assert!(!evs.is_empty());
+    assert!(
+        evs.iter().all(|e| e["pid"] == me || e["type"] == "lost"),
+        "only our pid"
+    );
+    let (evs, _) = record(
+        &["--comm", "unshare"],
+        &["sh", "-c", "unshare -u true; true"],
+    );
+    assert!(!evs.is_empty());
+    assert!(evs.iter().all(|e| e["type"] == "lost"
+        || e["comm"] == "unshare"
+        || e["type"] == "fork"
+        || e["type"] == "exit"));
+    assert!(evs
+        .iter()
+        .any(|e| e["type"] == "namespaces" && e["comm"] == "unshare"));
+}
