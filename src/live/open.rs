@@ -101,7 +101,7 @@ impl fmt::Display for OpenError {
                 f,
                 "perf_event_open: {err}: system-wide tracing needs root or CAP_PERFMON \
                  (CAP_SYS_ADMIN before Linux 5.8); kernel.perf_event_paranoid is {} \
-                 (-1 lets unprivileged users trace the whole system)",
+                 (0 or -1 lets unprivileged users trace the whole system)",
                 paranoid.map_or("unreadable".to_string(), |p| p.to_string())
             ),
             OpenError::TooManyFiles(err) => write!(
