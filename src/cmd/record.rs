@@ -4,7 +4,7 @@ use anyhow::{Context, Result};
 use nswatch::event::{Body, Event, JsonWriter};
 use nswatch::live::{monotonic_ns, Capture, CaptureOptions};
 use nswatch::procfs;
-use nswatch::record::{Record, SampleId};
+use nswatch::record::{kind_name, Record, SampleId};
 use nswatch::EventBuilder;
 use std::collections::BTreeMap;
 use std::io::{self, Write};
@@ -103,7 +103,10 @@ struct Sink {
     out: Box<dyn Write>,
     buf: Vec<u8>,
     json: JsonWriter,
+    /// Events written, by type.
     counts: BTreeMap<&'static str, u64>,
+    /// Records read from the rings, by record type.
+    records: BTreeMap<&'static str, u64>,
     quiet: bool,
 }
 
@@ -182,6 +185,7 @@ pub fn run(args: &RecordArgs) -> Result<()> {
         buf: Vec::with_capacity(1 << 17),
         json: JsonWriter::new(),
         counts: BTreeMap::new(),
+        records: BTreeMap::new(),
         quiet: args.quiet,
     };
     let filter = Filter {
@@ -214,6 +218,7 @@ pub fn run(args: &RecordArgs) -> Result<()> {
                   rescan: &mut bool|
      -> Result<()> {
         let (rec, id) = dec.decode(view)?;
+        *sink.records.entry(kind_name(view.ty)).or_default() += 1;
         if let Record::Lost(l) = &rec {
             *lost_records += l.lost;
             *rescan = true;
@@ -284,11 +289,16 @@ pub fn run(args: &RecordArgs) -> Result<()> {
     }
     let stats = cap.stats();
     let total: u64 = stats.per_cpu.iter().sum();
-    let by_type: Vec<String> = sink
-        .counts
-        .iter()
-        .map(|(k, v)| format!("{k} {v}"))
-        .collect();
+    let list = |m: &BTreeMap<&str, u64>| {
+        if m.is_empty() {
+            "none".to_string()
+        } else {
+            m.iter()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    };
     let per_cpu: Vec<String> = cap
         .cpus()
         .iter()
@@ -296,11 +306,19 @@ pub fn run(args: &RecordArgs) -> Result<()> {
         .map(|(c, n)| format!("cpu{c} {n}"))
         .collect();
     eprintln!(
-        "nswatch record: {total} records in {:.3} s; events written: {}; lost records {lost_records}; \
-         late {}; synthesized tasks {synthesized}",
+        "nswatch record: {total} records in {:.3} s ({}); lost records {lost_records}; late {}",
         started.elapsed().as_secs_f64(),
-        if by_type.is_empty() { "none".to_string() } else { by_type.join(", ") },
+        list(&sink.records),
         stats.late,
+    );
+    eprintln!(
+        "  events{}: {}; synthesized tasks {synthesized}",
+        if args.quiet {
+            " (not written: --quiet)"
+        } else {
+            " written"
+        },
+        list(&sink.counts)
     );
     eprintln!(
         "  per cpu: {}; wake-ups {}; ring resyncs {}",
