@@ -140,10 +140,12 @@ fn unshare_mnt_pid_fork() {
         .collect();
     assert!(!child.is_empty(), "no task in the new pid namespace");
     // …while unshare itself only moved into the new mount namespace.
+    // (Other tests run unshare at the same time: find ours as the parent of that child.)
+    let child_tid = &child[0]["tid"];
     let unshare_tid = evs
         .iter()
-        .find(|e| e["type"] == "comm" && e["comm"] == "unshare" && e["exec"] == true)
-        .expect("unshare exec")["tid"]
+        .find(|e| e["type"] == "fork" && &e["tid"] == child_tid)
+        .expect("the child's fork")["ptid"]
         .as_u64()
         .unwrap();
     let own = ns_events(&evs, unshare_tid);

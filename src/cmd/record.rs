@@ -130,12 +130,16 @@ impl Sink {
     }
 }
 
-/// Writes the machine's current tasks as synthesized events, as perf does at start.
-fn synthesize(sink: &mut Sink, builder: &mut EventBuilder, filter: &Filter) -> io::Result<usize> {
-    let time = monotonic_ns();
-    let tasks = procfs::scan(Path::new("/proc"));
+/// Writes `tasks`, read from /proc at `time`, as synthesized events, as perf does at start.
+fn synthesize(
+    sink: &mut Sink,
+    builder: &mut EventBuilder,
+    filter: &Filter,
+    time: u64,
+    tasks: &[procfs::ProcTask],
+) -> io::Result<usize> {
     let mut n = 0;
-    for t in &tasks {
+    for t in tasks {
         builder.set_comm(t.tid, &t.comm);
         if !filter.keep_task(t) {
             continue;
@@ -194,22 +198,6 @@ pub fn run(args: &RecordArgs) -> Result<()> {
     };
     let mut builder = EventBuilder::new();
     let started = Instant::now();
-    // The rings are enabled first, so that nothing that changes during the scan is missed
-    // (it may be seen twice, never not at all).
-    let synthesized = synthesize(&mut sink, &mut builder, &filter)?;
-    let mut child: Option<Child> = match args.command.split_first() {
-        Some((cmd, rest)) => Some(
-            Command::new(cmd)
-                .args(rest)
-                .spawn()
-                .with_context(|| format!("starting {cmd}"))?,
-        ),
-        None => None,
-    };
-    let deadline = args.duration.map(|d| started + d);
-    let mut lost_records = 0u64;
-    let mut rescan = false;
-    let mut last_rescan = Instant::now();
     let handle = |dec: &nswatch::Decoder,
                   view: &nswatch::RecordView<'_>,
                   sink: &mut Sink,
@@ -231,6 +219,42 @@ pub fn run(args: &RecordArgs) -> Result<()> {
         }
         Ok(())
     };
+    let mut lost_records = 0u64;
+    let mut rescan = false;
+    // The rings are enabled first, so that nothing that changes during the scan is missed
+    // (it may be seen twice, never not at all). What the rings hold from before the scan
+    // is written first, so that the stream stays in time order.
+    let snapshot = |cap: &mut Capture,
+                    sink: &mut Sink,
+                    builder: &mut EventBuilder,
+                    lost_records: &mut u64,
+                    rescan: &mut bool|
+     -> Result<usize> {
+        let time = monotonic_ns();
+        let tasks = procfs::scan(Path::new("/proc"));
+        cap.drain_until(time, |dec, view| {
+            handle(dec, view, sink, builder, lost_records, rescan)
+        })?;
+        Ok(synthesize(sink, builder, &filter, time, &tasks)?)
+    };
+    let synthesized = snapshot(
+        &mut cap,
+        &mut sink,
+        &mut builder,
+        &mut lost_records,
+        &mut rescan,
+    )?;
+    let mut child: Option<Child> = match args.command.split_first() {
+        Some((cmd, rest)) => Some(
+            Command::new(cmd)
+                .args(rest)
+                .spawn()
+                .with_context(|| format!("starting {cmd}"))?,
+        ),
+        None => None,
+    };
+    let deadline = args.duration.map(|d| started + d);
+    let mut last_rescan = Instant::now();
     let result = loop {
         if stop.load(Ordering::Relaxed) {
             break Ok(());
@@ -261,8 +285,14 @@ pub fn run(args: &RecordArgs) -> Result<()> {
         }
         // Lost records may hide namespace changes: read /proc again (at most once a second).
         if rescan && last_rescan.elapsed() >= Duration::from_secs(1) {
-            synthesize(&mut sink, &mut builder, &filter)?;
             rescan = false;
+            snapshot(
+                &mut cap,
+                &mut sink,
+                &mut builder,
+                &mut lost_records,
+                &mut rescan,
+            )?;
             last_rescan = Instant::now();
         }
         if let Err(e) = sink.flush() {

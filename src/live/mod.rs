@@ -216,6 +216,15 @@ impl Capture {
         self.drain(cutoff, f)
     }
 
+    /// Hands out, without waiting, the records stamped up to `time` (CLOCK_MONOTONIC ns).
+    pub fn drain_until<E: From<DecodeError>>(
+        &mut self,
+        time: u64,
+        f: impl FnMut(&Decoder, &RecordView<'_>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        self.drain(time, f)
+    }
+
     /// Hands out every record in the rings, whatever its age (at the end of a capture).
     pub fn flush<E: From<DecodeError>>(
         &mut self,
