@@ -38,8 +38,8 @@ pub struct Event<'a> {
 pub enum Body<'a> {
     /// The task's namespace links (a new task, or after setns/unshare).
     Namespaces {
-        /// The links, in kernel index order.
-        ns: NsSet,
+        /// The links, in kernel index order (borrowed: the event stays small to move).
+        ns: &'a NsSet,
         /// The task's command name, when known.
         comm: Option<Cow<'a, str>>,
     },
@@ -313,6 +313,8 @@ struct EventHead {
 #[derive(Debug, Default)]
 pub struct EventBuilder {
     comms: HashMap<u32, Rc<str>>,
+    /// The set of the last NAMESPACES record, which its event borrows.
+    ns: NsSet,
 }
 
 impl EventBuilder {
@@ -350,8 +352,9 @@ impl EventBuilder {
             Record::Namespaces(ns) => {
                 ev.pid = Some(ns.pid);
                 ev.tid = Some(ns.tid);
+                self.ns = NsSet::from_record(ns);
                 Body::Namespaces {
-                    ns: NsSet::from_record(ns),
+                    ns: &self.ns,
                     comm: self.comms.get(&ns.tid).map(|c| Cow::Borrowed(&**c)),
                 }
             }
@@ -440,7 +443,7 @@ mod tests {
             tid: Some(2),
             synthesized: true,
             body: Body::Namespaces {
-                ns: NsSet::from_links(
+                ns: &NsSet::from_links(
                     [NsLink {
                         dev: 4,
                         ino: u64::MAX,

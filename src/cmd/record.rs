@@ -158,7 +158,7 @@ fn synthesize(
             exec: false,
         }))?;
         sink.put(&head(Body::Namespaces {
-            ns: t.ns,
+            ns: &t.ns,
             comm: Some(t.comm.as_str().into()),
         }))?;
     }

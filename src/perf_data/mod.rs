@@ -215,10 +215,10 @@ impl PerfData {
             return Err(truncated(0, FILE_HEADER_LEN as u64, len));
         }
         let section = |at: usize, name: &'static str| -> Result<(u64, u64), DecodeError> {
-            let (off, size) = (
-                b.u64(at).expect("in header"),
-                b.u64(at + 8).expect("in header"),
-            );
+            // Header entries always fit; a feature index entry after the data may not.
+            let (Some(off), Some(size)) = (b.u64(at), b.u64(at + 8)) else {
+                return Err(truncated(at as u64, 16, len.saturating_sub(at as u64)));
+            };
             match off.checked_add(size) {
                 Some(end) if end <= len => Ok((off, size)),
                 _ => Err(DecodeError::at(

@@ -305,7 +305,10 @@ impl<'a> RecordView<'a> {
                 need(16)?;
                 let ns = Namespaces::parse(body).ok_or_else(|| {
                     let nr = body.u64(8).unwrap_or(0) as usize;
-                    self.short(HEADER_LEN + 16 + nr.saturating_mul(16) + trailer)
+                    self.short(
+                        nr.saturating_mul(16)
+                            .saturating_add(HEADER_LEN + 16 + trailer),
+                    )
                 })?;
                 Record::Namespaces(ns)
             }
