@@ -358,7 +358,8 @@ impl PerfData {
                         .checked_add(skip as usize)
                         .filter(|&n| n <= end)
                         .ok_or_else(|| {
-                            truncated(off as u64, view.size() as u64 + skip, (end - off) as u64)
+                            let needed = (view.size() as u64).saturating_add(skip);
+                            truncated(off as u64, needed, (end - off) as u64)
                         })?;
                     match order {
                         Order::File => {

@@ -104,7 +104,7 @@ impl<'a> Namespaces<'a> {
     #[inline]
     pub fn link(&self, i: usize) -> Option<NsLink> {
         Some(NsLink {
-            dev: self.links.u64(i * 16)?,
+            dev: self.links.u64(i.checked_mul(16)?)?,
             ino: self.links.u64(i * 16 + 8)?,
         })
     }
