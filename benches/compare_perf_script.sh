@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# Offline decode speed: `nswatch report` against `perf script`, on the same fork-storm
+# perf.data, in one run.
+#
+#   sudo benches/compare_perf_script.sh
+#
+# Environment knobs:
+#   REPS=3            timed runs of every command (interleaved; the median is printed)
+#   FORK_N=200000     forks of the loop; doubled (up to 3 times) until the file holds
+#                     MIN_RECORDS records
+#   MIN_RECORDS=500000
+#   MMAP_PAGES=2048   perf record -m (per-CPU ring; large, so the storm loses little)
+#   CARGO_TARGET_DIR  honoured for the release build (default: <repo>/target)
+#
+# Commands timed (stdout to /dev/null, the file in the page cache, a warm-up run each):
+#   nswatch report --format ndjson FILE
+#   nswatch report FILE                       (text)
+#   perf script --show-namespace-events --show-task-events -i FILE
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+REPS=${REPS:-3}
+FORK_N=${FORK_N:-200000}
+MIN_RECORDS=${MIN_RECORDS:-500000}
+MMAP_PAGES=${MMAP_PAGES:-2048}
+TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+
+if [[ $(id -u) -ne 0 ]]; then
+    echo "compare_perf_script.sh: needs root (perf record -a)" >&2
+    exit 1
+fi
+for tool in perf gcc cargo; do
+    command -v "$tool" >/dev/null || { echo "compare_perf_script.sh: $tool not found" >&2; exit 1; }
+done
+
+TMP=$(mktemp -d /tmp/compare_perf_script.XXXXXX)
+cleanup() { rm -rf "$TMP"; }
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+log() { echo "# $*" >&2; }
+
+log "building nswatch (release) into $TARGET_DIR"
+(cd "$ROOT" && CARGO_TARGET_DIR=$TARGET_DIR cargo build --release --quiet)
+NSWATCH=$TARGET_DIR/release/nswatch
+[[ -x $NSWATCH ]] || { echo "compare_perf_script.sh: no $NSWATCH" >&2; exit 1; }
+
+cat >"$TMP/forkloop.c" <<'EOF'
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* Forks N children that exit at once: FORK, NAMESPACES and EXIT records for each. */
+int main(int argc, char **argv)
+{
+    long n = argc > 1 ? atol(argv[1]) : 100000;
+    for (long i = 0; i < n; i++) {
+        pid_t p = fork();
+        if (p < 0) {
+            perror("fork");
+            return 1;
+        }
+        if (p == 0)
+            _exit(0);
+        waitpid(p, NULL, 0);
+    }
+    return 0;
+}
+EOF
+gcc -O2 -o "$TMP/forkloop" "$TMP/forkloop.c"
+
+DATA=$TMP/big.data
+# Records in the file, as perf counts them (every record, perf's own included).
+count_records() {
+    perf report -D -i "$1" 2>/dev/null | awk '/TOTAL events:/ { n = $NF } END { print n + 0 }'
+}
+
+n=$FORK_N
+records=0
+for attempt in 1 2 3 4; do
+    log "perf record --namespaces -a -e dummy -- forkloop $n"
+    (cd "$TMP" && perf record --namespaces -a -e dummy -m "$MMAP_PAGES" -q -o "$DATA" \
+        -- ./forkloop "$n" >/dev/null 2>"$TMP/record.err") ||
+        { cat "$TMP/record.err" >&2; exit 1; }
+    records=$(count_records "$DATA")
+    log "$records records"
+    ((records >= MIN_RECORDS)) && break
+    ((attempt == 4)) && { echo "compare_perf_script.sh: only $records records" >&2; exit 1; }
+    n=$((n * 2))
+done
+lost=$(perf report -D -i "$DATA" 2>/dev/null | awk '/^ *LOST events:/ { print $NF; exit }')
+size=$(stat -c %s "$DATA")
+
+# Same work? Events each tool prints (outside the timing; perf prints a NAMESPACES event on
+# three lines, so its events are the lines naming a record type).
+nd_lines=$("$NSWATCH" report --format ndjson "$DATA" | wc -l)
+ps_lines=$(perf script --show-namespace-events --show-task-events -i "$DATA" 2>/dev/null |
+    grep -c 'PERF_RECORD_' || true)
+
+declare -A CMD=(
+    [ndjson]="\"$NSWATCH\" report --format ndjson \"$DATA\""
+    [text]="\"$NSWATCH\" report \"$DATA\""
+    [perf]="perf script --show-namespace-events --show-task-events -i \"$DATA\""
+)
+ORDER=(ndjson text perf)
+declare -A TIMES
+
+run_once() { # prints wall seconds of one run
+    local t0 t1
+    t0=$(date +%s%N)
+    eval "${CMD[$1]}" >/dev/null 2>"$TMP/$1.err" || { cat "$TMP/$1.err" >&2; exit 1; }
+    t1=$(date +%s%N)
+    awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.4f", (b - a) / 1e9 }'
+}
+
+cat "$DATA" >/dev/null
+for k in "${ORDER[@]}"; do run_once "$k" >/dev/null; done # warm-up
+for ((r = 1; r <= REPS; r++)); do
+    for k in "${ORDER[@]}"; do
+        t=$(run_once "$k")
+        TIMES[$k]+="$t "
+        log "run $r $k: ${t}s"
+    done
+done
+
+median() { tr ' ' '\n' <<<"$1" | grep . | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", a / b }'; }
+rate() { awk -v n="$1" -v t="$2" 'BEGIN { printf "%.2f", n / t / 1e6 }'; }
+
+m_nd=$(median "${TIMES[ndjson]}")
+m_tx=$(median "${TIMES[text]}")
+m_ps=$(median "${TIMES[perf]}")
+
+echo "file: $records records ($((size >> 20)) MiB, forkloop $n, lost records: ${lost:-0})"
+echo "events printed: nswatch ndjson $nd_lines, perf script $ps_lines"
+echo "median of $REPS runs (all: ndjson [${TIMES[ndjson]% }] text [${TIMES[text]% }] perf [${TIMES[perf]% }])"
+printf '%-58s %8.3fs  %6s M records/s\n' "nswatch report --format ndjson" "$m_nd" "$(rate "$records" "$m_nd")"
+printf '%-58s %8.3fs  %6s M records/s\n' "nswatch report (text)" "$m_tx" "$(rate "$records" "$m_tx")"
+printf '%-58s %8.3fs  %6s M records/s\n' "perf script --show-namespace-events --show-task-events" "$m_ps" "$(rate "$records" "$m_ps")"
+echo "ratio (perf script / nswatch report text): $(ratio "$m_ps" "$m_tx")x"
+echo "ratio (perf script / nswatch report --format ndjson): $(ratio "$m_ps" "$m_nd")x"

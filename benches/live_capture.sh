@@ -1,0 +1,266 @@
+#!/usr/bin/env bash
+# Live-capture cost of `nswatch record`, against `perf record --namespaces`, in one run.
+#
+#   sudo benches/live_capture.sh
+#
+# Environment knobs:
+#   REPS=3             repetitions of every configuration (medians are printed)
+#   FORK_SECONDS=4     target length of the fork loop alone (N is calibrated for it)
+#   FORK_N=            fixed fork count instead of calibrating
+#   SETNS_SECONDS=5    length of the setns storm
+#   SETNS_THREADS=2    threads of the setns storm
+#   RING_SIZES="16 64 128 512"   --ring-pages values tried under the setns storm
+#   CARGO_TARGET_DIR=/tmp/live-bench-target
+#
+# CPU time of the tracer is read from /proc/PID/task/*/schedstat (ns run on a CPU, exact)
+# right after the tracer has started and right before SIGINT: start-up (the /proc scan)
+# and shutdown are not counted. "ns/rec" = that CPU time / records the tracer consumed.
+# Rows are interleaved by repetition (alone, nswatch, perf, alone, ...) so that drift in
+# machine load hits every configuration alike.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+REPS=${REPS:-3}
+FORK_SECONDS=${FORK_SECONDS:-4}
+SETNS_SECONDS=${SETNS_SECONDS:-5}
+SETNS_THREADS=${SETNS_THREADS:-2}
+RING_SIZES=${RING_SIZES:-"16 64 128 512"}
+DEFAULT_RING=128
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/tmp/live-bench-target}
+
+if [[ $(id -u) -ne 0 ]]; then
+    echo "live_capture.sh: needs root (system-wide perf events, setns)" >&2
+    exit 1
+fi
+
+TMP=$(mktemp -d /tmp/live_capture.XXXXXX)
+TRACER_PID=
+cleanup() {
+    if [[ -n $TRACER_PID ]] && kill -0 "$TRACER_PID" 2>/dev/null; then
+        kill -INT "$TRACER_PID" 2>/dev/null || true
+        wait "$TRACER_PID" 2>/dev/null || true
+    fi
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+log() { echo "# $*" >&2; }
+
+log "building nswatch (release) and stress"
+(cd "$ROOT" && cargo build --release --quiet)
+NSW=$CARGO_TARGET_DIR/release/nswatch
+gcc -O2 -pthread -o "$TMP/stress" "$ROOT/benches/stress.c"
+STRESS=$TMP/stress
+
+# CPU ns used so far by every thread of PID.
+cpu_ns() {
+    local sum=0 f v
+    for f in /proc/"$1"/task/*/schedstat; do
+        read -r v _ <"$f" 2>/dev/null || continue
+        sum=$((sum + v))
+    done
+    echo "$sum"
+}
+
+# Median of the numbers given as arguments.
+median() {
+    printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {
+        if (NR == 0) { print "nan"; exit }
+        if (NR % 2) print a[(NR+1)/2]; else print (a[NR/2] + a[NR/2+1]) / 2 }'
+}
+
+# Waits (at most IDLE_WAIT s) until the machine is mostly idle (other users' builds
+# skew every number); measured over 0.5 s from /proc/stat.
+IDLE_WAIT=${IDLE_WAIT:-20}
+IDLE_BUSY_PCT=${IDLE_BUSY_PCT:-25}
+IDLE_TIMED_OUT=0
+wait_idle() {
+    local t0=$SECONDS busy limit=$IDLE_WAIT
+    # Once a wait has timed out (a long job of someone else), only wait briefly.
+    ((IDLE_TIMED_OUT)) && limit=3
+    while :; do
+        busy=$( { head -1 /proc/stat; sleep 0.5; head -1 /proc/stat; } | awk '
+            { idle = $5 + $6; tot = 0; for (i = 2; i <= NF; i++) tot += $i
+              if (NR == 1) { i0 = idle; t0 = tot } else { printf "%d", 100 - 100 * (idle - i0) / (tot - t0) } }')
+        if ((busy <= IDLE_BUSY_PCT)); then
+            IDLE_TIMED_OUT=0
+            return
+        fi
+        if ((SECONDS - t0 >= limit)); then
+            ((IDLE_TIMED_OUT)) || log "machine still ${busy}% busy after ${limit}s; measuring anyway"
+            IDLE_TIMED_OUT=1
+            BUSY_RUNS=$((BUSY_RUNS + 1))
+            return
+        fi
+        sleep 1
+    done
+}
+BUSY_RUNS=0
+
+rate_of() { awk '{print $(NF-1)}' <<<"$1"; }
+
+# Runs the workload "$@" under a tracer started by start_tracer; sets globals.
+#   TRACER: "nswatch" (with NSW_ARGS) or "perf"
+run_traced() {
+    local tracer=$1; shift
+    local err=$TMP/tracer.err
+    case $tracer in
+        nswatch)
+            "$NSW" record --quiet "${NSW_ARGS[@]}" 2>"$err" &
+            TRACER_PID=$!
+            sleep 1
+            ;;
+        perf)
+            rm -f "$TMP/perf.data"
+            perf record --namespaces -a -e dummy -q -o "$TMP/perf.data" 2>"$err" &
+            TRACER_PID=$!
+            sleep 2
+            ;;
+    esac
+    kill -0 "$TRACER_PID" || { cat "$err" >&2; exit 1; }
+    local c0 c1
+    c0=$(cpu_ns "$TRACER_PID")
+    OUT=$("$@")
+    c1=$(cpu_ns "$TRACER_PID")
+    kill -INT "$TRACER_PID"
+    wait "$TRACER_PID" || true
+    TRACER_PID=
+    CPU_NS=$((c1 - c0))
+    RECORDS=0 LOST=0 LATE=0
+    if [[ $tracer == nswatch ]]; then
+        local s
+        s=$(cat "$err")
+        RECORDS=$(sed -n 's/^nswatch record: \([0-9]*\) records.*/\1/p' <<<"$s")
+        LOST=$(grep -o 'lost records [0-9]*' <<<"$s" | head -1 | awk '{print $3}')
+        LATE=$(grep -o '; late [0-9]*' <<<"$s" | head -1 | awk '{print $3}')
+        if [[ -z $RECORDS ]]; then
+            echo "unexpected nswatch output:" >&2
+            cat "$err" >&2
+            exit 1
+        fi
+    fi
+}
+
+# --- fork loop --------------------------------------------------------------------------
+if [[ -n ${FORK_N:-} ]]; then
+    N=$FORK_N
+else
+    wait_idle
+    cal=$("$STRESS" fork 2000)
+    N=$(awk -v r="$(rate_of "$cal")" -v s="$FORK_SECONDS" 'BEGIN { printf "%d", r * s }')
+    log "calibration: $cal -> N=$N"
+fi
+
+declare -a F_ALONE F_NSW F_NSW_NSREC F_NSW_REC F_NSW_LOST F_NSW_LATE F_PERF F_PERF_CPU F_NSW_CPU
+for ((r = 1; r <= REPS; r++)); do
+    wait_idle
+    out=$("$STRESS" fork "$N")
+    F_ALONE+=("$(rate_of "$out")")
+    log "rep $r fork alone: $out"
+
+    NSW_ARGS=()
+    wait_idle
+    run_traced nswatch "$STRESS" fork "$N"
+    F_NSW+=("$(rate_of "$OUT")")
+    F_NSW_REC+=("$RECORDS")
+    F_NSW_LOST+=("$LOST")
+    F_NSW_LATE+=("$LATE")
+    F_NSW_CPU+=("$CPU_NS")
+    F_NSW_NSREC+=("$(awk -v c="$CPU_NS" -v n="$RECORDS" 'BEGIN { printf "%.0f", n ? c / n : 0 }')")
+    log "rep $r fork nswatch: $OUT; records $RECORDS lost $LOST late $LATE cpu ${CPU_NS} ns"
+
+    wait_idle
+    run_traced perf "$STRESS" fork "$N"
+    F_PERF+=("$(rate_of "$OUT")")
+    F_PERF_CPU+=("$CPU_NS")
+    log "rep $r fork perf: $OUT; cpu ${CPU_NS} ns"
+done
+
+# --- setns storm ------------------------------------------------------------------------
+declare -a S_ALONE S_PERF
+declare -A S_RATE S_REC S_RECS S_LOST S_LATE S_NSREC S_CPU
+for ((r = 1; r <= REPS; r++)); do
+    wait_idle
+    out=$("$STRESS" setns "$SETNS_SECONDS" "$SETNS_THREADS")
+    S_ALONE+=("$(rate_of "$out")")
+    log "rep $r setns alone: $out"
+    wait_idle
+    run_traced perf "$STRESS" setns "$SETNS_SECONDS" "$SETNS_THREADS"
+    S_PERF+=("$(rate_of "$OUT")")
+    log "rep $r setns perf: $OUT; cpu ${CPU_NS} ns"
+    for pages in $RING_SIZES; do
+        NSW_ARGS=(--ring-pages "$pages")
+        wait_idle
+        run_traced nswatch "$STRESS" setns "$SETNS_SECONDS" "$SETNS_THREADS"
+        el=$(awk '{for (i = 1; i < NF; i++) if ($(i+1) == "s,") print $i}' <<<"$OUT")
+        S_RATE[$pages]+="$(rate_of "$OUT") "
+        S_REC[$pages]+="$RECORDS "
+        S_RECS[$pages]+="$(awk -v n="$RECORDS" -v e="$el" 'BEGIN { printf "%.0f", n / e }') "
+        S_LOST[$pages]+="$LOST "
+        S_LATE[$pages]+="$LATE "
+        S_CPU[$pages]+="$CPU_NS "
+        S_NSREC[$pages]+="$(awk -v c="$CPU_NS" -v n="$RECORDS" 'BEGIN { printf "%.0f", n ? c / n : 0 }') "
+        log "rep $r setns nswatch --ring-pages $pages: $OUT; records $RECORDS lost $LOST late $LATE cpu ${CPU_NS} ns"
+    done
+done
+
+# --- table ------------------------------------------------------------------------------
+pct() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", (a - b) / a * 100 }'; }
+ms() { awk -v c="$1" 'BEGIN { printf "%.0f", c / 1e6 }'; }
+
+fa=$(median "${F_ALONE[@]}")
+fn=$(median "${F_NSW[@]}")
+fp=$(median "${F_PERF[@]}")
+fn_rec=$(median "${F_NSW_REC[@]}")
+fn_lost=$(median "${F_NSW_LOST[@]}")
+fn_lost_max=$(printf '%s\n' "${F_NSW_LOST[@]}" | sort -n | tail -1)
+fn_late=$(median "${F_NSW_LATE[@]}")
+fn_cpu=$(median "${F_NSW_CPU[@]}")
+fn_nsrec=$(median "${F_NSW_NSREC[@]}")
+fp_cpu=$(median "${F_PERF_CPU[@]}")
+sa=$(median "${S_ALONE[@]}")
+sp=$(median "${S_PERF[@]}")
+
+echo
+echo "nswatch live capture: $(nproc) CPUs, kernel $(uname -r), $REPS reps, medians"
+echo "fork loop: N=$N forks; setns storm: $SETNS_THREADS threads x ${SETNS_SECONDS}s"
+echo
+printf '%-34s %12s %9s %10s %8s %6s %9s %8s\n' \
+    configuration "ops/s" slowdown records lost late "CPU ms" "ns/rec"
+printf '%-34s %12s %9s %10s %8s %6s %9s %8s\n' \
+    "a) fork alone" "$fa" - - - - - -
+printf '%-34s %12s %9s %10s %8s %6s %9s %8s\n' \
+    "b) fork + nswatch record --quiet" "$fn" "$(pct "$fa" "$fn")%" "$fn_rec" "$fn_lost" \
+    "$fn_late" "$(ms "$fn_cpu")" "$fn_nsrec"
+printf '%-34s %12s %9s %10s %8s %6s %9s %8s\n' \
+    "c) fork + perf record --namespaces" "$fp" "$(pct "$fa" "$fp")%" - - - "$(ms "$fp_cpu")" -
+printf '%-34s %12s %9s %10s %8s %6s %9s %8s\n' \
+    "d) setns alone" "$sa" - - - - - -
+printf '%-34s %12s %9s %10s %8s %6s %9s %8s\n' \
+    "d) setns + perf record --namespaces" "$sp" "$(pct "$sa" "$sp")%" - - - - -
+for pages in $RING_SIZES; do
+    # shellcheck disable=SC2086
+    {
+        sr=$(median ${S_RATE[$pages]})
+        srec=$(median ${S_REC[$pages]})
+        srecs=$(median ${S_RECS[$pages]})
+        slost=$(median ${S_LOST[$pages]})
+        slate=$(median ${S_LATE[$pages]})
+        snsrec=$(median ${S_NSREC[$pages]})
+        scpu=$(median ${S_CPU[$pages]})
+    }
+    tag="d/e) setns + nswatch pages=$pages"
+    [[ $pages == "$DEFAULT_RING" ]] && tag="$tag*"
+    printf '%-34s %12s %9s %10s %8s %6s %9s %8s   (%s rec/s; lost per rep: %s)\n' \
+        "$tag" "$sr" "$(pct "$sa" "$sr")%" "$srec" "$slost" "$slate" "$(ms "$scpu")" "$snsrec" \
+        "$srecs" "$(echo ${S_LOST[$pages]} | tr ' ' ',')"
+done
+((BUSY_RUNS)) && echo "warning: $BUSY_RUNS measurements started while other work kept the machine >${IDLE_BUSY_PCT}% busy"
+echo "(* = default ring size; ops/s = forks/s or setns calls/s; CPU ms = tracer CPU during the load)"
+echo
+echo "nswatch: $fn_nsrec ns CPU/record, $fn_lost lost (max $fn_lost_max), fork slowdown" \
+    "$(pct "$fa" "$fn")% (perf record: $(pct "$fa" "$fp")%, CPU $(ms "$fp_cpu") ms vs nswatch $(ms "$fn_cpu") ms)"
+# shellcheck disable=SC2086
+echo "setns storm: nswatch default ring: $(median ${S_NSREC[$DEFAULT_RING]:-0}) ns CPU/record," \
+    "$(median ${S_RECS[$DEFAULT_RING]:-0}) records/s consumed, lost $(median ${S_LOST[$DEFAULT_RING]:-0})," \
+    "setns slowdown $(pct "$sa" "$(median ${S_RATE[$DEFAULT_RING]:-0})")% (perf record: $(pct "$sa" "$sp")%)"

@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# Soak test: `nswatch record --quiet` under continuous fork churn; watches its memory.
+#
+#   sudo benches/soak.sh [SECONDS]        (default 600)
+#
+# Environment knobs:
+#   INTERVAL=10        seconds between RSS samples
+#   CHURN_N=5000       forks per `stress fork` invocation of the churn loop
+#   NSW_ARGS="..."     extra arguments for nswatch record (e.g. "--ring-pages 16")
+#   CARGO_TARGET_DIR=/tmp/live-bench-target
+#
+# Prints one line per sample (elapsed s, VmRSS kB, nswatch CPU s so far), then the
+# first/max/last RSS, VmHWM, the fork count and nswatch's summary (records, lost).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+DURATION=${1:-600}
+INTERVAL=${INTERVAL:-10}
+CHURN_N=${CHURN_N:-5000}
+read -r -a EXTRA <<<"${NSW_ARGS:-}"
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/tmp/live-bench-target}
+
+if [[ $(id -u) -ne 0 ]]; then
+    echo "soak.sh: needs root (system-wide perf events)" >&2
+    exit 1
+fi
+
+TMP=$(mktemp -d /tmp/soak.XXXXXX)
+NSW_PID= CHURN_PID=
+stop_churn() {
+    [[ -n $CHURN_PID ]] || return 0
+    local kids
+    kids=$(ps -o pid= --ppid "$CHURN_PID" 2>/dev/null || true)
+    kill "$CHURN_PID" 2>/dev/null || true
+    # shellcheck disable=SC2086
+    [[ -n $kids ]] && kill $kids 2>/dev/null || true
+    wait "$CHURN_PID" 2>/dev/null || true
+    CHURN_PID=
+}
+cleanup() {
+    stop_churn
+    if [[ -n $NSW_PID ]] && kill -0 "$NSW_PID" 2>/dev/null; then
+        kill -INT "$NSW_PID" 2>/dev/null || true
+        wait "$NSW_PID" 2>/dev/null || true
+    fi
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+echo "# building nswatch (release) and stress" >&2
+(cd "$ROOT" && cargo build --release --quiet)
+NSW=$CARGO_TARGET_DIR/release/nswatch
+gcc -O2 -pthread -o "$TMP/stress" "$ROOT/benches/stress.c"
+
+rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+cpu_s() { awk '{printf "%.2f", $1 / 1e9}' "/proc/$1/schedstat"; }
+
+"$NSW" record --quiet "${EXTRA[@]}" 2>"$TMP/nsw.err" &
+NSW_PID=$!
+sleep 1
+kill -0 "$NSW_PID" || { cat "$TMP/nsw.err" >&2; exit 1; }
+
+(
+    trap 'exit 0' TERM
+    while :; do "$TMP/stress" fork "$CHURN_N"; done
+) >"$TMP/churn.out" 2>"$TMP/churn.err" &
+CHURN_PID=$!
+
+echo "soak: nswatch record --quiet ${EXTRA[*]} for ${DURATION}s under fork churn" \
+    "(stress fork $CHURN_N in a loop), RSS every ${INTERVAL}s"
+printf '%8s %10s %10s\n' "t/s" "VmRSS/kB" "CPU/s"
+declare -a RSS
+start=$SECONDS
+t=0
+while :; do
+    r=$(rss_kb "$NSW_PID")
+    RSS+=("$r")
+    printf '%8d %10d %10s\n' "$t" "$r" "$(cpu_s "$NSW_PID")"
+    ((t >= DURATION)) && break
+    step=$((DURATION - t < INTERVAL ? DURATION - t : INTERVAL))
+    sleep "$step"
+    t=$((SECONDS - start))
+done
+hwm=$(awk '/^VmHWM:/ {print $2}' "/proc/$NSW_PID/status")
+stop_churn
+kill -INT "$NSW_PID"
+wait "$NSW_PID" || true
+NSW_PID=
+
+runs=$(grep -c forks/s "$TMP/churn.out" || true)
+max=$(printf '%s\n' "${RSS[@]}" | sort -n | tail -1)
+echo
+echo "RSS kB: first ${RSS[0]}, max $max, last ${RSS[-1]} (VmHWM $hwm); ${#RSS[@]} samples"
+echo "churn: $runs completed runs of $CHURN_N forks (~$((runs * CHURN_N)) forks)," \
+    "median rate $(awk '{print $(NF-1)}' "$TMP/churn.out" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}') forks/s"
+cat "$TMP/nsw.err"
