@@ -92,19 +92,36 @@ pub enum Body<'a> {
     },
 }
 
+/// Every "type" string, in the order of [`Body::type_index`].
+pub const EVENT_TYPES: [&str; 8] = [
+    "namespaces",
+    "fork",
+    "exit",
+    "comm",
+    "cgroup",
+    "lost",
+    "lost_samples",
+    "sample",
+];
+
 impl Body<'_> {
+    /// The position of this type in [`EVENT_TYPES`] (for counting without a map).
+    pub fn type_index(&self) -> usize {
+        match self {
+            Body::Namespaces { .. } => 0,
+            Body::Fork { .. } => 1,
+            Body::Exit { .. } => 2,
+            Body::Comm { .. } => 3,
+            Body::Cgroup { .. } => 4,
+            Body::Lost { .. } => 5,
+            Body::LostSamples { .. } => 6,
+            Body::Sample { .. } => 7,
+        }
+    }
+
     /// The "type" string.
     pub fn type_name(&self) -> &'static str {
-        match self {
-            Body::Namespaces { .. } => "namespaces",
-            Body::Fork { .. } => "fork",
-            Body::Exit { .. } => "exit",
-            Body::Comm { .. } => "comm",
-            Body::Cgroup { .. } => "cgroup",
-            Body::Lost { .. } => "lost",
-            Body::LostSamples { .. } => "lost_samples",
-            Body::Sample { .. } => "sample",
-        }
+        EVENT_TYPES[self.type_index()]
     }
 }
 
@@ -133,18 +150,19 @@ fn push_str(out: &mut Vec<u8>, s: &str) {
 }
 
 #[inline]
-fn push_u64(out: &mut Vec<u8>, v: u64) {
-    let mut b = itoa::Buffer::new();
-    let digits = b.format(v).as_bytes();
-    // At most 20 digits: a byte loop into reserved room beats a call to memmove for so few.
-    out.reserve(20);
+fn push_u64(out: &mut Vec<u8>, mut v: u64) {
+    // Digits written straight into reserved room, last first: a formatting crate's buffer
+    // would be copied out with a call to memcpy, which costs more than the digits.
+    let n = v.checked_ilog10().map_or(1, |l| l as usize + 1);
+    out.reserve(n);
     let len = out.len();
-    for (slot, &d) in out.spare_capacity_mut().iter_mut().zip(digits) {
-        slot.write(d);
+    for slot in out.spare_capacity_mut()[..n].iter_mut().rev() {
+        slot.write(b'0' + (v % 10) as u8);
+        v /= 10;
     }
-    // SAFETY: the loop above initialised `digits.len()` bytes past `len`, within the
-    // capacity reserved for them.
-    unsafe { out.set_len(len + digits.len()) };
+    // SAFETY: the loop above initialised the `n` bytes past `len`, within the capacity
+    // reserved for them.
+    unsafe { out.set_len(len + n) };
 }
 
 fn push_opt(out: &mut Vec<u8>, v: Option<u64>) {
@@ -163,6 +181,9 @@ fn push_opt(out: &mut Vec<u8>, v: Option<u64>) {
 #[derive(Debug, Default)]
 pub struct JsonWriter {
     ns_text: HashMap<NsSet, Box<[u8]>>,
+    /// The last set written and its text: a fork storm repeats one set, and comparing is
+    /// cheaper than hashing.
+    last: Option<(NsSet, Box<[u8]>)>,
 }
 
 /// Distinct sets whose text is kept; past that the cache starts over.
@@ -194,8 +215,15 @@ impl JsonWriter {
     /// Appends `ev` as one line of the NDJSON stream (with its newline).
     pub fn write(&mut self, ev: &Event<'_>, out: &mut Vec<u8>) {
         ev.write_json_with(out, |out, ns| {
+            if let Some((last, t)) = &self.last {
+                if last == ns {
+                    out.extend_from_slice(t);
+                    return;
+                }
+            }
             if let Some(t) = self.ns_text.get(ns) {
                 out.extend_from_slice(t);
+                self.last = Some((*ns, t.clone()));
                 return;
             }
             let start = out.len();
@@ -204,6 +232,7 @@ impl JsonWriter {
                 self.ns_text.clear();
             }
             self.ns_text.insert(*ns, out[start..].into());
+            self.last = Some((*ns, out[start..].into()));
         });
     }
 }

@@ -1,7 +1,7 @@
 //! `nswatch record`: stream every task and namespace change on the machine as NDJSON.
 
 use anyhow::{Context, Result};
-use nswatch::event::{Body, Event, JsonWriter};
+use nswatch::event::{Body, Event, JsonWriter, EVENT_TYPES};
 use nswatch::live::{monotonic_ns, Capture, CaptureOptions};
 use nswatch::procfs;
 use nswatch::record::{kind_name, Record, SampleId};
@@ -103,16 +103,16 @@ struct Sink {
     out: Box<dyn Write>,
     buf: Vec<u8>,
     json: JsonWriter,
-    /// Events written, by type.
-    counts: BTreeMap<&'static str, u64>,
-    /// Records read from the rings, by record type.
-    records: BTreeMap<&'static str, u64>,
+    /// Events written, by [`Body::type_index`].
+    counts: [u64; EVENT_TYPES.len()],
+    /// Records read from the rings, by record type (128 and up in the last slot).
+    records: [u64; 129],
     quiet: bool,
 }
 
 impl Sink {
     fn put(&mut self, ev: &Event<'_>) -> io::Result<()> {
-        *self.counts.entry(ev.body.type_name()).or_default() += 1;
+        self.counts[ev.body.type_index()] += 1;
         if self.quiet {
             return Ok(());
         }
@@ -188,8 +188,8 @@ pub fn run(args: &RecordArgs) -> Result<()> {
         out,
         buf: Vec::with_capacity(1 << 17),
         json: JsonWriter::new(),
-        counts: BTreeMap::new(),
-        records: BTreeMap::new(),
+        counts: [0; EVENT_TYPES.len()],
+        records: [0; 129],
         quiet: args.quiet,
     };
     let filter = Filter {
@@ -206,7 +206,7 @@ pub fn run(args: &RecordArgs) -> Result<()> {
                   rescan: &mut bool|
      -> Result<()> {
         let (rec, id) = dec.decode(view)?;
-        *sink.records.entry(kind_name(view.ty)).or_default() += 1;
+        sink.records[(view.ty as usize).min(128)] += 1;
         if let Record::Lost(l) = &rec {
             *lost_records += l.lost;
             *rescan = true;
@@ -319,7 +319,7 @@ pub fn run(args: &RecordArgs) -> Result<()> {
     }
     let stats = cap.stats();
     let total: u64 = stats.per_cpu.iter().sum();
-    let list = |m: &BTreeMap<&str, u64>| {
+    let list = |m: BTreeMap<&str, u64>| {
         if m.is_empty() {
             "none".to_string()
         } else {
@@ -329,6 +329,16 @@ pub fn run(args: &RecordArgs) -> Result<()> {
                 .join(", ")
         }
     };
+    let records: BTreeMap<&str, u64> = (0..sink.records.len())
+        .filter(|&t| sink.records[t] > 0)
+        .map(|t| (kind_name(t as u32), sink.records[t]))
+        .collect();
+    let events: BTreeMap<&str, u64> = EVENT_TYPES
+        .iter()
+        .zip(sink.counts)
+        .filter(|(_, n)| *n > 0)
+        .map(|(k, n)| (*k, n))
+        .collect();
     let per_cpu: Vec<String> = cap
         .cpus()
         .iter()
@@ -338,7 +348,7 @@ pub fn run(args: &RecordArgs) -> Result<()> {
     eprintln!(
         "nswatch record: {total} records in {:.3} s ({}); lost records {lost_records}; late {}",
         started.elapsed().as_secs_f64(),
-        list(&sink.records),
+        list(records),
         stats.late,
     );
     eprintln!(
@@ -348,7 +358,7 @@ pub fn run(args: &RecordArgs) -> Result<()> {
         } else {
             " written"
         },
-        list(&sink.counts)
+        list(events)
     );
     eprintln!(
         "  per cpu: {}; wake-ups {}; ring resyncs {}",
