@@ -12,6 +12,7 @@ pub mod decoder;
 pub mod error;
 pub mod event;
 pub mod live;
+pub mod model;
 pub mod nsset;
 pub mod order;
 pub mod perf_data;

@@ -1,0 +1,1 @@
+//! Naming groups from cgroup paths (placeholder: being written).
