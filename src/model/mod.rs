@@ -1,4 +1,11 @@
 //! The container model: tasks, their namespace-set history, and the groups (host, pods,
 //! containers, sandboxes) they form. Pure: fed events, asked questions; no I/O here.
 
+pub mod attributor;
 pub mod cgroup;
+pub mod group;
+pub mod task;
+
+pub use attributor::{Attribution, Attributor, Change, ChangeKind, Pod, TaskSnapshot};
+pub use group::{Group, GroupId, Kind, Naming};
+pub use task::{Interval, Origin, Task};

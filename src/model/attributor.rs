@@ -1,0 +1,854 @@
+//! The [`Attributor`]: fed events, it keeps every task's namespace history and the groups they
+//! form, and answers "which group was task T in at time t".
+
+use crate::event::{Body, Event};
+use crate::model::group::{classify, differs_from_host, Group, GroupId, Kind, Naming};
+use crate::model::task::{Interval, Origin, Task};
+use crate::nsset::{Interner, NsSet, SetId};
+use crate::record::{NsKind, NsLink};
+use hashbrown::HashMap;
+use std::collections::VecDeque;
+
+/// How long an ended task still answers [`Attributor::attribute`], in event time: samples
+/// of a task reach a profiler after its EXIT record, by up to a ring drain and a reorder
+/// window (tens of ms); 5 s leaves room for slow consumers.
+pub const DEFAULT_GRACE_NS: u64 = 5_000_000_000;
+
+/// A change in the set of groups, for "container_start", "container_exit" and renames.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Change {
+    /// Event time, ns.
+    pub time_ns: u64,
+    /// What happened.
+    pub kind: ChangeKind,
+    /// To which group.
+    pub group: GroupId,
+}
+
+/// What a [`Change`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeKind {
+    /// Its first task entered it.
+    Start,
+    /// Its last task left it.
+    Exit,
+    /// Its name changed (it had one before).
+    Rename,
+}
+
+/// The answer to [`Attributor::attribute`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Attribution {
+    /// The group.
+    pub group: GroupId,
+    /// The task's namespace set at that time.
+    pub set: SetId,
+}
+
+/// One task as /proc shows it, for [`Attributor::add_snapshot`].
+#[derive(Debug, Clone, Copy)]
+pub struct TaskSnapshot<'a> {
+    /// Thread group id.
+    pub pid: u32,
+    /// Thread id.
+    pub tid: u32,
+    /// Parent process id.
+    pub ppid: u32,
+    /// Pid in its own pid namespace (0 when not known).
+    pub nspid: u32,
+    /// Start time of the process, any clock that orders processes (/proc's starttime).
+    pub start_time: u64,
+    /// Command name.
+    pub comm: &'a str,
+    /// Namespace links.
+    pub ns: NsSet,
+}
+
+/// Containers that share one network namespace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pod {
+    /// The shared network namespace.
+    pub net: NsLink,
+    /// Its containers, in id order.
+    pub containers: Vec<GroupId>,
+}
+
+/// The container model. Pure: no I/O, fed events (or /proc snapshots) in time order.
+///
+/// ```
+/// use nswatch::model::Attributor;
+/// use nswatch::nsset::NsSet;
+/// use nswatch::record::NsLink;
+/// use nswatch::{Body, Event};
+///
+/// let link = |ino| NsLink { dev: 4, ino };
+/// let host = NsSet::from_links((1..=7).map(link));
+/// let mut model = Attributor::new(host);
+/// // A container's init: own pid (4) and mnt (5) namespaces.
+/// let ct = NsSet::from_links([10, 2, 3, 14, 5, 16, 7].map(link));
+/// let ev = Event {
+///     time_ns: Some(1_000),
+///     cpu: Some(0),
+///     pid: Some(42),
+///     tid: Some(42),
+///     synthesized: false,
+///     body: Body::Namespaces { ns: &ct, comm: Some("sleep".into()) },
+/// };
+/// let group = model.observe(&ev).unwrap();
+/// assert_eq!(model.group(group).kind.name(), "container");
+/// // A sample that arrives late still finds it.
+/// assert_eq!(model.attribute(42, 42, 1_500).unwrap().group, group);
+/// assert_eq!(model.attribute(42, 42, 999), None);
+/// ```
+#[derive(Debug)]
+pub struct Attributor {
+    host: NsSet,
+    sets: Interner,
+    groups: Vec<Group>,
+    /// Live groups by key; an ended group leaves, so its key starts a new generation.
+    by_key: HashMap<NsSet, GroupId>,
+    generations: HashMap<NsSet, u32>,
+    live: HashMap<u32, Task>,
+    /// Ended tasks in order of their end, kept for [`Attributor::grace_ns`].
+    dead: VecDeque<Task>,
+    /// Sequence number of `dead[0]`.
+    dead_base: u64,
+    /// Newest ended task of each tid, by sequence number.
+    dead_by_tid: HashMap<u32, u64>,
+    grace_ns: u64,
+    now_ns: u64,
+    changes: Vec<Change>,
+    pid_parents: HashMap<NsLink, NsLink>,
+}
+
+impl Attributor {
+    /// A model whose host is `host` (see [`crate::procfs::host_set`]).
+    pub fn new(host: NsSet) -> Attributor {
+        let mut sets = Interner::default();
+        let host_id = sets.intern(host);
+        let host_group = Group {
+            id: GroupId::HOST,
+            kind: Kind::Host,
+            key: NsSet::default(),
+            generation: 0,
+            first_set: host_id,
+            differs: 0,
+            label: "host".to_string(),
+            started_ns: 0,
+            ended_ns: None,
+            live_tasks: 0,
+            leader: 0,
+            creator: None,
+            parent: None,
+            naming: Naming {
+                name: Some("host".to_string()),
+                ..Naming::default()
+            },
+        };
+        Attributor {
+            host,
+            sets,
+            groups: vec![host_group],
+            by_key: HashMap::new(),
+            generations: HashMap::new(),
+            live: HashMap::new(),
+            dead: VecDeque::new(),
+            dead_base: 0,
+            dead_by_tid: HashMap::new(),
+            grace_ns: DEFAULT_GRACE_NS,
+            now_ns: 0,
+            changes: Vec::new(),
+            pid_parents: HashMap::new(),
+        }
+    }
+
+    /// Sets how long ended tasks still answer [`Attributor::attribute`].
+    pub fn set_grace_ns(&mut self, grace_ns: u64) {
+        self.grace_ns = grace_ns;
+    }
+
+    /// The grace period for ended tasks, ns.
+    pub fn grace_ns(&self) -> u64 {
+        self.grace_ns
+    }
+
+    /// The host's namespace set.
+    pub fn host(&self) -> &NsSet {
+        &self.host
+    }
+
+    /// Applies one event and returns the group it belongs to: the task's group after a
+    /// NAMESPACES or FORK, before an EXIT, at the sample's time for a SAMPLE. Events without
+    /// a task (LOST, CGROUP) return `None`.
+    pub fn observe(&mut self, ev: &Event<'_>) -> Option<GroupId> {
+        let time = ev.time_ns.unwrap_or(self.now_ns);
+        if time > self.now_ns {
+            self.now_ns = time;
+            self.prune();
+        }
+        let tid = ev.tid?;
+        let pid = ev.pid.unwrap_or(tid);
+        match &ev.body {
+            Body::Namespaces { ns, comm } => {
+                let born = if ev.synthesized { 0 } else { time };
+                let g = self.set_namespaces(pid, tid, time, born, **ns);
+                if let (Some(c), Some(t)) = (comm, self.live.get_mut(&tid)) {
+                    t.set_comm(c);
+                }
+                Some(g)
+            }
+            Body::Fork { ppid, ptid } => Some(self.fork(pid, tid, *ppid, *ptid, time)),
+            Body::Exit { .. } => self.exit(tid, time),
+            Body::Comm { comm, .. } => {
+                let t = self.live.get_mut(&tid)?;
+                t.set_comm(comm);
+                Some(t.current.group)
+            }
+            Body::Sample { .. } => self.attribute(pid, tid, time).map(|a| a.group),
+            _ => None,
+        }
+    }
+
+    /// Adds a task read from /proc at `time_ns` (what `nswatch ps` and a live bootstrap know
+    /// that events do not: parent, NSpid, start time). Call [`Attributor::settle_origins`]
+    /// once every task of the scan is in.
+    pub fn add_snapshot(&mut self, time_ns: u64, snap: &TaskSnapshot<'_>) -> GroupId {
+        let g = self.set_namespaces(snap.pid, snap.tid, time_ns, 0, snap.ns);
+        if let Some(t) = self.live.get_mut(&snap.tid) {
+            t.set_comm(snap.comm);
+            t.nspid = snap.nspid;
+            t.ppid = snap.ppid;
+            t.start_time = snap.start_time;
+        }
+        g
+    }
+
+    /// Tells, for tasks found at start, which were born in their group and which joined it
+    /// later (`docker exec`, `nsenter`): in each group, the oldest process whose parent is
+    /// outside the group started it; other such processes came in from outside, and their
+    /// threads and descendants inherit that. Also names each group's creator.
+    pub fn settle_origins(&mut self) {
+        // Group and start time of every process (its thread group leader).
+        let proc_group: HashMap<u32, (GroupId, u64)> = self
+            .live
+            .values()
+            .filter(|t| t.pid == t.tid)
+            .map(|t| (t.pid, (t.current.group, t.start_time)))
+            .collect();
+        let mut first_root: HashMap<GroupId, (u64, u32)> = HashMap::new();
+        for t in self
+            .live
+            .values()
+            .filter(|t| t.pid == t.tid && t.born_ns == 0)
+        {
+            let g = t.current.group;
+            if g == GroupId::HOST || proc_group.get(&t.ppid).map(|p| p.0) == Some(g) {
+                continue;
+            }
+            let e = first_root.entry(g).or_insert((t.start_time, t.pid));
+            if (t.start_time, t.pid) < *e {
+                *e = (t.start_time, t.pid);
+            }
+        }
+        // A process's origin is that of its nearest ancestor that entered from outside.
+        let parent_of: HashMap<u32, u32> = self
+            .live
+            .values()
+            .filter(|t| t.pid == t.tid)
+            .map(|t| (t.pid, t.ppid))
+            .collect();
+        let origin_of = |pid: u32, g: GroupId| -> Origin {
+            let mut p = pid;
+            for _ in 0..4096 {
+                let pp = parent_of.get(&p).copied().unwrap_or(0);
+                if proc_group.get(&pp).map(|x| x.0) != Some(g) {
+                    return match first_root.get(&g) {
+                        Some(&(_, root)) if root != p => Origin::Joined,
+                        _ => Origin::Born,
+                    };
+                }
+                p = pp;
+            }
+            Origin::Born
+        };
+        let mut creators: Vec<(GroupId, u32)> = Vec::new();
+        for t in self.live.values_mut().filter(|t| t.born_ns == 0) {
+            let g = t.current.group;
+            if g != GroupId::HOST {
+                t.origin = origin_of(t.pid, g);
+            }
+        }
+        for (&g, &(_, root)) in &first_root {
+            creators.push((g, parent_of.get(&root).copied().unwrap_or(0)));
+        }
+        for (g, ppid) in creators {
+            let comm = self.live.get(&ppid).map(|t| t.comm().to_string());
+            let group = &mut self.groups[g.0 as usize];
+            if group.creator.is_none() {
+                group.creator = comm;
+            }
+            if let Some(root) = first_root.get(&g) {
+                group.leader = root.1;
+            }
+        }
+    }
+
+    /// The group task `tid` (of process `pid`) was in at `time_ns`, alive or ended within the
+    /// grace period. `pid` 0 matches any process.
+    pub fn attribute(&self, pid: u32, tid: u32, time_ns: u64) -> Option<Attribution> {
+        let hit = |t: &Task| -> Option<Attribution> {
+            if pid != 0 && t.pid != pid {
+                return None;
+            }
+            t.at(time_ns).map(|iv| Attribution {
+                group: iv.group,
+                set: iv.set,
+            })
+        };
+        if let Some(a) = self.live.get(&tid).and_then(hit) {
+            return Some(a);
+        }
+        let seq = *self.dead_by_tid.get(&tid)?;
+        let newest = &self.dead[(seq - self.dead_base) as usize];
+        if let Some(a) = hit(newest) {
+            return Some(a);
+        }
+        // Pid reuse within the grace period: an older task had this tid.
+        self.dead
+            .iter()
+            .rev()
+            .filter(|t| t.tid == tid)
+            .find_map(hit)
+    }
+
+    /// A group by id.
+    pub fn group(&self, id: GroupId) -> &Group {
+        &self.groups[id.0 as usize]
+    }
+
+    /// Every group ever seen, host first, ended ones included.
+    pub fn groups(&self) -> &[Group] {
+        &self.groups
+    }
+
+    /// A live task by tid.
+    pub fn task(&self, tid: u32) -> Option<&Task> {
+        self.live.get(&tid)
+    }
+
+    /// Live tasks, in no order.
+    pub fn tasks(&self) -> impl Iterator<Item = &Task> {
+        self.live.values()
+    }
+
+    /// Number of live tasks.
+    pub fn live_tasks(&self) -> usize {
+        self.live.len()
+    }
+
+    /// Ended tasks still kept for late samples.
+    pub fn ended_tasks(&self) -> usize {
+        self.dead.len()
+    }
+
+    /// The interned sets.
+    pub fn sets(&self) -> &Interner {
+        &self.sets
+    }
+
+    /// Group changes since the last call, in the order they happened.
+    pub fn take_changes(&mut self) -> std::vec::Drain<'_, Change> {
+        self.changes.drain(..)
+    }
+
+    /// Names a group. A change of an existing name is a [`ChangeKind::Rename`].
+    pub fn set_naming(&mut self, id: GroupId, naming: Naming) {
+        let now = self.now_ns;
+        let g = &mut self.groups[id.0 as usize];
+        if g.naming == naming {
+            return;
+        }
+        let renamed = g.naming.name.is_some() && g.naming.name != naming.name;
+        g.naming = naming;
+        if renamed {
+            self.changes.push(Change {
+                time_ns: now,
+                kind: ChangeKind::Rename,
+                group: id,
+            });
+        }
+    }
+
+    /// Records the pid in its own namespace of a live task.
+    pub fn set_nspid(&mut self, tid: u32, nspid: u32) {
+        if let Some(t) = self.live.get_mut(&tid) {
+            t.nspid = nspid;
+        }
+    }
+
+    /// Records that pid namespace `child` was created inside `parent` (NS_GET_PARENT), so
+    /// that containers started inside containers show nested.
+    pub fn set_pid_ns_parent(&mut self, child: NsLink, parent: NsLink) {
+        self.pid_parents.insert(child, parent);
+    }
+
+    /// The live container whose pid namespace is the parent of `id`'s.
+    pub fn parent_of(&self, id: GroupId) -> Option<GroupId> {
+        let g = self.group(id);
+        let pid = g.key.get(NsKind::Pid).filter(|l| l.ino != 0)?;
+        let parent = *self.pid_parents.get(&pid)?;
+        if Some(parent) == self.host.get(NsKind::Pid) {
+            return None;
+        }
+        self.groups
+            .iter()
+            .find(|c| {
+                c.is_live() && c.kind == Kind::Container && c.key.get(NsKind::Pid) == Some(parent)
+            })
+            .map(|c| c.id)
+    }
+
+    /// Live containers that share a network namespace other than the host's.
+    pub fn pods(&self) -> Vec<Pod> {
+        let host_net = self.host.get(NsKind::Net);
+        let mut by_net: HashMap<NsLink, Vec<GroupId>> = HashMap::new();
+        for g in self
+            .groups
+            .iter()
+            .filter(|g| g.is_live() && g.kind == Kind::Container)
+        {
+            if let Some(net) = self.group_net(g.id) {
+                if Some(net) != host_net && net.ino != 0 {
+                    by_net.entry(net).or_default().push(g.id);
+                }
+            }
+        }
+        let mut pods: Vec<Pod> = by_net
+            .into_iter()
+            .filter(|(_, v)| v.len() > 1)
+            .map(|(net, mut containers)| {
+                containers.sort();
+                Pod { net, containers }
+            })
+            .collect();
+        pods.sort_by_key(|p| p.containers[0]);
+        pods
+    }
+
+    /// The network namespace of a group's first task.
+    pub fn group_net(&self, id: GroupId) -> Option<NsLink> {
+        self.sets.get(self.group(id).first_set).get(NsKind::Net)
+    }
+
+    /// Bytes held by the task tables (live and ended), counting hash table slack, for the
+    /// per-task memory figure.
+    pub fn task_bytes(&self) -> usize {
+        let entry = std::mem::size_of::<(u32, Task)>() + 1;
+        let heap: usize = self
+            .live
+            .values()
+            .chain(self.dead.iter())
+            .map(Task::heap_bytes)
+            .sum();
+        self.live.capacity() * entry
+            + self.dead.capacity() * std::mem::size_of::<Task>()
+            + self.dead_by_tid.capacity() * (std::mem::size_of::<(u32, u64)>() + 1)
+            + heap
+    }
+
+    fn set_namespaces(&mut self, pid: u32, tid: u32, time: u64, born: u64, ns: NsSet) -> GroupId {
+        let set = self.sets.intern(ns);
+        let (old, start) = match self.live.get(&tid) {
+            Some(t) if t.current.set == set => return t.current.group,
+            Some(t) => (Some(t.current.group), t.current.start_ns),
+            None => (None, 0),
+        };
+        let creator = self.live.get(&tid).map(|t| t.comm().to_string());
+        let (g, created) = self.group_for(set, time, tid, creator);
+        match old {
+            Some(old) => {
+                let t = self.live.get_mut(&tid).expect("looked up above");
+                if time > start {
+                    t.origin = if created {
+                        Origin::Created
+                    } else {
+                        Origin::Joined
+                    };
+                }
+                t.change(time, set, g);
+                if old != g {
+                    self.enter(g);
+                    self.leave(old, time);
+                }
+            }
+            None => {
+                let mut t = Task::new(pid, tid, born, set, g);
+                if born == 0 {
+                    t.current.start_ns = 0;
+                }
+                self.live.insert(tid, t);
+                self.enter(g);
+            }
+        }
+        g
+    }
+
+    fn fork(&mut self, pid: u32, tid: u32, ppid: u32, ptid: u32, time: u64) -> GroupId {
+        if self.live.contains_key(&tid) {
+            // The EXIT of the tid's previous owner was lost: never merge the two tasks.
+            self.exit(tid, time);
+        }
+        let (set, g, comm) = match self.live.get(&ptid) {
+            Some(p) => (p.current.set, p.current.group, Some(p.comm().to_string())),
+            // Unknown parent: the child's own NAMESPACES record (same timestamp) says.
+            None => (self.sets.intern(NsSet::default()), GroupId::HOST, None),
+        };
+        let mut t = Task::new(pid, tid, time, set, g);
+        t.ppid = ppid;
+        if let Some(c) = comm {
+            t.set_comm(&c);
+        }
+        self.live.insert(tid, t);
+        self.enter(g);
+        g
+    }
+
+    fn exit(&mut self, tid: u32, time: u64) -> Option<GroupId> {
+        let mut t = self.live.remove(&tid)?;
+        t.ended_ns = time.max(t.current.start_ns);
+        let g = t.current.group;
+        self.leave(g, time);
+        self.dead_by_tid
+            .insert(tid, self.dead_base + self.dead.len() as u64);
+        self.dead.push_back(t);
+        Some(g)
+    }
+
+    fn prune(&mut self) {
+        while let Some(t) = self.dead.front() {
+            if t.ended_ns.saturating_add(self.grace_ns) >= self.now_ns {
+                break;
+            }
+            let tid = t.tid;
+            if self.dead_by_tid.get(&tid) == Some(&self.dead_base) {
+                self.dead_by_tid.remove(&tid);
+            }
+            self.dead.pop_front();
+            self.dead_base += 1;
+        }
+    }
+
+    fn enter(&mut self, g: GroupId) {
+        self.groups[g.0 as usize].live_tasks += 1;
+    }
+
+    fn leave(&mut self, g: GroupId, time: u64) {
+        let group = &mut self.groups[g.0 as usize];
+        group.live_tasks = group.live_tasks.saturating_sub(1);
+        if group.live_tasks == 0 && g != GroupId::HOST {
+            group.ended_ns = Some(time);
+            self.by_key.remove(&group.key);
+            self.changes.push(Change {
+                time_ns: time,
+                kind: ChangeKind::Exit,
+                group: g,
+            });
+        }
+    }
+
+    /// The live group of `set`, started now if there is none. Returns whether it was new.
+    fn group_for(
+        &mut self,
+        set: SetId,
+        time: u64,
+        tid: u32,
+        creator: Option<String>,
+    ) -> (GroupId, bool) {
+        let s = *self.sets.get(set);
+        if s.is_unknown() {
+            return (GroupId::HOST, false);
+        }
+        let (kind, key) = classify(&s, &self.host);
+        if kind == Kind::Host {
+            return (GroupId::HOST, false);
+        }
+        if let Some(&g) = self.by_key.get(&key) {
+            return (g, false);
+        }
+        let gen = self.generations.entry(key).or_insert(0);
+        let generation = *gen;
+        *gen += 1;
+        let id = GroupId(self.groups.len() as u32);
+        self.groups.push(Group {
+            id,
+            kind,
+            key,
+            generation,
+            first_set: set,
+            differs: differs_from_host(&s, &self.host),
+            label: Group::label_for(kind, &key, generation),
+            started_ns: time,
+            ended_ns: None,
+            live_tasks: 0,
+            leader: tid,
+            creator,
+            parent: None,
+            naming: Naming::default(),
+        });
+        self.by_key.insert(key, id);
+        self.changes.push(Change {
+            time_ns: time,
+            kind: ChangeKind::Start,
+            group: id,
+        });
+        (id, true)
+    }
+
+    /// The interval task `tid` is in now, if alive.
+    pub fn current(&self, tid: u32) -> Option<&Interval> {
+        self.live.get(&tid).map(|t| &t.current)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::borrow::Cow;
+
+    fn link(ino: u64) -> NsLink {
+        NsLink { dev: 4, ino }
+    }
+    fn set(inos: [u64; 7]) -> NsSet {
+        NsSet::from_links(inos.map(link))
+    }
+    const HOST: [u64; 7] = [1, 2, 3, 4, 5, 6, 7];
+    const CT: [u64; 7] = [10, 11, 12, 14, 5, 16, 7];
+    const CT2: [u64; 7] = [10, 21, 22, 24, 5, 26, 7];
+    const NETNS: [u64; 7] = [30, 2, 3, 4, 5, 6, 7];
+
+    fn ev(time: u64, pid: u32, tid: u32, body: Body<'_>) -> Event<'_> {
+        Event {
+            time_ns: Some(time),
+            cpu: Some(0),
+            pid: Some(pid),
+            tid: Some(tid),
+            synthesized: false,
+            body,
+        }
+    }
+    fn ns(model: &mut Attributor, time: u64, pid: u32, tid: u32, s: &NsSet) -> GroupId {
+        model
+            .observe(&ev(time, pid, tid, Body::Namespaces { ns: s, comm: None }))
+            .unwrap()
+    }
+    fn fork(model: &mut Attributor, time: u64, pid: u32, tid: u32, ppid: u32) -> GroupId {
+        let body = Body::Fork { ppid, ptid: ppid };
+        model.observe(&ev(time, pid, tid, body)).unwrap()
+    }
+    fn exit(model: &mut Attributor, time: u64, tid: u32) -> Option<GroupId> {
+        let body = Body::Exit { ppid: 1, ptid: 1 };
+        model.observe(&ev(time, tid, tid, body))
+    }
+    fn changes(model: &mut Attributor) -> Vec<(ChangeKind, GroupId)> {
+        model.take_changes().map(|c| (c.kind, c.group)).collect()
+    }
+
+    #[test]
+    fn fork_inherits_and_the_childs_record_at_the_same_time_wins() {
+        let mut m = Attributor::new(set(HOST));
+        let h = set(HOST);
+        assert_eq!(ns(&mut m, 0, 100, 100, &h), GroupId::HOST);
+        // runc's child: FORK (inherits host) then NAMESPACES with new pid+mnt, one timestamp.
+        assert_eq!(fork(&mut m, 50, 101, 101, 100), GroupId::HOST);
+        let ct = ns(&mut m, 50, 101, 101, &set(CT));
+        assert_ne!(ct, GroupId::HOST);
+        assert_eq!(changes(&mut m), vec![(ChangeKind::Start, ct)]);
+        let t = m.task(101).unwrap();
+        assert_eq!(t.origin, Origin::Born);
+        assert_eq!(
+            t.intervals().count(),
+            1,
+            "the provisional host interval was replaced"
+        );
+        assert_eq!(m.group(ct).kind, Kind::Container);
+        assert_eq!(m.group(ct).live_tasks, 1);
+        assert_eq!(m.group(GroupId::HOST).live_tasks, 1);
+        // Its children and threads are in it without records of their own changing it.
+        assert_eq!(fork(&mut m, 60, 102, 102, 101), ct);
+        assert_eq!(m.attribute(102, 102, 61).unwrap().group, ct);
+    }
+
+    #[test]
+    fn setns_into_a_live_group_joins_and_unshare_creates() {
+        let mut m = Attributor::new(set(HOST));
+        ns(&mut m, 10, 200, 200, &set(CT));
+        ns(&mut m, 0, 300, 300, &set(HOST));
+        let ct = m.attribute(200, 200, 10).unwrap().group;
+        // nsenter -t 200 -a: the host task moves in.
+        assert_eq!(ns(&mut m, 100, 300, 300, &set(CT)), ct);
+        assert_eq!(m.task(300).unwrap().origin, Origin::Joined);
+        assert_eq!(m.group(ct).live_tasks, 2);
+        // Before the move it was on the host: history answers for the past.
+        assert_eq!(m.attribute(300, 300, 99).unwrap().group, GroupId::HOST);
+        assert_eq!(m.attribute(300, 300, 100).unwrap().group, ct);
+        // unshare -n from the host: a new sandbox it created.
+        ns(&mut m, 0, 400, 400, &set(HOST));
+        let sb = ns(&mut m, 150, 400, 400, &set(NETNS));
+        assert_eq!(m.group(sb).kind, Kind::Sandbox);
+        assert_eq!(m.task(400).unwrap().origin, Origin::Created);
+    }
+
+    #[test]
+    fn exit_ends_the_group_and_late_samples_still_find_it() {
+        let mut m = Attributor::new(set(HOST));
+        let ct = ns(&mut m, 10, 200, 200, &set(CT));
+        changes(&mut m);
+        assert_eq!(exit(&mut m, 1_000, 200), Some(ct));
+        assert_eq!(changes(&mut m), vec![(ChangeKind::Exit, ct)]);
+        assert!(!m.group(ct).is_live());
+        assert_eq!(m.group(ct).ended_ns, Some(1_000));
+        // A sample taken before the exit, delivered after it.
+        let sample = Body::Sample {
+            ip: Some(1),
+            period: None,
+            callchain: None,
+        };
+        assert_eq!(m.observe(&ev(900, 200, 200, sample.clone())), Some(ct));
+        assert_eq!(m.attribute(200, 200, 1_001), None, "not after its end");
+        // After the grace period it is forgotten.
+        m.set_grace_ns(100);
+        ns(&mut m, 5_000, 1, 1, &set(HOST));
+        assert_eq!(m.attribute(200, 200, 900), None);
+        assert_eq!(m.ended_tasks(), 0);
+    }
+
+    #[test]
+    fn a_key_seen_again_after_its_group_ended_is_a_new_generation() {
+        let mut m = Attributor::new(set(HOST));
+        let a = ns(&mut m, 10, 200, 200, &set(CT));
+        exit(&mut m, 20, 200);
+        // The kernel reused the inode numbers for new namespaces.
+        let b = ns(&mut m, 30, 201, 201, &set(CT));
+        assert_ne!(a, b);
+        assert_eq!(m.group(a).label, "ct-14");
+        assert_eq!(m.group(b).label, "ct-14.1");
+        assert_eq!(m.attribute(200, 200, 15).unwrap().group, a);
+        assert_eq!(m.attribute(201, 201, 35).unwrap().group, b);
+    }
+
+    #[test]
+    fn pid_reuse_never_merges_two_tasks() {
+        let mut m = Attributor::new(set(HOST));
+        let a = ns(&mut m, 10, 200, 200, &set(CT));
+        exit(&mut m, 20, 200);
+        let b = ns(&mut m, 30, 200, 200, &set(CT2));
+        assert_ne!(a, b);
+        assert_eq!(m.attribute(200, 200, 15).unwrap().group, a);
+        assert_eq!(m.attribute(200, 200, 25), None, "between the two lives");
+        assert_eq!(m.attribute(200, 200, 30).unwrap().group, b);
+        // A FORK reusing a tid whose EXIT was lost ends the old task first.
+        ns(&mut m, 0, 1, 1, &set(HOST));
+        fork(&mut m, 40, 200, 200, 1);
+        assert_eq!(m.attribute(200, 200, 35).unwrap().group, b);
+        assert_eq!(m.attribute(200, 200, 41).unwrap().group, GroupId::HOST);
+        assert!(!m.group(b).is_live());
+    }
+
+    #[test]
+    fn containers_sharing_a_net_namespace_are_a_pod() {
+        let mut m = Attributor::new(set(HOST));
+        let a = ns(&mut m, 10, 200, 200, &set(CT));
+        let b = ns(&mut m, 20, 300, 300, &set(CT2));
+        let c = ns(&mut m, 30, 400, 400, &set([40, 41, 42, 44, 5, 46, 7]));
+        assert_eq!(
+            m.pods(),
+            vec![Pod {
+                net: link(10),
+                containers: vec![a, b]
+            }]
+        );
+        assert!(m.pods().iter().all(|p| !p.containers.contains(&c)));
+    }
+
+    #[test]
+    fn nested_containers_know_their_parent() {
+        let mut m = Attributor::new(set(HOST));
+        let outer = ns(&mut m, 10, 200, 200, &set(CT));
+        let inner = ns(&mut m, 20, 300, 300, &set([10, 11, 12, 54, 5, 56, 7]));
+        m.set_pid_ns_parent(link(54), link(14));
+        m.set_pid_ns_parent(link(14), link(4));
+        assert_eq!(m.parent_of(inner), Some(outer));
+        assert_eq!(m.parent_of(outer), None);
+    }
+
+    #[test]
+    fn snapshots_tell_born_from_joined() {
+        let mut m = Attributor::new(set(HOST));
+        let snap = |pid, ppid, start_time, comm, s: [u64; 7]| TaskSnapshot {
+            pid,
+            tid: pid,
+            ppid,
+            nspid: 0,
+            start_time,
+            comm,
+            ns: set(s),
+        };
+        m.add_snapshot(0, &snap(1, 0, 1, "init", HOST));
+        m.add_snapshot(0, &snap(50, 1, 5, "runc", HOST));
+        let ct = m.add_snapshot(0, &snap(60, 50, 10, "sleep", CT));
+        m.add_snapshot(0, &snap(61, 60, 11, "sh", CT));
+        m.add_snapshot(0, &snap(70, 1, 20, "sh", CT)); // runc exec
+        m.add_snapshot(0, &snap(71, 70, 21, "top", CT));
+        m.settle_origins();
+        let origin = |tid| m.task(tid).unwrap().origin;
+        assert_eq!(origin(60), Origin::Born);
+        assert_eq!(origin(61), Origin::Born);
+        assert_eq!(origin(70), Origin::Joined);
+        assert_eq!(origin(71), Origin::Joined);
+        assert_eq!(m.group(ct).creator.as_deref(), Some("runc"));
+        assert_eq!(m.group(ct).leader, 60);
+        assert_eq!(m.task(61).unwrap().comm(), "sh");
+    }
+
+    #[test]
+    fn renames_are_changes_and_first_names_are_not() {
+        let mut m = Attributor::new(set(HOST));
+        let ct = ns(&mut m, 10, 200, 200, &set(CT));
+        changes(&mut m);
+        let named = |n: &str| Naming {
+            name: Some(n.to_string()),
+            ..Naming::default()
+        };
+        m.set_naming(ct, named("a"));
+        assert_eq!(changes(&mut m), vec![]);
+        m.set_naming(ct, named("a"));
+        m.set_naming(ct, named("b"));
+        assert_eq!(changes(&mut m), vec![(ChangeKind::Rename, ct)]);
+        assert_eq!(m.group(ct).display_name(), "b");
+    }
+
+    #[test]
+    fn comm_and_unknown_parents() {
+        let mut m = Attributor::new(set(HOST));
+        // FORK of a child whose parent we never saw: its own record places it.
+        fork(&mut m, 10, 500, 500, 499);
+        let ct = ns(&mut m, 10, 500, 500, &set(CT));
+        let body = Body::Comm {
+            comm: Cow::Borrowed("nginx"),
+            exec: true,
+        };
+        assert_eq!(m.observe(&ev(11, 500, 500, body)), Some(ct));
+        assert_eq!(m.task(500).unwrap().comm(), "nginx");
+        assert_eq!(m.group(GroupId::HOST).live_tasks, 0);
+    }
+
+    #[test]
+    fn per_task_memory_is_small() {
+        let mut m = Attributor::new(set(HOST));
+        for tid in 1..=10_000 {
+            ns(&mut m, tid as u64, tid, tid, &set(CT));
+        }
+        let per_task = m.task_bytes() / m.live_tasks();
+        assert!(per_task < 200, "{per_task} bytes per task");
+    }
+}

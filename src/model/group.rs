@@ -1,0 +1,241 @@
+//! Groups: the host, containers and sandboxes that tasks form by namespace identity.
+//!
+//! Which namespaces differ from the host's says what a group is (docs/DESIGN.md, "What a
+//! container is"); the cgroup path only names it. Pods are containers that share a network
+//! namespace and are derived on demand ([`crate::model::Attributor::pods`]).
+
+use crate::nsset::{NsSet, SetId};
+use crate::record::{NsKind, NsLink};
+
+/// Small id of a group, an index into the model's group table. Never reused within one
+/// model: a namespace set seen again after its group ended gets a new id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct GroupId(pub u32);
+
+impl GroupId {
+    /// The host group always has id 0.
+    pub const HOST: GroupId = GroupId(0);
+}
+
+/// What kind of isolation a group has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// The initial namespaces.
+    Host,
+    /// Own mount and pid namespaces (runc, crun, podman, systemd-nspawn, LXC…).
+    Container,
+    /// Any other partial isolation (`ip netns exec`, `unshare -n`, browser sandboxes…).
+    Sandbox,
+}
+
+impl Kind {
+    /// The name used in JSON and text.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Host => "host",
+            Kind::Container => "container",
+            Kind::Sandbox => "sandbox",
+        }
+    }
+}
+
+/// Bit of `kind` in a link mask (bit i = kernel index i).
+pub const fn bit(kind: NsKind) -> u32 {
+    1 << kind as u32
+}
+
+/// Links of `set` that differ from `host`'s, as a mask. A (0, 0) link (perf could not read
+/// it) is taken as the host's: unknown is not evidence of isolation.
+pub fn differs_from_host(set: &NsSet, host: &NsSet) -> u32 {
+    let mut mask = 0;
+    for (i, l) in set.links().iter().enumerate() {
+        if l.ino == 0 {
+            continue;
+        }
+        if host.links().get(i) != Some(l) {
+            mask |= 1 << i;
+        }
+    }
+    mask
+}
+
+/// The identity that tasks of one group share, and the kind it implies.
+///
+/// A container is keyed by its (pid, mnt) pair so that `runc exec` or `nsenter` into it joins
+/// it whatever else it unshared; a sandbox with its own network namespace by that namespace
+/// alone, because `ip netns exec` gives each command a fresh mount namespace yet they share
+/// the network; any other sandbox by all the links that differ.
+pub fn classify(set: &NsSet, host: &NsSet) -> (Kind, NsSet) {
+    let mask = differs_from_host(set, host);
+    if mask == 0 {
+        return (Kind::Host, NsSet::default());
+    }
+    let keep = |m: u32| {
+        NsSet::from_links(set.links().iter().enumerate().map(|(i, l)| {
+            if m & (1 << i) != 0 {
+                *l
+            } else {
+                NsLink::default()
+            }
+        }))
+    };
+    let container = bit(NsKind::Pid) | bit(NsKind::Mnt);
+    if mask & container == container {
+        (Kind::Container, keep(container))
+    } else if mask & bit(NsKind::Net) != 0 {
+        (Kind::Sandbox, keep(bit(NsKind::Net)))
+    } else {
+        (Kind::Sandbox, keep(mask))
+    }
+}
+
+/// What the outside world calls a group: read from its cgroup path, the runtime's state or
+/// the tool that made it. The model stores it; it does not find it (no I/O here).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Naming {
+    /// The runtime ("runc", "docker", "lxc", "systemd-nspawn", "bwrap", "ip-netns"…).
+    pub runtime: Option<String>,
+    /// The runtime's own id for it (container id, machine name, lxc name, netns name).
+    pub runtime_id: Option<String>,
+    /// A name for people: the runtime id shortened, or the cgroup path.
+    pub name: Option<String>,
+    /// Kubernetes pod UID, when the cgroup path has one.
+    pub pod_uid: Option<String>,
+    /// The cgroup path it was named from.
+    pub cgroup: Option<String>,
+}
+
+/// One group: its identity, its life, and what it is called.
+#[derive(Debug, Clone)]
+pub struct Group {
+    /// Its id in the model.
+    pub id: GroupId,
+    /// Host, container or sandbox.
+    pub kind: Kind,
+    /// The links that define it (others are (0, 0)).
+    pub key: NsSet,
+    /// How many groups had this key before (the kernel reuses namespace inode numbers once a
+    /// namespace dies, so the same key later is a different group).
+    pub generation: u32,
+    /// The full set of the task that started it.
+    pub first_set: SetId,
+    /// Kinds that differ from the host, as a link mask.
+    pub differs: u32,
+    /// Stable text id, as written in events ("host", "ct-4026532301", "sb-4026532290.1").
+    pub label: String,
+    /// When its first task entered it (event time, ns; 0 when it existed at start).
+    pub started_ns: u64,
+    /// When its last task left it.
+    pub ended_ns: Option<u64>,
+    /// Tasks in it now.
+    pub live_tasks: u32,
+    /// Tid of the first task seen in it.
+    pub leader: u32,
+    /// Command name of the task that created it (the parent of its first task, or the task
+    /// itself when it unshared), e.g. "bwrap", "firejail", "runc:[1:CHILD]".
+    pub creator: Option<String>,
+    /// The group whose pid namespace is the parent of this one's (nested containers).
+    pub parent: Option<GroupId>,
+    /// Name and runtime, once known.
+    pub naming: Naming,
+}
+
+impl Group {
+    pub(crate) fn label_for(kind: Kind, key: &NsSet, generation: u32) -> String {
+        let (prefix, link) = match kind {
+            Kind::Host => return "host".to_string(),
+            Kind::Container => ("ct", key.get(NsKind::Pid)),
+            Kind::Sandbox => (
+                "sb",
+                key.get(NsKind::Net)
+                    .filter(|l| l.ino != 0)
+                    .or_else(|| key.links().iter().copied().find(|l| l.ino != 0)),
+            ),
+        };
+        let ino = link.map_or(0, |l| l.ino);
+        if generation == 0 {
+            format!("{prefix}-{ino}")
+        } else {
+            format!("{prefix}-{ino}.{generation}")
+        }
+    }
+
+    /// True while it has tasks.
+    pub fn is_live(&self) -> bool {
+        self.ended_ns.is_none()
+    }
+
+    /// The name to show: the naming's, else the runtime id, else the label.
+    pub fn display_name(&self) -> &str {
+        self.naming
+            .name
+            .as_deref()
+            .or(self.naming.runtime_id.as_deref())
+            .unwrap_or(&self.label)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(inos: [u64; 7]) -> NsSet {
+        NsSet::from_links(inos.map(|ino| NsLink { dev: 4, ino }))
+    }
+
+    const HOST: [u64; 7] = [1, 2, 3, 4, 5, 6, 7];
+
+    #[test]
+    fn host_is_host() {
+        let h = set(HOST);
+        assert_eq!(classify(&h, &h), (Kind::Host, NsSet::default()));
+    }
+
+    #[test]
+    fn own_pid_and_mnt_is_a_container_keyed_by_them() {
+        let h = set(HOST);
+        let (k, key) = classify(&set([10, 11, 12, 14, 5, 16, 7]), &h);
+        assert_eq!(k, Kind::Container);
+        assert_eq!(key.get(NsKind::Pid).unwrap().ino, 14);
+        assert_eq!(key.get(NsKind::Mnt).unwrap().ino, 16);
+        assert_eq!(key.get(NsKind::Net).unwrap().ino, 0);
+        // An exec'd process that did not join the uts namespace is still in it.
+        let (_, key2) = classify(&set([10, 2, 12, 14, 5, 16, 7]), &h);
+        assert_eq!(key, key2);
+    }
+
+    #[test]
+    fn net_only_or_net_and_mnt_is_a_sandbox_keyed_by_net() {
+        let h = set(HOST);
+        let (k, key) = classify(&set([10, 2, 3, 4, 5, 6, 7]), &h);
+        assert_eq!(k, Kind::Sandbox);
+        let (k2, key2) = classify(&set([10, 2, 3, 4, 5, 20, 7]), &h);
+        assert_eq!((k2, key2), (k, key));
+    }
+
+    #[test]
+    fn other_partial_isolation_is_keyed_by_every_differing_link() {
+        let h = set(HOST);
+        let (k, key) = classify(&set([1, 22, 3, 4, 25, 6, 7]), &h);
+        assert_eq!(k, Kind::Sandbox);
+        assert_eq!(key.get(NsKind::Uts).unwrap().ino, 22);
+        assert_eq!(key.get(NsKind::User).unwrap().ino, 25);
+    }
+
+    #[test]
+    fn unreadable_links_are_not_isolation() {
+        let h = set(HOST);
+        assert_eq!(classify(&set([0; 7]), &h).0, Kind::Host);
+        assert_eq!(classify(&set([1, 2, 3, 0, 5, 0, 7]), &h).0, Kind::Host);
+    }
+
+    #[test]
+    fn labels_carry_the_generation() {
+        let key = set([0, 0, 0, 14, 0, 16, 0]);
+        assert_eq!(Group::label_for(Kind::Container, &key, 0), "ct-14");
+        assert_eq!(Group::label_for(Kind::Container, &key, 2), "ct-14.2");
+        let sb = set([10, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(Group::label_for(Kind::Sandbox, &sb, 0), "sb-10");
+        assert_eq!(Group::label_for(Kind::Host, &sb, 0), "host");
+    }
+}
