@@ -92,7 +92,7 @@ pub struct Pod {
 ///     pid: Some(42),
 ///     tid: Some(42),
 ///     synthesized: false,
-///     body: Body::Namespaces { ns: &ct, comm: Some("sleep".into()) },
+///     body: Body::Namespaces { ns: &ct, comm: Some("sleep".into()), cause: None },
 /// };
 /// let group = model.observe(&ev).unwrap();
 /// assert_eq!(model.group(group).kind.name(), "container");
@@ -189,7 +189,7 @@ impl Attributor {
         let tid = ev.tid?;
         let pid = ev.pid.unwrap_or(tid);
         match &ev.body {
-            Body::Namespaces { ns, comm } => {
+            Body::Namespaces { ns, comm, .. } => {
                 let born = if ev.synthesized { 0 } else { time };
                 let g = self.set_namespaces(pid, tid, time, born, **ns);
                 if let (Some(c), Some(t)) = (comm, self.live.get_mut(&tid)) {
@@ -638,7 +638,16 @@ mod tests {
     }
     fn ns(model: &mut Attributor, time: u64, pid: u32, tid: u32, s: &NsSet) -> GroupId {
         model
-            .observe(&ev(time, pid, tid, Body::Namespaces { ns: s, comm: None }))
+            .observe(&ev(
+                time,
+                pid,
+                tid,
+                Body::Namespaces {
+                    ns: s,
+                    comm: None,
+                    cause: None,
+                },
+            ))
             .unwrap()
     }
     fn fork(model: &mut Attributor, time: u64, pid: u32, tid: u32, ppid: u32) -> GroupId {
