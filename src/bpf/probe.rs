@@ -58,7 +58,7 @@ fn last_libbpf_line() -> String {
         .lock()
         .ok()
         .and_then(|l| l.iter().rev().find(|m| !m.is_empty()).cloned())
-        .map(|l| format!(" (libbpf: {l})"))
+        .map(|l| format!(" (libbpf: {})", l.trim_start_matches("libbpf: ")))
         .unwrap_or_default()
 }
 

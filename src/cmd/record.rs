@@ -312,7 +312,7 @@ pub fn run(args: &RecordArgs) -> Result<()> {
                 eprintln!(
                     "nswatch: eBPF unavailable, recording namespace changes without their causes: {e}"
                 );
-                (None, format!("unavailable ({e})"))
+                (None, "unavailable".to_string())
             }
         }
     };

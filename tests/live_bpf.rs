@@ -1,0 +1,528 @@
+//! The eBPF causes against the real kernel: tests/progs/ns_calls.c makes each namespace
+//! syscall scenario happen under `nswatch record` and prints what it did (tids, results,
+//! and /proc/self/task/TID/ns/* read while it lived); each event's fields are checked
+//! against that. Needs root, perf_event_open and BPF with kernel BTF: skips with the
+//! reason otherwise, fails under NSWATCH_REQUIRE_LIVE=1.
+
+mod common;
+use common::{live_ok, require_live};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+fn bpf_ok(what: &str) -> bool {
+    if !live_ok(what) {
+        return false;
+    }
+    if Path::new("/sys/kernel/btf/vmlinux").exists() {
+        return true;
+    }
+    let r = "no kernel BTF at /sys/kernel/btf/vmlinux";
+    assert!(
+        !require_live(),
+        "{what}: cannot run live ({r}) and NSWATCH_REQUIRE_LIVE=1"
+    );
+    eprintln!("SKIP {what}: {r}");
+    false
+}
+
+/// tests/progs/ns_calls.c, built once per test binary.
+fn prog() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("nswatch-live-bpf-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let bin = dir.join("ns_calls");
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/progs/ns_calls.c");
+        let out = Command::new("cc")
+            .args(["-O2", "-Wall", "-pthread", "-o"])
+            .arg(&bin)
+            .arg(&src)
+            .output()
+            .expect("run cc");
+        assert!(
+            out.status.success(),
+            "cc failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        bin
+    })
+}
+
+/// One line the program printed: its tag and key=value fields.
+#[derive(Debug, Clone)]
+struct Line {
+    tag: String,
+    f: HashMap<String, String>,
+}
+
+impl Line {
+    fn num(&self, k: &str) -> u64 {
+        self.f[k]
+            .parse()
+            .unwrap_or_else(|_| panic!("{k} in {self:?}"))
+    }
+    fn int(&self, k: &str) -> i64 {
+        self.f[k].parse().unwrap()
+    }
+}
+
+struct Run {
+    events: Vec<Value>,
+    lines: Vec<Line>,
+    stderr: String,
+}
+
+impl Run {
+    fn line(&self, tag: &str, key: &str, val: &str) -> &Line {
+        self.lines
+            .iter()
+            .find(|l| l.tag == tag && l.f.get(key).is_some_and(|v| v == val))
+            .unwrap_or_else(|| panic!("no `{tag} {key}={val}` line in {:#?}", self.lines))
+    }
+    fn call(&self, syscall: &str) -> &Line {
+        self.line("call", "syscall", syscall)
+    }
+    fn ns(&self, who: &str) -> &Line {
+        self.line("ns", "who", who)
+    }
+    /// The namespaces events of `tid` that carry a cause.
+    fn caused(&self, tid: u64) -> Vec<&Value> {
+        self.events
+            .iter()
+            .filter(|e| e["type"] == "namespaces" && e["tid"] == tid && e.get("cause").is_some())
+            .collect()
+    }
+    fn syscalls(&self, tid: u64) -> Vec<&Value> {
+        self.events
+            .iter()
+            .filter(|e| e["type"] == "ns_syscall" && e["tid"] == tid)
+            .collect()
+    }
+}
+
+fn record(extra: &[&str], scenario: &str) -> Run {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("out.ndjson");
+    let out = Command::new(env!("CARGO_BIN_EXE_nswatch"))
+        .arg("record")
+        .arg("-o")
+        .arg(&file)
+        .args(extra)
+        .arg("--")
+        .arg(prog())
+        .arg(scenario)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "nswatch record failed: {stderr}");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let events = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let lines = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .filter_map(|l| {
+            let mut w = l.split_whitespace();
+            let tag = w.next()?.to_string();
+            let f = w
+                .filter_map(|kv| kv.split_once('='))
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            Some(Line { tag, f })
+        })
+        .collect();
+    Run {
+        events,
+        lines,
+        stderr,
+    }
+}
+
+/// Every namespace the program read from /proc for `who` equals the set's link.
+fn assert_set(set: &Value, seen: &Line, what: &str) {
+    let dev = seen.num("dev");
+    let mut n = 0;
+    for (k, v) in &seen.f {
+        if ["who", "tid", "dev"].contains(&k.as_str()) {
+            continue;
+        }
+        let ino: u64 = v.parse().unwrap();
+        assert_eq!(set[k]["ino"], ino, "{what}: {k} ({set})");
+        assert_eq!(set[k]["dev"], dev, "{what}: dev of {k}");
+        n += 1;
+    }
+    assert!(n >= 7, "{what}: only {n} links read");
+}
+
+/// Every field of the eBPF events (and of their cause) is in schema/event-v1.schema.json,
+/// with the required ones present.
+fn assert_schema(evs: &[Value]) {
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/event-v1.schema.json"),
+    )
+    .unwrap();
+    let schema: Value = serde_json::from_str(&text).unwrap();
+    let defs = &schema["$defs"];
+    let check = |obj: &Value, def: &Value, what: &str| {
+        for req in def["required"].as_array().unwrap() {
+            assert!(
+                obj.get(req.as_str().unwrap()).is_some(),
+                "{what}: {req} missing in {obj}"
+            );
+        }
+        for key in obj.as_object().unwrap().keys() {
+            let known = def["properties"].get(key).is_some()
+                || defs["common"]["properties"].get(key).is_some();
+            assert!(known, "{what}: {key} is not in the schema");
+        }
+    };
+    for e in evs {
+        let ty = e["type"].as_str().unwrap();
+        let cause = match ty {
+            "ns_syscall" => e,
+            "namespaces" if e.get("cause").is_some() => &e["cause"],
+            _ => continue,
+        };
+        check(e, &defs[ty], ty);
+        if ty == "namespaces" {
+            check(cause, &defs["cause"], "cause");
+        }
+        if let Some(t) = cause.get("target") {
+            check(t, &defs["cause"]["properties"]["target"], "target");
+        }
+        let slots = defs["ns_ids"]["propertyNames"]["enum"].as_array().unwrap();
+        for set in ["before", "after"] {
+            for k in cause[set].as_object().unwrap().keys() {
+                assert!(
+                    slots.iter().any(|s| s == k),
+                    "{set}.{k} is not in the schema"
+                );
+            }
+        }
+    }
+}
+
+fn within_call(ev: &Value) {
+    let c = &ev["cause"];
+    let t = ev["time_ns"].as_u64().unwrap();
+    assert!(
+        c["enter_ns"].as_u64().unwrap() <= t && t <= c["exit_ns"].as_u64().unwrap(),
+        "record time outside the call: {ev}"
+    );
+}
+
+#[test]
+fn unshare_net_uts() {
+    if !bpf_ok("unshare_net_uts") {
+        return;
+    }
+    let r = record(&[], "unshare_net_uts");
+    let call = r.call("unshare");
+    let tid = call.num("tid");
+    assert_eq!(call.int("ret"), 0);
+    let evs = r.caused(tid);
+    assert_eq!(evs.len(), 1, "one change, one event: {evs:#?}");
+    let ev = evs[0];
+    within_call(ev);
+    let c = &ev["cause"];
+    assert_eq!(c["syscall"], "unshare");
+    assert_eq!(c["flags"], "CLONE_NEWUTS|CLONE_NEWNET");
+    assert_eq!(c["ok"], true);
+    assert_eq!(c["ret"], 0);
+    assert!(c.get("errno").is_none());
+    assert_set(&c["before"], r.ns("before"), "before");
+    assert_set(&c["after"], r.ns("after"), "after");
+    // perf's own links agree with the probe's.
+    for k in ["net", "uts", "ipc", "pid", "user", "mnt", "cgroup"] {
+        assert_eq!(ev["ns"][k], c["after"][k], "{k}");
+    }
+    assert!(r.syscalls(tid).is_empty(), "no separate syscall event");
+    assert_schema(&r.events);
+    assert!(r.stderr.contains("eBPF: on"), "{}", r.stderr);
+}
+
+/// unshare(CLONE_NEWPID or CLONE_NEWTIME) then fork: the caller stays, its
+/// *_for_children moves, and the child is born in the new namespace.
+fn unshare_then_fork(scenario: &str, flag: &str, kind: &str) {
+    let r = record(&[], scenario);
+    let call = r.call("unshare");
+    let tid = call.num("tid");
+    let before = r.ns("before");
+    let after = r.ns("after");
+    let ev = r.caused(tid);
+    assert_eq!(ev.len(), 1, "{ev:#?}");
+    let c = &ev[0]["cause"];
+    assert_eq!(c["syscall"], "unshare");
+    assert_eq!(c["flags"], flag);
+    assert_eq!(c["ok"], true);
+    assert_set(&c["before"], before, "before");
+    let children = format!("{kind}_for_children");
+    assert_eq!(
+        c["after"][kind], c["before"][kind],
+        "the caller stays in its {kind} namespace"
+    );
+    assert_eq!(c["after"][kind]["ino"], after.num(kind));
+    assert_ne!(c["after"][&children], c["before"][&children]);
+    // The child: its NAMESPACES record carries the fork that made it.
+    let child = r
+        .lines
+        .iter()
+        .find(|l| l.tag == "child")
+        .expect("child line");
+    let child_tid = child.num("tid");
+    let seen = r.ns("child");
+    let ev = r.caused(child_tid);
+    assert_eq!(ev.len(), 1, "{ev:#?}");
+    within_call(ev[0]);
+    let fork = &ev[0]["cause"];
+    assert_eq!(fork["syscall"], "clone");
+    assert_eq!(fork["tid"], Value::Null, "cause fields only");
+    assert_eq!(fork["child_tid"], child_tid);
+    assert_eq!(fork["ret"], r.call("clone").int("ret"));
+    assert_eq!(ev[0]["pid"], child_tid);
+    assert_eq!(
+        fork["before"][&children]["ino"],
+        seen.num(kind),
+        "the child is in the caller's {kind}_for_children"
+    );
+    assert_ne!(seen.num(kind), after.num(kind));
+    if kind == "pid" {
+        assert_eq!(child.num("vpid"), 1, "pid 1 of the new namespace");
+        assert_eq!(ev[0]["ns"]["pid"]["ino"], seen.num("pid"));
+    }
+}
+
+#[test]
+fn unshare_pid_then_fork() {
+    if bpf_ok("unshare_pid_then_fork") {
+        unshare_then_fork("unshare_pid_fork", "CLONE_NEWPID", "pid");
+    }
+}
+
+#[test]
+fn unshare_time_then_fork() {
+    if bpf_ok("unshare_time_then_fork") {
+        unshare_then_fork("unshare_time_fork", "CLONE_NEWTIME", "time");
+    }
+}
+
+#[test]
+fn setns_with_a_namespace_fd() {
+    if !bpf_ok("setns_with_a_namespace_fd") {
+        return;
+    }
+    let r = record(&[], "setns_nsfd");
+    let tid = r.call("setns").num("tid");
+    let target = r.ns("target");
+    let ev = r.caused(tid);
+    assert_eq!(ev.len(), 1, "{ev:#?}");
+    within_call(ev[0]);
+    let c = &ev[0]["cause"];
+    assert_eq!(c["syscall"], "setns");
+    assert_eq!(c["flags"], "CLONE_NEWNET");
+    assert_eq!(c["target"]["kind"], "nsfs");
+    assert_eq!(c["target"]["type"], "net");
+    assert_eq!(c["target"]["ino"], target.num("net"));
+    assert_eq!(c["target"]["dev"], target.num("dev"));
+    assert!(c["fd"].as_i64().unwrap() >= 0);
+    assert_set(&c["before"], r.ns("before"), "before");
+    assert_set(&c["after"], r.ns("after"), "after");
+    assert_eq!(ev[0]["ns"]["net"]["ino"], target.num("net"));
+}
+
+#[test]
+fn setns_with_a_pidfd_joins_several() {
+    if !bpf_ok("setns_with_a_pidfd_joins_several") {
+        return;
+    }
+    let r = record(&[], "setns_pidfd");
+    let tid = r.call("setns").num("tid");
+    let target_pid = r
+        .lines
+        .iter()
+        .find(|l| l.tag == "target")
+        .unwrap()
+        .num("pid");
+    let target = r.ns("target");
+    let ev = r.caused(tid);
+    assert_eq!(ev.len(), 1, "all at once, one event: {ev:#?}");
+    let c = &ev[0]["cause"];
+    assert_eq!(c["flags"], "CLONE_NEWUTS|CLONE_NEWIPC|CLONE_NEWNET");
+    assert_eq!(c["target"]["kind"], "pidfd");
+    assert_eq!(c["target"]["pid"], target_pid);
+    assert_set(&c["target"]["ns"], target, "the target's namespaces");
+    let after = r.ns("after");
+    for k in ["net", "uts", "ipc"] {
+        assert_eq!(after.num(k), target.num(k), "joined the target's {k}");
+        assert_eq!(c["after"][k]["ino"], target.num(k));
+        assert_ne!(c["before"][k], c["after"][k]);
+    }
+    assert_eq!(c["after"]["mnt"], c["before"]["mnt"], "not asked for");
+    assert_schema(&r.events);
+}
+
+#[test]
+fn failed_calls_are_events_and_change_nothing() {
+    if !bpf_ok("failed_calls_are_events_and_change_nothing") {
+        return;
+    }
+    for (scenario, syscall, errno, target) in [
+        ("setns_regular", "setns", "EINVAL", Some("other")),
+        ("setns_closed", "setns", "EBADF", Some("closed")),
+        ("unshare_user_mt", "unshare", "EINVAL", None),
+    ] {
+        let r = record(&[], scenario);
+        let call = r.call(syscall);
+        let tid = call.num("tid");
+        assert_eq!(call.int("ret"), -1, "{scenario}");
+        let evs = r.syscalls(tid);
+        assert_eq!(evs.len(), 1, "{scenario}: {evs:#?}");
+        let e = evs[0];
+        assert_eq!(e["syscall"], syscall, "{scenario}");
+        assert_eq!(e["ok"], false, "{scenario}");
+        assert_eq!(e["errno"], errno, "{scenario}");
+        assert_eq!(e["pid"], call.num("pid"), "{scenario}");
+        assert_eq!(e["comm"], "ns_calls");
+        assert_eq!(e["before"], e["after"], "{scenario}: nothing changed");
+        assert_eq!(e["time_ns"], e["enter_ns"]);
+        if let Some(t) = target {
+            assert_eq!(e["target"]["kind"], t, "{scenario}");
+        }
+        if syscall == "unshare" {
+            assert_eq!(e["flags"], "CLONE_NEWUSER");
+        }
+        if let Some(l) = r
+            .lines
+            .iter()
+            .find(|l| l.tag == "ns" && l.f["who"] == "after")
+        {
+            assert_set(&e["after"], l, scenario);
+        }
+        assert!(r.caused(tid).is_empty(), "{scenario}: no namespace change");
+        assert_schema(&r.events);
+    }
+}
+
+#[test]
+fn clone3_new_pid_and_mount_namespaces() {
+    if !bpf_ok("clone3_new_pid_and_mount_namespaces") {
+        return;
+    }
+    let r = record(&[], "clone3_pid_mnt");
+    let call = r.call("clone3");
+    let child = r.lines.iter().find(|l| l.tag == "child").unwrap();
+    let child_tid = child.num("tid");
+    assert_eq!(call.int("ret") as u64, child_tid);
+    assert_eq!(child.num("vpid"), 1);
+    let seen = r.ns("child");
+    let ev = r.caused(child_tid);
+    assert_eq!(ev.len(), 1, "{ev:#?}");
+    within_call(ev[0]);
+    let c = &ev[0]["cause"];
+    assert_eq!(c["syscall"], "clone3");
+    assert_eq!(c["flags"], "CLONE_NEWNS|CLONE_NEWPID");
+    assert_eq!(c["child_tid"], child_tid);
+    assert_eq!(c["ret"], child_tid);
+    for k in ["pid", "mnt", "net"] {
+        assert_eq!(ev[0]["ns"][k]["ino"], seen.num(k), "{k}");
+    }
+    assert_ne!(c["before"]["pid"]["ino"], seen.num("pid"));
+    assert_ne!(c["before"]["mnt"]["ino"], seen.num("mnt"));
+    assert_set(&c["before"], r.ns("before"), "the caller before");
+}
+
+#[test]
+fn one_thread_calls_setns() {
+    if !bpf_ok("one_thread_calls_setns") {
+        return;
+    }
+    let r = record(&[], "mt_setns");
+    let call = r.call("setns");
+    let (tid, pid) = (call.num("tid"), call.num("pid"));
+    assert_ne!(tid, pid, "a worker thread");
+    let ev = r.caused(tid);
+    assert_eq!(ev.len(), 1, "{ev:#?}");
+    assert_eq!(ev[0]["pid"], pid);
+    let c = &ev[0]["cause"];
+    assert_eq!(c["target"]["ino"], r.ns("target").num("net"));
+    assert_set(&c["after"], r.ns("after"), "the thread after");
+    // The main thread did not move.
+    assert!(r
+        .caused(pid)
+        .iter()
+        .all(|e| e["cause"]["syscall"] != "setns"));
+    assert_eq!(r.ns("main").num("net"), r.ns("before").num("net"));
+}
+
+#[test]
+fn no_bpf_records_changes_without_causes() {
+    if !bpf_ok("no_bpf_records_changes_without_causes") {
+        return;
+    }
+    let r = record(&["--no-bpf"], "unshare_net_uts");
+    let tid = r.call("unshare").num("tid");
+    let changes: Vec<&Value> = r
+        .events
+        .iter()
+        .filter(|e| e["type"] == "namespaces" && e["tid"] == tid && e.get("synthesized").is_none())
+        .collect();
+    assert!(changes.len() >= 2, "birth and the change: {changes:#?}");
+    assert!(r.events.iter().all(|e| e.get("cause").is_none()));
+    assert!(r.events.iter().all(|e| e["type"] != "ns_syscall"));
+    assert!(r.stderr.contains("eBPF: off (--no-bpf)"), "{}", r.stderr);
+    assert!(!r.stderr.contains("unavailable"), "{}", r.stderr);
+}
+
+#[test]
+fn without_cap_bpf_it_says_so_once_and_carries_on() {
+    if !bpf_ok("without_cap_bpf_it_says_so_once_and_carries_on") {
+        return;
+    }
+    // Root without CAP_BPF and CAP_SYS_ADMIN keeps CAP_PERFMON: perf works, BPF does not.
+    if Command::new("setpriv").arg("--version").output().is_err() {
+        assert!(!require_live(), "setpriv (util-linux) is missing");
+        eprintln!("SKIP without_cap_bpf: setpriv missing");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("out.ndjson");
+    let out = Command::new("setpriv")
+        .args(["--bounding-set", "-bpf,-sys_admin"])
+        .arg(env!("CARGO_BIN_EXE_nswatch"))
+        .args(["record", "-o"])
+        .arg(&file)
+        .arg("--")
+        .arg(prog())
+        .arg("unshare_net_uts")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let said: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("nswatch: eBPF unavailable"))
+        .collect();
+    assert_eq!(said.len(), 1, "{stderr}");
+    assert!(said[0].contains("CAP_BPF"), "{stderr}");
+    assert!(stderr.contains("eBPF: unavailable"), "{stderr}");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let tid = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("call syscall=unshare tid="))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap()
+        .to_string();
+    assert!(
+        text.lines().any(|l| l.contains("\"type\":\"namespaces\"")
+            && l.contains(&format!("\"tid\":{tid},"))
+            && !l.contains("synthesized")),
+        "perf records still recorded"
+    );
+    assert!(!text.contains("\"cause\""));
+}
