@@ -2,6 +2,9 @@
 //! decoding of the same file in the same shape, so the two can be compared record for record.
 #![allow(dead_code)]
 
+pub mod rootfs;
+pub mod runtimes;
+
 use nswatch::event::{Body, EventBuilder};
 use nswatch::nsset::link_name;
 use nswatch::{Order, PerfData};
