@@ -8,6 +8,7 @@
 
 pub mod attr;
 pub mod bytes;
+pub mod census;
 pub mod decoder;
 pub mod error;
 pub mod event;
