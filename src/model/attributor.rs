@@ -14,6 +14,10 @@ use std::collections::VecDeque;
 /// window (tens of ms); 5 s leaves room for slow consumers.
 pub const DEFAULT_GRACE_NS: u64 = 5_000_000_000;
 
+/// NAMESPACES events after which a [`Attributor::learning`] model without a PID 1 or 2
+/// record takes the most common set as the host's.
+pub const HOST_GUESS_AFTER: u32 = 1000;
+
 /// A change in the set of groups, for "container_start", "container_exit" and renames.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Change {
@@ -103,6 +107,10 @@ pub struct Pod {
 #[derive(Debug)]
 pub struct Attributor {
     host: NsSet,
+    /// False until the host's set is known (see [`Attributor::learning`]).
+    host_known: bool,
+    /// NAMESPACES events seen while the host is not known.
+    unsure_events: u32,
     sets: Interner,
     groups: Vec<Group>,
     /// Live groups by key; an ended group leaves, so its key starts a new generation.
@@ -147,6 +155,8 @@ impl Attributor {
         };
         Attributor {
             host,
+            host_known: true,
+            unsure_events: 0,
             sets,
             groups: vec![host_group],
             by_key: HashMap::new(),
@@ -159,6 +169,71 @@ impl Attributor {
             now_ns: 0,
             changes: Vec::new(),
             pid_parents: HashMap::new(),
+        }
+    }
+
+    /// A model that learns the host from the stream, for recordings: perf synthesizes the
+    /// tasks that exist at start in pid order, so the host is the set of PID 1, or of
+    /// kthreadd (PID 2) where PID 1's links were unreadable (all zero). A stream that has
+    /// neither takes the most common set after [`HOST_GUESS_AFTER`] NAMESPACES events.
+    /// Tasks seen before that are placed again once the host is known.
+    pub fn learning() -> Attributor {
+        let mut m = Attributor::new(NsSet::default());
+        m.host_known = false;
+        m
+    }
+
+    /// True once the host's set is known.
+    pub fn host_known(&self) -> bool {
+        self.host_known
+    }
+
+    /// Sets the host's set and places every live task again.
+    pub fn set_host(&mut self, host: NsSet) {
+        self.host = host;
+        self.host_known = true;
+        let id = self.sets.intern(host);
+        self.groups[0].first_set = id;
+        let mut tids: Vec<(u32, u64)> = self
+            .live
+            .values()
+            .map(|t| (t.tid, t.current.start_ns))
+            .collect();
+        tids.sort_unstable();
+        for (tid, start) in tids {
+            let t = &self.live[&tid];
+            let (set, old) = (t.current.set, t.current.group);
+            let (g, _) = self.group_for(set, start, tid, Some(t.comm().to_string()));
+            if g != old {
+                let t = self.live.get_mut(&tid).expect("listed above");
+                t.current.group = g;
+                self.enter(g);
+                self.leave(old, start);
+            }
+        }
+    }
+
+    fn learn_host(&mut self, pid: u32, ns: &NsSet) {
+        if unreadable(ns) {
+            return;
+        }
+        if pid == 1 || pid == 2 {
+            self.set_host(*ns);
+            return;
+        }
+        self.unsure_events += 1;
+        if self.unsure_events >= HOST_GUESS_AFTER {
+            let mut count: HashMap<SetId, u32> = HashMap::new();
+            for t in self.live.values() {
+                *count.entry(t.current.set).or_default() += 1;
+            }
+            if let Some((&set, _)) = count
+                .iter()
+                .max_by_key(|(s, n)| (**n, std::cmp::Reverse(**s)))
+            {
+                let host = *self.sets.get(set);
+                self.set_host(host);
+            }
         }
     }
 
@@ -190,6 +265,9 @@ impl Attributor {
         let pid = ev.pid.unwrap_or(tid);
         match &ev.body {
             Body::Namespaces { ns, comm } => {
+                if !self.host_known {
+                    self.learn_host(pid, ns);
+                }
                 let born = if ev.synthesized { 0 } else { time };
                 let g = self.set_namespaces(pid, tid, time, born, **ns);
                 if let (Some(c), Some(t)) = (comm, self.live.get_mut(&tid)) {
@@ -565,7 +643,7 @@ impl Attributor {
         creator: Option<String>,
     ) -> (GroupId, bool) {
         let s = *self.sets.get(set);
-        if s.is_unknown() {
+        if unreadable(&s) || !self.host_known {
             return (GroupId::HOST, false);
         }
         let (kind, key) = classify(&s, &self.host);
@@ -608,6 +686,12 @@ impl Attributor {
     pub fn current(&self, tid: u32) -> Option<&Interval> {
         self.live.get(&tid).map(|t| &t.current)
     }
+}
+
+/// True when no link of `ns` could be read (perf writes zeros then; inode 0 is never a
+/// namespace).
+fn unreadable(ns: &NsSet) -> bool {
+    ns.links().iter().all(|l| l.ino == 0)
 }
 
 #[cfg(test)]
@@ -840,6 +924,38 @@ mod tests {
         assert_eq!(m.observe(&ev(11, 500, 500, body)), Some(ct));
         assert_eq!(m.task(500).unwrap().comm(), "nginx");
         assert_eq!(m.group(GroupId::HOST).live_tasks, 0);
+    }
+
+    #[test]
+    fn a_learning_model_takes_the_host_from_pid_1_or_2() {
+        let mut m = Attributor::learning();
+        // PID 1 unreadable (perf writes zeros), a container task, then kthreadd.
+        ns(&mut m, 0, 1, 1, &set([0; 7]));
+        ns(&mut m, 0, 60, 60, &set(CT));
+        assert_eq!(
+            m.attribute(60, 60, 0).unwrap().group,
+            GroupId::HOST,
+            "not known yet"
+        );
+        ns(&mut m, 0, 2, 2, &set(HOST));
+        assert!(m.host_known());
+        let g = m.attribute(60, 60, 0).unwrap().group;
+        assert_eq!(m.group(g).kind, Kind::Container);
+        assert_eq!(m.group(GroupId::HOST).live_tasks, 2);
+        assert_eq!(changes(&mut m), vec![(ChangeKind::Start, g)]);
+    }
+
+    #[test]
+    fn a_learning_model_without_pid_1_or_2_guesses_the_common_set() {
+        let mut m = Attributor::learning();
+        ns(&mut m, 0, 60, 60, &set(CT));
+        for tid in 100..100 + HOST_GUESS_AFTER {
+            ns(&mut m, 0, tid, tid, &set(HOST));
+        }
+        assert!(m.host_known());
+        assert_eq!(m.host(), &set(HOST));
+        let g = m.attribute(60, 60, 0).unwrap().group;
+        assert_eq!(m.group(g).kind, Kind::Container);
     }
 
     #[test]
