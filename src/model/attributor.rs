@@ -203,7 +203,7 @@ impl Attributor {
         for (tid, start) in tids {
             let t = &self.live[&tid];
             let (set, old) = (t.current.set, t.current.group);
-            let (g, _) = self.group_for(set, start, tid, Some(t.comm().to_string()));
+            let (g, _) = self.group_for(set, start, tid);
             if g != old {
                 let t = self.live.get_mut(&tid).expect("listed above");
                 t.current.group = g;
@@ -317,7 +317,7 @@ impl Attributor {
         for t in self
             .live
             .values()
-            .filter(|t| t.pid == t.tid && t.born_ns == 0)
+            .filter(|t| t.pid == t.tid && t.born_ns() == 0)
         {
             let g = t.current.group;
             if g == GroupId::HOST || proc_group.get(&t.ppid).map(|p| p.0) == Some(g) {
@@ -350,7 +350,7 @@ impl Attributor {
             Origin::Born
         };
         let mut creators: Vec<(GroupId, u32)> = Vec::new();
-        for t in self.live.values_mut().filter(|t| t.born_ns == 0) {
+        for t in self.live.values_mut().filter(|t| t.born_ns() == 0) {
             let g = t.current.group;
             if g != GroupId::HOST {
                 t.origin = origin_of(t.pid, g);
@@ -541,8 +541,7 @@ impl Attributor {
             Some(t) => (Some(t.current.group), t.current.start_ns),
             None => (None, 0),
         };
-        let creator = self.live.get(&tid).map(|t| t.comm().to_string());
-        let (g, created) = self.group_for(set, time, tid, creator);
+        let (g, created) = self.group_for(set, time, tid);
         match old {
             Some(old) => {
                 let t = self.live.get_mut(&tid).expect("looked up above");
@@ -576,16 +575,23 @@ impl Attributor {
             // The EXIT of the tid's previous owner was lost: never merge the two tasks.
             self.exit(tid, time);
         }
-        let (set, g, comm) = match self.live.get(&ptid) {
-            Some(p) => (p.current.set, p.current.group, Some(p.comm().to_string())),
+        let mut t = match self.live.get(&ptid) {
+            Some(p) => {
+                let mut t = Task::new(pid, tid, time, p.current.set, p.current.group);
+                t.copy_comm(p);
+                t
+            }
             // Unknown parent: the child's own NAMESPACES record (same timestamp) says.
-            None => (self.sets.intern(NsSet::default()), GroupId::HOST, None),
+            None => Task::new(
+                pid,
+                tid,
+                time,
+                self.sets.intern(NsSet::default()),
+                GroupId::HOST,
+            ),
         };
-        let mut t = Task::new(pid, tid, time, set, g);
+        let g = t.current.group;
         t.ppid = ppid;
-        if let Some(c) = comm {
-            t.set_comm(&c);
-        }
         self.live.insert(tid, t);
         self.enter(g);
         g
@@ -635,13 +641,7 @@ impl Attributor {
     }
 
     /// The live group of `set`, started now if there is none. Returns whether it was new.
-    fn group_for(
-        &mut self,
-        set: SetId,
-        time: u64,
-        tid: u32,
-        creator: Option<String>,
-    ) -> (GroupId, bool) {
+    fn group_for(&mut self, set: SetId, time: u64, tid: u32) -> (GroupId, bool) {
         let s = *self.sets.get(set);
         if unreadable(&s) || !self.host_known {
             return (GroupId::HOST, false);
@@ -669,7 +669,9 @@ impl Attributor {
             ended_ns: None,
             live_tasks: 0,
             leader: tid,
-            creator,
+            // The task itself when it unshared; its parent's name when it was just forked
+            // (a child carries its parent's comm until it execs).
+            creator: self.live.get(&tid).map(|t| t.comm().to_string()),
             parent: None,
             naming: Naming::default(),
         });
