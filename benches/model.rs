@@ -84,6 +84,7 @@ fn build() -> (Attributor, u64) {
         let body = Body::Namespaces {
             ns: &sets[g as usize],
             comm: Some("worker".into()),
+            cause: None,
         };
         m.observe(&ev(time, tid, body));
         time += 10;
@@ -96,6 +97,7 @@ fn build() -> (Attributor, u64) {
             let body = Body::Namespaces {
                 ns: &sets[target as usize],
                 comm: None,
+                cause: None,
             };
             m.observe(&ev(time, tid, body));
             time += 10;
@@ -192,6 +194,7 @@ fn observe(c: &mut Criterion) {
             let ns = Body::Namespaces {
                 ns: &sets[gi as usize],
                 comm: None,
+                cause: None,
             };
             black_box(m.observe(&ev(time, child, ns)));
             black_box(m.observe(&ev(

@@ -4,6 +4,7 @@
 //! depends on the type. Later versions add fields and never rename them. The JSON Schema is
 //! schema/event-v1.schema.json.
 
+use crate::bpf::Cause;
 use crate::decoder::Decoder;
 use crate::error::DecodeError;
 use crate::nsset::{link_name, NsSet};
@@ -42,6 +43,8 @@ pub enum Body<'a> {
         ns: &'a NsSet,
         /// The task's command name, when known.
         comm: Option<Cow<'a, str>>,
+        /// The syscall that made this change, when the eBPF probe saw it ("cause").
+        cause: Option<&'a Cause>,
     },
     /// A new task.
     Fork {
@@ -90,10 +93,21 @@ pub enum Body<'a> {
         /// Callchain, when recorded with -g.
         callchain: Option<Vec<u64>>,
     },
+    /// A namespace syscall that made no NAMESPACES record: it failed (and changed
+    /// nothing), or its record was not seen.
+    NsSyscall {
+        /// The call.
+        call: &'a Cause,
+    },
+    /// eBPF records of namespace syscalls lost (ring buffer or in-flight table full).
+    NsSyscallLost {
+        /// How many.
+        lost: u64,
+    },
 }
 
 /// Every "type" string, in the order of [`Body::type_index`].
-pub const EVENT_TYPES: [&str; 8] = [
+pub const EVENT_TYPES: [&str; 10] = [
     "namespaces",
     "fork",
     "exit",
@@ -102,6 +116,8 @@ pub const EVENT_TYPES: [&str; 8] = [
     "lost",
     "lost_samples",
     "sample",
+    "ns_syscall",
+    "ns_syscall_lost",
 ];
 
 impl Body<'_> {
@@ -116,6 +132,8 @@ impl Body<'_> {
             Body::Lost { .. } => 5,
             Body::LostSamples { .. } => 6,
             Body::Sample { .. } => 7,
+            Body::NsSyscall { .. } => 8,
+            Body::NsSyscallLost { .. } => 9,
         }
     }
 
@@ -259,13 +277,28 @@ impl Event<'_> {
             out.extend_from_slice(b",\"synthesized\":true");
         }
         match &self.body {
-            Body::Namespaces { ns, comm } => {
+            Body::Namespaces { ns, comm, cause } => {
                 out.extend_from_slice(b",\"ns\":");
                 ns_text(out, ns);
                 if let Some(c) = comm {
                     out.extend_from_slice(b",\"comm\":");
                     push_str(out, c);
                 }
+                if let Some(c) = cause {
+                    out.extend_from_slice(b",\"cause\":{");
+                    c.write_fields(out);
+                    out.push(b'}');
+                }
+            }
+            Body::NsSyscall { call } => {
+                out.extend_from_slice(b",\"comm\":");
+                push_str(out, &call.comm);
+                out.push(b',');
+                call.write_fields(out);
+            }
+            Body::NsSyscallLost { lost } => {
+                out.extend_from_slice(b",\"lost\":");
+                push_u64(out, *lost);
             }
             Body::Fork { ppid, ptid } | Body::Exit { ppid, ptid } => {
                 out.extend_from_slice(b",\"ppid\":");
@@ -385,6 +418,7 @@ impl EventBuilder {
                 Body::Namespaces {
                     ns: &self.ns,
                     comm: self.comms.get(&ns.tid).map(|c| Cow::Borrowed(&**c)),
+                    cause: None,
                 }
             }
             Record::Fork(t) => {
@@ -479,6 +513,7 @@ mod tests {
                     }; 2],
                 ),
                 comm: Some(Cow::Borrowed("a\"b\\c\nd\u{1}é")),
+                cause: None,
             },
         };
         let mut cached = Vec::new();

@@ -7,6 +7,7 @@
 #![warn(missing_docs)]
 
 pub mod attr;
+pub mod bpf;
 pub mod bytes;
 pub mod census;
 pub mod decoder;

@@ -108,7 +108,7 @@ impl Story {
                 }
                 self.forked_from.remove(&tid);
             }
-            Body::Namespaces { ns, comm } => {
+            Body::Namespaces { ns, comm, .. } => {
                 self.namespaces_events += 1;
                 if ns.is_unknown() {
                     return;

@@ -1,8 +1,10 @@
 //! `nswatch record`: stream every task and namespace change on the machine as NDJSON.
 
 use anyhow::{Context, Result};
+use nswatch::bpf::correlate::Correlator;
+use nswatch::bpf::{Cause, Probe};
 use nswatch::event::{Body, Event, JsonWriter, EVENT_TYPES};
-use nswatch::live::{monotonic_ns, Capture, CaptureOptions};
+use nswatch::live::{monotonic_ns, Capture, CaptureOptions, Item};
 use nswatch::procfs;
 use nswatch::record::{kind_name, Record, SampleId};
 use nswatch::EventBuilder;
@@ -39,6 +41,10 @@ pub struct RecordArgs {
     /// Count only: write no events, just the summary.
     #[arg(short, long)]
     quiet: bool,
+    /// Do not load the eBPF probe: namespace changes without their causes (syscall,
+    /// flags, target, result).
+    #[arg(long)]
+    no_bpf: bool,
     /// Trace the whole machine while this command runs, and stop when it exits.
     #[arg(last = true, value_name = "COMMAND")]
     command: Vec<String>,
@@ -90,6 +96,15 @@ impl Filter {
             return name.is_some_and(|n| self.comms.iter().any(|c| c == n));
         }
         true
+    }
+
+    fn keep_call(&self, builder: &EventBuilder, c: &Cause) -> bool {
+        (self.pids.is_empty() || self.pids.contains(&c.pid))
+            && (self.comms.is_empty()
+                || self
+                    .comms
+                    .iter()
+                    .any(|n| *n == c.comm || builder.comm(c.tid) == Some(n)))
     }
 
     fn keep_task(&self, t: &procfs::ProcTask) -> bool {
@@ -160,9 +175,118 @@ fn synthesize(
         sink.put(&head(Body::Namespaces {
             ns: &t.ns,
             comm: Some(t.comm.as_str().into()),
+            cause: None,
         }))?;
     }
     Ok(n)
+}
+
+/// Everything a merged item updates on its way to the output.
+struct State<'f> {
+    sink: Sink,
+    builder: EventBuilder,
+    filter: &'f Filter,
+    causes: Correlator,
+    expired: Vec<Cause>,
+    lost_records: u64,
+    rescan: bool,
+    /// Namespace changes written with their cause.
+    matched: u64,
+    /// eBPF records lost, as last written.
+    bpf_lost: u64,
+}
+
+impl State<'_> {
+    fn handle(&mut self, item: Item<'_, '_>) -> Result<()> {
+        let (dec, view) = match item {
+            Item::Syscall(c) => {
+                if let Some(c) = self.causes.syscall(*c) {
+                    self.put_call(&c)?;
+                }
+                return Ok(());
+            }
+            Item::Record(dec, view) => (dec, view),
+        };
+        let (rec, id) = dec.decode(view)?;
+        self.sink.records[(view.ty as usize).min(128)] += 1;
+        let time = match &rec {
+            Record::Fork(t) | Record::Exit(t) => id.time.or(Some(t.time)),
+            _ => id.time,
+        };
+        if let (false, Some(t)) = (self.causes.is_empty(), time) {
+            self.causes.expire(t, &mut self.expired);
+            for c in std::mem::take(&mut self.expired) {
+                self.put_call(&c)?;
+            }
+        }
+        let mut cause = None;
+        match &rec {
+            Record::Lost(l) => {
+                self.lost_records += l.lost;
+                self.rescan = true;
+            }
+            Record::Fork(t) => self.causes.fork(t.ptid, t.tid, time.unwrap_or(0)),
+            Record::Namespaces(n) => cause = self.causes.namespaces(n.tid, time.unwrap_or(0)),
+            _ => {}
+        }
+        let keep = self.filter.keep(&self.builder, &rec, &id);
+        if let Some(mut ev) = self.builder.event(&rec, &id) {
+            if let Body::Namespaces { cause: c, .. } = &mut ev.body {
+                *c = cause.as_ref();
+                self.matched += u64::from(c.is_some());
+            }
+            if keep || matches!(ev.body, Body::Lost { .. }) {
+                self.sink.put(&ev)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes a call that made no NAMESPACES record as an "ns_syscall" event.
+    fn put_call(&mut self, c: &Cause) -> io::Result<()> {
+        if !self.filter.keep_call(&self.builder, c) {
+            return Ok(());
+        }
+        self.sink.put(&Event {
+            time_ns: Some(c.enter_ns),
+            cpu: Some(c.cpu),
+            pid: Some(c.pid),
+            tid: Some(c.tid),
+            synthesized: false,
+            body: Body::NsSyscall { call: c },
+        })
+    }
+
+    /// Writes an "ns_syscall_lost" event when the probe lost records since the last one.
+    fn put_bpf_lost(&mut self, lost: u64) -> io::Result<()> {
+        if lost <= self.bpf_lost {
+            return Ok(());
+        }
+        let n = lost - self.bpf_lost;
+        self.bpf_lost = lost;
+        self.sink.put(&Event {
+            time_ns: Some(monotonic_ns()),
+            cpu: None,
+            pid: None,
+            tid: None,
+            synthesized: false,
+            body: Body::NsSyscallLost { lost: n },
+        })
+    }
+
+    /// Writes `tasks`, read from /proc at `time`, after what the rings hold from before it.
+    fn snapshot(&mut self, cap: &mut Capture) -> Result<usize> {
+        let time = monotonic_ns();
+        let tasks = procfs::scan(Path::new("/proc"));
+        cap.drain_until(time, |item| self.handle(item))?;
+        Ok(synthesize(
+            &mut self.sink,
+            &mut self.builder,
+            self.filter,
+            time,
+            &tasks,
+        )?)
+    }
 }
 
 /// Runs `nswatch record`.
@@ -177,73 +301,59 @@ pub fn run(args: &RecordArgs) -> Result<()> {
         window: args.reorder_window,
         ..Default::default()
     };
+    // The probe is attached before the rings are enabled, so that no change the rings see
+    // lacks its cause for want of a program not yet there.
+    let (probe, bpf_state) = if args.no_bpf {
+        (None, "off (--no-bpf)".to_string())
+    } else {
+        match Probe::load() {
+            Ok(p) => (Some(p), "on".to_string()),
+            Err(e) => {
+                eprintln!(
+                    "nswatch: eBPF unavailable, recording namespace changes without their causes: {e}"
+                );
+                (None, format!("unavailable ({e})"))
+            }
+        }
+    };
     let mut cap = Capture::open(opts)?;
+    if let Some(p) = probe {
+        cap.set_side(Box::new(p))
+            .context("adding the eBPF ring buffer to epoll")?;
+    }
     let out: Box<dyn Write> = match &args.output {
         Some(p) => {
             Box::new(std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?)
         }
         None => Box::new(io::stdout()),
     };
-    let mut sink = Sink {
-        out,
-        buf: Vec::with_capacity(1 << 17),
-        json: JsonWriter::new(),
-        counts: [0; EVENT_TYPES.len()],
-        records: [0; 129],
-        quiet: args.quiet,
-    };
     let filter = Filter {
         pids: args.pids.clone(),
         comms: args.comms.clone(),
     };
-    let mut builder = EventBuilder::new();
-    let started = Instant::now();
-    let handle = |dec: &nswatch::Decoder,
-                  view: &nswatch::RecordView<'_>,
-                  sink: &mut Sink,
-                  builder: &mut EventBuilder,
-                  lost_records: &mut u64,
-                  rescan: &mut bool|
-     -> Result<()> {
-        let (rec, id) = dec.decode(view)?;
-        sink.records[(view.ty as usize).min(128)] += 1;
-        if let Record::Lost(l) = &rec {
-            *lost_records += l.lost;
-            *rescan = true;
-        }
-        let keep = filter.keep(builder, &rec, &id);
-        if let Some(ev) = builder.event(&rec, &id) {
-            if keep || matches!(ev.body, Body::Lost { .. }) {
-                sink.put(&ev)?;
-            }
-        }
-        Ok(())
+    let mut st = State {
+        sink: Sink {
+            out,
+            buf: Vec::with_capacity(1 << 17),
+            json: JsonWriter::new(),
+            counts: [0; EVENT_TYPES.len()],
+            records: [0; 129],
+            quiet: args.quiet,
+        },
+        builder: EventBuilder::new(),
+        filter: &filter,
+        causes: Correlator::new(),
+        expired: Vec::new(),
+        lost_records: 0,
+        rescan: false,
+        matched: 0,
+        bpf_lost: 0,
     };
-    let mut lost_records = 0u64;
-    let mut rescan = false;
+    let started = Instant::now();
     // The rings are enabled first, so that nothing that changes during the scan is missed
     // (it may be seen twice, never not at all). What the rings hold from before the scan
     // is written first, so that the stream stays in time order.
-    let snapshot = |cap: &mut Capture,
-                    sink: &mut Sink,
-                    builder: &mut EventBuilder,
-                    lost_records: &mut u64,
-                    rescan: &mut bool|
-     -> Result<usize> {
-        let time = monotonic_ns();
-        let tasks = procfs::scan(Path::new("/proc"));
-        cap.drain_until(time, |dec, view| {
-            handle(dec, view, sink, builder, lost_records, rescan)
-        })?;
-        Ok(synthesize(sink, builder, &filter, time, &tasks)?)
-    };
-    let synthesized = snapshot(
-        &mut cap,
-        &mut sink,
-        &mut builder,
-        &mut lost_records,
-        &mut rescan,
-    )?;
+    let synthesized = st.snapshot(&mut cap)?;
     let mut child: Option<Child> = match args.command.split_first() {
         Some((cmd, rest)) => Some(
             Command::new(cmd)
@@ -271,52 +381,42 @@ pub fn run(args: &RecordArgs) -> Result<()> {
             d.saturating_duration_since(Instant::now())
                 .min(Duration::from_millis(100))
         });
-        if let Err(e) = cap.poll(wait, |dec, view| {
-            handle(
-                dec,
-                view,
-                &mut sink,
-                &mut builder,
-                &mut lost_records,
-                &mut rescan,
-            )
-        }) {
+        if let Err(e) = cap.poll(wait, |item| st.handle(item)) {
             break Err(e);
         }
+        if let Some(lost) = cap.side().map(|s| s.lost()) {
+            if let Err(e) = st.put_bpf_lost(lost) {
+                break Err(e.into());
+            }
+        }
         // Lost records may hide namespace changes: read /proc again (at most once a second).
-        if rescan && last_rescan.elapsed() >= Duration::from_secs(1) {
-            rescan = false;
-            snapshot(
-                &mut cap,
-                &mut sink,
-                &mut builder,
-                &mut lost_records,
-                &mut rescan,
-            )?;
+        if st.rescan && last_rescan.elapsed() >= Duration::from_secs(1) {
+            st.rescan = false;
+            st.snapshot(&mut cap)?;
             last_rescan = Instant::now();
         }
-        if let Err(e) = sink.flush() {
+        if let Err(e) = st.sink.flush() {
             break Err(e.into());
         }
     };
     // What the rings still hold is written, even after an interrupt.
-    let flushed = cap.flush(|dec, view| {
-        handle(
-            dec,
-            view,
-            &mut sink,
-            &mut builder,
-            &mut lost_records,
-            &mut rescan,
-        )
-    });
-    let written = sink.flush();
+    let mut flushed = cap.flush(|item| st.handle(item));
+    for c in st.causes.finish() {
+        if flushed.is_ok() {
+            flushed = st.put_call(&c).map_err(Into::into);
+        }
+    }
+    if let (Some(lost), true) = (cap.side().map(|s| s.lost()), flushed.is_ok()) {
+        flushed = st.put_bpf_lost(lost).map_err(Into::into);
+    }
+    let written = st.sink.flush();
     if let Some(c) = child.as_mut() {
         if stop.load(Ordering::Relaxed) {
             let _ = c.kill();
         }
         let _ = c.wait();
     }
+    let sink = &st.sink;
     let stats = cap.stats();
     let total: u64 = stats.per_cpu.iter().sum();
     let list = |m: BTreeMap<&str, u64>| {
@@ -346,9 +446,10 @@ pub fn run(args: &RecordArgs) -> Result<()> {
         .map(|(c, n)| format!("cpu{c} {n}"))
         .collect();
     eprintln!(
-        "nswatch record: {total} records in {:.3} s ({}); lost records {lost_records}; late {}",
+        "nswatch record: {total} records in {:.3} s ({}); lost records {}; late {}",
         started.elapsed().as_secs_f64(),
         list(records),
+        st.lost_records,
         stats.late,
     );
     eprintln!(
@@ -365,6 +466,10 @@ pub fn run(args: &RecordArgs) -> Result<()> {
         per_cpu.join(", "),
         stats.wakeups,
         stats.resyncs
+    );
+    eprintln!(
+        "  eBPF: {bpf_state}; namespace syscalls {}, {} of them matched to their NAMESPACES record; lost syscall records {}",
+        stats.side, st.matched, st.bpf_lost
     );
     result?;
     flushed?;

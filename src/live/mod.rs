@@ -7,10 +7,14 @@
 //! older one in flight on another CPU. What is held back stays in its ring, unreleased —
 //! nothing is copied. A record that still arrives older than one already handed out (the
 //! window was too short) is handed out anyway and counted as late.
+//!
+//! A [`Side`] source (the eBPF probe's ring buffer) joins the same merge as one more
+//! input: its items are keyed by their own time and handed out in order with the records.
 
 pub mod open;
 pub mod ring;
 
+use crate::bpf::Cause;
 use crate::decoder::Decoder;
 use crate::error::DecodeError;
 use crate::record::RecordView;
@@ -19,8 +23,33 @@ use ring::{page_size, Ring};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::time::Duration;
+
+/// A second input of the merge, besides the rings: time-keyed items that arrive on their
+/// own (the eBPF probe's ring buffer), held in time order by the source itself.
+pub trait Side {
+    /// Takes in what has arrived, without blocking.
+    fn fill(&mut self);
+    /// The time of the oldest item waiting.
+    fn peek_time(&self) -> Option<u64>;
+    /// Removes the oldest item waiting.
+    fn pop(&mut self) -> Option<Cause>;
+    /// A descriptor that polls readable when items arrive, to wake the capture.
+    fn fd(&self) -> Option<BorrowedFd<'_>>;
+    /// Items the source lost so far (a full buffer), reported like perf's LOST.
+    fn lost(&self) -> u64 {
+        0
+    }
+}
+
+/// What the merge hands out, in time order.
+pub enum Item<'a, 'r> {
+    /// A perf record from a ring, and the decoder for it.
+    Record(&'a Decoder, &'a RecordView<'r>),
+    /// A namespace syscall from the [`Side`] source.
+    Syscall(Box<Cause>),
+}
 
 /// Settings of a capture.
 #[derive(Debug, Clone)]
@@ -54,6 +83,8 @@ pub struct CaptureStats {
     pub resyncs: u64,
     /// Times the capture woke up (epoll returned or ticked).
     pub wakeups: u64,
+    /// Items handed out from the [`Side`] source.
+    pub side: u64,
 }
 
 /// A running capture over all online CPUs.
@@ -66,6 +97,7 @@ pub struct Capture {
     last_time: u64,
     heads: Vec<u64>,
     pos: Vec<u64>,
+    side: Option<Box<dyn Side>>,
 }
 
 /// CLOCK_MONOTONIC now, in ns: the clock the rings' records are stamped with.
@@ -160,7 +192,37 @@ impl Capture {
             last_time: 0,
             heads: vec![0; n],
             pos: vec![0; n],
+            side: None,
         })
+    }
+
+    /// Adds a second input to the merge; its descriptor wakes the capture too.
+    pub fn set_side(&mut self, side: Box<dyn Side>) -> io::Result<()> {
+        if let Some(fd) = side.fd() {
+            let mut ev = libc::epoll_event {
+                events: libc::EPOLLIN as u32,
+                u64: u64::MAX,
+            };
+            // SAFETY: valid epoll fd and a descriptor the side keeps open.
+            if unsafe {
+                libc::epoll_ctl(
+                    self.epoll.as_raw_fd(),
+                    libc::EPOLL_CTL_ADD,
+                    fd.as_raw_fd(),
+                    &mut ev,
+                )
+            } < 0
+            {
+                return Err(io::Error::last_os_error());
+            }
+        }
+        self.side = Some(side);
+        Ok(())
+    }
+
+    /// The second input, if one was added.
+    pub fn side(&self) -> Option<&dyn Side> {
+        self.side.as_deref()
     }
 
     /// The CPUs being recorded.
@@ -183,7 +245,7 @@ impl Capture {
     pub fn poll<E: From<DecodeError>>(
         &mut self,
         max_wait: Duration,
-        f: impl FnMut(&Decoder, &RecordView<'_>) -> Result<(), E>,
+        f: impl FnMut(Item<'_, '_>) -> Result<(), E>,
     ) -> Result<(), E> {
         // Records held back by the window wait for the tick too: waking every window
         // (100 times a second under a steady trickle) costs more CPU than the records
@@ -216,7 +278,7 @@ impl Capture {
     pub fn drain_until<E: From<DecodeError>>(
         &mut self,
         time: u64,
-        f: impl FnMut(&Decoder, &RecordView<'_>) -> Result<(), E>,
+        f: impl FnMut(Item<'_, '_>) -> Result<(), E>,
     ) -> Result<(), E> {
         self.drain(time, f)
     }
@@ -224,7 +286,7 @@ impl Capture {
     /// Hands out every record in the rings, whatever its age (at the end of a capture).
     pub fn flush<E: From<DecodeError>>(
         &mut self,
-        f: impl FnMut(&Decoder, &RecordView<'_>) -> Result<(), E>,
+        f: impl FnMut(Item<'_, '_>) -> Result<(), E>,
     ) -> Result<(), E> {
         self.drain(u64::MAX, f)
     }
@@ -234,9 +296,17 @@ impl Capture {
     fn drain<E: From<DecodeError>>(
         &mut self,
         cutoff: u64,
-        mut f: impl FnMut(&Decoder, &RecordView<'_>) -> Result<(), E>,
+        mut f: impl FnMut(Item<'_, '_>) -> Result<(), E>,
     ) -> Result<(), E> {
-        let mut heap = BinaryHeap::with_capacity(self.rings.len());
+        let mut heap = BinaryHeap::with_capacity(self.rings.len() + 1);
+        // The side source's slot in the heap: past the rings.
+        let side_slot = self.rings.len();
+        if let Some(side) = self.side.as_mut() {
+            side.fill();
+            if let Some(t) = side.peek_time() {
+                heap.push(Reverse((t, side_slot)));
+            }
+        }
         for (i, r) in self.rings.iter().enumerate() {
             self.heads[i] = r.head();
             self.pos[i] = r.tail();
@@ -279,6 +349,26 @@ impl Capture {
             if t > cutoff {
                 break;
             }
+            if i == side_slot {
+                let Some(side) = self.side.as_mut() else {
+                    continue;
+                };
+                let Some(item) = side.pop() else { continue };
+                if t < self.last_time {
+                    self.stats.late += 1;
+                } else {
+                    self.last_time = t;
+                }
+                self.stats.side += 1;
+                if let Err(e) = f(Item::Syscall(Box::new(item))) {
+                    result = Err(e);
+                    break;
+                }
+                if let Some(t) = side.peek_time() {
+                    heap.push(Reverse((t, side_slot)));
+                }
+                continue;
+            }
             let Ok(view) = self.rings[i].record_at(self.pos[i], self.heads[i]) else {
                 // next() read this very header a moment ago; should it differ, resync.
                 self.stats.resyncs += 1;
@@ -292,7 +382,7 @@ impl Capture {
             }
             self.stats.per_cpu[i] += 1;
             self.pos[i] += view.size() as u64;
-            if let Err(e) = f(&self.decoder, &view) {
+            if let Err(e) = f(Item::Record(&self.decoder, &view)) {
                 result = Err(e);
                 break;
             }

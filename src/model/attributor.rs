@@ -96,7 +96,7 @@ pub struct Pod {
 ///     pid: Some(42),
 ///     tid: Some(42),
 ///     synthesized: false,
-///     body: Body::Namespaces { ns: &ct, comm: Some("sleep".into()) },
+///     body: Body::Namespaces { ns: &ct, comm: Some("sleep".into()), cause: None },
 /// };
 /// let group = model.observe(&ev).unwrap();
 /// assert_eq!(model.group(group).kind.name(), "container");
@@ -264,7 +264,7 @@ impl Attributor {
         let tid = ev.tid?;
         let pid = ev.pid.unwrap_or(tid);
         match &ev.body {
-            Body::Namespaces { ns, comm } => {
+            Body::Namespaces { ns, comm, .. } => {
                 if !self.host_known {
                     self.learn_host(pid, ns);
                 }
@@ -724,7 +724,16 @@ mod tests {
     }
     fn ns(model: &mut Attributor, time: u64, pid: u32, tid: u32, s: &NsSet) -> GroupId {
         model
-            .observe(&ev(time, pid, tid, Body::Namespaces { ns: s, comm: None }))
+            .observe(&ev(
+                time,
+                pid,
+                tid,
+                Body::Namespaces {
+                    ns: s,
+                    comm: None,
+                    cause: None,
+                },
+            ))
             .unwrap()
     }
     fn fork(model: &mut Attributor, time: u64, pid: u32, tid: u32, ppid: u32) -> GroupId {

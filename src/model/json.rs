@@ -108,6 +108,7 @@ mod tests {
             body: Body::Namespaces {
                 ns: &ct,
                 comm: None,
+                cause: None,
             },
         };
         let g = m.observe(&ev).unwrap();

@@ -65,6 +65,7 @@ pub struct Task {
     pub current: Interval,
     /// Earlier intervals, oldest first; `None` for most tasks (boxed so that a task that
     /// never changed pays 8 bytes for its history, not a Vec's 24).
+    #[allow(clippy::box_collection)]
     past: Option<Box<Vec<Interval>>>,
 }
 

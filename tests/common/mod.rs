@@ -180,6 +180,8 @@ pub fn decode(data: &mut PerfData) -> Vec<Rec> {
                 Body::Lost { lost } => ("lost", format!("lost={lost}")),
                 Body::LostSamples { .. } => return Ok(()),
                 Body::Sample { .. } => ("sample", String::new()),
+                // Not from perf records: live capture's eBPF probe only.
+                Body::NsSyscall { .. } | Body::NsSyscallLost { .. } => return Ok(()),
             };
             out.push(Rec {
                 time_ns: ev.time_ns.expect("time"),

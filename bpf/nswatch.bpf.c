@@ -1,0 +1,302 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//
+// The cause of every namespace change: setns, unshare, clone and clone3, each seen on entry
+// (arguments, what a setns fd refers to, the namespace set before) and on exit (result, the
+// set after), sent to user space as one record through a BPF ring buffer.
+//
+// Hooked on raw_tp/sys_enter and raw_tp/sys_exit, filtered by syscall number: the
+// tp/syscalls/* tracepoints would need tracefs mounted for libbpf to find their ids, and
+// these machines do not mount it. The price is that every syscall of the machine runs the
+// first lines of these programs, so they return at once for any other number.
+//
+// The record layout is read field by field in src/bpf/event.rs: change both together.
+
+#include "nswatch_core.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+
+char LICENSE[] SEC("license") = "Dual MIT/GPL";
+
+#if defined(__TARGET_ARCH_x86)
+#define NR_CLONE 56
+#define NR_UNSHARE 272
+#define NR_SETNS 308
+#define NR_CLONE3 435
+#define ARG0(r) BPF_CORE_READ(r, di)
+#define ARG1(r) BPF_CORE_READ(r, si)
+#define SYSCALL_NR(r) BPF_CORE_READ(r, orig_ax)
+/* 32-bit tasks use other numbers (ia32 308 is pselect6): leave them out. */
+#define IS_COMPAT(r) (BPF_CORE_READ(r, cs) == 0x23)
+#elif defined(__TARGET_ARCH_arm64)
+#define NR_CLONE 220
+#define NR_UNSHARE 97
+#define NR_SETNS 268
+#define NR_CLONE3 435
+#define ARG0(r) BPF_CORE_READ(r, regs[0])
+#define ARG1(r) BPF_CORE_READ(r, regs[1])
+#define SYSCALL_NR(r) BPF_CORE_READ(r, syscallno)
+#define IS_COMPAT(r) 0
+#else
+#error "nswatch's BPF program knows the syscall numbers of x86_64 and arm64 only"
+#endif
+
+#define NSFS_MAGIC 0x6e736673
+#define PIDFS_MAGIC 0x50494446
+
+#define CLONE_NEWTIME 0x00000080
+#define CLONE_NEWNS 0x00020000
+#define CLONE_NEWCGROUP 0x02000000
+#define CLONE_NEWUTS 0x04000000
+#define CLONE_NEWIPC 0x08000000
+#define CLONE_NEWUSER 0x10000000
+#define CLONE_NEWPID 0x20000000
+#define CLONE_NEWNET 0x40000000
+/* Without CLONE_NEWTIME: in clone()'s flags that bit is part of the exit signal. */
+#define CLONE_NEW_ANY (CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC | \
+		       CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET)
+
+enum { SYS_SETNS = 1, SYS_UNSHARE = 2, SYS_CLONE = 3, SYS_CLONE3 = 4 };
+enum { FD_NONE = 1, FD_NSFS = 2, FD_PIDFD = 3, FD_OTHER = 4 };
+/* Slots of a namespace set: perf's 7 in kernel index order, then what perf leaves out. */
+enum { NS_NET, NS_UTS, NS_IPC, NS_PID, NS_USER, NS_MNT, NS_CGROUP, NS_TIME,
+       NS_PID_CHILDREN, NS_TIME_CHILDREN, NS_SLOTS };
+enum { ST_CLONE3_ARGS_UNREAD = 1, ST_NO_NSPROXY = 2, ST_TARGET_GONE = 4 };
+
+struct nsw_event {
+	u64 enter_ns;
+	u64 exit_ns;
+	s64 ret;
+	u64 flags;
+	u32 pid;
+	u32 tid;
+	u32 syscall;
+	s32 fd;
+	u32 fd_kind;
+	u32 target_type;
+	u32 target_ino;
+	u32 target_pid;
+	u32 cpu;
+	u32 status;
+	u32 before[NS_SLOTS];
+	u32 after[NS_SLOTS];
+	u32 target[NS_SLOTS];
+	char comm[16];
+};
+_Static_assert(sizeof(struct nsw_event) == 208, "src/bpf/event.rs reads 208 bytes");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 8192);
+	__type(key, u32);
+	__type(value, struct nsw_event);
+} inflight SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 256 * 1024);
+} events SEC(".maps");
+
+/* [0]: records lost because the ring buffer was full; [1]: calls not followed because
+ * the in-flight table was full. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, u32);
+	__type(value, u64);
+} drops SEC(".maps");
+
+/* Calls between their enter and exit. While none is, sys_exit returns after this one load
+ * instead of reading the syscall number out of pt_regs. */
+volatile s64 inflight_n = 0;
+
+/* pidfd_fops: how a pidfd is told before pidfs (Linux 6.9); 0 where the kernel has none. */
+extern const void pidfd_fops __ksym __weak;
+
+static __always_inline void count_drop(u32 which)
+{
+	u64 *n = bpf_map_lookup_elem(&drops, &which);
+	if (n)
+		__sync_fetch_and_add(n, 1);
+}
+
+static __always_inline u32 ns_type(struct ns_common *ns)
+{
+	if (bpf_core_field_exists(ns->ns_type))
+		return BPF_CORE_READ(ns, ns_type);
+	struct ns_common___old *old = (void *)ns;
+	return BPF_CORE_READ(old, ops, type);
+}
+
+static __always_inline u32 active_pid_ns(struct task_struct *task)
+{
+	struct pid *pid = BPF_CORE_READ(task, thread_pid);
+	if (!pid)
+		return 0;
+	unsigned int level = BPF_CORE_READ(pid, level);
+	struct upid up = {};
+	/* numbers[level]: the pid in the task's own (deepest) pid namespace. */
+	if (level > 32)
+		return 0;
+	bpf_probe_read_kernel(&up, sizeof(up),
+			      (void *)pid + bpf_core_field_offset(struct pid, numbers) +
+				      level * bpf_core_type_size(struct upid));
+	return BPF_CORE_READ(up.ns, ns.inum);
+}
+
+/* Returns false when the task has no nsproxy any more (it is exiting). */
+static __always_inline bool read_set(struct task_struct *task, u32 *out)
+{
+	struct nsproxy *nsp = BPF_CORE_READ(task, nsproxy);
+	if (!nsp)
+		return false;
+	out[NS_NET] = BPF_CORE_READ(nsp, net_ns, ns.inum);
+	out[NS_UTS] = BPF_CORE_READ(nsp, uts_ns, ns.inum);
+	out[NS_IPC] = BPF_CORE_READ(nsp, ipc_ns, ns.inum);
+	out[NS_PID] = active_pid_ns(task);
+	out[NS_USER] = BPF_CORE_READ(task, cred, user_ns, ns.inum);
+	out[NS_MNT] = BPF_CORE_READ(nsp, mnt_ns, ns.inum);
+	out[NS_CGROUP] = BPF_CORE_READ(nsp, cgroup_ns, ns.inum);
+	if (bpf_core_field_exists(nsp->time_ns)) {
+		out[NS_TIME] = BPF_CORE_READ(nsp, time_ns, ns.inum);
+		out[NS_TIME_CHILDREN] = BPF_CORE_READ(nsp, time_ns_for_children, ns.inum);
+	}
+	out[NS_PID_CHILDREN] = BPF_CORE_READ(nsp, pid_ns_for_children, ns.inum);
+	return true;
+}
+
+/* What setns()'s fd refers to, looked up in the caller's fd table as the kernel will. */
+static __always_inline void classify_fd(struct task_struct *task, int fd, struct nsw_event *e)
+{
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	struct file *file = 0;
+	if (fd >= 0 && fdt && (unsigned int)fd < BPF_CORE_READ(fdt, max_fds)) {
+		struct file **fds = BPF_CORE_READ(fdt, fd);
+		bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]);
+	}
+	if (!file) {
+		e->fd_kind = FD_NONE;
+		return;
+	}
+	struct inode *inode = BPF_CORE_READ(file, f_inode);
+	unsigned long magic = BPF_CORE_READ(inode, i_sb, s_magic);
+	struct pid *pid = 0;
+	if (magic == NSFS_MAGIC) {
+		struct ns_common *ns = BPF_CORE_READ(inode, i_private);
+		e->fd_kind = FD_NSFS;
+		e->target_type = ns_type(ns);
+		e->target_ino = BPF_CORE_READ(ns, inum);
+		return;
+	} else if (magic == PIDFS_MAGIC) {
+		pid = BPF_CORE_READ(inode, i_private);
+	} else if (&pidfd_fops && BPF_CORE_READ(file, f_op) == (void *)&pidfd_fops) {
+		pid = BPF_CORE_READ(file, private_data);
+	} else {
+		e->fd_kind = FD_OTHER;
+		return;
+	}
+	e->fd_kind = FD_PIDFD;
+	if (!pid)
+		return;
+	/* numbers[0]: the pid as the initial pid namespace (the host) numbers it. */
+	e->target_pid = BPF_CORE_READ(pid, numbers[0].nr);
+	struct hlist_node *first = BPF_CORE_READ(pid, tasks[0].first);
+	if (!first) {
+		e->status |= ST_TARGET_GONE;
+		return;
+	}
+	/* container_of(first, struct task_struct, pid_links[PIDTYPE_PID]) */
+	struct task_struct *target =
+		(void *)first - bpf_core_field_offset(struct task_struct, pid_links);
+	if (!read_set(target, e->target))
+		e->status |= ST_TARGET_GONE;
+}
+
+static __always_inline int on_enter(struct pt_regs *regs, long nr)
+{
+	if (IS_COMPAT(regs))
+		return 0;
+	struct nsw_event e = {};
+	struct task_struct *task = (void *)bpf_get_current_task();
+	u64 id = bpf_get_current_pid_tgid();
+	e.enter_ns = bpf_ktime_get_ns();
+	e.pid = id >> 32;
+	e.tid = (u32)id;
+	if (nr == NR_SETNS) {
+		e.syscall = SYS_SETNS;
+		e.fd = (int)ARG0(regs);
+		e.flags = (u32)ARG1(regs);
+		classify_fd(task, e.fd, &e);
+	} else if (nr == NR_UNSHARE) {
+		e.syscall = SYS_UNSHARE;
+		e.flags = ARG0(regs);
+	} else if (nr == NR_CLONE) {
+		e.syscall = SYS_CLONE;
+		e.flags = ARG0(regs);
+	} else {
+		e.syscall = SYS_CLONE3;
+		/* struct clone_args starts with its u64 flags. */
+		void *uargs = (void *)ARG0(regs);
+		if (ARG1(regs) < 8 || bpf_probe_read_user(&e.flags, 8, uargs) < 0)
+			e.status |= ST_CLONE3_ARGS_UNREAD;
+	}
+	if (!read_set(task, e.before))
+		e.status |= ST_NO_NSPROXY;
+	if (e.syscall == SYS_CLONE || e.syscall == SYS_CLONE3) {
+		/* A plain fork or thread is no namespace change unless the child lands in the
+		 * caller's pid_for_children or time_for_children that differ from its own. */
+		u64 mask = CLONE_NEW_ANY | (e.syscall == SYS_CLONE3 ? CLONE_NEWTIME : 0);
+		if (!(e.flags & mask) && !(e.status & ST_CLONE3_ARGS_UNREAD) &&
+		    e.before[NS_PID] == e.before[NS_PID_CHILDREN] &&
+		    e.before[NS_TIME] == e.before[NS_TIME_CHILDREN])
+			return 0;
+	}
+	bpf_get_current_comm(&e.comm, sizeof(e.comm));
+	bool again = bpf_map_lookup_elem(&inflight, &e.tid) != 0;
+	if (bpf_map_update_elem(&inflight, &e.tid, &e, BPF_ANY) < 0) {
+		count_drop(1);
+		return 0;
+	}
+	if (!again)
+		__sync_fetch_and_add(&inflight_n, 1);
+	return 0;
+}
+
+SEC("raw_tp/sys_enter")
+int nsw_sys_enter(struct bpf_raw_tracepoint_args *ctx)
+{
+	long nr = ctx->args[1];
+	if (nr != NR_SETNS && nr != NR_UNSHARE && nr != NR_CLONE && nr != NR_CLONE3)
+		return 0;
+	return on_enter((struct pt_regs *)ctx->args[0], nr);
+}
+
+SEC("raw_tp/sys_exit")
+int nsw_sys_exit(struct bpf_raw_tracepoint_args *ctx)
+{
+	if (!inflight_n)
+		return 0;
+	struct pt_regs *regs = (struct pt_regs *)ctx->args[0];
+	long nr = SYSCALL_NR(regs);
+	if (nr != NR_SETNS && nr != NR_UNSHARE && nr != NR_CLONE && nr != NR_CLONE3)
+		return 0;
+	u32 tid = (u32)bpf_get_current_pid_tgid();
+	struct nsw_event *in = bpf_map_lookup_elem(&inflight, &tid);
+	if (!in)
+		return 0;
+	__sync_fetch_and_add(&inflight_n, -1);
+	struct nsw_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count_drop(0);
+		bpf_map_delete_elem(&inflight, &tid);
+		return 0;
+	}
+	__builtin_memcpy(e, in, sizeof(*e));
+	bpf_map_delete_elem(&inflight, &tid);
+	e->exit_ns = bpf_ktime_get_ns();
+	e->ret = (s64)ctx->args[1];
+	e->cpu = bpf_get_smp_processor_id();
+	if (!read_set((struct task_struct *)bpf_get_current_task(), e->after))
+		e->status |= ST_NO_NSPROXY;
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}

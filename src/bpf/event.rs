@@ -1,0 +1,487 @@
+//! One record of the eBPF probe: a setns/unshare/clone/clone3 call seen on entry and exit,
+//! decoded from the ring buffer's bytes, and written as the "cause" fields of the schema.
+//!
+//! The layout is `struct nsw_event` of bpf/nswatch.bpf.c: change both together.
+
+/// Size of one record in the ring buffer.
+pub const RECORD_SIZE: usize = 208;
+
+/// Slots of a [`NsIds`]: perf's 7 links in kernel index order, then what perf leaves out.
+pub const SLOT_NAMES: [&str; 10] = [
+    "net",
+    "uts",
+    "ipc",
+    "pid",
+    "user",
+    "mnt",
+    "cgroup",
+    "time",
+    "pid_for_children",
+    "time_for_children",
+];
+
+/// A task's namespaces as inode numbers of the nsfs (0: unknown or absent), indexed like
+/// [`SLOT_NAMES`]. The device is the same for every namespace (one nsfs superblock), so it
+/// is kept once, in [`Cause::dev`].
+pub type NsIds = [u32; 10];
+
+/// Which syscall.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Syscall {
+    /// setns(fd, nstype)
+    Setns,
+    /// unshare(flags)
+    Unshare,
+    /// clone(flags, …)
+    Clone,
+    /// clone3(&clone_args, size)
+    Clone3,
+}
+
+impl Syscall {
+    /// Its name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Syscall::Setns => "setns",
+            Syscall::Unshare => "unshare",
+            Syscall::Clone => "clone",
+            Syscall::Clone3 => "clone3",
+        }
+    }
+
+    /// clone or clone3: the perf record that follows is the child's.
+    pub fn creates_task(self) -> bool {
+        matches!(self, Syscall::Clone | Syscall::Clone3)
+    }
+}
+
+/// What setns()'s fd referred to when the call began.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// The fd was not open (the kernel returns EBADF).
+    Closed,
+    /// A namespace file (/proc/PID/ns/*, a bind mount of one): its type as a CLONE_NEW*
+    /// flag and its inode.
+    Nsfs {
+        /// CLONE_NEW* of the namespace.
+        ns_type: u32,
+        /// Inode number in the nsfs.
+        ino: u32,
+    },
+    /// A pidfd: the process it refers to (pid in the initial pid namespace) and that
+    /// process's namespaces, `None` when it had exited.
+    Pidfd {
+        /// Host pid.
+        pid: u32,
+        /// The target's namespaces.
+        ns: Option<NsIds>,
+    },
+    /// Any other file (the kernel returns EINVAL).
+    Other,
+}
+
+/// A namespace syscall, entry to exit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cause {
+    /// Which call.
+    pub syscall: Syscall,
+    /// CLONE_* flags (setns: nstype).
+    pub flags: u64,
+    /// setns: the fd and what it referred to.
+    pub target: Option<(i32, Target)>,
+    /// Return value: 0 or a pid for success, -errno for failure.
+    pub ret: i64,
+    /// CLOCK_MONOTONIC at entry, ns.
+    pub enter_ns: u64,
+    /// CLOCK_MONOTONIC at exit, ns.
+    pub exit_ns: u64,
+    /// Process id (initial pid namespace).
+    pub pid: u32,
+    /// Thread id (initial pid namespace).
+    pub tid: u32,
+    /// CPU at exit.
+    pub cpu: u32,
+    /// Command name.
+    pub comm: String,
+    /// Namespaces before the call.
+    pub before: NsIds,
+    /// Namespaces after the call.
+    pub after: NsIds,
+    /// clone's child (host tid), learned from perf's FORK record.
+    pub child_tid: Option<u32>,
+    /// st_dev shared by every nsfs inode.
+    pub dev: u64,
+    /// clone3's flags could not be read from user memory.
+    pub flags_unread: bool,
+}
+
+/// Why a record could not be decoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BadRecord {
+    /// Shorter than [`RECORD_SIZE`].
+    #[error("eBPF record of {0} bytes, {RECORD_SIZE} expected")]
+    Short(usize),
+    /// A syscall code the program does not write.
+    #[error("eBPF record with unknown syscall code {0}")]
+    Syscall(u32),
+}
+
+fn u32_at(b: &[u8], off: usize) -> u32 {
+    u32::from_ne_bytes(b[off..off + 4].try_into().expect("4 bytes"))
+}
+fn u64_at(b: &[u8], off: usize) -> u64 {
+    u64::from_ne_bytes(b[off..off + 8].try_into().expect("8 bytes"))
+}
+fn ids_at(b: &[u8], off: usize) -> NsIds {
+    std::array::from_fn(|i| u32_at(b, off + 4 * i))
+}
+
+const ST_CLONE3_ARGS_UNREAD: u32 = 1;
+const ST_TARGET_GONE: u32 = 4;
+
+impl Cause {
+    /// Decodes one ring buffer record; `dev` is the nsfs device number.
+    pub fn parse(b: &[u8], dev: u64) -> Result<Cause, BadRecord> {
+        if b.len() < RECORD_SIZE {
+            return Err(BadRecord::Short(b.len()));
+        }
+        let syscall = match u32_at(b, 40) {
+            1 => Syscall::Setns,
+            2 => Syscall::Unshare,
+            3 => Syscall::Clone,
+            4 => Syscall::Clone3,
+            n => return Err(BadRecord::Syscall(n)),
+        };
+        let status = u32_at(b, 68);
+        let fd = u32_at(b, 44) as i32;
+        let target = (syscall == Syscall::Setns).then(|| {
+            let t = match u32_at(b, 48) {
+                2 => Target::Nsfs {
+                    ns_type: u32_at(b, 52),
+                    ino: u32_at(b, 56),
+                },
+                3 => Target::Pidfd {
+                    pid: u32_at(b, 60),
+                    ns: (status & ST_TARGET_GONE == 0).then(|| ids_at(b, 152)),
+                },
+                1 => Target::Closed,
+                _ => Target::Other,
+            };
+            (fd, t)
+        });
+        let comm = &b[192..208];
+        let comm = &comm[..comm.iter().position(|&c| c == 0).unwrap_or(comm.len())];
+        Ok(Cause {
+            syscall,
+            flags: u64_at(b, 24),
+            target,
+            ret: u64_at(b, 16) as i64,
+            enter_ns: u64_at(b, 0),
+            exit_ns: u64_at(b, 8),
+            pid: u32_at(b, 32),
+            tid: u32_at(b, 36),
+            cpu: u32_at(b, 64),
+            comm: String::from_utf8_lossy(comm).into_owned(),
+            before: ids_at(b, 72),
+            after: ids_at(b, 112),
+            child_tid: None,
+            dev,
+            flags_unread: status & ST_CLONE3_ARGS_UNREAD != 0,
+        })
+    }
+
+    /// The call succeeded.
+    pub fn ok(&self) -> bool {
+        self.ret >= 0
+    }
+
+    /// Appends the cause's fields (without braces) to a JSON object being written.
+    pub fn write_fields(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"\"syscall\":\"");
+        out.extend_from_slice(self.syscall.name().as_bytes());
+        out.extend_from_slice(b"\",\"flags\":\"");
+        out.extend_from_slice(flag_names(self.syscall, self.flags).as_bytes());
+        out.push(b'"');
+        if self.flags_unread {
+            out.extend_from_slice(b",\"flags_unread\":true");
+        }
+        if let Some((fd, t)) = &self.target {
+            out.extend_from_slice(format!(",\"fd\":{fd},\"target\":").as_bytes());
+            match t {
+                Target::Closed => out.extend_from_slice(b"{\"kind\":\"closed\"}"),
+                Target::Other => out.extend_from_slice(b"{\"kind\":\"other\"}"),
+                Target::Nsfs { ns_type, ino } => {
+                    out.extend_from_slice(b"{\"kind\":\"nsfs\",\"type\":\"");
+                    out.extend_from_slice(ns_type_name(*ns_type).as_bytes());
+                    out.extend_from_slice(
+                        format!("\",\"dev\":{},\"ino\":{ino}}}", self.dev).as_bytes(),
+                    );
+                }
+                Target::Pidfd { pid, ns } => {
+                    out.extend_from_slice(format!("{{\"kind\":\"pidfd\",\"pid\":{pid}").as_bytes());
+                    if let Some(ns) = ns {
+                        out.extend_from_slice(b",\"ns\":");
+                        self.write_ids(ns, out);
+                    }
+                    out.push(b'}');
+                }
+            }
+        }
+        out.extend_from_slice(if self.ok() {
+            b",\"ok\":true"
+        } else {
+            b",\"ok\":false"
+        });
+        out.extend_from_slice(format!(",\"ret\":{}", self.ret).as_bytes());
+        if !self.ok() {
+            out.extend_from_slice(b",\"errno\":\"");
+            out.extend_from_slice(errno_name(-self.ret).as_bytes());
+            out.push(b'"');
+        }
+        if let Some(c) = self.child_tid {
+            out.extend_from_slice(format!(",\"child_tid\":{c}").as_bytes());
+        }
+        out.extend_from_slice(
+            format!(
+                ",\"enter_ns\":{},\"exit_ns\":{}",
+                self.enter_ns, self.exit_ns
+            )
+            .as_bytes(),
+        );
+        out.extend_from_slice(b",\"before\":");
+        self.write_ids(&self.before, out);
+        out.extend_from_slice(b",\"after\":");
+        self.write_ids(&self.after, out);
+    }
+
+    fn write_ids(&self, ids: &NsIds, out: &mut Vec<u8>) {
+        out.push(b'{');
+        let mut first = true;
+        for (name, ino) in SLOT_NAMES.iter().zip(ids) {
+            if *ino == 0 {
+                continue;
+            }
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            out.extend_from_slice(
+                format!("\"{name}\":{{\"dev\":{},\"ino\":{ino}}}", self.dev).as_bytes(),
+            );
+        }
+        out.push(b'}');
+    }
+}
+
+/// CLONE_* flags by name, in bit order.
+const CLONE_FLAGS: [(u64, &str); 26] = [
+    (0x80, "CLONE_NEWTIME"),
+    (0x100, "CLONE_VM"),
+    (0x200, "CLONE_FS"),
+    (0x400, "CLONE_FILES"),
+    (0x800, "CLONE_SIGHAND"),
+    (0x1000, "CLONE_PIDFD"),
+    (0x2000, "CLONE_PTRACE"),
+    (0x4000, "CLONE_VFORK"),
+    (0x8000, "CLONE_PARENT"),
+    (0x10000, "CLONE_THREAD"),
+    (0x20000, "CLONE_NEWNS"),
+    (0x40000, "CLONE_SYSVSEM"),
+    (0x80000, "CLONE_SETTLS"),
+    (0x100000, "CLONE_PARENT_SETTID"),
+    (0x200000, "CLONE_CHILD_CLEARTID"),
+    (0x400000, "CLONE_DETACHED"),
+    (0x800000, "CLONE_UNTRACED"),
+    (0x1000000, "CLONE_CHILD_SETTID"),
+    (0x2000000, "CLONE_NEWCGROUP"),
+    (0x4000000, "CLONE_NEWUTS"),
+    (0x8000000, "CLONE_NEWIPC"),
+    (0x10000000, "CLONE_NEWUSER"),
+    (0x20000000, "CLONE_NEWPID"),
+    (0x40000000, "CLONE_NEWNET"),
+    (0x80000000, "CLONE_IO"),
+    (0x100000000, "CLONE_CLEAR_SIGHAND"),
+];
+
+/// `flags` spelled by name, joined by '|' ("CLONE_NEWNET|CLONE_NEWUTS"); bits without a
+/// name as hex; "0" for none. clone()'s low byte is the exit signal, not a flag.
+pub fn flag_names(syscall: Syscall, flags: u64) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut rest = flags;
+    if syscall == Syscall::Clone {
+        let sig = flags & 0xff;
+        rest &= !0xff;
+        if sig != 0 {
+            parts.push(signal_name(sig));
+        }
+    }
+    for (bit, name) in CLONE_FLAGS {
+        if rest & bit != 0 {
+            parts.push(name.into());
+            rest &= !bit;
+        }
+    }
+    if rest & 0x200000000 != 0 {
+        parts.push("CLONE_INTO_CGROUP".into());
+        rest &= !0x200000000;
+    }
+    if rest != 0 {
+        parts.push(format!("{rest:#x}"));
+    }
+    if parts.is_empty() {
+        "0".into()
+    } else {
+        parts.join("|")
+    }
+}
+
+fn signal_name(sig: u64) -> String {
+    match sig as i32 {
+        libc::SIGCHLD => "SIGCHLD".into(),
+        libc::SIGKILL => "SIGKILL".into(),
+        libc::SIGTERM => "SIGTERM".into(),
+        libc::SIGUSR1 => "SIGUSR1".into(),
+        libc::SIGUSR2 => "SIGUSR2".into(),
+        s => format!("signal {s}"),
+    }
+}
+
+/// The kind a CLONE_NEW* flag stands for ("net", …), as setns()'s namespace types.
+pub fn ns_type_name(t: u32) -> String {
+    match t as i32 {
+        libc::CLONE_NEWNET => "net".into(),
+        libc::CLONE_NEWUTS => "uts".into(),
+        libc::CLONE_NEWIPC => "ipc".into(),
+        libc::CLONE_NEWPID => "pid".into(),
+        libc::CLONE_NEWUSER => "user".into(),
+        libc::CLONE_NEWNS => "mnt".into(),
+        libc::CLONE_NEWCGROUP => "cgroup".into(),
+        0x80 => "time".into(),
+        _ => format!("{t:#x}"),
+    }
+}
+
+/// An errno by its name ("EINVAL"); "E<n>" for one this table lacks.
+pub fn errno_name(e: i64) -> String {
+    let name = match e as i32 {
+        libc::EPERM => "EPERM",
+        libc::ENOENT => "ENOENT",
+        libc::ESRCH => "ESRCH",
+        libc::EINTR => "EINTR",
+        libc::E2BIG => "E2BIG",
+        libc::EBADF => "EBADF",
+        libc::ECHILD => "ECHILD",
+        libc::EAGAIN => "EAGAIN",
+        libc::ENOMEM => "ENOMEM",
+        libc::EACCES => "EACCES",
+        libc::EFAULT => "EFAULT",
+        libc::EBUSY => "EBUSY",
+        libc::EEXIST => "EEXIST",
+        libc::EINVAL => "EINVAL",
+        libc::ENFILE => "ENFILE",
+        libc::EMFILE => "EMFILE",
+        libc::ENOSPC => "ENOSPC",
+        libc::ENOSYS => "ENOSYS",
+        libc::EUSERS => "EUSERS",
+        libc::EOPNOTSUPP => "EOPNOTSUPP",
+        libc::ERESTART => "ERESTART",
+        512 => "ERESTARTSYS",
+        513 => "ERESTARTNOINTR",
+        _ => return format!("E{e}"),
+    };
+    name.into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A record as the BPF program lays it out.
+    fn record(syscall: u32, kind: u32, ret: i64, flags: u64) -> Vec<u8> {
+        let mut b = vec![0u8; RECORD_SIZE];
+        b[0..8].copy_from_slice(&100u64.to_ne_bytes());
+        b[8..16].copy_from_slice(&200u64.to_ne_bytes());
+        b[16..24].copy_from_slice(&ret.to_ne_bytes());
+        b[24..32].copy_from_slice(&flags.to_ne_bytes());
+        b[32..36].copy_from_slice(&7u32.to_ne_bytes());
+        b[36..40].copy_from_slice(&8u32.to_ne_bytes());
+        b[40..44].copy_from_slice(&syscall.to_ne_bytes());
+        b[44..48].copy_from_slice(&5i32.to_ne_bytes());
+        b[48..52].copy_from_slice(&kind.to_ne_bytes());
+        b[52..56].copy_from_slice(&(libc::CLONE_NEWNET as u32).to_ne_bytes());
+        b[56..60].copy_from_slice(&4026532000u32.to_ne_bytes());
+        b[60..64].copy_from_slice(&1234u32.to_ne_bytes());
+        for i in 0..10 {
+            b[72 + 4 * i..76 + 4 * i].copy_from_slice(&(1000 + i as u32).to_ne_bytes());
+            b[112 + 4 * i..116 + 4 * i].copy_from_slice(&(2000 + i as u32).to_ne_bytes());
+            b[152 + 4 * i..156 + 4 * i].copy_from_slice(&(3000 + i as u32).to_ne_bytes());
+        }
+        b[192..197].copy_from_slice(b"setns");
+        b
+    }
+
+    fn json(c: &Cause) -> serde_json::Value {
+        let mut out = b"{".to_vec();
+        c.write_fields(&mut out);
+        out.push(b'}');
+        serde_json::from_slice(&out).unwrap()
+    }
+
+    #[test]
+    fn nsfs_setns_decodes_and_writes() {
+        let c = Cause::parse(&record(1, 2, 0, libc::CLONE_NEWNET as u64), 4).unwrap();
+        assert_eq!(c.syscall, Syscall::Setns);
+        assert_eq!((c.pid, c.tid, c.enter_ns, c.exit_ns), (7, 8, 100, 200));
+        assert_eq!(c.comm, "setns");
+        let v = json(&c);
+        assert_eq!(v["flags"], "CLONE_NEWNET");
+        assert_eq!(v["fd"], 5);
+        assert_eq!(v["target"]["kind"], "nsfs");
+        assert_eq!(v["target"]["type"], "net");
+        assert_eq!(v["target"]["dev"], 4);
+        assert_eq!(v["target"]["ino"], 4026532000u64);
+        assert_eq!(v["ok"], true);
+        assert!(v.get("errno").is_none());
+        assert_eq!(v["before"]["time_for_children"]["ino"], 1009);
+        assert_eq!(v["after"]["net"]["ino"], 2000);
+    }
+
+    #[test]
+    fn failures_pidfds_and_bad_records() {
+        let c = Cause::parse(&record(1, 3, -(libc::EINVAL as i64), 0x4c000000), 4).unwrap();
+        let v = json(&c);
+        assert_eq!(v["ok"], false);
+        assert_eq!(v["errno"], "EINVAL");
+        assert_eq!(v["flags"], "CLONE_NEWUTS|CLONE_NEWIPC|CLONE_NEWNET");
+        assert_eq!(v["target"]["pid"], 1234);
+        assert_eq!(v["target"]["ns"]["net"]["ino"], 3000);
+        let closed = Cause::parse(&record(1, 1, -(libc::EBADF as i64), 0), 4).unwrap();
+        assert_eq!(json(&closed)["target"]["kind"], "closed");
+        assert_eq!(json(&closed)["errno"], "EBADF");
+        assert_eq!(json(&closed)["flags"], "0");
+        let unshare = Cause::parse(&record(2, 0, 0, 0x80 | 0x20000000), 4).unwrap();
+        assert!(unshare.target.is_none());
+        assert_eq!(json(&unshare)["flags"], "CLONE_NEWTIME|CLONE_NEWPID");
+        assert_eq!(
+            Cause::parse(&[0; 10], 4),
+            Err(BadRecord::Short(10)),
+            "short"
+        );
+        assert_eq!(
+            Cause::parse(&record(9, 0, 0, 0), 4),
+            Err(BadRecord::Syscall(9))
+        );
+    }
+
+    #[test]
+    fn flag_and_errno_names() {
+        assert_eq!(
+            flag_names(Syscall::Clone, 0x01200000 | libc::SIGCHLD as u64),
+            "SIGCHLD|CLONE_CHILD_CLEARTID|CLONE_CHILD_SETTID"
+        );
+        assert_eq!(flag_names(Syscall::Clone3, 1 << 40), "0x10000000000");
+        assert_eq!(errno_name(libc::EPERM as i64), "EPERM");
+        assert_eq!(errno_name(4000), "E4000");
+        assert_eq!(ns_type_name(0x80), "time");
+    }
+}

@@ -1,0 +1,10 @@
+//! The cause of each namespace change: an eBPF program on setns, unshare, clone and clone3
+//! (bpf/nswatch.bpf.c), its records decoded ([`event`]), loaded and read ([`probe`]), and
+//! matched with the perf NAMESPACES record each successful call makes ([`correlate`]).
+
+pub mod correlate;
+pub mod event;
+pub mod probe;
+
+pub use event::Cause;
+pub use probe::{Probe, Unavailable};
