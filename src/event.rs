@@ -144,7 +144,7 @@ impl Body<'_> {
 }
 
 /// Appends `s` as a JSON string (quoted, escaped).
-fn push_str(out: &mut Vec<u8>, s: &str) {
+pub(crate) fn push_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
     let b = s.as_bytes();
     if !b.iter().any(|&c| c < 0x20 || c == b'"' || c == b'\\') {
@@ -168,7 +168,7 @@ fn push_str(out: &mut Vec<u8>, s: &str) {
 }
 
 #[inline]
-fn push_u64(out: &mut Vec<u8>, mut v: u64) {
+pub(crate) fn push_u64(out: &mut Vec<u8>, mut v: u64) {
     // Digits written straight into reserved room, last first: a formatting crate's buffer
     // would be copied out with a call to memcpy, which costs more than the digits.
     let n = v.checked_ilog10().map_or(1, |l| l as usize + 1);

@@ -9,6 +9,7 @@
 pub mod attr;
 pub mod bpf;
 pub mod bytes;
+pub mod census;
 pub mod decoder;
 pub mod error;
 pub mod event;

@@ -22,6 +22,9 @@ enum Command {
     /// Stream every task and namespace change on this machine, live, as NDJSON (root or
     /// CAP_PERFMON).
     Record(cmd::record::RecordArgs),
+    /// Show the machine as a tree of host, pods, containers and sandboxes, with their
+    /// processes, from one scan of /proc.
+    Ps(cmd::ps::PsArgs),
 }
 
 fn main() -> ExitCode {
@@ -29,6 +32,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Report(args) => cmd::report::run(&args),
         Command::Record(args) => cmd::record::run(&args),
+        Command::Ps(args) => cmd::ps::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -4,7 +4,11 @@
 
 use crate::nsset::NsSet;
 use crate::record::{NsLink, NS_KINDS};
+use std::ffi::{CStr, CString};
 use std::fs;
+use std::io::Read;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
@@ -15,6 +19,10 @@ pub struct ProcTask {
     pub pid: u32,
     /// Thread id.
     pub tid: u32,
+    /// Parent process id.
+    pub ppid: u32,
+    /// Start time after boot, in clock ticks (orders processes).
+    pub start_time: u64,
     /// Command name.
     pub comm: String,
     /// Namespace links in kernel index order; a link /proc would not show is (0, 0).
@@ -33,34 +41,133 @@ pub fn ns_link(path: &Path) -> Option<NsLink> {
 /// The links of the task whose /proc directory is `dir` (`/proc/PID/task/TID`). `None` when
 /// the task is gone; links that cannot be read (permissions) are (0, 0), as perf writes them.
 pub fn read_ns(dir: &Path) -> Option<NsSet> {
-    let mut links = [NsLink::default(); 7];
-    let mut any = false;
-    for (i, kind) in NS_KINDS.iter().enumerate() {
-        if let Some(l) = ns_link(&dir.join("ns").join(kind.name())) {
-            links[i] = l;
-            any = true;
+    let dir = TaskDir::open(dir)?;
+    dir.ns()
+}
+
+/// An open /proc task directory: every file below is reached relative to it, so the kernel
+/// walks /proc/PID/task/TID once per task instead of once per file (the scan is bound by
+/// path lookups, and 10,000 tasks must bootstrap in well under 100 ms).
+struct TaskDir(OwnedFd);
+
+impl TaskDir {
+    fn open(dir: &Path) -> Option<TaskDir> {
+        let c = CString::new(dir.as_os_str().as_bytes()).ok()?;
+        // SAFETY: c is a valid NUL-terminated path; the fd is owned by the result.
+        let fd = unsafe {
+            libc::open(
+                c.as_ptr(),
+                libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+            )
+        };
+        // SAFETY: fd was just returned by open and is owned by nothing else.
+        (fd >= 0).then(|| TaskDir(unsafe { OwnedFd::from_raw_fd(fd) }))
+    }
+
+    fn link(&self, name: &CStr) -> Option<NsLink> {
+        let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+        // SAFETY: the dirfd is open, name is NUL-terminated, st is written on success.
+        let r = unsafe { libc::fstatat(self.0.as_raw_fd(), name.as_ptr(), st.as_mut_ptr(), 0) };
+        if r != 0 {
+            return None;
         }
+        // SAFETY: fstatat returned 0, so st is initialised.
+        let st = unsafe { st.assume_init() };
+        Some(NsLink {
+            dev: st.st_dev,
+            ino: st.st_ino,
+        })
     }
-    if !any && !dir.exists() {
-        return None;
+
+    fn ns(&self) -> Option<NsSet> {
+        const NAMES: [&CStr; 7] = [
+            c"ns/net",
+            c"ns/uts",
+            c"ns/ipc",
+            c"ns/pid",
+            c"ns/user",
+            c"ns/mnt",
+            c"ns/cgroup",
+        ];
+        debug_assert!(NAMES
+            .iter()
+            .zip(NS_KINDS)
+            .all(|(n, k)| n.to_bytes().ends_with(k.name().as_bytes())));
+        let mut links = [NsLink::default(); 7];
+        for (l, name) in links.iter_mut().zip(NAMES) {
+            if let Some(x) = self.link(name) {
+                *l = x;
+            }
+        }
+        Some(NsSet::from_links(links))
     }
-    Some(NsSet::from_links(links))
+
+    fn read(&self, name: &CStr, buf: &mut Vec<u8>) -> Option<()> {
+        // SAFETY: the dirfd is open, name is NUL-terminated; the new fd is owned below.
+        let fd = unsafe {
+            libc::openat(
+                self.0.as_raw_fd(),
+                name.as_ptr(),
+                libc::O_RDONLY | libc::O_CLOEXEC,
+            )
+        };
+        if fd < 0 {
+            return None;
+        }
+        // SAFETY: fd was just returned by openat.
+        let mut f = fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+        buf.clear();
+        f.read_to_end(buf).ok()?;
+        Some(())
+    }
+}
+
+/// Fields of /proc/…/stat: (comm, ppid, starttime). The comm sits in parentheses and may
+/// itself hold ") ", so the rest is parsed from the last ')'.
+fn parse_stat(stat: &[u8]) -> Option<(&str, u32, u64)> {
+    let open = stat.iter().position(|&b| b == b'(')?;
+    let close = stat.iter().rposition(|&b| b == b')')?;
+    let comm = std::str::from_utf8(stat.get(open + 1..close)?).ok()?;
+    let rest = std::str::from_utf8(stat.get(close + 1..)?).ok()?;
+    let mut f = rest.split_ascii_whitespace();
+    // rest starts at field 3 (state): ppid is field 4, starttime field 22.
+    let ppid = f.nth(1)?.parse().ok()?;
+    let start = f.nth(17)?.parse().ok()?;
+    Some((comm, ppid, start))
 }
 
 /// Reads one task of `proc_root` (normally /proc).
 pub fn read_task(proc_root: &Path, pid: u32, tid: u32) -> Option<ProcTask> {
-    let dir = proc_root
-        .join(pid.to_string())
-        .join("task")
-        .join(tid.to_string());
-    let ns = read_ns(&dir)?;
-    let comm = fs::read_to_string(dir.join("comm")).ok()?;
+    let mut buf = Vec::with_capacity(512);
+    read_task_with(proc_root, pid, tid, &mut buf)
+}
+
+fn read_task_with(proc_root: &Path, pid: u32, tid: u32, buf: &mut Vec<u8>) -> Option<ProcTask> {
+    let dir = TaskDir::open(&proc_root.join(format!("{pid}/task/{tid}")))?;
+    let ns = dir.ns()?;
+    dir.read(c"stat", buf)?;
+    let (comm, ppid, start_time) = parse_stat(buf)?;
     Some(ProcTask {
         pid,
         tid,
-        comm: comm.trim_end_matches('\n').to_string(),
+        ppid,
+        start_time,
+        comm: comm.to_string(),
         ns,
     })
+}
+
+/// The pid of task `tid` in its own pid namespace (the last field of NSpid in
+/// /proc/PID/task/TID/status), when the kernel shows it.
+pub fn read_nspid(proc_root: &Path, pid: u32, tid: u32) -> Option<u32> {
+    let s = fs::read_to_string(proc_root.join(format!("{pid}/task/{tid}/status"))).ok()?;
+    let line = s.lines().find_map(|l| l.strip_prefix("NSpid:"))?;
+    line.split_ascii_whitespace().last()?.parse().ok()
+}
+
+/// The text of /proc/PID/cgroup (one line per hierarchy), or `None` when the task is gone.
+pub fn read_cgroup(proc_root: &Path, pid: u32) -> Option<String> {
+    fs::read_to_string(proc_root.join(format!("{pid}/cgroup"))).ok()
 }
 
 fn numeric_entries(dir: &Path) -> Vec<u32> {
@@ -78,9 +185,10 @@ fn numeric_entries(dir: &Path) -> Vec<u32> {
 /// scan are left out.
 pub fn scan(proc_root: &Path) -> Vec<ProcTask> {
     let mut out = Vec::new();
+    let mut buf = Vec::with_capacity(512);
     for pid in numeric_entries(proc_root) {
         for tid in numeric_entries(&proc_root.join(pid.to_string()).join("task")) {
-            if let Some(t) = read_task(proc_root, pid, tid) {
+            if let Some(t) = read_task_with(proc_root, pid, tid, &mut buf) {
                 out.push(t);
             }
         }
@@ -114,6 +222,20 @@ mod tests {
         let net = ns_link(Path::new("/proc/self/ns/net")).unwrap();
         assert_eq!(t.ns.links()[0], net);
         assert!(scan(Path::new("/proc")).iter().any(|t| t.tid == me));
+    }
+
+    #[test]
+    fn stat_fields_survive_odd_names() {
+        let line = b"42 (a) b (c)) S 7 42 42 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 1 0 12345 1 2 3";
+        assert_eq!(parse_stat(line), Some(("a) b (c)", 7, 12345)));
+        assert_eq!(parse_stat(b"42 (x"), None);
+        assert_eq!(parse_stat(b"42 (x) S"), None);
+        let me = std::process::id();
+        let t = read_task(Path::new("/proc"), me, me).unwrap();
+        assert_eq!(t.ppid, std::os::unix::process::parent_id());
+        assert!(t.start_time > 0);
+        assert_eq!(read_nspid(Path::new("/proc"), me, me), Some(me));
+        assert!(read_cgroup(Path::new("/proc"), me).unwrap().contains("::"));
     }
 
     #[test]

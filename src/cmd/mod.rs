@@ -1,4 +1,5 @@
 //! The subcommands of the CLI, one module each.
 
+pub mod ps;
 pub mod record;
 pub mod report;

@@ -3,9 +3,11 @@
 use anyhow::{Context, Result};
 use clap::ValueEnum;
 use nswatch::event::JsonWriter;
+use nswatch::model::json::{write_change, write_labeled};
+use nswatch::model::{Attributor, Change, ChangeKind, GroupId};
 use nswatch::perf_data::{FileInfo, Order, PerfData};
 use nswatch::report::Story;
-use nswatch::EventBuilder;
+use nswatch::{Event, EventBuilder};
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 
@@ -60,6 +62,28 @@ fn describe(info: &FileInfo) -> String {
     parts.join(", ")
 }
 
+/// Writes `ev` labelled with its group, preceded by the groups it started and followed by
+/// the groups it ended or renamed, so that a reader meets a container's start before any
+/// event that names it.
+fn write_with_changes(
+    model: &mut Attributor,
+    json: &mut JsonWriter,
+    ev: &Event<'_>,
+    g: Option<GroupId>,
+    pending: &mut Vec<Change>,
+    buf: &mut Vec<u8>,
+) {
+    pending.extend(model.take_changes());
+    for c in pending.iter().filter(|c| c.kind == ChangeKind::Start) {
+        write_change(model, c, buf);
+    }
+    write_labeled(json, ev, g.map(|g| model.group(g)), buf);
+    for c in pending.iter().filter(|c| c.kind != ChangeKind::Start) {
+        write_change(model, c, buf);
+    }
+    pending.clear();
+}
+
 /// Runs `nswatch report`.
 pub fn run(args: &ReportArgs) -> Result<()> {
     let name = args.file.display().to_string();
@@ -77,9 +101,12 @@ pub fn run(args: &ReportArgs) -> Result<()> {
             // split by an error, so what was written is always whole lines.
             let mut buf = Vec::with_capacity(1 << 17);
             let mut json = JsonWriter::new();
+            let mut model = Attributor::learning();
+            let mut pending = Vec::new();
             let r = data.for_each(order, |dec, view| -> Result<()> {
                 if let Some(ev) = builder.decode(dec, view)? {
-                    json.write(&ev, &mut buf);
+                    let g = model.observe(&ev);
+                    write_with_changes(&mut model, &mut json, &ev, g, &mut pending, &mut buf);
                     if buf.len() >= 1 << 16 {
                         out.write_all(&buf)?;
                         buf.clear();

@@ -14,6 +14,10 @@ use std::collections::VecDeque;
 /// window (tens of ms); 5 s leaves room for slow consumers.
 pub const DEFAULT_GRACE_NS: u64 = 5_000_000_000;
 
+/// NAMESPACES events after which a [`Attributor::learning`] model without a PID 1 or 2
+/// record takes the most common set as the host's.
+pub const HOST_GUESS_AFTER: u32 = 1000;
+
 /// A change in the set of groups, for "container_start", "container_exit" and renames.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Change {
@@ -103,6 +107,10 @@ pub struct Pod {
 #[derive(Debug)]
 pub struct Attributor {
     host: NsSet,
+    /// False until the host's set is known (see [`Attributor::learning`]).
+    host_known: bool,
+    /// NAMESPACES events seen while the host is not known.
+    unsure_events: u32,
     sets: Interner,
     groups: Vec<Group>,
     /// Live groups by key; an ended group leaves, so its key starts a new generation.
@@ -147,6 +155,8 @@ impl Attributor {
         };
         Attributor {
             host,
+            host_known: true,
+            unsure_events: 0,
             sets,
             groups: vec![host_group],
             by_key: HashMap::new(),
@@ -159,6 +169,71 @@ impl Attributor {
             now_ns: 0,
             changes: Vec::new(),
             pid_parents: HashMap::new(),
+        }
+    }
+
+    /// A model that learns the host from the stream, for recordings: perf synthesizes the
+    /// tasks that exist at start in pid order, so the host is the set of PID 1, or of
+    /// kthreadd (PID 2) where PID 1's links were unreadable (all zero). A stream that has
+    /// neither takes the most common set after [`HOST_GUESS_AFTER`] NAMESPACES events.
+    /// Tasks seen before that are placed again once the host is known.
+    pub fn learning() -> Attributor {
+        let mut m = Attributor::new(NsSet::default());
+        m.host_known = false;
+        m
+    }
+
+    /// True once the host's set is known.
+    pub fn host_known(&self) -> bool {
+        self.host_known
+    }
+
+    /// Sets the host's set and places every live task again.
+    pub fn set_host(&mut self, host: NsSet) {
+        self.host = host;
+        self.host_known = true;
+        let id = self.sets.intern(host);
+        self.groups[0].first_set = id;
+        let mut tids: Vec<(u32, u64)> = self
+            .live
+            .values()
+            .map(|t| (t.tid, t.current.start_ns))
+            .collect();
+        tids.sort_unstable();
+        for (tid, start) in tids {
+            let t = &self.live[&tid];
+            let (set, old) = (t.current.set, t.current.group);
+            let (g, _) = self.group_for(set, start, tid);
+            if g != old {
+                let t = self.live.get_mut(&tid).expect("listed above");
+                t.current.group = g;
+                self.enter(g);
+                self.leave(old, start);
+            }
+        }
+    }
+
+    fn learn_host(&mut self, pid: u32, ns: &NsSet) {
+        if unreadable(ns) {
+            return;
+        }
+        if pid == 1 || pid == 2 {
+            self.set_host(*ns);
+            return;
+        }
+        self.unsure_events += 1;
+        if self.unsure_events >= HOST_GUESS_AFTER {
+            let mut count: HashMap<SetId, u32> = HashMap::new();
+            for t in self.live.values() {
+                *count.entry(t.current.set).or_default() += 1;
+            }
+            if let Some((&set, _)) = count
+                .iter()
+                .max_by_key(|(s, n)| (**n, std::cmp::Reverse(**s)))
+            {
+                let host = *self.sets.get(set);
+                self.set_host(host);
+            }
         }
     }
 
@@ -190,6 +265,9 @@ impl Attributor {
         let pid = ev.pid.unwrap_or(tid);
         match &ev.body {
             Body::Namespaces { ns, comm, .. } => {
+                if !self.host_known {
+                    self.learn_host(pid, ns);
+                }
                 let born = if ev.synthesized { 0 } else { time };
                 let g = self.set_namespaces(pid, tid, time, born, **ns);
                 if let (Some(c), Some(t)) = (comm, self.live.get_mut(&tid)) {
@@ -239,7 +317,7 @@ impl Attributor {
         for t in self
             .live
             .values()
-            .filter(|t| t.pid == t.tid && t.born_ns == 0)
+            .filter(|t| t.pid == t.tid && t.born_ns() == 0)
         {
             let g = t.current.group;
             if g == GroupId::HOST || proc_group.get(&t.ppid).map(|p| p.0) == Some(g) {
@@ -272,7 +350,7 @@ impl Attributor {
             Origin::Born
         };
         let mut creators: Vec<(GroupId, u32)> = Vec::new();
-        for t in self.live.values_mut().filter(|t| t.born_ns == 0) {
+        for t in self.live.values_mut().filter(|t| t.born_ns() == 0) {
             let g = t.current.group;
             if g != GroupId::HOST {
                 t.origin = origin_of(t.pid, g);
@@ -463,8 +541,7 @@ impl Attributor {
             Some(t) => (Some(t.current.group), t.current.start_ns),
             None => (None, 0),
         };
-        let creator = self.live.get(&tid).map(|t| t.comm().to_string());
-        let (g, created) = self.group_for(set, time, tid, creator);
+        let (g, created) = self.group_for(set, time, tid);
         match old {
             Some(old) => {
                 let t = self.live.get_mut(&tid).expect("looked up above");
@@ -498,16 +575,23 @@ impl Attributor {
             // The EXIT of the tid's previous owner was lost: never merge the two tasks.
             self.exit(tid, time);
         }
-        let (set, g, comm) = match self.live.get(&ptid) {
-            Some(p) => (p.current.set, p.current.group, Some(p.comm().to_string())),
+        let mut t = match self.live.get(&ptid) {
+            Some(p) => {
+                let mut t = Task::new(pid, tid, time, p.current.set, p.current.group);
+                t.copy_comm(p);
+                t
+            }
             // Unknown parent: the child's own NAMESPACES record (same timestamp) says.
-            None => (self.sets.intern(NsSet::default()), GroupId::HOST, None),
+            None => Task::new(
+                pid,
+                tid,
+                time,
+                self.sets.intern(NsSet::default()),
+                GroupId::HOST,
+            ),
         };
-        let mut t = Task::new(pid, tid, time, set, g);
+        let g = t.current.group;
         t.ppid = ppid;
-        if let Some(c) = comm {
-            t.set_comm(&c);
-        }
         self.live.insert(tid, t);
         self.enter(g);
         g
@@ -557,15 +641,9 @@ impl Attributor {
     }
 
     /// The live group of `set`, started now if there is none. Returns whether it was new.
-    fn group_for(
-        &mut self,
-        set: SetId,
-        time: u64,
-        tid: u32,
-        creator: Option<String>,
-    ) -> (GroupId, bool) {
+    fn group_for(&mut self, set: SetId, time: u64, tid: u32) -> (GroupId, bool) {
         let s = *self.sets.get(set);
-        if s.is_unknown() {
+        if unreadable(&s) || !self.host_known {
             return (GroupId::HOST, false);
         }
         let (kind, key) = classify(&s, &self.host);
@@ -591,7 +669,9 @@ impl Attributor {
             ended_ns: None,
             live_tasks: 0,
             leader: tid,
-            creator,
+            // The task itself when it unshared; its parent's name when it was just forked
+            // (a child carries its parent's comm until it execs).
+            creator: self.live.get(&tid).map(|t| t.comm().to_string()),
             parent: None,
             naming: Naming::default(),
         });
@@ -608,6 +688,12 @@ impl Attributor {
     pub fn current(&self, tid: u32) -> Option<&Interval> {
         self.live.get(&tid).map(|t| &t.current)
     }
+}
+
+/// True when no link of `ns` could be read (perf writes zeros then; inode 0 is never a
+/// namespace).
+fn unreadable(ns: &NsSet) -> bool {
+    ns.links().iter().all(|l| l.ino == 0)
 }
 
 #[cfg(test)]
@@ -849,6 +935,38 @@ mod tests {
         assert_eq!(m.observe(&ev(11, 500, 500, body)), Some(ct));
         assert_eq!(m.task(500).unwrap().comm(), "nginx");
         assert_eq!(m.group(GroupId::HOST).live_tasks, 0);
+    }
+
+    #[test]
+    fn a_learning_model_takes_the_host_from_pid_1_or_2() {
+        let mut m = Attributor::learning();
+        // PID 1 unreadable (perf writes zeros), a container task, then kthreadd.
+        ns(&mut m, 0, 1, 1, &set([0; 7]));
+        ns(&mut m, 0, 60, 60, &set(CT));
+        assert_eq!(
+            m.attribute(60, 60, 0).unwrap().group,
+            GroupId::HOST,
+            "not known yet"
+        );
+        ns(&mut m, 0, 2, 2, &set(HOST));
+        assert!(m.host_known());
+        let g = m.attribute(60, 60, 0).unwrap().group;
+        assert_eq!(m.group(g).kind, Kind::Container);
+        assert_eq!(m.group(GroupId::HOST).live_tasks, 2);
+        assert_eq!(changes(&mut m), vec![(ChangeKind::Start, g)]);
+    }
+
+    #[test]
+    fn a_learning_model_without_pid_1_or_2_guesses_the_common_set() {
+        let mut m = Attributor::learning();
+        ns(&mut m, 0, 60, 60, &set(CT));
+        for tid in 100..100 + HOST_GUESS_AFTER {
+            ns(&mut m, 0, tid, tid, &set(HOST));
+        }
+        assert!(m.host_known());
+        assert_eq!(m.host(), &set(HOST));
+        let g = m.attribute(60, 60, 0).unwrap().group;
+        assert_eq!(m.group(g).kind, Kind::Container);
     }
 
     #[test]

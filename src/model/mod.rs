@@ -4,6 +4,7 @@
 pub mod attributor;
 pub mod cgroup;
 pub mod group;
+pub mod json;
 pub mod task;
 
 pub use attributor::{Attribution, Attributor, Change, ChangeKind, Pod, TaskSnapshot};

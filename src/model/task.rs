@@ -52,8 +52,6 @@ pub struct Task {
     pub ppid: u32,
     /// Pid in the task's own pid namespace (NSpid's last field); 0 when not known.
     pub nspid: u32,
-    /// Birth, event time in ns (0 when it existed at start).
-    pub born_ns: u64,
     /// End, event time in ns; `u64::MAX` while alive.
     pub ended_ns: u64,
     /// Process start time from /proc (clock ticks since boot; 0 when not known), to order
@@ -65,8 +63,10 @@ pub struct Task {
     comm: [u8; COMM_LEN],
     /// The current interval.
     pub current: Interval,
-    /// Earlier intervals, oldest first; empty for most tasks.
-    past: Vec<Interval>,
+    /// Earlier intervals, oldest first; `None` for most tasks (boxed so that a task that
+    /// never changed pays 8 bytes for its history, not a Vec's 24).
+    #[allow(clippy::box_collection)]
+    past: Option<Box<Vec<Interval>>>,
 }
 
 impl Task {
@@ -78,7 +78,6 @@ impl Task {
             ppid: 0,
             nspid: 0,
             start_time: 0,
-            born_ns: start_ns,
             ended_ns: u64::MAX,
             origin: Origin::Born,
             comm_len: 0,
@@ -88,7 +87,7 @@ impl Task {
                 set,
                 group,
             },
-            past: Vec::new(),
+            past: None,
         }
     }
 
@@ -108,6 +107,12 @@ impl Task {
         self.comm_len = n as u8;
     }
 
+    /// Takes `other`'s command name (a forked child has its parent's until it execs).
+    pub fn copy_comm(&mut self, other: &Task) {
+        self.comm = other.comm;
+        self.comm_len = other.comm_len;
+    }
+
     /// True while the task runs.
     pub fn is_alive(&self) -> bool {
         self.ended_ns == u64::MAX
@@ -122,7 +127,9 @@ impl Task {
             self.current.group = group;
             return;
         }
-        self.past.push(self.current);
+        self.past
+            .get_or_insert_with(Default::default)
+            .push(self.current);
         self.current = Interval {
             start_ns: time_ns,
             set,
@@ -139,21 +146,33 @@ impl Task {
         if time_ns >= self.current.start_ns {
             return Some(&self.current);
         }
-        if let Some(i) = self.past.iter().rposition(|iv| iv.start_ns <= time_ns) {
-            return Some(&self.past[i]);
+        let past = self.past();
+        if let Some(i) = past.iter().rposition(|iv| iv.start_ns <= time_ns) {
+            return Some(&past[i]);
         }
-        let first = self.past.first().unwrap_or(&self.current);
-        (self.born_ns == 0).then_some(first)
+        (self.born_ns() == 0).then_some(past.first().unwrap_or(&self.current))
+    }
+
+    /// Birth, event time in ns (0 when it existed at start): the start of its first
+    /// interval.
+    pub fn born_ns(&self) -> u64 {
+        self.past().first().unwrap_or(&self.current).start_ns
+    }
+
+    fn past(&self) -> &[Interval] {
+        self.past.as_deref().map_or(&[], Vec::as_slice)
     }
 
     /// Every interval, oldest first.
     pub fn intervals(&self) -> impl Iterator<Item = &Interval> {
-        self.past.iter().chain(std::iter::once(&self.current))
+        self.past().iter().chain(std::iter::once(&self.current))
     }
 
     /// Heap bytes the task owns beyond its inline size.
     pub fn heap_bytes(&self) -> usize {
-        self.past.capacity() * std::mem::size_of::<Interval>()
+        self.past.as_ref().map_or(0, |p| {
+            std::mem::size_of::<Vec<Interval>>() + p.capacity() * std::mem::size_of::<Interval>()
+        })
     }
 }
 

@@ -1,0 +1,216 @@
+//! The container model's costs: `attribute()` lookups, event intake, memory per task.
+//!
+//!   CARGO_TARGET_DIR=/tmp/bench-target cargo bench --bench model
+//!
+//! The machine modelled: 50,000 tasks in 1,000 containers (50 each) plus the host, as a
+//! busy Kubernetes node would have; a third of the tasks changed namespaces twice (setns),
+//! so their history has three intervals.
+//!
+//! Groups:
+//!   attribute/live_now     a sample of a live task at the current time (the common case);
+//!   attribute/live_past    a sample timestamped before the task's last two setns;
+//!   attribute/ended        a sample of a task that exited, within the grace period;
+//!   attribute/miss         a tid the model never saw;
+//!   observe/fork_ns_exit   intake of FORK + NAMESPACES + EXIT per child (events/s).
+//!
+//! Memory: the bench counts heap bytes with its own allocator while building the model and
+//! prints bytes per task (tables, history, groups and sets included) before timing.
+
+use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
+use nswatch::model::Attributor;
+use nswatch::nsset::NsSet;
+use nswatch::record::NsLink;
+use nswatch::{Body, Event};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicIsize, Ordering};
+
+struct Counting;
+static HEAP: AtomicIsize = AtomicIsize::new(0);
+
+// SAFETY: forwards to the system allocator and only counts sizes.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        HEAP.fetch_add(l.size() as isize, Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc(l) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        HEAP.fetch_sub(l.size() as isize, Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(p, l) }
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
+        HEAP.fetch_add(new as isize - l.size() as isize, Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.realloc(p, l, new) }
+    }
+}
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
+const TASKS: u32 = 50_000;
+const GROUPS: u32 = 1_000;
+const FIRST_TID: u32 = 1_000;
+
+fn set(group: u32) -> NsSet {
+    let l = |ino| NsLink { dev: 4, ino };
+    if group == 0 {
+        return NsSet::from_links((1..=7).map(l));
+    }
+    let b = 10_000 + u64::from(group) * 10;
+    NsSet::from_links([l(b), l(b + 1), l(b + 2), l(b + 3), l(5), l(b + 5), l(7)])
+}
+
+fn ev(time: u64, tid: u32, body: Body<'_>) -> Event<'_> {
+    Event {
+        time_ns: Some(time),
+        cpu: Some(0),
+        pid: Some(tid),
+        tid: Some(tid),
+        synthesized: false,
+        body,
+    }
+}
+
+/// The model above; returns it with the time of its last event.
+fn build() -> (Attributor, u64) {
+    let sets: Vec<NsSet> = (0..=GROUPS).map(set).collect();
+    let mut m = Attributor::new(sets[0]);
+    let mut time = 1_000;
+    for i in 0..TASKS {
+        let tid = FIRST_TID + i;
+        let g = 1 + i % GROUPS;
+        let body = Body::Namespaces {
+            ns: &sets[g as usize],
+            comm: Some("worker".into()),
+            cause: None,
+        };
+        m.observe(&ev(time, tid, body));
+        time += 10;
+    }
+    // A third of the tasks setns twice (out to a neighbour and back).
+    for i in (0..TASKS).step_by(3) {
+        let tid = FIRST_TID + i;
+        let g = 1 + i % GROUPS;
+        for target in [1 + (g % GROUPS), g] {
+            let body = Body::Namespaces {
+                ns: &sets[target as usize],
+                comm: None,
+                cause: None,
+            };
+            m.observe(&ev(time, tid, body));
+            time += 10;
+        }
+    }
+    m.take_changes().for_each(drop);
+    (m, time)
+}
+
+fn attribute(c: &mut Criterion) {
+    let before = HEAP.load(Ordering::Relaxed);
+    let (mut m, now) = build();
+    let bytes = HEAP.load(Ordering::Relaxed) - before;
+    println!(
+        "model memory: {} tasks, {} groups, {} bytes = {:.0} bytes per task \
+         (task tables alone: {:.0} bytes per task)",
+        m.live_tasks(),
+        m.groups().len(),
+        bytes,
+        bytes as f64 / f64::from(TASKS),
+        m.task_bytes() as f64 / f64::from(TASKS)
+    );
+    // Some tasks end, for the `ended` lookups.
+    let ended: Vec<u32> = (0..1000).map(|i| FIRST_TID + 1 + i * 3).collect();
+    let mut t = now;
+    for &tid in &ended {
+        m.observe(&ev(t, tid, Body::Exit { ppid: 1, ptid: 1 }));
+        t += 1;
+    }
+    let tids: Vec<u32> = (0..4096u32)
+        .map(|i| FIRST_TID + (i.wrapping_mul(2_654_435_761) % TASKS))
+        .filter(|tid| !ended.contains(tid))
+        .collect();
+    let mut g = c.benchmark_group("attribute");
+    g.throughput(Throughput::Elements(1));
+    let mut i = 0;
+    g.bench_function("live_now", |b| {
+        b.iter(|| {
+            i = (i + 1) & 2047;
+            black_box(m.attribute(tids[i], tids[i], t))
+        })
+    });
+    let setns_tids: Vec<u32> = (0..TASKS)
+        .step_by(3)
+        .skip(1000)
+        .map(|i| FIRST_TID + i)
+        .collect();
+    g.bench_function("live_past", |b| {
+        b.iter(|| {
+            i = (i + 1) & 2047;
+            let tid = setns_tids[i];
+            black_box(m.attribute(tid, tid, 1_000 + u64::from(tid - FIRST_TID) * 10))
+        })
+    });
+    g.bench_function("ended", |b| {
+        b.iter(|| {
+            i = (i + 1) % ended.len();
+            black_box(m.attribute(ended[i], ended[i], now - 1))
+        })
+    });
+    g.bench_function("miss", |b| {
+        b.iter(|| {
+            i = (i + 1) & 2047;
+            black_box(m.attribute(1, 900_000 + i as u32, t))
+        })
+    });
+    g.finish();
+}
+
+fn observe(c: &mut Criterion) {
+    let (mut m, mut time) = build();
+    let sets: Vec<NsSet> = (0..=GROUPS).map(set).collect();
+    let mut g = c.benchmark_group("observe");
+    g.throughput(Throughput::Elements(3));
+    let mut n = 0u32;
+    g.bench_function("fork_ns_exit", |b| {
+        b.iter(|| {
+            n = n.wrapping_add(1);
+            let parent = FIRST_TID + (n % TASKS);
+            let child = 2_000_000 + (n % 100_000);
+            let gi = 1 + (parent - FIRST_TID) % GROUPS;
+            let fork = Event {
+                pid: Some(child),
+                ..ev(
+                    time,
+                    child,
+                    Body::Fork {
+                        ppid: parent,
+                        ptid: parent,
+                    },
+                )
+            };
+            black_box(m.observe(&fork));
+            let ns = Body::Namespaces {
+                ns: &sets[gi as usize],
+                comm: None,
+                cause: None,
+            };
+            black_box(m.observe(&ev(time, child, ns)));
+            black_box(m.observe(&ev(
+                time + 5,
+                child,
+                Body::Exit {
+                    ppid: parent,
+                    ptid: parent,
+                },
+            )));
+            m.take_changes().for_each(drop);
+            time += 10;
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, attribute, observe);
+criterion_main!(benches);

@@ -1,0 +1,204 @@
+//! What /proc says about groups: builds an [`Attributor`] from a scan of every task, and
+//! names the groups it finds (cgroup path, the tool that made them, named network
+//! namespaces). The I/O half of the model: `nswatch ps`, the live bootstrap and
+//! [`crate::session`] use it; the model itself stays pure.
+
+use crate::model::cgroup;
+use crate::model::{Attributor, GroupId, Kind, Naming, TaskSnapshot};
+use crate::procfs::{self, ProcTask};
+use crate::record::{NsKind, NsLink};
+use anyhow::{anyhow, Result};
+use std::fs;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+/// `NS_GET_PARENT` from linux/nsfs.h: `_IO(0xb7, 0x2)`.
+const NS_GET_PARENT: libc::c_ulong = 0xb702;
+
+/// A model of the machine as /proc shows it now.
+pub struct Census {
+    /// The model, every live task in it.
+    pub model: Attributor,
+    /// Which pid the host set was read from (1, or 2 when /proc/1/ns is unreadable).
+    pub host_pid: u32,
+    /// Tasks scanned.
+    pub tasks: usize,
+}
+
+/// Scans `proc_root` (normally /proc) at event time `time_ns` and builds the model.
+pub fn take(proc_root: &Path, time_ns: u64) -> Result<Census> {
+    let (host_pid, host) = procfs::host_set(proc_root).ok_or_else(|| {
+        anyhow!(
+            "cannot read the host's namespaces from {0}/1/ns nor {0}/2/ns",
+            proc_root.display()
+        )
+    })?;
+    let tasks = procfs::scan(proc_root);
+    let mut model = Attributor::new(host);
+    feed(&mut model, proc_root, time_ns, &tasks);
+    Ok(Census {
+        model,
+        host_pid,
+        tasks: tasks.len(),
+    })
+}
+
+/// Adds scanned tasks to `model`, then settles origins and names every group that has none.
+pub fn feed(model: &mut Attributor, proc_root: &Path, time_ns: u64, tasks: &[ProcTask]) {
+    let host_pid_ns = model.host().get(NsKind::Pid);
+    for t in tasks {
+        // NSpid only differs from the host pid inside another pid namespace.
+        let nspid = if t.ns.get(NsKind::Pid) == host_pid_ns {
+            t.tid
+        } else {
+            procfs::read_nspid(proc_root, t.pid, t.tid).unwrap_or(0)
+        };
+        model.add_snapshot(
+            time_ns,
+            &TaskSnapshot {
+                pid: t.pid,
+                tid: t.tid,
+                ppid: t.ppid,
+                nspid,
+                start_time: t.start_time,
+                comm: &t.comm,
+                ns: t.ns,
+            },
+        );
+    }
+    model.settle_origins();
+    let unnamed: Vec<GroupId> = model
+        .groups()
+        .iter()
+        .filter(|g| g.is_live() && g.kind != Kind::Host && g.naming == Naming::default())
+        .map(|g| g.id)
+        .collect();
+    let netns = named_netns(Path::new("/run/netns"));
+    for g in unnamed {
+        name_group(model, proc_root, g, &netns);
+    }
+}
+
+/// Names group `id` from its leader's cgroup path, the tool that created it, or the named
+/// network namespace it uses; records its pid namespace's parent for nesting.
+pub fn name_group(
+    model: &mut Attributor,
+    proc_root: &Path,
+    id: GroupId,
+    netns: &[(String, NsLink)],
+) {
+    let g = model.group(id);
+    let leader = model.task(g.leader).map_or(g.leader, |t| t.pid);
+    let creator = g.creator.clone();
+    let net = model.group_net(id);
+    let pid_link = g.key.get(NsKind::Pid).filter(|l| l.ino != 0);
+    let mut naming = Naming::default();
+    if let Some(c) = procfs::read_cgroup(proc_root, leader)
+        .as_deref()
+        .and_then(cgroup::parse_proc_cgroup)
+    {
+        naming.cgroup = Some(c.path.clone());
+        if c.is_container() {
+            naming.runtime = c.runtime.map(|r| r.as_str().to_string());
+            naming.runtime_id = c.id.clone();
+            naming.name = c.id.clone();
+        }
+        naming.pod_uid = c.pod_uid.clone();
+    }
+    if naming.runtime.is_none() {
+        if let Some(tool) = creator.as_deref().and_then(tool_runtime) {
+            naming.runtime = Some(tool.to_string());
+        }
+    }
+    if let Some((name, _)) = net.and_then(|n| netns.iter().find(|(_, l)| *l == n)) {
+        if naming.runtime.is_none() || naming.runtime.as_deref() == Some("ip-netns") {
+            naming.runtime = Some("ip-netns".to_string());
+            naming.runtime_id = Some(name.clone());
+            naming.name = Some(name.clone());
+        }
+    }
+    model.set_naming(id, naming);
+    if let Some(child) = pid_link {
+        if let Some(parent) = pid_ns_parent(proc_root, leader) {
+            model.set_pid_ns_parent(child, parent);
+        }
+    }
+}
+
+/// The runtime a creating command names, for tools that leave no cgroup behind.
+fn tool_runtime(comm: &str) -> Option<&'static str> {
+    Some(match comm {
+        "bwrap" => "bubblewrap",
+        "firejail" => "firejail",
+        "ip" => "ip-netns",
+        "unshare" => "unshare",
+        "nsenter" => "nsenter",
+        "systemd-nspawn" => "nspawn",
+        "lxc-start" => "lxc",
+        c if c.starts_with("runc") => "runc",
+        c if c.starts_with("crun") => "crun",
+        _ => return None,
+    })
+}
+
+/// Named network namespaces (`ip netns add NAME` bind-mounts them in /run/netns).
+pub fn named_netns(dir: &Path) -> Vec<(String, NsLink)> {
+    let Ok(rd) = fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    rd.filter_map(|e| {
+        let e = e.ok()?;
+        let m = fs::metadata(e.path()).ok()?;
+        let link = NsLink {
+            dev: m.dev(),
+            ino: m.ino(),
+        };
+        Some((e.file_name().to_str()?.to_string(), link))
+    })
+    .collect()
+}
+
+/// The parent of process `pid`'s pid namespace (NS_GET_PARENT), when the kernel lets us see
+/// it (EPERM once it is outside our own).
+pub fn pid_ns_parent(proc_root: &Path, pid: u32) -> Option<NsLink> {
+    let f = fs::File::open(proc_root.join(format!("{pid}/ns/pid"))).ok()?;
+    // SAFETY: f is an open nsfs file; NS_GET_PARENT takes no argument and returns a new fd.
+    let fd = unsafe { libc::ioctl(f.as_raw_fd(), NS_GET_PARENT) };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: fd was just returned by the ioctl and is owned by nothing else.
+    let parent = fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+    let m = parent.metadata().ok()?;
+    Some(NsLink {
+        dev: m.dev(),
+        ino: m.ino(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn this_machine_has_a_host_with_this_process_in_it() {
+        let c = take(Path::new("/proc"), 0).unwrap();
+        let me = std::process::id();
+        let a = c.model.attribute(me, me, 0).expect("this test's task");
+        let host_net = c.model.host().get(NsKind::Net);
+        let my_net = procfs::ns_link(Path::new("/proc/self/ns/net"));
+        if host_net == my_net {
+            assert_eq!(a.group, GroupId::HOST);
+        }
+        assert!(c.tasks > 1);
+        assert_eq!(c.model.live_tasks(), c.tasks);
+    }
+
+    #[test]
+    fn tools_name_their_sandboxes() {
+        assert_eq!(tool_runtime("bwrap"), Some("bubblewrap"));
+        assert_eq!(tool_runtime("runc:[2:INIT]"), Some("runc"));
+        assert_eq!(tool_runtime("bash"), None);
+    }
+}

@@ -1,0 +1,130 @@
+//! How the model shows in the event stream (schema v1): the "container" field of task events
+//! and the "container_start", "container_exit" and "container_rename" events.
+
+use crate::event::{push_str, push_u64, Event, JsonWriter};
+use crate::model::{Attributor, Change, ChangeKind, Group};
+use crate::nsset::link_name;
+
+/// The "type" of a group change event.
+pub fn change_type(kind: ChangeKind) -> &'static str {
+    match kind {
+        ChangeKind::Start => "container_start",
+        ChangeKind::Exit => "container_exit",
+        ChangeKind::Rename => "container_rename",
+    }
+}
+
+/// Appends `ev` with the group it belongs to as "container" (and "runtime_id" when the
+/// runtime's id is known).
+pub fn write_labeled(
+    json: &mut JsonWriter,
+    ev: &Event<'_>,
+    group: Option<&Group>,
+    out: &mut Vec<u8>,
+) {
+    json.write(ev, out);
+    if let Some(g) = group {
+        // The writer ends every line with "}\n"; the fields go in before it.
+        out.truncate(out.len() - 2);
+        push_group_ref(out, g);
+        out.extend_from_slice(b"}\n");
+    }
+}
+
+fn push_group_ref(out: &mut Vec<u8>, g: &Group) {
+    out.extend_from_slice(b",\"container\":");
+    push_str(out, &g.label);
+    if let Some(id) = &g.naming.runtime_id {
+        out.extend_from_slice(b",\"runtime_id\":");
+        push_str(out, id);
+    }
+}
+
+fn push_opt_str(out: &mut Vec<u8>, key: &str, v: Option<&str>) {
+    if let Some(v) = v {
+        out.push(b',');
+        push_str(out, key);
+        out.push(b':');
+        push_str(out, v);
+    }
+}
+
+/// Appends one group change as an event line.
+pub fn write_change(model: &Attributor, change: &Change, out: &mut Vec<u8>) {
+    let g = model.group(change.group);
+    let leader = model.task(g.leader);
+    out.extend_from_slice(b"{\"type\":\"");
+    out.extend_from_slice(change_type(change.kind).as_bytes());
+    out.extend_from_slice(b"\",\"time_ns\":");
+    push_u64(out, change.time_ns);
+    out.extend_from_slice(b",\"cpu\":null,\"pid\":");
+    push_u64(out, u64::from(leader.map_or(g.leader, |t| t.pid)));
+    out.extend_from_slice(b",\"tid\":");
+    push_u64(out, u64::from(g.leader));
+    push_group_ref(out, g);
+    out.extend_from_slice(b",\"kind\":\"");
+    out.extend_from_slice(g.kind.name().as_bytes());
+    out.extend_from_slice(b"\",\"name\":");
+    push_str(out, g.display_name());
+    push_opt_str(out, "runtime", g.naming.runtime.as_deref());
+    push_opt_str(out, "pod_uid", g.naming.pod_uid.as_deref());
+    push_opt_str(out, "cgroup", g.naming.cgroup.as_deref());
+    push_opt_str(out, "creator", g.creator.as_deref());
+    out.extend_from_slice(b",\"owns\":[");
+    let mut first = true;
+    for i in (0..32).filter(|i| g.differs & (1 << i) != 0) {
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        push_str(out, link_name(i));
+    }
+    out.push(b']');
+    if change.kind == ChangeKind::Exit {
+        out.extend_from_slice(b",\"started_ns\":");
+        push_u64(out, g.started_ns);
+    }
+    out.extend_from_slice(b"}\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Body;
+    use crate::nsset::NsSet;
+    use crate::record::NsLink;
+
+    #[test]
+    fn events_carry_their_container_and_changes_are_events() {
+        let link = |ino| NsLink { dev: 4, ino };
+        let mut m = Attributor::new(NsSet::from_links((1..=7).map(link)));
+        let ct = NsSet::from_links([10, 2, 3, 14, 5, 16, 7].map(link));
+        let ev = Event {
+            time_ns: Some(5),
+            cpu: Some(1),
+            pid: Some(42),
+            tid: Some(42),
+            synthesized: false,
+            body: Body::Namespaces {
+                ns: &ct,
+                comm: None,
+                cause: None,
+            },
+        };
+        let g = m.observe(&ev).unwrap();
+        let mut out = Vec::new();
+        write_labeled(&mut JsonWriter::new(), &ev, Some(m.group(g)), &mut out);
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["container"], "ct-14");
+        assert_eq!(v["type"], "namespaces");
+        let changes: Vec<Change> = m.take_changes().collect();
+        out.clear();
+        write_change(&m, &changes[0], &mut out);
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["type"], "container_start");
+        assert_eq!(v["container"], "ct-14");
+        assert_eq!(v["kind"], "container");
+        assert_eq!(v["pid"], 42);
+        assert_eq!(v["owns"], serde_json::json!(["net", "pid", "mnt"]));
+    }
+}
