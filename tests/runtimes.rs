@@ -83,6 +83,7 @@ fn smoke(rt: Runtime) {
         assert_ne!(inner_pid(exec), Some(exec), "{what}: exec has an inner pid");
     }
     assert!(c.pids().contains(&exec), "{what}: {:?}", c.pids());
+    assert_cgroups(&c, exec);
     if rt == Runtime::Runc {
         // runc's own account (its cgroup) agrees with the process tree's.
         let out = Command::new("runc")
@@ -104,6 +105,43 @@ fn smoke(rt: Runtime) {
     let left: Vec<&Proc> = before.iter().filter(|p| p.alive()).collect();
     assert!(left.is_empty(), "{what}: alive after stop: {left:?}");
     assert_nothing_left(&c);
+}
+
+/// The v2 cgroup line of `pid` ("0::/path").
+fn unified(pid: u32) -> String {
+    cgroup_lines(pid)
+        .into_iter()
+        .find(|l| l.starts_with("0::"))
+        .unwrap_or_else(|| panic!("no v2 line for {pid}"))
+}
+
+/// The cgroup paths docs/runtimes.md gives for the payload and an exec'd process.
+fn assert_cgroups(c: &Container, exec: u32) {
+    let id = c.id();
+    let mine = unified(std::process::id());
+    let (payload, joined) = match c.runtime() {
+        Runtime::Runc => (format!("0::/{id}"), format!("0::/{id}")),
+        Runtime::Lxc => (
+            format!("0::/lxc.payload.{id}"),
+            format!("0::/lxc.payload.{id}/.lxc"),
+        ),
+        // nsenter moves no cgroup: the exec'd process stays where its caller was.
+        Runtime::Nspawn => (
+            format!("0::/machine.slice/machine-{id}.scope/payload"),
+            mine.clone(),
+        ),
+        Runtime::Bwrap | Runtime::Firejail | Runtime::FirejailHostNet | Runtime::Netns => {
+            (mine.clone(), mine.clone())
+        }
+    };
+    assert_eq!(unified(c.payload_pid()), payload, "{id}: payload cgroup");
+    assert_eq!(unified(exec), joined, "{id}: exec'd process's cgroup");
+    if c.runtime() == Runtime::Runc {
+        // Every v1 hierarchy too, thanks to the absolute cgroupsPath.
+        for l in cgroup_lines(c.payload_pid()) {
+            assert!(l.ends_with(&format!(":/{id}")), "{l}");
+        }
+    }
 }
 
 /// What the runtime kept after stop (state, cgroups, netns) is gone too.

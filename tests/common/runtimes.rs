@@ -782,6 +782,10 @@ impl Container {
                  "options": ["nosuid", "nodev", "mode=1777", "size=1024k"]}
             ],
             "linux": {
+                // runc's default (no cgroupsPath) is CALLER'S-CGROUP/ID in each hierarchy, so
+                // the path would depend on where the test runs (here v1 memory is under the
+                // session's cgroup); absolute, it is /ID everywhere, as from a root caller.
+                "cgroupsPath": format!("/{}", self.id),
                 "namespaces": [
                     {"type": "pid"}, net, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}
                 ]
