@@ -3,9 +3,13 @@
 use anyhow::{Context, Result};
 use nswatch::bpf::correlate::Correlator;
 use nswatch::bpf::{Cause, Probe};
+use nswatch::census;
 use nswatch::event::{Body, Event, JsonWriter, EVENT_TYPES};
 use nswatch::live::{monotonic_ns, Capture, CaptureOptions, Item};
+use nswatch::model::json::{write_change, write_labeled};
+use nswatch::model::{Attributor, Change, ChangeKind, GroupId};
 use nswatch::procfs;
+use nswatch::record::NsLink;
 use nswatch::record::{kind_name, Record, SampleId};
 use nswatch::EventBuilder;
 use std::collections::BTreeMap;
@@ -120,22 +124,32 @@ struct Sink {
     json: JsonWriter,
     /// Events written, by [`Body::type_index`].
     counts: [u64; EVENT_TYPES.len()],
+    /// Group events written: starts, exits, renames.
+    group_events: [u64; 3],
     /// Records read from the rings, by record type (128 and up in the last slot).
     records: [u64; 129],
     quiet: bool,
 }
 
 impl Sink {
-    fn put(&mut self, ev: &Event<'_>) -> io::Result<()> {
+    /// Writes `ev` labelled with the group `model` puts it in.
+    fn put(&mut self, ev: &Event<'_>, model: &Attributor, g: Option<GroupId>) -> io::Result<()> {
         self.counts[ev.body.type_index()] += 1;
         if self.quiet {
             return Ok(());
         }
-        self.json.write(ev, &mut self.buf);
+        write_labeled(&mut self.json, ev, g.map(|g| model.group(g)), &mut self.buf);
         if self.buf.len() >= 1 << 16 {
             self.flush()?;
         }
         Ok(())
+    }
+
+    fn put_change(&mut self, model: &Attributor, c: &Change) {
+        self.group_events[c.kind as usize] += 1;
+        if !self.quiet {
+            write_change(model, c, &mut self.buf);
+        }
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -145,14 +159,21 @@ impl Sink {
     }
 }
 
-/// Writes `tasks`, read from /proc at `time`, as synthesized events, as perf does at start.
+/// Writes `tasks`, read from /proc at `time`, as synthesized events, as perf does at start;
+/// the model learns them with what /proc says beyond events (parents, NSpid, names), and
+/// tasks it had that are gone are ended.
 fn synthesize(
     sink: &mut Sink,
     builder: &mut EventBuilder,
+    groups: &mut Groups,
     filter: &Filter,
     time: u64,
     tasks: &[procfs::ProcTask],
 ) -> io::Result<usize> {
+    let present: hashbrown::HashSet<u32> = tasks.iter().map(|t| t.tid).collect();
+    groups.model.end_missing(time, |tid| present.contains(&tid));
+    census::feed(&mut groups.model, Path::new("/proc"), time, tasks);
+    groups.publish(sink)?;
     let mut n = 0;
     for t in tasks {
         builder.set_comm(t.tid, &t.comm);
@@ -168,22 +189,80 @@ fn synthesize(
             synthesized: true,
             body,
         };
-        sink.put(&head(Body::Comm {
-            comm: t.comm.as_str().into(),
-            exec: false,
-        }))?;
-        sink.put(&head(Body::Namespaces {
-            ns: &t.ns,
-            comm: Some(t.comm.as_str().into()),
-            cause: None,
-        }))?;
+        let g = groups.model.current(t.tid).map(|iv| iv.group);
+        sink.put(
+            &head(Body::Comm {
+                comm: t.comm.as_str().into(),
+                exec: false,
+            }),
+            &groups.model,
+            g,
+        )?;
+        sink.put(
+            &head(Body::Namespaces {
+                ns: &t.ns,
+                comm: Some(t.comm.as_str().into()),
+                cause: None,
+            }),
+            &groups.model,
+            g,
+        )?;
     }
     Ok(n)
+}
+
+/// The container model and what naming its groups needs.
+struct Groups {
+    model: Attributor,
+    /// Named network namespaces (/run/netns), read again when a group starts.
+    netns: Vec<(String, NsLink)>,
+    pending: Vec<Change>,
+}
+
+impl Groups {
+    /// Observes `ev` and returns its group; ns_syscall events, which change nothing, get
+    /// the group their task is in.
+    fn observe(&mut self, ev: &Event<'_>) -> Option<GroupId> {
+        self.model
+            .observe(ev)
+            .or_else(|| Some(self.model.current(ev.tid?)?.group))
+    }
+
+    /// Names the groups that started (from /proc, while their tasks live) and writes their
+    /// start events; held exits and renames follow with [`Groups::publish_rest`].
+    fn publish_starts(&mut self, sink: &mut Sink) {
+        self.pending.extend(self.model.take_changes());
+        if self.pending.iter().any(|c| c.kind == ChangeKind::Start) {
+            self.netns = census::named_netns(Path::new("/run/netns"));
+        }
+        for c in self.pending.iter().filter(|c| c.kind == ChangeKind::Start) {
+            census::name_group(&mut self.model, Path::new("/proc"), c.group, &self.netns);
+            sink.put_change(&self.model, c);
+        }
+        self.pending.retain(|c| c.kind != ChangeKind::Start);
+        // Renames found while naming are written with the rest.
+        self.pending.extend(self.model.take_changes());
+    }
+
+    fn publish_rest(&mut self, sink: &mut Sink) {
+        self.pending.extend(self.model.take_changes());
+        for c in &self.pending {
+            sink.put_change(&self.model, c);
+        }
+        self.pending.clear();
+    }
+
+    fn publish(&mut self, sink: &mut Sink) -> io::Result<()> {
+        self.publish_starts(sink);
+        self.publish_rest(sink);
+        Ok(())
+    }
 }
 
 /// Everything a merged item updates on its way to the output.
 struct State<'f> {
     sink: Sink,
+    groups: Groups,
     builder: EventBuilder,
     filter: &'f Filter,
     causes: Correlator,
@@ -235,9 +314,13 @@ impl State<'_> {
                 *c = cause.as_ref();
                 self.matched += u64::from(c.is_some());
             }
+            // The model sees every event; the filter only chooses what is written.
+            let g = self.groups.observe(&ev);
+            self.groups.publish_starts(&mut self.sink);
             if keep || matches!(ev.body, Body::Lost { .. }) {
-                self.sink.put(&ev)?;
+                self.sink.put(&ev, &self.groups.model, g)?;
             }
+            self.groups.publish_rest(&mut self.sink);
         }
         Ok(())
     }
@@ -247,14 +330,16 @@ impl State<'_> {
         if !self.filter.keep_call(&self.builder, c) {
             return Ok(());
         }
-        self.sink.put(&Event {
+        let ev = Event {
             time_ns: Some(c.enter_ns),
             cpu: Some(c.cpu),
             pid: Some(c.pid),
             tid: Some(c.tid),
             synthesized: false,
             body: Body::NsSyscall { call: c },
-        })
+        };
+        let g = self.groups.observe(&ev);
+        self.sink.put(&ev, &self.groups.model, g)
     }
 
     /// Writes an "ns_syscall_lost" event when the probe lost records since the last one.
@@ -264,14 +349,15 @@ impl State<'_> {
         }
         let n = lost - self.bpf_lost;
         self.bpf_lost = lost;
-        self.sink.put(&Event {
+        let ev = Event {
             time_ns: Some(monotonic_ns()),
             cpu: None,
             pid: None,
             tid: None,
             synthesized: false,
             body: Body::NsSyscallLost { lost: n },
-        })
+        };
+        self.sink.put(&ev, &self.groups.model, None)
     }
 
     /// Writes `tasks`, read from /proc at `time`, after what the rings hold from before it.
@@ -282,6 +368,7 @@ impl State<'_> {
         Ok(synthesize(
             &mut self.sink,
             &mut self.builder,
+            &mut self.groups,
             self.filter,
             time,
             &tasks,
@@ -316,6 +403,8 @@ pub fn run(args: &RecordArgs) -> Result<()> {
             }
         }
     };
+    let (_, host) = procfs::host_set(Path::new("/proc"))
+        .context("reading the host's namespaces from /proc/1/ns or /proc/2/ns")?;
     let mut cap = Capture::open(opts)?;
     if let Some(p) = probe {
         cap.set_side(Box::new(p))
@@ -337,10 +426,16 @@ pub fn run(args: &RecordArgs) -> Result<()> {
             buf: Vec::with_capacity(1 << 17),
             json: JsonWriter::new(),
             counts: [0; EVENT_TYPES.len()],
+            group_events: [0; 3],
             records: [0; 129],
             quiet: args.quiet,
         },
         builder: EventBuilder::new(),
+        groups: Groups {
+            model: Attributor::new(host),
+            netns: Vec::new(),
+            pending: Vec::new(),
+        },
         filter: &filter,
         causes: Correlator::new(),
         expired: Vec::new(),
@@ -460,6 +555,16 @@ pub fn run(args: &RecordArgs) -> Result<()> {
             " written"
         },
         list(events)
+    );
+    let m = &st.groups.model;
+    eprintln!(
+        "  groups: {} seen, {} live ({} tasks); container_start {}, container_exit {}, container_rename {}",
+        m.groups().len() - 1,
+        m.groups().iter().filter(|g| g.is_live()).count() - 1,
+        m.live_tasks(),
+        sink.group_events[0],
+        sink.group_events[1],
+        sink.group_events[2],
     );
     eprintln!(
         "  per cpu: {}; wake-ups {}; ring resyncs {}",
