@@ -21,6 +21,7 @@ pub mod perf_data;
 pub mod procfs;
 pub mod record;
 pub mod report;
+pub mod session;
 
 pub use decoder::Decoder;
 pub use error::{DecodeError, ErrorKind};

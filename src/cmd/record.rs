@@ -1,16 +1,15 @@
 //! `nswatch record`: stream every task and namespace change on the machine as NDJSON.
 
 use anyhow::{Context, Result};
-use nswatch::bpf::correlate::Correlator;
-use nswatch::bpf::{Cause, Probe};
 use nswatch::event::{Body, Event, JsonWriter, EVENT_TYPES};
-use nswatch::live::{monotonic_ns, Capture, CaptureOptions, Item};
-use nswatch::procfs;
-use nswatch::record::{kind_name, Record, SampleId};
-use nswatch::EventBuilder;
+use nswatch::live::CaptureOptions;
+use nswatch::model::json::{write_change, write_labeled};
+use nswatch::model::{Attributor, GroupId};
+use nswatch::record::kind_name;
+use nswatch::session::{Session, SessionOptions, Update};
 use std::collections::BTreeMap;
 use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -80,36 +79,34 @@ struct Filter {
 }
 
 impl Filter {
-    fn keep(&self, builder: &EventBuilder, rec: &Record<'_>, id: &SampleId) -> bool {
-        let (pid, tid, comm) = match rec {
-            Record::Namespaces(n) => (Some(n.pid), Some(n.tid), None),
-            Record::Fork(t) => (Some(t.pid), Some(t.ptid), None),
-            Record::Exit(t) => (Some(t.pid), Some(t.tid), None),
-            Record::Comm(c) => (Some(c.pid), Some(c.tid), Some(&*c.comm)),
-            _ => (id.pid, id.tid, None),
-        };
-        if !self.pids.is_empty() && !pid.is_some_and(|p| self.pids.contains(&p)) {
+    /// Events of other tasks are dropped; LOST notices and group events always pass.
+    fn keep(&self, model: &Attributor, ev: &Event<'_>) -> bool {
+        if matches!(ev.body, Body::Lost { .. } | Body::NsSyscallLost { .. }) {
+            return true;
+        }
+        if !self.pids.is_empty() && !ev.pid.is_some_and(|p| self.pids.contains(&p)) {
             return false;
         }
         if !self.comms.is_empty() {
-            let name = comm.or_else(|| tid.and_then(|t| builder.comm(t)));
+            let name = match &ev.body {
+                Body::Comm { comm, .. } => Some(&**comm),
+                Body::NsSyscall { call } => Some(call.comm.as_str()),
+                _ => ev.tid.and_then(|t| model.task(t)).map(|t| t.comm()),
+            };
             return name.is_some_and(|n| self.comms.iter().any(|c| c == n));
         }
         true
     }
+}
 
-    fn keep_call(&self, builder: &EventBuilder, c: &Cause) -> bool {
-        (self.pids.is_empty() || self.pids.contains(&c.pid))
+impl Filter {
+    /// A group event passes when the task that started the group would.
+    fn keep_group(&self, model: &Attributor, g: GroupId) -> bool {
+        let leader = model.group(g).leader;
+        let task = model.task(leader);
+        (self.pids.is_empty() || self.pids.contains(&task.map_or(leader, |t| t.pid)))
             && (self.comms.is_empty()
-                || self
-                    .comms
-                    .iter()
-                    .any(|n| *n == c.comm || builder.comm(c.tid) == Some(n)))
-    }
-
-    fn keep_task(&self, t: &procfs::ProcTask) -> bool {
-        (self.pids.is_empty() || self.pids.contains(&t.pid))
-            && (self.comms.is_empty() || self.comms.contains(&t.comm))
+                || task.is_some_and(|t| self.comms.iter().any(|c| c == t.comm())))
     }
 }
 
@@ -120,172 +117,53 @@ struct Sink {
     json: JsonWriter,
     /// Events written, by [`Body::type_index`].
     counts: [u64; EVENT_TYPES.len()],
-    /// Records read from the rings, by record type (128 and up in the last slot).
-    records: [u64; 129],
+    /// Group events written: starts, exits, renames.
+    group_events: [u64; 3],
     quiet: bool,
+    filter: Filter,
+    /// The first write error; later updates are dropped, the run stops at the next check.
+    error: Option<io::Error>,
 }
 
 impl Sink {
-    fn put(&mut self, ev: &Event<'_>) -> io::Result<()> {
-        self.counts[ev.body.type_index()] += 1;
-        if self.quiet {
-            return Ok(());
+    fn put(&mut self, model: &Attributor, update: Update<'_>) {
+        match update {
+            Update::Event { event, .. } if !self.filter.keep(model, event) => return,
+            Update::Event { event, group } => {
+                self.counts[event.body.type_index()] += 1;
+                if !self.quiet {
+                    let g = group.map(|g| model.group(g));
+                    write_labeled(&mut self.json, event, g, &mut self.buf);
+                }
+            }
+            Update::Group(c) if !self.filter.keep_group(model, c.group) => return,
+            Update::Group(c) => {
+                self.group_events[c.kind as usize] += 1;
+                if !self.quiet {
+                    write_change(model, c, &mut self.buf);
+                }
+            }
         }
-        self.json.write(ev, &mut self.buf);
         if self.buf.len() >= 1 << 16 {
-            self.flush()?;
+            let _ = self.flush();
         }
-        Ok(())
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.out.write_all(&self.buf)?;
+        if self.error.is_none() {
+            if let Err(e) = self
+                .out
+                .write_all(&self.buf)
+                .and_then(|()| self.out.flush())
+            {
+                self.error = Some(e);
+            }
+        }
         self.buf.clear();
-        self.out.flush()
-    }
-}
-
-/// Writes `tasks`, read from /proc at `time`, as synthesized events, as perf does at start.
-fn synthesize(
-    sink: &mut Sink,
-    builder: &mut EventBuilder,
-    filter: &Filter,
-    time: u64,
-    tasks: &[procfs::ProcTask],
-) -> io::Result<usize> {
-    let mut n = 0;
-    for t in tasks {
-        builder.set_comm(t.tid, &t.comm);
-        if !filter.keep_task(t) {
-            continue;
+        match &self.error {
+            Some(e) => Err(io::Error::new(e.kind(), e.to_string())),
+            None => Ok(()),
         }
-        n += 1;
-        let head = |body| Event {
-            time_ns: Some(time),
-            cpu: None,
-            pid: Some(t.pid),
-            tid: Some(t.tid),
-            synthesized: true,
-            body,
-        };
-        sink.put(&head(Body::Comm {
-            comm: t.comm.as_str().into(),
-            exec: false,
-        }))?;
-        sink.put(&head(Body::Namespaces {
-            ns: &t.ns,
-            comm: Some(t.comm.as_str().into()),
-            cause: None,
-        }))?;
-    }
-    Ok(n)
-}
-
-/// Everything a merged item updates on its way to the output.
-struct State<'f> {
-    sink: Sink,
-    builder: EventBuilder,
-    filter: &'f Filter,
-    causes: Correlator,
-    expired: Vec<Cause>,
-    lost_records: u64,
-    rescan: bool,
-    /// Namespace changes written with their cause.
-    matched: u64,
-    /// eBPF records lost, as last written.
-    bpf_lost: u64,
-}
-
-impl State<'_> {
-    fn handle(&mut self, item: Item<'_, '_>) -> Result<()> {
-        let (dec, view) = match item {
-            Item::Syscall(c) => {
-                if let Some(c) = self.causes.syscall(*c) {
-                    self.put_call(&c)?;
-                }
-                return Ok(());
-            }
-            Item::Record(dec, view) => (dec, view),
-        };
-        let (rec, id) = dec.decode(view)?;
-        self.sink.records[(view.ty as usize).min(128)] += 1;
-        let time = match &rec {
-            Record::Fork(t) | Record::Exit(t) => id.time.or(Some(t.time)),
-            _ => id.time,
-        };
-        if let (false, Some(t)) = (self.causes.is_empty(), time) {
-            self.causes.expire(t, &mut self.expired);
-            for c in std::mem::take(&mut self.expired) {
-                self.put_call(&c)?;
-            }
-        }
-        let mut cause = None;
-        match &rec {
-            Record::Lost(l) => {
-                self.lost_records += l.lost;
-                self.rescan = true;
-            }
-            Record::Fork(t) => self.causes.fork(t.ptid, t.tid, time.unwrap_or(0)),
-            Record::Namespaces(n) => cause = self.causes.namespaces(n.tid, time.unwrap_or(0)),
-            _ => {}
-        }
-        let keep = self.filter.keep(&self.builder, &rec, &id);
-        if let Some(mut ev) = self.builder.event(&rec, &id) {
-            if let Body::Namespaces { cause: c, .. } = &mut ev.body {
-                *c = cause.as_ref();
-                self.matched += u64::from(c.is_some());
-            }
-            if keep || matches!(ev.body, Body::Lost { .. }) {
-                self.sink.put(&ev)?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Writes a call that made no NAMESPACES record as an "ns_syscall" event.
-    fn put_call(&mut self, c: &Cause) -> io::Result<()> {
-        if !self.filter.keep_call(&self.builder, c) {
-            return Ok(());
-        }
-        self.sink.put(&Event {
-            time_ns: Some(c.enter_ns),
-            cpu: Some(c.cpu),
-            pid: Some(c.pid),
-            tid: Some(c.tid),
-            synthesized: false,
-            body: Body::NsSyscall { call: c },
-        })
-    }
-
-    /// Writes an "ns_syscall_lost" event when the probe lost records since the last one.
-    fn put_bpf_lost(&mut self, lost: u64) -> io::Result<()> {
-        if lost <= self.bpf_lost {
-            return Ok(());
-        }
-        let n = lost - self.bpf_lost;
-        self.bpf_lost = lost;
-        self.sink.put(&Event {
-            time_ns: Some(monotonic_ns()),
-            cpu: None,
-            pid: None,
-            tid: None,
-            synthesized: false,
-            body: Body::NsSyscallLost { lost: n },
-        })
-    }
-
-    /// Writes `tasks`, read from /proc at `time`, after what the rings hold from before it.
-    fn snapshot(&mut self, cap: &mut Capture) -> Result<usize> {
-        let time = monotonic_ns();
-        let tasks = procfs::scan(Path::new("/proc"));
-        cap.drain_until(time, |item| self.handle(item))?;
-        Ok(synthesize(
-            &mut self.sink,
-            &mut self.builder,
-            self.filter,
-            time,
-            &tasks,
-        )?)
     }
 }
 
@@ -296,31 +174,29 @@ pub fn run(args: &RecordArgs) -> Result<()> {
         signal_hook::flag::register(sig, Arc::clone(&stop))
             .context("installing a signal handler")?;
     }
-    let opts = CaptureOptions {
-        ring_pages: args.ring_pages,
-        window: args.reorder_window,
+    let opts = SessionOptions {
+        capture: CaptureOptions {
+            ring_pages: args.ring_pages,
+            window: args.reorder_window,
+            ..Default::default()
+        },
+        bpf: !args.no_bpf,
         ..Default::default()
     };
-    // The probe is attached before the rings are enabled, so that no change the rings see
-    // lacks its cause for want of a program not yet there.
-    let (probe, bpf_state) = if args.no_bpf {
-        (None, "off (--no-bpf)".to_string())
-    } else {
-        match Probe::load() {
-            Ok(p) => (Some(p), "on".to_string()),
-            Err(e) => {
+    let mut session = Session::start(opts)?;
+    let bpf_state = match session.stats().bpf.as_str() {
+        "off" => "off (--no-bpf)".to_string(),
+        s => {
+            if let Some(why) = s.strip_prefix("unavailable: ") {
                 eprintln!(
-                    "nswatch: eBPF unavailable, recording namespace changes without their causes: {e}"
+                    "nswatch: eBPF unavailable, recording namespace changes without their causes: {why}"
                 );
-                (None, "unavailable".to_string())
+                "unavailable".to_string()
+            } else {
+                s.to_string()
             }
         }
     };
-    let mut cap = Capture::open(opts)?;
-    if let Some(p) = probe {
-        cap.set_side(Box::new(p))
-            .context("adding the eBPF ring buffer to epoll")?;
-    }
     let out: Box<dyn Write> = match &args.output {
         Some(p) => {
             Box::new(std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?)
@@ -331,29 +207,21 @@ pub fn run(args: &RecordArgs) -> Result<()> {
         pids: args.pids.clone(),
         comms: args.comms.clone(),
     };
-    let mut st = State {
-        sink: Sink {
-            out,
-            buf: Vec::with_capacity(1 << 17),
-            json: JsonWriter::new(),
-            counts: [0; EVENT_TYPES.len()],
-            records: [0; 129],
-            quiet: args.quiet,
-        },
-        builder: EventBuilder::new(),
-        filter: &filter,
-        causes: Correlator::new(),
-        expired: Vec::new(),
-        lost_records: 0,
-        rescan: false,
-        matched: 0,
-        bpf_lost: 0,
+    let mut sink = Sink {
+        out,
+        buf: Vec::with_capacity(1 << 17),
+        json: JsonWriter::new(),
+        counts: [0; EVENT_TYPES.len()],
+        group_events: [0; 3],
+        quiet: args.quiet,
+        filter,
+        error: None,
     };
     let started = Instant::now();
     // The rings are enabled first, so that nothing that changes during the scan is missed
     // (it may be seen twice, never not at all). What the rings hold from before the scan
     // is written first, so that the stream stays in time order.
-    let synthesized = st.snapshot(&mut cap)?;
+    let synthesized = session.bootstrap(|m, u| sink.put(m, u))?;
     let mut child: Option<Child> = match args.command.split_first() {
         Some((cmd, rest)) => Some(
             Command::new(cmd)
@@ -364,8 +232,7 @@ pub fn run(args: &RecordArgs) -> Result<()> {
         None => None,
     };
     let deadline = args.duration.map(|d| started + d);
-    let mut last_rescan = Instant::now();
-    let result = loop {
+    let result: Result<()> = loop {
         if stop.load(Ordering::Relaxed) {
             break Ok(());
         }
@@ -381,43 +248,24 @@ pub fn run(args: &RecordArgs) -> Result<()> {
             d.saturating_duration_since(Instant::now())
                 .min(Duration::from_millis(100))
         });
-        if let Err(e) = cap.poll(wait, |item| st.handle(item)) {
+        if let Err(e) = session.poll(wait, |m, u| sink.put(m, u)) {
             break Err(e);
         }
-        if let Some(lost) = cap.side().map(|s| s.lost()) {
-            if let Err(e) = st.put_bpf_lost(lost) {
-                break Err(e.into());
-            }
-        }
-        // Lost records may hide namespace changes: read /proc again (at most once a second).
-        if st.rescan && last_rescan.elapsed() >= Duration::from_secs(1) {
-            st.rescan = false;
-            st.snapshot(&mut cap)?;
-            last_rescan = Instant::now();
-        }
-        if let Err(e) = st.sink.flush() {
+        if let Err(e) = sink.flush() {
             break Err(e.into());
         }
     };
     // What the rings still hold is written, even after an interrupt.
-    let mut flushed = cap.flush(|item| st.handle(item));
-    for c in st.causes.finish() {
-        if flushed.is_ok() {
-            flushed = st.put_call(&c).map_err(Into::into);
-        }
-    }
-    if let (Some(lost), true) = (cap.side().map(|s| s.lost()), flushed.is_ok()) {
-        flushed = st.put_bpf_lost(lost).map_err(Into::into);
-    }
-    let written = st.sink.flush();
+    let flushed = session.finish(|m, u| sink.put(m, u));
+    let written = sink.flush();
     if let Some(c) = child.as_mut() {
         if stop.load(Ordering::Relaxed) {
             let _ = c.kill();
         }
         let _ = c.wait();
     }
-    let sink = &st.sink;
-    let stats = cap.stats();
+    let stats = session.capture_stats();
+    let st = session.stats();
     let total: u64 = stats.per_cpu.iter().sum();
     let list = |m: BTreeMap<&str, u64>| {
         if m.is_empty() {
@@ -429,9 +277,9 @@ pub fn run(args: &RecordArgs) -> Result<()> {
                 .join(", ")
         }
     };
-    let records: BTreeMap<&str, u64> = (0..sink.records.len())
-        .filter(|&t| sink.records[t] > 0)
-        .map(|t| (kind_name(t as u32), sink.records[t]))
+    let records: BTreeMap<&str, u64> = (0..st.records.len())
+        .filter(|&t| st.records[t] > 0)
+        .map(|t| (kind_name(t as u32), st.records[t]))
         .collect();
     let events: BTreeMap<&str, u64> = EVENT_TYPES
         .iter()
@@ -439,7 +287,7 @@ pub fn run(args: &RecordArgs) -> Result<()> {
         .filter(|(_, n)| *n > 0)
         .map(|(k, n)| (*k, n))
         .collect();
-    let per_cpu: Vec<String> = cap
+    let per_cpu: Vec<String> = session
         .cpus()
         .iter()
         .zip(&stats.per_cpu)
@@ -460,6 +308,16 @@ pub fn run(args: &RecordArgs) -> Result<()> {
             " written"
         },
         list(events)
+    );
+    let m = session.model();
+    eprintln!(
+        "  groups: {} seen, {} live ({} tasks); container_start {}, container_exit {}, container_rename {}",
+        m.groups().len() - 1,
+        m.groups().iter().filter(|g| g.is_live()).count() - 1,
+        m.live_tasks(),
+        sink.group_events[0],
+        sink.group_events[1],
+        sink.group_events[2],
     );
     eprintln!(
         "  per cpu: {}; wake-ups {}; ring resyncs {}",

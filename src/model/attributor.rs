@@ -115,7 +115,7 @@ pub struct Attributor {
     groups: Vec<Group>,
     /// Live groups by key; an ended group leaves, so its key starts a new generation.
     by_key: HashMap<NsSet, GroupId>,
-    generations: HashMap<NsSet, u32>,
+    generations: HashMap<String, u32>,
     live: HashMap<u32, Task>,
     /// Ended tasks in order of their end, kept for [`Attributor::grace_ns`].
     dead: VecDeque<Task>,
@@ -653,7 +653,10 @@ impl Attributor {
         if let Some(&g) = self.by_key.get(&key) {
             return (g, false);
         }
-        let gen = self.generations.entry(key).or_insert(0);
+        // Generations count per label, not per key: a dead mnt namespace's inode may come
+        // back as a net namespace's, and labels name both by inode.
+        let base = Group::label_for(kind, &key, 0);
+        let gen = self.generations.entry(base).or_insert(0);
         let generation = *gen;
         *gen += 1;
         let id = GroupId(self.groups.len() as u32);
@@ -682,6 +685,15 @@ impl Attributor {
             group: id,
         });
         (id, true)
+    }
+
+    /// Ends, at `time_ns`, every live task for which `present` is false: after a /proc
+    /// rescan (lost records), the tasks that exited unseen.
+    pub fn end_missing(&mut self, time_ns: u64, present: impl Fn(u32) -> bool) {
+        let gone: Vec<u32> = self.live.keys().copied().filter(|&t| !present(t)).collect();
+        for tid in gone {
+            self.exit(tid, time_ns);
+        }
     }
 
     /// The interval task `tid` is in now, if alive.

@@ -1,0 +1,417 @@
+//! A live [`Session`]: the perf rings and the eBPF probe, merged in time order, correlated
+//! (cause to change), fed to one [`Attributor`] that stays current, and handed to the caller
+//! as [`Update`]s. `nswatch record`, `nswatch top` and profilers embedding the library all
+//! run this one pipeline.
+//!
+//! ```no_run
+//! use nswatch::session::{Session, SessionOptions, Update};
+//! use std::time::Duration;
+//!
+//! let mut session = Session::start(SessionOptions::default())?;
+//! session.poll(Duration::from_millis(100), |model, update| {
+//!     if let Update::Event { event, group: Some(g) } = update {
+//!         println!("{} {:?} in {}", event.body.type_name(), event.tid, model.group(g).label);
+//!     }
+//! })?;
+//! // Any time later: which group was this thread in, a moment ago?
+//! let me = std::process::id();
+//! let now = nswatch::live::monotonic_ns();
+//! if let Some(a) = session.model().attribute(me, me, now - 1_000_000) {
+//!     println!("I am in {}", session.model().group(a.group).display_name());
+//! }
+//! # Ok::<(), anyhow::Error>(())
+//! ```
+
+use crate::bpf::correlate::Correlator;
+use crate::bpf::{Cause, Probe};
+use crate::census;
+use crate::event::{Body, Event};
+use crate::live::{monotonic_ns, Capture, CaptureOptions, CaptureStats, Item};
+use crate::model::{Attributor, Change, ChangeKind, GroupId};
+use crate::procfs::{self, ProcTask};
+use crate::record::{NsLink, Record};
+use crate::EventBuilder;
+use anyhow::{Context, Result};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// How to open a [`Session`].
+#[derive(Debug, Clone)]
+pub struct SessionOptions {
+    /// The perf rings' options (pages per CPU, reorder window).
+    pub capture: CaptureOptions,
+    /// Load the eBPF probe for the causes of namespace changes; when it cannot load, the
+    /// session carries on without it and says why in [`SessionStats::bpf`].
+    pub bpf: bool,
+    /// Read /proc again at most this often after lost records.
+    pub rescan_every: Duration,
+}
+
+impl Default for SessionOptions {
+    fn default() -> Self {
+        SessionOptions {
+            capture: CaptureOptions::default(),
+            bpf: true,
+            rescan_every: Duration::from_secs(1),
+        }
+    }
+}
+
+/// What a [`Session`] hands on, in time order.
+#[derive(Debug)]
+pub enum Update<'a> {
+    /// An event of the stream, with the group the model put its task in.
+    Event {
+        /// The event.
+        event: &'a Event<'a>,
+        /// Its task's group (none for events without a task).
+        group: Option<GroupId>,
+    },
+    /// A group started, ended or was renamed. Starts come before the event that caused
+    /// them, exits after.
+    Group(&'a Change),
+}
+
+/// Counts of a session so far.
+#[derive(Debug, Clone, Default)]
+pub struct SessionStats {
+    /// Perf records read, by record type (128 and up in the last slot).
+    pub records: Vec<u64>,
+    /// Records the kernel lost (LOST records).
+    pub lost_records: u64,
+    /// Namespace changes matched to the syscall that caused them.
+    pub matched: u64,
+    /// eBPF syscall records lost.
+    pub bpf_lost: u64,
+    /// "on", "off", or "unavailable: why".
+    pub bpf: String,
+    /// Tasks read from /proc at start.
+    pub synthesized: usize,
+}
+
+/// Everything but the rings, so that ring callbacks can borrow it while the rings are read.
+struct Core {
+    builder: EventBuilder,
+    causes: Correlator,
+    expired: Vec<Cause>,
+    model: Attributor,
+    netns: Vec<(String, NsLink)>,
+    pending: Vec<Change>,
+    rescan: bool,
+    stats: SessionStats,
+}
+
+/// A live capture with its model. See the module documentation.
+pub struct Session {
+    cap: Capture,
+    core: Core,
+    bootstrapped: bool,
+    last_rescan: Instant,
+    rescan_every: Duration,
+}
+
+impl Session {
+    /// Opens the rings (one per online CPU) and loads the probe. Needs root or
+    /// CAP_PERFMON (and CAP_BPF for the probe); errors say which limit or setting failed.
+    pub fn start(opts: SessionOptions) -> Result<Session> {
+        // The probe is attached before the rings are enabled, so that no change the rings
+        // see lacks its cause for want of a program not yet there.
+        let (probe, bpf) = if opts.bpf {
+            match Probe::load() {
+                Ok(p) => (Some(p), "on".to_string()),
+                Err(e) => (None, format!("unavailable: {e}")),
+            }
+        } else {
+            (None, "off".to_string())
+        };
+        let mut cap = Capture::open(opts.capture)?;
+        // Without the right to read PID 1's or kthreadd's links (a CAP_PERFMON user that is
+        // not root), the host is what nswatch itself sees.
+        let host = procfs::host_set(Path::new("/proc"))
+            .map(|(_, h)| h)
+            .or_else(|| procfs::read_ns(Path::new("/proc/self")))
+            .context(
+                "reading the host's namespaces from /proc/1/ns, /proc/2/ns or /proc/self/ns",
+            )?;
+        if let Some(p) = probe {
+            cap.set_side(Box::new(p))
+                .context("adding the eBPF ring buffer to epoll")?;
+        }
+        Ok(Session {
+            cap,
+            core: Core {
+                builder: EventBuilder::new(),
+                causes: Correlator::new(),
+                expired: Vec::new(),
+                model: Attributor::new(host),
+                netns: Vec::new(),
+                pending: Vec::new(),
+                rescan: false,
+                stats: SessionStats {
+                    records: vec![0; 129],
+                    bpf,
+                    ..SessionStats::default()
+                },
+            },
+            bootstrapped: false,
+            last_rescan: Instant::now(),
+            rescan_every: opts.rescan_every,
+        })
+    }
+
+    /// Reads /proc and hands on every task as synthesized "comm" and "namespaces" events,
+    /// as perf does at start, after what the rings hold from before the scan. The first
+    /// [`Session::poll`] does it when it was not called. Returns the number of tasks.
+    pub fn bootstrap(&mut self, mut f: impl FnMut(&Attributor, Update<'_>)) -> Result<usize> {
+        self.bootstrapped = true;
+        self.snapshot(&mut f)
+    }
+
+    /// Waits up to `timeout` for records, and hands on everything that is due.
+    pub fn poll(
+        &mut self,
+        timeout: Duration,
+        mut f: impl FnMut(&Attributor, Update<'_>),
+    ) -> Result<()> {
+        if !self.bootstrapped {
+            self.bootstrap(&mut f)?;
+        }
+        let core = &mut self.core;
+        self.cap.poll(timeout, |item| core.handle(item, &mut f))?;
+        if let Some(lost) = self.cap.side().map(|s| s.lost()) {
+            self.core.put_bpf_lost(lost, &mut f);
+        }
+        // Lost records may hide namespace changes: read /proc again, not too often.
+        if self.core.rescan && self.last_rescan.elapsed() >= self.rescan_every {
+            self.core.rescan = false;
+            self.snapshot(&mut f)?;
+            self.last_rescan = Instant::now();
+        }
+        Ok(())
+    }
+
+    /// Hands on what the rings still hold and the causes still waiting, at the end.
+    pub fn finish(&mut self, mut f: impl FnMut(&Attributor, Update<'_>)) -> Result<()> {
+        let core = &mut self.core;
+        self.cap.flush(|item| core.handle(item, &mut f))?;
+        for c in self.core.causes.finish() {
+            self.core.put_call(&c, &mut f);
+        }
+        if let Some(lost) = self.cap.side().map(|s| s.lost()) {
+            self.core.put_bpf_lost(lost, &mut f);
+        }
+        Ok(())
+    }
+
+    /// The model, current up to the last update handed on.
+    pub fn model(&self) -> &Attributor {
+        &self.core.model
+    }
+
+    /// The model, to tune it (grace period) or name groups.
+    pub fn model_mut(&mut self) -> &mut Attributor {
+        &mut self.core.model
+    }
+
+    /// The session's counts.
+    pub fn stats(&self) -> &SessionStats {
+        &self.core.stats
+    }
+
+    /// The rings' counts (per CPU, late records, wake-ups).
+    pub fn capture_stats(&self) -> &CaptureStats {
+        self.cap.stats()
+    }
+
+    /// The CPUs with a ring.
+    pub fn cpus(&self) -> Vec<u32> {
+        self.cap.cpus()
+    }
+
+    /// Namespace syscalls the probe reported.
+    pub fn syscalls(&self) -> u64 {
+        self.cap.stats().side
+    }
+
+    fn snapshot(&mut self, f: &mut impl FnMut(&Attributor, Update<'_>)) -> Result<usize> {
+        let time = monotonic_ns();
+        let tasks = procfs::scan(Path::new("/proc"));
+        let core = &mut self.core;
+        self.cap
+            .drain_until(time, |item| core.handle(item, &mut *f))?;
+        self.core.synthesize(time, &tasks, f);
+        self.core.stats.synthesized = self.core.stats.synthesized.max(tasks.len());
+        Ok(tasks.len())
+    }
+}
+
+impl Core {
+    fn handle(
+        &mut self,
+        item: Item<'_, '_>,
+        f: &mut impl FnMut(&Attributor, Update<'_>),
+    ) -> Result<()> {
+        let (dec, view) = match item {
+            Item::Syscall(c) => {
+                if let Some(c) = self.causes.syscall(*c) {
+                    self.put_call(&c, f);
+                }
+                return Ok(());
+            }
+            Item::Record(dec, view) => (dec, view),
+        };
+        let (rec, id) = dec.decode(view)?;
+        self.stats.records[(view.ty as usize).min(128)] += 1;
+        let time = match &rec {
+            Record::Fork(t) | Record::Exit(t) => id.time.or(Some(t.time)),
+            _ => id.time,
+        };
+        if let (false, Some(t)) = (self.causes.is_empty(), time) {
+            self.causes.expire(t, &mut self.expired);
+            for c in std::mem::take(&mut self.expired) {
+                self.put_call(&c, f);
+            }
+        }
+        let mut cause = None;
+        match &rec {
+            Record::Lost(l) => {
+                self.stats.lost_records += l.lost;
+                self.rescan = true;
+            }
+            Record::Fork(t) => self.causes.fork(t.ptid, t.tid, time.unwrap_or(0)),
+            Record::Namespaces(n) => cause = self.causes.namespaces(n.tid, time.unwrap_or(0)),
+            _ => {}
+        }
+        if let Some(mut ev) = self.builder.event(&rec, &id) {
+            if let Body::Namespaces { cause: c, .. } = &mut ev.body {
+                *c = cause.as_ref();
+                self.stats.matched += u64::from(c.is_some());
+            }
+            let group = self.model.observe(&ev);
+            publish(
+                &mut self.model,
+                &mut self.pending,
+                &mut self.netns,
+                &ev,
+                group,
+                f,
+            );
+        }
+        Ok(())
+    }
+
+    /// Hands on a call that made no NAMESPACES record as an "ns_syscall" event.
+    fn put_call(&mut self, c: &Cause, f: &mut impl FnMut(&Attributor, Update<'_>)) {
+        let ev = Event {
+            time_ns: Some(c.enter_ns),
+            cpu: Some(c.cpu),
+            pid: Some(c.pid),
+            tid: Some(c.tid),
+            synthesized: false,
+            body: Body::NsSyscall { call: c },
+        };
+        // It changed nothing: its group is the one its task is in.
+        let group = self.model.current(c.tid).map(|iv| iv.group);
+        f(&self.model, Update::Event { event: &ev, group });
+    }
+
+    /// Hands on an "ns_syscall_lost" event when the probe lost records since the last one.
+    fn put_bpf_lost(&mut self, lost: u64, f: &mut impl FnMut(&Attributor, Update<'_>)) {
+        if lost <= self.stats.bpf_lost {
+            return;
+        }
+        let n = lost - self.stats.bpf_lost;
+        self.stats.bpf_lost = lost;
+        let ev = Event {
+            time_ns: Some(monotonic_ns()),
+            cpu: None,
+            pid: None,
+            tid: None,
+            synthesized: false,
+            body: Body::NsSyscallLost { lost: n },
+        };
+        f(
+            &self.model,
+            Update::Event {
+                event: &ev,
+                group: None,
+            },
+        );
+    }
+
+    /// Hands on `tasks`, read from /proc at `time`, as synthesized events; the model learns
+    /// them with what /proc says beyond events (parents, NSpid, names), and ends the tasks
+    /// it had that are gone.
+    fn synthesize(
+        &mut self,
+        time: u64,
+        tasks: &[ProcTask],
+        f: &mut impl FnMut(&Attributor, Update<'_>),
+    ) {
+        let present: hashbrown::HashSet<u32> = tasks.iter().map(|t| t.tid).collect();
+        self.model.end_missing(time, |tid| present.contains(&tid));
+        census::feed(&mut self.model, Path::new("/proc"), time, tasks);
+        self.pending.extend(self.model.take_changes());
+        for c in self.pending.drain(..) {
+            f(&self.model, Update::Group(&c));
+        }
+        for t in tasks {
+            self.builder.set_comm(t.tid, &t.comm);
+            let group = self.model.current(t.tid).map(|iv| iv.group);
+            let head = |body| Event {
+                time_ns: Some(time),
+                cpu: None,
+                pid: Some(t.pid),
+                tid: Some(t.tid),
+                synthesized: true,
+                body,
+            };
+            let comm = head(Body::Comm {
+                comm: t.comm.as_str().into(),
+                exec: false,
+            });
+            f(
+                &self.model,
+                Update::Event {
+                    event: &comm,
+                    group,
+                },
+            );
+            let ns = head(Body::Namespaces {
+                ns: &t.ns,
+                comm: Some(t.comm.as_str().into()),
+                cause: None,
+            });
+            f(&self.model, Update::Event { event: &ns, group });
+        }
+    }
+}
+
+/// Hands on `ev` with the group changes it caused: starts first (named from /proc while
+/// their tasks live), then the event, then exits and renames.
+fn publish(
+    model: &mut Attributor,
+    pending: &mut Vec<Change>,
+    netns: &mut Vec<(String, NsLink)>,
+    ev: &Event<'_>,
+    group: Option<GroupId>,
+    f: &mut impl FnMut(&Attributor, Update<'_>),
+) {
+    pending.extend(model.take_changes());
+    if pending.iter().any(|c| c.kind == ChangeKind::Start) {
+        *netns = census::named_netns(Path::new("/run/netns"));
+        for c in pending.iter().filter(|c| c.kind == ChangeKind::Start) {
+            census::name_group(model, Path::new("/proc"), c.group, netns);
+        }
+        // Renames found while naming are handed on with the rest.
+        pending.extend(model.take_changes());
+    }
+    for c in pending.iter().filter(|c| c.kind == ChangeKind::Start) {
+        f(model, Update::Group(c));
+    }
+    f(model, Update::Event { event: ev, group });
+    for c in pending.iter().filter(|c| c.kind != ChangeKind::Start) {
+        f(model, Update::Group(c));
+    }
+    pending.clear();
+}
