@@ -18,8 +18,10 @@ pub mod nsset;
 pub mod order;
 pub mod perf_data;
 pub mod procfs;
+pub mod profile;
 pub mod record;
 pub mod report;
+pub mod symbols;
 
 pub use decoder::Decoder;
 pub use error::{DecodeError, ErrorKind};
