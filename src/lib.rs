@@ -12,6 +12,7 @@ pub mod census;
 pub mod decoder;
 pub mod error;
 pub mod event;
+pub mod export;
 pub mod live;
 pub mod model;
 pub mod nsset;
