@@ -376,8 +376,9 @@ impl ChromeTrace {
             _ => {}
         }
         for c in changes {
-            if c.time_ns == 0 && c.kind == ChangeKind::Start {
-                // It existed when the recording began; it did not start in it.
+            if (c.time_ns == 0 || ev.synthesized) && c.kind == ChangeKind::Start {
+                // It existed when the recording began (perf's time-0 state, or the start-up
+                // scan of a live run); it did not start in it.
                 continue;
             }
             let grp = model.group(c.group);
