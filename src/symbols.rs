@@ -96,7 +96,7 @@ pub struct Kallsyms {
 }
 
 impl Kallsyms {
-    /// Parses the text of /proc/kallsyms ("ADDR TYPE NAME [MODULE]"). Text symbols only;
+    /// Parses the text of /proc/kallsyms (`ADDR TYPE NAME [MODULE]` lines). Text symbols only;
     /// all-zero addresses (kptr_restrict) give an empty table.
     pub fn parse(text: &str) -> Kallsyms {
         let mut syms: Vec<(u64, Box<str>)> = text
