@@ -205,8 +205,8 @@ fn attribution(rt: Runtime) {
     // namespaces event says which group it is in.
     let label = evs
         .iter()
-        .filter(|e| e["type"] == "namespaces" && e["pid"] == payload)
-        .last()
+        .rev()
+        .find(|e| e["type"] == "namespaces" && e["pid"] == payload)
         .and_then(|e| e["container"].as_str())
         .unwrap_or_else(|| panic!("{what}: no namespaces event of the payload {payload}"))
         .to_string();
