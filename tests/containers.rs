@@ -333,3 +333,67 @@ fn two_runc_containers_sharing_net_are_one_pod() {
     let after = &text[at..];
     assert!(after.contains(a.id()) && after.contains(b.id()), "{text}");
 }
+
+#[test]
+fn a_container_started_inside_a_container_is_nested() {
+    if !common::live_ok("nested") {
+        return;
+    }
+    // An outer pid+mnt namespace whose init starts an inner one.
+    let mut outer = Command::new("unshare")
+        .args(["-m", "-p", "-f", "--mount-proc", "sh", "-c"])
+        .arg("unshare -m -p -f --mount-proc sleep 60 & sleep 60")
+        .spawn()
+        .unwrap();
+    struct Kill(Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = Command::new("pkill")
+                .args(["-KILL", "-P", &self.0.id().to_string()])
+                .status();
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let unshare = outer.id();
+    let t0 = Instant::now();
+    // unshare → sh (outer init) → { unshare → sleep (inner init), sleep }.
+    let (outer_init, inner_init) = loop {
+        let kids = |p: u32| -> Vec<u32> {
+            std::fs::read_to_string(format!("/proc/{p}/task/{p}/children"))
+                .unwrap_or_default()
+                .split_whitespace()
+                .filter_map(|s| s.parse().ok())
+                .collect()
+        };
+        let found = kids(unshare).first().copied().and_then(|sh| {
+            let inner = kids(sh)
+                .into_iter()
+                .flat_map(|u| kids(u).into_iter())
+                .next()?;
+            Some((sh, inner))
+        });
+        if let Some(f) = found {
+            break f;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "nested container did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let guard = Kill(std::mem::replace(
+        &mut outer,
+        Command::new("true").spawn().unwrap(),
+    ));
+    let _ = outer.wait();
+    let snap = ps();
+    let go = group_of(&snap, outer_init).unwrap();
+    let gi = group_of(&snap, inner_init).unwrap();
+    assert_eq!(go["kind"], "container");
+    assert_eq!(gi["kind"], "container");
+    assert_ne!(go["id"], gi["id"]);
+    assert_eq!(gi["parent"], go["id"], "{gi}");
+    assert_eq!(go["parent"], Value::Null);
+    drop(guard);
+}
