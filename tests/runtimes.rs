@@ -6,11 +6,10 @@
 
 mod common;
 use common::runtimes::{
-    cgroup_lines, hierarchies, host_ns, inner_pid, ns_of, runtime_ok, Container, Proc, Runtime,
-    KINDS,
+    cgroup_lines, command, hierarchies, host_ns, inner_pid, ns_of, runtime_ok, Container, Proc,
+    Runtime, KINDS,
 };
 use std::path::Path;
-use std::process::Command;
 
 /// Tasks that must be gone, told from a later process with the same pid.
 fn snapshot(tids: &[u32]) -> Vec<Proc> {
@@ -86,7 +85,7 @@ fn smoke(rt: Runtime) {
     assert_cgroups(&c, exec);
     if rt == Runtime::Runc {
         // runc's own account (its cgroup) agrees with the process tree's.
-        let out = Command::new("runc")
+        let out = command("runc")
             .args(["ps", "--format", "json", c.id()])
             .output()
             .unwrap();
@@ -162,7 +161,7 @@ fn assert_nothing_left(c: &Container) {
         "netns {id} left"
     );
     if c.runtime() == Runtime::Runc {
-        let st = Command::new("runc").args(["state", id]).output().unwrap();
+        let st = command("runc").args(["state", id]).output().unwrap();
         assert!(!st.status.success(), "runc still knows {id}");
     }
     if c.runtime() == Runtime::Lxc {
@@ -268,6 +267,6 @@ fn drop_cleans_up_a_running_container() {
     let tasks = snapshot(&c.tasks());
     drop(c);
     assert!(!tasks.iter().any(Proc::alive), "{tasks:?}");
-    let st = Command::new("runc").args(["state", &id]).output().unwrap();
+    let st = command("runc").args(["state", &id]).output().unwrap();
     assert!(!st.status.success(), "runc still knows {id}");
 }
