@@ -254,6 +254,8 @@ fn two_of_a_kind_at_once_are_distinct() {
         );
         a.stop();
         b.stop();
+        assert_nothing_left(&a);
+        assert_nothing_left(&b);
     }
 }
 

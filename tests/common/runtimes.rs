@@ -651,6 +651,23 @@ impl Container {
             Runtime::Lxc => {
                 // Not lxc-destroy: it deletes the rootfs directory, the one every test shares.
                 let _ = std::fs::remove_dir_all(Path::new(&self.lxcpath()).join(&self.id));
+                // LXC removes these itself, but now and then leaves lxc.monitor.NAME behind
+                // in one v1 hierarchy (seen in cpuset with two containers stopping at once).
+                for h in hierarchies() {
+                    for dir in [
+                        format!("lxc.payload.{}", self.id),
+                        format!("lxc.monitor.{}", self.id),
+                    ] {
+                        let dir = h.join(dir);
+                        for _ in 0..50 {
+                            if !dir.exists() {
+                                break;
+                            }
+                            remove_cgroup_tree(&dir);
+                            std::thread::sleep(Duration::from_millis(20));
+                        }
+                    }
+                }
                 if LXC_LIVE.fetch_sub(1, Ordering::SeqCst) == 1 {
                     // LXC parks its monitor in lxc.pivot and never removes it; rmdir fails
                     // harmlessly (EBUSY) while another LXC container uses it.
