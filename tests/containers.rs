@@ -223,13 +223,11 @@ fn attribution(rt: Runtime) {
     assert_eq!(start["kind"], g["kind"]);
     assert_eq!(start["runtime"], g["runtime"], "{start}");
     assert_eq!(start["runtime_id"], g["runtime_id"], "{start}");
-    if rt != Runtime::Netns {
-        assert!(
-            evs.iter()
-                .any(|e| e["type"] == "container_exit" && e["container"] == label.as_str()),
-            "{what}: no container_exit of {label}"
-        );
-    }
+    assert!(
+        evs.iter()
+            .any(|e| e["type"] == "container_exit" && e["container"] == label.as_str()),
+        "{what}: no container_exit of {label}"
+    );
     // The exec'd process's events carry the container.
     assert!(
         evs.iter()
