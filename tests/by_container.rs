@@ -2,30 +2,12 @@
 //! `perf script` on the same file (the fixture, and a fresh capture when root).
 
 mod common;
+use common::{fixture, nswatch};
 use common::{live_ok, perf};
 use serde_json::Value;
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures")
-        .join(name)
-}
-
-fn nswatch(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_nswatch"))
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
 
 /// (comm, pid, tid, time string) of every sample, as `perf script` prints them.
 fn perf_samples(file: &Path) -> Vec<(String, u32, u32)> {

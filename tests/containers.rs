@@ -15,16 +15,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn ps() -> Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_nswatch"))
-        .args(["ps", "--format", "json", "--all"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    serde_json::from_str(&common::nswatch(&["ps", "--format", "json", "--all"])).unwrap()
 }
 
 /// The group of `ps` output that has process `pid`.

@@ -1,7 +1,7 @@
 //! The library example for profiler authors (examples/label_samples.rs) labels every sample
 //! of a real perf capture, and the busy `sh` that `unshare -u` started is in its sandbox.
 
-use std::path::Path;
+mod common;
 use std::process::Command;
 
 #[test]
@@ -14,7 +14,7 @@ fn the_example_labels_every_sample_with_its_group() {
         .unwrap()
         .join("examples/label_samples");
     assert!(bin.exists(), "{} not built", bin.display());
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/samples.data");
+    let fixture = common::fixture("samples.data");
     let out = Command::new(&bin).arg(&fixture).output().unwrap();
     assert!(
         out.status.success(),

@@ -1,18 +1,15 @@
 //! `nswatch export --format chrome`: the trace matches the events it was made from, from a
 //! perf.data file or NDJSON alike, and stays well-formed JSON when cut short.
 
+mod common;
+use common::fixture;
+
 use serde_json::Value;
 use std::collections::HashMap;
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures")
-        .join(name)
-}
 
 fn run(args: &[&str], stdin: Option<&[u8]>) -> std::process::Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_nswatch"))
