@@ -225,7 +225,11 @@ fn runc_pod_shares_net_only() {
     let net = b.ns("net");
     let b_tasks = snapshot(&b.tasks());
     a.stop();
-    assert!(b_tasks.iter().all(Proc::alive));
+    assert!(
+        b_tasks.iter().all(Proc::alive),
+        "{b:?}: {:?} gone after {a:?} stopped",
+        b_tasks.iter().filter(|p| !p.alive()).collect::<Vec<_>>()
+    );
     assert_eq!(b.ns("net"), net);
     b.stop();
     assert!(!b_tasks.iter().any(Proc::alive));
