@@ -389,6 +389,8 @@ impl Event<'_> {
 pub struct JsonReader {
     /// The set of the last "namespaces" line, which its event borrows.
     ns: NsSet,
+    /// The cause of the last line that had one, which its event borrows.
+    cause: Option<crate::bpf::Cause>,
 }
 
 /// Why a line could not be read as an event.
@@ -468,14 +470,26 @@ impl JsonReader {
                     });
                 }
                 self.ns = NsSet::from_links(links);
-                // The cause object is not read back (yet): replays show changes without
-                // their syscall.
+                self.cause = match v.get("cause") {
+                    Some(c) => Some(read_cause(c, &v).map_err(bad)?),
+                    None => None,
+                };
                 Body::Namespaces {
                     ns: &self.ns,
                     comm: string("comm"),
-                    cause: None,
+                    cause: self.cause.as_ref(),
                 }
             }
+            "ns_syscall" => {
+                // The call's fields are the event's own.
+                self.cause = Some(read_cause(&v, &v).map_err(bad)?);
+                Body::NsSyscall {
+                    call: self.cause.as_ref().expect("just set"),
+                }
+            }
+            "ns_syscall_lost" => Body::NsSyscallLost {
+                lost: need("lost")?,
+            },
             "fork" | "exit" => {
                 let (ppid, ptid) = (need_u32("ppid")?, need_u32("ptid")?);
                 if ty == "fork" {
@@ -520,6 +534,16 @@ impl JsonReader {
             body,
         }))
     }
+}
+
+/// A cause object `c` of the event line `ev` (pid, tid, cpu and comm are the event's).
+fn read_cause(c: &serde_json::Value, ev: &serde_json::Value) -> Result<crate::bpf::Cause, String> {
+    let n = |k: &str| ev.get(k).and_then(serde_json::Value::as_u64).unwrap_or(0) as u32;
+    let comm = ev
+        .get("comm")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or("");
+    crate::bpf::Cause::from_json(c, n("pid"), n("tid"), n("cpu"), comm)
 }
 
 /// The common fields, gathered before the body is built.

@@ -526,3 +526,38 @@ fn without_cap_bpf_it_says_so_once_and_carries_on() {
     );
     assert!(!text.contains("\"cause\""));
 }
+
+#[test]
+fn recorded_causes_read_back_whole() {
+    if !bpf_ok("recorded_causes_read_back_whole") {
+        return;
+    }
+    // What replays (`top --replay`, `export`) read must be what was recorded: every line with
+    // a cause, read back and written again, is the same JSON (the model's labels aside).
+    let mut checked = 0;
+    for scenario in ["unshare_net_uts", "setns_closed", "setns_pidfd"] {
+        let r = record(&[], scenario);
+        let mut reader = nswatch::event::JsonReader::new();
+        let mut writer = nswatch::event::JsonWriter::new();
+        for e in r
+            .events
+            .iter()
+            .filter(|e| e.get("cause").is_some() || e["type"] == "ns_syscall")
+        {
+            let line = serde_json::to_string(e).unwrap();
+            let ev = reader.read(&line).unwrap().expect("a schema type");
+            let mut out = Vec::new();
+            writer.write(&ev, &mut out);
+            let mut again: Value = serde_json::from_slice(&out).unwrap();
+            let mut want = e.clone();
+            for v in [&mut again, &mut want] {
+                let o = v.as_object_mut().unwrap();
+                o.remove("container");
+                o.remove("runtime_id");
+            }
+            assert_eq!(again, want, "{scenario}");
+            checked += 1;
+        }
+    }
+    assert!(checked >= 3, "{checked} lines with causes");
+}

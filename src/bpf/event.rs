@@ -273,6 +273,152 @@ impl Cause {
     }
 }
 
+impl Cause {
+    /// Reads a cause back from the JSON [`Cause::write_fields`] wrote (a "namespaces"
+    /// event's "cause" object, or an "ns_syscall" event, whose fields are the event's own),
+    /// so that recorded streams replay with their causes. `pid`, `tid`, `cpu` and `comm`
+    /// come from the event around it.
+    pub fn from_json(
+        v: &serde_json::Value,
+        pid: u32,
+        tid: u32,
+        cpu: u32,
+        comm: &str,
+    ) -> Result<Cause, String> {
+        use serde_json::Value;
+        let syscall = match v.get("syscall").and_then(Value::as_str) {
+            Some("setns") => Syscall::Setns,
+            Some("unshare") => Syscall::Unshare,
+            Some("clone") => Syscall::Clone,
+            Some("clone3") => Syscall::Clone3,
+            other => return Err(format!("cause: syscall {other:?}")),
+        };
+        let flags = v
+            .get("flags")
+            .and_then(Value::as_str)
+            .ok_or("cause: \"flags\" missing")
+            .and_then(|f| parse_flags(f).ok_or("cause: flags not understood"))
+            .map_err(str::to_string)?;
+        let u64_of = |k: &str| v.get(k).and_then(Value::as_u64);
+        let mut dev = 0;
+        let mut ids = |k: &str| -> NsIds {
+            let mut out = [0; 10];
+            if let Some(o) = v.get(k).and_then(Value::as_object) {
+                for (i, name) in SLOT_NAMES.iter().enumerate() {
+                    if let Some(l) = o.get(*name) {
+                        out[i] = l.get("ino").and_then(Value::as_u64).unwrap_or(0) as u32;
+                        dev = l.get("dev").and_then(Value::as_u64).unwrap_or(dev);
+                    }
+                }
+            }
+            out
+        };
+        let before = ids("before");
+        let after = ids("after");
+        let target = match (v.get("fd").and_then(Value::as_i64), v.get("target")) {
+            (Some(fd), Some(t)) => {
+                let t = match t.get("kind").and_then(Value::as_str) {
+                    Some("closed") => Target::Closed,
+                    Some("other") => Target::Other,
+                    Some("nsfs") => {
+                        let ty = t.get("type").and_then(Value::as_str).unwrap_or("");
+                        Target::Nsfs {
+                            ns_type: parse_ns_type(ty).ok_or("cause: target type")?,
+                            ino: t.get("ino").and_then(Value::as_u64).unwrap_or(0) as u32,
+                        }
+                    }
+                    Some("pidfd") => {
+                        let ns = t.get("ns").map(|_| {
+                            let wrapped = serde_json::json!({ "ns": t["ns"] });
+                            let mut out = [0; 10];
+                            for (i, name) in SLOT_NAMES.iter().enumerate() {
+                                out[i] = wrapped["ns"][*name]["ino"].as_u64().unwrap_or(0) as u32;
+                            }
+                            out
+                        });
+                        Target::Pidfd {
+                            pid: t.get("pid").and_then(Value::as_u64).unwrap_or(0) as u32,
+                            ns,
+                        }
+                    }
+                    k => return Err(format!("cause: target kind {k:?}")),
+                };
+                Some((fd as i32, t))
+            }
+            _ => None,
+        };
+        Ok(Cause {
+            syscall,
+            flags,
+            target,
+            ret: v
+                .get("ret")
+                .and_then(Value::as_i64)
+                .ok_or("cause: \"ret\" missing")?,
+            enter_ns: u64_of("enter_ns").unwrap_or(0),
+            exit_ns: u64_of("exit_ns").unwrap_or(0),
+            pid,
+            tid,
+            cpu,
+            comm: comm.to_string(),
+            before,
+            after,
+            child_tid: u64_of("child_tid").map(|t| t as u32),
+            dev,
+            flags_unread: v
+                .get("flags_unread")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+        })
+    }
+}
+
+/// The inverse of [`flag_names`].
+fn parse_flags(text: &str) -> Option<u64> {
+    if text == "0" {
+        return Some(0);
+    }
+    let mut flags = 0;
+    for part in text.split('|') {
+        flags |= if let Some((bit, _)) = CLONE_FLAGS.iter().find(|(_, n)| *n == part) {
+            *bit
+        } else if part == "CLONE_INTO_CGROUP" {
+            0x200000000
+        } else if let Some(hex) = part.strip_prefix("0x") {
+            u64::from_str_radix(hex, 16).ok()?
+        } else if let Some(n) = part.strip_prefix("signal ") {
+            n.parse().ok()?
+        } else {
+            (match part {
+                "SIGCHLD" => libc::SIGCHLD,
+                "SIGKILL" => libc::SIGKILL,
+                "SIGTERM" => libc::SIGTERM,
+                "SIGUSR1" => libc::SIGUSR1,
+                "SIGUSR2" => libc::SIGUSR2,
+                _ => return None,
+            }) as u64
+        };
+    }
+    Some(flags)
+}
+
+/// The inverse of [`ns_type_name`].
+fn parse_ns_type(name: &str) -> Option<u32> {
+    Some(
+        (match name {
+            "net" => libc::CLONE_NEWNET,
+            "uts" => libc::CLONE_NEWUTS,
+            "ipc" => libc::CLONE_NEWIPC,
+            "pid" => libc::CLONE_NEWPID,
+            "user" => libc::CLONE_NEWUSER,
+            "mnt" => libc::CLONE_NEWNS,
+            "cgroup" => libc::CLONE_NEWCGROUP,
+            "time" => 0x80,
+            hex => return u32::from_str_radix(hex.strip_prefix("0x")?, 16).ok(),
+        }) as u32,
+    )
+}
+
 /// CLONE_* flags by name, in bit order.
 const CLONE_FLAGS: [(u64, &str); 26] = [
     (0x80, "CLONE_NEWTIME"),
@@ -471,6 +617,36 @@ mod tests {
             Cause::parse(&record(9, 0, 0, 0), 4),
             Err(BadRecord::Syscall(9))
         );
+    }
+
+    #[test]
+    fn causes_read_back_from_their_json() {
+        let mut causes = vec![
+            Cause::parse(&record(1, 2, 0, libc::CLONE_NEWNET as u64), 4).unwrap(),
+            Cause::parse(&record(2, 0, -22, 0x4000_0000 | 0x0400_0000), 4).unwrap(),
+            Cause::parse(&record(3, 0, 1234, 0x2002_0000 | 17), 4).unwrap(),
+            Cause::parse(&record(4, 0, -1, 0x80 | 0x4_0000_0000), 4).unwrap(),
+        ];
+        causes[2].child_tid = Some(77);
+        causes.push(Cause {
+            target: Some((
+                5,
+                Target::Pidfd {
+                    pid: 99,
+                    ns: Some([7; 10]),
+                },
+            )),
+            ..causes[0].clone()
+        });
+        causes.push(Cause {
+            target: Some((6, Target::Closed)),
+            ..causes[0].clone()
+        });
+        for c in causes {
+            let back = Cause::from_json(&json(&c), c.pid, c.tid, c.cpu, &c.comm).unwrap();
+            assert_eq!(back, c);
+        }
+        assert!(parse_flags("CLONE_BOGUS").is_none());
     }
 
     #[test]
