@@ -28,7 +28,9 @@ fn perf_samples(file: &Path) -> Vec<(String, u32, u32)> {
             let (pid, tid) = f.next().unwrap().split_once('/').unwrap();
             let comm: Vec<&str> = f.collect();
             let comm = comm.into_iter().rev().collect::<Vec<_>>().join(" ");
-            (comm, pid.parse().unwrap(), tid.parse().unwrap())
+            // perf prints a tid it does not know as -1 (the record's u32::MAX).
+            let num = |s: &str| s.parse::<i64>().unwrap() as u32;
+            (comm, num(pid), num(tid))
         })
         .collect()
 }
