@@ -43,6 +43,10 @@ fn pipe_from_perf_record_to_nswatch_report() {
             "-a",
             "-e",
             "dummy",
+            // perf blocks on a pipe its reader drains slowly (a loaded machine) while the
+            // kernel keeps writing its rings: big rings keep the few records we look for.
+            "-m",
+            "1024",
             "-q",
             "-o",
             "-",
