@@ -22,6 +22,8 @@ pub mod procfs;
 pub mod record;
 pub mod report;
 pub mod session;
+#[cfg(feature = "tui")]
+pub mod tui;
 
 pub use decoder::Decoder;
 pub use error::{DecodeError, ErrorKind};

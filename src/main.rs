@@ -25,6 +25,11 @@ enum Command {
     /// Show the machine as a tree of host, pods, containers and sandboxes, with their
     /// processes, from one scan of /proc.
     Ps(cmd::ps::PsArgs),
+    /// The live terminal UI: the tree of groups with their rates, the latest namespace
+    /// events with their causes, the selected group's namespaces (root or CAP_PERFMON;
+    /// `--replay FILE` plays a recording instead).
+    #[cfg(feature = "tui")]
+    Top(cmd::top::TopArgs),
 }
 
 fn main() -> ExitCode {
@@ -33,6 +38,8 @@ fn main() -> ExitCode {
         Command::Report(args) => cmd::report::run(&args),
         Command::Record(args) => cmd::record::run(&args),
         Command::Ps(args) => cmd::ps::run(&args),
+        #[cfg(feature = "tui")]
+        Command::Top(args) => cmd::top::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

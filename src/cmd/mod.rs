@@ -3,3 +3,5 @@
 pub mod ps;
 pub mod record;
 pub mod report;
+#[cfg(feature = "tui")]
+pub mod top;
