@@ -759,3 +759,27 @@ fn sparkline_scales_to_its_maximum() {
     assert_eq!(ui::sparkline([5, 5].into_iter(), 1), "█");
     assert_eq!(ui::sparkline(std::iter::empty(), 3), "   ");
 }
+
+#[test]
+fn selection_follows_its_group_when_another_goes() {
+    let (mut m, mut app) = scene();
+    key(&mut app, KeyCode::End);
+    assert_eq!(app.selected_group().unwrap().name, "host");
+    // blue's only task exits: the snapshot loses a row above the selection.
+    app.observe(
+        &mut m,
+        &ev(T0 + S + 5, 300, 300, Body::Exit { ppid: 200, ptid: 200 }),
+    );
+    app.refresh(&m, 1);
+    assert_eq!(app.selected, 1);
+    assert_eq!(app.selected_group().unwrap().name, "host");
+    let s = screen(&app, 80, 24);
+    assert_lines(
+        &s,
+        &[
+            (2, "┌ groups (2 rows) sort tree ───────────────────────────────────────────────────┐"),
+            (5, "│▸ host                                2      1      ·      ·      ·          █│"),
+            (15, "│    1.000 exit    sandbox ip-netns   blue (by ip)                             │"),
+        ],
+    );
+}

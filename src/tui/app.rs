@@ -442,18 +442,20 @@ impl App {
         if self.frozen.is_some() {
             return;
         }
+        let key = self.selection();
         self.tree = tree::build(model, host_pid, true);
         self.live_tasks = model.live_tasks();
         self.model_changed = false;
-        self.relayout();
+        self.relayout_keeping(key);
     }
 
     /// Sets the tree directly (tests, benches).
     pub fn set_tree(&mut self, tree: Tree) {
+        let key = self.selection();
         self.live_tasks = tree.groups.iter().map(|g| g.tasks as usize).sum();
         self.tree = tree;
         self.model_changed = false;
-        self.relayout();
+        self.relayout_keeping(key);
     }
 
     /// Live tasks in the snapshot.
@@ -562,11 +564,19 @@ impl App {
     /// Lays out the visible rows from the snapshot, the filter, the sort and what is
     /// expanded, keeping the selection on the same thing where it still exists.
     pub fn relayout(&mut self) {
-        let key = self
-            .rows
+        let key = self.selection();
+        self.relayout_keeping(key);
+    }
+
+    /// The selected row's identity, owned: taken before the snapshot it indexes goes.
+    fn selection(&self) -> Option<(String, u32, u32)> {
+        self.rows
             .get(self.selected)
             .map(|r| self.key_of(r.item))
-            .map(|(k, p, t)| (k.to_string(), p, t));
+            .map(|(k, p, t)| (k.to_string(), p, t))
+    }
+
+    fn relayout_keeping(&mut self, key: Option<(String, u32, u32)>) {
         let sort = self.sort;
         let rates = self.shown_rates();
         let activity = |g: &GroupNode| rates.get(g.gid).map_or(0, |r| r.last.sum());
