@@ -94,10 +94,15 @@ pub fn name_group(
     let net = model.group_net(id);
     let pid_link = g.key.get(NsKind::Pid).filter(|l| l.ino != 0);
     let mut naming = Naming::default();
-    if let Some(c) = procfs::read_cgroup(proc_root, leader)
+    if let Some(mut c) = procfs::read_cgroup(proc_root, leader)
         .as_deref()
         .and_then(cgroup::parse_proc_cgroup)
     {
+        // In a private cgroup namespace every path reads "/": that hides the path, it is
+        // not the root cgroup. Our own link against the host's tells.
+        if in_private_cgroupns(model) {
+            c = c.in_private_cgroupns();
+        }
         naming.cgroup = Some(c.path.clone());
         if c.is_container() {
             naming.runtime = c.runtime.map(|r| r.as_str().to_string());
@@ -124,6 +129,12 @@ pub fn name_group(
             model.set_pid_ns_parent(child, parent);
         }
     }
+}
+
+/// True when nswatch runs in a cgroup namespace other than the host's.
+fn in_private_cgroupns(model: &Attributor) -> bool {
+    let own = procfs::ns_link(Path::new("/proc/self/ns/cgroup"));
+    own.is_some() && own != model.host().get(NsKind::Cgroup)
 }
 
 /// The runtime a creating command names, for tools that leave no cgroup behind.

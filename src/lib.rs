@@ -13,15 +13,18 @@ pub mod census;
 pub mod decoder;
 pub mod error;
 pub mod event;
+pub mod export;
 pub mod live;
 pub mod model;
 pub mod nsset;
 pub mod order;
 pub mod perf_data;
 pub mod procfs;
+pub mod profile;
 pub mod record;
 pub mod report;
 pub mod session;
+pub mod symbols;
 #[cfg(feature = "tui")]
 pub mod tui;
 

@@ -25,6 +25,9 @@ enum Command {
     /// Show the machine as a tree of host, pods, containers and sandboxes, with their
     /// processes, from one scan of /proc.
     Ps(cmd::ps::PsArgs),
+    /// Write a perf.data file or an NDJSON event stream as a Chrome trace (Perfetto,
+    /// chrome://tracing): a track per container, task lifetimes, namespace changes.
+    Export(cmd::export::ExportArgs),
     /// The live terminal UI: the tree of groups with their rates, the latest namespace
     /// events with their causes, the selected group's namespaces (root or CAP_PERFMON;
     /// `--replay FILE` plays a recording instead).
@@ -38,6 +41,7 @@ fn main() -> ExitCode {
         Command::Report(args) => cmd::report::run(&args),
         Command::Record(args) => cmd::record::run(&args),
         Command::Ps(args) => cmd::ps::run(&args),
+        Command::Export(args) => cmd::export::run(&args),
         #[cfg(feature = "tui")]
         Command::Top(args) => cmd::top::run(&args),
     };

@@ -288,6 +288,9 @@ impl Core {
                 self.stats.matched += u64::from(c.is_some());
             }
             let group = self.model.observe(&ev);
+            if let (Body::Namespaces { ns, .. }, Some(tid)) = (&ev.body, ev.tid) {
+                learn_nspid(&mut self.model, ev.pid.unwrap_or(tid), tid, ns);
+            }
             publish(
                 &mut self.model,
                 &mut self.pending,
@@ -414,4 +417,19 @@ fn publish(
         f(model, Update::Group(c));
     }
     pending.clear();
+}
+
+/// A task's pid in its own pid namespace, which no record carries: read from /proc once,
+/// for tasks outside the host's pid namespace only (a fork storm on the host costs
+/// nothing), while the task lives.
+fn learn_nspid(model: &mut Attributor, pid: u32, tid: u32, ns: &crate::nsset::NsSet) {
+    let pid_kind = crate::record::NsKind::Pid;
+    if ns.get(pid_kind) == model.host().get(pid_kind) {
+        return;
+    }
+    if model.task(tid).is_some_and(|t| t.nspid == 0) {
+        if let Some(n) = procfs::read_nspid(Path::new("/proc"), pid, tid) {
+            model.set_nspid(tid, n);
+        }
+    }
 }

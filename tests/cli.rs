@@ -1,27 +1,11 @@
 //! `nswatch report` end to end on fixtures: text story, NDJSON schema, standard input.
 
+mod common;
+use common::{fixture, nswatch};
+
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
-
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures")
-        .join(name)
-}
-
-fn nswatch(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_nswatch"))
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
 
 #[test]
 fn text_report_tells_the_unshare() {

@@ -1,14 +1,8 @@
 //! Every fixture captured by Linux perf decodes exactly as `perf script` printed it.
 
 mod common;
+use common::fixture;
 use common::{assert_same, decode_file, parse_script, Rec};
-use std::path::{Path, PathBuf};
-
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures")
-        .join(name)
-}
 
 fn check(name: &str) -> Vec<Rec> {
     let expected = std::fs::read_to_string(fixture(&format!("{name}.script"))).unwrap();

@@ -305,7 +305,16 @@ fn interrupted_output_is_well_formed_and_summarised() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(500));
+    // Recording once the start-up scan is in the file (the rings are enabled before it);
+    // loading the eBPF probe can take a while on a loaded machine.
+    let t0 = std::time::Instant::now();
+    while std::fs::metadata(&file).map_or(0, |m| m.len()) == 0 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "record did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     for _ in 0..20 {
         Command::new("true").status().unwrap();
     }

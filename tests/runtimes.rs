@@ -6,11 +6,10 @@
 
 mod common;
 use common::runtimes::{
-    cgroup_lines, hierarchies, host_ns, inner_pid, ns_of, runtime_ok, Container, Proc, Runtime,
-    KINDS,
+    cgroup_lines, command, hierarchies, host_ns, inner_pid, ns_of, runtime_ok, Container, Proc,
+    Runtime, KINDS,
 };
 use std::path::Path;
-use std::process::Command;
 
 /// Tasks that must be gone, told from a later process with the same pid.
 fn snapshot(tids: &[u32]) -> Vec<Proc> {
@@ -83,9 +82,10 @@ fn smoke(rt: Runtime) {
         assert_ne!(inner_pid(exec), Some(exec), "{what}: exec has an inner pid");
     }
     assert!(c.pids().contains(&exec), "{what}: {:?}", c.pids());
+    assert_cgroups(&c, exec);
     if rt == Runtime::Runc {
         // runc's own account (its cgroup) agrees with the process tree's.
-        let out = Command::new("runc")
+        let out = command("runc")
             .args(["ps", "--format", "json", c.id()])
             .output()
             .unwrap();
@@ -106,6 +106,43 @@ fn smoke(rt: Runtime) {
     assert_nothing_left(&c);
 }
 
+/// The v2 cgroup line of `pid` ("0::/path").
+fn unified(pid: u32) -> String {
+    cgroup_lines(pid)
+        .into_iter()
+        .find(|l| l.starts_with("0::"))
+        .unwrap_or_else(|| panic!("no v2 line for {pid}"))
+}
+
+/// The cgroup paths docs/runtimes.md gives for the payload and an exec'd process.
+fn assert_cgroups(c: &Container, exec: u32) {
+    let id = c.id();
+    let mine = unified(std::process::id());
+    let (payload, joined) = match c.runtime() {
+        Runtime::Runc => (format!("0::/{id}"), format!("0::/{id}")),
+        Runtime::Lxc => (
+            format!("0::/lxc.payload.{id}"),
+            format!("0::/lxc.payload.{id}/.lxc"),
+        ),
+        // nsenter moves no cgroup: the exec'd process stays where its caller was.
+        Runtime::Nspawn => (
+            format!("0::/machine.slice/machine-{id}.scope/payload"),
+            mine.clone(),
+        ),
+        Runtime::Bwrap | Runtime::Firejail | Runtime::FirejailHostNet | Runtime::Netns => {
+            (mine.clone(), mine.clone())
+        }
+    };
+    assert_eq!(unified(c.payload_pid()), payload, "{id}: payload cgroup");
+    assert_eq!(unified(exec), joined, "{id}: exec'd process's cgroup");
+    if c.runtime() == Runtime::Runc {
+        // Every v1 hierarchy too, thanks to the absolute cgroupsPath.
+        for l in cgroup_lines(c.payload_pid()) {
+            assert!(l.ends_with(&format!(":/{id}")), "{l}");
+        }
+    }
+}
+
 /// What the runtime kept after stop (state, cgroups, netns) is gone too.
 fn assert_nothing_left(c: &Container) {
     let id = c.id();
@@ -124,7 +161,7 @@ fn assert_nothing_left(c: &Container) {
         "netns {id} left"
     );
     if c.runtime() == Runtime::Runc {
-        let st = Command::new("runc").args(["state", id]).output().unwrap();
+        let st = command("runc").args(["state", id]).output().unwrap();
         assert!(!st.status.success(), "runc still knows {id}");
     }
     if c.runtime() == Runtime::Lxc {
@@ -188,7 +225,11 @@ fn runc_pod_shares_net_only() {
     let net = b.ns("net");
     let b_tasks = snapshot(&b.tasks());
     a.stop();
-    assert!(b_tasks.iter().all(Proc::alive));
+    assert!(
+        b_tasks.iter().all(Proc::alive),
+        "{b:?}: {:?} gone after {a:?} stopped",
+        b_tasks.iter().filter(|p| !p.alive()).collect::<Vec<_>>()
+    );
     assert_eq!(b.ns("net"), net);
     b.stop();
     assert!(!b_tasks.iter().any(Proc::alive));
@@ -217,6 +258,8 @@ fn two_of_a_kind_at_once_are_distinct() {
         );
         a.stop();
         b.stop();
+        assert_nothing_left(&a);
+        assert_nothing_left(&b);
     }
 }
 
@@ -230,6 +273,6 @@ fn drop_cleans_up_a_running_container() {
     let tasks = snapshot(&c.tasks());
     drop(c);
     assert!(!tasks.iter().any(Proc::alive), "{tasks:?}");
-    let st = Command::new("runc").args(["state", &id]).output().unwrap();
+    let st = command("runc").args(["state", &id]).output().unwrap();
     assert!(!st.status.success(), "runc still knows {id}");
 }

@@ -171,10 +171,7 @@ fn live_top_shows_a_sandbox_appear_by_name_and_go() {
     // One task: the sleep that `ip netns exec` became.
     let cells: Vec<&str> = row.split_whitespace().collect();
     assert_eq!(cells[3], "1", "task count in {row:?}");
-    assert!(
-        s.contains(&format!("start   sandbox")),
-        "start event missing:\n{s}"
-    );
+    assert!(s.contains("start   sandbox"), "start event missing:\n{s}");
     // Export while it runs: the file holds the group by name, and the status line says
     // where it went.
     tmux.keys(&["e"]);
@@ -258,6 +255,44 @@ fn paced_replay_follows_the_recorded_clock() {
         took >= Duration::from_millis(2000),
         "a paced replay ended in {took:?}"
     );
+    tmux.keys(&["q"]);
+    tmux.wait_for("nswatch to exit", Duration::from_secs(10), |_| {
+        tmux.pane("#{pane_dead}") == "1"
+    });
+}
+
+#[test]
+fn replay_reads_ndjson_like_perf_data() {
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/unshare-mnt-pid.data");
+    let out = Command::new(env!("CARGO_BIN_EXE_nswatch"))
+        .args(["report", "--format", "ndjson", fixture])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("unshare-mnt-pid.ndjson");
+    std::fs::write(&file, &out.stdout).unwrap();
+    let tmux = Tmux::start(
+        "ndjson",
+        &["top", "--replay", file.to_str().unwrap(), "--speed", "max"],
+        80,
+        24,
+    );
+    let s = tmux.wait_for("the end of the replay", Duration::from_secs(20), |s| {
+        s.contains("(end)")
+    });
+    let lines: Vec<&str> = s.lines().collect();
+    assert_eq!(
+        lines[0].trim_end(),
+        "nswatch top replay unshare-mnt-pid.ndjson max (end) · 0 ct 1 sb 0 pod · 67 tasks"
+    );
+    for want in [
+        "│    0.065 exit    container          ct-4026532178 (by unshare)               │",
+        "│    0.064 start   container          ct-4026532178 (by unshare)               │",
+        "│    0.064 ns      mnt                unshare[24115] in sb-4026532177          │",
+    ] {
+        assert!(lines.contains(&want), "missing {want:?} in:\n{s}");
+    }
     tmux.keys(&["q"]);
     tmux.wait_for("nswatch to exit", Duration::from_secs(10), |_| {
         tmux.pane("#{pane_dead}") == "1"

@@ -768,7 +768,15 @@ fn selection_follows_its_group_when_another_goes() {
     // blue's only task exits: the snapshot loses a row above the selection.
     app.observe(
         &mut m,
-        &ev(T0 + S + 5, 300, 300, Body::Exit { ppid: 200, ptid: 200 }),
+        &ev(
+            T0 + S + 5,
+            300,
+            300,
+            Body::Exit {
+                ppid: 200,
+                ptid: 200,
+            },
+        ),
     );
     app.refresh(&m, 1);
     assert_eq!(app.selected, 1);
@@ -777,9 +785,18 @@ fn selection_follows_its_group_when_another_goes() {
     assert_lines(
         &s,
         &[
-            (2, "┌ groups (2 rows) sort tree ───────────────────────────────────────────────────┐"),
-            (5, "│▸ host                                2      1      ·      ·      ·          █│"),
-            (15, "│    1.000 exit    sandbox ip-netns   blue (by ip)                             │"),
+            (
+                2,
+                "┌ groups (2 rows) sort tree ───────────────────────────────────────────────────┐",
+            ),
+            (
+                5,
+                "│▸ host                                2      1      ·      ·      ·          █│",
+            ),
+            (
+                15,
+                "│    1.000 exit    sandbox ip-netns   blue (by ip)                             │",
+            ),
         ],
     );
 }

@@ -1,5 +1,6 @@
 //! The subcommands of the CLI, one module each.
 
+pub mod export;
 pub mod ps;
 pub mod record;
 pub mod report;

@@ -19,6 +19,9 @@ pub struct PsArgs {
     /// List every thread, not only a count per process.
     #[arg(long, short)]
     pub threads: bool,
+    /// Print on standard error how long the census (scan and model) took.
+    #[arg(long)]
+    pub stats: bool,
     /// The proc filesystem to read (for tests and chroots).
     #[arg(long, default_value = "/proc", hide = true)]
     pub proc_root: PathBuf,
@@ -35,7 +38,16 @@ pub enum PsFormat {
 
 /// Runs `nswatch ps`.
 pub fn run(args: &PsArgs) -> Result<()> {
+    let t0 = std::time::Instant::now();
     let census = census::take(&args.proc_root, 0)?;
+    if args.stats {
+        eprintln!(
+            "nswatch ps: census of {} tasks, {} groups in {:.3} ms",
+            census.tasks,
+            census.model.groups().iter().filter(|g| g.is_live()).count(),
+            t0.elapsed().as_secs_f64() * 1e3
+        );
+    }
     let out = tree::build(&census.model, census.host_pid, args.all);
     let stdout = io::stdout();
     let mut w = io::BufWriter::new(stdout.lock());

@@ -7,7 +7,7 @@ use nswatch::model::json::{write_change, write_labeled};
 use nswatch::model::{Attributor, Change, ChangeKind, GroupId};
 use nswatch::perf_data::{FileInfo, Order, PerfData};
 use nswatch::report::Story;
-use nswatch::{Event, EventBuilder};
+use nswatch::{Body, Event, EventBuilder};
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 
@@ -15,8 +15,17 @@ use std::path::PathBuf;
 enum Format {
     /// One line per namespace change of a task, then the namespace sets and their tasks.
     Text,
-    /// The event stream, one JSON object per record (schema version 1).
+    /// The event stream, one JSON object per record (schema version 1); with `--by
+    /// container`, one object per container.
     Ndjson,
+    /// With `--by container`: one JSON document (totals and the containers).
+    Json,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum By {
+    /// Samples counted per container (group), like `perf report --sort` with a container key.
+    Container,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -42,6 +51,14 @@ pub struct ReportArgs {
     /// Skip record types this build does not know instead of stopping on them (perf stops).
     #[arg(long)]
     skip_unknown: bool,
+    /// Count the samples (`perf record -a -g --namespaces`) per container instead of
+    /// telling the namespace story.
+    #[arg(long, value_enum)]
+    by: Option<By>,
+    /// With `--by container`: per-container folded stacks (`container;comm;frame;… count`,
+    /// root first) for flamegraph.pl or inferno-flamegraph.
+    #[arg(long, requires = "by")]
+    folded: bool,
 }
 
 fn describe(info: &FileInfo) -> String {
@@ -95,7 +112,15 @@ pub fn run(args: &ReportArgs) -> Result<()> {
     };
     let mut builder = EventBuilder::new();
     let mut out = BufWriter::with_capacity(1 << 16, io::stdout().lock());
+    if args.by == Some(By::Container) {
+        let r = by_container(args, &name, &mut data, order, &mut out);
+        out.flush()?;
+        return r.with_context(|| name);
+    }
     let result = match args.format {
+        Format::Json => anyhow::bail!(
+            "--format json goes with --by container; the event stream is --format ndjson"
+        ),
         Format::Ndjson => {
             // Lines are built in one buffer and written in large pieces; a line is never
             // split by an error, so what was written is always whole lines.
@@ -146,4 +171,213 @@ pub fn run(args: &ReportArgs) -> Result<()> {
     out.flush()?;
     result.with_context(|| name)?;
     Ok(())
+}
+
+/// What the `--by container` rows need of a group, taken from the model when it is read.
+struct GroupInfo {
+    label: String,
+    kind: &'static str,
+    name: String,
+    runtime: Option<String>,
+    runtime_id: Option<String>,
+}
+
+fn group_info(model: &Attributor, g: Option<GroupId>) -> GroupInfo {
+    match g {
+        Some(g) => {
+            let g = model.group(g);
+            GroupInfo {
+                label: g.label.clone(),
+                kind: g.kind.name(),
+                name: g.display_name().to_string(),
+                runtime: g.naming.runtime.clone(),
+                runtime_id: g.naming.runtime_id.clone(),
+            }
+        }
+        None => GroupInfo {
+            label: "[unknown]".to_string(),
+            kind: "-",
+            name: "task never seen".to_string(),
+            runtime: None,
+            runtime_id: None,
+        },
+    }
+}
+
+/// The group a sample belongs to: the model's answer at the sample's time. The idle task
+/// (pid 0, "swapper") has no NAMESPACES record; it runs in the initial namespaces, so its
+/// samples are the host's.
+fn sample_group(model: &mut Attributor, ev: &Event<'_>) -> Option<GroupId> {
+    let g = model.observe(ev);
+    if g.is_none() && ev.pid == Some(0) && ev.tid == Some(0) {
+        return Some(GroupId::HOST);
+    }
+    g
+}
+
+/// `report --by container [--folded]`: every event feeds the model in time order, so each
+/// sample is counted for the group its task was in when it was taken.
+fn by_container(
+    args: &ReportArgs,
+    name: &str,
+    data: &mut PerfData,
+    order: Order,
+    out: &mut impl Write,
+) -> Result<()> {
+    use nswatch::profile::ContainerProfile;
+    use nswatch::symbols::{recorded_here, Kallsyms, Symbolizer};
+    use nswatch::Record;
+
+    let mut builder = EventBuilder::new();
+    let mut model = Attributor::learning();
+    let mut profile = ContainerProfile::new();
+    let mut sym = Symbolizer::new();
+    let info = data.info().clone();
+    if args.folded
+        && recorded_here(
+            info.features.hostname.as_deref(),
+            info.features.os_release.as_deref(),
+        )
+    {
+        if let Some(k) = Kallsyms::read() {
+            sym.set_kallsyms(k);
+        }
+    }
+    let mut frames = Vec::new();
+    let r = data.for_each(order, |dec, view| -> Result<()> {
+        let (rec, id) = dec.decode(view)?;
+        if args.folded {
+            sym.observe(&rec);
+        }
+        let is_sample = matches!(rec, Record::Sample(_));
+        let Some(ev) = builder.event(&rec, &id) else {
+            return Ok(());
+        };
+        if !is_sample {
+            model.observe(&ev);
+            model.take_changes().for_each(drop);
+            return Ok(());
+        }
+        let g = sample_group(&mut model, &ev);
+        let (pid, tid) = (ev.pid.unwrap_or(0), ev.tid.unwrap_or(0));
+        let comm = match model.task(tid) {
+            Some(t) if !t.comm().is_empty() => t.comm().to_string(),
+            _ if tid == 0 => "swapper".to_string(),
+            _ => format!("[tid {tid}]"),
+        };
+        let Body::Sample {
+            ip,
+            period,
+            callchain,
+        } = &ev.body
+        else {
+            unreachable!("a SAMPLE record makes a sample event")
+        };
+        profile.add(g, &comm, period.unwrap_or(0));
+        if args.folded {
+            frames.clear();
+            match callchain {
+                Some(c) => sym.frames(pid, c, &mut frames),
+                None => sym.frames(pid, &ip.iter().copied().collect::<Vec<_>>(), &mut frames),
+            }
+            profile.add_stack(&group_info(&model, g).label, &comm, &frames);
+        }
+        Ok(())
+    });
+    if let Err(e) = &r {
+        // What was counted before the damage is still shown, marked as such.
+        eprintln!("nswatch: {name}: incomplete, the input is damaged: {e:#}");
+    }
+    if args.folded {
+        for (stack, n) in profile.folded() {
+            writeln!(out, "{stack} {n}")?;
+        }
+        return r.map(drop);
+    }
+    let total = profile.samples();
+    let pct = |n: u64| {
+        if total == 0 {
+            0.0
+        } else {
+            n as f64 * 100.0 / total as f64
+        }
+    };
+    let row_json = |row: &nswatch::profile::Row| {
+        let gi = group_info(&model, row.group);
+        serde_json::json!({
+            "container": gi.label,
+            "kind": gi.kind,
+            "name": gi.name,
+            "runtime": gi.runtime,
+            "runtime_id": gi.runtime_id,
+            "samples": row.samples,
+            "period": row.period,
+            "overhead": (pct(row.samples) * 100.0).round() / 100.0,
+            "comms": row.top_comms(usize::MAX).iter()
+                .map(|(c, n)| serde_json::json!({"comm": c, "samples": n}))
+                .collect::<Vec<_>>(),
+        })
+    };
+    match args.format {
+        Format::Ndjson => {
+            for row in profile.rows() {
+                let mut v = row_json(row);
+                v["type"] = "container_samples".into();
+                writeln!(out, "{v}")?;
+            }
+        }
+        Format::Json => {
+            let v = serde_json::json!({
+                "file": name,
+                "complete": r.is_ok(),
+                "samples": total,
+                "period": profile.period(),
+                "containers": profile.rows().into_iter().map(row_json).collect::<Vec<_>>(),
+            });
+            writeln!(out, "{v:#}")?;
+        }
+        Format::Text => {
+            writeln!(out, "# {name}: {}", describe(&info))?;
+            writeln!(
+                out,
+                "# {total} samples, period {}, {} groups{}",
+                profile.period(),
+                profile.rows().len(),
+                if r.is_err() {
+                    " (incomplete: the input is damaged)"
+                } else {
+                    ""
+                }
+            )?;
+            writeln!(
+                out,
+                "{:>8}  {:>8}  {:>14}  {:<18} {:<9} {:<24} top comms",
+                "overhead", "samples", "period", "container", "kind", "name / runtime"
+            )?;
+            for row in profile.rows() {
+                let gi = group_info(&model, row.group);
+                let mut who = gi.name.clone();
+                if let Some(rt) = &gi.runtime {
+                    who = format!("{who} ({rt})");
+                }
+                let comms: Vec<String> = row
+                    .top_comms(3)
+                    .iter()
+                    .map(|(c, n)| format!("{c} ({n})"))
+                    .collect();
+                writeln!(
+                    out,
+                    "{:>7.2}%  {:>8}  {:>14}  {:<18} {:<9} {:<24} {}",
+                    pct(row.samples),
+                    row.samples,
+                    row.period,
+                    gi.label,
+                    gi.kind,
+                    who,
+                    comms.join(", ")
+                )?;
+            }
+        }
+    }
+    r.map(drop)
 }

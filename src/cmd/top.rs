@@ -11,7 +11,7 @@ use std::time::Duration;
 /// Arguments of `nswatch top`.
 #[derive(clap::Args)]
 pub struct TopArgs {
-    /// Play a recording (perf.data) through the UI instead of watching this machine.
+    /// Play a recording (perf.data, or NDJSON from `nswatch record`) through the UI instead of watching this machine.
     #[arg(long, value_name = "FILE")]
     replay: Option<PathBuf>,
     /// Replay speed: recorded seconds per second (2 = twice as fast), or "max" to play as

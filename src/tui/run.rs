@@ -6,7 +6,7 @@
 //! session and the app reads it in place, so a second thread would need a lock around it or
 //! a copy of every update; one thread needs neither, and a key waits at most one frame.
 
-use crate::event::EventBuilder;
+use crate::event::{EventBuilder, JsonReader};
 use crate::live::monotonic_ns;
 use crate::model::Attributor;
 use crate::session::{Session, SessionOptions};
@@ -16,6 +16,8 @@ use crate::{Event, Order, PerfData};
 use anyhow::{Context, Result};
 use crossterm::event::{self as term_event, Event as TermEvent};
 use ratatui::DefaultTerminal;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -315,17 +317,32 @@ impl Player {
     }
 }
 
-/// Plays a recording through the UI until `q`.
+/// True when `head` (a file's first bytes) is perf.data's magic, either byte order;
+/// anything else is read as NDJSON.
+fn is_perf_data(head: &[u8]) -> bool {
+    head.starts_with(b"PERFILE2") || head.starts_with(b"2ELIFREP")
+}
+
+/// Plays a recording (perf.data or NDJSON) through the UI until `q`.
 pub fn run_replay(opts: ReplayOptions) -> Result<()> {
     let stop = stop_flag()?;
     let name = opts.file.display().to_string();
-    let mut data = PerfData::open(&opts.file).with_context(|| name.clone())?;
+    let mut file = File::open(&opts.file).with_context(|| name.clone())?;
+    let mut head = [0u8; 8];
+    let n = file.read(&mut head).with_context(|| name.clone())?;
+    let perf = is_perf_data(&head[..n]);
+    // Opened before the terminal is taken, so that a bad file is told plainly.
+    let mut data = if perf {
+        Some(PerfData::open(&opts.file).with_context(|| name.clone())?)
+    } else {
+        None
+    };
     let source = Source::Replay {
         name: name.clone(),
         speed: opts.speed,
     };
     let mut app = App::new(source, opts.export_dir);
-    app.stats.bpf = "not recorded".to_string();
+    app.stats.bpf = if perf { "not recorded" } else { "as recorded" }.to_string();
     let mut player = Player {
         term: Term::new()?,
         app,
@@ -342,21 +359,57 @@ pub fn run_replay(opts: ReplayOptions) -> Result<()> {
         cpu: CpuMeter::new(),
     };
     let mut model = Attributor::learning();
-    let mut builder = EventBuilder::new();
-    let r = data.for_each(Order::Time, |dec, view| -> Result<()> {
-        if let Some(ev) = builder.decode(dec, view)? {
-            // Time 0 is perf's stamp on the tasks it found at start: not a moment to wait for.
-            if let Some(t) = ev.time_ns.filter(|&t| t > 0) {
-                player.until(&model, t)?;
-            }
-            player.feed(&mut model, &ev);
+    let play = |player: &mut Player, model: &mut Attributor, ev: &Event<'_>| -> Result<()> {
+        // Time 0 is perf's stamp on the tasks it found at start: not a moment to wait for.
+        if let Some(t) = ev.time_ns.filter(|&t| t > 0) {
+            player.until(model, t)?;
         }
+        player.feed(model, ev);
         Ok(())
-    });
+    };
+    let r: Result<()> = match &mut data {
+        Some(data) => {
+            let mut builder = EventBuilder::new();
+            data.for_each(Order::Time, |dec, view| -> Result<()> {
+                if let Some(ev) = builder.decode(dec, view)? {
+                    play(&mut player, &mut model, &ev)?;
+                }
+                Ok(())
+            })
+            .map(drop)
+        }
+        None => {
+            let size = file.metadata().map_or(0, |m| m.len());
+            file.seek(SeekFrom::Start(0))?;
+            let mut lines = BufReader::with_capacity(1 << 16, file);
+            let mut reader = JsonReader::new();
+            let (mut line, mut number, mut read) = (String::new(), 0u64, 0u64);
+            loop {
+                line.clear();
+                let n = lines.read_line(&mut line)?;
+                if n == 0 {
+                    break Ok(());
+                }
+                number += 1;
+                read += n as u64;
+                if size > 0 {
+                    player.app.stats.progress_pct = Some(read as f64 * 100.0 / size as f64);
+                }
+                if line.trim().is_empty() {
+                    continue;
+                }
+                match reader.read(&line) {
+                    Ok(Some(ev)) => play(&mut player, &mut model, &ev)?,
+                    Ok(None) => {}
+                    Err(e) => break Err(anyhow::anyhow!("line {number}: {e}")),
+                }
+            }
+        }
+    };
     match r {
         Err(e) if e.is::<Quit>() => return Ok(()),
         Err(e) => player.app.status = Some(format!("read stopped: {e:#}")),
-        Ok(_) => {}
+        Ok(()) => {}
     }
     player.app.stats.finished = true;
     player.app.refresh(&model, 1);

@@ -8,8 +8,31 @@ pub mod runtimes;
 use nswatch::event::{Body, EventBuilder};
 use nswatch::nsset::link_name;
 use nswatch::{Order, PerfData};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
+
+/// A file of fixtures/.
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(name)
+}
+
+/// Runs the nswatch binary under test with `args`; its standard output, after checking it
+/// succeeded (standard error in the message otherwise).
+pub fn nswatch(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_nswatch"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "nswatch {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
 
 /// One record as both sides see it: type, time, cpu, pid, tid and a normalised payload.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]

@@ -148,10 +148,23 @@ pub fn runtime_ok(what: &str, rt: Runtime) -> bool {
 }
 
 fn in_path(prog: &str) -> bool {
+    resolve(prog).is_absolute()
+}
+
+/// `prog` as found on PATH or in the sbin directories (runc lives in /usr/sbin, which the
+/// PATH of a non-login root shell may lack); the bare name when nowhere.
+pub fn resolve(prog: &str) -> PathBuf {
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
-        .chain(["/usr/sbin".into(), "/sbin".into()])
-        .any(|d| d.join(prog).is_file())
+        .chain(["/usr/sbin".into(), "/sbin".into(), "/usr/bin".into()])
+        .map(|d| d.join(prog))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| prog.into())
+}
+
+/// A Command for `prog`, found as [`resolve`] finds it.
+pub fn command(prog: &str) -> Command {
+    Command::new(resolve(prog))
 }
 
 /// A namespace's identity: (st_dev, st_ino) of its nsfs inode.
@@ -466,7 +479,7 @@ impl Container {
         assert!(!self.stopped, "exec into a stopped container");
         let proc = if self.runtime == Runtime::Runc {
             let pidfile = self.dir().join(format!("exec{}.pid", self.execs.len()));
-            let mut cmd = Command::new("runc");
+            let mut cmd = command("runc");
             cmd.args(["exec", "-d", "--pid-file"])
                 .arg(&pidfile)
                 .arg(&self.id)
@@ -481,7 +494,7 @@ impl Container {
         } else {
             let prefix = self.enter_prefix();
             let log = self.log_file(&format!("exec{}", self.execs.len()));
-            let child = Command::new(&prefix[0])
+            let child = command(&prefix[0])
                 .args(&prefix[1..])
                 .args(args)
                 .stdin(Stdio::null())
@@ -515,7 +528,7 @@ impl Container {
     /// as [`Container::exec`], in the foreground).
     pub fn run(&self, script: &str) -> Output {
         let prefix = self.enter_prefix();
-        Command::new(&prefix[0])
+        command(&prefix[0])
             .args(&prefix[1..])
             .args(["/bin/sh", "-c", script])
             .stdin(Stdio::null())
@@ -554,7 +567,7 @@ impl Container {
         before.extend([self.init, self.payload]);
         before.extend(self.execs.iter().copied());
         let quiet = |prog: &str, args: &[&str]| {
-            Command::new(prog)
+            command(prog)
                 .args(args)
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
@@ -626,7 +639,7 @@ impl Container {
     /// failed test still cleans what it can.
     fn cleanup(&mut self) {
         let quiet = |prog: &str, args: &[&str]| {
-            let _ = Command::new(prog)
+            let _ = command(prog)
                 .args(args)
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
@@ -638,6 +651,23 @@ impl Container {
             Runtime::Lxc => {
                 // Not lxc-destroy: it deletes the rootfs directory, the one every test shares.
                 let _ = std::fs::remove_dir_all(Path::new(&self.lxcpath()).join(&self.id));
+                // LXC removes these itself, but now and then leaves lxc.monitor.NAME behind
+                // in one v1 hierarchy (seen in cpuset with two containers stopping at once).
+                for h in hierarchies() {
+                    for dir in [
+                        format!("lxc.payload.{}", self.id),
+                        format!("lxc.monitor.{}", self.id),
+                    ] {
+                        let dir = h.join(dir);
+                        for _ in 0..50 {
+                            if !dir.exists() {
+                                break;
+                            }
+                            remove_cgroup_tree(&dir);
+                            std::thread::sleep(Duration::from_millis(20));
+                        }
+                    }
+                }
                 if LXC_LIVE.fetch_sub(1, Ordering::SeqCst) == 1 {
                     // LXC parks its monitor in lxc.pivot and never removes it; rmdir fails
                     // harmlessly (EBUSY) while another LXC container uses it.
@@ -782,6 +812,10 @@ impl Container {
                  "options": ["nosuid", "nodev", "mode=1777", "size=1024k"]}
             ],
             "linux": {
+                // runc's default (no cgroupsPath) is CALLER'S-CGROUP/ID in each hierarchy, so
+                // the path would depend on where the test runs (here v1 memory is under the
+                // session's cgroup); absolute, it is /ID everywhere, as from a root caller.
+                "cgroupsPath": format!("/{}", self.id),
                 "namespaces": [
                     {"type": "pid"}, net, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}
                 ]
@@ -793,7 +827,7 @@ impl Container {
         )
         .unwrap();
         let pidfile = self.dir().join("init.pid");
-        let mut cmd = Command::new("runc");
+        let mut cmd = command("runc");
         cmd.current_dir(&bundle)
             .args(["run", "-d", "--pid-file"])
             .arg(&pidfile)
@@ -842,16 +876,16 @@ impl Container {
         .unwrap();
         // Counted before anything can fail: Drop's cleanup counts it down.
         LXC_LIVE.fetch_add(1, Ordering::SeqCst);
-        let mut cmd = Command::new("lxc-create");
+        let mut cmd = command("lxc-create");
         cmd.args(["-P", &lxcpath, "-n", &self.id, "-t", "none", "-f"])
             .arg(&conf);
         self.run_logged(cmd, "lxc-create");
         let log = self.dir().join("lxc-debug.log");
-        let mut cmd = Command::new("lxc-start");
+        let mut cmd = command("lxc-start");
         cmd.args(["-P", &lxcpath, "-n", &self.id, "-d", "-l", "INFO", "-o"])
             .arg(&log);
         self.run_logged(cmd, "lxc-start");
-        let out = Command::new("lxc-info")
+        let out = command("lxc-info")
             .args(["-P", &lxcpath, "-n", &self.id, "-p", "-H"])
             .output()
             .unwrap();
@@ -892,7 +926,8 @@ impl Container {
         ])
         .args(&procs)
         .arg("--")
-        .args(["systemd-nspawn", "-D"])
+        .arg(resolve("systemd-nspawn"))
+        .arg("-D")
         .arg(rootfs)
         .args([
             "--read-only",
@@ -915,7 +950,7 @@ impl Container {
 
     fn start_bwrap(&mut self) {
         let rootfs = rootfs::busybox_rootfs();
-        let mut cmd = Command::new("bwrap");
+        let mut cmd = command("bwrap");
         // --die-with-parent: a test binary killed outright takes its sandboxes along.
         cmd.args([
             "--unshare-pid",
@@ -938,7 +973,7 @@ impl Container {
     }
 
     fn start_firejail(&mut self) {
-        let mut cmd = Command::new("firejail");
+        let mut cmd = command("firejail");
         cmd.args(["--noprofile", "--quiet", &format!("--name={}", self.id)]);
         if self.runtime == Runtime::Firejail {
             cmd.arg("--net=none");
@@ -949,10 +984,10 @@ impl Container {
     }
 
     fn start_netns(&mut self) {
-        let mut cmd = Command::new("ip");
+        let mut cmd = command("ip");
         cmd.args(["netns", "add", &self.id]);
         self.run_logged(cmd, "netns-add");
-        let mut cmd = Command::new("ip");
+        let mut cmd = command("ip");
         cmd.args(["netns", "exec", &self.id]).args(PAYLOAD);
         let root = self.spawn_logged(cmd, "netns-exec");
         self.find_payload_below(root, "netns-exec");

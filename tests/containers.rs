@@ -1,0 +1,388 @@
+//! Container attribution against real runtimes (issue 5's proof): for runc, LXC,
+//! systemd-nspawn, bubblewrap, firejail and `ip netns`, started on the busybox rootfs by
+//! tests/common/runtimes.rs, `nswatch ps` and a live `nswatch record` find the group with the
+//! right kind, runtime and id, all its tasks and nothing else; a process started later by the
+//! runtime's exec joins it; short-lived tasks of a fork/exec loop inside are all attributed to
+//! it; it ends when the container stops. Two runc containers sharing a network namespace are
+//! one pod. Needs root: skips with the reason otherwise, fails under NSWATCH_REQUIRE_LIVE=1.
+
+mod common;
+use common::runtimes::{runtime_ok, Container, Runtime};
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::io::Read;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn ps() -> Value {
+    serde_json::from_str(&common::nswatch(&["ps", "--format", "json", "--all"])).unwrap()
+}
+
+/// The group of `ps` output that has process `pid`.
+fn group_of(ps: &Value, pid: u32) -> Option<Value> {
+    ps["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| {
+            g["processes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p["pid"] == pid)
+        })
+        .cloned()
+}
+
+fn tids_of(group: &Value) -> BTreeSet<u32> {
+    group["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["threads"].as_array().unwrap().iter())
+        .map(|t| t.as_u64().unwrap() as u32)
+        .collect()
+}
+
+/// What nswatch must say about a container of runtime `rt` started with id `id`.
+fn expect_naming(rt: Runtime, id: &str, g: &Value) {
+    let kind = if rt == Runtime::Netns {
+        "sandbox"
+    } else {
+        "container"
+    };
+    assert_eq!(g["kind"], kind, "{g}");
+    let (runtime, runtime_id) = match rt {
+        Runtime::Runc => ("runc", Some(id)),
+        Runtime::Lxc => ("lxc", Some(id)),
+        Runtime::Nspawn => ("nspawn", Some(id)),
+        Runtime::Bwrap => ("bubblewrap", None),
+        Runtime::Firejail | Runtime::FirejailHostNet => ("firejail", None),
+        Runtime::Netns => ("ip-netns", Some(id)),
+    };
+    assert_eq!(g["runtime"], runtime, "{g}");
+    if let Some(id) = runtime_id {
+        assert_eq!(g["runtime_id"], id, "{g}");
+        assert_eq!(g["name"], id, "{g}");
+    }
+}
+
+/// `nswatch record` in the background, stopped with SIGINT.
+struct Recording {
+    child: Child,
+    file: tempfile::NamedTempFile,
+}
+
+impl Recording {
+    fn start() -> Recording {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_nswatch"))
+            .args(["record", "-o"])
+            .arg(file.path())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Started once the start-up scan is in the file.
+        let t0 = Instant::now();
+        while std::fs::metadata(file.path()).map_or(0, |m| m.len()) == 0 {
+            assert!(
+                t0.elapsed() < Duration::from_secs(20),
+                "record did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Recording { child, file }
+    }
+
+    fn stop(mut self) -> (Vec<Value>, String) {
+        // The last records wait out the reorder window and a wake-up.
+        std::thread::sleep(Duration::from_millis(300));
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
+        let mut err = String::new();
+        self.child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
+        assert!(self.child.wait().unwrap().success(), "{err}");
+        let text = std::fs::read_to_string(self.file.path()).unwrap();
+        let evs = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        (evs, err)
+    }
+}
+
+impl Drop for Recording {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn attribution(rt: Runtime) {
+    let what = format!("attribution_{}", rt.label());
+    if !runtime_ok(&what, rt) {
+        return;
+    }
+    let rec = Recording::start();
+    let mut c = Container::start(rt, "a");
+    let payload = c.payload_pid();
+
+    // ps: the group, its naming, all its tasks and nothing else.
+    let snap = ps();
+    let g = group_of(&snap, payload).unwrap_or_else(|| panic!("{what}: no group has {payload}"));
+    expect_naming(rt, c.id(), &g);
+    let label = g["id"].as_str().unwrap().to_string();
+    let want: BTreeSet<u32> = c.tasks().into_iter().collect();
+    let got = tids_of(&g);
+    // ip netns exec: the payload's tasks are the group's; other tests' namespaces are not.
+    assert_eq!(got, want, "{what}: tasks of {label}");
+    let own: BTreeSet<&str> = g["owns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    for k in rt.exec_shares() {
+        assert!(own.contains(k), "{what}: {label} owns {own:?}, not {k}");
+    }
+
+    // A process started later by the runtime's own exec joins the group, as "joined".
+    let joined = c.exec(&["sleep", "60"]);
+    let snap = ps();
+    let g2 = group_of(&snap, joined).unwrap_or_else(|| panic!("{what}: exec'd {joined} not found"));
+    assert_eq!(
+        g2["id"],
+        label.as_str(),
+        "{what}: exec'd process in another group"
+    );
+    let p = g2["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["pid"] == joined)
+        .unwrap()
+        .clone();
+    if rt.has_pid_ns() {
+        assert_ne!(
+            p["nspid"], joined,
+            "{what}: nspid of {joined} is its host pid"
+        );
+    }
+    assert_eq!(
+        group_of(&snap, payload).unwrap()["processes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["pid"] == payload)
+            .unwrap()["origin"],
+        "born"
+    );
+    if rt != Runtime::Netns {
+        assert_eq!(p["origin"], "joined", "{what}: {p}");
+    }
+
+    // Short-lived tasks inside: every one attributed to the group, none to the host.
+    c.fork_loop(100);
+    c.stop();
+    let (evs, err) = rec.stop();
+
+    // The live label may differ from the one `ps` gave: a group that started, ended and
+    // started again while recording (`ip netns add` puts its own process in the new
+    // namespace before `ip netns exec`) has a new generation. The payload's last
+    // namespaces event says which group it is in.
+    let label = evs
+        .iter()
+        .rev()
+        .find(|e| e["type"] == "namespaces" && e["pid"] == payload)
+        .and_then(|e| e["container"].as_str())
+        .unwrap_or_else(|| panic!("{what}: no namespaces event of the payload {payload}"))
+        .to_string();
+    let started: Vec<&Value> = evs
+        .iter()
+        .filter(|e| e["type"] == "container_start" && e["container"] == label.as_str())
+        .collect();
+    assert_eq!(
+        started.len(),
+        1,
+        "{what}: container_start of {label}\n{err}"
+    );
+    let start = started[0];
+    assert_eq!(start["kind"], g["kind"]);
+    assert_eq!(start["runtime"], g["runtime"], "{start}");
+    assert_eq!(start["runtime_id"], g["runtime_id"], "{start}");
+    assert!(
+        evs.iter()
+            .any(|e| e["type"] == "container_exit" && e["container"] == label.as_str()),
+        "{what}: no container_exit of {label}"
+    );
+    // The exec'd process's events carry the container.
+    assert!(
+        evs.iter()
+            .any(|e| e["pid"] == joined && e["container"] == label.as_str()),
+        "{what}: no event of {joined} in {label}"
+    );
+    // The fork loop's children: `true` execs, each one's events all in the container.
+    let trues: BTreeSet<u64> = evs
+        .iter()
+        .filter(|e| e["type"] == "comm" && e["comm"] == "true" && e["exec"] == true)
+        .filter(|e| e["container"] == label.as_str())
+        .map(|e| e["tid"].as_u64().unwrap())
+        .collect();
+    assert!(
+        trues.len() >= 100,
+        "{what}: {} true runs in {label}",
+        trues.len()
+    );
+    for e in evs.iter().filter(|e| {
+        e["tid"].as_u64().is_some_and(|t| trues.contains(&t))
+            && !e["synthesized"].as_bool().unwrap_or(false)
+            && e["type"] != "fork"
+    }) {
+        assert_eq!(e["container"], label.as_str(), "{what}: {e}");
+    }
+}
+
+#[test]
+fn attribution_runc() {
+    attribution(Runtime::Runc);
+}
+
+#[test]
+fn attribution_lxc() {
+    attribution(Runtime::Lxc);
+}
+
+#[test]
+fn attribution_nspawn() {
+    attribution(Runtime::Nspawn);
+}
+
+#[test]
+fn attribution_bwrap() {
+    attribution(Runtime::Bwrap);
+}
+
+#[test]
+fn attribution_firejail() {
+    attribution(Runtime::Firejail);
+}
+
+#[test]
+fn attribution_ip_netns() {
+    attribution(Runtime::Netns);
+}
+
+#[test]
+fn two_runc_containers_sharing_net_are_one_pod() {
+    if !runtime_ok("pod", Runtime::Runc) {
+        return;
+    }
+    let a = Container::start(Runtime::Runc, "poda");
+    let b = Container::start_runc_joining_net(&a, "podb");
+    let snap = ps();
+    let ga = group_of(&snap, a.payload_pid()).unwrap();
+    let gb = group_of(&snap, b.payload_pid()).unwrap();
+    assert_ne!(ga["id"], gb["id"], "two containers");
+    assert_eq!(ga["pod"], gb["pod"], "{ga}\n{gb}");
+    let pod = ga["pod"].as_str().expect("in a pod").to_string();
+    let entry = snap["pods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == pod.as_str())
+        .unwrap()
+        .clone();
+    let members: BTreeSet<&str> = entry["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        members,
+        [ga["id"].as_str().unwrap(), gb["id"].as_str().unwrap()]
+            .into_iter()
+            .collect()
+    );
+    assert!(gb["shares_with_pod"]
+        .as_array()
+        .unwrap()
+        .contains(&Value::from("net")));
+    // The text tree shows the pod with both containers under it.
+    let out = Command::new(env!("CARGO_BIN_EXE_nswatch"))
+        .arg("ps")
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let at = text.find(&format!("pod {pod}")).expect(&text);
+    let after = &text[at..];
+    assert!(after.contains(a.id()) && after.contains(b.id()), "{text}");
+}
+
+#[test]
+fn a_container_started_inside_a_container_is_nested() {
+    if !common::live_ok("nested") {
+        return;
+    }
+    // An outer pid+mnt namespace whose init starts an inner one.
+    let mut outer = Command::new("unshare")
+        .args(["-m", "-p", "-f", "--mount-proc", "sh", "-c"])
+        .arg("unshare -m -p -f --mount-proc sleep 60 & sleep 60")
+        .spawn()
+        .unwrap();
+    struct Kill(Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = Command::new("pkill")
+                .args(["-KILL", "-P", &self.0.id().to_string()])
+                .status();
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let unshare = outer.id();
+    let t0 = Instant::now();
+    // unshare → sh (outer init) → { unshare → sleep (inner init), sleep }.
+    let (outer_init, inner_init) = loop {
+        let kids = |p: u32| -> Vec<u32> {
+            std::fs::read_to_string(format!("/proc/{p}/task/{p}/children"))
+                .unwrap_or_default()
+                .split_whitespace()
+                .filter_map(|s| s.parse().ok())
+                .collect()
+        };
+        let found = kids(unshare).first().copied().and_then(|sh| {
+            let inner = kids(sh)
+                .into_iter()
+                .flat_map(|u| kids(u).into_iter())
+                .next()?;
+            Some((sh, inner))
+        });
+        if let Some(f) = found {
+            break f;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "nested container did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let guard = Kill(std::mem::replace(
+        &mut outer,
+        Command::new("true").spawn().unwrap(),
+    ));
+    let _ = outer.wait();
+    let snap = ps();
+    let go = group_of(&snap, outer_init).unwrap();
+    let gi = group_of(&snap, inner_init).unwrap();
+    assert_eq!(go["kind"], "container");
+    assert_eq!(gi["kind"], "container");
+    assert_ne!(go["id"], gi["id"]);
+    assert_eq!(gi["parent"], go["id"], "{gi}");
+    assert_eq!(go["parent"], Value::Null);
+    drop(guard);
+}

@@ -1,0 +1,73 @@
+//! The library's live Session, as a profiler embeds it: it keeps the model current, knows
+//! the pid of a container's tasks inside their pid namespace, and answers for a task after
+//! it exited. Needs root: skips with the reason otherwise, fails under NSWATCH_REQUIRE_LIVE=1.
+
+mod common;
+use nswatch::live::monotonic_ns;
+use nswatch::model::{ChangeKind, Kind};
+use nswatch::session::{Session, SessionOptions, Update};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+#[test]
+fn a_session_follows_a_container_from_start_to_exit() {
+    if !common::live_ok("a_session_follows_a_container_from_start_to_exit") {
+        return;
+    }
+    let mut s = Session::start(SessionOptions::default()).unwrap();
+    let n = s.bootstrap(|_, _| {}).unwrap();
+    assert!(n > 1);
+    let mut child = Command::new("unshare")
+        .args([
+            "-m",
+            "-p",
+            "-f",
+            "--mount-proc",
+            "sh",
+            "-c",
+            "sleep 0.5; exit 0",
+        ])
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    let mut starts = Vec::new();
+    let mut exits = Vec::new();
+    let mut seen = None;
+    while t0.elapsed() < Duration::from_secs(10) {
+        s.poll(Duration::from_millis(50), |model, u| match u {
+            Update::Group(c) if c.kind == ChangeKind::Start => starts.push(c.group),
+            Update::Group(c) if c.kind == ChangeKind::Exit => exits.push(c.group),
+            Update::Event {
+                event,
+                group: Some(g),
+            } => {
+                let in_container = model.group(g).kind == Kind::Container;
+                if in_container && event.body.type_name() == "comm" && seen.is_none() {
+                    let t = model.task(event.tid.unwrap()).unwrap();
+                    seen = Some((t.tid, t.nspid, g, event.time_ns.unwrap()));
+                }
+            }
+            _ => {}
+        })
+        .unwrap();
+        if child.try_wait().unwrap().is_some()
+            && seen.is_some_and(|(_, _, g, _)| exits.contains(&g))
+        {
+            break;
+        }
+    }
+    let _ = child.wait();
+    let (tid, nspid, g, at) = seen.expect("a task of the container exec'd");
+    assert!(starts.contains(&g), "container_start of {g:?}");
+    assert!(exits.contains(&g), "container_exit of {g:?}");
+    // `unshare -f` forks the container's init: sh, pid 1 inside; its child sleep is 2.
+    assert!(nspid == 1 || nspid == 2, "nspid {nspid} of {tid}");
+    // After it exited, a late sample of it still lands in the container.
+    let a = s
+        .model()
+        .attribute(0, tid, at)
+        .expect("attributed within the grace period");
+    assert_eq!(a.group, g);
+    assert!(s.model().task(tid).is_none(), "ended");
+    assert!(monotonic_ns() > at);
+}
