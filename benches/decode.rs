@@ -85,7 +85,7 @@ fn build() -> Input {
         enc.task(&mut buf, true, &t, &id(parent, parent, time));
         time += 700;
         let mut links = host;
-        if i % 16 == 0 {
+        if i.is_multiple_of(16) {
             let c = u64::from(i % 64) * 16;
             for k in [0usize, 1, 2, 3, 5] {
                 links[k].ino = 4026532000 + c + k as u64;
@@ -94,7 +94,7 @@ fn build() -> Input {
         enc.namespaces(&mut buf, child, child, &links, &id(parent, parent, time));
         time += 300;
         records += 2;
-        if i % 4 == 0 {
+        if i.is_multiple_of(4) {
             enc.comm(
                 &mut buf,
                 child,

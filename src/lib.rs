@@ -25,6 +25,8 @@ pub mod record;
 pub mod report;
 pub mod session;
 pub mod symbols;
+#[cfg(feature = "tui")]
+pub mod tui;
 
 pub use decoder::Decoder;
 pub use error::{DecodeError, ErrorKind};

@@ -28,6 +28,11 @@ enum Command {
     /// Write a perf.data file or an NDJSON event stream as a Chrome trace (Perfetto,
     /// chrome://tracing): a track per container, task lifetimes, namespace changes.
     Export(cmd::export::ExportArgs),
+    /// The live terminal UI: the tree of groups with their rates, the latest namespace
+    /// events with their causes, the selected group's namespaces (root or CAP_PERFMON;
+    /// `--replay FILE` plays a recording instead).
+    #[cfg(feature = "tui")]
+    Top(cmd::top::TopArgs),
 }
 
 fn main() -> ExitCode {
@@ -37,6 +42,8 @@ fn main() -> ExitCode {
         Command::Record(args) => cmd::record::run(&args),
         Command::Ps(args) => cmd::ps::run(&args),
         Command::Export(args) => cmd::export::run(&args),
+        #[cfg(feature = "tui")]
+        Command::Top(args) => cmd::top::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -4,3 +4,5 @@ pub mod export;
 pub mod ps;
 pub mod record;
 pub mod report;
+#[cfg(feature = "tui")]
+pub mod top;

@@ -6,6 +6,7 @@ pub mod cgroup;
 pub mod group;
 pub mod json;
 pub mod task;
+pub mod tree;
 
 pub use attributor::{Attribution, Attributor, Change, ChangeKind, Pod, TaskSnapshot};
 pub use group::{Group, GroupId, Kind, Naming};

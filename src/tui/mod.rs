@@ -1,0 +1,16 @@
+//! `nswatch top`: the live terminal UI.
+//!
+//! The state ([`app::App`]: rates, recent events, a snapshot of the model's tree, what the
+//! user chose) is apart from the terminal: [`app::App::update`] takes the session's
+//! updates, [`app::App::handle_key`] the keys, and [`ui::draw`] lays it out on any ratatui
+//! backend, so every view is tested on a `TestBackend`. [`run`] holds the two terminal
+//! loops (live and replay).
+
+pub mod app;
+pub mod keys;
+pub mod rates;
+pub mod run;
+pub mod ui;
+
+pub use app::App;
+pub use run::{run_live, run_replay, ReplayOptions, TopOptions};

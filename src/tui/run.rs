@@ -1,0 +1,423 @@
+//! The terminal loops: live (a [`Session`]) and replay (a recording), both feeding one
+//! [`App`] and drawing it with [`ui::draw`].
+//!
+//! Live mode runs the session on the UI's thread: [`Session::poll`] waits on the rings' epoll
+//! for at most one frame, then keys are read without waiting. The model lives in the
+//! session and the app reads it in place, so a second thread would need a lock around it or
+//! a copy of every update; one thread needs neither, and a key waits at most one frame.
+
+use crate::event::{EventBuilder, JsonReader};
+use crate::live::monotonic_ns;
+use crate::model::Attributor;
+use crate::session::{Session, SessionOptions};
+use crate::tui::app::{App, Source};
+use crate::tui::ui;
+use crate::{Event, Order, PerfData};
+use anyhow::{Context, Result};
+use crossterm::event::{self as term_event, Event as TermEvent};
+use ratatui::DefaultTerminal;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Options of `nswatch top`.
+#[derive(Debug, Clone)]
+pub struct TopOptions {
+    /// How to open the live session.
+    pub session: SessionOptions,
+    /// Where `e` writes its JSON files.
+    pub export_dir: PathBuf,
+    /// Longest wait for records or keys: a key's worst latency.
+    pub frame: Duration,
+    /// Shortest interval between two snapshots of the model: under a fork storm the tree
+    /// is rebuilt at most this often, however many events arrive.
+    pub refresh: Duration,
+}
+
+impl Default for TopOptions {
+    fn default() -> Self {
+        TopOptions {
+            session: SessionOptions::default(),
+            export_dir: PathBuf::from("."),
+            frame: Duration::from_millis(50),
+            refresh: Duration::from_millis(250),
+        }
+    }
+}
+
+/// Options of `nswatch top --replay`.
+#[derive(Debug, Clone)]
+pub struct ReplayOptions {
+    /// The recording.
+    pub file: PathBuf,
+    /// Recorded seconds per second; `None`: as fast as it reads.
+    pub speed: Option<f64>,
+    /// Where `e` writes.
+    pub export_dir: PathBuf,
+    /// As [`TopOptions::frame`].
+    pub frame: Duration,
+    /// As [`TopOptions::refresh`].
+    pub refresh: Duration,
+}
+
+/// The terminal, restored when dropped (quit, error) as well as on a panic (ratatui's
+/// hook, installed by `try_init`).
+struct Term(DefaultTerminal);
+
+impl Term {
+    fn new() -> Result<Term> {
+        Ok(Term(
+            ratatui::try_init().context("setting up the terminal")?,
+        ))
+    }
+
+    fn draw(&mut self, app: &App) -> Result<()> {
+        self.0.draw(|f| ui::draw(f, app))?;
+        Ok(())
+    }
+}
+
+impl Drop for Term {
+    fn drop(&mut self) {
+        ratatui::restore();
+    }
+}
+
+/// nswatch's own CPU time (getrusage) per second of wall time.
+struct CpuMeter {
+    last_cpu: Duration,
+    last_wall: Instant,
+}
+
+fn cpu_time() -> Duration {
+    // SAFETY: getrusage fills the struct it is given.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(ru.ru_utime) + tv(ru.ru_stime)
+}
+
+impl CpuMeter {
+    fn new() -> CpuMeter {
+        CpuMeter {
+            last_cpu: cpu_time(),
+            last_wall: Instant::now(),
+        }
+    }
+
+    /// Percent of one core since the last call.
+    fn sample(&mut self) -> f64 {
+        let (cpu, wall) = (cpu_time(), Instant::now());
+        let dw = wall.duration_since(self.last_wall).as_secs_f64();
+        let pct = if dw > 0.0 {
+            (cpu - self.last_cpu).as_secs_f64() / dw * 100.0
+        } else {
+            0.0
+        };
+        (self.last_cpu, self.last_wall) = (cpu, wall);
+        pct
+    }
+}
+
+fn stop_flag() -> Result<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGHUP,
+    ] {
+        signal_hook::flag::register(sig, Arc::clone(&stop))
+            .context("installing a signal handler")?;
+    }
+    Ok(stop)
+}
+
+/// Reads keys and resizes, waiting at most `wait` for the first. True when one came.
+fn pump_keys(app: &mut App, wait: Duration) -> Result<bool> {
+    let mut any = false;
+    let mut wait = wait;
+    while term_event::poll(wait)? {
+        wait = Duration::ZERO;
+        any = true;
+        match term_event::read()? {
+            TermEvent::Key(k) => app.handle_key(k),
+            TermEvent::Resize(..) => app.touch(),
+            _ => {}
+        }
+        if app.quit {
+            break;
+        }
+    }
+    Ok(any)
+}
+
+/// Runs `nswatch top` on this machine until `q`.
+pub fn run_live(opts: TopOptions) -> Result<()> {
+    let stop = stop_flag()?;
+    // The session starts before the terminal is taken, so that its errors (no privilege,
+    // limits) print as they do for `record`.
+    let mut session = Session::start(opts.session)?;
+    let host_pid = crate::procfs::host_set(Path::new("/proc")).map_or(0, |(p, _)| p);
+    let mut app = App::new(Source::Live, opts.export_dir);
+    app.stats.bpf = session.stats().bpf.clone();
+    session.bootstrap(|m, u| app.update(m, u))?;
+    app.refresh(session.model(), host_pid);
+    let mut term = Term::new()?;
+    let mut cpu = CpuMeter::new();
+    let mut last_refresh = Instant::now();
+    loop {
+        session.poll(opts.frame, |m, u| app.update(m, u))?;
+        let st = session.stats();
+        app.stats.lost_records = st.lost_records;
+        app.stats.bpf_lost = st.bpf_lost;
+        pump_keys(&mut app, Duration::ZERO)?;
+        if app.quit || stop.load(Ordering::Relaxed) {
+            break;
+        }
+        if app.advance(monotonic_ns()) {
+            app.stats.cpu_pct = cpu.sample();
+        }
+        if app.model_changed() && last_refresh.elapsed() >= opts.refresh {
+            app.refresh(session.model(), host_pid);
+            last_refresh = Instant::now();
+        }
+        if app.take_redraw() {
+            term.draw(&app)?;
+        }
+    }
+    Ok(())
+}
+
+/// Raised inside the replay's read loop to stop it.
+#[derive(Debug)]
+struct Quit;
+
+impl std::fmt::Display for Quit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("quit")
+    }
+}
+
+impl std::error::Error for Quit {}
+
+/// Recorded time to wall time, at a speed, stopped while paused.
+struct Clock {
+    speed: Option<f64>,
+    /// (first recorded time, wall time it plays at).
+    base: Option<(u64, Instant)>,
+    paused_at: Option<Instant>,
+}
+
+impl Clock {
+    /// When `t` (recorded ns) is due; `None`: now (no pacing).
+    fn due(&mut self, t: u64) -> Option<Instant> {
+        let speed = self.speed?;
+        let (t0, w0) = *self.base.get_or_insert((t, Instant::now()));
+        let dt = t.saturating_sub(t0) as f64 / speed;
+        Some(w0 + Duration::from_secs_f64(dt / 1e9))
+    }
+
+    /// The recorded time playing now.
+    fn now(&self) -> Option<u64> {
+        let (speed, (t0, w0)) = (self.speed?, self.base?);
+        let wall = self.paused_at.unwrap_or_else(Instant::now);
+        Some(t0 + (wall.saturating_duration_since(w0).as_secs_f64() * speed * 1e9) as u64)
+    }
+
+    fn set_paused(&mut self, paused: bool) {
+        match (paused, self.paused_at) {
+            (true, None) => self.paused_at = Some(Instant::now()),
+            (false, Some(at)) => {
+                self.paused_at = None;
+                if let Some((_, w0)) = &mut self.base {
+                    *w0 += at.elapsed();
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The replay's UI side: everything but the model, which the read loop owns.
+struct Player {
+    term: Term,
+    app: App,
+    clock: Clock,
+    stop: Arc<AtomicBool>,
+    frame: Duration,
+    refresh: Duration,
+    last_refresh: Instant,
+    last_pump: Instant,
+    cpu: CpuMeter,
+}
+
+impl Player {
+    /// Keys, rates, snapshot and drawing, once; waits at most `wait` for a key.
+    fn step(&mut self, model: &Attributor, wait: Duration) -> Result<()> {
+        pump_keys(&mut self.app, wait)?;
+        self.last_pump = Instant::now();
+        if self.app.quit || self.stop.load(Ordering::Relaxed) {
+            return Err(Quit.into());
+        }
+        self.clock.set_paused(self.app.paused());
+        if let Some(now) = self.clock.now() {
+            if self.app.advance(now) {
+                self.app.stats.cpu_pct = self.cpu.sample();
+            }
+        }
+        if self.app.model_changed() && self.last_refresh.elapsed() >= self.refresh {
+            self.app.refresh(model, 1);
+            self.last_refresh = Instant::now();
+        }
+        if self.app.take_redraw() {
+            self.term.draw(&self.app)?;
+        }
+        Ok(())
+    }
+
+    /// Waits, drawing and reading keys, until recorded time `t` is due (at once when
+    /// playing as fast as possible, but still a frame at a time for keys and drawing).
+    fn until(&mut self, model: &Attributor, t: u64) -> Result<()> {
+        loop {
+            let due = self.clock.due(t);
+            let now = Instant::now();
+            let paused = self.app.paused();
+            match due {
+                Some(due) if paused || due > now => {
+                    let wait = if paused {
+                        self.frame
+                    } else {
+                        (due - now).min(self.frame)
+                    };
+                    self.step(model, wait)?;
+                }
+                _ if paused => self.step(model, self.frame)?,
+                _ => {
+                    if self.last_pump.elapsed() >= self.frame {
+                        self.step(model, Duration::ZERO)?;
+                    }
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    /// Applies one event to the model and the app; playing as fast as possible, the
+    /// rates follow the recorded clock.
+    fn feed(&mut self, model: &mut Attributor, ev: &Event<'_>) {
+        self.app.observe(model, ev);
+        if self.clock.speed.is_none() {
+            if let Some(t) = ev.time_ns.filter(|&t| t > 0) {
+                self.app.advance(t);
+            }
+        }
+    }
+}
+
+/// True when `head` (a file's first bytes) is perf.data's magic, either byte order;
+/// anything else is read as NDJSON.
+fn is_perf_data(head: &[u8]) -> bool {
+    head.starts_with(b"PERFILE2") || head.starts_with(b"2ELIFREP")
+}
+
+/// Plays a recording (perf.data or NDJSON) through the UI until `q`.
+pub fn run_replay(opts: ReplayOptions) -> Result<()> {
+    let stop = stop_flag()?;
+    let name = opts.file.display().to_string();
+    let mut file = File::open(&opts.file).with_context(|| name.clone())?;
+    let mut head = [0u8; 8];
+    let n = file.read(&mut head).with_context(|| name.clone())?;
+    let perf = is_perf_data(&head[..n]);
+    // Opened before the terminal is taken, so that a bad file is told plainly.
+    let mut data = if perf {
+        Some(PerfData::open(&opts.file).with_context(|| name.clone())?)
+    } else {
+        None
+    };
+    let source = Source::Replay {
+        name: name.clone(),
+        speed: opts.speed,
+    };
+    let mut app = App::new(source, opts.export_dir);
+    app.stats.bpf = if perf { "not recorded" } else { "as recorded" }.to_string();
+    let mut player = Player {
+        term: Term::new()?,
+        app,
+        clock: Clock {
+            speed: opts.speed,
+            base: None,
+            paused_at: None,
+        },
+        stop,
+        frame: opts.frame,
+        refresh: opts.refresh,
+        last_refresh: Instant::now(),
+        last_pump: Instant::now(),
+        cpu: CpuMeter::new(),
+    };
+    let mut model = Attributor::learning();
+    let play = |player: &mut Player, model: &mut Attributor, ev: &Event<'_>| -> Result<()> {
+        // Time 0 is perf's stamp on the tasks it found at start: not a moment to wait for.
+        if let Some(t) = ev.time_ns.filter(|&t| t > 0) {
+            player.until(model, t)?;
+        }
+        player.feed(model, ev);
+        Ok(())
+    };
+    let r: Result<()> = match &mut data {
+        Some(data) => {
+            let mut builder = EventBuilder::new();
+            data.for_each(Order::Time, |dec, view| -> Result<()> {
+                if let Some(ev) = builder.decode(dec, view)? {
+                    play(&mut player, &mut model, &ev)?;
+                }
+                Ok(())
+            })
+            .map(drop)
+        }
+        None => {
+            let size = file.metadata().map_or(0, |m| m.len());
+            file.seek(SeekFrom::Start(0))?;
+            let mut lines = BufReader::with_capacity(1 << 16, file);
+            let mut reader = JsonReader::new();
+            let (mut line, mut number, mut read) = (String::new(), 0u64, 0u64);
+            loop {
+                line.clear();
+                let n = lines.read_line(&mut line)?;
+                if n == 0 {
+                    break Ok(());
+                }
+                number += 1;
+                read += n as u64;
+                if size > 0 {
+                    player.app.stats.progress_pct = Some(read as f64 * 100.0 / size as f64);
+                }
+                if line.trim().is_empty() {
+                    continue;
+                }
+                match reader.read(&line) {
+                    Ok(Some(ev)) => play(&mut player, &mut model, &ev)?,
+                    Ok(None) => {}
+                    Err(e) => break Err(anyhow::anyhow!("line {number}: {e}")),
+                }
+            }
+        }
+    };
+    match r {
+        Err(e) if e.is::<Quit>() => return Ok(()),
+        Err(e) => player.app.status = Some(format!("read stopped: {e:#}")),
+        Ok(()) => {}
+    }
+    player.app.stats.finished = true;
+    player.app.refresh(&model, 1);
+    player.app.touch();
+    loop {
+        match player.step(&model, player.frame) {
+            Err(e) if e.is::<Quit>() => return Ok(()),
+            r => r?,
+        }
+    }
+}

@@ -1,0 +1,300 @@
+//! `nswatch top` in a real terminal: tmux runs it, `capture-pane` reads the screen.
+//! The live test needs root (it watches this machine and makes a network namespace); it
+//! skips with a reason otherwise, and fails instead under NSWATCH_REQUIRE_LIVE=1.
+#![cfg(feature = "tui")]
+
+mod common;
+
+use common::live_ok;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A tmux server of our own (its own socket, so that no other session is touched), killed
+/// when the test ends, passed or failed.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    /// Runs `args` in a `w`x`h` pane that stays after the command exits (to read its
+    /// status and the restored screen).
+    fn start(tag: &str, args: &[&str], w: u16, h: u16) -> Tmux {
+        let t = Tmux {
+            socket: format!("nswatch-{tag}-{}", std::process::id()),
+        };
+        let mut cmd = vec![
+            "new-session".to_string(),
+            "-d".into(),
+            "-s".into(),
+            "t".into(),
+            "-x".into(),
+            w.to_string(),
+            "-y".into(),
+            h.to_string(),
+            env!("CARGO_BIN_EXE_nswatch").into(),
+        ];
+        cmd.extend(args.iter().map(|a| a.to_string()));
+        t.tmux(&cmd.iter().map(String::as_str).collect::<Vec<_>>());
+        t.tmux(&["set-option", "-t", "t", "remain-on-exit", "on"]);
+        t
+    }
+
+    fn tmux(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            .args(args)
+            .env_remove("TMUX")
+            .output()
+            .expect("run tmux");
+        assert!(
+            out.status.success(),
+            "tmux {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn screen(&self) -> String {
+        self.tmux(&["capture-pane", "-p", "-t", "t"])
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", "t"];
+        args.extend(keys);
+        self.tmux(&args);
+    }
+
+    /// Waits until the screen satisfies `pred`; panics with the last screen after
+    /// `timeout`.
+    fn wait_for(&self, what: &str, timeout: Duration, pred: impl Fn(&str) -> bool) -> String {
+        let start = Instant::now();
+        loop {
+            let s = self.screen();
+            if pred(&s) {
+                return s;
+            }
+            if start.elapsed() > timeout {
+                panic!("{what}: not seen in {timeout:?}; the screen:\n{s}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn pane(&self, format: &str) -> String {
+        self.tmux(&["display-message", "-p", "-t", "t", format])
+            .trim()
+            .to_string()
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            .arg("kill-server")
+            .output();
+    }
+}
+
+/// A named network namespace with a process in it, removed when dropped.
+struct Netns {
+    name: String,
+    child: Option<Child>,
+}
+
+impl Netns {
+    fn start(name: &str) -> Netns {
+        let ok = Command::new("ip")
+            .args(["netns", "add", name])
+            .status()
+            .expect("ip netns add");
+        assert!(ok.success(), "ip netns add {name}");
+        let child = Command::new("ip")
+            .args(["netns", "exec", name, "sleep", "30"])
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("ip netns exec");
+        Netns {
+            name: name.to_string(),
+            child: Some(child),
+        }
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
+}
+
+/// The tree's row of a group: "▸ sb NAME" (the events pane writes names otherwise).
+fn tree_row<'a>(screen: &'a str, kind: &str, name: &str) -> Option<&'a str> {
+    let want = format!("{kind} {name} ");
+    screen
+        .lines()
+        .find(|l| l.contains(&format!("▸ {want}")) || l.contains(&format!("▾ {want}")))
+}
+
+#[test]
+fn live_top_shows_a_sandbox_appear_by_name_and_go() {
+    if !live_ok("nswatch top under tmux") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let export = dir.path().to_str().unwrap();
+    let tmux = Tmux::start("live", &["top", "--export-dir", export], 100, 30);
+    tmux.wait_for("the live header", Duration::from_secs(20), |s| {
+        s.contains("nswatch top live")
+    });
+    let name = format!("nswtop{}", std::process::id());
+    // Filter on the name, so the row shows however many groups this machine has.
+    tmux.keys(&["/"]);
+    tmux.keys(&["-l", &name]);
+    tmux.keys(&["Enter"]);
+    let mut ns = Netns::start(&name);
+    let s = tmux.wait_for("the sandbox's row", Duration::from_secs(10), |s| {
+        tree_row(s, "sb", &name).is_some()
+    });
+    let row = tree_row(&s, "sb", &name).unwrap();
+    // One task: the sleep that `ip netns exec` became.
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(cells[3], "1", "task count in {row:?}");
+    assert!(s.contains("start   sandbox"), "start event missing:\n{s}");
+    // Export while it runs: the file holds the group by name, and the status line says
+    // where it went.
+    tmux.keys(&["e"]);
+    let s = tmux.wait_for("the export's status", Duration::from_secs(5), |s| {
+        s.contains("exported to ")
+    });
+    let path = s
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("exported to "))
+        .unwrap()
+        .trim()
+        .to_string();
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(v["groups"][0]["name"], name.as_str(), "{v}");
+    assert_eq!(v["groups"][0]["runtime"], "ip-netns");
+    ns.stop();
+    let s = tmux.wait_for("the sandbox's row to go", Duration::from_secs(10), |s| {
+        tree_row(s, "sb", &name).is_none()
+    });
+    assert!(s.contains("exit    sandbox"), "exit event missing:\n{s}");
+    tmux.keys(&["q"]);
+    tmux.wait_for("nswatch to exit", Duration::from_secs(10), |_| {
+        tmux.pane("#{pane_dead}") == "1"
+    });
+    assert_eq!(tmux.pane("#{pane_dead_status}"), "0");
+    // The alternate screen is left: the UI is gone from the pane.
+    assert!(!tmux.screen().contains("nswatch top live"));
+}
+
+#[test]
+fn replay_plays_a_fixture_through_the_ui() {
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/unshare-mnt-pid.data");
+    let tmux = Tmux::start(
+        "replay",
+        &["top", "--replay", fixture, "--speed", "max"],
+        80,
+        24,
+    );
+    let s = tmux.wait_for("the end of the replay", Duration::from_secs(20), |s| {
+        s.contains("(end)")
+    });
+    let lines: Vec<&str> = s.lines().collect();
+    assert_eq!(
+        lines[0].trim_end(),
+        "nswatch top replay unshare-mnt-pid.data max (end) · 0 ct 1 sb 0 pod · 67 tasks"
+    );
+    for want in [
+        "│    0.065 exit    container          ct-4026532178 (by unshare)               │",
+        "│    0.064 ns      pid                unshare[24117] in ct-4026532178          │",
+        "│    0.064 start   container          ct-4026532178 (by unshare)               │",
+        "│    0.064 ns      mnt                unshare[24115] in sb-4026532177          │",
+    ] {
+        assert!(lines.contains(&want), "missing {want:?} in:\n{s}");
+    }
+    // Ctrl-C quits too, with the terminal restored.
+    tmux.keys(&["C-c"]);
+    tmux.wait_for("nswatch to exit", Duration::from_secs(10), |_| {
+        tmux.pane("#{pane_dead}") == "1"
+    });
+    assert_eq!(tmux.pane("#{pane_dead_status}"), "0");
+    assert!(!tmux.screen().contains("nswatch top replay"));
+}
+
+#[test]
+fn paced_replay_follows_the_recorded_clock() {
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/unshare-mnt-pid.data");
+    // The recording spans about 65 ms after its start-up records: at 1/40 speed, 2.6 s.
+    let start = Instant::now();
+    let tmux = Tmux::start(
+        "paced",
+        &["top", "--replay", fixture, "--speed", "0.025"],
+        80,
+        24,
+    );
+    tmux.wait_for("the end of the replay", Duration::from_secs(20), |s| {
+        s.contains("(end)")
+    });
+    let took = start.elapsed();
+    assert!(
+        took >= Duration::from_millis(2000),
+        "a paced replay ended in {took:?}"
+    );
+    tmux.keys(&["q"]);
+    tmux.wait_for("nswatch to exit", Duration::from_secs(10), |_| {
+        tmux.pane("#{pane_dead}") == "1"
+    });
+}
+
+#[test]
+fn replay_reads_ndjson_like_perf_data() {
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/unshare-mnt-pid.data");
+    let out = Command::new(env!("CARGO_BIN_EXE_nswatch"))
+        .args(["report", "--format", "ndjson", fixture])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("unshare-mnt-pid.ndjson");
+    std::fs::write(&file, &out.stdout).unwrap();
+    let tmux = Tmux::start(
+        "ndjson",
+        &["top", "--replay", file.to_str().unwrap(), "--speed", "max"],
+        80,
+        24,
+    );
+    let s = tmux.wait_for("the end of the replay", Duration::from_secs(20), |s| {
+        s.contains("(end)")
+    });
+    let lines: Vec<&str> = s.lines().collect();
+    assert_eq!(
+        lines[0].trim_end(),
+        "nswatch top replay unshare-mnt-pid.ndjson max (end) · 0 ct 1 sb 0 pod · 67 tasks"
+    );
+    for want in [
+        "│    0.065 exit    container          ct-4026532178 (by unshare)               │",
+        "│    0.064 start   container          ct-4026532178 (by unshare)               │",
+        "│    0.064 ns      mnt                unshare[24115] in sb-4026532177          │",
+    ] {
+        assert!(lines.contains(&want), "missing {want:?} in:\n{s}");
+    }
+    tmux.keys(&["q"]);
+    tmux.wait_for("nswatch to exit", Duration::from_secs(10), |_| {
+        tmux.pane("#{pane_dead}") == "1"
+    });
+}
