@@ -146,11 +146,31 @@ struct files_struct {
 };
 
 struct task_struct {
+	int pid;
+	int tgid;
+	u64 start_boottime;
+	char comm[16];
+	struct task_struct *real_parent;
 	struct pid *thread_pid;
 	struct hlist_node pid_links[4];
+	const struct cred *real_cred;
 	const struct cred *cred;
 	struct files_struct *files;
 	struct nsproxy *nsproxy;
+};
+
+/* A BPF iterator's context (kernel/bpf/task_iter.c), for bpf/nswatch_iter.bpf.c. */
+struct seq_file;
+
+struct bpf_iter_meta {
+	struct seq_file *seq;
+	u64 session_id;
+	u64 seq_num;
+};
+
+struct bpf_iter__task {
+	struct bpf_iter_meta *meta;
+	struct task_struct *task;
 };
 
 #pragma clang attribute pop
