@@ -159,7 +159,14 @@ struct task_struct {
 	struct nsproxy *nsproxy;
 };
 
-/* A BPF iterator's context (kernel/bpf/task_iter.c), for bpf/nswatch_iter.bpf.c. */
+#pragma clang attribute pop
+
+/*
+ * A task iterator's context (kernel/bpf/task_iter.c), for bpf/nswatch_iter.bpf.c. Outside
+ * preserve_access_index on purpose: its layout is fixed since iterators came (5.8), and
+ * each relocated type costs libbpf a scan of every type in the kernel's BTF at load time,
+ * which is most of the bootstrap's fixed cost.
+ */
 struct seq_file;
 
 struct bpf_iter_meta {
@@ -172,7 +179,5 @@ struct bpf_iter__task {
 	struct bpf_iter_meta *meta;
 	struct task_struct *task;
 };
-
-#pragma clang attribute pop
 
 #endif
