@@ -6,9 +6,11 @@
 #   sudo benches/bootstrap_vs_lsns.sh            # 10,000 extra tasks
 #   TASKS=20000 GROUPS=100 REPS=7 sudo benches/bootstrap_vs_lsns.sh
 #
-# Three figures, medians of REPS runs, interleaved so that load drift hits all alike:
-#   census     the library's census::take (scan + model), timed inside `nswatch ps --stats`
-#   ps         the whole `nswatch ps --format json` command, process start to exit
+# Figures, medians of REPS runs, interleaved so that load drift hits all alike:
+#   census     the library's census::take (scan + model), timed inside `nswatch ps --stats`,
+#              through the BPF task iterator (when it runs: root, BTF) and from /proc
+#              (`ps --no-bpf`, the fallback)
+#   ps         the whole `nswatch ps --format json` command, process start to exit, both ways
 #   lsns       the whole `lsns --json` command (it reads /proc/PID/ns of processes only,
 #              not of every thread, and builds no groups: less work than nswatch's)
 set -euo pipefail
@@ -25,25 +27,36 @@ cc -O2 -o "$WORK/many_tasks" "$ROOT/benches/many_tasks.c"
 # The holder keeps the tasks until its stdin closes.
 exec 3> >("$WORK/many_tasks" "$TASKS" "$GROUPS" > "$WORK/ready")
 while ! grep -q ready "$WORK/ready" 2>/dev/null; do sleep 0.2; done
-total=$(ls -d /proc/[0-9]*/task/[0-9]* 2>/dev/null | wc -l)
-procs=$(ls -d /proc/[0-9]* 2>/dev/null | wc -l)
+# ls fails when a task exits while it lists (set -e, pipefail): count what it saw.
+total=$( (ls -d /proc/[0-9]*/task/[0-9]* 2>/dev/null || true) | wc -l)
+procs=$( (ls -d /proc/[0-9]* 2>/dev/null || true) | wc -l)
 echo "machine: $total tasks in $procs processes ($(cat "$WORK/ready"))"
 
 now_ms() { echo $(( $(date +%s%N) / 1000 )); }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-: > "$WORK/census"; : > "$WORK/ps"; : > "$WORK/lsns"
+: > "$WORK/lsns"
+for way in bpf proc; do : > "$WORK/census-$way"; : > "$WORK/ps-$way"; done
+ps_run() { # WAY [FLAGS]: one timed `nswatch ps`, its census time kept
+  local way=$1; shift
+  t0=$(now_ms); "$NSWATCH" ps --format json --stats "$@" > /dev/null 2> "$WORK/err-$way"; t1=$(now_ms)
+  echo $((t1 - t0)) >> "$WORK/ps-$way"
+  sed -n 's/.*census of .* in \([0-9.]*\) ms.*/\1/p' "$WORK/err-$way" | awk '{print int($1*1000)}' >> "$WORK/census-$way"
+}
 for _ in $(seq "$REPS"); do
-  t0=$(now_ms); "$NSWATCH" ps --format json --stats > /dev/null 2> "$WORK/err"; t1=$(now_ms)
-  echo $((t1 - t0)) >> "$WORK/ps"
-  sed -n 's/.*census of .* in \([0-9.]*\) ms.*/\1/p' "$WORK/err" | awk '{print int($1*1000)}' >> "$WORK/census"
+  ps_run bpf
+  ps_run proc --no-bpf
   t0=$(now_ms); lsns --json > /dev/null; t1=$(now_ms)
   echo $((t1 - t0)) >> "$WORK/lsns"
 done
-c=$(median < "$WORK/census"); p=$(median < "$WORK/ps"); l=$(median < "$WORK/lsns")
-grep 'census of' "$WORK/err" || true
-awk -v c="$c" -v p="$p" -v l="$l" -v n="$total" 'BEGIN {
-  printf "census (scan + model) %8.1f ms  %6.2f us/task\n", c/1000, c/n
-  printf "nswatch ps --format json %5.1f ms\n", p/1000
-  printf "lsns --json             %6.1f ms\n", l/1000
-  printf "ratio lsns / nswatch ps  %5.2fx\n", l/p
+cb=$(median < "$WORK/census-bpf"); pb=$(median < "$WORK/ps-bpf")
+cp=$(median < "$WORK/census-proc"); pp=$(median < "$WORK/ps-proc")
+l=$(median < "$WORK/lsns")
+grep -h 'census of' "$WORK/err-bpf" "$WORK/err-proc" || true
+awk -v cb="$cb" -v pb="$pb" -v cp="$cp" -v pp="$pp" -v l="$l" -v n="$total" 'BEGIN {
+  printf "census (scan + model), task iterator %8.1f ms  %6.2f us/task\n", cb/1000, cb/n
+  printf "census (scan + model), /proc         %8.1f ms  %6.2f us/task\n", cp/1000, cp/n
+  printf "nswatch ps --format json, iterator   %8.1f ms\n", pb/1000
+  printf "nswatch ps --format json, /proc      %8.1f ms\n", pp/1000
+  printf "lsns --json                          %8.1f ms\n", l/1000
+  printf "ratio lsns / nswatch ps (iterator)   %8.2fx\n", l/pb
 }'

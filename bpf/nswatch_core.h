@@ -146,13 +146,38 @@ struct files_struct {
 };
 
 struct task_struct {
+	int pid;
+	int tgid;
+	u64 start_boottime;
+	char comm[16];
+	struct task_struct *real_parent;
 	struct pid *thread_pid;
 	struct hlist_node pid_links[4];
+	const struct cred *real_cred;
 	const struct cred *cred;
 	struct files_struct *files;
 	struct nsproxy *nsproxy;
 };
 
 #pragma clang attribute pop
+
+/*
+ * A task iterator's context (kernel/bpf/task_iter.c), for bpf/nswatch_iter.bpf.c. Outside
+ * preserve_access_index on purpose: its layout is fixed since iterators came (5.8), and
+ * each relocated type costs libbpf a scan of every type in the kernel's BTF at load time,
+ * which is most of the bootstrap's fixed cost.
+ */
+struct seq_file;
+
+struct bpf_iter_meta {
+	struct seq_file *seq;
+	u64 session_id;
+	u64 seq_num;
+};
+
+struct bpf_iter__task {
+	struct bpf_iter_meta *meta;
+	struct task_struct *task;
+};
 
 #endif

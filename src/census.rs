@@ -16,7 +16,47 @@ use std::path::Path;
 /// `NS_GET_PARENT` from linux/nsfs.h: `_IO(0xb7, 0x2)`.
 const NS_GET_PARENT: libc::c_ulong = 0xb702;
 
-/// A model of the machine as /proc shows it now.
+/// Where a scan's tasks came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// The BPF task iterator ([`crate::bpf::iter`]).
+    Iterator,
+    /// /proc ([`procfs::scan`]); `why` says why not the iterator, unless it was not asked for.
+    Proc {
+        /// Why the iterator could not run.
+        why: Option<String>,
+    },
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::Iterator => f.write_str("bpf task iterator"),
+            Source::Proc { why: None } => f.write_str("/proc"),
+            Source::Proc { why: Some(w) } => write!(f, "/proc (no bpf: {w})"),
+        }
+    }
+}
+
+/// Every task of the machine: through the BPF task iterator when `bpf` is true and it can
+/// run (root or CAP_BPF and CAP_PERFMON, kernel BTF, Linux 5.8), else from /proc, quietly;
+/// the [`Source`] says which. A `proc_root` other than /proc is always read as such: it is
+/// not this kernel's view (tests, chroots).
+pub fn scan_tasks(proc_root: &Path, bpf: bool) -> (Vec<ProcTask>, Source) {
+    let why = if !bpf {
+        None
+    } else if proc_root != Path::new("/proc") {
+        Some(format!("{} is not /proc", proc_root.display()))
+    } else {
+        match crate::bpf::iter::scan_tasks() {
+            Ok(tasks) => return (tasks, Source::Iterator),
+            Err(e) => Some(e.to_string()),
+        }
+    };
+    (procfs::scan(proc_root), Source::Proc { why })
+}
+
+/// A model of the machine as it is now.
 pub struct Census {
     /// The model, every live task in it.
     pub model: Attributor,
@@ -24,23 +64,32 @@ pub struct Census {
     pub host_pid: u32,
     /// Tasks scanned.
     pub tasks: usize,
+    /// Where they were read from.
+    pub source: Source,
 }
 
-/// Scans `proc_root` (normally /proc) at event time `time_ns` and builds the model.
+/// Scans the machine at event time `time_ns` ([`scan_tasks`], `proc_root` normally /proc)
+/// and builds the model.
 pub fn take(proc_root: &Path, time_ns: u64) -> Result<Census> {
+    take_with(proc_root, time_ns, true)
+}
+
+/// [`take`], through the BPF task iterator only if `bpf` is true.
+pub fn take_with(proc_root: &Path, time_ns: u64, bpf: bool) -> Result<Census> {
     let (host_pid, host) = procfs::host_set(proc_root).ok_or_else(|| {
         anyhow!(
             "cannot read the host's namespaces from {0}/1/ns nor {0}/2/ns",
             proc_root.display()
         )
     })?;
-    let tasks = procfs::scan(proc_root);
+    let (tasks, source) = scan_tasks(proc_root, bpf);
     let mut model = Attributor::new(host);
     feed(&mut model, proc_root, time_ns, &tasks);
     Ok(Census {
         model,
         host_pid,
         tasks: tasks.len(),
+        source,
     })
 }
 
@@ -48,8 +97,11 @@ pub fn take(proc_root: &Path, time_ns: u64) -> Result<Census> {
 pub fn feed(model: &mut Attributor, proc_root: &Path, time_ns: u64, tasks: &[ProcTask]) {
     let host_pid_ns = model.host().get(NsKind::Pid);
     for t in tasks {
-        // NSpid only differs from the host pid inside another pid namespace.
-        let nspid = if t.ns.get(NsKind::Pid) == host_pid_ns {
+        // NSpid only differs from the host pid inside another pid namespace; the iterator
+        // gives it, /proc only in one more file.
+        let nspid = if t.nspid != 0 {
+            t.nspid
+        } else if t.ns.get(NsKind::Pid) == host_pid_ns {
             t.tid
         } else {
             procfs::read_nspid(proc_root, t.pid, t.tid).unwrap_or(0)

@@ -21,12 +21,16 @@ pub struct ProcTask {
     pub tid: u32,
     /// Parent process id.
     pub ppid: u32,
-    /// Start time after boot, in clock ticks (orders processes).
+    /// Start time after boot (including suspend), in ns; orders processes. /proc gives it in
+    /// clock ticks, converted here, so that both scans agree to within a tick.
     pub start_time: u64,
     /// Command name.
     pub comm: String,
     /// Namespace links in kernel index order; a link /proc would not show is (0, 0).
     pub ns: NsSet,
+    /// Pid in the task's own pid namespace (NSpid's last field); 0 when the scan did not
+    /// read it (/proc's scan does not: its status file costs one more read per task).
+    pub nspid: u32,
 }
 
 /// The (st_dev, st_ino) of a namespace file, following the magic link to the nsfs inode.
@@ -136,6 +140,13 @@ fn parse_stat(stat: &[u8]) -> Option<(&str, u32, u64)> {
     Some((comm, ppid, start))
 }
 
+/// Nanoseconds per clock tick (USER_HZ), the unit of /proc's start times.
+fn ns_per_tick() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    1_000_000_000 / u64::try_from(hz).ok().filter(|&h| h > 0).unwrap_or(100)
+}
+
 /// Reads one task of `proc_root` (normally /proc).
 pub fn read_task(proc_root: &Path, pid: u32, tid: u32) -> Option<ProcTask> {
     let mut buf = Vec::with_capacity(512);
@@ -146,14 +157,15 @@ fn read_task_with(proc_root: &Path, pid: u32, tid: u32, buf: &mut Vec<u8>) -> Op
     let dir = TaskDir::open(&proc_root.join(format!("{pid}/task/{tid}")))?;
     let ns = dir.ns()?;
     dir.read(c"stat", buf)?;
-    let (comm, ppid, start_time) = parse_stat(buf)?;
+    let (comm, ppid, ticks) = parse_stat(buf)?;
     Some(ProcTask {
         pid,
         tid,
         ppid,
-        start_time,
+        start_time: ticks.saturating_mul(ns_per_tick()),
         comm: comm.to_string(),
         ns,
+        nspid: 0,
     })
 }
 

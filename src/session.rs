@@ -235,7 +235,7 @@ impl Session {
 
     fn snapshot(&mut self, f: &mut impl FnMut(&Attributor, Update<'_>)) -> Result<usize> {
         let time = monotonic_ns();
-        let tasks = procfs::scan(Path::new("/proc"));
+        let (tasks, _) = census::scan_tasks(Path::new("/proc"), true);
         let core = &mut self.core;
         self.cap
             .drain_until(time, |item| core.handle(item, &mut *f))?;

@@ -1,9 +1,11 @@
 //! The cause of each namespace change: an eBPF program on setns, unshare, clone and clone3
 //! (bpf/nswatch.bpf.c), its records decoded ([`event`]), loaded and read ([`probe`]), and
-//! matched with the perf NAMESPACES record each successful call makes ([`correlate`]).
+//! matched with the perf NAMESPACES record each successful call makes ([`correlate`]); and
+//! the bootstrap's task iterator (bpf/nswatch_iter.bpf.c, [`iter`]).
 
 pub mod correlate;
 pub mod event;
+pub mod iter;
 pub mod probe;
 
 pub use event::Cause;

@@ -42,7 +42,7 @@ pub enum Unavailable {
 /// libbpf's last warnings, kept to say why a load failed instead of printing them all.
 static LIBBPF_LOG: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
-fn keep_libbpf_log(level: PrintLevel, msg: String) {
+pub(super) fn keep_libbpf_log(level: PrintLevel, msg: String) {
     if level != PrintLevel::Debug {
         if let Ok(mut log) = LIBBPF_LOG.lock() {
             if log.len() >= 16 {
@@ -62,7 +62,7 @@ fn last_libbpf_line() -> String {
         .unwrap_or_default()
 }
 
-fn failure(what: &str, e: libbpf_rs::Error) -> Unavailable {
+pub(super) fn failure(what: &str, e: libbpf_rs::Error) -> Unavailable {
     let text = format!("{what}: {e}{}", last_libbpf_line());
     if e.kind() == libbpf_rs::ErrorKind::PermissionDenied {
         Unavailable::NotPermitted(text)

@@ -22,6 +22,9 @@ pub struct PsArgs {
     /// Print on standard error how long the census (scan and model) took.
     #[arg(long)]
     pub stats: bool,
+    /// Read every task from /proc, never through the BPF task iterator (to compare the two).
+    #[arg(long, hide = true)]
+    pub no_bpf: bool,
     /// The proc filesystem to read (for tests and chroots).
     #[arg(long, default_value = "/proc", hide = true)]
     pub proc_root: PathBuf,
@@ -39,13 +42,14 @@ pub enum PsFormat {
 /// Runs `nswatch ps`.
 pub fn run(args: &PsArgs) -> Result<()> {
     let t0 = std::time::Instant::now();
-    let census = census::take(&args.proc_root, 0)?;
+    let census = census::take_with(&args.proc_root, 0, !args.no_bpf)?;
     if args.stats {
         eprintln!(
-            "nswatch ps: census of {} tasks, {} groups in {:.3} ms",
+            "nswatch ps: census of {} tasks, {} groups in {:.3} ms from {}",
             census.tasks,
             census.model.groups().iter().filter(|g| g.is_live()).count(),
-            t0.elapsed().as_secs_f64() * 1e3
+            t0.elapsed().as_secs_f64() * 1e3,
+            census.source
         );
     }
     let out = tree::build(&census.model, census.host_pid, args.all);
