@@ -298,3 +298,45 @@ fn replay_reads_ndjson_like_perf_data() {
         tmux.pane("#{pane_dead}") == "1"
     });
 }
+
+#[test]
+fn live_top_shows_a_runc_container_appear_by_name_and_go() {
+    use common::runtimes::{runtime_ok, Container, Runtime};
+    if !live_ok("nswatch top with runc") || !runtime_ok("nswatch top with runc", Runtime::Runc) {
+        return;
+    }
+    let tmux = Tmux::start("runc", &["top"], 120, 30);
+    tmux.wait_for("the live header", Duration::from_secs(20), |s| {
+        s.contains("nswatch top live")
+    });
+    let mut c = Container::start(Runtime::Runc, "top");
+    let name = c.id().to_string();
+    // Filter on the container's id (runc's id is its name: the cgroup path says so).
+    tmux.keys(&["/"]);
+    tmux.keys(&["-l", &name]);
+    tmux.keys(&["Enter"]);
+    let s = tmux.wait_for("the container's row", Duration::from_secs(10), |s| {
+        tree_row(s, "ct", &name).is_some()
+    });
+    let row = tree_row(&s, "ct", &name).unwrap();
+    let tasks: usize = row.split_whitespace().nth(3).unwrap().parse().unwrap();
+    assert_eq!(tasks, c.tasks().len(), "task count in {row:?}");
+    c.stop();
+    tmux.wait_for("the container's row to go", Duration::from_secs(10), |s| {
+        tree_row(s, "ct", &name).is_none()
+    });
+    tmux.keys(&["q"]);
+    // tmux marks the pane dead a moment before it records how the process ended.
+    tmux.wait_for("nswatch to exit", Duration::from_secs(10), |_| {
+        tmux.pane("#{pane_dead}") == "1"
+            && !(tmux.pane("#{pane_dead_status}").is_empty()
+                && tmux.pane("#{pane_dead_signal}").is_empty())
+    });
+    assert_eq!(
+        tmux.pane("#{pane_dead_status}"),
+        "0",
+        "signal {:?}; screen:\n{}",
+        tmux.pane("#{pane_dead_signal}"),
+        tmux.screen()
+    );
+}
