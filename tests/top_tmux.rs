@@ -81,6 +81,16 @@ impl Tmux {
         }
     }
 
+    /// Waits until nswatch has exited and tmux has recorded how (it marks the pane dead a
+    /// moment before it fills in the status or signal).
+    fn wait_exit(&self) {
+        self.wait_for("nswatch to exit", Duration::from_secs(10), |_| {
+            self.pane("#{pane_dead}") == "1"
+                && !(self.pane("#{pane_dead_status}").is_empty()
+                    && self.pane("#{pane_dead_signal}").is_empty())
+        });
+    }
+
     fn pane(&self, format: &str) -> String {
         self.tmux(&["display-message", "-p", "-t", "t", format])
             .trim()
@@ -194,9 +204,7 @@ fn live_top_shows_a_sandbox_appear_by_name_and_go() {
     });
     assert!(s.contains("exit    sandbox"), "exit event missing:\n{s}");
     tmux.keys(&["q"]);
-    tmux.wait_for("nswatch to exit", Duration::from_secs(10), |_| {
-        tmux.pane("#{pane_dead}") == "1"
-    });
+    tmux.wait_exit();
     assert_eq!(tmux.pane("#{pane_dead_status}"), "0");
     // The alternate screen is left: the UI is gone from the pane.
     assert!(!tmux.screen().contains("nswatch top live"));
@@ -229,9 +237,7 @@ fn replay_plays_a_fixture_through_the_ui() {
     }
     // Ctrl-C quits too, with the terminal restored.
     tmux.keys(&["C-c"]);
-    tmux.wait_for("nswatch to exit", Duration::from_secs(10), |_| {
-        tmux.pane("#{pane_dead}") == "1"
-    });
+    tmux.wait_exit();
     assert_eq!(tmux.pane("#{pane_dead_status}"), "0");
     assert!(!tmux.screen().contains("nswatch top replay"));
 }
@@ -256,9 +262,7 @@ fn paced_replay_follows_the_recorded_clock() {
         "a paced replay ended in {took:?}"
     );
     tmux.keys(&["q"]);
-    tmux.wait_for("nswatch to exit", Duration::from_secs(10), |_| {
-        tmux.pane("#{pane_dead}") == "1"
-    });
+    tmux.wait_exit();
 }
 
 #[test]
@@ -294,9 +298,7 @@ fn replay_reads_ndjson_like_perf_data() {
         assert!(lines.contains(&want), "missing {want:?} in:\n{s}");
     }
     tmux.keys(&["q"]);
-    tmux.wait_for("nswatch to exit", Duration::from_secs(10), |_| {
-        tmux.pane("#{pane_dead}") == "1"
-    });
+    tmux.wait_exit();
 }
 
 #[test]
@@ -326,12 +328,7 @@ fn live_top_shows_a_runc_container_appear_by_name_and_go() {
         tree_row(s, "ct", &name).is_none()
     });
     tmux.keys(&["q"]);
-    // tmux marks the pane dead a moment before it records how the process ended.
-    tmux.wait_for("nswatch to exit", Duration::from_secs(10), |_| {
-        tmux.pane("#{pane_dead}") == "1"
-            && !(tmux.pane("#{pane_dead_status}").is_empty()
-                && tmux.pane("#{pane_dead_signal}").is_empty())
-    });
+    tmux.wait_exit();
     assert_eq!(
         tmux.pane("#{pane_dead_status}"),
         "0",
