@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# What the eBPF probe costs a syscall, in one run: ns per call of a setns loop (traced) and
-# of a getppid loop (untraced: it pays only sys_enter's early return and sys_exit's one
-# load), alone, under `nswatch record --no-bpf` (perf side-band only) and under
-# `nswatch record` (perf + eBPF). The probe's own cost is the last minus the middle.
+# What the eBPF probe costs a syscall, in one run, per hook kind: ns per call of a setns loop
+# (traced) and of a getppid loop (untraced), alone, under `nswatch record --no-bpf` (perf
+# side-band only: "no probe"), and under `nswatch record` with the probe forced onto raw_tp
+# and onto fentry (NSWATCH_BPF_HOOK). The probe's own cost is a hook's column minus "no
+# probe"; the ratios are hook / no probe. raw_tp makes every syscall of the machine take
+# the slow path, so getppid pays too; with fentry it should cost what it costs alone. A
+# kernel that refuses fentry programs gets "n/a" in that column, with the reason below.
 # Needs root. RUNS (default 5) runs of each; medians.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,30 +21,48 @@ cc -O2 -o "$tmp/ns_loop" benches/ns_loop.c
 
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
-# measure MODE N WHERE: median ns per call over RUNS runs; WHERE is alone, perf (nswatch
-# --no-bpf) or bpf (nswatch with its probe).
+# Whether the probe loads on fentry here; the reason it does not, in $tmp/fentry.why.
+fentry=yes
+NSWATCH_BPF_HOOK=fentry "$nsw" record -o /dev/null -- true 2>"$tmp/err" || true
+if ! grep -q 'eBPF: on (fentry)' "$tmp/err"; then
+  fentry=no
+  sed -n 's/^nswatch: eBPF unavailable, recording namespace changes without their causes: //p' \
+    "$tmp/err" >"$tmp/fentry.why"
+fi
+
+# measure MODE N WHERE: median ns per call over RUNS runs; WHERE is alone, none (nswatch
+# --no-bpf), raw_tp or fentry (nswatch with its probe on that hook).
 measure() {
   local mode=$1 n=$2 where=$3
   for _ in $(seq "$RUNS"); do
     case $where in
       alone) "$tmp/ns_loop" "$mode" "$n" ;;
-      perf) "$nsw" record --quiet --no-bpf -- "$tmp/ns_loop" "$mode" "$n" 2>/dev/null ;;
-      bpf)
-        "$nsw" record --quiet -- "$tmp/ns_loop" "$mode" "$n" 2>"$tmp/err"
-        grep -q 'eBPF: on' "$tmp/err" || { cat "$tmp/err" >&2; exit 1; }
-        grep -o 'lost syscall records [0-9]*' "$tmp/err" >>"$tmp/lost.$mode"
+      none) "$nsw" record --quiet --no-bpf -- "$tmp/ns_loop" "$mode" "$n" 2>/dev/null ;;
+      raw_tp | fentry)
+        NSWATCH_BPF_HOOK=$where "$nsw" record --quiet -- "$tmp/ns_loop" "$mode" "$n" 2>"$tmp/err"
+        grep -q "eBPF: on ($where)" "$tmp/err" || { cat "$tmp/err" >&2; exit 1; }
+        grep -o 'lost syscall records [0-9]*' "$tmp/err" >>"$tmp/lost.$where.$mode"
         ;;
     esac
   done | awk '{print $3}' | median
 }
 
-printf '%-10s %14s %18s %18s %12s %12s\n' syscall alone "nswatch --no-bpf" "nswatch (eBPF)" "eBPF adds" "ratio"
+printf '%-8s %10s %12s %12s %12s %13s %13s\n' syscall alone "no probe" raw_tp fentry \
+  "raw_tp/none" "fentry/none"
 for mode in setns getppid; do
   n=$N_SETNS; [ "$mode" = getppid ] && n=$N_PPID
   a=$(measure "$mode" "$n" alone)
-  p=$(measure "$mode" "$n" perf)
-  b=$(measure "$mode" "$n" bpf)
-  awk -v m="$mode" -v a="$a" -v p="$p" -v b="$b" 'BEGIN {
-    printf "%-10s %11.1f ns %15.1f ns %15.1f ns %9.1f ns %11.2fx\n", m, a, p, b, b - p, b / p }'
+  p=$(measure "$mode" "$n" none)
+  r=$(measure "$mode" "$n" raw_tp)
+  f=nan
+  [ $fentry = yes ] && f=$(measure "$mode" "$n" fentry)
+  awk -v m="$mode" -v a="$a" -v p="$p" -v r="$r" -v f="$f" 'BEGIN {
+    fs = f == "nan" ? "n/a" : sprintf("%.1f ns", f)
+    fr = f == "nan" ? "n/a" : sprintf("%.2fx", f / p)
+    printf "%-8s %7.1f ns %9.1f ns %9.1f ns %12s %12.2fx %13s\n", m, a, p, r, fs, r / p, fr }'
 done
-echo "eBPF records lost in the setns runs: $(awk '{s += $4} END {print s}' "$tmp/lost.setns")"
+for h in raw_tp fentry; do
+  [ -f "$tmp/lost.$h.setns" ] &&
+    echo "eBPF records lost in the $h setns runs: $(awk '{s += $4} END {print s}' "$tmp/lost.$h.setns")"
+done
+[ $fentry = yes ] || echo "fentry: n/a, the probe does not load on fentry here: $(cat "$tmp/fentry.why")"

@@ -1,19 +1,28 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //
-// The cause of every namespace change: setns, unshare, clone and clone3, each seen on entry
-// (arguments, what a setns fd refers to, the namespace set before) and on exit (result, the
-// set after), sent to user space as one record through a BPF ring buffer.
+// The cause of every namespace change: setns, unshare, clone, clone3, fork and vfork, each
+// seen on entry (arguments, what a setns fd refers to, the namespace set before) and on exit
+// (result, the set after), sent to user space as one record through a BPF ring buffer.
 //
-// Hooked on raw_tp/sys_enter and raw_tp/sys_exit, filtered by syscall number: the
-// tp/syscalls/* tracepoints would need tracefs mounted for libbpf to find their ids, and
-// these machines do not mount it. The price is that every syscall of the machine runs the
-// first lines of these programs, so they return at once for any other number.
+// Two ways in, one chosen at load time by src/bpf/probe.rs, sharing every line that builds
+// the record (enter() and leave() below):
+// - fentry/fexit (BPF trampolines) on the syscalls' own entry functions, __x64_sys_* or
+//   __arm64_sys_*: only these six calls pay anything. They are the syscall table's targets
+//   on every kernel with syscall wrappers (4.17+), never inlined, and take the user's
+//   registers as a struct pt_regs, so the arguments are read the same way on every kernel;
+//   fexit also gets the return value. They need BTF and trampoline support.
+// - raw_tp/sys_enter and raw_tp/sys_exit, filtered by syscall number: the fallback where
+//   no trampoline can attach. These tracepoints set the syscall-work flag on every task, so
+//   every syscall of the machine takes the slow path and runs the first lines of both
+//   programs. (The tp/syscalls/* tracepoints would need tracefs mounted for libbpf to find
+//   their ids, and these machines do not mount it.)
 //
 // The record layout is read field by field in src/bpf/event.rs: change both together.
 
 #include "nswatch_core.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";
 
@@ -22,6 +31,11 @@ char LICENSE[] SEC("license") = "Dual MIT/GPL";
 #define NR_UNSHARE 272
 #define NR_SETNS 308
 #define NR_CLONE3 435
+#define NR_FORK 57
+#define NR_VFORK 58
+/* The functions the syscall table calls: SYSCALL_DEFINE0 ones (fork, vfork) may exist in BTF
+ * only as their alias __do_sys_*, which probe.rs substitutes when it must. */
+#define SYS_FN(name) "__x64_sys_" #name
 #define ARG0(r) BPF_CORE_READ(r, di)
 #define ARG1(r) BPF_CORE_READ(r, si)
 #define SYSCALL_NR(r) BPF_CORE_READ(r, orig_ax)
@@ -32,6 +46,10 @@ char LICENSE[] SEC("license") = "Dual MIT/GPL";
 #define NR_UNSHARE 97
 #define NR_SETNS 268
 #define NR_CLONE3 435
+/* No fork or vfork syscall on arm64 (the C library forks with clone): numbers no call has. */
+#define NR_FORK (-1000)
+#define NR_VFORK (-1001)
+#define SYS_FN(name) "__arm64_sys_" #name
 #define ARG0(r) BPF_CORE_READ(r, regs[0])
 #define ARG1(r) BPF_CORE_READ(r, regs[1])
 #define SYSCALL_NR(r) BPF_CORE_READ(r, syscallno)
@@ -57,7 +75,7 @@ char LICENSE[] SEC("license") = "Dual MIT/GPL";
 
 #define RINGBUF_SIZE (1024 * 1024)
 
-enum { SYS_SETNS = 1, SYS_UNSHARE = 2, SYS_CLONE = 3, SYS_CLONE3 = 4 };
+enum { SYS_SETNS = 1, SYS_UNSHARE = 2, SYS_CLONE = 3, SYS_CLONE3 = 4, SYS_FORK = 5, SYS_VFORK = 6 };
 enum { FD_NONE = 1, FD_NSFS = 2, FD_PIDFD = 3, FD_OTHER = 4 };
 /* Slots of a namespace set: perf's 7 in kernel index order, then what perf leaves out. */
 enum { NS_NET, NS_UTS, NS_IPC, NS_PID, NS_USER, NS_MNT, NS_CGROUP, NS_TIME,
@@ -213,40 +231,37 @@ static __always_inline void classify_fd(struct task_struct *task, int fd, struct
 		e->status |= ST_TARGET_GONE;
 }
 
-static __always_inline int on_enter(struct pt_regs *regs, long nr)
+/* Takes the entry half of a call: the caller's set before and what it asked for, kept by
+ * tid until leave(). `a0` and `a1` are the syscall's first two arguments. */
+static __always_inline int enter(u32 syscall, u64 a0, u64 a1)
 {
-	if (IS_COMPAT(regs))
-		return 0;
 	struct nsw_event e = {};
 	struct task_struct *task = (void *)bpf_get_current_task();
 	u64 id = bpf_get_current_pid_tgid();
 	e.enter_ns = bpf_ktime_get_ns();
 	e.pid = id >> 32;
 	e.tid = (u32)id;
-	if (nr == NR_SETNS) {
-		e.syscall = SYS_SETNS;
-		e.fd = (int)ARG0(regs);
-		e.flags = (u32)ARG1(regs);
+	e.syscall = syscall;
+	if (syscall == SYS_SETNS) {
+		e.fd = (int)a0;
+		e.flags = (u32)a1;
 		classify_fd(task, e.fd, &e);
-	} else if (nr == NR_UNSHARE) {
-		e.syscall = SYS_UNSHARE;
-		e.flags = ARG0(regs);
-	} else if (nr == NR_CLONE) {
-		e.syscall = SYS_CLONE;
-		e.flags = ARG0(regs);
-	} else {
-		e.syscall = SYS_CLONE3;
+	} else if (syscall == SYS_UNSHARE || syscall == SYS_CLONE) {
+		e.flags = a0;
+	} else if (syscall == SYS_CLONE3) {
 		/* struct clone_args starts with its u64 flags. */
-		void *uargs = (void *)ARG0(regs);
-		if (ARG1(regs) < 8 || bpf_probe_read_user(&e.flags, 8, uargs) < 0)
+		if (a1 < 8 || bpf_probe_read_user(&e.flags, 8, (void *)a0) < 0)
 			e.status |= ST_CLONE3_ARGS_UNREAD;
 	}
+	/* fork and vfork take no flags: e.flags stays 0. */
 	if (!read_set(task, e.before))
 		e.status |= ST_NO_NSPROXY;
-	if (e.syscall == SYS_CLONE || e.syscall == SYS_CLONE3) {
+	if (syscall != SYS_SETNS && syscall != SYS_UNSHARE) {
 		/* A plain fork or thread is no namespace change unless the child lands in the
 		 * caller's pid_for_children or time_for_children that differ from its own. */
-		u64 mask = CLONE_NEW_ANY | (e.syscall == SYS_CLONE3 ? CLONE_NEWTIME : 0);
+		u64 mask = syscall == SYS_CLONE3 ? CLONE_NEW_ANY | CLONE_NEWTIME :
+			   syscall == SYS_CLONE	 ? CLONE_NEW_ANY :
+						   0;
 		if (!(e.flags & mask) && !(e.status & ST_CLONE3_ARGS_UNREAD) &&
 		    e.before[NS_PID] == e.before[NS_PID_CHILDREN] &&
 		    e.before[NS_TIME] == e.before[NS_TIME_CHILDREN])
@@ -263,24 +278,10 @@ static __always_inline int on_enter(struct pt_regs *regs, long nr)
 	return 0;
 }
 
-SEC("raw_tp/sys_enter")
-int nsw_sys_enter(struct bpf_raw_tracepoint_args *ctx)
+/* Completes the call entered by this tid with its return value and the set after, and sends
+ * the record. */
+static __always_inline int leave(s64 ret)
 {
-	long nr = ctx->args[1];
-	if (nr != NR_SETNS && nr != NR_UNSHARE && nr != NR_CLONE && nr != NR_CLONE3)
-		return 0;
-	return on_enter((struct pt_regs *)ctx->args[0], nr);
-}
-
-SEC("raw_tp/sys_exit")
-int nsw_sys_exit(struct bpf_raw_tracepoint_args *ctx)
-{
-	if (!inflight_n)
-		return 0;
-	struct pt_regs *regs = (struct pt_regs *)ctx->args[0];
-	long nr = SYSCALL_NR(regs);
-	if (nr != NR_SETNS && nr != NR_UNSHARE && nr != NR_CLONE && nr != NR_CLONE3)
-		return 0;
 	u32 tid = (u32)bpf_get_current_pid_tgid();
 	struct nsw_event *in = bpf_map_lookup_elem(&inflight, &tid);
 	if (!in)
@@ -295,7 +296,7 @@ int nsw_sys_exit(struct bpf_raw_tracepoint_args *ctx)
 	__builtin_memcpy(e, in, sizeof(*e));
 	bpf_map_delete_elem(&inflight, &tid);
 	e->exit_ns = bpf_ktime_get_ns();
-	e->ret = (s64)ctx->args[1];
+	e->ret = ret;
 	e->cpu = bpf_get_smp_processor_id();
 	if (!read_set((struct task_struct *)bpf_get_current_task(), e->after))
 		e->status |= ST_NO_NSPROXY;
@@ -304,4 +305,62 @@ int nsw_sys_exit(struct bpf_raw_tracepoint_args *ctx)
 	u64 used = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
 	bpf_ringbuf_submit(e, used >= RINGBUF_SIZE / 4 ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
 	return 0;
+}
+
+/* ---- fentry/fexit: the arguments come from the user's registers the wrapper receives. */
+
+#define TRAMPOLINES(name, code)                                                          \
+	SEC("fentry/" SYS_FN(name))                                                      \
+	int BPF_PROG(nsw_fentry_##name, struct pt_regs *regs)                            \
+	{                                                                                \
+		return enter(code, ARG0(regs), ARG1(regs));                              \
+	}                                                                                \
+	SEC("fexit/" SYS_FN(name))                                                       \
+	int BPF_PROG(nsw_fexit_##name, struct pt_regs *regs, long ret)                   \
+	{                                                                                \
+		return leave(ret);                                                       \
+	}
+
+TRAMPOLINES(setns, SYS_SETNS)
+TRAMPOLINES(unshare, SYS_UNSHARE)
+TRAMPOLINES(clone, SYS_CLONE)
+TRAMPOLINES(clone3, SYS_CLONE3)
+TRAMPOLINES(fork, SYS_FORK)
+TRAMPOLINES(vfork, SYS_VFORK)
+
+/* ---- raw_tp: every syscall of the machine comes here first; all but six leave at once. */
+
+static __always_inline u32 syscall_of(long nr)
+{
+	switch (nr) {
+	case NR_SETNS: return SYS_SETNS;
+	case NR_UNSHARE: return SYS_UNSHARE;
+	case NR_CLONE: return SYS_CLONE;
+	case NR_CLONE3: return SYS_CLONE3;
+	case NR_FORK: return SYS_FORK;
+	case NR_VFORK: return SYS_VFORK;
+	default: return 0;
+	}
+}
+
+SEC("raw_tp/sys_enter")
+int nsw_sys_enter(struct bpf_raw_tracepoint_args *ctx)
+{
+	u32 syscall = syscall_of(ctx->args[1]);
+	if (!syscall)
+		return 0;
+	struct pt_regs *regs = (struct pt_regs *)ctx->args[0];
+	if (IS_COMPAT(regs))
+		return 0;
+	return enter(syscall, ARG0(regs), ARG1(regs));
+}
+
+SEC("raw_tp/sys_exit")
+int nsw_sys_exit(struct bpf_raw_tracepoint_args *ctx)
+{
+	if (!inflight_n)
+		return 0;
+	if (!syscall_of(SYSCALL_NR((struct pt_regs *)ctx->args[0])))
+		return 0;
+	return leave((s64)ctx->args[1]);
 }

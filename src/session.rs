@@ -118,7 +118,13 @@ impl Session {
         // see lacks its cause for want of a program not yet there.
         let (probe, bpf) = if opts.bpf {
             match Probe::load() {
-                Ok(p) => (Some(p), "on".to_string()),
+                Ok(p) => {
+                    let state = match p.passed_over() {
+                        Some(why) => format!("on ({}; {why})", p.hook().name()),
+                        None => format!("on ({})", p.hook().name()),
+                    };
+                    (Some(p), state)
+                }
                 Err(e) => (None, format!("unavailable: {e}")),
             }
         } else {

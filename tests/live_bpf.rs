@@ -3,6 +3,11 @@
 //! and /proc/self/task/TID/ns/* read while it lived); each event's fields are checked
 //! against that. Needs root, perf_event_open and BPF with kernel BTF: skips with the
 //! reason otherwise, fails under NSWATCH_REQUIRE_LIVE=1.
+//!
+//! Every scenario runs twice, with the probe forced onto each hook kind (NSWATCH_BPF_HOOK):
+//! `raw_tp::*` and `fentry::*`. A kernel that refuses fentry programs (no trampolines) skips
+//! the `fentry::*` ones with its reason, failing only under NSWATCH_REQUIRE_FENTRY=1: the
+//! probe falls back to raw_tp there, which is what the raw_tp runs check.
 
 mod common;
 use common::{live_ok, require_live};
@@ -27,6 +32,88 @@ fn bpf_ok(what: &str) -> bool {
     eprintln!("SKIP {what}: {r}");
     false
 }
+
+/// Why this kernel does not load the fentry programs, asked once per test binary (None:
+/// it does).
+fn fentry_refused() -> Option<&'static str> {
+    static WHY: OnceLock<Option<String>> = OnceLock::new();
+    WHY.get_or_init(|| {
+        let out = Command::new(env!("CARGO_BIN_EXE_nswatch"))
+            .args(["record", "-o", "/dev/null", "--", "true"])
+            .env("NSWATCH_BPF_HOOK", "fentry")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if stderr.contains("eBPF: on (fentry)") {
+            return None;
+        }
+        Some(
+            stderr
+                .lines()
+                .find_map(|l| l.strip_prefix("nswatch: eBPF unavailable, "))
+                .unwrap_or(&stderr)
+                .to_string(),
+        )
+    })
+    .as_deref()
+}
+
+/// Whether `what` can run with the probe on `hook`; prints why not.
+fn hook_ok(hook: &str, what: &str) -> bool {
+    let what = format!("{hook}::{what}");
+    if !bpf_ok(&what) {
+        return false;
+    }
+    if hook == "raw_tp" {
+        return true;
+    }
+    match fentry_refused() {
+        None => true,
+        Some(why) => {
+            assert!(
+                !std::env::var("NSWATCH_REQUIRE_FENTRY").is_ok_and(|v| v == "1"),
+                "{what}: this kernel refuses fentry and NSWATCH_REQUIRE_FENTRY=1: {why}"
+            );
+            eprintln!("SKIP {what}: this kernel does not load fentry programs ({why})");
+            false
+        }
+    }
+}
+
+/// Each scenario as a test under both hook kinds: `raw_tp::NAME` and `fentry::NAME`.
+macro_rules! both_hooks {
+    ($($name:ident),* $(,)?) => {
+        mod raw_tp {
+            $(#[test]
+            fn $name() {
+                if super::hook_ok("raw_tp", stringify!($name)) {
+                    super::$name("raw_tp");
+                }
+            })*
+        }
+        mod fentry {
+            $(#[test]
+            fn $name() {
+                if super::hook_ok("fentry", stringify!($name)) {
+                    super::$name("fentry");
+                }
+            })*
+        }
+    };
+}
+
+both_hooks!(
+    unshare_net_uts,
+    unshare_pid_then_fork,
+    unshare_time_then_fork,
+    unshare_pid_then_vfork,
+    unshare_pid_then_fork_syscall,
+    setns_with_a_namespace_fd,
+    setns_with_a_pidfd_joins_several,
+    failed_calls_are_events_and_change_nothing,
+    clone3_new_pid_and_mount_namespaces,
+    one_thread_calls_setns,
+);
 
 /// tests/progs/ns_calls.c, built once per test binary.
 fn prog() -> &'static Path {
@@ -103,10 +190,16 @@ impl Run {
     }
 }
 
-fn record(extra: &[&str], scenario: &str) -> Run {
+/// `nswatch record` of `scenario`, the probe forced onto `hook` ("raw_tp", "fentry"; ""
+/// leaves the choice to nswatch).
+fn record(hook: &str, extra: &[&str], scenario: &str) -> Run {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("out.ndjson");
-    let out = Command::new(env!("CARGO_BIN_EXE_nswatch"))
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_nswatch"));
+    if !hook.is_empty() {
+        cmd.env("NSWATCH_BPF_HOOK", hook);
+    }
+    let out = cmd
         .arg("record")
         .arg("-o")
         .arg(&file)
@@ -118,6 +211,12 @@ fn record(extra: &[&str], scenario: &str) -> Run {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(out.status.success(), "nswatch record failed: {stderr}");
+    if !hook.is_empty() && hook != "auto" && !extra.contains(&"--no-bpf") {
+        assert!(
+            stderr.contains(&format!("eBPF: on ({hook})")),
+            "the probe is not on {hook}: {stderr}"
+        );
+    }
     let text = std::fs::read_to_string(&file).unwrap();
     let events = text
         .lines()
@@ -216,12 +315,8 @@ fn within_call(ev: &Value) {
     );
 }
 
-#[test]
-fn unshare_net_uts() {
-    if !bpf_ok("unshare_net_uts") {
-        return;
-    }
-    let r = record(&[], "unshare_net_uts");
+fn unshare_net_uts(hook: &str) {
+    let r = record(hook, &[], "unshare_net_uts");
     let call = r.call("unshare");
     let tid = call.num("tid");
     assert_eq!(call.int("ret"), 0);
@@ -248,8 +343,9 @@ fn unshare_net_uts() {
 
 /// unshare(CLONE_NEWPID or CLONE_NEWTIME) then fork: the caller stays, its
 /// *_for_children moves, and the child is born in the new namespace.
-fn unshare_then_fork(scenario: &str, flag: &str, kind: &str) {
-    let r = record(&[], scenario);
+/// `how`: the syscall that made the child ("clone", "fork", "vfork").
+fn unshare_then_fork(hook: &str, scenario: &str, flag: &str, kind: &str, how: &str) {
+    let r = record(hook, &[], scenario);
     let call = r.call("unshare");
     let tid = call.num("tid");
     let before = r.ns("before");
@@ -280,10 +376,10 @@ fn unshare_then_fork(scenario: &str, flag: &str, kind: &str) {
     assert_eq!(ev.len(), 1, "{ev:#?}");
     within_call(ev[0]);
     let fork = &ev[0]["cause"];
-    assert_eq!(fork["syscall"], "clone");
+    assert_eq!(fork["syscall"], how);
     assert_eq!(fork["tid"], Value::Null, "cause fields only");
     assert_eq!(fork["child_tid"], child_tid);
-    assert_eq!(fork["ret"], r.call("clone").int("ret"));
+    assert_eq!(fork["ret"], r.call(how).int("ret"));
     assert_eq!(ev[0]["pid"], child_tid);
     assert_eq!(
         fork["before"][&children]["ino"],
@@ -297,26 +393,33 @@ fn unshare_then_fork(scenario: &str, flag: &str, kind: &str) {
     }
 }
 
-#[test]
-fn unshare_pid_then_fork() {
-    if bpf_ok("unshare_pid_then_fork") {
-        unshare_then_fork("unshare_pid_fork", "CLONE_NEWPID", "pid");
+fn unshare_pid_then_fork(hook: &str) {
+    unshare_then_fork(hook, "unshare_pid_fork", "CLONE_NEWPID", "pid", "clone");
+}
+
+fn unshare_time_then_fork(hook: &str) {
+    unshare_then_fork(hook, "unshare_time_fork", "CLONE_NEWTIME", "time", "clone");
+}
+
+/// The C library's vfork() is the vfork syscall on x86_64 (arm64 has none: it is clone).
+fn unshare_pid_then_vfork(hook: &str) {
+    let how = if cfg!(target_arch = "x86_64") {
+        "vfork"
+    } else {
+        "clone"
+    };
+    unshare_then_fork(hook, "unshare_pid_vfork", "CLONE_NEWPID", "pid", how);
+}
+
+/// The fork syscall itself, which the C library's fork() does not use.
+fn unshare_pid_then_fork_syscall(hook: &str) {
+    if cfg!(target_arch = "x86_64") {
+        unshare_then_fork(hook, "unshare_pid_sysfork", "CLONE_NEWPID", "pid", "fork");
     }
 }
 
-#[test]
-fn unshare_time_then_fork() {
-    if bpf_ok("unshare_time_then_fork") {
-        unshare_then_fork("unshare_time_fork", "CLONE_NEWTIME", "time");
-    }
-}
-
-#[test]
-fn setns_with_a_namespace_fd() {
-    if !bpf_ok("setns_with_a_namespace_fd") {
-        return;
-    }
-    let r = record(&[], "setns_nsfd");
+fn setns_with_a_namespace_fd(hook: &str) {
+    let r = record(hook, &[], "setns_nsfd");
     let tid = r.call("setns").num("tid");
     let target = r.ns("target");
     let ev = r.caused(tid);
@@ -335,12 +438,8 @@ fn setns_with_a_namespace_fd() {
     assert_eq!(ev[0]["ns"]["net"]["ino"], target.num("net"));
 }
 
-#[test]
-fn setns_with_a_pidfd_joins_several() {
-    if !bpf_ok("setns_with_a_pidfd_joins_several") {
-        return;
-    }
-    let r = record(&[], "setns_pidfd");
+fn setns_with_a_pidfd_joins_several(hook: &str) {
+    let r = record(hook, &[], "setns_pidfd");
     let tid = r.call("setns").num("tid");
     let target_pid = r
         .lines
@@ -366,17 +465,13 @@ fn setns_with_a_pidfd_joins_several() {
     assert_schema(&r.events);
 }
 
-#[test]
-fn failed_calls_are_events_and_change_nothing() {
-    if !bpf_ok("failed_calls_are_events_and_change_nothing") {
-        return;
-    }
+fn failed_calls_are_events_and_change_nothing(hook: &str) {
     for (scenario, syscall, errno, target) in [
         ("setns_regular", "setns", "EINVAL", Some("other")),
         ("setns_closed", "setns", "EBADF", Some("closed")),
         ("unshare_user_mt", "unshare", "EINVAL", None),
     ] {
-        let r = record(&[], scenario);
+        let r = record(hook, &[], scenario);
         let call = r.call(syscall);
         let tid = call.num("tid");
         assert_eq!(call.int("ret"), -1, "{scenario}");
@@ -408,12 +503,8 @@ fn failed_calls_are_events_and_change_nothing() {
     }
 }
 
-#[test]
-fn clone3_new_pid_and_mount_namespaces() {
-    if !bpf_ok("clone3_new_pid_and_mount_namespaces") {
-        return;
-    }
-    let r = record(&[], "clone3_pid_mnt");
+fn clone3_new_pid_and_mount_namespaces(hook: &str) {
+    let r = record(hook, &[], "clone3_pid_mnt");
     let call = r.call("clone3");
     let child = r.lines.iter().find(|l| l.tag == "child").unwrap();
     let child_tid = child.num("tid");
@@ -436,12 +527,8 @@ fn clone3_new_pid_and_mount_namespaces() {
     assert_set(&c["before"], r.ns("before"), "the caller before");
 }
 
-#[test]
-fn one_thread_calls_setns() {
-    if !bpf_ok("one_thread_calls_setns") {
-        return;
-    }
-    let r = record(&[], "mt_setns");
+fn one_thread_calls_setns(hook: &str) {
+    let r = record(hook, &[], "mt_setns");
     let call = r.call("setns");
     let (tid, pid) = (call.num("tid"), call.num("pid"));
     assert_ne!(tid, pid, "a worker thread");
@@ -464,7 +551,7 @@ fn no_bpf_records_changes_without_causes() {
     if !bpf_ok("no_bpf_records_changes_without_causes") {
         return;
     }
-    let r = record(&["--no-bpf"], "unshare_net_uts");
+    let r = record("", &["--no-bpf"], "unshare_net_uts");
     let tid = r.call("unshare").num("tid");
     let changes: Vec<&Value> = r
         .events
@@ -536,7 +623,7 @@ fn recorded_causes_read_back_whole() {
     // a cause, read back and written again, is the same JSON (the model's labels aside).
     let mut checked = 0;
     for scenario in ["unshare_net_uts", "setns_closed", "setns_pidfd"] {
-        let r = record(&[], scenario);
+        let r = record("", &[], scenario);
         let mut reader = nswatch::event::JsonReader::new();
         let mut writer = nswatch::event::JsonWriter::new();
         for e in r
@@ -560,4 +647,42 @@ fn recorded_causes_read_back_whole() {
         }
     }
     assert!(checked >= 3, "{checked} lines with causes");
+}
+
+#[test]
+fn by_default_raw_tp_and_auto_says_which() {
+    if !bpf_ok("by_default_raw_tp_and_auto_says_which") {
+        return;
+    }
+    let r = record("", &[], "unshare_net_uts");
+    assert!(r.stderr.contains("eBPF: on (raw_tp)"), "{}", r.stderr);
+    assert_eq!(r.caused(r.call("unshare").num("tid")).len(), 1);
+    let r = record("auto", &[], "unshare_net_uts");
+    match fentry_refused() {
+        None => assert!(r.stderr.contains("eBPF: on (fentry)"), "{}", r.stderr),
+        Some(_) => assert!(
+            r.stderr.contains("eBPF: on (raw_tp; fentry refused: "),
+            "{}",
+            r.stderr
+        ),
+    }
+    assert_eq!(r.caused(r.call("unshare").num("tid")).len(), 1);
+}
+
+#[test]
+fn an_unknown_hook_kind_is_said() {
+    if !bpf_ok("an_unknown_hook_kind_is_said") {
+        return;
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_nswatch"))
+        .args(["record", "-o", "/dev/null", "--", "true"])
+        .env("NSWATCH_BPF_HOOK", "kprobe")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("NSWATCH_BPF_HOOK=kprobe: expected fentry, raw_tp or auto"),
+        "{stderr}"
+    );
 }

@@ -1,4 +1,4 @@
-//! One record of the eBPF probe: a setns/unshare/clone/clone3 call seen on entry and exit,
+//! One record of the eBPF probe: a setns/unshare/clone/clone3/fork/vfork call seen on entry and exit,
 //! decoded from the ring buffer's bytes, and written as the "cause" fields of the schema.
 //!
 //! The layout is `struct nsw_event` of bpf/nswatch.bpf.c: change both together.
@@ -36,6 +36,11 @@ pub enum Syscall {
     Clone,
     /// clone3(&clone_args, size)
     Clone3,
+    /// fork(): no flags; seen only when the child lands in other namespaces (the caller's
+    /// pid_for_children or time_for_children).
+    Fork,
+    /// vfork(): as fork (the C library's vfork() on x86_64 is this syscall).
+    Vfork,
 }
 
 impl Syscall {
@@ -46,12 +51,17 @@ impl Syscall {
             Syscall::Unshare => "unshare",
             Syscall::Clone => "clone",
             Syscall::Clone3 => "clone3",
+            Syscall::Fork => "fork",
+            Syscall::Vfork => "vfork",
         }
     }
 
-    /// clone or clone3: the perf record that follows is the child's.
+    /// clone, clone3, fork or vfork: the perf record that follows is the child's.
     pub fn creates_task(self) -> bool {
-        matches!(self, Syscall::Clone | Syscall::Clone3)
+        matches!(
+            self,
+            Syscall::Clone | Syscall::Clone3 | Syscall::Fork | Syscall::Vfork
+        )
     }
 }
 
@@ -150,6 +160,8 @@ impl Cause {
             2 => Syscall::Unshare,
             3 => Syscall::Clone,
             4 => Syscall::Clone3,
+            5 => Syscall::Fork,
+            6 => Syscall::Vfork,
             n => return Err(BadRecord::Syscall(n)),
         };
         let status = u32_at(b, 68);

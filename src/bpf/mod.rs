@@ -1,4 +1,5 @@
-//! The cause of each namespace change: an eBPF program on setns, unshare, clone and clone3
+//! The cause of each namespace change: an eBPF program on setns, unshare, clone, clone3,
+//! fork and vfork
 //! (bpf/nswatch.bpf.c), its records decoded ([`event`]), loaded and read ([`probe`]), and
 //! matched with the perf NAMESPACES record each successful call makes ([`correlate`]); and
 //! the bootstrap's task iterator (bpf/nswatch_iter.bpf.c, [`iter`]).
@@ -9,4 +10,4 @@ pub mod iter;
 pub mod probe;
 
 pub use event::Cause;
-pub use probe::{Probe, Unavailable};
+pub use probe::{Hook, Probe, Unavailable, HOOK_ENV};

@@ -1,14 +1,21 @@
 //! Loading the eBPF program, attaching it, and reading its ring buffer.
+//!
+//! The program has two ways into the kernel (see bpf/nswatch.bpf.c): fentry/fexit
+//! trampolines on the syscalls' entry functions, which cost other syscalls nothing, and
+//! raw_tp/sys_enter+sys_exit, which slow every syscall of the machine a little but need no
+//! trampoline. [`Probe::load`] tries the first and falls back to the second; [`HOOK_ENV`]
+//! forces either.
 
 use super::event::{BadRecord, Cause};
 use crate::live::Side;
+use libbpf_rs::btf::{types, Btf, ReferencesType};
 use libbpf_rs::skel::{OpenSkel, Skel, SkelBuilder};
 use libbpf_rs::{MapCore, MapFlags, PrintLevel, RingBuffer, RingBufferBuilder};
 use std::cell::RefCell;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::mem::MaybeUninit;
-use std::os::fd::{BorrowedFd, RawFd};
+use std::os::fd::{BorrowedFd, FromRawFd, RawFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::rc::Rc;
@@ -22,6 +29,55 @@ use skel::{NswatchSkel, NswatchSkelBuilder};
 
 /// Where the kernel publishes its BTF, which CO-RE relocates the program against.
 pub const KERNEL_BTF: &str = "/sys/kernel/btf/vmlinux";
+
+/// Environment variable that chooses the hook kind: `raw_tp` (the default), `fentry`, or
+/// `auto` (fentry where it attaches, raw_tp otherwise). fentry costs unrelated syscalls
+/// nothing, but the development VMs' kernel refuses every trampoline program, so that path
+/// has not run anywhere yet: it stays opt-in until it has been tested on such a kernel.
+pub const HOOK_ENV: &str = "NSWATCH_BPF_HOOK";
+
+/// How the program is hooked into the kernel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hook {
+    /// fentry/fexit trampolines on the syscalls' entry functions.
+    Fentry,
+    /// raw_tp/sys_enter and raw_tp/sys_exit, filtered by syscall number.
+    RawTp,
+}
+
+impl Hook {
+    /// Its name, as the summary line and [`HOOK_ENV`] spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Hook::Fentry => "fentry",
+            Hook::RawTp => "raw_tp",
+        }
+    }
+
+    /// The kinds to try, in order, as [`HOOK_ENV`] asks.
+    fn wanted() -> Result<Vec<Hook>, Unavailable> {
+        match std::env::var(HOOK_ENV).as_deref() {
+            Ok("auto") => Ok(vec![Hook::Fentry, Hook::RawTp]),
+            Ok("fentry") => Ok(vec![Hook::Fentry]),
+            Err(_) | Ok("" | "raw_tp") => Ok(vec![Hook::RawTp]),
+            Ok(other) => Err(Unavailable::Failed(format!(
+                "{HOOK_ENV}={other}: expected fentry, raw_tp or auto"
+            ))),
+        }
+    }
+}
+
+/// The syscalls' entry functions as the C program names them, per architecture.
+#[cfg(target_arch = "x86_64")]
+const SYS_PREFIX: &str = "__x64_sys_";
+#[cfg(target_arch = "aarch64")]
+const SYS_PREFIX: &str = "__arm64_sys_";
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+const SYS_PREFIX: &str = "__sys_";
+
+/// Syscalls a kernel may lack (clone3 before 5.3; fork and vfork on arm64): their
+/// trampolines are left out there, as the syscall itself is.
+const OPTIONAL: [&str; 3] = ["clone3", "fork", "vfork"];
 
 /// Why the probe could not run.
 #[derive(Debug, thiserror::Error)]
@@ -95,6 +151,8 @@ impl Ord for Waiting {
 /// The loaded and attached program, and what its ring buffer delivered.
 pub struct Probe {
     skel: NswatchSkel<'static>,
+    hook: Hook,
+    passed_over: Option<String>,
     ring: RingBuffer<'static>,
     arrived: Rc<RefCell<Vec<Cause>>>,
     bad: Rc<RefCell<u64>>,
@@ -112,24 +170,92 @@ pub fn nsfs_dev() -> u64 {
 }
 
 impl Probe {
-    /// Loads and attaches the program; says why when it cannot.
+    /// Loads and attaches the program, hooked as [`HOOK_ENV`] asks (by default fentry,
+    /// else raw_tp); says why when it cannot.
     pub fn load() -> Result<Probe, Unavailable> {
         if !Path::new(KERNEL_BTF).exists() {
             return Err(Unavailable::NoBtf);
         }
         libbpf_rs::set_print(Some((PrintLevel::Warn, keep_libbpf_log)));
+        let mut passed_over: Option<String> = None;
+        let mut last = None;
+        for hook in Hook::wanted()? {
+            match Self::load_as(hook) {
+                Ok(mut p) => {
+                    p.passed_over = passed_over;
+                    return Ok(p);
+                }
+                Err(e) => {
+                    // Without the CAP_BPF preamble: when raw_tp loads next, privilege was not
+                    // the reason (some kernels refuse trampolines with EPERM even to root).
+                    let why = match &e {
+                        Unavailable::NotPermitted(t) | Unavailable::Failed(t) => t.clone(),
+                        Unavailable::NoBtf => e.to_string(),
+                    };
+                    passed_over = Some(format!("{} refused: {why}", hook.name()));
+                    last = Some(e);
+                }
+            }
+        }
+        Err(last.expect("at least one hook kind is tried"))
+    }
+
+    fn load_as(hook: Hook) -> Result<Probe, Unavailable> {
         // The skeleton borrows its object for as long as the program runs: a probe is
-        // loaded once per process, so the few bytes of its storage are leaked on purpose.
+        // loaded once per process (twice when fentry fails), so the few bytes of its storage
+        // are leaked on purpose.
         let storage: &'static mut MaybeUninit<libbpf_rs::OpenObject> =
             Box::leak(Box::new(MaybeUninit::uninit()));
-        let open = NswatchSkelBuilder::default()
+        let mut open = NswatchSkelBuilder::default()
             .open(storage)
             .map_err(|e| failure("opening the BPF object", e))?;
+        let btf = match hook {
+            Hook::Fentry => {
+                Some(Btf::from_vmlinux().map_err(|e| failure("reading the kernel's BTF", e))?)
+            }
+            Hook::RawTp => None,
+        };
+        if let Some(btf) = &btf {
+            // Before the object's whole load (libbpf parses the kernel's BTF again for it,
+            // a few hundred ms in a debug build), one empty fentry program tells whether
+            // this kernel takes trampoline programs at all.
+            let setns = format!("{SYS_PREFIX}setns");
+            let id = btf
+                .type_by_name::<types::Func<'_>>(&setns)
+                .map(|f| u32::from(f.type_id()))
+                .ok_or_else(|| {
+                    Unavailable::Failed(format!("no function {setns} in the kernel's BTF"))
+                })?;
+            empty_fentry_loads(id)?;
+        }
+        for mut prog in open.open_object_mut().progs_mut() {
+            let section = prog.section().to_string_lossy().into_owned();
+            let trampoline = section.starts_with("fentry/") || section.starts_with("fexit/");
+            match &btf {
+                None => prog.set_autoload(!trampoline),
+                Some(_) if !trampoline => prog.set_autoload(false),
+                Some(btf) => {
+                    let func = section.split_once('/').map_or("", |(_, f)| f);
+                    match trampoline_target(btf, func)? {
+                        Some(f) if f == func => {}
+                        Some(f) => prog
+                            .set_attach_target(0, Some(f))
+                            .map_err(|e| failure("retargeting a trampoline", e))?,
+                        None => prog.set_autoload(false),
+                    }
+                }
+            }
+        }
         let mut skel = open
             .load()
             .map_err(|e| failure("loading the BPF program", e))?;
-        skel.attach()
-            .map_err(|e| failure("attaching to raw_tp/sys_enter and sys_exit", e))?;
+        skel.attach().map_err(|e| {
+            let what = match hook {
+                Hook::Fentry => "attaching fentry/fexit to the syscall functions",
+                Hook::RawTp => "attaching to raw_tp/sys_enter and sys_exit",
+            };
+            failure(what, e)
+        })?;
         let dev = nsfs_dev();
         let arrived = Rc::new(RefCell::new(Vec::new()));
         let bad = Rc::new(RefCell::new(0u64));
@@ -148,12 +274,24 @@ impl Probe {
             .map_err(|e| failure("mapping the ring buffer", e))?;
         Ok(Probe {
             skel,
+            hook,
+            passed_over: None,
             ring,
             arrived,
             bad,
             waiting: BinaryHeap::new(),
             seq: 0,
         })
+    }
+
+    /// How the program is hooked.
+    pub fn hook(&self) -> Hook {
+        self.hook
+    }
+
+    /// Why a preferred hook kind was not used (fentry, when this probe fell back to raw_tp).
+    pub fn passed_over(&self) -> Option<&str> {
+        self.passed_over.as_deref()
     }
 
     /// Calls the program could not report: `[ring buffer full, in-flight table full]`,
@@ -177,6 +315,78 @@ impl Probe {
     pub fn bad_records(&self) -> u64 {
         *self.bad.borrow()
     }
+}
+
+/// The kernel function a trampoline named for `func` attaches to: `func` itself when the
+/// kernel's BTF has it, else the `__do_sys_` alias that SYSCALL_DEFINE0 syscalls (fork,
+/// vfork) are described by; `None` for a syscall this kernel may lack, an error for one
+/// every kernel has (fentry cannot serve, raw_tp must).
+fn trampoline_target(btf: &Btf<'_>, func: &str) -> Result<Option<String>, Unavailable> {
+    // The programs read the user's registers as the one argument and fexit's return value
+    // right after it: a function of another shape would be read wrongly.
+    let has = |name: &str| {
+        btf.type_by_name::<types::Func<'_>>(name)
+            .and_then(|f| types::FuncProto::try_from(f.referenced_type()).ok())
+            .is_some_and(|p| p.len() == 1)
+    };
+    if has(func) {
+        return Ok(Some(func.to_string()));
+    }
+    let syscall = func.strip_prefix(SYS_PREFIX).unwrap_or(func);
+    let alias = format!("__do_sys_{syscall}");
+    if has(&alias) {
+        Ok(Some(alias))
+    } else if OPTIONAL.contains(&syscall) {
+        Ok(None)
+    } else {
+        Err(Unavailable::Failed(format!(
+            "no function {func} in the kernel's BTF"
+        )))
+    }
+}
+
+/// Loads (and at once closes) an empty fentry program on the kernel function of BTF id
+/// `func`: Ok when the kernel takes trampoline programs. Some kernels refuse every one of
+/// them (fentry, fexit, lsm) with EPERM even to root, while raw tracepoints load.
+fn empty_fentry_loads(func: u32) -> Result<(), Unavailable> {
+    use libbpf_rs::libbpf_sys as sys;
+    // r0 = 0; exit
+    let mut insns: [sys::bpf_insn; 2] = Default::default();
+    insns[0].code = 0xb7;
+    insns[1].code = 0x95;
+    let mut opts = sys::bpf_prog_load_opts {
+        sz: std::mem::size_of::<sys::bpf_prog_load_opts>() as _,
+        expected_attach_type: sys::BPF_TRACE_FENTRY,
+        attach_btf_id: func,
+        ..Default::default()
+    };
+    // SAFETY: the name and license are NUL-terminated, `insns` holds the 2 instructions
+    // passed, and `opts` is a bpf_prog_load_opts whose size is set; the returned fd is ours.
+    let fd = unsafe {
+        sys::bpf_prog_load(
+            sys::BPF_PROG_TYPE_TRACING,
+            c"nsw_can_fentry".as_ptr(),
+            c"GPL".as_ptr(),
+            insns.as_ptr(),
+            insns.len() as _,
+            &mut opts,
+        )
+    };
+    if fd >= 0 {
+        // SAFETY: a fresh fd that nothing else owns.
+        drop(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) });
+        return Ok(());
+    }
+    let err = std::io::Error::from_raw_os_error(-fd);
+    let text =
+        format!("the kernel refuses fentry programs: an empty one on {SYS_PREFIX}setns gets {err}");
+    Err(if -fd == libc::EPERM {
+        Unavailable::NotPermitted(format!(
+            "{text} (without CAP_BPF, or where the kernel allows no BPF trampolines)"
+        ))
+    } else {
+        Unavailable::Failed(text)
+    })
 }
 
 impl Side for Probe {

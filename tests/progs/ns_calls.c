@@ -116,15 +116,29 @@ static void release_holder(pid_t pid, int release)
 	waitpid(pid, NULL, 0);
 }
 
-static void fork_and_report(void)
+// Forks with the C library's fork() (the clone syscall), its vfork() (the vfork syscall on
+// x86_64) or the raw fork syscall, as `how` says, and reports the child.
+static void fork_and_report(const char *how)
 {
-	pid_t child = fork();
+	pid_t child;
+	if (!strcmp(how, "vfork")) {
+		child = vfork();
+#ifdef SYS_fork
+	} else if (!strcmp(how, "fork")) {
+		child = syscall(SYS_fork);
+#endif
+	} else {
+		how = "clone";
+		child = fork();
+	}
 	if (child == 0) {
+		// A vfork child borrows the parent's memory until _exit: stdout is flushed here,
+		// so the parent finds its buffer as it left it.
 		printf("child tid=%ld vpid=%d\n", host_tid(), getpid());
 		print_ns("child", host_tid());
 		_exit(0);
 	}
-	print_call("clone", child, errno);
+	print_call(how, child, errno);
 	waitpid(child, NULL, 0);
 }
 
@@ -162,13 +176,15 @@ int main(int argc, char **argv)
 		long r = unshare(CLONE_NEWNET | CLONE_NEWUTS);
 		print_call("unshare", r, errno);
 		print_ns("after", tid);
-	} else if (!strcmp(s, "unshare_pid_fork") || !strcmp(s, "unshare_time_fork")) {
+	} else if (!strcmp(s, "unshare_pid_fork") || !strcmp(s, "unshare_time_fork") ||
+		   !strcmp(s, "unshare_pid_vfork") || !strcmp(s, "unshare_pid_sysfork")) {
 		int flag = s[8] == 'p' ? CLONE_NEWPID : CLONE_NEWTIME;
 		print_ns("before", tid);
 		long r = unshare(flag);
 		print_call("unshare", r, errno);
 		print_ns("after", tid);
-		fork_and_report();
+		fork_and_report(!strcmp(s + 12, "vfork") ? "vfork" :
+				!strcmp(s + 12, "sysfork") ? "fork" : "clone");
 	} else if (!strcmp(s, "setns_nsfd")) {
 		int release;
 		pid_t h = holder(CLONE_NEWNET, &release);
