@@ -337,3 +337,40 @@ fn live_top_shows_a_runc_container_appear_by_name_and_go() {
         tmux.screen()
     );
 }
+
+#[test]
+fn top_exits_when_its_terminal_goes_away() {
+    // A replay that has finished waits for keys: the state in which a hung-up terminal made
+    // crossterm read end-of-file forever at full CPU.
+    let fixture = common::fixture("unshare-mnt-pid.data");
+    let tmux = Tmux::start(
+        "hangup",
+        &[
+            "top",
+            "--replay",
+            fixture.to_str().unwrap(),
+            "--speed",
+            "max",
+        ],
+        100,
+        30,
+    );
+    tmux.wait_for("the replay's end", Duration::from_secs(20), |s| {
+        s.contains("nswatch top")
+    });
+    let pid: i32 = tmux.pane("#{pane_pid}").parse().unwrap();
+    let _ = Command::new("tmux")
+        .args(["-L", &tmux.socket, "kill-server"])
+        .output();
+    let t0 = Instant::now();
+    // Gone, or a zombie nobody reaps: either way no longer running.
+    while std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|s| !s.split(") ").nth(1).is_some_and(|r| r.starts_with('Z')))
+    {
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "nswatch top (pid {pid}) still runs after its terminal went away"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -136,22 +136,68 @@ fn stop_flag() -> Result<Arc<AtomicBool>> {
 }
 
 /// Reads keys and resizes, waiting at most `wait` for the first. True when one came.
+///
+/// The waiting is done here with poll(2), not by crossterm: on a terminal that went away
+/// (tmux killed, ssh dropped) crossterm's read loops on end-of-file forever, so it is only
+/// called when standard input holds bytes and has not hung up; a hang-up quits.
 fn pump_keys(app: &mut App, wait: Duration) -> Result<bool> {
     let mut any = false;
     let mut wait = wait;
-    while term_event::poll(wait)? {
-        wait = Duration::ZERO;
-        any = true;
-        match term_event::read()? {
-            TermEvent::Key(k) => app.handle_key(k),
-            TermEvent::Resize(..) => app.touch(),
-            _ => {}
+    for _ in 0..KEY_BATCH {
+        match stdin_state(wait) {
+            Stdin::HungUp => {
+                app.quit = true;
+                return Ok(any);
+            }
+            Stdin::Idle => return Ok(any),
+            Stdin::Readable => {}
         }
-        if app.quit {
-            break;
+        wait = Duration::ZERO;
+        // crossterm parses what one read brought into several events and queues them:
+        // drain its queue, which the fd no longer shows.
+        while term_event::poll(Duration::ZERO)? {
+            any = true;
+            match term_event::read()? {
+                TermEvent::Key(k) => app.handle_key(k),
+                TermEvent::Resize(..) => app.touch(),
+                _ => {}
+            }
+            if app.quit {
+                return Ok(any);
+            }
         }
     }
     Ok(any)
+}
+
+/// Most terminal events read in one go (then the loop gets back to its other work).
+const KEY_BATCH: usize = 64;
+
+/// What poll(2) says of standard input (the terminal).
+enum Stdin {
+    Readable,
+    Idle,
+    HungUp,
+}
+
+fn stdin_state(wait: Duration) -> Stdin {
+    let mut fds = [libc::pollfd {
+        fd: libc::STDIN_FILENO,
+        events: libc::POLLIN,
+        revents: 0,
+    }];
+    let ms = wait.as_millis().min(i32::MAX as u128) as i32;
+    // SAFETY: one valid pollfd for the duration of the call.
+    let n = unsafe { libc::poll(fds.as_mut_ptr(), 1, ms) };
+    if n <= 0 {
+        // A signal (SIGWINCH) or nothing: the caller's loop comes back soon.
+        return Stdin::Idle;
+    }
+    if fds[0].revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0 {
+        Stdin::HungUp
+    } else {
+        Stdin::Readable
+    }
 }
 
 /// Runs `nswatch top` on this machine until `q`.
