@@ -93,7 +93,8 @@ pub struct SessionStats {
 struct Core {
     builder: EventBuilder,
     causes: Correlator,
-    expired: Vec<Cause>,
+    #[allow(clippy::vec_box)] // boxed once, moved as a pointer (bpf::correlate)
+    expired: Vec<Box<Cause>>,
     model: Attributor,
     netns: Vec<(String, NsLink)>,
     pending: Vec<Change>,
@@ -259,7 +260,7 @@ impl Core {
     ) -> Result<()> {
         let (dec, view) = match item {
             Item::Syscall(c) => {
-                if let Some(c) = self.causes.syscall(*c) {
+                if let Some(c) = self.causes.syscall(c) {
                     self.put_call(&c, f);
                 }
                 return Ok(());
@@ -290,7 +291,7 @@ impl Core {
         }
         if let Some(mut ev) = self.builder.event(&rec, &id) {
             if let Body::Namespaces { cause: c, .. } = &mut ev.body {
-                *c = cause.as_ref();
+                *c = cause.as_deref();
                 self.stats.matched += u64::from(c.is_some());
             }
             let group = self.model.observe(&ev);

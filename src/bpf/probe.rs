@@ -127,9 +127,11 @@ pub(super) fn failure(what: &str, e: libbpf_rs::Error) -> Unavailable {
     }
 }
 
-/// One record waiting to be merged, ordered by its entry time.
+/// One record waiting to be merged, ordered by its entry time. The cause is boxed: the heap
+/// moves its entries on every push and pop, and a whole Cause (~250 bytes) made those moves
+/// the top of nswatch's profile under a setns storm.
 #[derive(Debug)]
-struct Waiting(u64, u64, Cause);
+struct Waiting(u64, u64, Box<Cause>);
 
 impl PartialEq for Waiting {
     fn eq(&self, o: &Self) -> bool {
@@ -154,7 +156,8 @@ pub struct Probe {
     hook: Hook,
     passed_over: Option<String>,
     ring: RingBuffer<'static>,
-    arrived: Rc<RefCell<Vec<Cause>>>,
+    #[allow(clippy::vec_box)] // boxed once, moved as a pointer (bpf::correlate)
+    arrived: Rc<RefCell<Vec<Box<Cause>>>>,
     bad: Rc<RefCell<u64>>,
     waiting: BinaryHeap<Reverse<Waiting>>,
     seq: u64,
@@ -263,7 +266,7 @@ impl Probe {
         let (a, b) = (Rc::clone(&arrived), Rc::clone(&bad));
         rb.add(&skel.maps.events, move |data: &[u8]| {
             match Cause::parse(data, dev) {
-                Ok(c) => a.borrow_mut().push(c),
+                Ok(c) => a.borrow_mut().push(Box::new(c)),
                 Err(BadRecord::Short(_) | BadRecord::Syscall(_)) => *b.borrow_mut() += 1,
             }
             0
@@ -403,7 +406,7 @@ impl Side for Probe {
         self.waiting.peek().map(|w| w.0 .0)
     }
 
-    fn pop(&mut self) -> Option<Cause> {
+    fn pop(&mut self) -> Option<Box<Cause>> {
         self.waiting.pop().map(|w| w.0 .2)
     }
 

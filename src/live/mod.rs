@@ -34,7 +34,7 @@ pub trait Side {
     /// The time of the oldest item waiting.
     fn peek_time(&self) -> Option<u64>;
     /// Removes the oldest item waiting.
-    fn pop(&mut self) -> Option<Cause>;
+    fn pop(&mut self) -> Option<Box<Cause>>;
     /// A descriptor that polls readable when items arrive, to wake the capture.
     fn fd(&self) -> Option<BorrowedFd<'_>>;
     /// Items the source lost so far (a full buffer), reported like perf's LOST.
@@ -360,7 +360,7 @@ impl Capture {
                     self.last_time = t;
                 }
                 self.stats.side += 1;
-                if let Err(e) = f(Item::Syscall(Box::new(item))) {
+                if let Err(e) = f(Item::Syscall(item)) {
                     result = Err(e);
                     break;
                 }
