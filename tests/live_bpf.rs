@@ -116,26 +116,8 @@ both_hooks!(
 );
 
 /// tests/progs/ns_calls.c, built once per test binary.
-fn prog() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("nswatch-live-bpf-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let bin = dir.join("ns_calls");
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/progs/ns_calls.c");
-        let out = Command::new("cc")
-            .args(["-O2", "-Wall", "-pthread", "-o"])
-            .arg(&bin)
-            .arg(&src)
-            .output()
-            .expect("run cc");
-        assert!(
-            out.status.success(),
-            "cc failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        bin
-    })
+fn prog() -> PathBuf {
+    common::build_c("tests/progs/ns_calls.c")
 }
 
 /// One line the program printed: its tag and key=value fields.

@@ -82,21 +82,7 @@ fn unshare(args: &[&str]) -> (Held, u32) {
 }
 
 fn setns_thread(nsfile: &str) -> (Held, u32, u32, u32) {
-    let dir = std::env::temp_dir().join(format!("nswatch-live-iter-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let bin = dir.join("setns_thread");
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/progs/setns_thread.c");
-    let out = Command::new("cc")
-        .args(["-O2", "-Wall", "-pthread", "-o"])
-        .arg(&bin)
-        .arg(&src)
-        .output()
-        .expect("run cc");
-    assert!(
-        out.status.success(),
-        "cc failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let bin = common::build_c("tests/progs/setns_thread.c");
     let mut child = Command::new(&bin)
         .arg(nsfile)
         .stdout(Stdio::piped())

@@ -245,16 +245,7 @@ fn one_thread_of_a_process_calls_setns() {
     if !live_ok("one_thread_of_a_process_calls_setns") {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let bin = dir.path().join("mt_setns");
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/src/mt_setns.c");
-    let cc = Command::new("cc")
-        .args(["-O2", "-pthread", "-o"])
-        .arg(&bin)
-        .arg(&src)
-        .status()
-        .unwrap();
-    assert!(cc.success());
+    let bin = common::build_c("fixtures/src/mt_setns.c");
     let mut target = Command::new("unshare")
         .args(["-n", "sleep", "10"])
         .spawn()

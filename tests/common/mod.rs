@@ -18,6 +18,33 @@ pub fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// Builds the test program at `source` (relative to the crate, e.g. "tests/progs/ns_calls.c")
+/// with the machine's cc, once per test binary, and returns the executable's path.
+pub fn build_c(source: &str) -> PathBuf {
+    static BUILT: std::sync::Mutex<Vec<(String, PathBuf)>> = std::sync::Mutex::new(Vec::new());
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, bin)) = built.iter().find(|(s, _)| s == source) {
+        return bin.clone();
+    }
+    let stem = Path::new(source).file_stem().unwrap().to_str().unwrap();
+    let dir = std::env::temp_dir().join(format!("nswatch-tests-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bin = dir.join(stem);
+    let out = Command::new("cc")
+        .args(["-O2", "-Wall", "-pthread", "-o"])
+        .arg(&bin)
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join(source))
+        .output()
+        .expect("run cc");
+    assert!(
+        out.status.success(),
+        "cc {source} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    built.push((source.to_string(), bin.clone()));
+    bin
+}
+
 /// Runs the nswatch binary under test with `args`; its standard output, after checking it
 /// succeeded (standard error in the message otherwise).
 pub fn nswatch(args: &[&str]) -> String {
