@@ -298,12 +298,13 @@ impl Core {
             if let (Body::Namespaces { ns, .. }, Some(tid)) = (&ev.body, ev.tid) {
                 learn_nspid(&mut self.model, ev.pid.unwrap_or(tid), tid, ns);
             }
-            publish(
+            let netns = &mut self.netns;
+            hand_on(
                 &mut self.model,
                 &mut self.pending,
-                &mut self.netns,
                 &ev,
                 group,
+                |m, changes| name_started(m, changes, netns),
                 f,
             );
         }
@@ -397,23 +398,22 @@ impl Core {
     }
 }
 
-/// Hands on `ev` with the group changes it caused: starts first (named from /proc while
-/// their tasks live), then the event, then exits and renames.
-fn publish(
+/// Hands on `ev` (already applied to `model`, which put it in `group`) with the group
+/// changes it caused, in the order readers need: starts first — after `name` has named
+/// them, while their tasks live — then the event, then exits and renames (a rename found
+/// while naming among them). The one ordering for live sessions, recordings and replays;
+/// `name` does nothing where there is no /proc to read (a recording).
+pub fn hand_on(
     model: &mut Attributor,
     pending: &mut Vec<Change>,
-    netns: &mut Vec<(String, NsLink)>,
     ev: &Event<'_>,
     group: Option<GroupId>,
+    mut name: impl FnMut(&mut Attributor, &[Change]),
     f: &mut impl FnMut(&Attributor, Update<'_>),
 ) {
     pending.extend(model.take_changes());
     if pending.iter().any(|c| c.kind == ChangeKind::Start) {
-        *netns = census::named_netns(Path::new("/run/netns"));
-        for c in pending.iter().filter(|c| c.kind == ChangeKind::Start) {
-            census::name_group(model, Path::new("/proc"), c.group, netns);
-        }
-        // Renames found while naming are handed on with the rest.
+        name(model, pending);
         pending.extend(model.take_changes());
     }
     for c in pending.iter().filter(|c| c.kind == ChangeKind::Start) {
@@ -424,6 +424,14 @@ fn publish(
         f(model, Update::Group(c));
     }
     pending.clear();
+}
+
+/// Names the groups among `changes` that started, from /proc and /run/netns.
+fn name_started(model: &mut Attributor, changes: &[Change], netns: &mut Vec<(String, NsLink)>) {
+    *netns = census::named_netns(Path::new("/run/netns"));
+    for c in changes.iter().filter(|c| c.kind == ChangeKind::Start) {
+        census::name_group(model, Path::new("/proc"), c.group, netns);
+    }
 }
 
 /// A task's pid in its own pid namespace, which no record carries: read from /proc once,

@@ -4,9 +4,10 @@ use anyhow::{Context, Result};
 use clap::ValueEnum;
 use nswatch::event::JsonWriter;
 use nswatch::model::json::{write_change, write_labeled};
-use nswatch::model::{Attributor, Change, ChangeKind, GroupId};
+use nswatch::model::{Attributor, Change, GroupId};
 use nswatch::perf_data::{FileInfo, Order, PerfData};
 use nswatch::report::Story;
+use nswatch::session::{hand_on, Update};
 use nswatch::{Body, Event, EventBuilder};
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
@@ -79,9 +80,8 @@ fn describe(info: &FileInfo) -> String {
     parts.join(", ")
 }
 
-/// Writes `ev` labelled with its group, preceded by the groups it started and followed by
-/// the groups it ended or renamed, so that a reader meets a container's start before any
-/// event that names it.
+/// Writes `ev` labelled with its group, with the group events it caused in the order
+/// [`hand_on`] gives (a reader meets a container's start before any event that names it).
 fn write_with_changes(
     model: &mut Attributor,
     json: &mut JsonWriter,
@@ -90,15 +90,12 @@ fn write_with_changes(
     pending: &mut Vec<Change>,
     buf: &mut Vec<u8>,
 ) {
-    pending.extend(model.take_changes());
-    for c in pending.iter().filter(|c| c.kind == ChangeKind::Start) {
-        write_change(model, c, buf);
-    }
-    write_labeled(json, ev, g.map(|g| model.group(g)), buf);
-    for c in pending.iter().filter(|c| c.kind != ChangeKind::Start) {
-        write_change(model, c, buf);
-    }
-    pending.clear();
+    hand_on(model, pending, ev, g, |_, _| {}, &mut |m, u| match u {
+        Update::Event { event, group } => {
+            write_labeled(json, event, group.map(|g| m.group(g)), buf)
+        }
+        Update::Group(c) => write_change(m, c, buf),
+    });
 }
 
 /// Runs `nswatch report`.

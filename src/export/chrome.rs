@@ -14,6 +14,7 @@
 
 use crate::event::{push_str, push_u64, Body, Event};
 use crate::export::trace_writer::{Sink, TraceWriter};
+use crate::model::json::push_kind_list;
 use crate::model::{Attributor, ChangeKind, GroupId};
 use crate::nsset::link_name;
 use hashbrown::{HashMap, HashSet};
@@ -398,16 +399,7 @@ impl ChromeTrace {
                 push_key(o, "name");
                 push_str(o, &name);
                 push_key(o, "owns");
-                o.push(b'[');
-                let mut first = true;
-                for i in (0..32).filter(|i| owns & (1 << i) != 0) {
-                    if !first {
-                        o.push(b',');
-                    }
-                    first = false;
-                    push_str(o, link_name(i));
-                }
-                o.push(b']');
+                push_kind_list(o, owns);
             })?;
         }
         Ok(())

@@ -49,6 +49,18 @@ fn push_opt_str(out: &mut Vec<u8>, key: &str, v: Option<&str>) {
     }
 }
 
+/// Appends the names of the namespace kinds in `mask` as a JSON array (`["net","mnt"]`).
+pub(crate) fn push_kind_list(out: &mut Vec<u8>, mask: u32) {
+    out.push(b'[');
+    for (n, i) in (0..32).filter(|i| mask & (1 << i) != 0).enumerate() {
+        if n > 0 {
+            out.push(b',');
+        }
+        push_str(out, link_name(i));
+    }
+    out.push(b']');
+}
+
 /// Appends one group change as an event line.
 pub fn write_change(model: &Attributor, change: &Change, out: &mut Vec<u8>) {
     let g = model.group(change.group);
@@ -70,16 +82,8 @@ pub fn write_change(model: &Attributor, change: &Change, out: &mut Vec<u8>) {
     push_opt_str(out, "pod_uid", g.naming.pod_uid.as_deref());
     push_opt_str(out, "cgroup", g.naming.cgroup.as_deref());
     push_opt_str(out, "creator", g.creator.as_deref());
-    out.extend_from_slice(b",\"owns\":[");
-    let mut first = true;
-    for i in (0..32).filter(|i| g.differs & (1 << i) != 0) {
-        if !first {
-            out.push(b',');
-        }
-        first = false;
-        push_str(out, link_name(i));
-    }
-    out.push(b']');
+    out.extend_from_slice(b",\"owns\":");
+    push_kind_list(out, g.differs);
     if change.kind == ChangeKind::Exit {
         out.extend_from_slice(b",\"started_ns\":");
         push_u64(out, g.started_ns);

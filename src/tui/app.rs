@@ -316,14 +316,9 @@ impl App {
     /// replays and tests, where nothing else owns the model.
     pub fn observe(&mut self, model: &mut Attributor, ev: &Event<'_>) -> Option<GroupId> {
         let group = model.observe(ev);
-        let changes: Vec<crate::model::Change> = model.take_changes().collect();
-        for c in changes.iter().filter(|c| c.kind == ChangeKind::Start) {
-            self.update(model, Update::Group(c));
-        }
-        self.update(model, Update::Event { event: ev, group });
-        for c in changes.iter().filter(|c| c.kind != ChangeKind::Start) {
-            self.update(model, Update::Group(c));
-        }
+        crate::session::hand_on(model, &mut Vec::new(), ev, group, |_, _| {}, &mut |m, u| {
+            self.update(m, u)
+        });
         group
     }
 
