@@ -13,6 +13,10 @@ use std::time::{Duration, Instant};
 /// when the test ends, passed or failed.
 struct Tmux {
     socket: String,
+    /// Where the shell around nswatch writes its exit status: tmux does not always reap a
+    /// pane's process when several servers run at once, so its #{pane_dead_status} can
+    /// stay empty.
+    status: tempfile::TempPath,
 }
 
 impl Tmux {
@@ -21,7 +25,9 @@ impl Tmux {
     fn start(tag: &str, args: &[&str], w: u16, h: u16) -> Tmux {
         let t = Tmux {
             socket: format!("nswatch-{tag}-{}", std::process::id()),
+            status: tempfile::NamedTempFile::new().unwrap().into_temp_path(),
         };
+        let wrapper = format!("\"$0\" \"$@\"; echo $? > {}", t.status.display());
         let mut cmd = vec![
             "new-session".to_string(),
             "-d".into(),
@@ -31,6 +37,9 @@ impl Tmux {
             w.to_string(),
             "-y".into(),
             h.to_string(),
+            "sh".into(),
+            "-c".into(),
+            wrapper,
             env!("CARGO_BIN_EXE_nswatch").into(),
         ];
         cmd.extend(args.iter().map(|a| a.to_string()));
@@ -81,14 +90,34 @@ impl Tmux {
         }
     }
 
-    /// Waits until nswatch has exited and tmux has recorded how (it marks the pane dead a
-    /// moment before it fills in the status or signal).
-    fn wait_exit(&self) {
-        self.wait_for("nswatch to exit", Duration::from_secs(10), |_| {
-            self.pane("#{pane_dead}") == "1"
-                && !(self.pane("#{pane_dead_status}").is_empty()
-                    && self.pane("#{pane_dead_signal}").is_empty())
-        });
+    /// Waits until nswatch has exited and returns its exit status.
+    fn wait_exit(&self) -> String {
+        let start = Instant::now();
+        loop {
+            let status = std::fs::read_to_string(&self.status).unwrap_or_default();
+            if !status.trim().is_empty() {
+                return status.trim().to_string();
+            }
+            if start.elapsed() > Duration::from_secs(10) {
+                panic!(
+                    "nswatch did not exit in 10 s; the screen:\n{}",
+                    self.screen()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The pid of nswatch (the child of the shell that runs it in the pane).
+    fn nswatch_pid(&self) -> i32 {
+        let sh = self.pane("#{pane_pid}");
+        std::fs::read_to_string(format!("/proc/{sh}/task/{sh}/children"))
+            .unwrap()
+            .split_whitespace()
+            .next()
+            .expect("nswatch runs under the pane's shell")
+            .parse()
+            .unwrap()
     }
 
     fn pane(&self, format: &str) -> String {
@@ -204,8 +233,7 @@ fn live_top_shows_a_sandbox_appear_by_name_and_go() {
     });
     assert!(s.contains("exit    sandbox"), "exit event missing:\n{s}");
     tmux.keys(&["q"]);
-    tmux.wait_exit();
-    assert_eq!(tmux.pane("#{pane_dead_status}"), "0");
+    assert_eq!(tmux.wait_exit(), "0");
     // The alternate screen is left: the UI is gone from the pane.
     assert!(!tmux.screen().contains("nswatch top live"));
 }
@@ -237,8 +265,7 @@ fn replay_plays_a_fixture_through_the_ui() {
     }
     // Ctrl-C quits too, with the terminal restored.
     tmux.keys(&["C-c"]);
-    tmux.wait_exit();
-    assert_eq!(tmux.pane("#{pane_dead_status}"), "0");
+    assert_eq!(tmux.wait_exit(), "0");
     assert!(!tmux.screen().contains("nswatch top replay"));
 }
 
@@ -328,14 +355,7 @@ fn live_top_shows_a_runc_container_appear_by_name_and_go() {
         tree_row(s, "ct", &name).is_none()
     });
     tmux.keys(&["q"]);
-    tmux.wait_exit();
-    assert_eq!(
-        tmux.pane("#{pane_dead_status}"),
-        "0",
-        "signal {:?}; screen:\n{}",
-        tmux.pane("#{pane_dead_signal}"),
-        tmux.screen()
-    );
+    assert_eq!(tmux.wait_exit(), "0");
 }
 
 #[test]
@@ -358,7 +378,7 @@ fn top_exits_when_its_terminal_goes_away() {
     tmux.wait_for("the replay's end", Duration::from_secs(20), |s| {
         s.contains("nswatch top")
     });
-    let pid: i32 = tmux.pane("#{pane_pid}").parse().unwrap();
+    let pid = tmux.nswatch_pid();
     let _ = Command::new("tmux")
         .args(["-L", &tmux.socket, "kill-server"])
         .output();
