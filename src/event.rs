@@ -177,28 +177,84 @@ const DIGIT_PAIRS: &[u8; 200] = b"\
 6061626364656667686970717273747576777879\
 8081828384858687888990919293949596979899";
 
-#[inline]
-pub(crate) fn push_u64(out: &mut Vec<u8>, mut v: u64) {
-    // Digits written straight into reserved room, last first: a formatting crate's buffer
-    // would be copied out with a call to memcpy, which costs more than the digits.
-    let n = v.checked_ilog10().map_or(1, |l| l as usize + 1);
-    out.reserve(n);
-    let len = out.len();
-    let spare = &mut out.spare_capacity_mut()[..n];
+/// The two digits of `v` (< 100).
+#[inline(always)]
+fn pair(v: u32) -> [u8; 2] {
+    let i = v as usize * 2;
+    [DIGIT_PAIRS[i], DIGIT_PAIRS[i + 1]]
+}
+
+/// Writes `v` in its `n` decimal digits at the start of `buf`.
+#[inline(always)]
+fn put_u32(buf: &mut [u8; 20], mut v: u32, n: usize) {
     let mut i = n;
     while i >= 2 {
-        let pair = (v % 100) as usize * 2;
+        let [a, b] = pair(v % 100);
         v /= 100;
-        spare[i - 2].write(DIGIT_PAIRS[pair]);
-        spare[i - 1].write(DIGIT_PAIRS[pair + 1]);
+        buf[i - 2] = a;
+        buf[i - 1] = b;
         i -= 2;
     }
     if i == 1 {
-        spare[0].write(b'0' + v as u8);
+        buf[0] = b'0' + v as u8;
     }
-    // SAFETY: the loop above initialised the `n` bytes past `len`, within the capacity
-    // reserved for them.
-    unsafe { out.set_len(len + n) };
+}
+
+/// Writes `v` (< 10^8) as exactly 8 digits at `buf[at..]`.
+#[inline(always)]
+fn put8(buf: &mut [u8; 20], at: usize, v: u32) {
+    let (hi, lo) = (v / 10_000, v % 10_000);
+    let d = [
+        pair(hi / 100),
+        pair(hi % 100),
+        pair(lo / 100),
+        pair(lo % 100),
+    ];
+    buf[at..at + 8].copy_from_slice(d.as_flattened());
+}
+
+#[inline(always)]
+fn digits(v: u32) -> usize {
+    v.checked_ilog10().map_or(1, |l| l as usize + 1)
+}
+
+/// Appends `v` in decimal.
+#[inline]
+pub(crate) fn push_u64(out: &mut Vec<u8>, v: u64) {
+    // 32-bit arithmetic wherever the value allows (pids, cpus, the high part of a
+    // timestamp): a 64-bit division by a constant costs twice a 32-bit one.
+    let mut buf = [0u8; 20];
+    let n = if let Ok(v) = u32::try_from(v) {
+        let n = digits(v);
+        put_u32(&mut buf, v, n);
+        n
+    } else {
+        let (hi, lo) = (v / 100_000_000, (v % 100_000_000) as u32);
+        let n = if let Ok(h) = u32::try_from(hi) {
+            let n = digits(h);
+            put_u32(&mut buf, h, n);
+            n
+        } else {
+            // At most 1844 above the two 8-digit groups.
+            let (hh, hl) = ((hi / 100_000_000) as u32, (hi % 100_000_000) as u32);
+            let n = digits(hh);
+            put_u32(&mut buf, hh, n);
+            put8(&mut buf, n, hl);
+            n + 8
+        };
+        put8(&mut buf, n, lo);
+        n + 8
+    };
+    // The whole buffer is copied (a fixed-size copy is a few moves; a variable one is a
+    // call to memcpy) and the length then covers only the digits.
+    out.reserve(buf.len());
+    let len = out.len();
+    // SAFETY: `reserve` made room for `buf.len()` bytes past `len`; they are initialised
+    // by the copy, and `n <= buf.len()` of them are kept.
+    unsafe {
+        std::ptr::copy_nonoverlapping(buf.as_ptr(), out.as_mut_ptr().add(len), buf.len());
+        out.set_len(len + n);
+    }
 }
 
 fn push_opt(out: &mut Vec<u8>, v: Option<u64>) {
@@ -220,6 +276,17 @@ pub struct JsonWriter {
     /// The last set written and its text: a fork storm repeats one set, and comparing is
     /// cheaper than hashing.
     last: Option<(NsSet, Box<[u8]>)>,
+    /// The group fields (`,"container":…`) last appended after a line, with the label and
+    /// runtime id they were made from: consecutive events mostly share a group.
+    pub(crate) group_ref: GroupRefText,
+}
+
+/// See [`JsonWriter`]'s `group_ref`.
+#[derive(Debug, Default)]
+pub(crate) struct GroupRefText {
+    pub(crate) label: String,
+    pub(crate) runtime_id: Option<String>,
+    pub(crate) text: Vec<u8>,
 }
 
 /// Distinct sets whose text is kept; past that the cache starts over.
@@ -288,9 +355,15 @@ impl Event<'_> {
         out.extend_from_slice(b",\"cpu\":");
         push_opt(out, self.cpu.map(u64::from));
         out.extend_from_slice(b",\"pid\":");
+        let pid_at = out.len();
         push_opt(out, self.pid.map(u64::from));
         out.extend_from_slice(b",\"tid\":");
-        push_opt(out, self.tid.map(u64::from));
+        if self.tid.is_some() && self.tid == self.pid {
+            // A process's main thread (most events): its digits are already written.
+            out.extend_from_within(pid_at..pid_at + (out.len() - pid_at - 7));
+        } else {
+            push_opt(out, self.tid.map(u64::from));
+        }
         if self.synthesized {
             out.extend_from_slice(b",\"synthesized\":true");
         }
@@ -320,9 +393,14 @@ impl Event<'_> {
             }
             Body::Fork { ppid, ptid } | Body::Exit { ppid, ptid } => {
                 out.extend_from_slice(b",\"ppid\":");
+                let at = out.len();
                 push_u64(out, u64::from(*ppid));
                 out.extend_from_slice(b",\"ptid\":");
-                push_u64(out, u64::from(*ptid));
+                if ppid == ptid {
+                    out.extend_from_within(at..at + (out.len() - at - 8));
+                } else {
+                    push_u64(out, u64::from(*ptid));
+                }
             }
             Body::Comm { comm, exec } => {
                 out.extend_from_slice(b",\"comm\":");
@@ -678,6 +756,35 @@ impl EventBuilder {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn numbers_print_as_std_prints_them() {
+        let mut vals = vec![
+            0u64,
+            9,
+            10,
+            99,
+            100,
+            u32::MAX as u64,
+            u32::MAX as u64 + 1,
+            u64::MAX,
+        ];
+        for p in 0..20 {
+            let x = 10u64.pow(p);
+            vals.extend([x - 1, x, x + 1, x.wrapping_mul(7) / 3]);
+        }
+        vals.extend([
+            12_467_910_649_062,
+            99_999_999_999_999_999,
+            100_000_000_000_000_000,
+        ]);
+        for v in vals {
+            let mut out = b"x".to_vec();
+            push_u64(&mut out, v);
+            assert_eq!(out, format!("x{v}").into_bytes(), "{v}");
+        }
+    }
+
     #[test]
     fn digits_are_written_like_display() {
         let mut vals = vec![

@@ -26,8 +26,15 @@ impl NsSet {
     }
 
     /// The set a NAMESPACES record carries.
+    #[inline]
     pub fn from_record(ns: &Namespaces<'_>) -> Self {
-        NsSet::from_links(ns.iter().map(|(_, l)| l))
+        let mut s = NsSet::default();
+        let n = ns.len().min(MAX_LINKS);
+        for (i, l) in s.links[..n].iter_mut().enumerate() {
+            *l = ns.link(i).expect("in range");
+        }
+        s.len = n as u8;
+        s
     }
 
     /// The links, in kernel index order.
@@ -92,17 +99,29 @@ pub struct SetId(pub u32);
 pub struct Interner {
     sets: Vec<NsSet>,
     ids: HashMap<NsSet, SetId>,
+    /// The id given last: a fork storm interns one set over and over, and comparing is
+    /// cheaper than hashing.
+    last: Option<SetId>,
 }
 
 impl Interner {
     /// The id of `set`, added if new.
     pub fn intern(&mut self, set: NsSet) -> SetId {
-        if let Some(&id) = self.ids.get(&set) {
-            return id;
+        if let Some(last) = self.last {
+            if self.sets[last.0 as usize] == set {
+                return last;
+            }
         }
-        let id = SetId(self.sets.len() as u32);
-        self.sets.push(set);
-        self.ids.insert(set, id);
+        let id = match self.ids.get(&set) {
+            Some(&id) => id,
+            None => {
+                let id = SetId(self.sets.len() as u32);
+                self.sets.push(set);
+                self.ids.insert(set, id);
+                id
+            }
+        };
+        self.last = Some(id);
         id
     }
 

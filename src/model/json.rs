@@ -26,7 +26,14 @@ pub fn write_labeled(
     if let Some(g) = group {
         // The writer ends every line with "}\n"; the fields go in before it.
         out.truncate(out.len() - 2);
-        push_group_ref(out, g);
+        let cached = &mut json.group_ref;
+        if cached.label != g.label || cached.runtime_id != g.naming.runtime_id {
+            cached.label.clone_from(&g.label);
+            cached.runtime_id.clone_from(&g.naming.runtime_id);
+            cached.text.clear();
+            push_group_ref(&mut cached.text, g);
+        }
+        out.extend_from_slice(&cached.text);
         out.extend_from_slice(b"}\n");
     }
 }
