@@ -269,11 +269,7 @@ impl Attributor {
                     self.learn_host(pid, ns);
                 }
                 let born = if ev.synthesized { 0 } else { time };
-                let g = self.set_namespaces(pid, tid, time, born, **ns);
-                if let (Some(c), Some(t)) = (comm, self.live.get_mut(&tid)) {
-                    t.set_comm(c);
-                }
-                Some(g)
+                Some(self.set_namespaces(pid, tid, time, born, **ns, comm.as_deref()))
             }
             Body::Fork { ppid, ptid } => Some(self.fork(pid, tid, *ppid, *ptid, time)),
             Body::Exit { .. } => self.exit(tid, time),
@@ -291,9 +287,8 @@ impl Attributor {
     /// that events do not: parent, NSpid, start time). Call [`Attributor::settle_origins`]
     /// once every task of the scan is in.
     pub fn add_snapshot(&mut self, time_ns: u64, snap: &TaskSnapshot<'_>) -> GroupId {
-        let g = self.set_namespaces(snap.pid, snap.tid, time_ns, 0, snap.ns);
+        let g = self.set_namespaces(snap.pid, snap.tid, time_ns, 0, snap.ns, Some(snap.comm));
         if let Some(t) = self.live.get_mut(&snap.tid) {
-            t.set_comm(snap.comm);
             t.nspid = snap.nspid;
             t.ppid = snap.ppid;
             t.start_time = snap.start_time;
@@ -534,11 +529,27 @@ impl Attributor {
             + heap
     }
 
-    fn set_namespaces(&mut self, pid: u32, tid: u32, time: u64, born: u64, ns: NsSet) -> GroupId {
+    /// Moves `tid` to `ns` (adding it when new) and takes its command name when known.
+    fn set_namespaces(
+        &mut self,
+        pid: u32,
+        tid: u32,
+        time: u64,
+        born: u64,
+        ns: NsSet,
+        comm: Option<&str>,
+    ) -> GroupId {
         let set = self.sets.intern(ns);
-        let (old, start) = match self.live.get(&tid) {
-            Some(t) if t.current.set == set => return t.current.group,
-            Some(t) => (Some(t.current.group), t.current.start_ns),
+        let (old, start) = match self.live.get_mut(&tid) {
+            Some(t) => {
+                if let Some(c) = comm {
+                    t.set_comm(c);
+                }
+                if t.current.set == set {
+                    return t.current.group;
+                }
+                (Some(t.current.group), t.current.start_ns)
+            }
             None => (None, 0),
         };
         let (g, created) = self.group_for(set, time, tid);
@@ -560,6 +571,9 @@ impl Attributor {
             }
             None => {
                 let mut t = Task::new(pid, tid, born, set, g);
+                if let Some(c) = comm {
+                    t.set_comm(c);
+                }
                 if born == 0 {
                     t.current.start_ns = 0;
                 }
@@ -571,10 +585,6 @@ impl Attributor {
     }
 
     fn fork(&mut self, pid: u32, tid: u32, ppid: u32, ptid: u32, time: u64) -> GroupId {
-        if self.live.contains_key(&tid) {
-            // The EXIT of the tid's previous owner was lost: never merge the two tasks.
-            self.exit(tid, time);
-        }
         let mut t = match self.live.get(&ptid) {
             Some(p) => {
                 let mut t = Task::new(pid, tid, time, p.current.set, p.current.group);
@@ -592,20 +602,29 @@ impl Attributor {
         };
         let g = t.current.group;
         t.ppid = ppid;
-        self.live.insert(tid, t);
+        if let Some(old) = self.live.insert(tid, t) {
+            // The EXIT of the tid's previous owner was lost: never merge the two tasks.
+            self.retire(old, time);
+        }
         self.enter(g);
         g
     }
 
     fn exit(&mut self, tid: u32, time: u64) -> Option<GroupId> {
-        let mut t = self.live.remove(&tid)?;
+        let t = self.live.remove(&tid)?;
+        Some(self.retire(t, time))
+    }
+
+    /// Ends a task taken out of the live table; it stays findable for the grace period.
+    fn retire(&mut self, mut t: Task, time: u64) -> GroupId {
+        let tid = t.tid;
         t.ended_ns = time.max(t.current.start_ns);
         let g = t.current.group;
         self.leave(g, time);
         self.dead_by_tid
             .insert(tid, self.dead_base + self.dead.len() as u64);
         self.dead.push_back(t);
-        Some(g)
+        g
     }
 
     fn prune(&mut self) {
