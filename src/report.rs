@@ -119,12 +119,13 @@ impl Story {
                 if self.host.is_none() && (pid == 1 || pid == 2) {
                     self.host = Some(id);
                 }
-                let comm = comm.as_deref().map(str::to_owned);
+                // Owned only where kept: most records repeat a known task's set.
+                let comm = comm.as_deref();
                 if self.seen.insert((tid, id)) {
                     let m = self.members.entry(id).or_default();
                     m.count += 1;
                     if m.first.len() < LIST_TASKS {
-                        m.first.push((pid, tid, comm.clone()));
+                        m.first.push((pid, tid, comm.map(str::to_owned)));
                     }
                 }
                 let (before, cause) = match self.current.get(&tid) {
@@ -150,7 +151,7 @@ impl Story {
                         cpu: ev.cpu,
                         pid,
                         tid,
-                        comm,
+                        comm: comm.map(str::to_owned),
                         before,
                         after: id,
                         cause,
