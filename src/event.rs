@@ -218,43 +218,67 @@ fn digits(v: u32) -> usize {
     v.checked_ilog10().map_or(1, |l| l as usize + 1)
 }
 
+/// A number's decimal digits, ready to be appended: with the length known only at run
+/// time, a copy of the whole fixed-size buffer is a few moves where a copy of just the
+/// digits would be a call to memcpy.
+#[derive(Clone, Copy)]
+pub(crate) struct Digits {
+    buf: [u8; 20],
+    len: usize,
+}
+
+impl Digits {
+    #[inline]
+    pub(crate) fn of(v: u64) -> Digits {
+        // 32-bit arithmetic wherever the value allows (pids, cpus, the high part of a
+        // timestamp): a 64-bit division by a constant costs twice a 32-bit one.
+        let mut buf = [0u8; 20];
+        let len = if let Ok(v) = u32::try_from(v) {
+            let n = digits(v);
+            put_u32(&mut buf, v, n);
+            n
+        } else {
+            let (hi, lo) = (v / 100_000_000, (v % 100_000_000) as u32);
+            let n = if let Ok(h) = u32::try_from(hi) {
+                let n = digits(h);
+                put_u32(&mut buf, h, n);
+                n
+            } else {
+                // At most 1844 above the two 8-digit groups.
+                let (hh, hl) = ((hi / 100_000_000) as u32, (hi % 100_000_000) as u32);
+                let n = digits(hh);
+                put_u32(&mut buf, hh, n);
+                put8(&mut buf, n, hl);
+                n + 8
+            };
+            put8(&mut buf, n, lo);
+            n + 8
+        };
+        Digits { buf, len }
+    }
+
+    /// Appends the digits to `out`.
+    #[inline]
+    pub(crate) fn push_to(&self, out: &mut Vec<u8>) {
+        out.reserve(self.buf.len());
+        let at = out.len();
+        // SAFETY: `reserve` made room for `buf.len()` bytes past `at`; they are
+        // initialised by the copy, and `len <= buf.len()` of them are kept.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                self.buf.as_ptr(),
+                out.as_mut_ptr().add(at),
+                self.buf.len(),
+            );
+            out.set_len(at + self.len);
+        }
+    }
+}
+
 /// Appends `v` in decimal.
 #[inline]
 pub(crate) fn push_u64(out: &mut Vec<u8>, v: u64) {
-    // 32-bit arithmetic wherever the value allows (pids, cpus, the high part of a
-    // timestamp): a 64-bit division by a constant costs twice a 32-bit one.
-    let mut buf = [0u8; 20];
-    let n = if let Ok(v) = u32::try_from(v) {
-        let n = digits(v);
-        put_u32(&mut buf, v, n);
-        n
-    } else {
-        let (hi, lo) = (v / 100_000_000, (v % 100_000_000) as u32);
-        let n = if let Ok(h) = u32::try_from(hi) {
-            let n = digits(h);
-            put_u32(&mut buf, h, n);
-            n
-        } else {
-            // At most 1844 above the two 8-digit groups.
-            let (hh, hl) = ((hi / 100_000_000) as u32, (hi % 100_000_000) as u32);
-            let n = digits(hh);
-            put_u32(&mut buf, hh, n);
-            put8(&mut buf, n, hl);
-            n + 8
-        };
-        put8(&mut buf, n, lo);
-        n + 8
-    };
-    // The whole buffer is copied (a fixed-size copy is a few moves; a variable one is a
-    // call to memcpy) and the length then covers only the digits.
-    out.reserve(buf.len());
-    let len = out.len();
-    // SAFETY: `reserve` made room for `buf.len()` bytes past `len`; they are initialised
-    // by the copy, and `n <= buf.len()` of them are kept.
-    unsafe {
-        std::ptr::copy_nonoverlapping(buf.as_ptr(), out.as_mut_ptr().add(len), buf.len());
-        out.set_len(len + n);
-    }
+    Digits::of(v).push_to(out);
 }
 
 fn push_opt(out: &mut Vec<u8>, v: Option<u64>) {
@@ -355,14 +379,16 @@ impl Event<'_> {
         out.extend_from_slice(b",\"cpu\":");
         push_opt(out, self.cpu.map(u64::from));
         out.extend_from_slice(b",\"pid\":");
-        let pid_at = out.len();
-        push_opt(out, self.pid.map(u64::from));
+        let pid = self.pid.map(|p| Digits::of(p.into()));
+        match &pid {
+            Some(d) => d.push_to(out),
+            None => out.extend_from_slice(b"null"),
+        }
         out.extend_from_slice(b",\"tid\":");
-        if self.tid.is_some() && self.tid == self.pid {
-            // A process's main thread (most events): its digits are already written.
-            out.extend_from_within(pid_at..pid_at + (out.len() - pid_at - 7));
-        } else {
-            push_opt(out, self.tid.map(u64::from));
+        match &pid {
+            // A process's main thread (most events): the same digits.
+            Some(d) if self.tid == self.pid => d.push_to(out),
+            _ => push_opt(out, self.tid.map(u64::from)),
         }
         if self.synthesized {
             out.extend_from_slice(b",\"synthesized\":true");
@@ -393,11 +419,11 @@ impl Event<'_> {
             }
             Body::Fork { ppid, ptid } | Body::Exit { ppid, ptid } => {
                 out.extend_from_slice(b",\"ppid\":");
-                let at = out.len();
-                push_u64(out, u64::from(*ppid));
+                let d = Digits::of(u64::from(*ppid));
+                d.push_to(out);
                 out.extend_from_slice(b",\"ptid\":");
                 if ppid == ptid {
-                    out.extend_from_within(at..at + (out.len() - at - 8));
+                    d.push_to(out);
                 } else {
                     push_u64(out, u64::from(*ptid));
                 }
