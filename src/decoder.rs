@@ -67,7 +67,7 @@ impl Decoder {
     }
 
     /// Decodes `view` with the layout of its attr.
-    #[inline]
+    #[inline(always)]
     pub fn decode<'a>(&self, view: &RecordView<'a>) -> Result<(Record<'a>, SampleId), DecodeError> {
         if !self.skip_unknown && !is_known(view.ty) {
             return Err(DecodeError::in_record(

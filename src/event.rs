@@ -687,7 +687,7 @@ impl EventBuilder {
 
     /// The event for a decoded record, or `None` for records outside the schema (MMAP,
     /// THROTTLE, perf's bookkeeping).
-    #[inline]
+    #[inline(always)]
     pub fn event<'a, 'b>(&'b mut self, rec: &Record<'a>, id: &SampleId) -> Option<Event<'b>>
     where
         'a: 'b,
@@ -766,7 +766,7 @@ impl EventBuilder {
     }
 
     /// Decodes `view` and builds its event in one step.
-    #[inline]
+    #[inline(always)]
     pub fn decode<'a, 'b>(
         &'b mut self,
         decoder: &Decoder,

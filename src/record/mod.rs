@@ -278,7 +278,7 @@ impl<'a> RecordView<'a> {
 
     /// Decodes the record body and, for kernel records other than SAMPLE, its sample_id
     /// trailer, with the layout `fmt` of the attr the record belongs to.
-    #[inline]
+    #[inline(always)]
     pub fn decode(&self, fmt: &SampleFormat) -> Result<(Record<'a>, SampleId), DecodeError> {
         if self.ty == kind::SAMPLE {
             let s = Sample::parse(self, fmt)?;
