@@ -10,8 +10,9 @@
 /// offset, an arena offset).
 #[derive(Debug)]
 pub struct ReorderBuffer<T> {
-    pending: Vec<(u64, u64, T)>,
-    seq: u64,
+    /// (time, item), in arrival order behind a sorted prefix; the stable sort keeps
+    /// arrival order among equal times.
+    pending: Vec<(u64, T)>,
     last_time: u64,
     round_max: u64,
     prev_round_max: Option<u64>,
@@ -24,7 +25,6 @@ impl<T> ReorderBuffer<T> {
     pub fn new(cap: usize) -> Self {
         ReorderBuffer {
             pending: Vec::new(),
-            seq: 0,
             last_time: 0,
             round_max: 0,
             prev_round_max: None,
@@ -39,12 +39,12 @@ impl<T> ReorderBuffer<T> {
 
     /// The items waiting, in no particular order.
     pub fn items(&self) -> impl Iterator<Item = &T> {
-        self.pending.iter().map(|(_, _, x)| x)
+        self.pending.iter().map(|(_, x)| x)
     }
 
     /// The items waiting, mutable (to relocate them), in no particular order.
     pub fn items_mut(&mut self) -> impl Iterator<Item = &mut T> {
-        self.pending.iter_mut().map(|(_, _, x)| x)
+        self.pending.iter_mut().map(|(_, x)| x)
     }
 
     /// True when nothing waits.
@@ -59,16 +59,15 @@ impl<T> ReorderBuffer<T> {
         let t = time.unwrap_or(self.last_time);
         self.last_time = t;
         self.round_max = self.round_max.max(t);
-        self.pending.push((t, self.seq, item));
-        self.seq += 1;
+        self.pending.push((t, item));
         self.pending.len() >= self.cap
     }
 
     fn release_upto(&mut self, limit: u64, out: &mut Vec<T>) {
         // Runs per CPU are already sorted: a stable sort over them is a cheap merge.
-        self.pending.sort_by_key(|&(t, s, _)| (t, s));
-        let n = self.pending.partition_point(|&(t, _, _)| t <= limit);
-        out.extend(self.pending.drain(..n).map(|(_, _, x)| x));
+        self.pending.sort_by_key(|&(t, _)| t);
+        let n = self.pending.partition_point(|&(t, _)| t <= limit);
+        out.extend(self.pending.drain(..n).map(|(_, x)| x));
     }
 
     /// Ends a round (FINISHED_ROUND): moves what is now safe to `out`, oldest first.
@@ -81,9 +80,9 @@ impl<T> ReorderBuffer<T> {
 
     /// Releases the oldest half when the buffer is full.
     pub fn release_overflow(&mut self, out: &mut Vec<T>) {
-        self.pending.sort_by_key(|&(t, s, _)| (t, s));
+        self.pending.sort_by_key(|&(t, _)| t);
         let n = self.pending.len() / 2;
-        out.extend(self.pending.drain(..n).map(|(_, _, x)| x));
+        out.extend(self.pending.drain(..n).map(|(_, x)| x));
     }
 
     /// Releases everything (end of input).
