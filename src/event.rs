@@ -200,9 +200,9 @@ fn put_u32(buf: &mut [u8; 20], mut v: u32, n: usize) {
     }
 }
 
-/// Writes `v` (< 10^8) as exactly 8 digits at `buf[at..]`.
+/// `v` (< 10^8) as exactly 8 digits.
 #[inline(always)]
-fn put8(buf: &mut [u8; 20], at: usize, v: u32) {
+fn eight(v: u32) -> [u8; 8] {
     let (hi, lo) = (v / 10_000, v % 10_000);
     let d = [
         pair(hi / 100),
@@ -210,7 +210,15 @@ fn put8(buf: &mut [u8; 20], at: usize, v: u32) {
         pair(lo / 100),
         pair(lo % 100),
     ];
-    buf[at..at + 8].copy_from_slice(d.as_flattened());
+    let mut out = [0; 8];
+    out.copy_from_slice(d.as_flattened());
+    out
+}
+
+/// Writes `v` (< 10^8) as exactly 8 digits at `buf[at..]`.
+#[inline(always)]
+fn put8(buf: &mut [u8; 20], at: usize, v: u32) {
+    buf[at..at + 8].copy_from_slice(&eight(v));
 }
 
 #[inline(always)]
@@ -221,7 +229,7 @@ fn digits(v: u32) -> usize {
 /// A number's decimal digits, ready to be appended: with the length known only at run
 /// time, a copy of the whole fixed-size buffer is a few moves where a copy of just the
 /// digits would be a call to memcpy.
-#[derive(Clone, Copy)]
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct Digits {
     buf: [u8; 20],
     len: usize,
@@ -303,6 +311,9 @@ pub struct JsonWriter {
     /// The group fields (`,"container":…`) last appended after a line, with the label and
     /// runtime id they were made from: consecutive events mostly share a group.
     pub(crate) group_ref: GroupRefText,
+    /// A timestamp's digits above its last eight, and what they were made from: in time
+    /// order they change once per 0.1 s.
+    time_hi: Option<(u64, Digits)>,
 }
 
 /// See [`JsonWriter`]'s `group_ref`.
@@ -341,7 +352,20 @@ impl JsonWriter {
 
     /// Appends `ev` as one line of the NDJSON stream (with its newline).
     pub fn write(&mut self, ev: &Event<'_>, out: &mut Vec<u8>) {
-        ev.write_json_with(out, |out, ns| {
+        let time_hi = &mut self.time_hi;
+        let time_text = |out: &mut Vec<u8>, v: u64| {
+            let hi = v / 100_000_000;
+            if hi == 0 {
+                return push_u64(out, v);
+            }
+            let d = match time_hi {
+                Some((h, d)) if *h == hi => d,
+                _ => &time_hi.insert((hi, Digits::of(hi))).1,
+            };
+            d.push_to(out);
+            out.extend_from_slice(&eight((v % 100_000_000) as u32));
+        };
+        ev.write_json_with(out, time_text, |out, ns| {
             if let Some((last, t)) = &self.last {
                 if last == ns {
                     out.extend_from_slice(t);
@@ -368,14 +392,22 @@ impl Event<'_> {
     /// Appends the event as one line of the NDJSON stream (with its newline). A
     /// [`JsonWriter`] writes the same bytes faster when there are many events.
     pub fn write_json(&self, out: &mut Vec<u8>) {
-        self.write_json_with(out, push_ns);
+        self.write_json_with(out, push_u64, push_ns);
     }
 
-    fn write_json_with(&self, out: &mut Vec<u8>, mut ns_text: impl FnMut(&mut Vec<u8>, &NsSet)) {
+    fn write_json_with(
+        &self,
+        out: &mut Vec<u8>,
+        mut time_text: impl FnMut(&mut Vec<u8>, u64),
+        mut ns_text: impl FnMut(&mut Vec<u8>, &NsSet),
+    ) {
         out.extend_from_slice(b"{\"type\":\"");
         out.extend_from_slice(self.body.type_name().as_bytes());
         out.extend_from_slice(b"\",\"time_ns\":");
-        push_opt(out, self.time_ns);
+        match self.time_ns {
+            Some(t) => time_text(out, t),
+            None => out.extend_from_slice(b"null"),
+        }
         out.extend_from_slice(b",\"cpu\":");
         push_opt(out, self.cpu.map(u64::from));
         out.extend_from_slice(b",\"pid\":");
@@ -784,34 +816,6 @@ impl EventBuilder {
 mod tests {
 
     #[test]
-    fn numbers_print_as_std_prints_them() {
-        let mut vals = vec![
-            0u64,
-            9,
-            10,
-            99,
-            100,
-            u32::MAX as u64,
-            u32::MAX as u64 + 1,
-            u64::MAX,
-        ];
-        for p in 0..20 {
-            let x = 10u64.pow(p);
-            vals.extend([x - 1, x, x + 1, x.wrapping_mul(7) / 3]);
-        }
-        vals.extend([
-            12_467_910_649_062,
-            99_999_999_999_999_999,
-            100_000_000_000_000_000,
-        ]);
-        for v in vals {
-            let mut out = b"x".to_vec();
-            push_u64(&mut out, v);
-            assert_eq!(out, format!("x{v}").into_bytes(), "{v}");
-        }
-    }
-
-    #[test]
     fn digits_are_written_like_display() {
         let mut vals = vec![
             0,
@@ -838,6 +842,45 @@ mod tests {
 
     use super::*;
     use crate::record::NsLink;
+
+    #[test]
+    fn the_writers_caches_change_no_byte() {
+        // Times around the cached high digits' boundary, pid == tid and not, ppid == ptid.
+        let times = [
+            None,
+            Some(0),
+            Some(99_999_999),
+            Some(100_000_000),
+            Some(12_467_910_649_062),
+            Some(12_467_999_999_999),
+            Some(12_468_000_000_000),
+            Some(12_468_000_000_001),
+            Some(u64::MAX),
+        ];
+        let mut w = JsonWriter::new();
+        for (i, t) in times.into_iter().enumerate() {
+            let i = i as u32;
+            let ev = Event {
+                time_ns: t,
+                cpu: Some(i),
+                pid: Some(1000 + i),
+                tid: Some(1000 + i * (i % 2)),
+                synthesized: false,
+                body: Body::Fork {
+                    ppid: 7,
+                    ptid: 7 + i % 2,
+                },
+            };
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            w.write(&ev, &mut a);
+            ev.write_json(&mut b);
+            assert_eq!(String::from_utf8(a).unwrap(), String::from_utf8(b).unwrap());
+            let v: serde_json::Value = serde_json::from_str(&ev.to_json()).unwrap();
+            assert_eq!(v["time_ns"].as_u64(), t);
+            assert_eq!(v["tid"], 1000 + i * (i % 2));
+            assert_eq!(v["ptid"], 7 + i % 2);
+        }
+    }
 
     #[test]
     fn json_is_valid_and_escaped() {
