@@ -40,6 +40,12 @@ impl Endian {
         }
     }
 
+    /// The value of 8 bytes in this order.
+    #[inline(always)]
+    pub fn u64_of(self, b: [u8; 8]) -> u64 {
+        self.u64(b)
+    }
+
     #[inline(always)]
     fn u64(self, b: [u8; 8]) -> u64 {
         match self {

@@ -29,11 +29,7 @@ impl NsSet {
     #[inline]
     pub fn from_record(ns: &Namespaces<'_>) -> Self {
         let mut s = NsSet::default();
-        let n = ns.len().min(MAX_LINKS);
-        for (i, l) in s.links[..n].iter_mut().enumerate() {
-            *l = ns.link(i).expect("in range");
-        }
-        s.len = n as u8;
+        s.len = ns.read_links(&mut s.links) as u8;
         s
     }
 

@@ -100,6 +100,30 @@ impl<'a> Namespaces<'a> {
         self.len() == 0
     }
 
+    /// Fills `out` with the first links (as many as both hold) and returns how many.
+    #[inline]
+    pub fn read_links(&self, out: &mut [NsLink]) -> usize {
+        let n = self.len().min(out.len());
+        let (first, second) = self.links.pieces();
+        if second.is_empty() {
+            // The usual case (a file, a record not cut by the ring end): fixed-size reads
+            // from one slice, without the split check of each field.
+            let e = self.links.endian();
+            for (l, b) in out[..n].iter_mut().zip(first.chunks_exact(16)) {
+                let (dev, ino) = b.split_at(8);
+                *l = NsLink {
+                    dev: e.u64_of(dev.try_into().expect("8 bytes")),
+                    ino: e.u64_of(ino.try_into().expect("8 bytes")),
+                };
+            }
+        } else {
+            for (i, l) in out[..n].iter_mut().enumerate() {
+                *l = self.link(i).expect("in range");
+            }
+        }
+        n
+    }
+
     /// The link at kernel index `i`.
     #[inline]
     pub fn link(&self, i: usize) -> Option<NsLink> {
@@ -112,5 +136,34 @@ impl<'a> Namespaces<'a> {
     /// The links with their kind; links past the kinds this build knows have kind `None`.
     pub fn iter(&self) -> impl Iterator<Item = (Option<NsKind>, NsLink)> + '_ {
         (0..self.len()).map(move |i| (NsKind::from_index(i), self.link(i).expect("in range")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bytes::Endian;
+
+    #[test]
+    fn links_read_alike_whole_or_cut_anywhere() {
+        let mut body = vec![0u8; 16];
+        body[..4].copy_from_slice(&7u32.to_le_bytes());
+        body[8..16].copy_from_slice(&7u64.to_le_bytes());
+        for i in 0..7u64 {
+            body.extend_from_slice(&(4 + i).to_le_bytes());
+            body.extend_from_slice(&(4_026_531_832 + i).to_le_bytes());
+        }
+        let whole = Namespaces::parse(Bytes::new(&body, Endian::Little)).unwrap();
+        let want: Vec<NsLink> = (0..7).map(|i| whole.link(i).unwrap()).collect();
+        for cut in 0..=body.len() {
+            let (a, b) = body.split_at(cut);
+            let ns = Namespaces::parse(Bytes::split(a, b, Endian::Little)).unwrap();
+            let mut got = [NsLink::default(); 8];
+            assert_eq!(ns.read_links(&mut got), 7);
+            assert_eq!(&got[..7], &want[..], "cut at {cut}");
+            let mut few = [NsLink::default(); 3];
+            assert_eq!(ns.read_links(&mut few), 3);
+            assert_eq!(&few[..], &want[..3]);
+        }
     }
 }
