@@ -7,9 +7,10 @@ use nswatch::model::json::{write_change, write_labeled};
 use nswatch::model::{Attributor, Change, Group, GroupId};
 use nswatch::perf_data::split::Consumer;
 use nswatch::perf_data::{FileInfo, Order, PerfData};
+use nswatch::record::SampleId;
 use nswatch::report::Story;
 use nswatch::session::{hand_on, Update};
-use nswatch::{Body, Event, EventBuilder};
+use nswatch::{Body, Event, EventBuilder, Record};
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 
@@ -299,28 +300,22 @@ fn text(name: &str, data: &mut PerfData, order: Order) -> Result<()> {
     finish_text(name, data, &mut story, r.map(drop), &mut out)
 }
 
-/// `report` (text) on two threads: this one reads in order and hands the record offsets to
-/// the other, which decodes them and tells the story.
+/// `report` (text) on two threads: this one reads in order and decodes, and hands the
+/// decoded records (borrowed from the map) to the other, which makes their events and
+/// tells the story. A record is decoded once; the event builder and the story, the larger
+/// half, run on the other thread.
 fn text_split(name: &str, data: &mut PerfData, order: Order) -> Result<()> {
     if !data.info().pipe {
         let mut out = io::stdout().lock();
         writeln!(out, "# {name}: {}", describe(data.info()))?;
         out.flush()?;
     }
-    let produce = |_: &nswatch::Decoder,
-                   view: &nswatch::RecordView<'_>,
-                   offs: &mut Vec<usize>|
-     -> Result<()> {
-        offs.push(view.offset as usize);
-        Ok(())
-    };
-    let tell = |offs: Consumer<'_, usize>| {
+    let tell = |recs: Consumer<'_, (Record<'_>, SampleId)>| {
         let mut out = BufWriter::with_capacity(1 << 16, io::stdout().lock());
         let mut builder = EventBuilder::new();
         let mut story = Story::new();
-        let r = offs.for_each(|rec, off| -> Result<()> {
-            let view = rec.view(off)?;
-            if let Some(ev) = builder.decode(rec.decoder(), &view)? {
+        let r = recs.for_each(|_, (rec, id)| -> Result<()> {
+            if let Some(ev) = builder.event(&rec, &id) {
                 story.add(&ev);
                 story.write_changes(&mut out)?;
             }
@@ -330,7 +325,14 @@ fn text_split(name: &str, data: &mut PerfData, order: Order) -> Result<()> {
         (story, r.and(flushed.map_err(Into::into)))
     };
     let (read, (mut story, told)) = data
-        .for_each_split(order, produce, tell)
+        .for_each_split(
+            order,
+            |dec, view, recs| -> Result<()> {
+                recs.push(dec.decode(view)?);
+                Ok(())
+            },
+            tell,
+        )
         .context("not a mapped file")?;
     // The teller's error came first: the reader only stopped because the teller did.
     let r = told.and(read.map(drop));
@@ -414,7 +416,6 @@ fn by_container(
 ) -> Result<()> {
     use nswatch::profile::ContainerProfile;
     use nswatch::symbols::{recorded_here, Kallsyms, Symbolizer};
-    use nswatch::Record;
 
     let mut builder = EventBuilder::new();
     let mut model = Attributor::learning();

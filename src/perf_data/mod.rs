@@ -425,9 +425,9 @@ impl PerfData {
 }
 
 /// What [`Mapped::walk`] hands each record to.
-trait Visit<E> {
+trait Visit<'m, E> {
     /// Takes one record, in the order asked for.
-    fn record(&mut self, decoder: &Decoder, view: &RecordView<'_>) -> Result<(), E>;
+    fn record(&mut self, decoder: &Decoder, view: &RecordView<'m>) -> Result<(), E>;
 
     /// The lowest file offset another reader still needs mapped (`usize::MAX`: none).
     fn in_use(&mut self) -> usize {
@@ -442,7 +442,7 @@ trait Visit<E> {
 /// A plain callback: nothing else reads the map.
 struct Plain<F>(F);
 
-impl<E, F: FnMut(&Decoder, &RecordView<'_>) -> Result<(), E>> Visit<E> for Plain<F> {
+impl<E, F: FnMut(&Decoder, &RecordView<'_>) -> Result<(), E>> Visit<'_, E> for Plain<F> {
     #[inline]
     fn record(&mut self, decoder: &Decoder, view: &RecordView<'_>) -> Result<(), E> {
         (self.0)(decoder, view)
@@ -514,7 +514,7 @@ impl<'m> Mapped<'m> {
         decoder: &mut Decoder,
         info: &mut FileInfo,
         stats: &mut ReadStats,
-        v: &mut impl Visit<E>,
+        v: &mut impl Visit<'m, E>,
     ) -> Result<(), E> {
         let (start, end) = (self.start, self.end);
         let mut reorder = ReorderBuffer::<usize>::new(REORDER_CAP);

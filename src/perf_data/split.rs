@@ -1,15 +1,17 @@
 //! One mapped perf.data read by two threads: the calling thread walks the records in order
-//! (as [`PerfData::for_each`] does) and hands small items in batches to a second thread, the
-//! consumer, which reads the records they point to again from the same map.
+//! (as [`PerfData::for_each`] does) and hands items in batches to a second thread, the
+//! consumer.
 //!
-//! What goes across is the caller's choice (`T`): a file offset, or an offset with what the
-//! first thread learned about the record. The consumer gets each record back by its offset
-//! ([`Records::view`]) with a copy of the decoder as it was when the item was made, so both
-//! threads decode every record alike. Nothing is copied out of the map.
+//! What goes across is the caller's choice (`T`): a record's file offset with what the first
+//! thread learned about it, or the decoded record itself, which borrows the map. The
+//! consumer can read any record again by its offset ([`Records::view`]), with a copy of the
+//! decoder as it was when the item was made, so both threads decode a record alike. Nothing
+//! is copied out of the map.
 //!
 //! Memory stays flat: pages already read are dropped as in [`PerfData::for_each`], but only
 //! below the lowest offset of the batches the consumer has not finished (it hands each
 //! finished batch back, to be refilled), and at most [`IN_FLIGHT`] batches wait for it.
+//! The channel is std's bounded one: a batch per send, so its cost per item is nil.
 
 use super::{Mapped, Order, PerfData, ReadStats, Source, Visit};
 use crate::decoder::Decoder;
@@ -18,9 +20,17 @@ use crate::record::RecordView;
 use std::collections::VecDeque;
 use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
 
-/// Items per batch: large enough that the channel costs nothing per item, small enough that
+/// Items per batch, at most: enough that the channel costs nothing per item, few enough that
 /// the consumer starts at once and the pages held for it stay few.
 pub const BATCH: usize = 8192;
+/// Bytes of items per batch, at most (large items, such as decoded records, come in smaller
+/// batches: memory stays near the one-thread read's).
+pub const BATCH_BYTES: usize = 512 << 10;
+
+/// Items per batch of `T`.
+fn batch_len<T>() -> usize {
+    (BATCH_BYTES / std::mem::size_of::<T>().max(1)).clamp(64, BATCH)
+}
 /// Batches sent and not yet taken by the consumer, at most; the reader waits beyond.
 pub const IN_FLIGHT: usize = 4;
 
@@ -88,6 +98,8 @@ impl<'m, T> Consumer<'m, T> {
 struct Producer<T, F> {
     produce: F,
     batch: Vec<T>,
+    /// Items per batch.
+    cap: usize,
     /// Lowest offset of a record handed to `produce` for the current batch.
     batch_min: usize,
     tx: SyncSender<Msg<T>>,
@@ -129,7 +141,7 @@ impl<T, F> Producer<T, F> {
         let fresh = self
             .spare
             .pop()
-            .unwrap_or_else(|| Vec::with_capacity(BATCH));
+            .unwrap_or_else(|| Vec::with_capacity(self.cap));
         let full = std::mem::replace(&mut self.batch, fresh);
         self.sent.push_back(self.batch_min);
         self.batch_min = usize::MAX;
@@ -137,13 +149,13 @@ impl<T, F> Producer<T, F> {
     }
 }
 
-impl<T, E, F> Visit<E> for Producer<T, F>
+impl<'m, T, E, F> Visit<'m, E> for Producer<T, F>
 where
     E: From<DecodeError>,
-    F: FnMut(&Decoder, &RecordView<'_>, &mut Vec<T>) -> Result<(), E>,
+    F: FnMut(&Decoder, &RecordView<'m>, &mut Vec<T>) -> Result<(), E>,
 {
     #[inline]
-    fn record(&mut self, decoder: &Decoder, view: &RecordView<'_>) -> Result<(), E> {
+    fn record(&mut self, decoder: &Decoder, view: &RecordView<'m>) -> Result<(), E> {
         if self.changed {
             self.flush()?;
             self.send(Msg::Decoder(Box::new(decoder.clone())))?;
@@ -151,7 +163,7 @@ where
         }
         (self.produce)(decoder, view, &mut self.batch)?;
         self.batch_min = self.batch_min.min(view.offset as usize);
-        if self.batch.len() >= BATCH {
+        if self.batch.len() >= self.cap {
             self.flush()?;
         }
         Ok(())
@@ -176,7 +188,7 @@ impl PerfData {
 
     /// Reads the input on two threads. This thread walks the records in `order` and hands
     /// each to `produce`, which appends what the consumer needs of it (any number of items,
-    /// none included) to the current batch; `consume` runs on a second thread, given the
+    /// none included; they may borrow the record, decoded or not) to the current batch; `consume` runs on a second thread, given the
     /// items in the order they were made, and the records to read them from
     /// ([`Consumer::for_each`]).
     ///
@@ -187,7 +199,7 @@ impl PerfData {
     pub fn for_each_split<'s, T, E, R>(
         &'s mut self,
         order: Order,
-        produce: impl FnMut(&Decoder, &RecordView<'_>, &mut Vec<T>) -> Result<(), E>,
+        produce: impl FnMut(&Decoder, &RecordView<'s>, &mut Vec<T>) -> Result<(), E>,
         consume: impl FnOnce(Consumer<'s, T>) -> R + Send,
     ) -> Option<(Result<ReadStats, E>, R)>
     where
@@ -213,7 +225,8 @@ impl PerfData {
         };
         let mut producer = Producer {
             produce,
-            batch: Vec::with_capacity(BATCH),
+            batch: Vec::with_capacity(batch_len::<T>()),
+            cap: batch_len::<T>(),
             batch_min: usize::MAX,
             tx,
             back: back_rx,
