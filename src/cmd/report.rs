@@ -185,14 +185,15 @@ const _: () = assert!(std::mem::size_of::<Item>() == 16);
 /// record again (its own EventBuilder sees the same records in the same order, so it knows
 /// the same command names) and writes the line. The model never crosses: group changes
 /// are formatted here, and the writer holds a copy of each group its lines name, sent before
-/// the first line that names it and again after the group changes (a group's label and
-/// runtime id change only with a change; nothing names groups in a report).
+/// the first line that names it and again whenever what a line shows of it (label, runtime
+/// id: what `write_labeled` reads) is no longer what the copy says.
 fn ndjson_split(data: &mut PerfData, order: Order) -> Result<()> {
     let mut builder = EventBuilder::new();
     let mut model = Attributor::learning();
     let mut pending = Vec::new();
-    // Groups whose copy the writer holds, up to date.
-    let mut copied: Vec<bool> = Vec::new();
+    // Label and runtime id of each group as the writer's copy has them.
+    type Shown = Option<(String, Option<String>)>;
+    let mut copied: Vec<Shown> = Vec::new();
     let produce = |dec: &nswatch::Decoder,
                    view: &nswatch::RecordView<'_>,
                    items: &mut Vec<Item>|
@@ -213,11 +214,14 @@ fn ndjson_split(data: &mut PerfData, order: Order) -> Result<()> {
                     if let Some(g) = group {
                         let i = g.0 as usize;
                         if copied.len() <= i {
-                            copied.resize(i + 1, false);
+                            copied.resize(i + 1, None);
                         }
-                        if !copied[i] {
-                            items.push(Item::Group(Box::new(m.group(g).clone())));
-                            copied[i] = true;
+                        let now = m.group(g);
+                        let same = matches!(&copied[i],
+                            Some((label, id)) if *label == now.label && *id == now.naming.runtime_id);
+                        if !same {
+                            items.push(Item::Group(Box::new(now.clone())));
+                            copied[i] = Some((now.label.clone(), now.naming.runtime_id.clone()));
                         }
                     }
                     items.push(Item::Event {
@@ -229,9 +233,6 @@ fn ndjson_split(data: &mut PerfData, order: Order) -> Result<()> {
                     let mut line = Vec::new();
                     write_change(m, c, &mut line);
                     items.push(Item::Change(Box::new(line)));
-                    if let Some(x) = copied.get_mut(c.group.0 as usize) {
-                        *x = false;
-                    }
                 }
             },
         );
