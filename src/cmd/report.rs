@@ -194,6 +194,9 @@ fn ndjson_split(data: &mut PerfData, order: Order) -> Result<()> {
     // Label and runtime id of each group as the writer's copy has them.
     type Shown = Option<(String, Option<String>)>;
     let mut copied: Vec<Shown> = Vec::new();
+    // The group of the last event line, when no group change came since: checked then.
+    // (What a line shows of a group changes only with a change here: report names nothing.)
+    let mut checked: Option<GroupId> = None;
     let produce = |dec: &nswatch::Decoder,
                    view: &nswatch::RecordView<'_>,
                    items: &mut Vec<Item>|
@@ -217,12 +220,19 @@ fn ndjson_split(data: &mut PerfData, order: Order) -> Result<()> {
                             copied.resize(i + 1, None);
                         }
                         let now = m.group(g);
-                        let same = matches!(&copied[i],
-                            Some((label, id)) if *label == now.label && *id == now.naming.runtime_id);
-                        if !same {
-                            items.push(Item::Group(Box::new(now.clone())));
-                            copied[i] = Some((now.label.clone(), now.naming.runtime_id.clone()));
+                        let same = |copied: &[Shown]| {
+                            matches!(&copied[i], Some((label, id))
+                                if *label == now.label && *id == now.naming.runtime_id)
+                        };
+                        if checked != Some(g) {
+                            if !same(&copied) {
+                                items.push(Item::Group(Box::new(now.clone())));
+                                copied[i] =
+                                    Some((now.label.clone(), now.naming.runtime_id.clone()));
+                            }
+                            checked = Some(g);
                         }
+                        debug_assert!(same(&copied), "the writer's copy of {g:?} is stale");
                     }
                     items.push(Item::Event {
                         off,
@@ -233,6 +243,7 @@ fn ndjson_split(data: &mut PerfData, order: Order) -> Result<()> {
                     let mut line = Vec::new();
                     write_change(m, c, &mut line);
                     items.push(Item::Change(Box::new(line)));
+                    checked = None;
                 }
             },
         );

@@ -26,7 +26,7 @@ const PIPE_HEADER_LEN: u64 = 16;
 /// (input without FINISHED_ROUND records still runs in bounded memory).
 const REORDER_CAP: usize = 1 << 20;
 /// How often a file map drops the pages already read, so resident memory stays flat.
-const DROP_EVERY: usize = 8 << 20;
+const DROP_EVERY: usize = 2 << 20;
 /// Arena size below which a stream's arena is not compacted.
 const ARENA_MIN: usize = 4 << 20;
 
