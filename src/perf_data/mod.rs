@@ -26,7 +26,7 @@ const PIPE_HEADER_LEN: u64 = 16;
 /// (input without FINISHED_ROUND records still runs in bounded memory).
 const REORDER_CAP: usize = 1 << 20;
 /// How often a file map drops the pages already read, so resident memory stays flat.
-const DROP_EVERY: usize = 2 << 20;
+pub(crate) const DROP_EVERY: usize = 2 << 20;
 /// Arena size below which a stream's arena is not compacted.
 const ARENA_MIN: usize = 4 << 20;
 
@@ -437,6 +437,13 @@ trait Visit<'m, E> {
     /// The decoder took in an attr (HEADER_ATTR, in pipe mode): records handed on from now
     /// on are decoded with it.
     fn decoder_changed(&mut self) {}
+
+    /// The walk has read up to `read`, and pages below `limit` may be dropped. Returns
+    /// false when the walk should drop them itself; true when another thread does the page
+    /// work (dropping, and mapping ahead of the walk).
+    fn pages(&mut self, _read: usize, _limit: usize) -> bool {
+        false
+    }
 }
 
 /// A plain callback: nothing else reads the map.
@@ -470,6 +477,14 @@ impl<'m> Mapped<'m> {
             endian,
             start,
             end,
+        }
+    }
+
+    /// The file map, when the input is one.
+    fn mmap(&self) -> Option<&'m memmap2::Mmap> {
+        match self.data {
+            Backing::Map(m) => Some(m),
+            Backing::Owned(_) => None,
         }
     }
 
@@ -570,7 +585,10 @@ impl<'m> Mapped<'m> {
                     // In time order, records still waiting must stay mapped, and so must
                     // those another reader has not read yet.
                     let waiting = reorder.items().copied().min().unwrap_or(off);
-                    drop_pages(m, &mut dropped, waiting.min(v.in_use()));
+                    let limit = waiting.min(v.in_use());
+                    if !v.pages(off, limit) {
+                        drop_pages(m, &mut dropped, limit);
+                    }
                 }
             }
         }
@@ -631,14 +649,14 @@ fn compact(
 
 /// Drops the already-read pages of a file map from memory (they are clean file pages and
 /// come back from the page cache if touched again).
-fn drop_pages(map: &memmap2::Mmap, dropped: &mut usize, upto: usize) {
+pub(crate) fn drop_pages(map: &memmap2::Mmap, dropped: &mut usize, upto: usize) {
     let page = 4096;
     let end = upto / page * page;
     if end > *dropped {
         let start = *dropped / page * page;
         // SAFETY: a private read-only file map: DONTNEED only lets the kernel reload the
         // same file contents on the next access; no reference into the range outlives the
-        // records already handed out.
+        // records already handed out (on either thread of a split read: see split.rs).
         unsafe {
             let _ =
                 map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, start, end - start);

@@ -10,15 +10,20 @@
 //!
 //! Memory stays flat: pages already read are dropped as in [`PerfData::for_each`], but only
 //! below the lowest offset of the batches the consumer has not finished (it hands each
-//! finished batch back, to be refilled), and at most [`IN_FLIGHT`] batches wait for it.
+//! finished batch back, to be refilled), and at most [`IN_FLIGHT`] batches wait for it. The
+//! page work is the consumer's, between batches: it drops what the reader says is done with
+//! and maps the next few MiB ahead of the reader (MADV_POPULATE_READ), so that the reader,
+//! the busier thread, takes neither the faults nor the unmapping.
 //! The channel is std's bounded one: a batch per send, so its cost per item is nil.
 
-use super::{Mapped, Order, PerfData, ReadStats, Source, Visit};
+use super::{drop_pages, Mapped, Order, PerfData, ReadStats, Source, Visit, DROP_EVERY};
 use crate::decoder::Decoder;
 use crate::error::{DecodeError, ErrorKind};
 use crate::record::RecordView;
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
+use std::sync::Arc;
 
 /// Items per batch, at most: enough that the channel costs nothing per item, few enough that
 /// the consumer starts at once and the pages held for it stay few.
@@ -33,6 +38,18 @@ fn batch_len<T>() -> usize {
 }
 /// Batches sent and not yet taken by the consumer, at most; the reader waits beyond.
 pub const IN_FLIGHT: usize = 4;
+
+/// How far the consumer maps the file ahead of the reading thread (MADV_POPULATE_READ), so
+/// that the reader, the busier thread, does not take the page faults.
+const MAP_AHEAD: usize = 2 * DROP_EVERY;
+
+/// The page work the reading thread leaves to the consumer: where it reads, and below which
+/// offset no record is needed any more (neither waiting to be ordered nor in a batch the
+/// consumer has not handed back).
+struct PageWork {
+    read: AtomicUsize,
+    limit: AtomicUsize,
+}
 
 /// What the reading thread sends.
 enum Msg<T> {
@@ -67,6 +84,9 @@ pub struct Consumer<'m, T> {
     rx: Receiver<Msg<T>>,
     back: Sender<Vec<T>>,
     records: Records<'m>,
+    work: Arc<PageWork>,
+    dropped: usize,
+    mapped: usize,
 }
 
 impl<'m, T> Consumer<'m, T> {
@@ -77,6 +97,7 @@ impl<'m, T> Consumer<'m, T> {
         mut self,
         mut f: impl FnMut(&Records<'m>, T) -> Result<(), E>,
     ) -> Result<(), E> {
+        self.pages();
         while let Ok(msg) = self.rx.recv() {
             match msg {
                 Msg::Decoder(d) => self.records.decoder = *d,
@@ -87,10 +108,35 @@ impl<'m, T> Consumer<'m, T> {
                     // Handing the batch back says its records are read; the reader may be
                     // gone already, which is no error.
                     let _ = self.back.send(items);
+                    self.pages();
                 }
             }
         }
         Ok(())
+    }
+
+    /// Drops the pages the reading thread no longer needs, and maps those it will read
+    /// next, between two batches.
+    fn pages(&mut self) {
+        let Some(m) = self.records.map.mmap() else {
+            return;
+        };
+        // Below the limit, no item sent or to be sent points: the reading thread computed
+        // it from its waiting records and the batches not handed back yet.
+        drop_pages(
+            m,
+            &mut self.dropped,
+            self.work.limit.load(Ordering::Acquire),
+        );
+        let read = self.work.read.load(Ordering::Acquire);
+        let want = (read + MAP_AHEAD).min(self.records.map.end);
+        if want > self.mapped {
+            let from = self.mapped.max(read) / 4096 * 4096;
+            // Mapping ahead only saves faults: a kernel without MADV_POPULATE_READ (5.14)
+            // refuses it, and the reader takes its faults.
+            let _ = m.advise_range(memmap2::Advice::PopulateRead, from, want - from);
+            self.mapped = want;
+        }
     }
 }
 
@@ -111,6 +157,7 @@ struct Producer<T, F> {
     changed: bool,
     /// The consumer hung up (it stopped at an error of its own).
     gone: bool,
+    work: Arc<PageWork>,
 }
 
 impl<T, F> Producer<T, F> {
@@ -177,6 +224,12 @@ where
     fn decoder_changed(&mut self) {
         self.changed = true;
     }
+
+    fn pages(&mut self, read: usize, limit: usize) -> bool {
+        self.work.read.store(read, Ordering::Release);
+        self.work.limit.store(limit, Ordering::Release);
+        true
+    }
 }
 
 impl PerfData {
@@ -215,6 +268,10 @@ impl PerfData {
         let (decoder, info) = (&mut self.decoder, &mut self.info);
         let (tx, rx) = sync_channel(IN_FLIGHT);
         let (back_tx, back_rx) = channel();
+        let work = Arc::new(PageWork {
+            read: AtomicUsize::new(map.start),
+            limit: AtomicUsize::new(map.start),
+        });
         let consumer = Consumer {
             rx,
             back: back_tx,
@@ -222,6 +279,9 @@ impl PerfData {
                 map,
                 decoder: decoder.clone(),
             },
+            work: work.clone(),
+            dropped: map.start,
+            mapped: map.start,
         };
         let mut producer = Producer {
             produce,
@@ -234,6 +294,7 @@ impl PerfData {
             spare: Vec::new(),
             changed: false,
             gone: false,
+            work,
         };
         Some(std::thread::scope(|s| {
             let handle = s.spawn(move || consume(consumer));
