@@ -4,11 +4,13 @@ use anyhow::{Context, Result};
 use clap::ValueEnum;
 use nswatch::event::JsonWriter;
 use nswatch::model::json::{write_change, write_labeled};
-use nswatch::model::{Attributor, Change, GroupId};
+use nswatch::model::{Attributor, Change, Group, GroupId};
+use nswatch::perf_data::split::Consumer;
 use nswatch::perf_data::{FileInfo, Order, PerfData};
+use nswatch::record::SampleId;
 use nswatch::report::Story;
 use nswatch::session::{hand_on, Update};
-use nswatch::{Body, Event, EventBuilder};
+use nswatch::{Body, Event, EventBuilder, Record};
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 
@@ -60,6 +62,10 @@ pub struct ReportArgs {
     /// root first) for flamegraph.pl or inferno-flamegraph.
     #[arg(long, requires = "by")]
     folded: bool,
+    /// Threads for the event stream and the text story of a file: 1 reads on this thread
+    /// alone; 0 (the default) uses a second thread when the machine has a second CPU.
+    #[arg(long, default_value_t = 0, hide = true)]
+    threads: usize,
 }
 
 fn describe(info: &FileInfo) -> String {
@@ -107,67 +113,266 @@ pub fn run(args: &ReportArgs) -> Result<()> {
         OrderArg::Time => Order::Time,
         OrderArg::File => Order::File,
     };
-    let mut builder = EventBuilder::new();
-    let mut out = BufWriter::with_capacity(1 << 16, io::stdout().lock());
     if args.by == Some(By::Container) {
+        let mut out = BufWriter::with_capacity(1 << 16, io::stdout().lock());
         let r = by_container(args, &name, &mut data, order, &mut out);
         out.flush()?;
         return r.with_context(|| name);
     }
-    let result = match args.format {
-        Format::Json => anyhow::bail!(
-            "--format json goes with --by container; the event stream is --format ndjson"
-        ),
-        Format::Ndjson => {
-            // Lines are built in one buffer and written in large pieces; a line is never
-            // split by an error, so what was written is always whole lines.
-            let mut buf = Vec::with_capacity(1 << 17);
-            let mut json = JsonWriter::new();
-            let mut model = Attributor::learning();
-            let mut pending = Vec::new();
-            let r = data.for_each(order, |dec, view| -> Result<()> {
-                if let Some(ev) = builder.decode(dec, view)? {
-                    let g = model.observe(&ev);
-                    write_with_changes(&mut model, &mut json, &ev, g, &mut pending, &mut buf);
-                    if buf.len() >= 1 << 16 {
-                        out.write_all(&buf)?;
-                        buf.clear();
-                    }
-                }
-                Ok(())
-            });
-            out.write_all(&buf)?;
-            r
-        }
-        Format::Text => {
-            if !data.info().pipe {
-                writeln!(out, "# {name}: {}", describe(data.info()))?;
-            }
-            let mut story = Story::new();
-            let r = data.for_each(order, |dec, view| -> Result<()> {
-                if let Some(ev) = builder.decode(dec, view)? {
-                    story.add(&ev);
-                    story.write_changes(&mut out)?;
-                }
-                Ok(())
-            });
-            if data.info().pipe {
-                writeln!(out, "# {name}: {}", describe(data.info()))?;
-            }
-            // Even after a damaged record, what was read is told, marked as such.
-            if r.is_err() {
-                writeln!(
-                    out,
-                    "# incomplete: the input is damaged; what was read before:"
-                )?;
-            }
-            story.finish(&mut out)?;
-            r
-        }
+    if let Format::Json = args.format {
+        anyhow::bail!("--format json goes with --by container; the event stream is --format ndjson")
+    }
+    // A mapped file is read on two threads where there are two CPUs (a stream, from a
+    // pipe, on one: its records are not addressable after they are read).
+    let two = data.is_mapped()
+        && match args.threads {
+            0 => std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2),
+            n => n >= 2,
+        };
+    let result = match (args.format, two) {
+        (Format::Ndjson, true) => ndjson_split(&mut data, order),
+        (Format::Ndjson, false) => ndjson(&mut data, order),
+        (_, true) => text_split(&name, &mut data, order),
+        (_, false) => text(&name, &mut data, order),
     };
+    result.with_context(|| name)
+}
+
+/// `report --format ndjson` on this thread.
+fn ndjson(data: &mut PerfData, order: Order) -> Result<()> {
+    let mut out = io::stdout().lock();
+    let mut builder = EventBuilder::new();
+    // Lines are built in one buffer and written in large pieces; a line is never split by
+    // an error, so what was written is always whole lines.
+    let mut buf = Vec::with_capacity(1 << 17);
+    let mut json = JsonWriter::new();
+    let mut model = Attributor::learning();
+    let mut pending = Vec::new();
+    let r = data.for_each(order, |dec, view| -> Result<()> {
+        if let Some(ev) = builder.decode(dec, view)? {
+            let g = model.observe(&ev);
+            write_with_changes(&mut model, &mut json, &ev, g, &mut pending, &mut buf);
+            if buf.len() >= 1 << 16 {
+                out.write_all(&buf)?;
+                buf.clear();
+            }
+        }
+        Ok(())
+    });
+    out.write_all(&buf)?;
     out.flush()?;
-    result.with_context(|| name)?;
-    Ok(())
+    r.map(drop)
+}
+
+/// What the writing thread of `report --format ndjson` is handed, in stream order.
+enum Item {
+    /// The event of the record at this file offset, with the group it belongs to
+    /// (`NO_GROUP`: none).
+    Event { off: usize, group: u32 },
+    /// A group change, formatted by the model's thread (it reads the model). Boxed twice
+    /// so that an item is 16 bytes: the reading thread writes one per event.
+    #[allow(clippy::box_collection)]
+    Change(Box<Vec<u8>>),
+    /// The group, as the events after this are labelled with it.
+    Group(Box<Group>),
+}
+
+const NO_GROUP: u32 = u32::MAX;
+const _: () = assert!(std::mem::size_of::<Item>() == 16);
+
+/// `report --format ndjson` on two threads. This one reads in order, decodes, runs the
+/// model, and hands the writer each event's file offset and group; the writer decodes the
+/// record again (its own EventBuilder sees the same records in the same order, so it knows
+/// the same command names) and writes the line. The model never crosses: group changes
+/// are formatted here, and the writer holds a copy of each group its lines name, sent before
+/// the first line that names it and again whenever what a line shows of it (label, runtime
+/// id: what `write_labeled` reads) is no longer what the copy says.
+fn ndjson_split(data: &mut PerfData, order: Order) -> Result<()> {
+    let mut builder = EventBuilder::new();
+    let mut model = Attributor::learning();
+    let mut pending = Vec::new();
+    // Label and runtime id of each group as the writer's copy has them.
+    type Shown = Option<(String, Option<String>)>;
+    let mut copied: Vec<Shown> = Vec::new();
+    // The group of the last event line, when no group change came since: checked then.
+    // (What a line shows of a group changes only with a change here: report names nothing.)
+    let mut checked: Option<GroupId> = None;
+    let produce = |dec: &nswatch::Decoder,
+                   view: &nswatch::RecordView<'_>,
+                   items: &mut Vec<Item>|
+     -> Result<()> {
+        let Some(ev) = builder.decode(dec, view)? else {
+            return Ok(());
+        };
+        let g = model.observe(&ev);
+        let off = view.offset as usize;
+        hand_on(
+            &mut model,
+            &mut pending,
+            &ev,
+            g,
+            |_, _| {},
+            &mut |m, u| match u {
+                Update::Event { group, .. } => {
+                    if let Some(g) = group {
+                        let i = g.0 as usize;
+                        if copied.len() <= i {
+                            copied.resize(i + 1, None);
+                        }
+                        let now = m.group(g);
+                        let same = |copied: &[Shown]| {
+                            matches!(&copied[i], Some((label, id))
+                                if *label == now.label && *id == now.naming.runtime_id)
+                        };
+                        if checked != Some(g) {
+                            if !same(&copied) {
+                                items.push(Item::Group(Box::new(now.clone())));
+                                copied[i] =
+                                    Some((now.label.clone(), now.naming.runtime_id.clone()));
+                            }
+                            checked = Some(g);
+                        }
+                        debug_assert!(same(&copied), "the writer's copy of {g:?} is stale");
+                    }
+                    items.push(Item::Event {
+                        off,
+                        group: group.map_or(NO_GROUP, |g| g.0),
+                    });
+                }
+                Update::Group(c) => {
+                    let mut line = Vec::new();
+                    write_change(m, c, &mut line);
+                    items.push(Item::Change(Box::new(line)));
+                    checked = None;
+                }
+            },
+        );
+        Ok(())
+    };
+    let (read, written) = data
+        .for_each_split(order, produce, write_items)
+        .context("not a mapped file")?;
+    // The writer's error came first: the reader only stopped because the writer did.
+    written?;
+    read.map(drop)
+}
+
+/// The writing thread of [`ndjson_split`].
+fn write_items(items: Consumer<'_, Item>) -> Result<()> {
+    let mut out = io::stdout().lock();
+    let mut builder = EventBuilder::new();
+    let mut json = JsonWriter::new();
+    let mut groups: Vec<Option<Group>> = Vec::new();
+    let mut buf = Vec::with_capacity(1 << 17);
+    let r = items.for_each(|rec, item| -> Result<()> {
+        match item {
+            Item::Event { off, group } => {
+                let view = rec.view(off)?;
+                let ev = builder
+                    .decode(rec.decoder(), &view)?
+                    .with_context(|| format!("offset {off:#x}: the record made no event twice"))?;
+                let g = groups.get(group as usize).and_then(Option::as_ref);
+                write_labeled(&mut json, &ev, g, &mut buf);
+            }
+            Item::Change(line) => buf.extend_from_slice(&line),
+            Item::Group(g) => {
+                let i = g.id.0 as usize;
+                if groups.len() <= i {
+                    groups.resize_with(i + 1, || None);
+                }
+                groups[i] = Some(*g);
+            }
+        }
+        if buf.len() >= 1 << 16 {
+            out.write_all(&buf)?;
+            buf.clear();
+        }
+        Ok(())
+    });
+    out.write_all(&buf)?;
+    out.flush()?;
+    r
+}
+
+/// `report` (text) on this thread.
+fn text(name: &str, data: &mut PerfData, order: Order) -> Result<()> {
+    let mut out = BufWriter::with_capacity(1 << 16, io::stdout().lock());
+    if !data.info().pipe {
+        writeln!(out, "# {name}: {}", describe(data.info()))?;
+    }
+    let mut builder = EventBuilder::new();
+    let mut story = Story::new();
+    let r = data.for_each(order, |dec, view| -> Result<()> {
+        if let Some(ev) = builder.decode(dec, view)? {
+            story.add(&ev);
+            story.write_changes(&mut out)?;
+        }
+        Ok(())
+    });
+    finish_text(name, data, &mut story, r.map(drop), &mut out)
+}
+
+/// `report` (text) on two threads: this one reads in order and decodes, and hands the
+/// decoded records (borrowed from the map) to the other, which makes their events and
+/// tells the story. A record is decoded once; the event builder and the story, the larger
+/// half, run on the other thread.
+fn text_split(name: &str, data: &mut PerfData, order: Order) -> Result<()> {
+    if !data.info().pipe {
+        let mut out = io::stdout().lock();
+        writeln!(out, "# {name}: {}", describe(data.info()))?;
+        out.flush()?;
+    }
+    let tell = |recs: Consumer<'_, (Record<'_>, SampleId)>| {
+        let mut out = BufWriter::with_capacity(1 << 16, io::stdout().lock());
+        let mut builder = EventBuilder::new();
+        let mut story = Story::new();
+        let r = recs.for_each(|_, (rec, id)| -> Result<()> {
+            if let Some(ev) = builder.event(&rec, &id) {
+                story.add(&ev);
+                story.write_changes(&mut out)?;
+            }
+            Ok(())
+        });
+        let flushed = out.flush();
+        (story, r.and(flushed.map_err(Into::into)))
+    };
+    let (read, (mut story, told)) = data
+        .for_each_split(
+            order,
+            |dec, view, recs| -> Result<()> {
+                recs.push(dec.decode(view)?);
+                Ok(())
+            },
+            tell,
+        )
+        .context("not a mapped file")?;
+    // The teller's error came first: the reader only stopped because the teller did.
+    let r = told.and(read.map(drop));
+    let mut out = BufWriter::with_capacity(1 << 16, io::stdout().lock());
+    finish_text(name, data, &mut story, r, &mut out)
+}
+
+/// The end of the text story: the sets and their tasks, after what was read.
+fn finish_text(
+    name: &str,
+    data: &PerfData,
+    story: &mut Story,
+    r: Result<()>,
+    out: &mut impl Write,
+) -> Result<()> {
+    if data.info().pipe {
+        writeln!(out, "# {name}: {}", describe(data.info()))?;
+    }
+    // Even after a damaged record, what was read is told, marked as such.
+    if r.is_err() {
+        writeln!(
+            out,
+            "# incomplete: the input is damaged; what was read before:"
+        )?;
+    }
+    story.finish(out)?;
+    out.flush()?;
+    r
 }
 
 /// What the `--by container` rows need of a group, taken from the model when it is read.
@@ -223,7 +428,6 @@ fn by_container(
 ) -> Result<()> {
     use nswatch::profile::ContainerProfile;
     use nswatch::symbols::{recorded_here, Kallsyms, Symbolizer};
-    use nswatch::Record;
 
     let mut builder = EventBuilder::new();
     let mut model = Attributor::learning();

@@ -6,6 +6,7 @@
 //! header. Either way the records go through the one [`Decoder`].
 
 pub mod features;
+pub mod split;
 
 use crate::attr::{Attr, ATTR_SIZE_MAX, ATTR_SIZE_MIN};
 use crate::bytes::{Bytes, Endian};
@@ -25,7 +26,7 @@ const PIPE_HEADER_LEN: u64 = 16;
 /// (input without FINISHED_ROUND records still runs in bounded memory).
 const REORDER_CAP: usize = 1 << 20;
 /// How often a file map drops the pages already read, so resident memory stays flat.
-const DROP_EVERY: usize = 8 << 20;
+pub(crate) const DROP_EVERY: usize = 2 << 20;
 /// Arena size below which a stream's arena is not compacted.
 const ARENA_MIN: usize = 4 << 20;
 
@@ -338,63 +339,14 @@ impl PerfData {
         let mut stats = ReadStats::default();
         match &mut self.source {
             Source::Whole { data, start, end } => {
-                let data: &Backing = data;
-                let bytes = data.bytes();
-                let (start, end) = (*start, *end);
-                let all = Bytes::new(&bytes[..end], endian);
-                let at = |off: usize| -> Result<RecordView<'_>, DecodeError> {
-                    let rest = all.range(off, end).expect("off <= end");
-                    RecordView::parse(rest, off as u64)
-                };
-                let mut reorder = ReorderBuffer::<usize>::new(REORDER_CAP);
-                let mut ready = Vec::new();
-                let mut dropped = start;
-                let mut off = start;
-                while off < end {
-                    let view = at(off)?;
-                    let next = off + view.size();
-                    let skip = take_user_record(&view, &mut self.decoder, &mut self.info)?;
-                    let next = next
-                        .checked_add(skip as usize)
-                        .filter(|&n| n <= end)
-                        .ok_or_else(|| {
-                            let needed = (view.size() as u64).saturating_add(skip);
-                            truncated(off as u64, needed, (end - off) as u64)
-                        })?;
-                    match order {
-                        Order::File => {
-                            stats.count(view.ty, view.size());
-                            f(&self.decoder, &view)?;
-                        }
-                        Order::Time => {
-                            let full = reorder.push(self.decoder.time_of(&view), off);
-                            if view.ty == kind::FINISHED_ROUND {
-                                reorder.finish_round(&mut ready);
-                            } else if full {
-                                reorder.release_overflow(&mut ready);
-                            }
-                            for o in ready.drain(..) {
-                                let v = at(o)?;
-                                stats.count(v.ty, v.size());
-                                f(&self.decoder, &v)?;
-                            }
-                        }
-                    }
-                    off = next;
-                    if let Backing::Map(m) = data {
-                        if off - dropped >= DROP_EVERY {
-                            // In time order, records still waiting must stay mapped.
-                            let keep = reorder.items().copied().min().unwrap_or(off);
-                            drop_pages(m, &mut dropped, keep);
-                        }
-                    }
-                }
-                reorder.flush(&mut ready);
-                for o in ready.drain(..) {
-                    let v = at(o)?;
-                    stats.count(v.ty, v.size());
-                    f(&self.decoder, &v)?;
-                }
+                let map = Mapped::new(data, *start, *end, endian);
+                map.walk(
+                    order,
+                    &mut self.decoder,
+                    &mut self.info,
+                    &mut stats,
+                    &mut Plain(f),
+                )?;
             }
             Source::Stream { reader, pos } => {
                 // Time order over a stream needs copies: records wait in an arena until
@@ -472,6 +424,184 @@ impl PerfData {
     }
 }
 
+/// What [`Mapped::walk`] hands each record to.
+trait Visit<'m, E> {
+    /// Takes one record, in the order asked for.
+    fn record(&mut self, decoder: &Decoder, view: &RecordView<'m>) -> Result<(), E>;
+
+    /// The lowest file offset another reader still needs mapped (`usize::MAX`: none).
+    fn in_use(&mut self) -> usize {
+        usize::MAX
+    }
+
+    /// The decoder took in an attr (HEADER_ATTR, in pipe mode): records handed on from now
+    /// on are decoded with it.
+    fn decoder_changed(&mut self) {}
+
+    /// The walk has read up to `read`, and pages below `limit` may be dropped. Returns
+    /// false when the walk should drop them itself; true when another thread does the page
+    /// work (dropping, and mapping ahead of the walk).
+    fn pages(&mut self, _read: usize, _limit: usize) -> bool {
+        false
+    }
+}
+
+/// A plain callback: nothing else reads the map.
+struct Plain<F>(F);
+
+impl<E, F: FnMut(&Decoder, &RecordView<'_>) -> Result<(), E>> Visit<'_, E> for Plain<F> {
+    #[inline]
+    fn record(&mut self, decoder: &Decoder, view: &RecordView<'_>) -> Result<(), E> {
+        (self.0)(decoder, view)
+    }
+}
+
+/// The records of an input that is addressable whole (a file map, or bytes in memory).
+#[derive(Clone, Copy)]
+struct Mapped<'m> {
+    data: &'m Backing,
+    /// The input up to the end of the data section.
+    all: Bytes<'m>,
+    raw: &'m [u8],
+    endian: Endian,
+    start: usize,
+    end: usize,
+}
+
+impl<'m> Mapped<'m> {
+    fn new(data: &'m Backing, start: usize, end: usize, endian: Endian) -> Self {
+        Mapped {
+            data,
+            all: Bytes::new(&data.bytes()[..end], endian),
+            raw: &data.bytes()[..end],
+            endian,
+            start,
+            end,
+        }
+    }
+
+    /// The file map, when the input is one.
+    fn mmap(&self) -> Option<&'m memmap2::Mmap> {
+        match self.data {
+            Backing::Map(m) => Some(m),
+            Backing::Owned(_) => None,
+        }
+    }
+
+    /// The record at file offset `off`.
+    #[inline]
+    fn at(&self, off: usize) -> Result<RecordView<'m>, DecodeError> {
+        let rest = self.all.range(off, self.end).ok_or_else(|| {
+            truncated(
+                off as u64,
+                HEADER_LEN as u64,
+                self.end.saturating_sub(off) as u64,
+            )
+        })?;
+        RecordView::parse(rest, off as u64)
+    }
+
+    /// The record at `off` again, once [`Mapped::at`] has accepted it (records that waited
+    /// to be ordered): its header is not checked a second time.
+    #[inline]
+    fn again(&self, off: usize) -> Result<RecordView<'m>, DecodeError> {
+        let raw = self.raw.get(off..).unwrap_or_default();
+        let head = Bytes::new(raw, self.endian);
+        if let (Some(ty), Some(misc), Some(size)) = (head.u32(0), head.u16(4), head.u16(6)) {
+            if let Some(bytes) = raw.get(..size as usize) {
+                return Ok(RecordView {
+                    offset: off as u64,
+                    ty,
+                    misc,
+                    bytes: Bytes::new(bytes, self.endian),
+                });
+            }
+        }
+        self.at(off)
+    }
+
+    /// Walks the records from `start` to `end`, in `order`, handing each to `v`. Pages
+    /// already read are dropped as the walk goes, except those of records still waiting to
+    /// be ordered and those `v` says another reader still needs.
+    fn walk<E: From<DecodeError>>(
+        &self,
+        order: Order,
+        decoder: &mut Decoder,
+        info: &mut FileInfo,
+        stats: &mut ReadStats,
+        v: &mut impl Visit<'m, E>,
+    ) -> Result<(), E> {
+        let (start, end) = (self.start, self.end);
+        let mut reorder = ReorderBuffer::<usize>::new(REORDER_CAP);
+        let mut ready = Vec::new();
+        let mut dropped = start;
+        // Checked every DROP_EVERY bytes read, not DROP_EVERY past what was dropped: while
+        // old records wait, the latter would look for the oldest one at every record.
+        let mut next_drop = start + DROP_EVERY;
+        let mut off = start;
+        while off < end {
+            let view = self.at(off)?;
+            let next = off + view.size();
+            // The kernel's records (nearly all of them) tell the reader nothing.
+            let skip = if view.is_kernel() {
+                0
+            } else {
+                let skip = take_user_record(&view, decoder, info)?;
+                if view.ty == kind::HEADER_ATTR {
+                    v.decoder_changed();
+                }
+                skip
+            };
+            let next = next
+                .checked_add(skip as usize)
+                .filter(|&n| n <= end)
+                .ok_or_else(|| {
+                    let needed = (view.size() as u64).saturating_add(skip);
+                    truncated(off as u64, needed, (end - off) as u64)
+                })?;
+            match order {
+                Order::File => {
+                    stats.count(view.ty, view.size());
+                    v.record(decoder, &view)?;
+                }
+                Order::Time => {
+                    let full = reorder.push(decoder.time_of(&view), off);
+                    if view.ty == kind::FINISHED_ROUND {
+                        reorder.finish_round(&mut ready);
+                    } else if full {
+                        reorder.release_overflow(&mut ready);
+                    }
+                    for o in ready.drain(..) {
+                        let r = self.again(o)?;
+                        stats.count(r.ty, r.size());
+                        v.record(decoder, &r)?;
+                    }
+                }
+            }
+            off = next;
+            if off >= next_drop {
+                next_drop = off + DROP_EVERY;
+                if let Backing::Map(m) = self.data {
+                    // In time order, records still waiting must stay mapped, and so must
+                    // those another reader has not read yet.
+                    let waiting = reorder.items().copied().min().unwrap_or(off);
+                    let limit = waiting.min(v.in_use());
+                    if !v.pages(off, limit) {
+                        drop_pages(m, &mut dropped, limit);
+                    }
+                }
+            }
+        }
+        reorder.flush(&mut ready);
+        for o in ready.drain(..) {
+            let r = self.again(o)?;
+            stats.count(r.ty, r.size());
+            v.record(decoder, &r)?;
+        }
+        Ok(())
+    }
+}
+
 /// Hands the released records of a stream's arena to `f`; empties the arena once nothing
 /// waits in it.
 fn hand_on<E: From<DecodeError>>(
@@ -519,14 +649,14 @@ fn compact(
 
 /// Drops the already-read pages of a file map from memory (they are clean file pages and
 /// come back from the page cache if touched again).
-fn drop_pages(map: &memmap2::Mmap, dropped: &mut usize, upto: usize) {
+pub(crate) fn drop_pages(map: &memmap2::Mmap, dropped: &mut usize, upto: usize) {
     let page = 4096;
     let end = upto / page * page;
     if end > *dropped {
         let start = *dropped / page * page;
         // SAFETY: a private read-only file map: DONTNEED only lets the kernel reload the
         // same file contents on the next access; no reference into the range outlives the
-        // records already handed out.
+        // records already handed out (on either thread of a split read: see split.rs).
         unsafe {
             let _ =
                 map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, start, end - start);

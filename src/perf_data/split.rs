@@ -1,0 +1,321 @@
+//! One mapped perf.data read by two threads: the calling thread walks the records in order
+//! (as [`PerfData::for_each`] does) and hands items in batches to a second thread, the
+//! consumer.
+//!
+//! What goes across is the caller's choice (`T`): a record's file offset with what the first
+//! thread learned about it, or the decoded record itself, which borrows the map. The
+//! consumer can read any record again by its offset ([`Records::view`]), with a copy of the
+//! decoder as it was when the item was made, so both threads decode a record alike. Nothing
+//! is copied out of the map.
+//!
+//! Memory stays flat: pages already read are dropped as in [`PerfData::for_each`], but only
+//! below the lowest offset of the batches the consumer has not finished (it hands each
+//! finished batch back, to be refilled), and at most [`IN_FLIGHT`] batches wait for it. The
+//! page work is the consumer's, between batches: it drops what the reader says is done with
+//! and maps the next few MiB ahead of the reader (MADV_POPULATE_READ), so that the reader,
+//! the busier thread, takes neither the faults nor the unmapping.
+//! The channel is std's bounded one: a batch per send, so its cost per item is nil.
+
+use super::{drop_pages, Mapped, Order, PerfData, ReadStats, Source, Visit, DROP_EVERY};
+use crate::decoder::Decoder;
+use crate::error::{DecodeError, ErrorKind};
+use crate::record::RecordView;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
+use std::sync::Arc;
+
+/// Items per batch, at most: enough that the channel costs nothing per item, few enough that
+/// the consumer starts at once and the pages held for it stay few.
+pub const BATCH: usize = 8192;
+/// Bytes of items per batch, at most (large items, such as decoded records, come in smaller
+/// batches: memory stays near the one-thread read's).
+pub const BATCH_BYTES: usize = 512 << 10;
+
+/// Items per batch of `T`.
+fn batch_len<T>() -> usize {
+    (BATCH_BYTES / std::mem::size_of::<T>().max(1)).clamp(64, BATCH)
+}
+/// Batches sent and not yet taken by the consumer, at most; the reader waits beyond.
+pub const IN_FLIGHT: usize = 4;
+
+/// How far the consumer maps the file ahead of the reading thread (MADV_POPULATE_READ), so
+/// that the reader, the busier thread, does not take the page faults.
+const MAP_AHEAD: usize = 2 * DROP_EVERY;
+
+/// The page work the reading thread leaves to the consumer: where it reads, and below which
+/// offset no record is needed any more (neither waiting to be ordered nor in a batch the
+/// consumer has not handed back).
+struct PageWork {
+    read: AtomicUsize,
+    limit: AtomicUsize,
+}
+
+/// What the reading thread sends.
+enum Msg<T> {
+    Items(Vec<T>),
+    /// The decoder changed (an attr arrived in the stream, as in pipe mode): items after
+    /// this are decoded with it.
+    Decoder(Box<Decoder>),
+}
+
+/// The consumer's view of the input: any record by its file offset, and the decoder.
+pub struct Records<'m> {
+    map: Mapped<'m>,
+    decoder: Decoder,
+}
+
+impl<'m> Records<'m> {
+    /// The record at file offset `off` (a [`RecordView::offset`] of the reading thread).
+    #[inline]
+    pub fn view(&self, off: usize) -> Result<RecordView<'m>, DecodeError> {
+        self.map.at(off)
+    }
+
+    /// The decoder, as the reading thread had it when it made the current item.
+    #[inline]
+    pub fn decoder(&self) -> &Decoder {
+        &self.decoder
+    }
+}
+
+/// The consumer's end: the items, in the order the reading thread made them.
+pub struct Consumer<'m, T> {
+    rx: Receiver<Msg<T>>,
+    back: Sender<Vec<T>>,
+    records: Records<'m>,
+    work: Arc<PageWork>,
+    dropped: usize,
+    mapped: usize,
+}
+
+impl<'m, T> Consumer<'m, T> {
+    /// Hands every item to `f`, in order, with the records to read them from; returns when
+    /// the reading thread is done (after an error of its own too) or at `f`'s first error,
+    /// which stops the reading thread.
+    pub fn for_each<E>(
+        mut self,
+        mut f: impl FnMut(&Records<'m>, T) -> Result<(), E>,
+    ) -> Result<(), E> {
+        self.pages();
+        while let Ok(msg) = self.rx.recv() {
+            match msg {
+                Msg::Decoder(d) => self.records.decoder = *d,
+                Msg::Items(mut items) => {
+                    for item in items.drain(..) {
+                        f(&self.records, item)?;
+                    }
+                    // Handing the batch back says its records are read; the reader may be
+                    // gone already, which is no error.
+                    let _ = self.back.send(items);
+                    self.pages();
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Drops the pages the reading thread no longer needs, and maps those it will read
+    /// next, between two batches.
+    fn pages(&mut self) {
+        let Some(m) = self.records.map.mmap() else {
+            return;
+        };
+        // Below the limit, no item sent or to be sent points: the reading thread computed
+        // it from its waiting records and the batches not handed back yet.
+        drop_pages(
+            m,
+            &mut self.dropped,
+            self.work.limit.load(Ordering::Acquire),
+        );
+        let read = self.work.read.load(Ordering::Acquire);
+        let want = (read + MAP_AHEAD).min(self.records.map.end);
+        if want > self.mapped {
+            let from = self.mapped.max(read) / 4096 * 4096;
+            // Mapping ahead only saves faults: a kernel without MADV_POPULATE_READ (5.14)
+            // refuses it, and the reader takes its faults.
+            let _ = m.advise_range(memmap2::Advice::PopulateRead, from, want - from);
+            self.mapped = want;
+        }
+    }
+}
+
+/// The reading thread's side: fills batches, sends them, keeps the pages they point to.
+struct Producer<T, F> {
+    produce: F,
+    batch: Vec<T>,
+    /// Items per batch.
+    cap: usize,
+    /// Lowest offset of a record handed to `produce` for the current batch.
+    batch_min: usize,
+    tx: SyncSender<Msg<T>>,
+    back: Receiver<Vec<T>>,
+    /// Lowest offset of each batch sent and not handed back, oldest first.
+    sent: VecDeque<usize>,
+    spare: Vec<Vec<T>>,
+    /// The decoder changed since the consumer's copy was made.
+    changed: bool,
+    /// The consumer hung up (it stopped at an error of its own).
+    gone: bool,
+    work: Arc<PageWork>,
+}
+
+impl<T, F> Producer<T, F> {
+    /// Takes back the batches the consumer finished.
+    fn reap(&mut self) {
+        while let Ok(v) = self.back.try_recv() {
+            self.sent.pop_front();
+            self.spare.push(v);
+        }
+    }
+
+    fn send(&mut self, msg: Msg<T>) -> Result<(), DecodeError> {
+        if self.tx.send(msg).is_err() {
+            self.gone = true;
+            return Err(DecodeError::at(
+                0,
+                ErrorKind::Io("the consumer of the records stopped".into()),
+            ));
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), DecodeError> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        self.reap();
+        let fresh = self
+            .spare
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(self.cap));
+        let full = std::mem::replace(&mut self.batch, fresh);
+        self.sent.push_back(self.batch_min);
+        self.batch_min = usize::MAX;
+        self.send(Msg::Items(full))
+    }
+}
+
+impl<'m, T, E, F> Visit<'m, E> for Producer<T, F>
+where
+    E: From<DecodeError>,
+    F: FnMut(&Decoder, &RecordView<'m>, &mut Vec<T>) -> Result<(), E>,
+{
+    #[inline]
+    fn record(&mut self, decoder: &Decoder, view: &RecordView<'m>) -> Result<(), E> {
+        if self.changed {
+            self.flush()?;
+            self.send(Msg::Decoder(Box::new(decoder.clone())))?;
+            self.changed = false;
+        }
+        (self.produce)(decoder, view, &mut self.batch)?;
+        self.batch_min = self.batch_min.min(view.offset as usize);
+        if self.batch.len() >= self.cap {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn in_use(&mut self) -> usize {
+        self.reap();
+        self.sent.iter().copied().fold(self.batch_min, usize::min)
+    }
+
+    fn decoder_changed(&mut self) {
+        self.changed = true;
+    }
+
+    fn pages(&mut self, read: usize, limit: usize) -> bool {
+        self.work.read.store(read, Ordering::Release);
+        self.work.limit.store(limit, Ordering::Release);
+        true
+    }
+}
+
+impl PerfData {
+    /// True when the whole input is addressable (a file, or bytes in memory), so that
+    /// [`PerfData::for_each_split`] can read it; false for a stream.
+    pub fn is_mapped(&self) -> bool {
+        matches!(self.source, Source::Whole { .. })
+    }
+
+    /// Reads the input on two threads. This thread walks the records in `order` and hands
+    /// each to `produce`, which appends what the consumer needs of it (any number of items,
+    /// none included; they may borrow the record, decoded or not) to the current batch; `consume` runs on a second thread, given the
+    /// items in the order they were made, and the records to read them from
+    /// ([`Consumer::for_each`]).
+    ///
+    /// Returns the walk's result and the consumer's, or `None` for a stream (not mapped:
+    /// use [`PerfData::for_each`]). The items made before an error of the walk or of
+    /// `produce` all reach the consumer. When the consumer stops early, the walk stops with
+    /// an I/O error that only says so: the consumer's own result tells why.
+    pub fn for_each_split<'s, T, E, R>(
+        &'s mut self,
+        order: Order,
+        produce: impl FnMut(&Decoder, &RecordView<'s>, &mut Vec<T>) -> Result<(), E>,
+        consume: impl FnOnce(Consumer<'s, T>) -> R + Send,
+    ) -> Option<(Result<ReadStats, E>, R)>
+    where
+        T: Send,
+        R: Send,
+        E: From<DecodeError>,
+    {
+        let endian = self.info.endian.unwrap_or(crate::bytes::Endian::NATIVE);
+        let Source::Whole { data, start, end } = &self.source else {
+            return None;
+        };
+        let map = Mapped::new(data, *start, *end, endian);
+        let (decoder, info) = (&mut self.decoder, &mut self.info);
+        let (tx, rx) = sync_channel(IN_FLIGHT);
+        let (back_tx, back_rx) = channel();
+        let work = Arc::new(PageWork {
+            read: AtomicUsize::new(map.start),
+            limit: AtomicUsize::new(map.start),
+        });
+        let consumer = Consumer {
+            rx,
+            back: back_tx,
+            records: Records {
+                map,
+                decoder: decoder.clone(),
+            },
+            work: work.clone(),
+            dropped: map.start,
+            mapped: map.start,
+        };
+        let mut producer = Producer {
+            produce,
+            batch: Vec::with_capacity(batch_len::<T>()),
+            cap: batch_len::<T>(),
+            batch_min: usize::MAX,
+            tx,
+            back: back_rx,
+            sent: VecDeque::new(),
+            spare: Vec::new(),
+            changed: false,
+            gone: false,
+            work,
+        };
+        Some(std::thread::scope(|s| {
+            let handle = s.spawn(move || consume(consumer));
+            let mut stats = ReadStats::default();
+            let r = map.walk(order, decoder, info, &mut stats, &mut producer);
+            // What was made before an error is still the consumer's.
+            let last = if producer.gone {
+                Ok(())
+            } else {
+                producer.flush()
+            };
+            drop(producer);
+            let out = match handle.join() {
+                Ok(out) => out,
+                Err(panic) => std::panic::resume_unwind(panic),
+            };
+            let r = match (r, last) {
+                (Ok(()), Err(e)) => Err(E::from(e)),
+                (r, _) => r,
+            };
+            (r.map(|()| stats), out)
+        }))
+    }
+}
