@@ -63,8 +63,9 @@ pub struct ReportArgs {
     #[arg(long, requires = "by")]
     folded: bool,
     /// Threads for the event stream and the text story of a file: 1 reads on this thread
-    /// alone; 0 (the default) uses a second thread when the machine has a second CPU.
-    #[arg(long, default_value_t = 0, hide = true)]
+    /// alone (best on a machine whose other CPUs are busy); 0 (the default) uses a second
+    /// thread when the machine has a second CPU. Standard input is always read on one.
+    #[arg(long, default_value_t = 0)]
     threads: usize,
 }
 
