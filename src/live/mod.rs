@@ -293,115 +293,327 @@ impl Capture {
 
     /// The k-way merge: hands out, oldest first, the records with a time up to `cutoff`,
     /// then releases what each ring handed out, in one tail store per ring.
+    ///
+    /// Each input's next record is parsed once (header and time) and kept until it is
+    /// handed out. The heap holds one entry per input and is touched once per *run*, not
+    /// per record: the input on top hands out records for as long as they are older than
+    /// the next input's oldest (ties go to the lower index, as the heap would order them).
     fn drain<E: From<DecodeError>>(
         &mut self,
         cutoff: u64,
         mut f: impl FnMut(Item<'_, '_>) -> Result<(), E>,
     ) -> Result<(), E> {
-        let mut heap = BinaryHeap::with_capacity(self.rings.len() + 1);
+        let Capture {
+            rings,
+            decoder,
+            stats,
+            last_time,
+            heads,
+            pos,
+            side,
+            ..
+        } = self;
+        let n = rings.len();
         // The side source's slot in the heap: past the rings.
-        let side_slot = self.rings.len();
-        if let Some(side) = self.side.as_mut() {
+        let side_slot = n;
+        let mut heap = BinaryHeap::with_capacity(n + 1);
+        if let Some(side) = side.as_mut() {
             side.fill();
             if let Some(t) = side.peek_time() {
                 heap.push(Reverse((t, side_slot)));
             }
         }
-        for (i, r) in self.rings.iter().enumerate() {
-            self.heads[i] = r.head();
-            self.pos[i] = r.tail();
-        }
-        // The next record's time of ring `i`, or None when it is drained or corrupt.
-        let next = |rings: &[Ring],
-                    pos: &mut [u64],
-                    heads: &[u64],
-                    stats: &mut CaptureStats,
-                    dec: &Decoder,
-                    i: usize|
-         -> Option<u64> {
-            if pos[i] >= heads[i] {
-                return None;
-            }
-            match rings[i].record_at(pos[i], heads[i]) {
-                Ok(v) => Some(dec.time_of(&v).unwrap_or(0)),
-                Err(_) => {
-                    // A corrupt ring cannot be walked: skip what it holds.
-                    stats.resyncs += 1;
-                    pos[i] = heads[i];
-                    None
-                }
-            }
-        };
-        for i in 0..self.rings.len() {
-            if let Some(t) = next(
-                &self.rings,
-                &mut self.pos,
-                &self.heads,
-                &mut self.stats,
-                &self.decoder,
-                i,
-            ) {
-                heap.push(Reverse((t, i)));
-            }
+        let mut cur: Vec<Option<RecordView<'_>>> = Vec::with_capacity(n);
+        for (i, r) in rings.iter().enumerate() {
+            heads[i] = r.head();
+            pos[i] = r.tail();
+            cur.push(
+                match next_record(r, decoder, &mut pos[i], heads[i], stats) {
+                    Some((t, v)) => {
+                        heap.push(Reverse((t, i)));
+                        Some(v)
+                    }
+                    None => None,
+                },
+            );
         }
         let mut result = Ok(());
-        while let Some(Reverse((t, i))) = heap.pop() {
-            if t > cutoff {
+        'merge: while let Some(Reverse((mut t, i))) = heap.pop() {
+            // This input hands out records while they come before every other input's.
+            let bound = heap
+                .peek()
+                .map_or((cutoff, usize::MAX), |r| r.0.min((cutoff, usize::MAX)));
+            if (t, i) > bound {
                 break;
             }
             if i == side_slot {
-                let Some(side) = self.side.as_mut() else {
+                let Some(side) = side.as_mut() else {
                     continue;
                 };
-                let Some(item) = side.pop() else { continue };
-                if t < self.last_time {
-                    self.stats.late += 1;
-                } else {
-                    self.last_time = t;
+                loop {
+                    let Some(item) = side.pop() else { break };
+                    order(t, last_time, stats);
+                    stats.side += 1;
+                    if let Err(e) = f(Item::Syscall(item)) {
+                        result = Err(e);
+                        break 'merge;
+                    }
+                    match side.peek_time() {
+                        Some(nt) if (nt, i) <= bound => t = nt,
+                        Some(nt) => {
+                            heap.push(Reverse((nt, i)));
+                            break;
+                        }
+                        None => break,
+                    }
                 }
-                self.stats.side += 1;
-                if let Err(e) = f(Item::Syscall(item)) {
+                continue;
+            }
+            let ring = &rings[i];
+            while let Some(view) = cur[i].take() {
+                order(t, last_time, stats);
+                stats.per_cpu[i] += 1;
+                pos[i] += view.size() as u64;
+                if let Err(e) = f(Item::Record(decoder, &view)) {
                     result = Err(e);
+                    break 'merge;
+                }
+                let Some((nt, v)) = next_record(ring, decoder, &mut pos[i], heads[i], stats) else {
+                    break;
+                };
+                cur[i] = Some(v);
+                if (nt, i) <= bound {
+                    t = nt;
+                } else {
+                    heap.push(Reverse((nt, i)));
                     break;
                 }
-                if let Some(t) = side.peek_time() {
-                    heap.push(Reverse((t, side_slot)));
-                }
-                continue;
-            }
-            let Ok(view) = self.rings[i].record_at(self.pos[i], self.heads[i]) else {
-                // next() read this very header a moment ago; should it differ, resync.
-                self.stats.resyncs += 1;
-                self.pos[i] = self.heads[i];
-                continue;
-            };
-            if t < self.last_time {
-                self.stats.late += 1;
-            } else {
-                self.last_time = t;
-            }
-            self.stats.per_cpu[i] += 1;
-            self.pos[i] += view.size() as u64;
-            if let Err(e) = f(Item::Record(&self.decoder, &view)) {
-                result = Err(e);
-                break;
-            }
-            if let Some(t) = next(
-                &self.rings,
-                &mut self.pos,
-                &self.heads,
-                &mut self.stats,
-                &self.decoder,
-                i,
-            ) {
-                heap.push(Reverse((t, i)));
             }
         }
-        for (i, r) in self.rings.iter_mut().enumerate() {
-            if self.pos[i] != r.tail() {
-                r.release(self.pos[i]);
+        drop(cur);
+        for (i, r) in rings.iter_mut().enumerate() {
+            if pos[i] != r.tail() {
+                r.release(pos[i]);
             }
         }
         result
+    }
+}
+
+/// Counts a record handed out at `t` as late when one already handed out was newer.
+#[inline]
+fn order(t: u64, last_time: &mut u64, stats: &mut CaptureStats) {
+    if t < *last_time {
+        stats.late += 1;
+    } else {
+        *last_time = t;
+    }
+}
+
+/// The record of `ring` at `pos` and its time, or None when the ring is drained up to
+/// `head` or corrupt (then skipped to its head).
+#[inline]
+fn next_record<'r>(
+    ring: &'r Ring,
+    decoder: &Decoder,
+    pos: &mut u64,
+    head: u64,
+    stats: &mut CaptureStats,
+) -> Option<(u64, RecordView<'r>)> {
+    if *pos >= head {
+        return None;
+    }
+    match ring.record_at(*pos, head) {
+        Ok(v) => Some((decoder.time_of(&v).unwrap_or(0), v)),
+        Err(_) => {
+            // A corrupt ring cannot be walked: skip what it holds.
+            stats.resyncs += 1;
+            *pos = head;
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::attr::SampleFormat;
+    use crate::bpf::event::Syscall;
+    use crate::bytes::Endian;
+    use crate::live::open::SAMPLE_TYPE;
+    use crate::live::ring::fake::{fake_ring, kernel_write};
+    use crate::record::encode::Encoder;
+    use crate::record::{NsLink, Record, SampleId};
+    use std::collections::VecDeque;
+
+    struct FakeSide(VecDeque<Box<Cause>>);
+
+    impl Side for FakeSide {
+        fn fill(&mut self) {}
+        fn peek_time(&self) -> Option<u64> {
+            self.0.front().map(|c| c.enter_ns)
+        }
+        fn pop(&mut self) -> Option<Box<Cause>> {
+            self.0.pop_front()
+        }
+        fn fd(&self) -> Option<BorrowedFd<'_>> {
+            None
+        }
+    }
+
+    fn cause(t: u64) -> Box<Cause> {
+        Box::new(Cause {
+            syscall: Syscall::Setns,
+            flags: 0,
+            target: None,
+            ret: 0,
+            enter_ns: t,
+            exit_ns: t + 1,
+            pid: 7,
+            tid: 7,
+            cpu: 0,
+            comm: "t".into(),
+            before: [0; 10],
+            after: [0; 10],
+            child_tid: None,
+            dev: 4,
+            flags_unread: false,
+        })
+    }
+
+    /// A capture over fake rings, without perf events.
+    fn capture(rings: Vec<Ring>) -> Capture {
+        let mut decoder = Decoder::new();
+        decoder.add_attr(open::side_band_decoder_attr(), [1]);
+        // SAFETY: epoll_create1 has no preconditions; the fd is owned below.
+        let epoll = unsafe { OwnedFd::from_raw_fd(libc::epoll_create1(libc::EPOLL_CLOEXEC)) };
+        let n = rings.len();
+        Capture {
+            rings,
+            decoder,
+            epoll,
+            opts: CaptureOptions::default(),
+            stats: CaptureStats {
+                per_cpu: vec![0; n],
+                ..Default::default()
+            },
+            last_time: 0,
+            heads: vec![0; n],
+            pos: vec![0; n],
+            side: None,
+        }
+    }
+
+    /// Appends NAMESPACES records of tid `tid` at `times` to `ring` (after `end`).
+    fn write(ring: &Ring, end: &mut u64, tid: u32, times: &[u64]) {
+        let enc = Encoder::new(Endian::NATIVE, SampleFormat::new(SAMPLE_TYPE, 0, true));
+        let links = [NsLink { dev: 4, ino: 1 }; 7];
+        for &t in times {
+            let mut rec = Vec::new();
+            let id = SampleId {
+                pid: Some(tid),
+                tid: Some(tid),
+                time: Some(t),
+                cpu: Some(0),
+                id: Some(1),
+                ..Default::default()
+            };
+            enc.namespaces(&mut rec, tid, tid, &links, &id);
+            kernel_write(ring, *end, &rec);
+            *end += rec.len() as u64;
+        }
+    }
+
+    /// (input, time) in the order the merge hands them out; input 9 is the side source.
+    fn take(cap: &mut Capture, cutoff: u64) -> Vec<(u32, u64)> {
+        let mut got = Vec::new();
+        cap.drain(cutoff, |item| -> Result<(), DecodeError> {
+            got.push(match item {
+                Item::Record(dec, view) => {
+                    let (rec, id) = dec.decode(view)?;
+                    let Record::Namespaces(n) = rec else { panic!() };
+                    (n.tid, id.time.unwrap())
+                }
+                Item::Syscall(c) => (9, c.enter_ns),
+            });
+            Ok(())
+        })
+        .unwrap();
+        got
+    }
+
+    #[test]
+    fn the_merge_hands_out_in_time_order_up_to_the_cutoff_and_counts_late_records() {
+        let rings = vec![fake_ring(), fake_ring(), fake_ring()];
+        let mut end = [0u64; 3];
+        write(&rings[0], &mut end[0], 0, &[10, 20, 30, 40, 100]);
+        write(&rings[1], &mut end[1], 1, &[15, 20, 25, 60, 90]);
+        write(&rings[2], &mut end[2], 2, &[5, 50]);
+        let mut cap = capture(rings);
+        cap.side = Some(Box::new(FakeSide(
+            [20, 35, 95].into_iter().map(cause).collect(),
+        )));
+        // Equal times: rings by index, then the side source (the heap's order).
+        assert_eq!(
+            take(&mut cap, 60),
+            [
+                (2, 5),
+                (0, 10),
+                (1, 15),
+                (0, 20),
+                (1, 20),
+                (9, 20),
+                (1, 25),
+                (0, 30),
+                (9, 35),
+                (0, 40),
+                (2, 50),
+                (1, 60)
+            ]
+        );
+        // What is held back stays in its ring, unreleased.
+        let rec = end[2] / 2;
+        let tails: Vec<u64> = cap.rings.iter().map(|r| r.tail()).collect();
+        assert_eq!(tails, [4 * rec, 4 * rec, 2 * rec]);
+        assert_eq!(cap.stats.late, 0);
+        // A record older than one handed out is still handed out, and counted as late.
+        write(&cap.rings[2], &mut end[2], 2, &[45]);
+        assert_eq!(
+            take(&mut cap, u64::MAX),
+            [(2, 45), (1, 90), (9, 95), (0, 100)]
+        );
+        assert_eq!(cap.stats.late, 1);
+        assert_eq!(cap.stats.per_cpu, [5, 5, 3]);
+        assert_eq!(cap.stats.side, 3);
+        let tails: Vec<u64> = cap.rings.iter().map(|r| r.tail()).collect();
+        assert_eq!(tails, end);
+        assert!(take(&mut cap, u64::MAX).is_empty());
+    }
+
+    #[test]
+    fn a_callback_error_stops_the_merge_and_releases_only_what_was_handed_out() {
+        let rings = vec![fake_ring(), fake_ring()];
+        let mut end = [0u64; 2];
+        write(&rings[0], &mut end[0], 0, &[1, 2, 3]);
+        write(&rings[1], &mut end[1], 1, &[4]);
+        let mut cap = capture(rings);
+        let mut n = 0;
+        let r = cap.drain(u64::MAX, |_| {
+            n += 1;
+            if n == 2 {
+                Err(DecodeError::at(0, crate::ErrorKind::UnknownType))
+            } else {
+                Ok(())
+            }
+        });
+        assert!(r.is_err());
+        let rec = end[0] / 3;
+        assert_eq!(
+            cap.rings[0].tail(),
+            2 * rec,
+            "the failed record counts as read"
+        );
+        assert_eq!(cap.rings[1].tail(), 0);
+        assert_eq!(take(&mut cap, u64::MAX), [(0, 3), (1, 4)]);
     }
 }

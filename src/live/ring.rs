@@ -200,17 +200,13 @@ pub fn page_size() -> usize {
     }
 }
 
+/// Rings over anonymous memory, for tests of the ring and of the merge.
 #[cfg(test)]
-mod tests {
+pub(crate) mod fake {
     use super::*;
-    use crate::attr::SampleFormat;
-    use crate::decoder::Decoder;
-    use crate::live::open::{side_band_decoder_attr, SAMPLE_TYPE};
-    use crate::record::encode::Encoder;
-    use crate::record::{NsLink, Record, SampleId};
 
     /// A ring over anonymous memory, written by the test as the kernel would.
-    fn fake_ring() -> Ring {
+    pub(crate) fn fake_ring() -> Ring {
         let page = page_size();
         let len = 2 * page;
         // SAFETY: anonymous mapping owned by the ring.
@@ -237,7 +233,7 @@ mod tests {
     }
 
     /// Writes `bytes` at ring position `pos` (wrapping) and publishes the new head.
-    fn kernel_write(r: &Ring, pos: u64, bytes: &[u8]) {
+    pub(crate) fn kernel_write(r: &Ring, pos: u64, bytes: &[u8]) {
         for (i, b) in bytes.iter().enumerate() {
             let off = ((pos + i as u64) & (r.size - 1)) as usize;
             // SAFETY: inside the data area.
@@ -246,6 +242,17 @@ mod tests {
         r.head_atomic()
             .store(pos + bytes.len() as u64, Ordering::Release);
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fake::{fake_ring, kernel_write};
+    use super::*;
+    use crate::attr::SampleFormat;
+    use crate::decoder::Decoder;
+    use crate::live::open::{side_band_decoder_attr, SAMPLE_TYPE};
+    use crate::record::encode::Encoder;
+    use crate::record::{NsLink, Record, SampleId};
 
     #[test]
     fn records_that_wrap_the_end_are_read_in_two_pieces() {
