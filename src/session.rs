@@ -95,6 +95,9 @@ struct Core {
     causes: Correlator,
     #[allow(clippy::vec_box)] // boxed once, moved as a pointer (bpf::correlate)
     expired: Vec<Box<Cause>>,
+    /// Causes done with, handed back to the probe to be filled again.
+    #[allow(clippy::vec_box)]
+    spare: Vec<Box<Cause>>,
     model: Attributor,
     netns: Vec<(String, NsLink)>,
     pending: Vec<Change>,
@@ -150,6 +153,7 @@ impl Session {
                 builder: EventBuilder::new(),
                 causes: Correlator::new(),
                 expired: Vec::new(),
+                spare: Vec::new(),
                 model: Attributor::new(host),
                 netns: Vec::new(),
                 pending: Vec::new(),
@@ -185,6 +189,7 @@ impl Session {
         }
         let core = &mut self.core;
         self.cap.poll(timeout, |item| core.handle(item, &mut f))?;
+        self.cap.recycle(&mut self.core.spare);
         if let Some(lost) = self.cap.side().map(|s| s.lost()) {
             self.core.put_bpf_lost(lost, &mut f);
         }
@@ -246,6 +251,7 @@ impl Session {
         let core = &mut self.core;
         self.cap
             .drain_until(time, |item| core.handle(item, &mut *f))?;
+        self.cap.recycle(&mut self.core.spare);
         self.core.synthesize(time, &tasks, f);
         self.core.stats.synthesized = self.core.stats.synthesized.max(tasks.len());
         Ok(tasks.len())
@@ -262,6 +268,7 @@ impl Core {
             Item::Syscall(c) => {
                 if let Some(c) = self.causes.syscall(c) {
                     self.put_call(&c, f);
+                    self.spare.push(c);
                 }
                 return Ok(());
             }
@@ -275,9 +282,12 @@ impl Core {
         };
         if let (false, Some(t)) = (self.causes.is_empty(), time) {
             self.causes.expire(t, &mut self.expired);
-            for c in std::mem::take(&mut self.expired) {
+            let mut expired = std::mem::take(&mut self.expired);
+            for c in expired.drain(..) {
                 self.put_call(&c, f);
+                self.spare.push(c);
             }
+            self.expired = expired;
         }
         let mut cause = None;
         match &rec {
@@ -307,6 +317,9 @@ impl Core {
                 |m, changes| name_started(m, changes, netns),
                 f,
             );
+        }
+        if let Some(c) = cause {
+            self.spare.push(c);
         }
         Ok(())
     }

@@ -35,6 +35,8 @@ pub trait Side {
     fn peek_time(&self) -> Option<u64>;
     /// Removes the oldest item waiting.
     fn pop(&mut self) -> Option<Box<Cause>>;
+    /// Takes back an item that was handed out and is done with, to fill it again.
+    fn recycle(&mut self, _item: Box<Cause>) {}
     /// A descriptor that polls readable when items arrive, to wake the capture.
     fn fd(&self) -> Option<BorrowedFd<'_>>;
     /// Items the source lost so far (a full buffer), reported like perf's LOST.
@@ -223,6 +225,15 @@ impl Capture {
     /// The second input, if one was added.
     pub fn side(&self) -> Option<&dyn Side> {
         self.side.as_deref()
+    }
+
+    /// Hands items of the [`Side`] source that are done with back to it, for reuse.
+    #[allow(clippy::vec_box)]
+    pub fn recycle(&mut self, items: &mut Vec<Box<Cause>>) {
+        match self.side.as_mut() {
+            Some(side) => items.drain(..).for_each(|c| side.recycle(c)),
+            None => items.clear(),
+        }
     }
 
     /// The CPUs being recorded.
