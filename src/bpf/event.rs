@@ -213,10 +213,13 @@ impl Cause {
         });
         let comm = &b[192..208];
         let comm = &comm[..comm.iter().position(|&c| c == 0).unwrap_or(comm.len())];
-        self.comm.clear();
-        match std::str::from_utf8(comm) {
-            Ok(text) => self.comm.push_str(text),
-            Err(_) => self.comm.push_str(&String::from_utf8_lossy(comm)),
+        // A recycled cause usually held the same command (a storm of one program's calls).
+        if self.comm.as_bytes() != comm {
+            self.comm.clear();
+            match std::str::from_utf8(comm) {
+                Ok(text) => self.comm.push_str(text),
+                Err(_) => self.comm.push_str(&String::from_utf8_lossy(comm)),
+            }
         }
         self.syscall = syscall;
         self.flags = u64_at(b, 24);

@@ -20,8 +20,6 @@ use crate::error::DecodeError;
 use crate::record::RecordView;
 use open::{map_error, online_cpus, open_cpu, side_band_decoder_attr, OpenError};
 use ring::{page_size, Ring};
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::time::Duration;
@@ -306,9 +304,11 @@ impl Capture {
     /// then releases what each ring handed out, in one tail store per ring.
     ///
     /// Each input's next record is parsed once (header and time) and kept until it is
-    /// handed out. The heap holds one entry per input and is touched once per *run*, not
-    /// per record: the input on top hands out records for as long as they are older than
-    /// the next input's oldest (ties go to the lower index, as the heap would order them).
+    /// handed out. The inputs' next times are kept sorted, oldest last (a handful of
+    /// entries: one per CPU and the side source; an insertion is a short memmove, cheaper
+    /// than a binary heap's sifts at this size), and touched once per *run*, not per
+    /// record: the oldest input hands out records for as long as they come before the next
+    /// input's oldest (equal times go to the lower index).
     fn drain<E: From<DecodeError>>(
         &mut self,
         cutoff: u64,
@@ -327,11 +327,11 @@ impl Capture {
         let n = rings.len();
         // The side source's slot in the heap: past the rings.
         let side_slot = n;
-        let mut heap = BinaryHeap::with_capacity(n + 1);
+        let mut tops = Tops(Vec::with_capacity(n + 1));
         if let Some(side) = side.as_mut() {
             side.fill();
             if let Some(t) = side.peek_time() {
-                heap.push(Reverse((t, side_slot)));
+                tops.push((t, side_slot));
             }
         }
         let mut cur: Vec<Option<RecordView<'_>>> = Vec::with_capacity(n);
@@ -341,7 +341,7 @@ impl Capture {
             cur.push(
                 match next_record(r, decoder, &mut pos[i], heads[i], stats) {
                     Some((t, v)) => {
-                        heap.push(Reverse((t, i)));
+                        tops.push((t, i));
                         Some(v)
                     }
                     None => None,
@@ -349,11 +349,12 @@ impl Capture {
             );
         }
         let mut result = Ok(());
-        'merge: while let Some(Reverse((mut t, i))) = heap.pop() {
+        'merge: while let Some((mut t, i)) = tops.0.pop() {
             // This input hands out records while they come before every other input's.
-            let bound = heap
-                .peek()
-                .map_or((cutoff, usize::MAX), |r| r.0.min((cutoff, usize::MAX)));
+            let bound = tops
+                .0
+                .last()
+                .map_or((cutoff, usize::MAX), |&r| r.min((cutoff, usize::MAX)));
             if (t, i) > bound {
                 break;
             }
@@ -372,7 +373,7 @@ impl Capture {
                     match side.peek_time() {
                         Some(nt) if (nt, i) <= bound => t = nt,
                         Some(nt) => {
-                            heap.push(Reverse((nt, i)));
+                            tops.push((nt, i));
                             break;
                         }
                         None => break,
@@ -396,7 +397,7 @@ impl Capture {
                 if (nt, i) <= bound {
                     t = nt;
                 } else {
-                    heap.push(Reverse((nt, i)));
+                    tops.push((nt, i));
                     break;
                 }
             }
@@ -408,6 +409,18 @@ impl Capture {
             }
         }
         result
+    }
+}
+
+/// The merge's inputs by the time of their next record, sorted newest first: the oldest
+/// is popped from the end.
+struct Tops(Vec<(u64, usize)>);
+
+impl Tops {
+    #[inline]
+    fn push(&mut self, e: (u64, usize)) {
+        let at = self.0.partition_point(|x| *x > e);
+        self.0.insert(at, e);
     }
 }
 
