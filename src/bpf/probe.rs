@@ -10,7 +10,7 @@ use super::event::Cause;
 use crate::live::Side;
 use libbpf_rs::btf::{types, Btf, ReferencesType};
 use libbpf_rs::skel::{OpenSkel, Skel, SkelBuilder};
-use libbpf_rs::{MapCore, MapFlags, PrintLevel, RingBuffer, RingBufferBuilder};
+use libbpf_rs::{PrintLevel, RingBuffer, RingBufferBuilder};
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::mem::MaybeUninit;
@@ -18,6 +18,7 @@ use std::os::fd::{BorrowedFd, FromRawFd, RawFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 #[allow(missing_docs, clippy::all, clippy::pedantic)]
@@ -307,21 +308,21 @@ impl Probe {
         self.passed_over.as_deref()
     }
 
-    /// Calls the program could not report: `[ring buffer full, in-flight table full]`,
-    /// summed over CPUs.
+    /// Calls the program could not report: `[ring buffer full, in-flight table full]`.
+    /// Two loads from the program's mapped globals: no syscall.
     pub fn drops(&self) -> [u64; 2] {
-        let mut out = [0; 2];
-        for (i, slot) in out.iter_mut().enumerate() {
-            let key = (i as u32).to_ne_bytes();
-            if let Ok(Some(per_cpu)) = self.skel.maps.drops.lookup_percpu(&key, MapFlags::ANY) {
-                *slot = per_cpu
-                    .iter()
-                    .filter_map(|v| v.get(..8))
-                    .map(|v| u64::from_ne_bytes(v.try_into().expect("8 bytes")))
-                    .sum();
-            }
-        }
-        out
+        let Some(bss) = self.skel.maps.bss_data.as_deref() else {
+            return [0; 2];
+        };
+        let read = |field: *const u64| {
+            // SAFETY: an aligned u64 of the program's .bss, mapped shared for as long as
+            // the skeleton lives; the program adds to it concurrently, hence the atomic.
+            unsafe { AtomicU64::from_ptr(field.cast_mut()) }.load(Ordering::Relaxed)
+        };
+        [
+            read(std::ptr::addr_of!(bss.drops_ringbuf)),
+            read(std::ptr::addr_of!(bss.drops_inflight)),
+        ]
     }
 
     /// Records of a size or kind this build does not know (a mismatched program).
