@@ -98,6 +98,9 @@ pub struct Capture {
     heads: Vec<u64>,
     pos: Vec<u64>,
     side: Option<Box<dyn Side>>,
+    /// Where the rings' records keep their time: (trailer length, offset of the time in
+    /// the trailer). Every record of the rings has the side-band attr's trailer.
+    time_at: (usize, usize),
 }
 
 /// CLOCK_MONOTONIC now, in ns: the clock the rings' records are stamped with.
@@ -193,6 +196,7 @@ impl Capture {
             heads: vec![0; n],
             pos: vec![0; n],
             side: None,
+            time_at: time_at(),
         })
     }
 
@@ -322,8 +326,10 @@ impl Capture {
             heads,
             pos,
             side,
+            time_at,
             ..
         } = self;
+        let time_at = *time_at;
         let n = rings.len();
         // The side source's slot in the heap: past the rings.
         let side_slot = n;
@@ -339,7 +345,7 @@ impl Capture {
             heads[i] = r.head();
             pos[i] = r.tail();
             cur.push(
-                match next_record(r, decoder, &mut pos[i], heads[i], stats) {
+                match next_record(r, decoder, time_at, &mut pos[i], heads[i], stats) {
                     Some((t, v)) => {
                         tops.push((t, i));
                         Some(v)
@@ -390,7 +396,9 @@ impl Capture {
                     result = Err(e);
                     break 'merge;
                 }
-                let Some((nt, v)) = next_record(ring, decoder, &mut pos[i], heads[i], stats) else {
+                let Some((nt, v)) =
+                    next_record(ring, decoder, time_at, &mut pos[i], heads[i], stats)
+                else {
                     break;
                 };
                 cur[i] = Some(v);
@@ -434,12 +442,27 @@ fn order(t: u64, last_time: &mut u64, stats: &mut CaptureStats) {
     }
 }
 
+/// (trailer length, offset of the time in it) of the side-band attr's records.
+fn time_at() -> (usize, usize) {
+    use crate::attr::sample;
+    let fmt = side_band_decoder_attr().format();
+    assert!(
+        fmt.sample_id_all && fmt.has(sample::TIME),
+        "the rings' records carry a time"
+    );
+    (
+        fmt.trailer_len as usize,
+        8 * usize::from(fmt.has(sample::TID)),
+    )
+}
+
 /// The record of `ring` at `pos` and its time, or None when the ring is drained up to
 /// `head` or corrupt (then skipped to its head).
 #[inline]
 fn next_record<'r>(
     ring: &'r Ring,
     decoder: &Decoder,
+    (trailer, at): (usize, usize),
     pos: &mut u64,
     head: u64,
     stats: &mut CaptureStats,
@@ -448,7 +471,16 @@ fn next_record<'r>(
         return None;
     }
     match ring.record_at(*pos, head) {
-        Ok(v) => Some((decoder.time_of(&v).unwrap_or(0), v)),
+        Ok(v) => {
+            // Read straight from the trailer, as Decoder::time_of would after looking up
+            // the record's layout (the rings have one; samples, which they do not carry,
+            // keep their time elsewhere).
+            let t = match v.size().checked_sub(trailer) {
+                Some(start) if v.ty != crate::record::kind::SAMPLE => v.bytes.u64(start + at),
+                _ => decoder.time_of(&v),
+            };
+            Some((t.unwrap_or(0), v))
+        }
         Err(_) => {
             // A corrupt ring cannot be walked: skip what it holds.
             stats.resyncs += 1;
@@ -525,6 +557,7 @@ mod tests {
             heads: vec![0; n],
             pos: vec![0; n],
             side: None,
+            time_at: time_at(),
         }
     }
 
