@@ -308,11 +308,12 @@ impl Capture {
     /// then releases what each ring handed out, in one tail store per ring.
     ///
     /// Each input's next record is parsed once (header and time) and kept until it is
-    /// handed out. The inputs' next times are kept sorted, oldest last (a handful of
-    /// entries: one per CPU and the side source; an insertion is a short memmove, cheaper
-    /// than a binary heap's sifts at this size), and touched once per *run*, not per
-    /// record: the oldest input hands out records for as long as they come before the next
-    /// input's oldest (equal times go to the lower index).
+    /// handed out, with its time in `next`, one slot per input (the CPUs' rings, then the
+    /// side source). A scan of those slots finds the oldest input and the next-oldest;
+    /// the oldest then hands out a *run*: records for as long as they come before the
+    /// next-oldest's (equal times go to the lower index). A few slots are scanned faster
+    /// than a binary heap is sifted, and the scan is once per run, not per record: under
+    /// a setns storm runs alternate (a cause, then its NAMESPACES record).
     fn drain<E: From<DecodeError>>(
         &mut self,
         cutoff: u64,
@@ -331,14 +332,12 @@ impl Capture {
         } = self;
         let time_at = *time_at;
         let n = rings.len();
-        // The side source's slot in the heap: past the rings.
+        // The side source's slot: past the rings.
         let side_slot = n;
-        let mut tops = Tops(Vec::with_capacity(n + 1));
+        let mut next: Vec<Option<u64>> = vec![None; n + 1];
         if let Some(side) = side.as_mut() {
             side.fill();
-            if let Some(t) = side.peek_time() {
-                tops.push((t, side_slot));
-            }
+            next[side_slot] = side.peek_time();
         }
         let mut cur: Vec<Option<RecordView<'_>>> = Vec::with_capacity(n);
         for (i, r) in rings.iter().enumerate() {
@@ -347,7 +346,7 @@ impl Capture {
             cur.push(
                 match next_record(r, decoder, time_at, &mut pos[i], heads[i], stats) {
                     Some((t, v)) => {
-                        tops.push((t, i));
+                        next[i] = Some(t);
                         Some(v)
                     }
                     None => None,
@@ -355,15 +354,27 @@ impl Capture {
             );
         }
         let mut result = Ok(());
-        'merge: while let Some((mut t, i)) = tops.0.pop() {
-            // This input hands out records while they come before every other input's.
-            let bound = tops
-                .0
-                .last()
-                .map_or((cutoff, usize::MAX), |&r| r.min((cutoff, usize::MAX)));
+        'merge: loop {
+            // The oldest input, and the bound of its run: the next-oldest, or the cutoff.
+            let mut oldest: Option<(u64, usize)> = None;
+            let mut bound = (cutoff, usize::MAX);
+            for (j, tj) in next.iter().enumerate() {
+                let Some(tj) = *tj else { continue };
+                match oldest {
+                    Some(o) if o <= (tj, j) => bound = bound.min((tj, j)),
+                    _ => {
+                        if let Some(o) = oldest {
+                            bound = bound.min(o);
+                        }
+                        oldest = Some((tj, j));
+                    }
+                }
+            }
+            let Some((mut t, i)) = oldest else { break };
             if (t, i) > bound {
                 break;
             }
+            next[i] = None;
             if i == side_slot {
                 let Some(side) = side.as_mut() else {
                     continue;
@@ -379,7 +390,7 @@ impl Capture {
                     match side.peek_time() {
                         Some(nt) if (nt, i) <= bound => t = nt,
                         Some(nt) => {
-                            tops.push((nt, i));
+                            next[i] = Some(nt);
                             break;
                         }
                         None => break,
@@ -405,7 +416,7 @@ impl Capture {
                 if (nt, i) <= bound {
                     t = nt;
                 } else {
-                    tops.push((nt, i));
+                    next[i] = Some(nt);
                     break;
                 }
             }
@@ -417,18 +428,6 @@ impl Capture {
             }
         }
         result
-    }
-}
-
-/// The merge's inputs by the time of their next record, sorted newest first: the oldest
-/// is popped from the end.
-struct Tops(Vec<(u64, usize)>);
-
-impl Tops {
-    #[inline]
-    fn push(&mut self, e: (u64, usize)) {
-        let at = self.0.partition_point(|x| *x > e);
-        self.0.insert(at, e);
     }
 }
 
