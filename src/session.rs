@@ -278,7 +278,7 @@ impl Core {
         // two memcpy calls per record.
         let decoded = dec.decode(view);
         let Ok((rec, id)) = &decoded else {
-            return Err(decoded.err().expect("not Ok").into());
+            return Err(decoded.expect_err("not Ok").into());
         };
         self.stats.records[(view.ty as usize).min(128)] += 1;
         let time = match rec {

@@ -379,8 +379,7 @@ impl Capture {
                 let Some(side) = side.as_mut() else {
                     continue;
                 };
-                loop {
-                    let Some(item) = side.pop() else { break };
+                while let Some(item) = side.pop() {
                     order(t, last_time, stats);
                     stats.side += 1;
                     if let Err(e) = f(Item::Syscall(item)) {

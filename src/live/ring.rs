@@ -155,10 +155,10 @@ impl Ring {
         let size = u16::from_ne_bytes([header[6], header[7]]) as u64;
         // The kernel 8-aligns its records: a size that is not would put the next header
         // across the wrap, so it is corruption like the others.
-        if size < HEADER_LEN as u64 || size > avail || size % 8 != 0 {
+        if size < HEADER_LEN as u64 || size > avail || !size.is_multiple_of(8) {
             let kind = if size < HEADER_LEN as u64 {
                 ErrorKind::RecordTooSmall(size as u16)
-            } else if size % 8 != 0 {
+            } else if !size.is_multiple_of(8) {
                 ErrorKind::RecordMisaligned(size as u16)
             } else {
                 ErrorKind::Truncated {
