@@ -309,7 +309,7 @@ impl Capture {
     ///
     /// Each input's next record is parsed once (header and time) and kept until it is
     /// handed out, with its time in `next`, one slot per input (the CPUs' rings, then the
-    /// side source). A scan of those slots finds the oldest input and the next-oldest;
+    /// side source), as one u128 key (time, input). A scan of those slots finds the oldest input and the next-oldest;
     /// the oldest then hands out a *run*: records for as long as they come before the
     /// next-oldest's (equal times go to the lower index). A few slots are scanned faster
     /// than a binary heap is sifted, and the scan is once per run, not per record: under
@@ -334,10 +334,11 @@ impl Capture {
         let n = rings.len();
         // The side source's slot: past the rings.
         let side_slot = n;
-        let mut next: Vec<Option<u64>> = vec![None; n + 1];
+        // Each slot holds key(time, input) of the input's next item, or NONE.
+        let mut next: Vec<u128> = vec![NONE; n + 1];
         if let Some(side) = side.as_mut() {
             side.fill();
-            next[side_slot] = side.peek_time();
+            next[side_slot] = side.peek_time().map_or(NONE, |t| key(t, side_slot));
         }
         let mut cur: Vec<Option<RecordView<'_>>> = Vec::with_capacity(n);
         for (i, r) in rings.iter().enumerate() {
@@ -346,7 +347,7 @@ impl Capture {
             cur.push(
                 match next_record(r, decoder, time_at, &mut pos[i], heads[i], stats) {
                     Some((t, v)) => {
-                        next[i] = Some(t);
+                        next[i] = key(t, i);
                         Some(v)
                     }
                     None => None,
@@ -356,25 +357,21 @@ impl Capture {
         let mut result = Ok(());
         'merge: loop {
             // The oldest input, and the bound of its run: the next-oldest, or the cutoff.
-            let mut oldest: Option<(u64, usize)> = None;
-            let mut bound = (cutoff, usize::MAX);
-            for (j, tj) in next.iter().enumerate() {
-                let Some(tj) = *tj else { continue };
-                match oldest {
-                    Some(o) if o <= (tj, j) => bound = bound.min((tj, j)),
-                    _ => {
-                        if let Some(o) = oldest {
-                            bound = bound.min(o);
-                        }
-                        oldest = Some((tj, j));
-                    }
+            let (mut oldest, mut second) = (NONE, NONE);
+            for &k in next.iter() {
+                if k < oldest {
+                    second = oldest;
+                    oldest = k;
+                } else if k < second {
+                    second = k;
                 }
             }
-            let Some((mut t, i)) = oldest else { break };
-            if (t, i) > bound {
+            let bound = second.min(key(cutoff, u64::MAX as usize));
+            if oldest == NONE || oldest > bound {
                 break;
             }
-            next[i] = None;
+            let (mut t, i) = ((oldest >> 64) as u64, oldest as u64 as usize);
+            next[i] = NONE;
             if i == side_slot {
                 let Some(side) = side.as_mut() else {
                     continue;
@@ -387,9 +384,9 @@ impl Capture {
                         break 'merge;
                     }
                     match side.peek_time() {
-                        Some(nt) if (nt, i) <= bound => t = nt,
+                        Some(nt) if key(nt, i) <= bound => t = nt,
                         Some(nt) => {
-                            next[i] = Some(nt);
+                            next[i] = key(nt, i);
                             break;
                         }
                         None => break,
@@ -412,10 +409,10 @@ impl Capture {
                     break;
                 };
                 cur[i] = Some(v);
-                if (nt, i) <= bound {
+                if key(nt, i) <= bound {
                     t = nt;
                 } else {
-                    next[i] = Some(nt);
+                    next[i] = key(nt, i);
                     break;
                 }
             }
@@ -429,6 +426,15 @@ impl Capture {
         result
     }
 }
+
+/// The merge's order of an input's next item: by time, then by input index.
+#[inline]
+fn key(time: u64, input: usize) -> u128 {
+    (u128::from(time) << 64) | input as u128
+}
+
+/// No item waiting in a slot: above every key (input indexes stay far below u64::MAX).
+const NONE: u128 = u128::MAX;
 
 /// Counts a record handed out at `t` as late when one already handed out was newer.
 #[inline]
