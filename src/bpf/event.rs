@@ -152,6 +152,36 @@ const ST_TARGET_GONE: u32 = 4;
 impl Cause {
     /// Decodes one ring buffer record; `dev` is the nsfs device number.
     pub fn parse(b: &[u8], dev: u64) -> Result<Cause, BadRecord> {
+        let mut c = Cause::blank();
+        c.parse_into(b, dev)?;
+        Ok(c)
+    }
+
+    /// An empty cause, to be filled by [`Cause::parse_into`].
+    pub fn blank() -> Cause {
+        Cause {
+            syscall: Syscall::Setns,
+            flags: 0,
+            target: None,
+            ret: 0,
+            enter_ns: 0,
+            exit_ns: 0,
+            pid: 0,
+            tid: 0,
+            cpu: 0,
+            comm: String::new(),
+            before: [0; 10],
+            after: [0; 10],
+            child_tid: None,
+            dev: 0,
+            flags_unread: false,
+        }
+    }
+
+    /// Decodes one ring buffer record into `self`, in place: the command name reuses the
+    /// string's storage, so that a recycled cause costs no allocation. On error `self` is
+    /// left as it was.
+    pub fn parse_into(&mut self, b: &[u8], dev: u64) -> Result<(), BadRecord> {
         if b.len() < RECORD_SIZE {
             return Err(BadRecord::Short(b.len()));
         }
@@ -166,7 +196,7 @@ impl Cause {
         };
         let status = u32_at(b, 68);
         let fd = u32_at(b, 44) as i32;
-        let target = (syscall == Syscall::Setns).then(|| {
+        self.target = (syscall == Syscall::Setns).then(|| {
             let t = match u32_at(b, 48) {
                 2 => Target::Nsfs {
                     ns_type: u32_at(b, 52),
@@ -183,23 +213,28 @@ impl Cause {
         });
         let comm = &b[192..208];
         let comm = &comm[..comm.iter().position(|&c| c == 0).unwrap_or(comm.len())];
-        Ok(Cause {
-            syscall,
-            flags: u64_at(b, 24),
-            target,
-            ret: u64_at(b, 16) as i64,
-            enter_ns: u64_at(b, 0),
-            exit_ns: u64_at(b, 8),
-            pid: u32_at(b, 32),
-            tid: u32_at(b, 36),
-            cpu: u32_at(b, 64),
-            comm: String::from_utf8_lossy(comm).into_owned(),
-            before: ids_at(b, 72),
-            after: ids_at(b, 112),
-            child_tid: None,
-            dev,
-            flags_unread: status & ST_CLONE3_ARGS_UNREAD != 0,
-        })
+        // A recycled cause usually held the same command (a storm of one program's calls).
+        if self.comm.as_bytes() != comm {
+            self.comm.clear();
+            match std::str::from_utf8(comm) {
+                Ok(text) => self.comm.push_str(text),
+                Err(_) => self.comm.push_str(&String::from_utf8_lossy(comm)),
+            }
+        }
+        self.syscall = syscall;
+        self.flags = u64_at(b, 24);
+        self.ret = u64_at(b, 16) as i64;
+        self.enter_ns = u64_at(b, 0);
+        self.exit_ns = u64_at(b, 8);
+        self.pid = u32_at(b, 32);
+        self.tid = u32_at(b, 36);
+        self.cpu = u32_at(b, 64);
+        self.before = ids_at(b, 72);
+        self.after = ids_at(b, 112);
+        self.child_tid = None;
+        self.dev = dev;
+        self.flags_unread = status & ST_CLONE3_ARGS_UNREAD != 0;
+        Ok(())
     }
 
     /// The call succeeded.
@@ -576,6 +611,30 @@ mod tests {
         }
         b[192..197].copy_from_slice(b"setns");
         b
+    }
+
+    #[test]
+    fn a_recycled_cause_is_overwritten_whole() {
+        // A pidfd clone3 that failed, then a nsfs setns parsed into the same storage: nothing
+        // of the first may remain, and a failed parse leaves the cause as it was.
+        let mut first = record(4, 3, -1, 0x7);
+        first[68..72].copy_from_slice(&1u32.to_ne_bytes());
+        first[192..208].copy_from_slice(b"0123456789abcdef");
+        let mut c = Cause::parse(&first, 4).unwrap();
+        c.child_tid = Some(99);
+        assert!(c.flags_unread);
+        let fresh = Cause::parse(&record(1, 2, 0, 0), 9).unwrap();
+        c.parse_into(&record(1, 2, 0, 0), 9).unwrap();
+        assert_eq!(c, fresh);
+        assert_eq!(
+            c.parse_into(&record(77, 2, 0, 0), 9),
+            Err(BadRecord::Syscall(77))
+        );
+        assert_eq!(c, fresh);
+        let mut bad = record(1, 2, 0, 0);
+        bad[192..195].copy_from_slice(&[0xff, b'x', 0]);
+        c.parse_into(&bad, 9).unwrap();
+        assert_eq!(c.comm, "\u{fffd}x");
     }
 
     fn json(c: &Cause) -> serde_json::Value {

@@ -6,19 +6,19 @@
 //! trampoline. [`Probe::load`] tries the first and falls back to the second; [`HOOK_ENV`]
 //! forces either.
 
-use super::event::{BadRecord, Cause};
+use super::event::Cause;
 use crate::live::Side;
 use libbpf_rs::btf::{types, Btf, ReferencesType};
 use libbpf_rs::skel::{OpenSkel, Skel, SkelBuilder};
-use libbpf_rs::{MapCore, MapFlags, PrintLevel, RingBuffer, RingBufferBuilder};
+use libbpf_rs::{PrintLevel, RingBuffer, RingBufferBuilder};
 use std::cell::RefCell;
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::VecDeque;
 use std::mem::MaybeUninit;
 use std::os::fd::{BorrowedFd, FromRawFd, RawFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 #[allow(missing_docs, clippy::all, clippy::pedantic)]
@@ -127,26 +127,48 @@ pub(super) fn failure(what: &str, e: libbpf_rs::Error) -> Unavailable {
     }
 }
 
-/// One record waiting to be merged, ordered by its entry time. The cause is boxed: the heap
-/// moves its entries on every push and pop, and a whole Cause (~250 bytes) made those moves
-/// the top of nswatch's profile under a setns storm.
-#[derive(Debug)]
-struct Waiting(u64, u64, Box<Cause>);
+/// What the ring buffer delivered, shared with its callback: causes waiting to be merged,
+/// in order of entry time (equal times in order of arrival), and emptied causes to parse
+/// the next records into.
+///
+/// Records arrive in the order calls *ended*; calls that overlap end in another order than
+/// they began, but only by the few calls in flight at once, so a new cause is inserted by
+/// a short scan from the back (usually none: it goes last). The causes are boxed and
+/// recycled ([`Side::recycle`]): a storm of setns calls reuses the same few hundred boxes
+/// and their command strings instead of allocating and freeing two blocks per call.
+#[derive(Debug, Default)]
+struct Inbox {
+    #[allow(clippy::vec_box)] // boxed once, moved as a pointer (bpf::correlate)
+    waiting: VecDeque<Box<Cause>>,
+    #[allow(clippy::vec_box)]
+    spare: Vec<Box<Cause>>,
+    bad: u64,
+}
 
-impl PartialEq for Waiting {
-    fn eq(&self, o: &Self) -> bool {
-        (self.0, self.1) == (o.0, o.1)
+/// Emptied causes kept for reuse, at most: enough for a full ring buffer's worth in flight.
+const SPARE_MAX: usize = 8192;
+
+impl Inbox {
+    /// Parses one ring buffer record into a spare cause and queues it.
+    fn take(&mut self, data: &[u8], dev: u64) {
+        let mut c = self.spare.pop().unwrap_or_else(|| Box::new(Cause::blank()));
+        if c.parse_into(data, dev).is_err() {
+            self.bad += 1;
+            self.spare.push(c);
+            return;
+        }
+        let t = c.enter_ns;
+        let mut at = self.waiting.len();
+        while at > 0 && self.waiting[at - 1].enter_ns > t {
+            at -= 1;
+        }
+        self.waiting.insert(at, c);
     }
-}
-impl Eq for Waiting {}
-impl PartialOrd for Waiting {
-    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(o))
-    }
-}
-impl Ord for Waiting {
-    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
-        (self.0, self.1).cmp(&(o.0, o.1))
+
+    fn recycle(&mut self, c: Box<Cause>) {
+        if self.spare.len() < SPARE_MAX {
+            self.spare.push(c);
+        }
     }
 }
 
@@ -156,11 +178,7 @@ pub struct Probe {
     hook: Hook,
     passed_over: Option<String>,
     ring: RingBuffer<'static>,
-    #[allow(clippy::vec_box)] // boxed once, moved as a pointer (bpf::correlate)
-    arrived: Rc<RefCell<Vec<Box<Cause>>>>,
-    bad: Rc<RefCell<u64>>,
-    waiting: BinaryHeap<Reverse<Waiting>>,
-    seq: u64,
+    inbox: Rc<RefCell<Inbox>>,
 }
 
 /// st_dev of the nsfs: every namespace inode lives on its one superblock, so the device
@@ -260,15 +278,11 @@ impl Probe {
             failure(what, e)
         })?;
         let dev = nsfs_dev();
-        let arrived = Rc::new(RefCell::new(Vec::new()));
-        let bad = Rc::new(RefCell::new(0u64));
+        let inbox = Rc::new(RefCell::new(Inbox::default()));
         let mut rb = RingBufferBuilder::new();
-        let (a, b) = (Rc::clone(&arrived), Rc::clone(&bad));
+        let shared = Rc::clone(&inbox);
         rb.add(&skel.maps.events, move |data: &[u8]| {
-            match Cause::parse(data, dev) {
-                Ok(c) => a.borrow_mut().push(Box::new(c)),
-                Err(BadRecord::Short(_) | BadRecord::Syscall(_)) => *b.borrow_mut() += 1,
-            }
+            shared.borrow_mut().take(data, dev);
             0
         })
         .map_err(|e| failure("reading the ring buffer", e))?;
@@ -280,10 +294,7 @@ impl Probe {
             hook,
             passed_over: None,
             ring,
-            arrived,
-            bad,
-            waiting: BinaryHeap::new(),
-            seq: 0,
+            inbox,
         })
     }
 
@@ -297,26 +308,26 @@ impl Probe {
         self.passed_over.as_deref()
     }
 
-    /// Calls the program could not report: `[ring buffer full, in-flight table full]`,
-    /// summed over CPUs.
+    /// Calls the program could not report: `[ring buffer full, in-flight table full]`.
+    /// Two loads from the program's mapped globals: no syscall.
     pub fn drops(&self) -> [u64; 2] {
-        let mut out = [0; 2];
-        for (i, slot) in out.iter_mut().enumerate() {
-            let key = (i as u32).to_ne_bytes();
-            if let Ok(Some(per_cpu)) = self.skel.maps.drops.lookup_percpu(&key, MapFlags::ANY) {
-                *slot = per_cpu
-                    .iter()
-                    .filter_map(|v| v.get(..8))
-                    .map(|v| u64::from_ne_bytes(v.try_into().expect("8 bytes")))
-                    .sum();
-            }
-        }
-        out
+        let Some(bss) = self.skel.maps.bss_data.as_deref() else {
+            return [0; 2];
+        };
+        let read = |field: *const u64| {
+            // SAFETY: an aligned u64 of the program's .bss, mapped shared for as long as
+            // the skeleton lives; the program adds to it concurrently, hence the atomic.
+            unsafe { AtomicU64::from_ptr(field.cast_mut()) }.load(Ordering::Relaxed)
+        };
+        [
+            read(std::ptr::addr_of!(bss.drops_ringbuf)),
+            read(std::ptr::addr_of!(bss.drops_inflight)),
+        ]
     }
 
     /// Records of a size or kind this build does not know (a mismatched program).
     pub fn bad_records(&self) -> u64 {
-        *self.bad.borrow()
+        self.inbox.borrow().bad
     }
 }
 
@@ -394,20 +405,21 @@ fn empty_fentry_loads(func: u32) -> Result<(), Unavailable> {
 
 impl Side for Probe {
     fn fill(&mut self) {
-        // Never blocks: consume() reads what the ring holds and returns.
+        // Never blocks: consume() reads what the ring holds and returns; the callback
+        // queues each record in the inbox.
         let _ = self.ring.consume();
-        for c in self.arrived.borrow_mut().drain(..) {
-            self.seq += 1;
-            self.waiting.push(Reverse(Waiting(c.enter_ns, self.seq, c)));
-        }
     }
 
     fn peek_time(&self) -> Option<u64> {
-        self.waiting.peek().map(|w| w.0 .0)
+        self.inbox.borrow().waiting.front().map(|c| c.enter_ns)
     }
 
     fn pop(&mut self) -> Option<Box<Cause>> {
-        self.waiting.pop().map(|w| w.0 .2)
+        self.inbox.borrow_mut().waiting.pop_front()
+    }
+
+    fn recycle(&mut self, c: Box<Cause>) {
+        self.inbox.borrow_mut().recycle(c);
     }
 
     fn lost(&self) -> u64 {
@@ -418,5 +430,46 @@ impl Side for Probe {
         let fd: RawFd = self.ring.epoll_fd();
         // SAFETY: the ring buffer owns this epoll fd and outlives the borrow.
         (fd >= 0).then(|| unsafe { BorrowedFd::borrow_raw(fd) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bpf::event::RECORD_SIZE;
+
+    fn record(enter: u64, tid: u32) -> Vec<u8> {
+        let mut b = vec![0u8; RECORD_SIZE];
+        b[0..8].copy_from_slice(&enter.to_ne_bytes());
+        b[8..16].copy_from_slice(&(enter + 5).to_ne_bytes());
+        b[36..40].copy_from_slice(&tid.to_ne_bytes());
+        b[40..44].copy_from_slice(&1u32.to_ne_bytes());
+        b[192..194].copy_from_slice(b"ab");
+        b
+    }
+
+    #[test]
+    fn the_inbox_orders_by_entry_time_and_reuses_causes() {
+        let mut inbox = Inbox::default();
+        // Arrival (exit) order differs from entry order for calls that overlapped; equal
+        // entry times keep their arrival order.
+        for (enter, tid) in [(10, 1), (30, 2), (20, 3), (30, 4), (5, 5), (40, 6)] {
+            inbox.take(&record(enter, tid), 4);
+        }
+        let mut bad = record(50, 7);
+        bad[40..44].copy_from_slice(&99u32.to_ne_bytes());
+        inbox.take(&bad, 4);
+        assert_eq!(inbox.bad, 1);
+        let order: Vec<(u64, u32)> = inbox.waiting.iter().map(|c| (c.enter_ns, c.tid)).collect();
+        assert_eq!(order, [(5, 5), (10, 1), (20, 3), (30, 2), (30, 4), (40, 6)]);
+        // A recycled box is parsed into again, not allocated anew.
+        let c = inbox.waiting.pop_front().unwrap();
+        let at: *const Cause = &*c;
+        inbox.spare.clear();
+        inbox.recycle(c);
+        inbox.take(&record(45, 8), 4);
+        let last = inbox.waiting.back().unwrap();
+        assert_eq!((last.enter_ns, last.tid, last.comm.as_str()), (45, 8, "ab"));
+        assert!(std::ptr::eq(at, &**last));
     }
 }

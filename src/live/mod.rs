@@ -20,8 +20,6 @@ use crate::error::DecodeError;
 use crate::record::RecordView;
 use open::{map_error, online_cpus, open_cpu, side_band_decoder_attr, OpenError};
 use ring::{page_size, Ring};
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::time::Duration;
@@ -35,6 +33,8 @@ pub trait Side {
     fn peek_time(&self) -> Option<u64>;
     /// Removes the oldest item waiting.
     fn pop(&mut self) -> Option<Box<Cause>>;
+    /// Takes back an item that was handed out and is done with, to fill it again.
+    fn recycle(&mut self, _item: Box<Cause>) {}
     /// A descriptor that polls readable when items arrive, to wake the capture.
     fn fd(&self) -> Option<BorrowedFd<'_>>;
     /// Items the source lost so far (a full buffer), reported like perf's LOST.
@@ -98,6 +98,9 @@ pub struct Capture {
     heads: Vec<u64>,
     pos: Vec<u64>,
     side: Option<Box<dyn Side>>,
+    /// Where the rings' records keep their time: (trailer length, offset of the time in
+    /// the trailer). Every record of the rings has the side-band attr's trailer.
+    time_at: (usize, usize),
 }
 
 /// CLOCK_MONOTONIC now, in ns: the clock the rings' records are stamped with.
@@ -193,6 +196,7 @@ impl Capture {
             heads: vec![0; n],
             pos: vec![0; n],
             side: None,
+            time_at: time_at(),
         })
     }
 
@@ -223,6 +227,15 @@ impl Capture {
     /// The second input, if one was added.
     pub fn side(&self) -> Option<&dyn Side> {
         self.side.as_deref()
+    }
+
+    /// Hands items of the [`Side`] source that are done with back to it, for reuse.
+    #[allow(clippy::vec_box)]
+    pub fn recycle(&mut self, items: &mut Vec<Box<Cause>>) {
+        match self.side.as_mut() {
+            Some(side) => items.drain(..).for_each(|c| side.recycle(c)),
+            None => items.clear(),
+        }
     }
 
     /// The CPUs being recorded.
@@ -293,115 +306,375 @@ impl Capture {
 
     /// The k-way merge: hands out, oldest first, the records with a time up to `cutoff`,
     /// then releases what each ring handed out, in one tail store per ring.
+    ///
+    /// Each input's next record is parsed once (header and time) and kept until it is
+    /// handed out, with its time in `next`, one slot per input (the CPUs' rings, then the
+    /// side source), as one u128 key (time, input). A scan of those slots finds the oldest input and the next-oldest;
+    /// the oldest then hands out a *run*: records for as long as they come before the
+    /// next-oldest's (equal times go to the lower index). A few slots are scanned faster
+    /// than a binary heap is sifted, and the scan is once per run, not per record: under
+    /// a setns storm runs alternate (a cause, then its NAMESPACES record).
     fn drain<E: From<DecodeError>>(
         &mut self,
         cutoff: u64,
         mut f: impl FnMut(Item<'_, '_>) -> Result<(), E>,
     ) -> Result<(), E> {
-        let mut heap = BinaryHeap::with_capacity(self.rings.len() + 1);
-        // The side source's slot in the heap: past the rings.
-        let side_slot = self.rings.len();
-        if let Some(side) = self.side.as_mut() {
+        let Capture {
+            rings,
+            decoder,
+            stats,
+            last_time,
+            heads,
+            pos,
+            side,
+            time_at,
+            ..
+        } = self;
+        let time_at = *time_at;
+        let n = rings.len();
+        // The side source's slot: past the rings.
+        let side_slot = n;
+        // Each slot holds key(time, input) of the input's next item, or NONE.
+        let mut next: Vec<u128> = vec![NONE; n + 1];
+        if let Some(side) = side.as_mut() {
             side.fill();
-            if let Some(t) = side.peek_time() {
-                heap.push(Reverse((t, side_slot)));
-            }
+            next[side_slot] = side.peek_time().map_or(NONE, |t| key(t, side_slot));
         }
-        for (i, r) in self.rings.iter().enumerate() {
-            self.heads[i] = r.head();
-            self.pos[i] = r.tail();
-        }
-        // The next record's time of ring `i`, or None when it is drained or corrupt.
-        let next = |rings: &[Ring],
-                    pos: &mut [u64],
-                    heads: &[u64],
-                    stats: &mut CaptureStats,
-                    dec: &Decoder,
-                    i: usize|
-         -> Option<u64> {
-            if pos[i] >= heads[i] {
-                return None;
-            }
-            match rings[i].record_at(pos[i], heads[i]) {
-                Ok(v) => Some(dec.time_of(&v).unwrap_or(0)),
-                Err(_) => {
-                    // A corrupt ring cannot be walked: skip what it holds.
-                    stats.resyncs += 1;
-                    pos[i] = heads[i];
-                    None
-                }
-            }
-        };
-        for i in 0..self.rings.len() {
-            if let Some(t) = next(
-                &self.rings,
-                &mut self.pos,
-                &self.heads,
-                &mut self.stats,
-                &self.decoder,
-                i,
-            ) {
-                heap.push(Reverse((t, i)));
-            }
+        let mut cur: Vec<Option<RecordView<'_>>> = Vec::with_capacity(n);
+        for (i, r) in rings.iter().enumerate() {
+            heads[i] = r.head();
+            pos[i] = r.tail();
+            cur.push(
+                match next_record(r, decoder, time_at, &mut pos[i], heads[i], stats) {
+                    Some((t, v)) => {
+                        next[i] = key(t, i);
+                        Some(v)
+                    }
+                    None => None,
+                },
+            );
         }
         let mut result = Ok(());
-        while let Some(Reverse((t, i))) = heap.pop() {
-            if t > cutoff {
+        'merge: loop {
+            // The oldest input, and the bound of its run: the next-oldest, or the cutoff.
+            let (mut oldest, mut second) = (NONE, NONE);
+            for &k in next.iter() {
+                if k < oldest {
+                    second = oldest;
+                    oldest = k;
+                } else if k < second {
+                    second = k;
+                }
+            }
+            let bound = second.min(key(cutoff, u64::MAX as usize));
+            if oldest == NONE || oldest > bound {
                 break;
             }
+            let (mut t, i) = ((oldest >> 64) as u64, oldest as u64 as usize);
+            next[i] = NONE;
             if i == side_slot {
-                let Some(side) = self.side.as_mut() else {
+                let Some(side) = side.as_mut() else {
                     continue;
                 };
-                let Some(item) = side.pop() else { continue };
-                if t < self.last_time {
-                    self.stats.late += 1;
-                } else {
-                    self.last_time = t;
+                while let Some(item) = side.pop() {
+                    order(t, last_time, stats);
+                    stats.side += 1;
+                    if let Err(e) = f(Item::Syscall(item)) {
+                        result = Err(e);
+                        break 'merge;
+                    }
+                    match side.peek_time() {
+                        Some(nt) if key(nt, i) <= bound => t = nt,
+                        Some(nt) => {
+                            next[i] = key(nt, i);
+                            break;
+                        }
+                        None => break,
+                    }
                 }
-                self.stats.side += 1;
-                if let Err(e) = f(Item::Syscall(item)) {
+                continue;
+            }
+            let ring = &rings[i];
+            while let Some(view) = cur[i].take() {
+                order(t, last_time, stats);
+                stats.per_cpu[i] += 1;
+                pos[i] += view.size() as u64;
+                if let Err(e) = f(Item::Record(decoder, &view)) {
                     result = Err(e);
+                    break 'merge;
+                }
+                let Some((nt, v)) =
+                    next_record(ring, decoder, time_at, &mut pos[i], heads[i], stats)
+                else {
+                    break;
+                };
+                cur[i] = Some(v);
+                if key(nt, i) <= bound {
+                    t = nt;
+                } else {
+                    next[i] = key(nt, i);
                     break;
                 }
-                if let Some(t) = side.peek_time() {
-                    heap.push(Reverse((t, side_slot)));
-                }
-                continue;
-            }
-            let Ok(view) = self.rings[i].record_at(self.pos[i], self.heads[i]) else {
-                // next() read this very header a moment ago; should it differ, resync.
-                self.stats.resyncs += 1;
-                self.pos[i] = self.heads[i];
-                continue;
-            };
-            if t < self.last_time {
-                self.stats.late += 1;
-            } else {
-                self.last_time = t;
-            }
-            self.stats.per_cpu[i] += 1;
-            self.pos[i] += view.size() as u64;
-            if let Err(e) = f(Item::Record(&self.decoder, &view)) {
-                result = Err(e);
-                break;
-            }
-            if let Some(t) = next(
-                &self.rings,
-                &mut self.pos,
-                &self.heads,
-                &mut self.stats,
-                &self.decoder,
-                i,
-            ) {
-                heap.push(Reverse((t, i)));
             }
         }
-        for (i, r) in self.rings.iter_mut().enumerate() {
-            if self.pos[i] != r.tail() {
-                r.release(self.pos[i]);
+        drop(cur);
+        for (i, r) in rings.iter_mut().enumerate() {
+            if pos[i] != r.tail() {
+                r.release(pos[i]);
             }
         }
         result
+    }
+}
+
+/// The merge's order of an input's next item: by time, then by input index.
+#[inline]
+fn key(time: u64, input: usize) -> u128 {
+    (u128::from(time) << 64) | input as u128
+}
+
+/// No item waiting in a slot: above every key (input indexes stay far below u64::MAX).
+const NONE: u128 = u128::MAX;
+
+/// Counts a record handed out at `t` as late when one already handed out was newer.
+#[inline]
+fn order(t: u64, last_time: &mut u64, stats: &mut CaptureStats) {
+    if t < *last_time {
+        stats.late += 1;
+    } else {
+        *last_time = t;
+    }
+}
+
+/// (trailer length, offset of the time in it) of the side-band attr's records.
+fn time_at() -> (usize, usize) {
+    use crate::attr::sample;
+    let fmt = side_band_decoder_attr().format();
+    assert!(
+        fmt.sample_id_all && fmt.has(sample::TIME),
+        "the rings' records carry a time"
+    );
+    (
+        fmt.trailer_len as usize,
+        8 * usize::from(fmt.has(sample::TID)),
+    )
+}
+
+/// The record of `ring` at `pos` and its time, or None when the ring is drained up to
+/// `head` or corrupt (then skipped to its head).
+#[inline]
+fn next_record<'r>(
+    ring: &'r Ring,
+    decoder: &Decoder,
+    (trailer, at): (usize, usize),
+    pos: &mut u64,
+    head: u64,
+    stats: &mut CaptureStats,
+) -> Option<(u64, RecordView<'r>)> {
+    if *pos >= head {
+        return None;
+    }
+    match ring.record_at(*pos, head) {
+        Ok(v) => {
+            // Read straight from the trailer, as Decoder::time_of would after looking up
+            // the record's layout (the rings have one; samples, which they do not carry,
+            // keep their time elsewhere).
+            let t = match v.size().checked_sub(trailer) {
+                Some(start) if v.ty != crate::record::kind::SAMPLE => v.bytes.u64(start + at),
+                _ => decoder.time_of(&v),
+            };
+            Some((t.unwrap_or(0), v))
+        }
+        Err(_) => {
+            // A corrupt ring cannot be walked: skip what it holds.
+            stats.resyncs += 1;
+            *pos = head;
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::attr::SampleFormat;
+    use crate::bpf::event::Syscall;
+    use crate::bytes::Endian;
+    use crate::live::open::SAMPLE_TYPE;
+    use crate::live::ring::fake::{fake_ring, kernel_write};
+    use crate::record::encode::Encoder;
+    use crate::record::{NsLink, Record, SampleId};
+    use std::collections::VecDeque;
+
+    struct FakeSide(VecDeque<Box<Cause>>);
+
+    impl Side for FakeSide {
+        fn fill(&mut self) {}
+        fn peek_time(&self) -> Option<u64> {
+            self.0.front().map(|c| c.enter_ns)
+        }
+        fn pop(&mut self) -> Option<Box<Cause>> {
+            self.0.pop_front()
+        }
+        fn fd(&self) -> Option<BorrowedFd<'_>> {
+            None
+        }
+    }
+
+    fn cause(t: u64) -> Box<Cause> {
+        Box::new(Cause {
+            syscall: Syscall::Setns,
+            flags: 0,
+            target: None,
+            ret: 0,
+            enter_ns: t,
+            exit_ns: t + 1,
+            pid: 7,
+            tid: 7,
+            cpu: 0,
+            comm: "t".into(),
+            before: [0; 10],
+            after: [0; 10],
+            child_tid: None,
+            dev: 4,
+            flags_unread: false,
+        })
+    }
+
+    /// A capture over fake rings, without perf events.
+    fn capture(rings: Vec<Ring>) -> Capture {
+        let mut decoder = Decoder::new();
+        decoder.add_attr(open::side_band_decoder_attr(), [1]);
+        // SAFETY: epoll_create1 has no preconditions; the fd is owned below.
+        let epoll = unsafe { OwnedFd::from_raw_fd(libc::epoll_create1(libc::EPOLL_CLOEXEC)) };
+        let n = rings.len();
+        Capture {
+            rings,
+            decoder,
+            epoll,
+            opts: CaptureOptions::default(),
+            stats: CaptureStats {
+                per_cpu: vec![0; n],
+                ..Default::default()
+            },
+            last_time: 0,
+            heads: vec![0; n],
+            pos: vec![0; n],
+            side: None,
+            time_at: time_at(),
+        }
+    }
+
+    /// Appends NAMESPACES records of tid `tid` at `times` to `ring` (after `end`).
+    fn write(ring: &Ring, end: &mut u64, tid: u32, times: &[u64]) {
+        let enc = Encoder::new(Endian::NATIVE, SampleFormat::new(SAMPLE_TYPE, 0, true));
+        let links = [NsLink { dev: 4, ino: 1 }; 7];
+        for &t in times {
+            let mut rec = Vec::new();
+            let id = SampleId {
+                pid: Some(tid),
+                tid: Some(tid),
+                time: Some(t),
+                cpu: Some(0),
+                id: Some(1),
+                ..Default::default()
+            };
+            enc.namespaces(&mut rec, tid, tid, &links, &id);
+            kernel_write(ring, *end, &rec);
+            *end += rec.len() as u64;
+        }
+    }
+
+    /// (input, time) in the order the merge hands them out; input 9 is the side source.
+    fn take(cap: &mut Capture, cutoff: u64) -> Vec<(u32, u64)> {
+        let mut got = Vec::new();
+        cap.drain(cutoff, |item| -> Result<(), DecodeError> {
+            got.push(match item {
+                Item::Record(dec, view) => {
+                    let (rec, id) = dec.decode(view)?;
+                    let Record::Namespaces(n) = rec else { panic!() };
+                    (n.tid, id.time.unwrap())
+                }
+                Item::Syscall(c) => (9, c.enter_ns),
+            });
+            Ok(())
+        })
+        .unwrap();
+        got
+    }
+
+    #[test]
+    fn the_merge_hands_out_in_time_order_up_to_the_cutoff_and_counts_late_records() {
+        let rings = vec![fake_ring(), fake_ring(), fake_ring()];
+        let mut end = [0u64; 3];
+        write(&rings[0], &mut end[0], 0, &[10, 20, 30, 40, 100]);
+        write(&rings[1], &mut end[1], 1, &[15, 20, 25, 60, 90]);
+        write(&rings[2], &mut end[2], 2, &[5, 50]);
+        let mut cap = capture(rings);
+        cap.side = Some(Box::new(FakeSide(
+            [20, 35, 95].into_iter().map(cause).collect(),
+        )));
+        // Equal times: rings by index, then the side source (the heap's order).
+        assert_eq!(
+            take(&mut cap, 60),
+            [
+                (2, 5),
+                (0, 10),
+                (1, 15),
+                (0, 20),
+                (1, 20),
+                (9, 20),
+                (1, 25),
+                (0, 30),
+                (9, 35),
+                (0, 40),
+                (2, 50),
+                (1, 60)
+            ]
+        );
+        // What is held back stays in its ring, unreleased.
+        let rec = end[2] / 2;
+        let tails: Vec<u64> = cap.rings.iter().map(|r| r.tail()).collect();
+        assert_eq!(tails, [4 * rec, 4 * rec, 2 * rec]);
+        assert_eq!(cap.stats.late, 0);
+        // A record older than one handed out is still handed out, and counted as late.
+        write(&cap.rings[2], &mut end[2], 2, &[45]);
+        assert_eq!(
+            take(&mut cap, u64::MAX),
+            [(2, 45), (1, 90), (9, 95), (0, 100)]
+        );
+        assert_eq!(cap.stats.late, 1);
+        assert_eq!(cap.stats.per_cpu, [5, 5, 3]);
+        assert_eq!(cap.stats.side, 3);
+        let tails: Vec<u64> = cap.rings.iter().map(|r| r.tail()).collect();
+        assert_eq!(tails, end);
+        assert!(take(&mut cap, u64::MAX).is_empty());
+    }
+
+    #[test]
+    fn a_callback_error_stops_the_merge_and_releases_only_what_was_handed_out() {
+        let rings = vec![fake_ring(), fake_ring()];
+        let mut end = [0u64; 2];
+        write(&rings[0], &mut end[0], 0, &[1, 2, 3]);
+        write(&rings[1], &mut end[1], 1, &[4]);
+        let mut cap = capture(rings);
+        let mut n = 0;
+        let r = cap.drain(u64::MAX, |_| {
+            n += 1;
+            if n == 2 {
+                Err(DecodeError::at(0, crate::ErrorKind::UnknownType))
+            } else {
+                Ok(())
+            }
+        });
+        assert!(r.is_err());
+        let rec = end[0] / 3;
+        assert_eq!(
+            cap.rings[0].tail(),
+            2 * rec,
+            "the failed record counts as read"
+        );
+        assert_eq!(cap.rings[1].tail(), 0);
+        assert_eq!(take(&mut cap, u64::MAX), [(0, 3), (1, 4)]);
     }
 }

@@ -150,11 +150,16 @@ impl Ring {
         // header never wraps; the bytes before `head` were published by the kernel
         // (acquire load of data_head) and are not rewritten before we release them.
         let header = unsafe { std::slice::from_raw_parts(self.data.add(off), HEADER_LEN) };
+        let ty = u32::from_ne_bytes(header[0..4].try_into().expect("4 bytes"));
+        let misc = u16::from_ne_bytes([header[4], header[5]]);
         let size = u16::from_ne_bytes([header[6], header[7]]) as u64;
-        if size < HEADER_LEN as u64 || size > avail {
-            let ty = u32::from_ne_bytes(header[0..4].try_into().expect("4 bytes"));
+        // The kernel 8-aligns its records: a size that is not would put the next header
+        // across the wrap, so it is corruption like the others.
+        if size < HEADER_LEN as u64 || size > avail || !size.is_multiple_of(8) {
             let kind = if size < HEADER_LEN as u64 {
                 ErrorKind::RecordTooSmall(size as u16)
+            } else if !size.is_multiple_of(8) {
+                ErrorKind::RecordMisaligned(size as u16)
             } else {
                 ErrorKind::Truncated {
                     needed: size,
@@ -176,7 +181,13 @@ impl Ring {
                 Bytes::split(a, b, Endian::NATIVE)
             }
         };
-        RecordView::parse(bytes, pos)
+        // The header was checked above (what RecordView::parse would check again).
+        Ok(RecordView {
+            offset: pos,
+            ty,
+            misc,
+            bytes,
+        })
     }
 }
 
@@ -200,17 +211,13 @@ pub fn page_size() -> usize {
     }
 }
 
+/// Rings over anonymous memory, for tests of the ring and of the merge.
 #[cfg(test)]
-mod tests {
+pub(crate) mod fake {
     use super::*;
-    use crate::attr::SampleFormat;
-    use crate::decoder::Decoder;
-    use crate::live::open::{side_band_decoder_attr, SAMPLE_TYPE};
-    use crate::record::encode::Encoder;
-    use crate::record::{NsLink, Record, SampleId};
 
     /// A ring over anonymous memory, written by the test as the kernel would.
-    fn fake_ring() -> Ring {
+    pub(crate) fn fake_ring() -> Ring {
         let page = page_size();
         let len = 2 * page;
         // SAFETY: anonymous mapping owned by the ring.
@@ -237,7 +244,7 @@ mod tests {
     }
 
     /// Writes `bytes` at ring position `pos` (wrapping) and publishes the new head.
-    fn kernel_write(r: &Ring, pos: u64, bytes: &[u8]) {
+    pub(crate) fn kernel_write(r: &Ring, pos: u64, bytes: &[u8]) {
         for (i, b) in bytes.iter().enumerate() {
             let off = ((pos + i as u64) & (r.size - 1)) as usize;
             // SAFETY: inside the data area.
@@ -246,6 +253,17 @@ mod tests {
         r.head_atomic()
             .store(pos + bytes.len() as u64, Ordering::Release);
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fake::{fake_ring, kernel_write};
+    use super::*;
+    use crate::attr::SampleFormat;
+    use crate::decoder::Decoder;
+    use crate::live::open::{side_band_decoder_attr, SAMPLE_TYPE};
+    use crate::record::encode::Encoder;
+    use crate::record::{NsLink, Record, SampleId};
 
     #[test]
     fn records_that_wrap_the_end_are_read_in_two_pieces() {
@@ -306,5 +324,16 @@ mod tests {
         );
         kernel_write(&r, 0, &[16, 0, 0, 0, 0, 0, 64, 0]);
         assert!(r.record_at(0, 8).is_err());
+        // A size that is not a multiple of 8 would put the next header across the wrap.
+        kernel_write(
+            &r,
+            0,
+            &[16, 0, 0, 0, 0, 0, 20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+        );
+        let e = r.record_at(0, r.head()).unwrap_err();
+        assert!(e.to_string().contains("not a multiple of 8"), "{e}");
+        kernel_write(&r, 0, &[16, 0, 0, 0, 7, 0, 8, 0]);
+        let v = r.record_at(0, r.head()).unwrap();
+        assert_eq!((v.ty, v.misc, v.size(), v.offset), (16, 7, 8, 0));
     }
 }
