@@ -102,18 +102,18 @@ pub struct Interner {
 
 impl Interner {
     /// The id of `set`, added if new.
-    pub fn intern(&mut self, set: NsSet) -> SetId {
+    pub fn intern(&mut self, set: &NsSet) -> SetId {
         if let Some(last) = self.last {
-            if self.sets[last.0 as usize] == set {
+            if self.sets[last.0 as usize] == *set {
                 return last;
             }
         }
-        let id = match self.ids.get(&set) {
+        let id = match self.ids.get(set) {
             Some(&id) => id,
             None => {
                 let id = SetId(self.sets.len() as u32);
-                self.sets.push(set);
-                self.ids.insert(set, id);
+                self.sets.push(*set);
+                self.ids.insert(*set, id);
                 id
             }
         };
@@ -157,10 +157,10 @@ mod tests {
     #[test]
     fn interning_dedups() {
         let mut i = Interner::default();
-        let a = i.intern(set(&[1, 2]));
-        let b = i.intern(set(&[1, 3]));
+        let a = i.intern(&set(&[1, 2]));
+        let b = i.intern(&set(&[1, 3]));
         assert_ne!(a, b);
-        assert_eq!(i.intern(set(&[1, 2])), a);
+        assert_eq!(i.intern(&set(&[1, 2])), a);
         assert_eq!(i.len(), 2);
         assert!(NsSet::from_links([NsLink::default(); 7]).is_unknown());
         assert!(!set(&[0, 0]).is_unknown());

@@ -115,6 +115,10 @@ pub struct Attributor {
     groups: Vec<Group>,
     /// Live groups by key; an ended group leaves, so its key starts a new generation.
     by_key: HashMap<NsSet, GroupId>,
+    /// The group last found for each set (by [`SetId`]), valid while that group lives: a
+    /// thread that goes back and forth between known sets (setns) is placed without
+    /// classifying its set again.
+    set_group: Vec<Option<GroupId>>,
     generations: HashMap<String, u32>,
     live: HashMap<u32, Task>,
     /// Ended tasks in order of their end, kept for [`Attributor::grace_ns`].
@@ -133,7 +137,7 @@ impl Attributor {
     /// A model whose host is `host` (see [`crate::procfs::host_set`]).
     pub fn new(host: NsSet) -> Attributor {
         let mut sets = Interner::default();
-        let host_id = sets.intern(host);
+        let host_id = sets.intern(&host);
         let host_group = Group {
             id: GroupId::HOST,
             kind: Kind::Host,
@@ -160,6 +164,7 @@ impl Attributor {
             sets,
             groups: vec![host_group],
             by_key: HashMap::new(),
+            set_group: Vec::new(),
             generations: HashMap::new(),
             live: HashMap::new(),
             dead: VecDeque::new(),
@@ -192,7 +197,9 @@ impl Attributor {
     pub fn set_host(&mut self, host: NsSet) {
         self.host = host;
         self.host_known = true;
-        let id = self.sets.intern(host);
+        // Every set's classification depends on the host's.
+        self.set_group.clear();
+        let id = self.sets.intern(&host);
         self.groups[0].first_set = id;
         let mut tids: Vec<(u32, u64)> = self
             .live
@@ -269,7 +276,7 @@ impl Attributor {
                     self.learn_host(pid, ns);
                 }
                 let born = if ev.synthesized { 0 } else { time };
-                Some(self.set_namespaces(pid, tid, time, born, **ns, comm.as_deref()))
+                Some(self.set_namespaces(pid, tid, time, born, ns, comm.as_deref()))
             }
             Body::Fork { ppid, ptid } => Some(self.fork(pid, tid, *ppid, *ptid, time)),
             Body::Exit { .. } => self.exit(tid, time),
@@ -287,7 +294,7 @@ impl Attributor {
     /// that events do not: parent, NSpid, start time). Call [`Attributor::settle_origins`]
     /// once every task of the scan is in.
     pub fn add_snapshot(&mut self, time_ns: u64, snap: &TaskSnapshot<'_>) -> GroupId {
-        let g = self.set_namespaces(snap.pid, snap.tid, time_ns, 0, snap.ns, Some(snap.comm));
+        let g = self.set_namespaces(snap.pid, snap.tid, time_ns, 0, &snap.ns, Some(snap.comm));
         if let Some(t) = self.live.get_mut(&snap.tid) {
             t.nspid = snap.nspid;
             t.ppid = snap.ppid;
@@ -536,7 +543,7 @@ impl Attributor {
         tid: u32,
         time: u64,
         born: u64,
-        ns: NsSet,
+        ns: &NsSet,
         comm: Option<&str>,
     ) -> GroupId {
         let set = self.sets.intern(ns);
@@ -596,7 +603,7 @@ impl Attributor {
                 pid,
                 tid,
                 time,
-                self.sets.intern(NsSet::default()),
+                self.sets.intern(&NsSet::default()),
                 GroupId::HOST,
             ),
         };
@@ -661,15 +668,23 @@ impl Attributor {
 
     /// The live group of `set`, started now if there is none. Returns whether it was new.
     fn group_for(&mut self, set: SetId, time: u64, tid: u32) -> (GroupId, bool) {
+        if let Some(&Some(g)) = self.set_group.get(set.0 as usize) {
+            if self.groups[g.0 as usize].ended_ns.is_none() {
+                return (g, false);
+            }
+        }
         let s = *self.sets.get(set);
         if unreadable(&s) || !self.host_known {
             return (GroupId::HOST, false);
         }
         let (kind, key) = classify(&s, &self.host);
-        if kind == Kind::Host {
-            return (GroupId::HOST, false);
-        }
-        if let Some(&g) = self.by_key.get(&key) {
+        let found = if kind == Kind::Host {
+            Some(GroupId::HOST)
+        } else {
+            self.by_key.get(&key).copied()
+        };
+        if let Some(g) = found {
+            self.remember(set, g);
             return (g, false);
         }
         // Generations count per label, not per key: a dead mnt namespace's inode may come
@@ -698,12 +713,21 @@ impl Attributor {
             naming: Naming::default(),
         });
         self.by_key.insert(key, id);
+        self.remember(set, id);
         self.changes.push(Change {
             time_ns: time,
             kind: ChangeKind::Start,
             group: id,
         });
         (id, true)
+    }
+
+    fn remember(&mut self, set: SetId, g: GroupId) {
+        let i = set.0 as usize;
+        if self.set_group.len() <= i {
+            self.set_group.resize(i + 1, None);
+        }
+        self.set_group[i] = Some(g);
     }
 
     /// Ends, at `time_ns`, every live task for which `present` is false: after a /proc
@@ -777,6 +801,23 @@ mod tests {
     }
     fn changes(model: &mut Attributor) -> Vec<(ChangeKind, GroupId)> {
         model.take_changes().map(|c| (c.kind, c.group)).collect()
+    }
+
+    #[test]
+    fn a_set_seen_again_after_its_group_ended_starts_a_new_group() {
+        let mut m = Attributor::new(set(HOST));
+        let (h, ct) = (set(HOST), set(CT));
+        // One thread bouncing host -> container -> host -> container (setns back and forth).
+        let a = ns(&mut m, 10, 100, 100, &ct);
+        assert_eq!(ns(&mut m, 20, 100, 100, &h), GroupId::HOST);
+        assert_eq!(m.group(a).ended_ns, Some(20));
+        let b = ns(&mut m, 30, 100, 100, &ct);
+        assert_ne!(a, b, "the ended group is not reused");
+        assert_eq!(m.group(b).generation, m.group(a).generation + 1);
+        // While b lives, another task in the same set joins it.
+        assert_eq!(ns(&mut m, 40, 200, 200, &ct), b);
+        assert_eq!(m.attribute(100, 100, 15).unwrap().group, a);
+        assert_eq!(m.attribute(100, 100, 35).unwrap().group, b);
     }
 
     #[test]
