@@ -3,7 +3,7 @@
 
 use crate::attr::{Attr, SampleFormat};
 use crate::error::{DecodeError, ErrorKind};
-use crate::record::{is_known, Record, RecordView, SampleId};
+use crate::record::{kind_name, Record, RecordView, SampleId};
 use hashbrown::HashMap;
 
 /// The attrs of a session and the ids that point to them.
@@ -69,7 +69,7 @@ impl Decoder {
     /// Decodes `view` with the layout of its attr.
     #[inline(always)]
     pub fn decode<'a>(&self, view: &RecordView<'a>) -> Result<(Record<'a>, SampleId), DecodeError> {
-        if !self.skip_unknown && !is_known(view.ty) {
+        if !self.skip_unknown && kind_name(view.ty) == "UNKNOWN" {
             return Err(DecodeError::in_record(
                 view.offset,
                 view.ty,

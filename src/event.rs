@@ -304,10 +304,12 @@ fn push_opt(out: &mut Vec<u8>, v: Option<u64>) {
 /// has few sets and a fork storm repeats one).
 #[derive(Debug, Default)]
 pub struct JsonWriter {
-    ns_text: HashMap<NsSet, Box<[u8]>>,
-    /// The last set written and its text: a fork storm repeats one set, and comparing is
-    /// cheaper than hashing.
-    last: Option<(NsSet, Box<[u8]>)>,
+    /// The text of each distinct set written, and where it is in `texts`.
+    ns_text: HashMap<NsSet, usize>,
+    texts: Vec<Box<[u8]>>,
+    /// The last set written and its text's index: a fork storm repeats one set, and
+    /// comparing is cheaper than hashing.
+    last: Option<(NsSet, usize)>,
     /// The group fields (`,"container":…`) last appended after a line, with the label and
     /// runtime id they were made from: consecutive events mostly share a group.
     pub(crate) group_ref: GroupRefText,
@@ -366,24 +368,27 @@ impl JsonWriter {
             out.extend_from_slice(&eight((v % 100_000_000) as u32));
         };
         ev.write_json_with(out, time_text, |out, ns| {
-            if let Some((last, t)) = &self.last {
-                if last == ns {
-                    out.extend_from_slice(t);
-                    return;
-                }
-            }
-            if let Some(t) = self.ns_text.get(ns) {
-                out.extend_from_slice(t);
-                self.last = Some((*ns, t.clone()));
-                return;
-            }
-            let start = out.len();
-            push_ns(out, ns);
-            if self.ns_text.len() >= NS_TEXT_CACHE {
-                self.ns_text.clear();
-            }
-            self.ns_text.insert(*ns, out[start..].into());
-            self.last = Some((*ns, out[start..].into()));
+            let i = match self.last {
+                Some((last, i)) if last == *ns => i,
+                _ => match self.ns_text.get(ns) {
+                    Some(&i) => i,
+                    None => {
+                        if self.texts.len() >= NS_TEXT_CACHE {
+                            self.ns_text.clear();
+                            self.texts.clear();
+                        }
+                        let mut t = Vec::new();
+                        push_ns(&mut t, ns);
+                        self.texts.push(t.into());
+                        self.ns_text.insert(*ns, self.texts.len() - 1);
+                        self.texts.len() - 1
+                    }
+                },
+            };
+            // An index, not a copy of the text: sets that alternate (a thread going back
+            // and forth with setns) cost no allocation per line.
+            self.last = Some((*ns, i));
+            out.extend_from_slice(&self.texts[i]);
         });
     }
 }

@@ -3,8 +3,8 @@
 //! perf.data files hold the per-CPU buffers one after another, each in time order, separated
 //! by FINISHED_ROUND records. perf's rule, followed here: at the end of round N, everything
 //! older than the newest timestamp of round N-1 can be released, because no CPU's buffer can
-//! still hold something older (each round drains every buffer). The live ring merge reuses
-//! this buffer with its own release points.
+//! still hold something older (each round drains every buffer). The live rings, which can
+//! be read in place until released, are merged without this buffer (`live`'s slots).
 
 /// Items waiting to be released in time order; `T` is whatever locates a record (a file
 /// offset, an arena offset).

@@ -182,8 +182,13 @@ impl Capture {
                 });
             }
         }
+        Ok(Capture::assemble(rings, decoder, epoll, opts))
+    }
+
+    /// A capture over mapped rings (registered with `epoll`), before any read.
+    fn assemble(rings: Vec<Ring>, decoder: Decoder, epoll: OwnedFd, opts: CaptureOptions) -> Self {
         let n = rings.len();
-        Ok(Capture {
+        Capture {
             rings,
             decoder,
             epoll,
@@ -197,7 +202,7 @@ impl Capture {
             pos: vec![0; n],
             side: None,
             time_at: time_at(),
-        })
+        }
     }
 
     /// Adds a second input to the merge; its descriptor wakes the capture too.
@@ -547,22 +552,7 @@ mod tests {
         decoder.add_attr(open::side_band_decoder_attr(), [1]);
         // SAFETY: epoll_create1 has no preconditions; the fd is owned below.
         let epoll = unsafe { OwnedFd::from_raw_fd(libc::epoll_create1(libc::EPOLL_CLOEXEC)) };
-        let n = rings.len();
-        Capture {
-            rings,
-            decoder,
-            epoll,
-            opts: CaptureOptions::default(),
-            stats: CaptureStats {
-                per_cpu: vec![0; n],
-                ..Default::default()
-            },
-            last_time: 0,
-            heads: vec![0; n],
-            pos: vec![0; n],
-            side: None,
-            time_at: time_at(),
-        }
+        Capture::assemble(rings, decoder, epoll, CaptureOptions::default())
     }
 
     /// Appends NAMESPACES records of tid `tid` at `times` to `ring` (after `end`).
