@@ -10,9 +10,9 @@ use crate::error::DecodeError;
 use crate::nsset::{link_name, NsSet};
 use crate::record::NS_KINDS;
 use crate::record::{Record, RecordView, SampleId};
+use compact_str::CompactString;
 use hashbrown::HashMap;
 use std::borrow::Cow;
-use std::rc::Rc;
 
 /// Version of the schema written by this build.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -688,6 +688,7 @@ fn read_cause(c: &serde_json::Value, ev: &serde_json::Value) -> Result<crate::bp
 }
 
 /// The common fields, gathered before the body is built.
+#[derive(Debug, Clone, Copy)]
 struct EventHead {
     time_ns: Option<u64>,
     cpu: Option<u32>,
@@ -695,11 +696,76 @@ struct EventHead {
     tid: Option<u32>,
 }
 
+impl EventHead {
+    #[inline(always)]
+    fn with(self, body: Body<'_>) -> Event<'_> {
+        Event {
+            time_ns: self.time_ns,
+            cpu: self.cpu,
+            pid: self.pid,
+            tid: self.tid,
+            synthesized: false,
+            body,
+        }
+    }
+}
+
+/// A record's event body, or the set of a NAMESPACES record (whose body borrows it).
+enum Part<'a> {
+    Body(Body<'a>),
+    Namespaces(NsSet),
+}
+
+/// An [`Event`] that owns what a NAMESPACES event borrows from its [`EventBuilder`] (the
+/// set, the command name), so that it can go to another thread along with the records the
+/// other events borrow from; [`SentEvent::event`] lends it out again.
+#[derive(Debug, Clone)]
+pub enum SentEvent<'a> {
+    /// A NAMESPACES event.
+    Namespaces {
+        /// Its time, cpu, pid and tid.
+        head: EventHeadFields,
+        /// The set.
+        ns: NsSet,
+        /// The task's command name, when known.
+        comm: Option<CompactString>,
+    },
+    /// Any other event: it borrows only the record.
+    Other(Event<'a>),
+}
+
+/// Time, cpu, pid and tid of a [`SentEvent`].
+pub type EventHeadFields = (Option<u64>, Option<u32>, Option<u32>, Option<u32>);
+
+impl SentEvent<'_> {
+    /// Calls `f` with the event.
+    #[inline(always)]
+    pub fn lend<R>(&self, f: impl FnOnce(&Event<'_>) -> R) -> R {
+        match self {
+            SentEvent::Namespaces { head, ns, comm } => f(&Event {
+                time_ns: head.0,
+                cpu: head.1,
+                pid: head.2,
+                tid: head.3,
+                synthesized: false,
+                body: Body::Namespaces {
+                    ns,
+                    comm: comm.as_deref().map(Cow::Borrowed),
+                    cause: None,
+                },
+            }),
+            SentEvent::Other(ev) => f(ev),
+        }
+    }
+}
+
 /// Turns decoded records into events, keeping what a record alone does not say (the
 /// command name of a task for its NAMESPACES events).
 #[derive(Debug, Default)]
 pub struct EventBuilder {
-    comms: HashMap<u32, Rc<str>>,
+    /// Command names inline (a comm is at most 15 bytes): copied at a fork, never
+    /// allocated.
+    comms: HashMap<u32, CompactString>,
     /// The set of the last NAMESPACES record, which its event borrows.
     ns: NsSet,
 }
@@ -729,6 +795,42 @@ impl EventBuilder {
     where
         'a: 'b,
     {
+        let (h, part) = self.parts(rec, id)?;
+        let body = match part {
+            Part::Body(body) => body,
+            Part::Namespaces(ns) => {
+                self.ns = ns;
+                Body::Namespaces {
+                    ns: &self.ns,
+                    comm: h
+                        .tid
+                        .and_then(|t| self.comms.get(&t))
+                        .map(|c| Cow::Borrowed(c.as_str())),
+                    cause: None,
+                }
+            }
+        };
+        Some(h.with(body))
+    }
+
+    /// The event for a decoded record, as [`EventBuilder::event`], in a form that owns what
+    /// the event would borrow from the builder.
+    #[inline(always)]
+    pub fn sendable<'a>(&mut self, rec: &Record<'a>, id: &SampleId) -> Option<SentEvent<'a>> {
+        let (h, part) = self.parts(rec, id)?;
+        Some(match part {
+            Part::Body(body) => SentEvent::Other(h.with(body)),
+            Part::Namespaces(ns) => SentEvent::Namespaces {
+                head: (h.time_ns, h.cpu, h.pid, h.tid),
+                ns,
+                comm: h.tid.and_then(|t| self.comms.get(&t)).cloned(),
+            },
+        })
+    }
+
+    /// What both kinds of event are made of; the command names learned on the way.
+    #[inline(always)]
+    fn parts<'a>(&mut self, rec: &Record<'a>, id: &SampleId) -> Option<(EventHead, Part<'a>)> {
         let mut ev = EventHead {
             time_ns: id.time,
             cpu: id.cpu,
@@ -739,12 +841,7 @@ impl EventBuilder {
             Record::Namespaces(ns) => {
                 ev.pid = Some(ns.pid);
                 ev.tid = Some(ns.tid);
-                self.ns = NsSet::from_record(ns);
-                Body::Namespaces {
-                    ns: &self.ns,
-                    comm: self.comms.get(&ns.tid).map(|c| Cow::Borrowed(&**c)),
-                    cause: None,
-                }
+                return Some((ev, Part::Namespaces(NsSet::from_record(ns))));
             }
             Record::Fork(t) => {
                 if let Some(c) = self.comms.get(&t.ptid).cloned() {
@@ -792,14 +889,7 @@ impl EventBuilder {
             },
             _ => return None,
         };
-        Some(Event {
-            time_ns: ev.time_ns,
-            cpu: ev.cpu,
-            pid: ev.pid,
-            tid: ev.tid,
-            synthesized: false,
-            body,
-        })
+        Some((ev, Part::Body(body)))
     }
 
     /// Decodes `view` and builds its event in one step.

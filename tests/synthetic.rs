@@ -148,3 +148,44 @@ fn every_split_point_of_a_ring_decodes_alike() {
     let ev = b.event(&want, &want_id).unwrap();
     assert!(matches!(ev.body, Body::Comm { ref comm, exec: false } if comm == "a-rather-long-n"));
 }
+
+/// An event sent to another thread ([`EventBuilder::sendable`]) is the event
+/// [`EventBuilder::event`] makes, for every record of every fixture (command names
+/// included: the builder's table is the same).
+#[test]
+fn sent_events_are_the_events() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+    let mut files = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "data") {
+            continue;
+        }
+        files += 1;
+        let mut data = nswatch::PerfData::open(&path).unwrap();
+        let (mut a, mut b) = (EventBuilder::new(), EventBuilder::new());
+        let mut namespaces = 0;
+        data.for_each(
+            nswatch::Order::Time,
+            |dec, view| -> Result<(), nswatch::DecodeError> {
+                let (rec, id) = dec.decode(view)?;
+                let want = a.event(&rec, &id);
+                let sent = b.sendable(&rec, &id);
+                match (want, sent) {
+                    (None, None) => {}
+                    (Some(want), Some(sent)) => {
+                        namespaces += matches!(want.body, Body::Namespaces { .. }) as usize;
+                        sent.lend(|got| {
+                            assert_eq!(got, &want, "{} at {:#x}", path.display(), view.offset)
+                        });
+                    }
+                    (w, s) => panic!("{}: {w:?} / {s:?}", path.display()),
+                }
+                Ok(())
+            },
+        )
+        .unwrap();
+        assert!(namespaces > 0, "{}: no NAMESPACES event", path.display());
+    }
+    assert!(files >= 7);
+}

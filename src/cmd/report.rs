@@ -2,12 +2,11 @@
 
 use anyhow::{Context, Result};
 use clap::ValueEnum;
-use nswatch::event::JsonWriter;
+use nswatch::event::{JsonWriter, SentEvent};
 use nswatch::model::json::{write_change, write_labeled};
-use nswatch::model::{Attributor, Change, Group, GroupId};
+use nswatch::model::{Attributor, Change, GroupId};
 use nswatch::perf_data::split::Consumer;
 use nswatch::perf_data::{FileInfo, Order, PerfData};
-use nswatch::record::SampleId;
 use nswatch::report::Story;
 use nswatch::session::{hand_on, Update};
 use nswatch::{Body, Event, EventBuilder, Record};
@@ -139,6 +138,16 @@ pub fn run(args: &ReportArgs) -> Result<()> {
     result.with_context(|| name)
 }
 
+/// The model for a file read whole in time order. Ended tasks are kept only while time
+/// stands still (grace 0): a record of a task that comes later in time order and is still
+/// within its life can only share its EXIT's timestamp, so keeping them longer would answer
+/// nothing more, and their queue would be memory traffic on every task.
+fn file_model() -> Attributor {
+    let mut m = Attributor::learning();
+    m.set_grace_ns(0);
+    m
+}
+
 /// `report --format ndjson` on this thread.
 fn ndjson(data: &mut PerfData, order: Order) -> Result<()> {
     let mut out = io::stdout().lock();
@@ -147,7 +156,7 @@ fn ndjson(data: &mut PerfData, order: Order) -> Result<()> {
     // an error, so what was written is always whole lines.
     let mut buf = Vec::with_capacity(1 << 17);
     let mut json = JsonWriter::new();
-    let mut model = Attributor::learning();
+    let mut model = file_model();
     let mut pending = Vec::new();
     let r = data.for_each(order, |dec, view| -> Result<()> {
         if let Some(ev) = builder.decode(dec, view)? {
@@ -165,134 +174,51 @@ fn ndjson(data: &mut PerfData, order: Order) -> Result<()> {
     r.map(drop)
 }
 
-/// What the writing thread of `report --format ndjson` is handed, in stream order.
-enum Item {
-    /// The event of the record at this file offset, with the group it belongs to
-    /// (`NO_GROUP`: none).
-    Event { off: usize, group: u32 },
-    /// A group change, formatted by the model's thread (it reads the model). Boxed twice
-    /// so that an item is 16 bytes: the reading thread writes one per event.
-    #[allow(clippy::box_collection)]
-    Change(Box<Vec<u8>>),
-    /// The group, as the events after this are labelled with it.
-    Group(Box<Group>),
-}
-
-const NO_GROUP: u32 = u32::MAX;
-const _: () = assert!(std::mem::size_of::<Item>() == 16);
-
-/// `report --format ndjson` on two threads. This one reads in order, decodes, runs the
-/// model, and hands the writer each event's file offset and group; the writer decodes the
-/// record again (its own EventBuilder sees the same records in the same order, so it knows
-/// the same command names) and writes the line. The model never crosses: group changes
-/// are formatted here, and the writer holds a copy of each group its lines name, sent before
-/// the first line that names it and again whenever what a line shows of it (label, runtime
-/// id: what `write_labeled` reads) is no longer what the copy says.
+/// `report --format ndjson` on two threads. This one reads in order, decodes and makes
+/// the events (the event builder's command names are kept here); the other runs the model
+/// and writes the lines, the larger half. An event crosses whole ([`SentEvent`]), so that
+/// each record is decoded once.
 fn ndjson_split(data: &mut PerfData, order: Order) -> Result<()> {
-    let mut builder = EventBuilder::new();
-    let mut model = Attributor::learning();
-    let mut pending = Vec::new();
-    // Label and runtime id of each group as the writer's copy has them.
-    type Shown = Option<(String, Option<String>)>;
-    let mut copied: Vec<Shown> = Vec::new();
-    // The group of the last event line, when no group change came since: checked then.
-    // (What a line shows of a group changes only with a change here: report names nothing.)
-    let mut checked: Option<GroupId> = None;
-    let produce = |dec: &nswatch::Decoder,
-                   view: &nswatch::RecordView<'_>,
-                   items: &mut Vec<Item>|
-     -> Result<()> {
-        let Some(ev) = builder.decode(dec, view)? else {
-            return Ok(());
-        };
-        let g = model.observe(&ev);
-        let off = view.offset as usize;
-        hand_on(
-            &mut model,
-            &mut pending,
-            &ev,
-            g,
-            |_, _| {},
-            &mut |m, u| match u {
-                Update::Event { group, .. } => {
-                    if let Some(g) = group {
-                        let i = g.0 as usize;
-                        if copied.len() <= i {
-                            copied.resize(i + 1, None);
-                        }
-                        let now = m.group(g);
-                        let same = |copied: &[Shown]| {
-                            matches!(&copied[i], Some((label, id))
-                                if *label == now.label && *id == now.naming.runtime_id)
-                        };
-                        if checked != Some(g) {
-                            if !same(&copied) {
-                                items.push(Item::Group(Box::new(now.clone())));
-                                copied[i] =
-                                    Some((now.label.clone(), now.naming.runtime_id.clone()));
-                            }
-                            checked = Some(g);
-                        }
-                        debug_assert!(same(&copied), "the writer's copy of {g:?} is stale");
-                    }
-                    items.push(Item::Event {
-                        off,
-                        group: group.map_or(NO_GROUP, |g| g.0),
-                    });
-                }
-                Update::Group(c) => {
-                    let mut line = Vec::new();
-                    write_change(m, c, &mut line);
-                    items.push(Item::Change(Box::new(line)));
-                    checked = None;
-                }
-            },
-        );
-        Ok(())
+    let write = |events: Consumer<'_, SentEvent<'_>>| -> Result<()> {
+        let mut out = io::stdout().lock();
+        let mut buf = Vec::with_capacity(1 << 17);
+        let mut json = JsonWriter::new();
+        let mut model = file_model();
+        let mut pending = Vec::new();
+        let r = events.for_each(|sent| -> Result<()> {
+            sent.lend(|ev| {
+                let g = model.observe(ev);
+                write_with_changes(&mut model, &mut json, ev, g, &mut pending, &mut buf);
+            });
+            if buf.len() >= 1 << 16 {
+                out.write_all(&buf)?;
+                buf.clear();
+            }
+            Ok(())
+        });
+        out.write_all(&buf)?;
+        out.flush()?;
+        r
     };
+    let mut builder = EventBuilder::new();
     let (read, written) = data
-        .for_each_split(order, produce, write_items)
+        .for_each_split(order, make_events(&mut builder), write)
         .context("not a mapped file")?;
     // The writer's error came first: the reader only stopped because the writer did.
     written?;
     read.map(drop)
 }
 
-/// The writing thread of [`ndjson_split`].
-fn write_items(items: Consumer<'_, Item>) -> Result<()> {
-    let mut out = io::stdout().lock();
-    let mut builder = EventBuilder::new();
-    let mut json = JsonWriter::new();
-    let mut groups: Vec<Option<Group>> = Vec::new();
-    let mut buf = Vec::with_capacity(1 << 17);
-    let r = items.for_each(|rec, item| -> Result<()> {
-        match item {
-            Item::Event { off, group } => {
-                let view = rec.view(off)?;
-                let ev = builder
-                    .decode(rec.decoder(), &view)?
-                    .with_context(|| format!("offset {off:#x}: the record made no event twice"))?;
-                let g = groups.get(group as usize).and_then(Option::as_ref);
-                write_labeled(&mut json, &ev, g, &mut buf);
-            }
-            Item::Change(line) => buf.extend_from_slice(&line),
-            Item::Group(g) => {
-                let i = g.id.0 as usize;
-                if groups.len() <= i {
-                    groups.resize_with(i + 1, || None);
-                }
-                groups[i] = Some(*g);
-            }
-        }
-        if buf.len() >= 1 << 16 {
-            out.write_all(&buf)?;
-            buf.clear();
-        }
+/// The reading thread's part of a report on two threads: each record's event, made once.
+fn make_events<'b, 'm>(
+    builder: &'b mut EventBuilder,
+) -> impl FnMut(&nswatch::Decoder, &nswatch::RecordView<'m>, &mut Vec<SentEvent<'m>>) -> Result<()> + 'b
+{
+    move |dec, view, events| {
+        let (rec, id) = dec.decode(view)?;
+        events.extend(builder.sendable(&rec, &id));
         Ok(())
-    });
-    out.write_all(&buf)?;
-    out.flush()?;
-    r
+    }
 }
 
 /// `report` (text) on this thread.
@@ -313,39 +239,28 @@ fn text(name: &str, data: &mut PerfData, order: Order) -> Result<()> {
     finish_text(name, data, &mut story, r.map(drop), &mut out)
 }
 
-/// `report` (text) on two threads: this one reads in order and decodes, and hands the
-/// decoded records (borrowed from the map) to the other, which makes their events and
-/// tells the story. A record is decoded once; the event builder and the story, the larger
-/// half, run on the other thread.
+/// `report` (text) on two threads: this one reads in order, decodes and makes the events,
+/// and hands them to the other, which tells the story.
 fn text_split(name: &str, data: &mut PerfData, order: Order) -> Result<()> {
     if !data.info().pipe {
         let mut out = io::stdout().lock();
         writeln!(out, "# {name}: {}", describe(data.info()))?;
         out.flush()?;
     }
-    let tell = |recs: Consumer<'_, (Record<'_>, SampleId)>| {
+    let tell = |events: Consumer<'_, SentEvent<'_>>| {
         let mut out = BufWriter::with_capacity(1 << 16, io::stdout().lock());
-        let mut builder = EventBuilder::new();
         let mut story = Story::new();
-        let r = recs.for_each(|_, (rec, id)| -> Result<()> {
-            if let Some(ev) = builder.event(&rec, &id) {
-                story.add(&ev);
-                story.write_changes(&mut out)?;
-            }
+        let r = events.for_each(|sent| -> Result<()> {
+            sent.lend(|ev| story.add(ev));
+            story.write_changes(&mut out)?;
             Ok(())
         });
         let flushed = out.flush();
         (story, r.and(flushed.map_err(Into::into)))
     };
+    let mut builder = EventBuilder::new();
     let (read, (mut story, told)) = data
-        .for_each_split(
-            order,
-            |dec, view, recs| -> Result<()> {
-                recs.push(dec.decode(view)?);
-                Ok(())
-            },
-            tell,
-        )
+        .for_each_split(order, make_events(&mut builder), tell)
         .context("not a mapped file")?;
     // The teller's error came first: the reader only stopped because the teller did.
     let r = told.and(read.map(drop));
@@ -431,7 +346,7 @@ fn by_container(
     use nswatch::symbols::{recorded_here, Kallsyms, Symbolizer};
 
     let mut builder = EventBuilder::new();
-    let mut model = Attributor::learning();
+    let mut model = file_model();
     let mut profile = ContainerProfile::new();
     let mut sym = Symbolizer::new();
     let info = data.info().clone();

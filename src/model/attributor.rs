@@ -125,8 +125,12 @@ pub struct Attributor {
     dead: VecDeque<Task>,
     /// Sequence number of `dead[0]`.
     dead_base: u64,
-    /// Newest ended task of each tid, by sequence number.
+    /// Newest ended task of each tid, by sequence number; an entry below `dead_base` is
+    /// stale (its task was pruned), and stays until the next sweep: pruning then costs no
+    /// hash lookup.
     dead_by_tid: HashMap<u32, u64>,
+    /// `dead_base` when stale entries were last swept out of `dead_by_tid`.
+    swept_base: u64,
     grace_ns: u64,
     now_ns: u64,
     changes: Vec<Change>,
@@ -170,6 +174,7 @@ impl Attributor {
             dead: VecDeque::new(),
             dead_base: 0,
             dead_by_tid: HashMap::new(),
+            swept_base: 0,
             grace_ns: DEFAULT_GRACE_NS,
             now_ns: 0,
             changes: Vec::new(),
@@ -389,7 +394,7 @@ impl Attributor {
             return Some(a);
         }
         let seq = *self.dead_by_tid.get(&tid)?;
-        let newest = &self.dead[(seq - self.dead_base) as usize];
+        let newest = self.dead.get(seq.checked_sub(self.dead_base)? as usize)?;
         if let Some(a) = hit(newest) {
             return Some(a);
         }
@@ -639,12 +644,15 @@ impl Attributor {
             if t.ended_ns.saturating_add(self.grace_ns) >= self.now_ns {
                 break;
             }
-            let tid = t.tid;
-            if self.dead_by_tid.get(&tid) == Some(&self.dead_base) {
-                self.dead_by_tid.remove(&tid);
-            }
             self.dead.pop_front();
             self.dead_base += 1;
+        }
+        // Stale index entries are swept once as many tasks were pruned as the index holds:
+        // a scan per entry, amortized, instead of a lookup per pruned task.
+        if self.dead_base - self.swept_base > self.dead_by_tid.len() as u64 {
+            let base = self.dead_base;
+            self.dead_by_tid.retain(|_, seq| *seq >= base);
+            self.swept_base = base;
         }
     }
 

@@ -434,10 +434,6 @@ trait Visit<'m, E> {
         usize::MAX
     }
 
-    /// The decoder took in an attr (HEADER_ATTR, in pipe mode): records handed on from now
-    /// on are decoded with it.
-    fn decoder_changed(&mut self) {}
-
     /// The walk has read up to `read`, and pages below `limit` may be dropped. Returns
     /// false when the walk should drop them itself; true when another thread does the page
     /// work (dropping, and mapping ahead of the walk).
@@ -546,11 +542,7 @@ impl<'m> Mapped<'m> {
             let skip = if view.is_kernel() {
                 0
             } else {
-                let skip = take_user_record(&view, decoder, info)?;
-                if view.ty == kind::HEADER_ATTR {
-                    v.decoder_changed();
-                }
-                skip
+                take_user_record(&view, decoder, info)?
             };
             let next = next
                 .checked_add(skip as usize)

@@ -2,11 +2,8 @@
 //! (as [`PerfData::for_each`] does) and hands items in batches to a second thread, the
 //! consumer.
 //!
-//! What goes across is the caller's choice (`T`): a record's file offset with what the first
-//! thread learned about it, or the decoded record itself, which borrows the map. The
-//! consumer can read any record again by its offset ([`Records::view`]), with a copy of the
-//! decoder as it was when the item was made, so both threads decode a record alike. Nothing
-//! is copied out of the map.
+//! What goes across is the caller's choice (`T`): typically the record's event, which may
+//! borrow the map (a command name, a cgroup path). Nothing is copied out of the map.
 //!
 //! Memory stays flat: pages already read are dropped as in [`PerfData::for_each`], but only
 //! below the lowest offset of the batches the consumer has not finished (it hands each
@@ -51,66 +48,31 @@ struct PageWork {
     limit: AtomicUsize,
 }
 
-/// What the reading thread sends.
-enum Msg<T> {
-    Items(Vec<T>),
-    /// The decoder changed (an attr arrived in the stream, as in pipe mode): items after
-    /// this are decoded with it.
-    Decoder(Box<Decoder>),
-}
-
-/// The consumer's view of the input: any record by its file offset, and the decoder.
-pub struct Records<'m> {
-    map: Mapped<'m>,
-    decoder: Decoder,
-}
-
-impl<'m> Records<'m> {
-    /// The record at file offset `off` (a [`RecordView::offset`] of the reading thread).
-    #[inline]
-    pub fn view(&self, off: usize) -> Result<RecordView<'m>, DecodeError> {
-        self.map.at(off)
-    }
-
-    /// The decoder, as the reading thread had it when it made the current item.
-    #[inline]
-    pub fn decoder(&self) -> &Decoder {
-        &self.decoder
-    }
-}
-
 /// The consumer's end: the items, in the order the reading thread made them.
 pub struct Consumer<'m, T> {
-    rx: Receiver<Msg<T>>,
+    rx: Receiver<Vec<T>>,
     back: Sender<Vec<T>>,
-    records: Records<'m>,
+    map: Mapped<'m>,
     work: Arc<PageWork>,
     dropped: usize,
     mapped: usize,
 }
 
 impl<'m, T> Consumer<'m, T> {
-    /// Hands every item to `f`, in order, with the records to read them from; returns when
-    /// the reading thread is done (after an error of its own too) or at `f`'s first error,
-    /// which stops the reading thread.
-    pub fn for_each<E>(
-        mut self,
-        mut f: impl FnMut(&Records<'m>, T) -> Result<(), E>,
-    ) -> Result<(), E> {
+    /// Hands every item to `f`, in order; returns when the reading thread is done (after
+    /// an error of its own too) or at `f`'s first error, which stops the reading thread.
+    pub fn for_each<E>(mut self, mut f: impl FnMut(&T) -> Result<(), E>) -> Result<(), E> {
         self.pages();
-        while let Ok(msg) = self.rx.recv() {
-            match msg {
-                Msg::Decoder(d) => self.records.decoder = *d,
-                Msg::Items(mut items) => {
-                    for item in items.drain(..) {
-                        f(&self.records, item)?;
-                    }
-                    // Handing the batch back says its records are read; the reader may be
-                    // gone already, which is no error.
-                    let _ = self.back.send(items);
-                    self.pages();
-                }
+        while let Ok(mut items) = self.rx.recv() {
+            // By reference: an item (an event) is a few hundred bytes, not worth a move.
+            for item in &items {
+                f(item)?;
             }
+            items.clear();
+            // Handing the batch back says its records are read; the reader may be gone
+            // already, which is no error.
+            let _ = self.back.send(items);
+            self.pages();
         }
         Ok(())
     }
@@ -118,7 +80,7 @@ impl<'m, T> Consumer<'m, T> {
     /// Drops the pages the reading thread no longer needs, and maps those it will read
     /// next, between two batches.
     fn pages(&mut self) {
-        let Some(m) = self.records.map.mmap() else {
+        let Some(m) = self.map.mmap() else {
             return;
         };
         // Below the limit, no item sent or to be sent points: the reading thread computed
@@ -129,7 +91,7 @@ impl<'m, T> Consumer<'m, T> {
             self.work.limit.load(Ordering::Acquire),
         );
         let read = self.work.read.load(Ordering::Acquire);
-        let want = (read + MAP_AHEAD).min(self.records.map.end);
+        let want = (read + MAP_AHEAD).min(self.map.end);
         if want > self.mapped {
             let from = self.mapped.max(read) / 4096 * 4096;
             // Mapping ahead only saves faults: a kernel without MADV_POPULATE_READ (5.14)
@@ -148,13 +110,11 @@ struct Producer<T, F> {
     cap: usize,
     /// Lowest offset of a record handed to `produce` for the current batch.
     batch_min: usize,
-    tx: SyncSender<Msg<T>>,
+    tx: SyncSender<Vec<T>>,
     back: Receiver<Vec<T>>,
     /// Lowest offset of each batch sent and not handed back, oldest first.
     sent: VecDeque<usize>,
     spare: Vec<Vec<T>>,
-    /// The decoder changed since the consumer's copy was made.
-    changed: bool,
     /// The consumer hung up (it stopped at an error of its own).
     gone: bool,
     work: Arc<PageWork>,
@@ -169,8 +129,8 @@ impl<T, F> Producer<T, F> {
         }
     }
 
-    fn send(&mut self, msg: Msg<T>) -> Result<(), DecodeError> {
-        if self.tx.send(msg).is_err() {
+    fn send(&mut self, items: Vec<T>) -> Result<(), DecodeError> {
+        if self.tx.send(items).is_err() {
             self.gone = true;
             return Err(DecodeError::at(
                 0,
@@ -192,7 +152,7 @@ impl<T, F> Producer<T, F> {
         let full = std::mem::replace(&mut self.batch, fresh);
         self.sent.push_back(self.batch_min);
         self.batch_min = usize::MAX;
-        self.send(Msg::Items(full))
+        self.send(full)
     }
 }
 
@@ -203,11 +163,6 @@ where
 {
     #[inline]
     fn record(&mut self, decoder: &Decoder, view: &RecordView<'m>) -> Result<(), E> {
-        if self.changed {
-            self.flush()?;
-            self.send(Msg::Decoder(Box::new(decoder.clone())))?;
-            self.changed = false;
-        }
         (self.produce)(decoder, view, &mut self.batch)?;
         self.batch_min = self.batch_min.min(view.offset as usize);
         if self.batch.len() >= self.cap {
@@ -219,10 +174,6 @@ where
     fn in_use(&mut self) -> usize {
         self.reap();
         self.sent.iter().copied().fold(self.batch_min, usize::min)
-    }
-
-    fn decoder_changed(&mut self) {
-        self.changed = true;
     }
 
     fn pages(&mut self, read: usize, limit: usize) -> bool {
@@ -241,8 +192,8 @@ impl PerfData {
 
     /// Reads the input on two threads. This thread walks the records in `order` and hands
     /// each to `produce`, which appends what the consumer needs of it (any number of items,
-    /// none included; they may borrow the record, decoded or not) to the current batch; `consume` runs on a second thread, given the
-    /// items in the order they were made, and the records to read them from
+    /// none included; they may borrow the record) to the current batch; `consume` runs on a
+    /// second thread, given the items in the order they were made
     /// ([`Consumer::for_each`]).
     ///
     /// Returns the walk's result and the consumer's, or `None` for a stream (not mapped:
@@ -275,10 +226,7 @@ impl PerfData {
         let consumer = Consumer {
             rx,
             back: back_tx,
-            records: Records {
-                map,
-                decoder: decoder.clone(),
-            },
+            map,
             work: work.clone(),
             dropped: map.start,
             mapped: map.start,
@@ -292,7 +240,6 @@ impl PerfData {
             back: back_rx,
             sent: VecDeque::new(),
             spare: Vec::new(),
-            changed: false,
             gone: false,
             work,
         };
