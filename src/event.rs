@@ -289,20 +289,13 @@ pub(crate) fn push_u64(out: &mut Vec<u8>, v: u64) {
     Digits::of(v).push_to(out);
 }
 
-fn push_opt(out: &mut Vec<u8>, v: Option<u64>) {
-    match v {
-        Some(v) => push_u64(out, v),
-        None => out.extend_from_slice(b"null"),
-    }
-}
-
 /// Writes events as NDJSON lines.
 ///
 /// Written by hand rather than through serde's map serializer: this is the hot path of
 /// `report --format ndjson` and `record`; static keys need no escaping, and the "ns" object
 /// of a namespace set, the bulk of a line, is formatted once per distinct set (a machine
 /// has few sets and a fork storm repeats one).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct JsonWriter {
     /// The text of each distinct set written, and where it is in `texts`.
     ns_text: HashMap<NsSet, usize>,
@@ -310,18 +303,54 @@ pub struct JsonWriter {
     /// The last set written and its text's index: a fork storm repeats one set, and
     /// comparing is cheaper than hashing.
     last: Option<(NsSet, usize)>,
-    /// The group fields (`,"container":…`) last appended after a line, with the label and
+    /// The group fields (`,"container":…`) last appended after a line, with the group and
     /// runtime id they were made from: consecutive events mostly share a group.
     pub(crate) group_ref: GroupRefText,
     /// A timestamp's digits above its last eight, and what they were made from: in time
     /// order they change once per 0.1 s.
     time_hi: Option<(u64, Digits)>,
+    /// The last number written in each [`Slot`], and its digits: a task's pid comes back on
+    /// its FORK, NAMESPACES and EXIT lines, tid mostly equals pid, and a fork storm has one
+    /// parent.
+    ids: [(u32, Digits); SLOTS],
+}
+
+/// Where a 32-bit number goes in a line, for [`JsonWriter`]'s digit cache.
+#[derive(Clone, Copy)]
+enum Slot {
+    Cpu = 0,
+    Pid = 1,
+    Ppid = 2,
+}
+const SLOTS: usize = 3;
+
+/// How the variable parts of a line are written: plainly ([`Event::write_json`]) or from a
+/// [`JsonWriter`]'s caches. Both write the same bytes.
+trait Texts {
+    fn time(&mut self, out: &mut Vec<u8>, v: u64);
+    fn ns(&mut self, out: &mut Vec<u8>, ns: &NsSet);
+    fn id(&mut self, out: &mut Vec<u8>, slot: Slot, v: u32);
+}
+
+/// [`Texts`] without caches.
+struct Plain;
+
+impl Texts for Plain {
+    fn time(&mut self, out: &mut Vec<u8>, v: u64) {
+        push_u64(out, v)
+    }
+    fn ns(&mut self, out: &mut Vec<u8>, ns: &NsSet) {
+        push_ns(out, ns)
+    }
+    fn id(&mut self, out: &mut Vec<u8>, _: Slot, v: u32) {
+        Digits::of(v.into()).push_to(out)
+    }
 }
 
 /// See [`JsonWriter`]'s `group_ref`.
 #[derive(Debug, Default)]
 pub(crate) struct GroupRefText {
-    pub(crate) label: String,
+    pub(crate) group: Option<crate::model::GroupId>,
     pub(crate) runtime_id: Option<String>,
     pub(crate) text: Vec<u8>,
 }
@@ -346,6 +375,19 @@ fn push_ns(out: &mut Vec<u8>, ns: &NsSet) {
     out.push(b'}');
 }
 
+impl Default for JsonWriter {
+    fn default() -> Self {
+        JsonWriter {
+            ns_text: HashMap::new(),
+            texts: Vec::new(),
+            last: None,
+            group_ref: GroupRefText::default(),
+            time_hi: None,
+            ids: std::array::from_fn(|_| (0, Digits::of(0))),
+        }
+    }
+}
+
 impl JsonWriter {
     /// A writer with an empty cache.
     pub fn new() -> Self {
@@ -354,20 +396,37 @@ impl JsonWriter {
 
     /// Appends `ev` as one line of the NDJSON stream (with its newline).
     pub fn write(&mut self, ev: &Event<'_>, out: &mut Vec<u8>) {
-        let time_hi = &mut self.time_hi;
-        let time_text = |out: &mut Vec<u8>, v: u64| {
-            let hi = v / 100_000_000;
-            if hi == 0 {
-                return push_u64(out, v);
-            }
-            let d = match time_hi {
-                Some((h, d)) if *h == hi => d,
-                _ => &time_hi.insert((hi, Digits::of(hi))).1,
-            };
-            d.push_to(out);
-            out.extend_from_slice(&eight((v % 100_000_000) as u32));
+        ev.write_json_with(out, self);
+    }
+}
+
+impl Texts for JsonWriter {
+    #[inline(always)]
+    fn time(&mut self, out: &mut Vec<u8>, v: u64) {
+        let hi = v / 100_000_000;
+        if hi == 0 {
+            return push_u64(out, v);
+        }
+        let d = match &mut self.time_hi {
+            Some((h, d)) if *h == hi => d,
+            time_hi => &time_hi.insert((hi, Digits::of(hi))).1,
         };
-        ev.write_json_with(out, time_text, |out, ns| {
+        d.push_to(out);
+        out.extend_from_slice(&eight((v % 100_000_000) as u32));
+    }
+
+    #[inline(always)]
+    fn id(&mut self, out: &mut Vec<u8>, slot: Slot, v: u32) {
+        let (last, d) = &mut self.ids[slot as usize];
+        if *last != v {
+            (*last, *d) = (v, Digits::of(v.into()));
+        }
+        d.push_to(out);
+    }
+
+    #[inline(always)]
+    fn ns(&mut self, out: &mut Vec<u8>, ns: &NsSet) {
+        {
             let i = match self.last {
                 Some((last, i)) if last == *ns => i,
                 _ => match self.ns_text.get(ns) {
@@ -389,7 +448,7 @@ impl JsonWriter {
             // and forth with setns) cost no allocation per line.
             self.last = Some((*ns, i));
             out.extend_from_slice(&self.texts[i]);
-        });
+        }
     }
 }
 
@@ -397,43 +456,36 @@ impl Event<'_> {
     /// Appends the event as one line of the NDJSON stream (with its newline). A
     /// [`JsonWriter`] writes the same bytes faster when there are many events.
     pub fn write_json(&self, out: &mut Vec<u8>) {
-        self.write_json_with(out, push_u64, push_ns);
+        self.write_json_with(out, &mut Plain);
     }
 
-    fn write_json_with(
-        &self,
-        out: &mut Vec<u8>,
-        mut time_text: impl FnMut(&mut Vec<u8>, u64),
-        mut ns_text: impl FnMut(&mut Vec<u8>, &NsSet),
-    ) {
+    #[inline(always)]
+    fn write_json_with(&self, out: &mut Vec<u8>, texts: &mut impl Texts) {
         out.extend_from_slice(b"{\"type\":\"");
         out.extend_from_slice(self.body.type_name().as_bytes());
         out.extend_from_slice(b"\",\"time_ns\":");
         match self.time_ns {
-            Some(t) => time_text(out, t),
+            Some(t) => texts.time(out, t),
             None => out.extend_from_slice(b"null"),
         }
+        let mut id = |out: &mut Vec<u8>, slot, v: Option<u32>| match v {
+            Some(v) => texts.id(out, slot, v),
+            None => out.extend_from_slice(b"null"),
+        };
         out.extend_from_slice(b",\"cpu\":");
-        push_opt(out, self.cpu.map(u64::from));
+        id(out, Slot::Cpu, self.cpu);
         out.extend_from_slice(b",\"pid\":");
-        let pid = self.pid.map(|p| Digits::of(p.into()));
-        match &pid {
-            Some(d) => d.push_to(out),
-            None => out.extend_from_slice(b"null"),
-        }
+        id(out, Slot::Pid, self.pid);
         out.extend_from_slice(b",\"tid\":");
-        match &pid {
-            // A process's main thread (most events): the same digits.
-            Some(d) if self.tid == self.pid => d.push_to(out),
-            _ => push_opt(out, self.tid.map(u64::from)),
-        }
+        // In the pid's slot: a process's main thread (most events) has the same digits.
+        id(out, Slot::Pid, self.tid);
         if self.synthesized {
             out.extend_from_slice(b",\"synthesized\":true");
         }
         match &self.body {
             Body::Namespaces { ns, comm, cause } => {
                 out.extend_from_slice(b",\"ns\":");
-                ns_text(out, ns);
+                texts.ns(out, ns);
                 if let Some(c) = comm {
                     out.extend_from_slice(b",\"comm\":");
                     push_str(out, c);
@@ -456,14 +508,9 @@ impl Event<'_> {
             }
             Body::Fork { ppid, ptid } | Body::Exit { ppid, ptid } => {
                 out.extend_from_slice(b",\"ppid\":");
-                let d = Digits::of(u64::from(*ppid));
-                d.push_to(out);
+                texts.id(out, Slot::Ppid, *ppid);
                 out.extend_from_slice(b",\"ptid\":");
-                if ppid == ptid {
-                    d.push_to(out);
-                } else {
-                    push_u64(out, u64::from(*ptid));
-                }
+                texts.id(out, Slot::Ppid, *ptid);
             }
             Body::Comm { comm, exec } => {
                 out.extend_from_slice(b",\"comm\":");

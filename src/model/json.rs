@@ -27,8 +27,9 @@ pub fn write_labeled(
         // The writer ends every line with "}\n"; the fields go in before it.
         out.truncate(out.len() - 2);
         let cached = &mut json.group_ref;
-        if cached.label != g.label || cached.runtime_id != g.naming.runtime_id {
-            cached.label.clone_from(&g.label);
+        // A group's label never changes (its id says it); its runtime id may, once named.
+        if cached.group != Some(g.id) || cached.runtime_id != g.naming.runtime_id {
+            cached.group = Some(g.id);
             cached.runtime_id.clone_from(&g.naming.runtime_id);
             cached.text.clear();
             push_group_ref(&mut cached.text, g);
