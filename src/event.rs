@@ -860,19 +860,22 @@ impl EventBuilder {
         Some(h.with(body))
     }
 
-    /// The event for a decoded record, as [`EventBuilder::event`], in a form that owns what
-    /// the event would borrow from the builder.
+    /// Appends to `out` the event for a decoded record (if it makes one), as
+    /// [`EventBuilder::event`], in a form that owns what the event would borrow from the
+    /// builder. (Made in place: an event is a few hundred bytes.)
     #[inline(always)]
-    pub fn sendable<'a>(&mut self, rec: &Record<'a>, id: &SampleId) -> Option<SentEvent<'a>> {
-        let (h, part) = self.parts(rec, id)?;
-        Some(match part {
-            Part::Body(body) => SentEvent::Other(h.with(body)),
-            Part::Namespaces(ns) => SentEvent::Namespaces {
+    pub fn send_into<'a>(&mut self, rec: &Record<'a>, id: &SampleId, out: &mut Vec<SentEvent<'a>>) {
+        let Some((h, part)) = self.parts(rec, id) else {
+            return;
+        };
+        match part {
+            Part::Body(body) => out.push(SentEvent::Other(h.with(body))),
+            Part::Namespaces(ns) => out.push(SentEvent::Namespaces {
                 head: (h.time_ns, h.cpu, h.pid, h.tid),
                 ns,
                 comm: h.tid.and_then(|t| self.comms.get(&t)).cloned(),
-            },
-        })
+            }),
+        }
     }
 
     /// What both kinds of event are made of; the command names learned on the way.

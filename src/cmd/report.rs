@@ -216,7 +216,7 @@ fn make_events<'b, 'm>(
 {
     move |dec, view, events| {
         let (rec, id) = dec.decode(view)?;
-        events.extend(builder.sendable(&rec, &id));
+        builder.send_into(&rec, &id, events);
         Ok(())
     }
 }
