@@ -107,6 +107,21 @@ pub enum Body<'a> {
     },
 }
 
+/// The start of a line of each type, up to the time's value, in the order of
+/// [`Body::type_index`]: one copy instead of three.
+const LINE_STARTS: [&str; 10] = [
+    r#"{"type":"namespaces","time_ns":"#,
+    r#"{"type":"fork","time_ns":"#,
+    r#"{"type":"exit","time_ns":"#,
+    r#"{"type":"comm","time_ns":"#,
+    r#"{"type":"cgroup","time_ns":"#,
+    r#"{"type":"lost","time_ns":"#,
+    r#"{"type":"lost_samples","time_ns":"#,
+    r#"{"type":"sample","time_ns":"#,
+    r#"{"type":"ns_syscall","time_ns":"#,
+    r#"{"type":"ns_syscall_lost","time_ns":"#,
+];
+
 /// Every "type" string, in the order of [`Body::type_index`].
 pub const EVENT_TYPES: [&str; 10] = [
     "namespaces",
@@ -461,9 +476,7 @@ impl Event<'_> {
 
     #[inline(always)]
     fn write_json_with(&self, out: &mut Vec<u8>, texts: &mut impl Texts) {
-        out.extend_from_slice(b"{\"type\":\"");
-        out.extend_from_slice(self.body.type_name().as_bytes());
-        out.extend_from_slice(b"\",\"time_ns\":");
+        out.extend_from_slice(LINE_STARTS[self.body.type_index()].as_bytes());
         match self.time_ns {
             Some(t) => texts.time(out, t),
             None => out.extend_from_slice(b"null"),
@@ -1024,6 +1037,13 @@ mod tests {
             assert_eq!(v["time_ns"].as_u64(), t);
             assert_eq!(v["tid"], 1000 + i * (i % 2));
             assert_eq!(v["ptid"], 7 + i % 2);
+        }
+    }
+
+    #[test]
+    fn line_starts_name_every_type() {
+        for (start, name) in LINE_STARTS.iter().zip(EVENT_TYPES) {
+            assert_eq!(*start, format!(r#"{{"type":"{name}","time_ns":"#));
         }
     }
 
