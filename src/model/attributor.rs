@@ -251,6 +251,15 @@ impl Attributor {
 
     /// Sets how long ended tasks still answer [`Attributor::attribute`].
     pub fn set_grace_ns(&mut self, grace_ns: u64) {
+        if grace_ns == 0 {
+            // Without a grace period the ended tasks (those of the current instant) are
+            // looked up without the index.
+            self.dead_by_tid.clear();
+        } else if self.grace_ns == 0 {
+            for (i, t) in self.dead.iter().enumerate() {
+                self.dead_by_tid.insert(t.tid, self.dead_base + i as u64);
+            }
+        }
         self.grace_ns = grace_ns;
     }
 
@@ -392,6 +401,10 @@ impl Attributor {
         };
         if let Some(a) = self.live.get(&tid).and_then(hit) {
             return Some(a);
+        }
+        if self.grace_ns == 0 {
+            // Only the tasks that ended at this very time are kept: a few, no index.
+            return self.dead.iter().rev().filter(|t| t.tid == tid).find_map(hit);
         }
         let seq = *self.dead_by_tid.get(&tid)?;
         let newest = self.dead.get(seq.checked_sub(self.dead_base)? as usize)?;
@@ -633,8 +646,10 @@ impl Attributor {
         t.ended_ns = time.max(t.current.start_ns);
         let g = t.current.group;
         self.leave(g, time);
-        self.dead_by_tid
-            .insert(tid, self.dead_base + self.dead.len() as u64);
+        if self.grace_ns > 0 {
+            self.dead_by_tid
+                .insert(tid, self.dead_base + self.dead.len() as u64);
+        }
         self.dead.push_back(t);
         g
     }
@@ -895,6 +910,32 @@ mod tests {
         ns(&mut m, 5_000, 1, 1, &set(HOST));
         assert_eq!(m.attribute(200, 200, 900), None);
         assert_eq!(m.ended_tasks(), 0);
+    }
+
+    #[test]
+    fn without_grace_ended_tasks_answer_until_time_moves_on() {
+        // As `report` reads a file: in time order, a record of an ended task can only
+        // share its EXIT's timestamp.
+        let mut m = Attributor::new(set(HOST));
+        m.set_grace_ns(0);
+        let ct = ns(&mut m, 10, 200, 200, &set(CT));
+        ns(&mut m, 10, 201, 201, &set(HOST));
+        assert_eq!(exit(&mut m, 1_000, 200), Some(ct));
+        // Its tid reused at the same instant, by a host task.
+        ns(&mut m, 1_000, 200, 200, &set(HOST));
+        assert_eq!(exit(&mut m, 1_000, 201), Some(GroupId::HOST));
+        assert_eq!(m.attribute(200, 200, 1_000).unwrap().group, GroupId::HOST);
+        assert_eq!(m.attribute(200, 200, 999).unwrap().group, ct);
+        assert_eq!(m.attribute(201, 201, 1_000).unwrap().group, GroupId::HOST);
+        assert_eq!(m.ended_tasks(), 2);
+        ns(&mut m, 1_001, 1, 1, &set(HOST));
+        assert_eq!(m.ended_tasks(), 0);
+        assert_eq!(m.attribute(201, 201, 1_000), None);
+        // A grace period again: ended tasks are indexed as before.
+        m.set_grace_ns(100);
+        assert_eq!(exit(&mut m, 1_002, 200), Some(GroupId::HOST));
+        ns(&mut m, 1_050, 1, 1, &set(HOST));
+        assert_eq!(m.attribute(200, 200, 1_002).unwrap().group, GroupId::HOST);
     }
 
     #[test]
