@@ -183,117 +183,84 @@ pub(crate) fn push_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
 }
 
-/// "00" … "99": two digits per division halve the dependent divide chain of a 13-digit
-/// timestamp.
-const DIGIT_PAIRS: &[u8; 200] = b"\
-0001020304050607080910111213141516171819\
-2021222324252627282930313233343536373839\
-4041424344454647484950515253545556575859\
-6061626364656667686970717273747576777879\
-8081828384858687888990919293949596979899";
-
-/// The two digits of `v` (< 100).
+/// `v` (< 10^8) as exactly 8 ASCII digits in a register, the first digit in the low byte
+/// (so `to_le_bytes` is the text). SWAR: every digit found at once with a few
+/// multiplications; no table, and no byte stores that a wider load would then have to wait
+/// for (a store-forwarding stall on every number).
 #[inline(always)]
-fn pair(v: u32) -> [u8; 2] {
-    let i = v as usize * 2;
-    [DIGIT_PAIRS[i], DIGIT_PAIRS[i + 1]]
+fn eight(v: u32) -> u64 {
+    // Lanes of 32 bits: the high and low four digits.
+    let merged = u64::from(v / 10_000) | (u64::from(v % 10_000) << 32);
+    // x / 100 for x < 10^4 in each lane (10486 / 2^20 rounds it exactly).
+    let hundreds = ((merged * 10_486) >> 20) & 0x0000_007F_0000_007F;
+    // Lanes of 16 bits: four two-digit numbers, first first.
+    let pairs = hundreds | ((merged - 100 * hundreds) << 16);
+    // x / 10 for x < 100 in each lane (103 / 2^10 rounds it exactly).
+    let tens = ((pairs * 103) >> 10) & 0x000F_000F_000F_000F;
+    let ones = pairs - 10 * tens;
+    (tens | (ones << 8)) + 0x3030_3030_3030_3030
 }
 
-/// Writes `v` in its `n` decimal digits at the start of `buf`.
-#[inline(always)]
-fn put_u32(buf: &mut [u8; 20], mut v: u32, n: usize) {
-    let mut i = n;
-    while i >= 2 {
-        let [a, b] = pair(v % 100);
-        v /= 100;
-        buf[i - 2] = a;
-        buf[i - 1] = b;
-        i -= 2;
-    }
-    if i == 1 {
-        buf[0] = b'0' + v as u8;
-    }
-}
-
-/// `v` (< 10^8) as exactly 8 digits.
-#[inline(always)]
-fn eight(v: u32) -> [u8; 8] {
-    let (hi, lo) = (v / 10_000, v % 10_000);
-    let d = [
-        pair(hi / 100),
-        pair(hi % 100),
-        pair(lo / 100),
-        pair(lo % 100),
-    ];
-    let mut out = [0; 8];
-    out.copy_from_slice(d.as_flattened());
-    out
-}
-
-/// Writes `v` (< 10^8) as exactly 8 digits at `buf[at..]`.
-#[inline(always)]
-fn put8(buf: &mut [u8; 20], at: usize, v: u32) {
-    buf[at..at + 8].copy_from_slice(&eight(v));
-}
-
-#[inline(always)]
-fn digits(v: u32) -> usize {
-    v.checked_ilog10().map_or(1, |l| l as usize + 1)
-}
-
-/// A number's decimal digits, ready to be appended: with the length known only at run
-/// time, a copy of the whole fixed-size buffer is a few moves where a copy of just the
-/// digits would be a call to memcpy.
+/// A number's decimal digits, ready to be appended: the first 16 bytes of the text and the
+/// rest (numbers of 17 to 20 digits), held in registers and written with two stores of
+/// fixed size whatever the length, where a copy of just the digits would be a call to
+/// memcpy.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Digits {
-    buf: [u8; 20],
-    len: usize,
+    first: u128,
+    rest: u32,
+    len: u8,
 }
 
 impl Digits {
     #[inline]
     pub(crate) fn of(v: u64) -> Digits {
-        // 32-bit arithmetic wherever the value allows (pids, cpus, the high part of a
-        // timestamp): a 64-bit division by a constant costs twice a 32-bit one.
-        let mut buf = [0u8; 20];
-        let len = if let Ok(v) = u32::try_from(v) {
-            let n = digits(v);
-            put_u32(&mut buf, v, n);
-            n
-        } else {
-            let (hi, lo) = (v / 100_000_000, (v % 100_000_000) as u32);
-            let n = if let Ok(h) = u32::try_from(hi) {
-                let n = digits(h);
-                put_u32(&mut buf, h, n);
-                n
-            } else {
-                // At most 1844 above the two 8-digit groups.
-                let (hh, hl) = ((hi / 100_000_000) as u32, (hi % 100_000_000) as u32);
-                let n = digits(hh);
-                put_u32(&mut buf, hh, n);
-                put8(&mut buf, n, hl);
-                n + 8
+        const E8: u64 = 100_000_000;
+        const E16: u64 = E8 * E8;
+        let len = v.checked_ilog10().map_or(1, |l| l + 1);
+        if v < E8 {
+            // Pids, cpus, the high part of a timestamp: 32-bit arithmetic only.
+            return Digits {
+                first: u128::from(eight(v as u32) >> (8 * (8 - len))),
+                rest: 0,
+                len: len as u8,
             };
-            put8(&mut buf, n, lo);
-            n + 8
-        };
-        Digits { buf, len }
+        }
+        // The last 16 digits, zero-padded.
+        let x =
+            u128::from(eight(((v / E8) % E8) as u32)) | u128::from(eight((v % E8) as u32)) << 64;
+        if v < E16 {
+            return Digits {
+                first: x >> (8 * (16 - len)),
+                rest: 0,
+                len: len as u8,
+            };
+        }
+        // 17 to 20 digits: k of them above the last 16 (at most 1844).
+        let k = len - 16;
+        let top = eight((v / E16) as u32) >> (8 * (8 - k));
+        Digits {
+            first: u128::from(top) | (x << (8 * k)),
+            rest: (x >> (8 * (16 - k))) as u32,
+            len: len as u8,
+        }
     }
 
     /// Appends the digits to `out`.
     #[inline]
     pub(crate) fn push_to(&self, out: &mut Vec<u8>) {
-        out.reserve(self.buf.len());
+        out.reserve(20);
         let at = out.len();
-        // SAFETY: `reserve` made room for `buf.len()` bytes past `at`; they are
-        // initialised by the copy, and `len <= buf.len()` of them are kept.
+        // SAFETY: `reserve` made room for 20 bytes past `at`; all are written, and `len`
+        // (at most 20) of them are kept.
         unsafe {
-            std::ptr::copy_nonoverlapping(
-                self.buf.as_ptr(),
-                out.as_mut_ptr().add(at),
-                self.buf.len(),
-            );
-            out.set_len(at + self.len);
+            let p = out.as_mut_ptr().add(at);
+            p.cast::<[u8; 16]>()
+                .write_unaligned(self.first.to_le_bytes());
+            p.add(16)
+                .cast::<[u8; 4]>()
+                .write_unaligned(self.rest.to_le_bytes());
+            out.set_len(at + self.len as usize);
         }
     }
 }
@@ -427,7 +394,7 @@ impl Texts for JsonWriter {
             time_hi => &time_hi.insert((hi, Digits::of(hi))).1,
         };
         d.push_to(out);
-        out.extend_from_slice(&eight((v % 100_000_000) as u32));
+        out.extend_from_slice(&eight((v % 100_000_000) as u32).to_le_bytes());
     }
 
     #[inline(always)]
@@ -991,6 +958,16 @@ mod tests {
         ];
         vals.extend((0..64).map(|b| 1u64 << b));
         vals.extend((1..20).map(|e| 10u64.pow(e) - 1));
+        vals.extend((1..20).flat_map(|e| [10u64.pow(e), 10u64.pow(e) + 1]));
+        vals.extend(0..20_000);
+        // Every length, digits all over: a 64-bit LCG, cut to 1..=64 bits.
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        for i in 0..200_000u64 {
+            x = x
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            vals.push(x >> (i % 64));
+        }
         for v in vals {
             let mut out = b"x".to_vec();
             push_u64(&mut out, v);

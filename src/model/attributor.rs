@@ -404,7 +404,12 @@ impl Attributor {
         }
         if self.grace_ns == 0 {
             // Only the tasks that ended at this very time are kept: a few, no index.
-            return self.dead.iter().rev().filter(|t| t.tid == tid).find_map(hit);
+            return self
+                .dead
+                .iter()
+                .rev()
+                .filter(|t| t.tid == tid)
+                .find_map(hit);
         }
         let seq = *self.dead_by_tid.get(&tid)?;
         let newest = self.dead.get(seq.checked_sub(self.dead_base)? as usize)?;
