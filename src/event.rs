@@ -768,6 +768,13 @@ impl SentEvent<'_> {
     /// Calls `f` with the event.
     #[inline(always)]
     pub fn lend<R>(&self, f: impl FnOnce(&Event<'_>) -> R) -> R {
+        self.lend_with(None, f)
+    }
+
+    /// Calls `f` with the event, after `comms` learned from it; a NAMESPACES event made by
+    /// an [`EventBuilder::without_comms`] takes its command name from `comms`.
+    #[inline(always)]
+    pub fn lend_with<R>(&self, comms: Option<&mut Comms>, f: impl FnOnce(&Event<'_>) -> R) -> R {
         match self {
             SentEvent::Namespaces { head, ns, comm } => f(&Event {
                 time_ns: head.0,
@@ -777,11 +784,68 @@ impl SentEvent<'_> {
                 synthesized: false,
                 body: Body::Namespaces {
                     ns,
-                    comm: comm.as_deref().map(Cow::Borrowed),
+                    comm: match (comm, comms) {
+                        (Some(c), _) => Some(Cow::Borrowed(c.as_str())),
+                        (None, Some(comms)) => head.3.and_then(|t| comms.get(t)).map(Cow::Borrowed),
+                        (None, None) => None,
+                    },
                     cause: None,
                 },
             }),
-            SentEvent::Other(ev) => f(ev),
+            SentEvent::Other(ev) => {
+                if let Some(comms) = comms {
+                    comms.learn(ev);
+                }
+                f(ev)
+            }
+        }
+    }
+}
+
+/// Command names by tid, as the records tell them: a COMM sets one, a FORK gives the child
+/// its parent's, an EXIT drops it (the tid may be reused). Held inline (a comm is at most
+/// 15 bytes): copied at a fork, never allocated.
+#[derive(Debug, Default)]
+pub struct Comms(HashMap<u32, CompactString>);
+
+impl Comms {
+    /// The last command name seen for `tid`.
+    #[inline]
+    pub fn get(&self, tid: u32) -> Option<&str> {
+        self.0.get(&tid).map(|c| c.as_str())
+    }
+
+    /// Sets the command name of `tid`.
+    #[inline]
+    pub fn set(&mut self, tid: u32, comm: &str) {
+        if self.get(tid) != Some(comm) {
+            self.0.insert(tid, comm.into());
+        }
+    }
+
+    #[inline(always)]
+    fn fork(&mut self, ptid: u32, tid: u32) {
+        if let Some(c) = self.0.get(&ptid).cloned() {
+            self.0.insert(tid, c);
+        }
+    }
+
+    #[inline(always)]
+    fn exit(&mut self, tid: u32) {
+        self.0.remove(&tid);
+    }
+
+    /// Learns what `ev` tells of command names.
+    #[inline(always)]
+    pub fn learn(&mut self, ev: &Event<'_>) {
+        let Some(tid) = ev.tid else {
+            return;
+        };
+        match &ev.body {
+            Body::Fork { ptid, .. } => self.fork(*ptid, tid),
+            Body::Exit { .. } => self.exit(tid),
+            Body::Comm { comm, .. } => self.set(tid, comm),
+            _ => {}
         }
     }
 }
@@ -790,9 +854,9 @@ impl SentEvent<'_> {
 /// command name of a task for its NAMESPACES events).
 #[derive(Debug, Default)]
 pub struct EventBuilder {
-    /// Command names inline (a comm is at most 15 bytes): copied at a fork, never
-    /// allocated.
-    comms: HashMap<u32, CompactString>,
+    comms: Comms,
+    /// True for [`EventBuilder::without_comms`].
+    no_comms: bool,
     /// The set of the last NAMESPACES record, which its event borrows.
     ns: NsSet,
 }
@@ -803,16 +867,24 @@ impl EventBuilder {
         Self::default()
     }
 
+    /// A builder that keeps no command names: its NAMESPACES events have none, and whoever
+    /// receives its events keeps them ([`SentEvent::lend_with`]): another thread, where
+    /// the reading one is the busier.
+    pub fn without_comms() -> Self {
+        EventBuilder {
+            no_comms: true,
+            ..Self::default()
+        }
+    }
+
     /// Sets the command name of `tid` (learned elsewhere, e.g. from /proc).
     pub fn set_comm(&mut self, tid: u32, comm: &str) {
-        if self.comm(tid) != Some(comm) {
-            self.comms.insert(tid, comm.into());
-        }
+        self.comms.set(tid, comm);
     }
 
     /// The last command name seen for `tid`.
     pub fn comm(&self, tid: u32) -> Option<&str> {
-        self.comms.get(&tid).map(|c| &**c)
+        self.comms.get(tid)
     }
 
     /// The event for a decoded record, or `None` for records outside the schema (MMAP,
@@ -829,10 +901,7 @@ impl EventBuilder {
                 self.ns = ns;
                 Body::Namespaces {
                     ns: &self.ns,
-                    comm: h
-                        .tid
-                        .and_then(|t| self.comms.get(&t))
-                        .map(|c| Cow::Borrowed(c.as_str())),
+                    comm: h.tid.and_then(|t| self.comms.get(t)).map(Cow::Borrowed),
                     cause: None,
                 }
             }
@@ -853,7 +922,7 @@ impl EventBuilder {
             Part::Namespaces(ns) => out.push(SentEvent::Namespaces {
                 head: (h.time_ns, h.cpu, h.pid, h.tid),
                 ns,
-                comm: h.tid.and_then(|t| self.comms.get(&t)).cloned(),
+                comm: h.tid.and_then(|t| self.comms.0.get(&t)).cloned(),
             }),
         }
     }
@@ -874,8 +943,8 @@ impl EventBuilder {
                 return Some((ev, Part::Namespaces(NsSet::from_record(ns))));
             }
             Record::Fork(t) => {
-                if let Some(c) = self.comms.get(&t.ptid).cloned() {
-                    self.comms.insert(t.tid, c);
+                if !self.no_comms {
+                    self.comms.fork(t.ptid, t.tid);
                 }
                 (ev.pid, ev.tid) = (Some(t.pid), Some(t.tid));
                 // The trailer's time is the one perf orders and prints by; the body's own,
@@ -887,8 +956,9 @@ impl EventBuilder {
                 }
             }
             Record::Exit(t) => {
-                // The task is gone; its tid may be reused by an unrelated task.
-                self.comms.remove(&t.tid);
+                if !self.no_comms {
+                    self.comms.exit(t.tid);
+                }
                 (ev.pid, ev.tid) = (Some(t.pid), Some(t.tid));
                 ev.time_ns = id.time.or(Some(t.time));
                 Body::Exit {
@@ -897,8 +967,8 @@ impl EventBuilder {
                 }
             }
             Record::Comm(c) => {
-                if self.comms.get(&c.tid).map(|x| &**x) != Some(&*c.comm) {
-                    self.comms.insert(c.tid, c.comm.as_ref().into());
+                if !self.no_comms {
+                    self.comms.set(c.tid, &c.comm);
                 }
                 (ev.pid, ev.tid) = (Some(c.pid), Some(c.tid));
                 Body::Comm {

@@ -150,8 +150,8 @@ fn every_split_point_of_a_ring_decodes_alike() {
 }
 
 /// An event sent to another thread ([`EventBuilder::send_into`]) is the event
-/// [`EventBuilder::event`] makes, for every record of every fixture (command names
-/// included: the builder's table is the same).
+/// [`EventBuilder::event`] makes, for every record of every fixture, command names
+/// included, whether the builder keeps them or the receiving side does ([`Comms`]).
 #[test]
 fn sent_events_are_the_events() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
@@ -164,6 +164,9 @@ fn sent_events_are_the_events() {
         files += 1;
         let mut data = nswatch::PerfData::open(&path).unwrap();
         let (mut a, mut b) = (EventBuilder::new(), EventBuilder::new());
+        // Command names kept on the receiving side, as report's two threads do.
+        let mut c = EventBuilder::without_comms();
+        let mut comms = nswatch::event::Comms::default();
         let mut namespaces = 0;
         data.for_each(
             nswatch::Order::Time,
@@ -178,9 +181,11 @@ fn sent_events_are_the_events() {
                     (None, None) => {}
                     (Some(want), Some(sent)) => {
                         namespaces += matches!(want.body, Body::Namespaces { .. }) as usize;
-                        sent.lend(|got| {
-                            assert_eq!(got, &want, "{} at {:#x}", path.display(), view.offset)
-                        });
+                        let at = format!("{} at {:#x}", path.display(), view.offset);
+                        sent.lend(|got| assert_eq!(got, &want, "{at}"));
+                        let mut bare = Vec::new();
+                        c.send_into(&rec, &id, &mut bare);
+                        bare[0].lend_with(Some(&mut comms), |got| assert_eq!(got, &want, "{at}"));
                     }
                     (w, s) => panic!("{}: {w:?} / {s:?}", path.display()),
                 }

@@ -2,7 +2,7 @@
 
 use anyhow::{Context, Result};
 use clap::ValueEnum;
-use nswatch::event::{JsonWriter, SentEvent};
+use nswatch::event::{Comms, JsonWriter, SentEvent};
 use nswatch::model::json::{write_change, write_labeled};
 use nswatch::model::{Attributor, Change, GroupId};
 use nswatch::perf_data::split::Consumer;
@@ -175,9 +175,8 @@ fn ndjson(data: &mut PerfData, order: Order) -> Result<()> {
 }
 
 /// `report --format ndjson` on two threads. This one reads in order, decodes and makes
-/// the events (the event builder's command names are kept here); the other runs the model
-/// and writes the lines, the larger half. An event crosses whole ([`SentEvent`]), so that
-/// each record is decoded once.
+/// the events; the other keeps the command names, runs the model and writes the lines. An
+/// event crosses whole ([`SentEvent`]), so that each record is decoded once.
 fn ndjson_split(data: &mut PerfData, order: Order) -> Result<()> {
     let write = |events: Consumer<'_, SentEvent<'_>>| -> Result<()> {
         let mut out = io::stdout().lock();
@@ -185,8 +184,9 @@ fn ndjson_split(data: &mut PerfData, order: Order) -> Result<()> {
         let mut json = JsonWriter::new();
         let mut model = file_model();
         let mut pending = Vec::new();
+        let mut comms = Comms::default();
         let r = events.for_each(|sent| -> Result<()> {
-            sent.lend(|ev| {
+            sent.lend_with(Some(&mut comms), |ev| {
                 let g = model.observe(ev);
                 write_with_changes(&mut model, &mut json, ev, g, &mut pending, &mut buf);
             });
@@ -200,7 +200,7 @@ fn ndjson_split(data: &mut PerfData, order: Order) -> Result<()> {
         out.flush()?;
         r
     };
-    let mut builder = EventBuilder::new();
+    let mut builder = EventBuilder::without_comms();
     let (read, written) = data
         .for_each_split(order, make_events(&mut builder), write)
         .context("not a mapped file")?;
@@ -250,15 +250,16 @@ fn text_split(name: &str, data: &mut PerfData, order: Order) -> Result<()> {
     let tell = |events: Consumer<'_, SentEvent<'_>>| {
         let mut out = BufWriter::with_capacity(1 << 16, io::stdout().lock());
         let mut story = Story::new();
+        let mut comms = Comms::default();
         let r = events.for_each(|sent| -> Result<()> {
-            sent.lend(|ev| story.add(ev));
+            sent.lend_with(Some(&mut comms), |ev| story.add(ev));
             story.write_changes(&mut out)?;
             Ok(())
         });
         let flushed = out.flush();
         (story, r.and(flushed.map_err(Into::into)))
     };
-    let mut builder = EventBuilder::new();
+    let mut builder = EventBuilder::without_comms();
     let (read, (mut story, told)) = data
         .for_each_split(order, make_events(&mut builder), tell)
         .context("not a mapped file")?;
