@@ -7,7 +7,7 @@
 use crate::bpf::Cause;
 use crate::decoder::Decoder;
 use crate::error::DecodeError;
-use crate::nsset::{link_name, NsSet};
+use crate::nsset::{link_name, Interner, NsSet};
 use crate::record::NS_KINDS;
 use crate::record::{Record, RecordView, SampleId};
 use compact_str::CompactString;
@@ -743,62 +743,184 @@ enum Part<'a> {
     Namespaces(NsSet),
 }
 
-/// An [`Event`] that owns what a NAMESPACES event borrows from its [`EventBuilder`] (the
-/// set, the command name), so that it can go to another thread along with the records the
-/// other events borrow from; [`SentEvent::event`] lends it out again.
-#[derive(Debug, Clone)]
+/// An event on its way to another thread, small: `report`'s two threads pass every event
+/// between cores, and there the bytes that cross cost more than making them (an [`Event`]
+/// is 104 bytes, a sent one 40). Made by an [`EventSender`], read by an [`EventReceiver`].
+#[derive(Debug)]
 pub enum SentEvent<'a> {
-    /// A NAMESPACES event.
-    Namespaces {
-        /// Its time, cpu, pid and tid.
-        head: EventHeadFields,
-        /// The set.
-        ns: NsSet,
-        /// The task's command name, when known.
-        comm: Option<CompactString>,
+    /// FORK.
+    Fork {
+        /// Time, cpu, pid, tid.
+        head: SentHead,
+        /// Parent process.
+        ppid: u32,
+        /// Parent thread.
+        ptid: u32,
     },
-    /// Any other event: it borrows only the record.
-    Other(Event<'a>),
+    /// EXIT.
+    Exit {
+        /// Time, cpu, pid, tid.
+        head: SentHead,
+        /// Parent process.
+        ppid: u32,
+        /// Parent thread.
+        ptid: u32,
+    },
+    /// NAMESPACES: its set by its index among the sets sent.
+    Namespaces {
+        /// Time, cpu, pid, tid.
+        head: SentHead,
+        /// Index of the set.
+        set: u32,
+    },
+    /// A set not sent before: it takes the next index.
+    NewSet(Box<NsSet>),
+    /// Any other event (rarer, and larger: boxed).
+    Other(Box<Event<'a>>),
 }
 
-/// Time, cpu, pid and tid of a [`SentEvent`].
-pub type EventHeadFields = (Option<u64>, Option<u32>, Option<u32>, Option<u32>);
+/// Time, cpu, pid and tid of a [`SentEvent`], each present or not.
+#[derive(Debug, Clone, Copy)]
+pub struct SentHead {
+    time: u64,
+    cpu: u32,
+    pid: u32,
+    tid: u32,
+    /// Which of them are present (bits: time, cpu, pid, tid).
+    present: u8,
+}
 
-impl SentEvent<'_> {
-    /// Calls `f` with the event.
+impl SentHead {
     #[inline(always)]
-    pub fn lend<R>(&self, f: impl FnOnce(&Event<'_>) -> R) -> R {
-        self.lend_with(None, f)
+    fn of(h: &EventHead) -> Self {
+        let bit = |present: bool, b: u8| if present { b } else { 0 };
+        SentHead {
+            time: h.time_ns.unwrap_or(0),
+            cpu: h.cpu.unwrap_or(0),
+            pid: h.pid.unwrap_or(0),
+            tid: h.tid.unwrap_or(0),
+            present: bit(h.time_ns.is_some(), 1)
+                | bit(h.cpu.is_some(), 2)
+                | bit(h.pid.is_some(), 4)
+                | bit(h.tid.is_some(), 8),
+        }
     }
 
-    /// Calls `f` with the event, after `comms` learned from it; a NAMESPACES event made by
-    /// an [`EventBuilder::without_comms`] takes its command name from `comms`.
     #[inline(always)]
-    pub fn lend_with<R>(&self, comms: Option<&mut Comms>, f: impl FnOnce(&Event<'_>) -> R) -> R {
-        match self {
-            SentEvent::Namespaces { head, ns, comm } => f(&Event {
-                time_ns: head.0,
-                cpu: head.1,
-                pid: head.2,
-                tid: head.3,
-                synthesized: false,
-                body: Body::Namespaces {
+    fn head(&self) -> EventHead {
+        let has = |b: u8| self.present & b != 0;
+        EventHead {
+            time_ns: has(1).then_some(self.time),
+            cpu: has(2).then_some(self.cpu),
+            pid: has(4).then_some(self.pid),
+            tid: has(8).then_some(self.tid),
+        }
+    }
+}
+
+/// The reading end of events that cross to another thread: decoded records in,
+/// [`SentEvent`]s out. It keeps no command names (the receiver does, as the events pass)
+/// and sends each distinct set once.
+#[derive(Debug)]
+pub struct EventSender {
+    builder: EventBuilder,
+    sets: Interner,
+    /// Sets sent so far.
+    sent: u32,
+}
+
+impl Default for EventSender {
+    fn default() -> Self {
+        EventSender {
+            builder: EventBuilder::without_comms(),
+            sets: Interner::default(),
+            sent: 0,
+        }
+    }
+}
+
+impl EventSender {
+    /// A sender that has sent nothing.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends to `out` what carries the event of a decoded record, if it makes one.
+    /// (Made in place in the batch.)
+    #[inline(always)]
+    pub fn send_into<'a>(&mut self, rec: &Record<'a>, id: &SampleId, out: &mut Vec<SentEvent<'a>>) {
+        let Some((h, part)) = self.builder.parts(rec, id) else {
+            return;
+        };
+        let head = SentHead::of(&h);
+        match part {
+            Part::Namespaces(ns) => {
+                let set = self.sets.intern(&ns).0;
+                if set == self.sent {
+                    out.push(SentEvent::NewSet(Box::new(ns)));
+                    self.sent += 1;
+                }
+                out.push(SentEvent::Namespaces { head, set });
+            }
+            Part::Body(Body::Fork { ppid, ptid }) => out.push(SentEvent::Fork { head, ppid, ptid }),
+            Part::Body(Body::Exit { ppid, ptid }) => out.push(SentEvent::Exit { head, ppid, ptid }),
+            Part::Body(body) => out.push(SentEvent::Other(Box::new(h.with(body)))),
+        }
+    }
+}
+
+/// The other end of an [`EventSender`]: the events again, with their command names.
+#[derive(Debug, Default)]
+pub struct EventReceiver {
+    comms: Comms,
+    sets: Vec<NsSet>,
+}
+
+impl EventReceiver {
+    /// A receiver that has seen nothing.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Calls `f` with the event `sent` carries, in the order they were sent; a set sent
+    /// ahead of its events is only kept (`None`).
+    #[inline(always)]
+    pub fn receive<R>(
+        &mut self,
+        sent: &SentEvent<'_>,
+        f: impl FnOnce(&Event<'_>) -> R,
+    ) -> Option<R> {
+        let ev = match sent {
+            SentEvent::NewSet(ns) => {
+                self.sets.push(**ns);
+                return None;
+            }
+            SentEvent::Namespaces { head, set } => {
+                let h = head.head();
+                let comm = h.tid.and_then(|t| self.comms.get(t)).map(Cow::Borrowed);
+                // An index the sender gave: its set came first.
+                let ns = &self.sets[*set as usize];
+                return Some(f(&h.with(Body::Namespaces {
                     ns,
-                    comm: match (comm, comms) {
-                        (Some(c), _) => Some(Cow::Borrowed(c.as_str())),
-                        (None, Some(comms)) => head.3.and_then(|t| comms.get(t)).map(Cow::Borrowed),
-                        (None, None) => None,
-                    },
+                    comm,
                     cause: None,
-                },
+                })));
+            }
+            SentEvent::Fork { head, ppid, ptid } => head.head().with(Body::Fork {
+                ppid: *ppid,
+                ptid: *ptid,
+            }),
+            SentEvent::Exit { head, ppid, ptid } => head.head().with(Body::Exit {
+                ppid: *ppid,
+                ptid: *ptid,
             }),
             SentEvent::Other(ev) => {
-                if let Some(comms) = comms {
-                    comms.learn(ev);
-                }
-                f(ev)
+                self.comms.learn(ev);
+                return Some(f(ev));
             }
-        }
+        };
+        self.comms.learn(&ev);
+        Some(f(&ev))
     }
 }
 
@@ -867,10 +989,9 @@ impl EventBuilder {
         Self::default()
     }
 
-    /// A builder that keeps no command names: its NAMESPACES events have none, and whoever
-    /// receives its events keeps them ([`SentEvent::lend_with`]): another thread, where
-    /// the reading one is the busier.
-    pub fn without_comms() -> Self {
+    /// A builder that keeps no command names: its NAMESPACES events have none (an
+    /// [`EventReceiver`] adds them, on the other thread).
+    fn without_comms() -> Self {
         EventBuilder {
             no_comms: true,
             ..Self::default()
@@ -907,24 +1028,6 @@ impl EventBuilder {
             }
         };
         Some(h.with(body))
-    }
-
-    /// Appends to `out` the event for a decoded record (if it makes one), as
-    /// [`EventBuilder::event`], in a form that owns what the event would borrow from the
-    /// builder. (Made in place: an event is a few hundred bytes.)
-    #[inline(always)]
-    pub fn send_into<'a>(&mut self, rec: &Record<'a>, id: &SampleId, out: &mut Vec<SentEvent<'a>>) {
-        let Some((h, part)) = self.parts(rec, id) else {
-            return;
-        };
-        match part {
-            Part::Body(body) => out.push(SentEvent::Other(h.with(body))),
-            Part::Namespaces(ns) => out.push(SentEvent::Namespaces {
-                head: (h.time_ns, h.cpu, h.pid, h.tid),
-                ns,
-                comm: h.tid.and_then(|t| self.comms.0.get(&t)).cloned(),
-            }),
-        }
     }
 
     /// What both kinds of event are made of; the command names learned on the way.

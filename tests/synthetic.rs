@@ -149,9 +149,9 @@ fn every_split_point_of_a_ring_decodes_alike() {
     assert!(matches!(ev.body, Body::Comm { ref comm, exec: false } if comm == "a-rather-long-n"));
 }
 
-/// An event sent to another thread ([`EventBuilder::send_into`]) is the event
-/// [`EventBuilder::event`] makes, for every record of every fixture, command names
-/// included, whether the builder keeps them or the receiving side does ([`Comms`]).
+/// Events sent to another thread ([`EventSender`] → [`EventReceiver`]) are the events
+/// [`EventBuilder::event`] makes, for every record of every fixture, command names and sets
+/// included.
 #[test]
 fn sent_events_are_the_events() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
@@ -163,37 +163,41 @@ fn sent_events_are_the_events() {
         }
         files += 1;
         let mut data = nswatch::PerfData::open(&path).unwrap();
-        let (mut a, mut b) = (EventBuilder::new(), EventBuilder::new());
-        // Command names kept on the receiving side, as report's two threads do.
-        let mut c = EventBuilder::without_comms();
-        let mut comms = nswatch::event::Comms::default();
-        let mut namespaces = 0;
+        let mut builder = EventBuilder::new();
+        let mut sender = nswatch::event::EventSender::new();
+        let mut receiver = nswatch::event::EventReceiver::new();
+        let (mut namespaces, mut sets) = (0, 0);
         data.for_each(
             nswatch::Order::Time,
             |dec, view| -> Result<(), nswatch::DecodeError> {
                 let (rec, id) = dec.decode(view)?;
-                let want = a.event(&rec, &id);
+                let want = builder.event(&rec, &id);
                 let mut sent = Vec::new();
-                b.send_into(&rec, &id, &mut sent);
-                assert!(sent.len() <= 1);
-                let sent = sent.pop();
-                match (want, sent) {
-                    (None, None) => {}
-                    (Some(want), Some(sent)) => {
-                        namespaces += matches!(want.body, Body::Namespaces { .. }) as usize;
-                        let at = format!("{} at {:#x}", path.display(), view.offset);
-                        sent.lend(|got| assert_eq!(got, &want, "{at}"));
-                        let mut bare = Vec::new();
-                        c.send_into(&rec, &id, &mut bare);
-                        bare[0].lend_with(Some(&mut comms), |got| assert_eq!(got, &want, "{at}"));
+                sender.send_into(&rec, &id, &mut sent);
+                let at = format!("{} at {:#x}", path.display(), view.offset);
+                let mut got = 0;
+                for s in sent.drain(..) {
+                    let same = receiver.receive(&s, |ev| {
+                        assert_eq!(Some(ev), want.as_ref(), "{at}");
+                    });
+                    match same {
+                        Some(()) => got += 1,
+                        None => sets += 1,
                     }
-                    (w, s) => panic!("{}: {w:?} / {s:?}", path.display()),
                 }
+                assert_eq!(got, want.is_some() as usize, "{at}");
+                namespaces +=
+                    want.is_some_and(|w| matches!(w.body, Body::Namespaces { .. })) as usize;
                 Ok(())
             },
         )
         .unwrap();
-        assert!(namespaces > 0, "{}: no NAMESPACES event", path.display());
+        assert!(namespaces > 0 && sets > 0, "{}", path.display());
+        assert!(
+            sets < namespaces,
+            "{}: a set sent more than once",
+            path.display()
+        );
     }
     assert!(files >= 7);
 }

@@ -2,7 +2,7 @@
 
 use anyhow::{Context, Result};
 use clap::ValueEnum;
-use nswatch::event::{Comms, JsonWriter, SentEvent};
+use nswatch::event::{EventReceiver, EventSender, JsonWriter, SentEvent};
 use nswatch::model::json::{write_change, write_labeled};
 use nswatch::model::{Attributor, Change, GroupId};
 use nswatch::perf_data::split::Consumer;
@@ -175,8 +175,8 @@ fn ndjson(data: &mut PerfData, order: Order) -> Result<()> {
 }
 
 /// `report --format ndjson` on two threads. This one reads in order, decodes and makes
-/// the events; the other keeps the command names, runs the model and writes the lines. An
-/// event crosses whole ([`SentEvent`]), so that each record is decoded once.
+/// the events; the other keeps the command names, runs the model and writes the lines.
+/// Events cross small ([`SentEvent`]), and each record is decoded once.
 fn ndjson_split(data: &mut PerfData, order: Order) -> Result<()> {
     let write = |events: Consumer<'_, SentEvent<'_>>| -> Result<()> {
         let mut out = io::stdout().lock();
@@ -184,9 +184,9 @@ fn ndjson_split(data: &mut PerfData, order: Order) -> Result<()> {
         let mut json = JsonWriter::new();
         let mut model = file_model();
         let mut pending = Vec::new();
-        let mut comms = Comms::default();
+        let mut receiver = EventReceiver::new();
         let r = events.for_each(|sent| -> Result<()> {
-            sent.lend_with(Some(&mut comms), |ev| {
+            receiver.receive(sent, |ev| {
                 let g = model.observe(ev);
                 write_with_changes(&mut model, &mut json, ev, g, &mut pending, &mut buf);
             });
@@ -200,9 +200,9 @@ fn ndjson_split(data: &mut PerfData, order: Order) -> Result<()> {
         out.flush()?;
         r
     };
-    let mut builder = EventBuilder::without_comms();
+    let mut sender = EventSender::new();
     let (read, written) = data
-        .for_each_split(order, make_events(&mut builder), write)
+        .for_each_split(order, make_events(&mut sender), write)
         .context("not a mapped file")?;
     // The writer's error came first: the reader only stopped because the writer did.
     written?;
@@ -211,12 +211,12 @@ fn ndjson_split(data: &mut PerfData, order: Order) -> Result<()> {
 
 /// The reading thread's part of a report on two threads: each record's event, made once.
 fn make_events<'b, 'm>(
-    builder: &'b mut EventBuilder,
+    sender: &'b mut EventSender,
 ) -> impl FnMut(&nswatch::Decoder, &nswatch::RecordView<'m>, &mut Vec<SentEvent<'m>>) -> Result<()> + 'b
 {
     move |dec, view, events| {
         let (rec, id) = dec.decode(view)?;
-        builder.send_into(&rec, &id, events);
+        sender.send_into(&rec, &id, events);
         Ok(())
     }
 }
@@ -250,18 +250,18 @@ fn text_split(name: &str, data: &mut PerfData, order: Order) -> Result<()> {
     let tell = |events: Consumer<'_, SentEvent<'_>>| {
         let mut out = BufWriter::with_capacity(1 << 16, io::stdout().lock());
         let mut story = Story::new();
-        let mut comms = Comms::default();
+        let mut receiver = EventReceiver::new();
         let r = events.for_each(|sent| -> Result<()> {
-            sent.lend_with(Some(&mut comms), |ev| story.add(ev));
+            receiver.receive(sent, |ev| story.add(ev));
             story.write_changes(&mut out)?;
             Ok(())
         });
         let flushed = out.flush();
         (story, r.and(flushed.map_err(Into::into)))
     };
-    let mut builder = EventBuilder::without_comms();
+    let mut sender = EventSender::new();
     let (read, (mut story, told)) = data
-        .for_each_split(order, make_events(&mut builder), tell)
+        .for_each_split(order, make_events(&mut sender), tell)
         .context("not a mapped file")?;
     // The teller's error came first: the reader only stopped because the teller did.
     let r = told.and(read.map(drop));
