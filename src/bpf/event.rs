@@ -315,29 +315,84 @@ impl Cause {
         self.write_ids(&self.after, out);
     }
 
+    /// Appends `ids` as a JSON object of links. The text of the last few sets written is
+    /// kept (per thread) and copied: a storm's calls go back and forth between a few sets,
+    /// and two sets of ten links were most of a setns line's digits.
     fn write_ids(&self, ids: &NsIds, out: &mut Vec<u8>) {
-        // The device is the same for every link: its digits are made once.
-        let dev = Digits::of(self.dev);
-        out.push(b'{');
-        let mut first = true;
-        for (name, ino) in SLOT_NAMES.iter().zip(ids) {
-            if *ino == 0 {
-                continue;
+        IDS_TEXT.with_borrow_mut(|cache| {
+            if let Some(text) = cache.get(self.dev, ids) {
+                out.extend_from_slice(text);
+                return;
             }
-            if !first {
-                out.push(b',');
-            }
-            first = false;
-            out.push(b'"');
-            out.extend_from_slice(name.as_bytes());
-            out.extend_from_slice(b"\":{\"dev\":");
-            dev.push_to(out);
-            out.extend_from_slice(b",\"ino\":");
-            push_u64(out, u64::from(*ino));
-            out.push(b'}');
+            let start = out.len();
+            write_ids_text(self.dev, ids, out);
+            cache.put(self.dev, ids, &out[start..]);
+        });
+    }
+}
+
+/// [`Cause::write_ids`]'s text, made.
+fn write_ids_text(dev: u64, ids: &NsIds, out: &mut Vec<u8>) {
+    // The device is the same for every link: its digits are made once.
+    let dev = Digits::of(dev);
+    out.push(b'{');
+    let mut first = true;
+    for (name, ino) in SLOT_NAMES.iter().zip(ids) {
+        if *ino == 0 {
+            continue;
         }
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        out.push(b'"');
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b"\":{\"dev\":");
+        dev.push_to(out);
+        out.extend_from_slice(b",\"ino\":");
+        push_u64(out, u64::from(*ino));
         out.push(b'}');
     }
+    out.push(b'}');
+}
+
+/// The JSON text of recently written sets of links, by (device, set): a few entries,
+/// replaced in turn.
+struct IdsCache {
+    entries: Vec<(u64, NsIds, Vec<u8>)>,
+    next: usize,
+}
+
+/// Sets whose text is kept: a storm between two namespaces uses two; a few more cover
+/// several threads or tools at once.
+const IDS_CACHED: usize = 8;
+
+impl IdsCache {
+    fn get(&self, dev: u64, ids: &NsIds) -> Option<&[u8]> {
+        self.entries
+            .iter()
+            .find(|(d, i, _)| *d == dev && i == ids)
+            .map(|(_, _, text)| text.as_slice())
+    }
+
+    fn put(&mut self, dev: u64, ids: &NsIds, text: &[u8]) {
+        if self.entries.len() < IDS_CACHED {
+            self.entries.push((dev, *ids, text.to_vec()));
+            return;
+        }
+        let e = &mut self.entries[self.next];
+        self.next = (self.next + 1) % IDS_CACHED;
+        e.0 = dev;
+        e.1 = *ids;
+        e.2.clear();
+        e.2.extend_from_slice(text);
+    }
+}
+
+thread_local! {
+    static IDS_TEXT: std::cell::RefCell<IdsCache> = const {
+        std::cell::RefCell::new(IdsCache { entries: Vec::new(), next: 0 })
+    };
 }
 
 /// Appends `v` in decimal, with its sign.
