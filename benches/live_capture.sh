@@ -11,6 +11,10 @@
 #   SETNS_THREADS=2    threads of the setns storm
 #   RING_SIZES="16 64 128 512"   --ring-pages values tried under the setns storm
 #   CARGO_TARGET_DIR=/tmp/live-bench-target
+#   OUTPUT=quiet       quiet: `nswatch record --quiet` (counts only); ndjson: every event
+#                      written as NDJSON to a file (`-o`, deleted after each run)
+#   BASE=              path of another nswatch binary (e.g. an older build): measured too,
+#                      interleaved with this build's, for before/after in one run
 #
 # CPU time of the tracer is read from /proc/PID/task/*/schedstat (ns run on a CPU, exact)
 # right after the tracer has started and right before SIGINT: start-up (the /proc scan)
@@ -27,6 +31,12 @@ SETNS_THREADS=${SETNS_THREADS:-2}
 RING_SIZES=${RING_SIZES:-"16 64 128 512"}
 DEFAULT_RING=128
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/tmp/live-bench-target}
+OUTPUT=${OUTPUT:-quiet}
+BASE=${BASE:-}
+case $OUTPUT in
+    quiet | ndjson) ;;
+    *) echo "live_capture.sh: OUTPUT=$OUTPUT: expected quiet or ndjson" >&2; exit 1 ;;
+esac
 
 if [[ $(id -u) -ne 0 ]]; then
     echo "live_capture.sh: needs root (system-wide perf events, setns)" >&2
@@ -49,6 +59,14 @@ log() { echo "# $*" >&2; }
 log "building nswatch (release) and stress"
 (cd "$ROOT" && cargo build --release --quiet)
 NSW=$CARGO_TARGET_DIR/release/nswatch
+# The builds measured: this one ("new"), and BASE ("base") when given.
+declare -A BIN=([new]=$NSW)
+VARIANTS=(new)
+if [[ -n $BASE ]]; then
+    [[ -x $BASE ]] || { echo "live_capture.sh: BASE=$BASE is not executable" >&2; exit 1; }
+    BIN[base]=$BASE
+    VARIANTS=(base new)
+fi
 gcc -O2 -pthread -o "$TMP/stress" "$ROOT/benches/stress.c"
 STRESS=$TMP/stress
 
@@ -106,7 +124,9 @@ run_traced() {
     local err=$TMP/tracer.err
     case $tracer in
         nswatch)
-            "$NSW" record --quiet "${NSW_ARGS[@]}" 2>"$err" &
+            local out=(--quiet)
+            [[ $OUTPUT == ndjson ]] && out=(-o "$TMP/out.ndjson")
+            "${BIN[$VARIANT]}" record "${out[@]}" "${NSW_ARGS[@]}" 2>"$err" &
             TRACER_PID=$!
             sleep 1
             ;;
@@ -126,6 +146,7 @@ run_traced() {
     wait "$TRACER_PID" || true
     TRACER_PID=
     CPU_NS=$((c1 - c0))
+    rm -f "$TMP/out.ndjson"
     RECORDS=0 LOST=0 LATE=0
     if [[ $tracer == nswatch ]]; then
         local s
@@ -151,7 +172,8 @@ else
     log "calibration: $cal -> N=$N"
 fi
 
-declare -a F_ALONE F_NSW F_NSW_NSREC F_NSW_REC F_NSW_LOST F_NSW_LATE F_PERF F_PERF_CPU F_NSW_CPU
+declare -a F_ALONE F_PERF F_PERF_CPU
+declare -A F_NSW F_NSW_NSREC F_NSW_REC F_NSW_LOST F_NSW_LATE F_NSW_CPU
 for ((r = 1; r <= REPS; r++)); do
     wait_idle
     out=$("$STRESS" fork "$N")
@@ -159,15 +181,17 @@ for ((r = 1; r <= REPS; r++)); do
     log "rep $r fork alone: $out"
 
     NSW_ARGS=()
-    wait_idle
-    run_traced nswatch "$STRESS" fork "$N"
-    F_NSW+=("$(rate_of "$OUT")")
-    F_NSW_REC+=("$RECORDS")
-    F_NSW_LOST+=("$LOST")
-    F_NSW_LATE+=("$LATE")
-    F_NSW_CPU+=("$CPU_NS")
-    F_NSW_NSREC+=("$(awk -v c="$CPU_NS" -v n="$RECORDS" 'BEGIN { printf "%.0f", n ? c / n : 0 }')")
-    log "rep $r fork nswatch: $OUT; records $RECORDS lost $LOST late $LATE cpu ${CPU_NS} ns"
+    for VARIANT in "${VARIANTS[@]}"; do
+        wait_idle
+        run_traced nswatch "$STRESS" fork "$N"
+        F_NSW[$VARIANT]+="$(rate_of "$OUT") "
+        F_NSW_REC[$VARIANT]+="$RECORDS "
+        F_NSW_LOST[$VARIANT]+="$LOST "
+        F_NSW_LATE[$VARIANT]+="$LATE "
+        F_NSW_CPU[$VARIANT]+="$CPU_NS "
+        F_NSW_NSREC[$VARIANT]+="$(awk -v c="$CPU_NS" -v n="$RECORDS" 'BEGIN { printf "%.0f", n ? c / n : 0 }') "
+        log "rep $r fork nswatch ($VARIANT): $OUT; records $RECORDS lost $LOST late $LATE cpu ${CPU_NS} ns"
+    done
 
     wait_idle
     run_traced perf "$STRESS" fork "$N"
@@ -177,6 +201,12 @@ for ((r = 1; r <= REPS; r++)); do
 done
 
 # --- setns storm ------------------------------------------------------------------------
+# (build, ring size) pairs: every ring size for this build; BASE at the default size.
+SLOTS=
+for pages in $RING_SIZES; do
+    [[ -n $BASE && $pages == "$DEFAULT_RING" ]] && SLOTS+="base:$pages "
+    SLOTS+="new:$pages "
+done
 declare -a S_ALONE S_PERF
 declare -A S_RATE S_REC S_RECS S_LOST S_LATE S_NSREC S_CPU
 for ((r = 1; r <= REPS; r++)); do
@@ -188,19 +218,20 @@ for ((r = 1; r <= REPS; r++)); do
     run_traced perf "$STRESS" setns "$SETNS_SECONDS" "$SETNS_THREADS"
     S_PERF+=("$(rate_of "$OUT")")
     log "rep $r setns perf: $OUT; cpu ${CPU_NS} ns"
-    for pages in $RING_SIZES; do
+    for slot in $SLOTS; do
+        pages=${slot#*:} VARIANT=${slot%%:*}
         NSW_ARGS=(--ring-pages "$pages")
         wait_idle
         run_traced nswatch "$STRESS" setns "$SETNS_SECONDS" "$SETNS_THREADS"
         el=$(awk '{for (i = 1; i < NF; i++) if ($(i+1) == "s,") print $i}' <<<"$OUT")
-        S_RATE[$pages]+="$(rate_of "$OUT") "
-        S_REC[$pages]+="$RECORDS "
-        S_RECS[$pages]+="$(awk -v n="$RECORDS" -v e="$el" 'BEGIN { printf "%.0f", n / e }') "
-        S_LOST[$pages]+="$LOST "
-        S_LATE[$pages]+="$LATE "
-        S_CPU[$pages]+="$CPU_NS "
-        S_NSREC[$pages]+="$(awk -v c="$CPU_NS" -v n="$RECORDS" 'BEGIN { printf "%.0f", n ? c / n : 0 }') "
-        log "rep $r setns nswatch --ring-pages $pages: $OUT; records $RECORDS lost $LOST late $LATE cpu ${CPU_NS} ns"
+        S_RATE[$slot]+="$(rate_of "$OUT") "
+        S_REC[$slot]+="$RECORDS "
+        S_RECS[$slot]+="$(awk -v n="$RECORDS" -v e="$el" 'BEGIN { printf "%.0f", n / e }') "
+        S_LOST[$slot]+="$LOST "
+        S_LATE[$slot]+="$LATE "
+        S_CPU[$slot]+="$CPU_NS "
+        S_NSREC[$slot]+="$(awk -v c="$CPU_NS" -v n="$RECORDS" 'BEGIN { printf "%.0f", n ? c / n : 0 }') "
+        log "rep $r setns nswatch ($VARIANT) --ring-pages $pages: $OUT; records $RECORDS lost $LOST late $LATE cpu ${CPU_NS} ns"
     done
 done
 
@@ -209,58 +240,68 @@ pct() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", (a - b) / a * 100 }'; }
 ms() { awk -v c="$1" 'BEGIN { printf "%.0f", c / 1e6 }'; }
 
 fa=$(median "${F_ALONE[@]}")
-fn=$(median "${F_NSW[@]}")
 fp=$(median "${F_PERF[@]}")
-fn_rec=$(median "${F_NSW_REC[@]}")
-fn_lost=$(median "${F_NSW_LOST[@]}")
-fn_lost_max=$(printf '%s\n' "${F_NSW_LOST[@]}" | sort -n | tail -1)
-fn_late=$(median "${F_NSW_LATE[@]}")
-fn_cpu=$(median "${F_NSW_CPU[@]}")
-fn_nsrec=$(median "${F_NSW_NSREC[@]}")
 fp_cpu=$(median "${F_PERF_CPU[@]}")
 sa=$(median "${S_ALONE[@]}")
 sp=$(median "${S_PERF[@]}")
 
 echo
-echo "nswatch live capture: $(nproc) CPUs, kernel $(uname -r), $REPS reps, medians"
+echo "nswatch live capture: $(nproc) CPUs, kernel $(uname -r), $REPS reps, medians, output: $OUTPUT"
 echo "fork loop: N=$N forks; setns storm: $SETNS_THREADS threads x ${SETNS_SECONDS}s"
+[[ -n $BASE ]] && echo "builds: new = $NSW, base = $BASE"
 echo
-printf '%-34s %12s %9s %10s %8s %6s %9s %8s\n' \
-    configuration "ops/s" slowdown records lost late "CPU ms" "ns/rec"
-printf '%-34s %12s %9s %10s %8s %6s %9s %8s\n' \
-    "a) fork alone" "$fa" - - - - - -
-printf '%-34s %12s %9s %10s %8s %6s %9s %8s\n' \
-    "b) fork + nswatch record --quiet" "$fn" "$(pct "$fa" "$fn")%" "$fn_rec" "$fn_lost" \
-    "$fn_late" "$(ms "$fn_cpu")" "$fn_nsrec"
-printf '%-34s %12s %9s %10s %8s %6s %9s %8s\n' \
-    "c) fork + perf record --namespaces" "$fp" "$(pct "$fa" "$fp")%" - - - "$(ms "$fp_cpu")" -
-printf '%-34s %12s %9s %10s %8s %6s %9s %8s\n' \
-    "d) setns alone" "$sa" - - - - - -
-printf '%-34s %12s %9s %10s %8s %6s %9s %8s\n' \
-    "d) setns + perf record --namespaces" "$sp" "$(pct "$sa" "$sp")%" - - - - -
-for pages in $RING_SIZES; do
+row() { printf '%-38s %12s %9s %10s %8s %6s %9s %8s %s\n' "$@"; }
+row configuration "ops/s" slowdown records lost late "CPU ms" "ns/rec" ""
+row "a) fork alone" "$fa" - - - - - - ""
+for v in "${VARIANTS[@]}"; do
     # shellcheck disable=SC2086
     {
-        sr=$(median ${S_RATE[$pages]})
-        srec=$(median ${S_REC[$pages]})
-        srecs=$(median ${S_RECS[$pages]})
-        slost=$(median ${S_LOST[$pages]})
-        slate=$(median ${S_LATE[$pages]})
-        snsrec=$(median ${S_NSREC[$pages]})
-        scpu=$(median ${S_CPU[$pages]})
+        fn=$(median ${F_NSW[$v]})
+        fn_rec=$(median ${F_NSW_REC[$v]})
+        fn_lost=$(median ${F_NSW_LOST[$v]})
+        fn_late=$(median ${F_NSW_LATE[$v]})
+        fn_cpu=$(median ${F_NSW_CPU[$v]})
+        fn_nsrec=$(median ${F_NSW_NSREC[$v]})
     }
-    tag="d/e) setns + nswatch pages=$pages"
+    row "b) fork + nswatch ($v)" "$fn" "$(pct "$fa" "$fn")%" "$fn_rec" "$fn_lost" \
+        "$fn_late" "$(ms "$fn_cpu")" "$fn_nsrec" "(ns/rec per rep: $(echo ${F_NSW_NSREC[$v]} | tr ' ' ','))"
+done
+row "c) fork + perf record --namespaces" "$fp" "$(pct "$fa" "$fp")%" - - - "$(ms "$fp_cpu")" - ""
+row "d) setns alone" "$sa" - - - - - - ""
+row "d) setns + perf record --namespaces" "$sp" "$(pct "$sa" "$sp")%" - - - - - ""
+for slot in $SLOTS; do
+    pages=${slot#*:} v=${slot%%:*}
+    # shellcheck disable=SC2086
+    {
+        sr=$(median ${S_RATE[$slot]})
+        srec=$(median ${S_REC[$slot]})
+        srecs=$(median ${S_RECS[$slot]})
+        slost=$(median ${S_LOST[$slot]})
+        slate=$(median ${S_LATE[$slot]})
+        snsrec=$(median ${S_NSREC[$slot]})
+        scpu=$(median ${S_CPU[$slot]})
+    }
+    tag="e) setns + nswatch ($v) pages=$pages"
     [[ $pages == "$DEFAULT_RING" ]] && tag="$tag*"
-    printf '%-34s %12s %9s %10s %8s %6s %9s %8s   (%s rec/s; lost per rep: %s)\n' \
-        "$tag" "$sr" "$(pct "$sa" "$sr")%" "$srec" "$slost" "$slate" "$(ms "$scpu")" "$snsrec" \
-        "$srecs" "$(echo ${S_LOST[$pages]} | tr ' ' ',')"
+    row "$tag" "$sr" "$(pct "$sa" "$sr")%" "$srec" "$slost" "$slate" "$(ms "$scpu")" "$snsrec" \
+        "($srecs rec/s; ns/rec per rep: $(echo ${S_NSREC[$slot]} | tr ' ' ','); lost per rep: $(echo ${S_LOST[$slot]} | tr ' ' ','))"
 done
 ((BUSY_RUNS)) && echo "warning: $BUSY_RUNS measurements started while other work kept the machine >${IDLE_BUSY_PCT}% busy"
 echo "(* = default ring size; ops/s = forks/s or setns calls/s; CPU ms = tracer CPU during the load)"
 echo
-echo "nswatch: $fn_nsrec ns CPU/record, $fn_lost lost (max $fn_lost_max), fork slowdown" \
-    "$(pct "$fa" "$fn")% (perf record: $(pct "$fa" "$fp")%, CPU $(ms "$fp_cpu") ms vs nswatch $(ms "$fn_cpu") ms)"
-# shellcheck disable=SC2086
-echo "setns storm: nswatch default ring: $(median ${S_NSREC[$DEFAULT_RING]:-0}) ns CPU/record," \
-    "$(median ${S_RECS[$DEFAULT_RING]:-0}) records/s consumed, lost $(median ${S_LOST[$DEFAULT_RING]:-0})," \
-    "setns slowdown $(pct "$sa" "$(median ${S_RATE[$DEFAULT_RING]:-0})")% (perf record: $(pct "$sa" "$sp")%)"
+for v in "${VARIANTS[@]}"; do
+    # shellcheck disable=SC2086
+    {
+        fn=$(median ${F_NSW[$v]})
+        fn_lost=$(median ${F_NSW_LOST[$v]})
+        fn_lost_max=$(printf '%s\n' ${F_NSW_LOST[$v]} | sort -n | tail -1)
+        fn_cpu=$(median ${F_NSW_CPU[$v]})
+        fn_nsrec=$(median ${F_NSW_NSREC[$v]})
+        d="$v:$DEFAULT_RING"
+        echo "nswatch ($v): fork: $fn_nsrec ns CPU/record, $fn_lost lost (max $fn_lost_max), fork slowdown" \
+            "$(pct "$fa" "$fn")% (perf record: $(pct "$fa" "$fp")%, CPU $(ms "$fp_cpu") ms vs nswatch $(ms "$fn_cpu") ms)"
+        echo "nswatch ($v): setns storm, default ring: $(median ${S_NSREC[$d]:-0}) ns CPU/record," \
+            "$(median ${S_RECS[$d]:-0}) records/s consumed, lost $(median ${S_LOST[$d]:-0})," \
+            "setns slowdown $(pct "$sa" "$(median ${S_RATE[$d]:-0})")% (perf record: $(pct "$sa" "$sp")%)"
+    }
+done

@@ -296,10 +296,10 @@ static __always_inline int leave(s64 ret)
 	e->cpu = bpf_get_smp_processor_id();
 	if (!read_set((struct task_struct *)bpf_get_current_task(), e->after))
 		e->status |= ST_NO_NSPROXY;
-	/* Wake the reader only past a quarter of the ring, as its perf rings do: a storm of
-	 * calls is read in batches, and the reader's tick (100 ms) bounds the wait. */
+	/* Wake the reader only past half the ring, as its perf rings do: a storm of calls is
+	 * read in batches, and the reader's tick (100 ms) bounds the wait. */
 	u64 used = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
-	bpf_ringbuf_submit(e, used >= RINGBUF_SIZE / 4 ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
+	bpf_ringbuf_submit(e, used >= RINGBUF_SIZE / 2 ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
 	return 0;
 }
 

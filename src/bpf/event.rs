@@ -3,6 +3,8 @@
 //!
 //! The layout is `struct nsw_event` of bpf/nswatch.bpf.c: change both together.
 
+use crate::event::{push_u64, Digits};
+
 /// Size of one record in the ring buffer.
 pub const RECORD_SIZE: usize = 208;
 
@@ -243,29 +245,42 @@ impl Cause {
     }
 
     /// Appends the cause's fields (without braces) to a JSON object being written.
+    ///
+    /// Numbers are written by the event writer's digit routine and names appended from
+    /// static tables: a setns storm writes one of these per line, and formatting them
+    /// through `format!` (26 calls, as many allocations) cost more than the rest of the
+    /// pipeline.
     pub fn write_fields(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(b"\"syscall\":\"");
         out.extend_from_slice(self.syscall.name().as_bytes());
         out.extend_from_slice(b"\",\"flags\":\"");
-        out.extend_from_slice(flag_names(self.syscall, self.flags).as_bytes());
+        write_flag_names(self.syscall, self.flags, out);
         out.push(b'"');
         if self.flags_unread {
             out.extend_from_slice(b",\"flags_unread\":true");
         }
         if let Some((fd, t)) = &self.target {
-            out.extend_from_slice(format!(",\"fd\":{fd},\"target\":").as_bytes());
+            out.extend_from_slice(b",\"fd\":");
+            push_i64(out, i64::from(*fd));
+            out.extend_from_slice(b",\"target\":");
             match t {
                 Target::Closed => out.extend_from_slice(b"{\"kind\":\"closed\"}"),
                 Target::Other => out.extend_from_slice(b"{\"kind\":\"other\"}"),
                 Target::Nsfs { ns_type, ino } => {
                     out.extend_from_slice(b"{\"kind\":\"nsfs\",\"type\":\"");
-                    out.extend_from_slice(ns_type_name(*ns_type).as_bytes());
-                    out.extend_from_slice(
-                        format!("\",\"dev\":{},\"ino\":{ino}}}", self.dev).as_bytes(),
-                    );
+                    match ns_type_static(*ns_type) {
+                        Some(name) => out.extend_from_slice(name.as_bytes()),
+                        None => out.extend_from_slice(ns_type_name(*ns_type).as_bytes()),
+                    }
+                    out.extend_from_slice(b"\",\"dev\":");
+                    push_u64(out, self.dev);
+                    out.extend_from_slice(b",\"ino\":");
+                    push_u64(out, u64::from(*ino));
+                    out.push(b'}');
                 }
                 Target::Pidfd { pid, ns } => {
-                    out.extend_from_slice(format!("{{\"kind\":\"pidfd\",\"pid\":{pid}").as_bytes());
+                    out.extend_from_slice(b"{\"kind\":\"pidfd\",\"pid\":");
+                    push_u64(out, u64::from(*pid));
                     if let Some(ns) = ns {
                         out.extend_from_slice(b",\"ns\":");
                         self.write_ids(ns, out);
@@ -279,45 +294,113 @@ impl Cause {
         } else {
             b",\"ok\":false"
         });
-        out.extend_from_slice(format!(",\"ret\":{}", self.ret).as_bytes());
+        out.extend_from_slice(b",\"ret\":");
+        push_i64(out, self.ret);
         if !self.ok() {
             out.extend_from_slice(b",\"errno\":\"");
             out.extend_from_slice(errno_name(-self.ret).as_bytes());
             out.push(b'"');
         }
         if let Some(c) = self.child_tid {
-            out.extend_from_slice(format!(",\"child_tid\":{c}").as_bytes());
+            out.extend_from_slice(b",\"child_tid\":");
+            push_u64(out, u64::from(c));
         }
-        out.extend_from_slice(
-            format!(
-                ",\"enter_ns\":{},\"exit_ns\":{}",
-                self.enter_ns, self.exit_ns
-            )
-            .as_bytes(),
-        );
+        out.extend_from_slice(b",\"enter_ns\":");
+        push_u64(out, self.enter_ns);
+        out.extend_from_slice(b",\"exit_ns\":");
+        push_u64(out, self.exit_ns);
         out.extend_from_slice(b",\"before\":");
         self.write_ids(&self.before, out);
         out.extend_from_slice(b",\"after\":");
         self.write_ids(&self.after, out);
     }
 
+    /// Appends `ids` as a JSON object of links. The text of the last few sets written is
+    /// kept (per thread) and copied: a storm's calls go back and forth between a few sets,
+    /// and two sets of ten links were most of a setns line's digits.
     fn write_ids(&self, ids: &NsIds, out: &mut Vec<u8>) {
-        out.push(b'{');
-        let mut first = true;
-        for (name, ino) in SLOT_NAMES.iter().zip(ids) {
-            if *ino == 0 {
-                continue;
+        IDS_TEXT.with_borrow_mut(|cache| {
+            if let Some(text) = cache.get(self.dev, ids) {
+                out.extend_from_slice(text);
+                return;
             }
-            if !first {
-                out.push(b',');
-            }
-            first = false;
-            out.extend_from_slice(
-                format!("\"{name}\":{{\"dev\":{},\"ino\":{ino}}}", self.dev).as_bytes(),
-            );
+            let start = out.len();
+            write_ids_text(self.dev, ids, out);
+            cache.put(self.dev, ids, &out[start..]);
+        });
+    }
+}
+
+/// [`Cause::write_ids`]'s text, made.
+fn write_ids_text(dev: u64, ids: &NsIds, out: &mut Vec<u8>) {
+    // The device is the same for every link: its digits are made once.
+    let dev = Digits::of(dev);
+    out.push(b'{');
+    let mut first = true;
+    for (name, ino) in SLOT_NAMES.iter().zip(ids) {
+        if *ino == 0 {
+            continue;
         }
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        out.push(b'"');
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b"\":{\"dev\":");
+        dev.push_to(out);
+        out.extend_from_slice(b",\"ino\":");
+        push_u64(out, u64::from(*ino));
         out.push(b'}');
     }
+    out.push(b'}');
+}
+
+/// The JSON text of recently written sets of links, by (device, set): a few entries,
+/// replaced in turn.
+struct IdsCache {
+    entries: Vec<(u64, NsIds, Vec<u8>)>,
+    next: usize,
+}
+
+/// Sets whose text is kept: a storm between two namespaces uses two; a few more cover
+/// several threads or tools at once.
+const IDS_CACHED: usize = 8;
+
+impl IdsCache {
+    fn get(&self, dev: u64, ids: &NsIds) -> Option<&[u8]> {
+        self.entries
+            .iter()
+            .find(|(d, i, _)| *d == dev && i == ids)
+            .map(|(_, _, text)| text.as_slice())
+    }
+
+    fn put(&mut self, dev: u64, ids: &NsIds, text: &[u8]) {
+        if self.entries.len() < IDS_CACHED {
+            self.entries.push((dev, *ids, text.to_vec()));
+            return;
+        }
+        let e = &mut self.entries[self.next];
+        self.next = (self.next + 1) % IDS_CACHED;
+        e.0 = dev;
+        e.1 = *ids;
+        e.2.clear();
+        e.2.extend_from_slice(text);
+    }
+}
+
+thread_local! {
+    static IDS_TEXT: std::cell::RefCell<IdsCache> = const {
+        std::cell::RefCell::new(IdsCache { entries: Vec::new(), next: 0 })
+    };
+}
+
+/// Appends `v` in decimal, with its sign.
+fn push_i64(out: &mut Vec<u8>, v: i64) {
+    if v < 0 {
+        out.push(b'-');
+    }
+    push_u64(out, v.unsigned_abs());
 }
 
 impl Cause {
@@ -499,32 +582,47 @@ const CLONE_FLAGS: [(u64, &str); 26] = [
 /// `flags` spelled by name, joined by '|' ("CLONE_NEWNET|CLONE_NEWUTS"); bits without a
 /// name as hex; "0" for none. clone()'s low byte is the exit signal, not a flag.
 pub fn flag_names(syscall: Syscall, flags: u64) -> String {
-    let mut parts: Vec<String> = Vec::new();
+    let mut out = Vec::new();
+    write_flag_names(syscall, flags, &mut out);
+    String::from_utf8(out).expect("flag names are ASCII")
+}
+
+/// [`flag_names`], appended to `out` without allocating (unless a signal or bits without
+/// a name need formatting).
+fn write_flag_names(syscall: Syscall, flags: u64, out: &mut Vec<u8>) {
+    let start = out.len();
+    let sep = |out: &mut Vec<u8>| {
+        if out.len() > start {
+            out.push(b'|');
+        }
+    };
     let mut rest = flags;
     if syscall == Syscall::Clone {
         let sig = flags & 0xff;
         rest &= !0xff;
         if sig != 0 {
-            parts.push(signal_name(sig));
+            sep(out);
+            out.extend_from_slice(signal_name(sig).as_bytes());
         }
     }
     for (bit, name) in CLONE_FLAGS {
         if rest & bit != 0 {
-            parts.push(name.into());
+            sep(out);
+            out.extend_from_slice(name.as_bytes());
             rest &= !bit;
         }
     }
     if rest & 0x200000000 != 0 {
-        parts.push("CLONE_INTO_CGROUP".into());
+        sep(out);
+        out.extend_from_slice(b"CLONE_INTO_CGROUP");
         rest &= !0x200000000;
     }
     if rest != 0 {
-        parts.push(format!("{rest:#x}"));
+        sep(out);
+        out.extend_from_slice(format!("{rest:#x}").as_bytes());
     }
-    if parts.is_empty() {
-        "0".into()
-    } else {
-        parts.join("|")
+    if out.len() == start {
+        out.push(b'0');
     }
 }
 
@@ -541,17 +639,25 @@ fn signal_name(sig: u64) -> String {
 
 /// The kind a CLONE_NEW* flag stands for ("net", …), as setns()'s namespace types.
 pub fn ns_type_name(t: u32) -> String {
-    match t as i32 {
-        libc::CLONE_NEWNET => "net".into(),
-        libc::CLONE_NEWUTS => "uts".into(),
-        libc::CLONE_NEWIPC => "ipc".into(),
-        libc::CLONE_NEWPID => "pid".into(),
-        libc::CLONE_NEWUSER => "user".into(),
-        libc::CLONE_NEWNS => "mnt".into(),
-        libc::CLONE_NEWCGROUP => "cgroup".into(),
-        0x80 => "time".into(),
-        _ => format!("{t:#x}"),
+    match ns_type_static(t) {
+        Some(name) => name.into(),
+        None => format!("{t:#x}"),
     }
+}
+
+/// [`ns_type_name`] of the types that have a name.
+fn ns_type_static(t: u32) -> Option<&'static str> {
+    Some(match t as i32 {
+        libc::CLONE_NEWNET => "net",
+        libc::CLONE_NEWUTS => "uts",
+        libc::CLONE_NEWIPC => "ipc",
+        libc::CLONE_NEWPID => "pid",
+        libc::CLONE_NEWUSER => "user",
+        libc::CLONE_NEWNS => "mnt",
+        libc::CLONE_NEWCGROUP => "cgroup",
+        0x80 => "time",
+        _ => return None,
+    })
 }
 
 /// An errno by its name ("EINVAL"); "E<n>" for one this table lacks.
@@ -642,6 +748,107 @@ mod tests {
         c.write_fields(&mut out);
         out.push(b'}');
         serde_json::from_slice(&out).unwrap()
+    }
+
+    /// The writer before it wrote numbers itself: every field through `format!`.
+    fn reference_fields(c: &Cause, out: &mut Vec<u8>) {
+        let ids = |ids: &NsIds, out: &mut Vec<u8>| {
+            let parts: Vec<String> = SLOT_NAMES
+                .iter()
+                .zip(ids)
+                .filter(|(_, ino)| **ino != 0)
+                .map(|(name, ino)| format!("\"{name}\":{{\"dev\":{},\"ino\":{ino}}}", c.dev))
+                .collect();
+            out.extend_from_slice(format!("{{{}}}", parts.join(",")).as_bytes());
+        };
+        let mut s = format!(
+            "\"syscall\":\"{}\",\"flags\":\"{}\"",
+            c.syscall.name(),
+            flag_names(c.syscall, c.flags)
+        );
+        if c.flags_unread {
+            s += ",\"flags_unread\":true";
+        }
+        out.extend_from_slice(s.as_bytes());
+        if let Some((fd, t)) = &c.target {
+            out.extend_from_slice(format!(",\"fd\":{fd},\"target\":").as_bytes());
+            match t {
+                Target::Closed => out.extend_from_slice(b"{\"kind\":\"closed\"}"),
+                Target::Other => out.extend_from_slice(b"{\"kind\":\"other\"}"),
+                Target::Nsfs { ns_type, ino } => out.extend_from_slice(
+                    format!(
+                        "{{\"kind\":\"nsfs\",\"type\":\"{}\",\"dev\":{},\"ino\":{ino}}}",
+                        ns_type_name(*ns_type),
+                        c.dev
+                    )
+                    .as_bytes(),
+                ),
+                Target::Pidfd { pid, ns } => {
+                    out.extend_from_slice(format!("{{\"kind\":\"pidfd\",\"pid\":{pid}").as_bytes());
+                    if let Some(ns) = ns {
+                        out.extend_from_slice(b",\"ns\":");
+                        ids(ns, out);
+                    }
+                    out.push(b'}');
+                }
+            }
+        }
+        out.extend_from_slice(format!(",\"ok\":{},\"ret\":{}", c.ok(), c.ret).as_bytes());
+        if !c.ok() {
+            out.extend_from_slice(format!(",\"errno\":\"{}\"", errno_name(-c.ret)).as_bytes());
+        }
+        if let Some(t) = c.child_tid {
+            out.extend_from_slice(format!(",\"child_tid\":{t}").as_bytes());
+        }
+        out.extend_from_slice(
+            format!(",\"enter_ns\":{},\"exit_ns\":{}", c.enter_ns, c.exit_ns).as_bytes(),
+        );
+        out.extend_from_slice(b",\"before\":");
+        ids(&c.before, out);
+        out.extend_from_slice(b",\"after\":");
+        ids(&c.after, out);
+    }
+
+    #[test]
+    fn the_fields_are_the_bytes_format_wrote() {
+        let mut n = 0;
+        for syscall in 1..=6 {
+            for kind in 0..=4 {
+                for ret in [0, 1234, -1, -22, -9, -512, -4095, i64::MIN + 1] {
+                    for flags in [
+                        0,
+                        17,
+                        0x7e02_0000 | 17,
+                        0x80,
+                        0x4_0000_0000,
+                        0x3_0000_0000,
+                        u64::MAX,
+                    ] {
+                        for (status, dev) in [(0u32, 4), (1, 0), (2, u64::MAX), (3, 1 << 40)] {
+                            let mut b = record(syscall, kind, ret, flags);
+                            b[68..72].copy_from_slice(&status.to_ne_bytes());
+                            b[44..48].copy_from_slice(&(ret as i32).to_ne_bytes());
+                            b[52..56].copy_from_slice(&(flags as u32).to_ne_bytes());
+                            b[56..60].copy_from_slice(&(u32::MAX - kind).to_ne_bytes());
+                            b[76..80].copy_from_slice(&0u32.to_ne_bytes());
+                            b[112..116].copy_from_slice(&u32::MAX.to_ne_bytes());
+                            let mut c = Cause::parse(&b, dev).unwrap();
+                            c.child_tid = (ret > 0).then_some(ret as u32);
+                            c.exit_ns = u64::MAX - ret.unsigned_abs();
+                            let (mut fast, mut slow) = (b"x".to_vec(), b"x".to_vec());
+                            c.write_fields(&mut fast);
+                            reference_fields(&c, &mut slow);
+                            assert_eq!(
+                                String::from_utf8(fast).unwrap(),
+                                String::from_utf8(slow).unwrap()
+                            );
+                            n += 1;
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(n, 6 * 5 * 8 * 7 * 4);
     }
 
     #[test]

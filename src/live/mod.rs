@@ -119,9 +119,9 @@ impl Capture {
     pub fn open(opts: CaptureOptions) -> Result<Capture, OpenError> {
         let pages = opts.ring_pages.max(1).next_power_of_two();
         let bytes = pages * page_size();
-        // Wake up when a quarter of the ring is used: batches under load, and the tick
-        // bounds the latency when little happens.
-        let watermark = (bytes / 4).max(1) as u32;
+        // Wake up when half the ring is used: batches under load, and the tick bounds the
+        // latency when little happens.
+        let watermark = (bytes / 2).max(1) as u32;
         let cpus = online_cpus().map_err(|err| OpenError::Other {
             cpu: 0,
             what: "reading /sys/devices/system/cpu/online",
