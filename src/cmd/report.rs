@@ -148,29 +148,63 @@ fn file_model() -> Attributor {
     m
 }
 
+/// The NDJSON lines of `report`: the model labels each event, and the lines are built in
+/// one buffer and written in large pieces; a line is never split by an error, so what was
+/// written is always whole lines.
+struct Lines<W: Write> {
+    out: W,
+    buf: Vec<u8>,
+    json: JsonWriter,
+    model: Attributor,
+    pending: Vec<Change>,
+}
+
+impl<W: Write> Lines<W> {
+    fn new(out: W) -> Self {
+        Lines {
+            out,
+            buf: Vec::with_capacity(1 << 17),
+            json: JsonWriter::new(),
+            model: file_model(),
+            pending: Vec::new(),
+        }
+    }
+
+    #[inline(always)]
+    fn event(&mut self, ev: &Event<'_>) -> io::Result<()> {
+        let g = self.model.observe(ev);
+        let Lines {
+            model,
+            json,
+            pending,
+            buf,
+            ..
+        } = self;
+        write_with_changes(model, json, ev, g, pending, buf);
+        if self.buf.len() >= 1 << 16 {
+            self.out.write_all(&self.buf)?;
+            self.buf.clear();
+        }
+        Ok(())
+    }
+
+    fn finish(mut self) -> io::Result<()> {
+        self.out.write_all(&self.buf)?;
+        self.out.flush()
+    }
+}
+
 /// `report --format ndjson` on this thread.
 fn ndjson(data: &mut PerfData, order: Order) -> Result<()> {
-    let mut out = io::stdout().lock();
     let mut builder = EventBuilder::new();
-    // Lines are built in one buffer and written in large pieces; a line is never split by
-    // an error, so what was written is always whole lines.
-    let mut buf = Vec::with_capacity(1 << 17);
-    let mut json = JsonWriter::new();
-    let mut model = file_model();
-    let mut pending = Vec::new();
+    let mut lines = Lines::new(io::stdout().lock());
     let r = data.for_each(order, |dec, view| -> Result<()> {
         if let Some(ev) = builder.decode(dec, view)? {
-            let g = model.observe(&ev);
-            write_with_changes(&mut model, &mut json, &ev, g, &mut pending, &mut buf);
-            if buf.len() >= 1 << 16 {
-                out.write_all(&buf)?;
-                buf.clear();
-            }
+            lines.event(&ev)?;
         }
         Ok(())
     });
-    out.write_all(&buf)?;
-    out.flush()?;
+    lines.finish()?;
     r.map(drop)
 }
 
@@ -179,25 +213,13 @@ fn ndjson(data: &mut PerfData, order: Order) -> Result<()> {
 /// Events cross small ([`SentEvent`]), and each record is decoded once.
 fn ndjson_split(data: &mut PerfData, order: Order) -> Result<()> {
     let write = |events: Consumer<'_, SentEvent<'_>>| -> Result<()> {
-        let mut out = io::stdout().lock();
-        let mut buf = Vec::with_capacity(1 << 17);
-        let mut json = JsonWriter::new();
-        let mut model = file_model();
-        let mut pending = Vec::new();
+        let mut lines = Lines::new(io::stdout().lock());
         let mut receiver = EventReceiver::new();
         let r = events.for_each(|sent| -> Result<()> {
-            receiver.receive(sent, |ev| {
-                let g = model.observe(ev);
-                write_with_changes(&mut model, &mut json, ev, g, &mut pending, &mut buf);
-            });
-            if buf.len() >= 1 << 16 {
-                out.write_all(&buf)?;
-                buf.clear();
-            }
+            receiver.receive(sent, |ev| lines.event(ev)).transpose()?;
             Ok(())
         });
-        out.write_all(&buf)?;
-        out.flush()?;
+        lines.finish()?;
         r
     };
     let mut sender = EventSender::new();
