@@ -4,6 +4,7 @@
 //! depends on the type. Later versions add fields and never rename them. The JSON Schema is
 //! schema/event-v1.schema.json.
 
+use crate::bpf::event::IdsCache;
 use crate::bpf::Cause;
 use crate::decoder::Decoder;
 use crate::error::DecodeError;
@@ -295,6 +296,8 @@ pub struct JsonWriter {
     /// its FORK, NAMESPACES and EXIT lines, tid mostly equals pid, and a fork storm has one
     /// parent.
     ids: [(u32, Digits); SLOTS],
+    /// The text of the eBPF causes' recent sets of links.
+    cause_ids: IdsCache,
 }
 
 /// Where a 32-bit number goes in a line, for [`JsonWriter`]'s digit cache.
@@ -312,6 +315,7 @@ trait Texts {
     fn time(&mut self, out: &mut Vec<u8>, v: u64);
     fn ns(&mut self, out: &mut Vec<u8>, ns: &NsSet);
     fn id(&mut self, out: &mut Vec<u8>, slot: Slot, v: u32);
+    fn cause(&mut self, out: &mut Vec<u8>, c: &Cause);
 }
 
 /// [`Texts`] without caches.
@@ -326,6 +330,9 @@ impl Texts for Plain {
     }
     fn id(&mut self, out: &mut Vec<u8>, _: Slot, v: u32) {
         Digits::of(v.into()).push_to(out)
+    }
+    fn cause(&mut self, out: &mut Vec<u8>, c: &Cause) {
+        c.write_fields(out, None)
     }
 }
 
@@ -366,6 +373,7 @@ impl Default for JsonWriter {
             group_ref: GroupRefText::default(),
             time_hi: None,
             ids: std::array::from_fn(|_| (0, Digits::of(0))),
+            cause_ids: IdsCache::default(),
         }
     }
 }
@@ -406,31 +414,33 @@ impl Texts for JsonWriter {
         d.push_to(out);
     }
 
+    fn cause(&mut self, out: &mut Vec<u8>, c: &Cause) {
+        c.write_fields(out, Some(&mut self.cause_ids))
+    }
+
     #[inline(always)]
     fn ns(&mut self, out: &mut Vec<u8>, ns: &NsSet) {
-        {
-            let i = match self.last {
-                Some((last, i)) if last == *ns => i,
-                _ => match self.ns_text.get(ns) {
-                    Some(&i) => i,
-                    None => {
-                        if self.texts.len() >= NS_TEXT_CACHE {
-                            self.ns_text.clear();
-                            self.texts.clear();
-                        }
-                        let mut t = Vec::new();
-                        push_ns(&mut t, ns);
-                        self.texts.push(t.into());
-                        self.ns_text.insert(*ns, self.texts.len() - 1);
-                        self.texts.len() - 1
+        let i = match self.last {
+            Some((last, i)) if last == *ns => i,
+            _ => match self.ns_text.get(ns) {
+                Some(&i) => i,
+                None => {
+                    if self.texts.len() >= NS_TEXT_CACHE {
+                        self.ns_text.clear();
+                        self.texts.clear();
                     }
-                },
-            };
-            // An index, not a copy of the text: sets that alternate (a thread going back
-            // and forth with setns) cost no allocation per line.
-            self.last = Some((*ns, i));
-            out.extend_from_slice(&self.texts[i]);
-        }
+                    let mut t = Vec::new();
+                    push_ns(&mut t, ns);
+                    self.texts.push(t.into());
+                    self.ns_text.insert(*ns, self.texts.len() - 1);
+                    self.texts.len() - 1
+                }
+            },
+        };
+        // An index, not a copy of the text: sets that alternate (a thread going back and
+        // forth with setns) cost no allocation per line.
+        self.last = Some((*ns, i));
+        out.extend_from_slice(&self.texts[i]);
     }
 }
 
@@ -472,7 +482,7 @@ impl Event<'_> {
                 }
                 if let Some(c) = cause {
                     out.extend_from_slice(b",\"cause\":{");
-                    c.write_fields(out);
+                    texts.cause(out, c);
                     out.push(b'}');
                 }
             }
@@ -480,7 +490,7 @@ impl Event<'_> {
                 out.extend_from_slice(b",\"comm\":");
                 push_str(out, &call.comm);
                 out.push(b',');
-                call.write_fields(out);
+                texts.cause(out, call);
             }
             Body::NsSyscallLost { lost } => {
                 out.extend_from_slice(b",\"lost\":");
@@ -1187,6 +1197,31 @@ mod tests {
             assert_eq!(v["time_ns"].as_u64(), t);
             assert_eq!(v["tid"], 1000 + i * (i % 2));
             assert_eq!(v["ptid"], 7 + i % 2);
+        }
+        // Causes whose sets of links alternate, as a setns storm's do (their text is cached).
+        let ns = NsSet::from_links((1..=7).map(|ino| NsLink { dev: 4, ino }));
+        for i in 0..20u32 {
+            let mut c = Cause::blank();
+            c.dev = 4;
+            c.before[0] = 10 + i % 3;
+            c.after[0] = 20 + i % 2;
+            c.after[9] = i;
+            let ev = Event {
+                time_ns: Some(u64::from(i)),
+                cpu: Some(0),
+                pid: Some(9),
+                tid: Some(9),
+                synthesized: false,
+                body: Body::Namespaces {
+                    ns: &ns,
+                    comm: None,
+                    cause: Some(&c),
+                },
+            };
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            w.write(&ev, &mut a);
+            ev.write_json(&mut b);
+            assert_eq!(String::from_utf8(a).unwrap(), String::from_utf8(b).unwrap());
         }
     }
 

@@ -100,20 +100,14 @@ mod tests {
     fn cause(syscall: Syscall, tid: u32, enter: u64, exit: u64, ret: i64) -> Box<Cause> {
         Box::new(Cause {
             syscall,
-            flags: 0,
-            target: None,
             ret,
             enter_ns: enter,
             exit_ns: exit,
             pid: tid,
             tid,
-            cpu: 0,
             comm: "t".into(),
-            before: [0; 10],
-            after: [0; 10],
-            child_tid: None,
             dev: 4,
-            flags_unread: false,
+            ..Cause::blank()
         })
     }
 

@@ -249,8 +249,9 @@ impl Cause {
     /// Numbers are written by the event writer's digit routine and names appended from
     /// static tables: a setns storm writes one of these per line, and formatting them
     /// through `format!` (26 calls, as many allocations) cost more than the rest of the
-    /// pipeline.
-    pub fn write_fields(&self, out: &mut Vec<u8>) {
+    /// pipeline. `cache`, a [`crate::event::JsonWriter`]'s, keeps the text of recent sets
+    /// of links.
+    pub fn write_fields(&self, out: &mut Vec<u8>, mut cache: Option<&mut IdsCache>) {
         out.extend_from_slice(b"\"syscall\":\"");
         out.extend_from_slice(self.syscall.name().as_bytes());
         out.extend_from_slice(b"\",\"flags\":\"");
@@ -283,7 +284,7 @@ impl Cause {
                     push_u64(out, u64::from(*pid));
                     if let Some(ns) = ns {
                         out.extend_from_slice(b",\"ns\":");
-                        self.write_ids(ns, out);
+                        self.write_ids(ns, out, cache.as_deref_mut());
                     }
                     out.push(b'}');
                 }
@@ -310,24 +311,23 @@ impl Cause {
         out.extend_from_slice(b",\"exit_ns\":");
         push_u64(out, self.exit_ns);
         out.extend_from_slice(b",\"before\":");
-        self.write_ids(&self.before, out);
+        self.write_ids(&self.before, out, cache.as_deref_mut());
         out.extend_from_slice(b",\"after\":");
-        self.write_ids(&self.after, out);
+        self.write_ids(&self.after, out, cache);
     }
 
-    /// Appends `ids` as a JSON object of links. The text of the last few sets written is
-    /// kept (per thread) and copied: a storm's calls go back and forth between a few sets,
-    /// and two sets of ten links were most of a setns line's digits.
-    fn write_ids(&self, ids: &NsIds, out: &mut Vec<u8>) {
-        IDS_TEXT.with_borrow_mut(|cache| {
-            if let Some(text) = cache.get(self.dev, ids) {
-                out.extend_from_slice(text);
-                return;
-            }
-            let start = out.len();
-            write_ids_text(self.dev, ids, out);
-            cache.put(self.dev, ids, &out[start..]);
-        });
+    /// Appends `ids` as a JSON object of links, from `cache` when it has their text.
+    fn write_ids(&self, ids: &NsIds, out: &mut Vec<u8>, cache: Option<&mut IdsCache>) {
+        let Some(cache) = cache else {
+            return write_ids_text(self.dev, ids, out);
+        };
+        if let Some(text) = cache.get(self.dev, ids) {
+            out.extend_from_slice(text);
+            return;
+        }
+        let start = out.len();
+        write_ids_text(self.dev, ids, out);
+        cache.put(self.dev, ids, &out[start..]);
     }
 }
 
@@ -357,8 +357,10 @@ fn write_ids_text(dev: u64, ids: &NsIds, out: &mut Vec<u8>) {
 }
 
 /// The JSON text of recently written sets of links, by (device, set): a few entries,
-/// replaced in turn.
-struct IdsCache {
+/// replaced in turn. A storm's calls go back and forth between a few sets, and two sets of
+/// ten links were most of a setns line's digits.
+#[derive(Debug, Default)]
+pub struct IdsCache {
     entries: Vec<(u64, NsIds, Vec<u8>)>,
     next: usize,
 }
@@ -387,12 +389,6 @@ impl IdsCache {
         e.2.clear();
         e.2.extend_from_slice(text);
     }
-}
-
-thread_local! {
-    static IDS_TEXT: std::cell::RefCell<IdsCache> = const {
-        std::cell::RefCell::new(IdsCache { entries: Vec::new(), next: 0 })
-    };
 }
 
 /// Appends `v` in decimal, with its sign.
@@ -745,7 +741,7 @@ mod tests {
 
     fn json(c: &Cause) -> serde_json::Value {
         let mut out = b"{".to_vec();
-        c.write_fields(&mut out);
+        c.write_fields(&mut out, None);
         out.push(b'}');
         serde_json::from_slice(&out).unwrap()
     }
@@ -812,6 +808,7 @@ mod tests {
     #[test]
     fn the_fields_are_the_bytes_format_wrote() {
         let mut n = 0;
+        let mut cache = IdsCache::default();
         for syscall in 1..=6 {
             for kind in 0..=4 {
                 for ret in [0, 1234, -1, -22, -9, -512, -4095, i64::MIN + 1] {
@@ -836,12 +833,13 @@ mod tests {
                             c.child_tid = (ret > 0).then_some(ret as u32);
                             c.exit_ns = u64::MAX - ret.unsigned_abs();
                             let (mut fast, mut slow) = (b"x".to_vec(), b"x".to_vec());
-                            c.write_fields(&mut fast);
+                            let mut cached = b"x".to_vec();
+                            c.write_fields(&mut fast, None);
+                            c.write_fields(&mut cached, Some(&mut cache));
                             reference_fields(&c, &mut slow);
-                            assert_eq!(
-                                String::from_utf8(fast).unwrap(),
-                                String::from_utf8(slow).unwrap()
-                            );
+                            let slow = String::from_utf8(slow).unwrap();
+                            assert_eq!(String::from_utf8(fast).unwrap(), slow);
+                            assert_eq!(String::from_utf8(cached).unwrap(), slow);
                             n += 1;
                         }
                     }

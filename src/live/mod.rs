@@ -503,7 +503,6 @@ fn next_record<'r>(
 mod tests {
     use super::*;
     use crate::attr::SampleFormat;
-    use crate::bpf::event::Syscall;
     use crate::bytes::Endian;
     use crate::live::open::SAMPLE_TYPE;
     use crate::live::ring::fake::{fake_ring, kernel_write};
@@ -528,21 +527,13 @@ mod tests {
 
     fn cause(t: u64) -> Box<Cause> {
         Box::new(Cause {
-            syscall: Syscall::Setns,
-            flags: 0,
-            target: None,
-            ret: 0,
             enter_ns: t,
             exit_ns: t + 1,
             pid: 7,
             tid: 7,
-            cpu: 0,
             comm: "t".into(),
-            before: [0; 10],
-            after: [0; 10],
-            child_tid: None,
             dev: 4,
-            flags_unread: false,
+            ..Cause::blank()
         })
     }
 
