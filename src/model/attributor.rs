@@ -667,9 +667,13 @@ impl Attributor {
             self.dead.pop_front();
             self.dead_base += 1;
         }
-        // Stale index entries are swept once as many tasks were pruned as the index holds:
-        // a scan per entry, amortized, instead of a lookup per pruned task.
-        if self.dead_base - self.swept_base > self.dead_by_tid.len() as u64 {
+        // Stale index entries are swept once as many tasks were pruned as the index has
+        // room for (a sweep scans its whole table, so by capacity, not by entries: after a
+        // burst the table stays large): a scan per slot, amortized, instead of a lookup per
+        // pruned task. Without a grace period there is no index.
+        if self.grace_ns > 0
+            && self.dead_base - self.swept_base > self.dead_by_tid.capacity() as u64
+        {
             let base = self.dead_base;
             self.dead_by_tid.retain(|_, seq| *seq >= base);
             self.swept_base = base;
@@ -915,6 +919,35 @@ mod tests {
         ns(&mut m, 5_000, 1, 1, &set(HOST));
         assert_eq!(m.attribute(200, 200, 900), None);
         assert_eq!(m.ended_tasks(), 0);
+    }
+
+    #[test]
+    fn the_index_of_ended_tasks_stays_bounded_after_a_burst() {
+        // A burst of 50,000 short tasks, then a trickle: pruned tasks' index entries are
+        // swept, and the trickle does not scan the burst-sized table at every exit.
+        let mut m = Attributor::new(set(HOST));
+        m.set_grace_ns(100);
+        ns(&mut m, 1, 1, 1, &set(HOST));
+        let mut t = 10;
+        for i in 0..50_000u32 {
+            let tid = 1_000 + i;
+            fork(&mut m, t, tid, tid, 1);
+            exit(&mut m, t + 1, tid);
+            t += 2;
+        }
+        let after_burst = m.task_bytes();
+        for i in 0..50_000u32 {
+            let tid = 100_000 + i % 7;
+            fork(&mut m, t, tid, tid, 1);
+            exit(&mut m, t + 1, tid);
+            t += 1_000;
+        }
+        assert!(m.ended_tasks() <= 1, "{}", m.ended_tasks());
+        assert!(
+            m.task_bytes() <= after_burst,
+            "{} > {after_burst}",
+            m.task_bytes()
+        );
     }
 
     #[test]
