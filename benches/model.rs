@@ -9,7 +9,11 @@
 //! Groups:
 //!   attribute/live_now     a sample of a live task at the current time (the common case);
 //!   attribute/live_past    a sample timestamped before the task's last two setns;
-//!   attribute/ended        a sample of a task that exited, within the grace period;
+//!   attribute/ended        a sample of one of the last 16 tasks to exit, taken just before
+//!                          its exit (a profiler labelling samples as they come);
+//!   attribute/ended_earlier  the same, for any of the last 1,000 to exit: the ended
+//!                          tasks have no index by tid, so the lookup scans back over the
+//!                          ends after the sample's time (500 on average here);
 //!   attribute/miss         a tid the model never saw;
 //!   observe/fork_ns_exit   intake of FORK + NAMESPACES + EXIT per child (events/s).
 //!
@@ -120,12 +124,20 @@ fn attribute(c: &mut Criterion) {
         bytes as f64 / f64::from(TASKS),
         m.task_bytes() as f64 / f64::from(TASKS)
     );
-    // Some tasks end, for the `ended` lookups.
+    // Some tasks end, for the `ended` lookups: ended[i] at now + 10 * i.
     let ended: Vec<u32> = (0..1000).map(|i| FIRST_TID + 1 + i * 3).collect();
     let mut t = now;
     for &tid in &ended {
         m.observe(&ev(t, tid, Body::Exit { ppid: 1, ptid: 1 }));
-        t += 1;
+        t += 10;
+    }
+    let sampled = |i: usize| (ended[i], now + 10 * i as u64 - 1);
+    for i in 0..ended.len() {
+        let (tid, at) = sampled(i);
+        assert!(
+            m.attribute(tid, tid, at).is_some(),
+            "ended task {tid} found"
+        );
     }
     let tids: Vec<u32> = (0..4096u32)
         .map(|i| FIRST_TID + (i.wrapping_mul(2_654_435_761) % TASKS))
@@ -154,8 +166,16 @@ fn attribute(c: &mut Criterion) {
     });
     g.bench_function("ended", |b| {
         b.iter(|| {
+            i = (i + 1) & 15;
+            let (tid, at) = sampled(ended.len() - 1 - i);
+            black_box(m.attribute(tid, tid, at))
+        })
+    });
+    g.bench_function("ended_earlier", |b| {
+        b.iter(|| {
             i = (i + 1) % ended.len();
-            black_box(m.attribute(ended[i], ended[i], now - 1))
+            let (tid, at) = sampled(i);
+            black_box(m.attribute(tid, tid, at))
         })
     });
     g.bench_function("miss", |b| {

@@ -121,16 +121,14 @@ pub struct Attributor {
     set_group: Vec<Option<GroupId>>,
     generations: HashMap<String, u32>,
     live: HashMap<u32, Task>,
-    /// Ended tasks in order of their end, kept for [`Attributor::grace_ns`].
+    /// Ended tasks sorted by end time, kept for [`Attributor::grace_ns`]. No index by tid:
+    /// a task can only answer for times up to its end, so a lookup scans back from the
+    /// newest end and stops at the first that ended before the time asked for — the tasks
+    /// that ended since then, a few for a profiler labelling recent samples. An index
+    /// cost a hash insert into a table of every task of the grace period at each EXIT,
+    /// a cache miss each (a sixth of `record`'s CPU under a fork loop), for lookups that
+    /// `record` and `top` never make.
     dead: VecDeque<Task>,
-    /// Sequence number of `dead[0]`.
-    dead_base: u64,
-    /// Newest ended task of each tid, by sequence number; an entry below `dead_base` is
-    /// stale (its task was pruned), and stays until the next sweep: pruning then costs no
-    /// hash lookup.
-    dead_by_tid: HashMap<u32, u64>,
-    /// `dead_base` when stale entries were last swept out of `dead_by_tid`.
-    swept_base: u64,
     grace_ns: u64,
     now_ns: u64,
     changes: Vec<Change>,
@@ -172,9 +170,6 @@ impl Attributor {
             generations: HashMap::new(),
             live: HashMap::new(),
             dead: VecDeque::new(),
-            dead_base: 0,
-            dead_by_tid: HashMap::new(),
-            swept_base: 0,
             grace_ns: DEFAULT_GRACE_NS,
             now_ns: 0,
             changes: Vec::new(),
@@ -251,15 +246,6 @@ impl Attributor {
 
     /// Sets how long ended tasks still answer [`Attributor::attribute`].
     pub fn set_grace_ns(&mut self, grace_ns: u64) {
-        if grace_ns == 0 {
-            // Without a grace period the ended tasks (those of the current instant) are
-            // looked up without the index.
-            self.dead_by_tid.clear();
-        } else if self.grace_ns == 0 {
-            for (i, t) in self.dead.iter().enumerate() {
-                self.dead_by_tid.insert(t.tid, self.dead_base + i as u64);
-            }
-        }
         self.grace_ns = grace_ns;
     }
 
@@ -402,24 +388,12 @@ impl Attributor {
         if let Some(a) = self.live.get(&tid).and_then(hit) {
             return Some(a);
         }
-        if self.grace_ns == 0 {
-            // Only the tasks that ended at this very time are kept: a few, no index.
-            return self
-                .dead
-                .iter()
-                .rev()
-                .filter(|t| t.tid == tid)
-                .find_map(hit);
-        }
-        let seq = *self.dead_by_tid.get(&tid)?;
-        let newest = self.dead.get(seq.checked_sub(self.dead_base)? as usize)?;
-        if let Some(a) = hit(newest) {
-            return Some(a);
-        }
-        // Pid reuse within the grace period: an older task had this tid.
+        // Newest end first (pid reuse: the latest life that covers the time wins), up to
+        // the tasks that ended before `time_ns`, which cannot answer for it.
         self.dead
             .iter()
             .rev()
+            .take_while(|t| t.ended_ns >= time_ns)
             .filter(|t| t.tid == tid)
             .find_map(hit)
     }
@@ -553,10 +527,7 @@ impl Attributor {
             .chain(self.dead.iter())
             .map(Task::heap_bytes)
             .sum();
-        self.live.capacity() * entry
-            + self.dead.capacity() * std::mem::size_of::<Task>()
-            + self.dead_by_tid.capacity() * (std::mem::size_of::<(u32, u64)>() + 1)
-            + heap
+        self.live.capacity() * entry + self.dead.capacity() * std::mem::size_of::<Task>() + heap
     }
 
     /// Moves `tid` to `ns` (adding it when new) and takes its command name when known.
@@ -647,15 +618,18 @@ impl Attributor {
 
     /// Ends a task taken out of the live table; it stays findable for the grace period.
     fn retire(&mut self, mut t: Task, time: u64) -> GroupId {
-        let tid = t.tid;
         t.ended_ns = time.max(t.current.start_ns);
         let g = t.current.group;
         self.leave(g, time);
-        if self.grace_ns > 0 {
-            self.dead_by_tid
-                .insert(tid, self.dead_base + self.dead.len() as u64);
+        // Ends come in time order but for a record later than the reorder window (or a
+        // task born after its reused tid's lost EXIT): those few are put in their place.
+        match self.dead.back() {
+            Some(last) if last.ended_ns > t.ended_ns => {
+                let at = self.dead.partition_point(|d| d.ended_ns <= t.ended_ns);
+                self.dead.insert(at, t);
+            }
+            _ => self.dead.push_back(t),
         }
-        self.dead.push_back(t);
         g
     }
 
@@ -665,18 +639,6 @@ impl Attributor {
                 break;
             }
             self.dead.pop_front();
-            self.dead_base += 1;
-        }
-        // Stale index entries are swept once as many tasks were pruned as the index has
-        // room for (a sweep scans its whole table, so by capacity, not by entries: after a
-        // burst the table stays large): a scan per slot, amortized, instead of a lookup per
-        // pruned task. Without a grace period there is no index.
-        if self.grace_ns > 0
-            && self.dead_base - self.swept_base > self.dead_by_tid.capacity() as u64
-        {
-            let base = self.dead_base;
-            self.dead_by_tid.retain(|_, seq| *seq >= base);
-            self.swept_base = base;
         }
     }
 
@@ -922,9 +884,9 @@ mod tests {
     }
 
     #[test]
-    fn the_index_of_ended_tasks_stays_bounded_after_a_burst() {
-        // A burst of 50,000 short tasks, then a trickle: pruned tasks' index entries are
-        // swept, and the trickle does not scan the burst-sized table at every exit.
+    fn ended_tasks_stay_bounded_after_a_burst() {
+        // A burst of 50,000 short tasks, then a trickle: the burst is pruned and the
+        // trickle needs no more room than the burst had.
         let mut m = Attributor::new(set(HOST));
         m.set_grace_ns(100);
         ns(&mut m, 1, 1, 1, &set(HOST));
@@ -969,7 +931,7 @@ mod tests {
         ns(&mut m, 1_001, 1, 1, &set(HOST));
         assert_eq!(m.ended_tasks(), 0);
         assert_eq!(m.attribute(201, 201, 1_000), None);
-        // A grace period again: ended tasks are indexed as before.
+        // A grace period again: ended tasks are kept for it.
         m.set_grace_ns(100);
         assert_eq!(exit(&mut m, 1_002, 200), Some(GroupId::HOST));
         ns(&mut m, 1_050, 1, 1, &set(HOST));
@@ -988,6 +950,38 @@ mod tests {
         assert_eq!(m.group(b).label, "ct-14.1");
         assert_eq!(m.attribute(200, 200, 15).unwrap().group, a);
         assert_eq!(m.attribute(201, 201, 35).unwrap().group, b);
+    }
+
+    #[test]
+    fn ended_tasks_are_found_by_time_whatever_order_they_ended_in() {
+        let mut m = Attributor::new(set(HOST));
+        m.set_grace_ns(1_000_000);
+        ns(&mut m, 1, 1, 1, &set(HOST));
+        let ct = ns(&mut m, 10, 300, 300, &set(CT));
+        for tid in 400..500 {
+            fork(&mut m, 20, tid, tid, 1);
+        }
+        for tid in 400..450 {
+            exit(&mut m, 100 + u64::from(tid), tid);
+        }
+        // An EXIT later than the reorder window: older than the ends before it.
+        exit(&mut m, 200, 300);
+        for tid in 450..500 {
+            exit(&mut m, 100 + u64::from(tid), tid);
+        }
+        assert_eq!(m.attribute(300, 300, 150).unwrap().group, ct);
+        assert_eq!(m.attribute(300, 300, 200).unwrap().group, ct);
+        assert_eq!(m.attribute(300, 300, 201), None, "after its end");
+        assert_eq!(m.attribute(420, 420, 520).unwrap().group, GroupId::HOST);
+        assert_eq!(m.attribute(420, 420, 521), None);
+        assert_eq!(m.attribute(499, 499, 30).unwrap().group, GroupId::HOST);
+        assert_eq!(m.attribute(77, 77, 30), None, "never seen");
+        // Kept in order of their ends, so pruning drops exactly the expired ones.
+        m.set_grace_ns(100);
+        ns(&mut m, 640, 1, 1, &set(HOST));
+        assert_eq!(m.ended_tasks(), 60, "ends from 540 on");
+        assert_eq!(m.attribute(300, 300, 150), None, "pruned");
+        assert_eq!(m.attribute(440, 440, 540).unwrap().group, GroupId::HOST);
     }
 
     #[test]
