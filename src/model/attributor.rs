@@ -554,6 +554,7 @@ impl Attributor {
             None => (None, 0),
         };
         let (g, created) = self.group_for(set, time, tid);
+        let forget_before = self.now_ns.saturating_sub(self.grace_ns);
         match old {
             Some(old) => {
                 let t = self.live.get_mut(&tid).expect("looked up above");
@@ -564,7 +565,7 @@ impl Attributor {
                         Origin::Joined
                     };
                 }
-                t.change(time, set, g);
+                t.change(time, set, g, forget_before);
                 if old != g {
                     self.enter(g);
                     self.leave(old, time);
@@ -982,6 +983,25 @@ mod tests {
         assert_eq!(m.ended_tasks(), 60, "ends from 540 on");
         assert_eq!(m.attribute(300, 300, 150), None, "pruned");
         assert_eq!(m.attribute(440, 440, 540).unwrap().group, GroupId::HOST);
+    }
+
+    #[test]
+    fn a_setns_storm_keeps_only_the_grace_periods_history() {
+        let mut m = Attributor::new(set(HOST));
+        m.set_grace_ns(1_000);
+        let sets = [set(HOST), set(NETNS)];
+        for i in 0..100_000u64 {
+            ns(&mut m, 10 + i * 10, 300, 300, &sets[(i % 2) as usize]);
+        }
+        let now = 10 + 99_999 * 10;
+        let t = m.task(300).unwrap();
+        assert!(t.intervals().count() <= 102, "{}", t.intervals().count());
+        assert!(t.heap_bytes() < 16 << 10, "{} bytes", t.heap_bytes());
+        // Within the grace period the history answers; before it, it is forgotten.
+        assert_eq!(m.attribute(300, 300, now - 5).unwrap().group, GroupId::HOST);
+        assert_ne!(m.attribute(300, 300, now - 15).unwrap().group, GroupId::HOST);
+        assert_eq!(m.attribute(300, 300, now - 985).unwrap().group, GroupId::HOST);
+        assert_eq!(m.attribute(300, 300, now - 5_000), None);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 use crate::model::group::GroupId;
 use crate::nsset::SetId;
+use std::collections::VecDeque;
 
 /// A span of time during which a task had one namespace set (and so one group).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,10 +64,11 @@ pub struct Task {
     comm: [u8; COMM_LEN],
     /// The current interval.
     pub current: Interval,
-    /// Earlier intervals, oldest first; `None` for most tasks (boxed so that a task that
-    /// never changed pays 8 bytes for its history, not a Vec's 24).
+    /// Earlier intervals, oldest first, those that ended within the grace period (see
+    /// [`Task::change`]); `None` for most tasks (boxed so that a task that never changed
+    /// pays 8 bytes for its history, not a deque's 32).
     #[allow(clippy::box_collection)]
-    past: Option<Box<Vec<Interval>>>,
+    past: Option<Box<VecDeque<Interval>>>,
 }
 
 impl Task {
@@ -121,24 +123,37 @@ impl Task {
     /// Moves the task to `set` at `time_ns`. A change at the very time the current interval
     /// began replaces it: perf writes FORK and then the child's NAMESPACES at one timestamp,
     /// and the second is the truth (pid_for_children, time_for_children).
-    pub fn change(&mut self, time_ns: u64, set: SetId, group: GroupId) {
+    ///
+    /// Intervals that ended before `forget_before` are forgotten (the model passes the
+    /// start of its grace period): a thread that calls setns 50,000 times a second would
+    /// otherwise grow its history by 800 KB a second for as long as it lives. Each
+    /// interval is dropped once, from the front, so this stays O(1) amortized.
+    pub fn change(&mut self, time_ns: u64, set: SetId, group: GroupId, forget_before: u64) {
         if time_ns <= self.current.start_ns {
             self.current.set = set;
             self.current.group = group;
             return;
         }
-        self.past
-            .get_or_insert_with(Default::default)
-            .push(self.current);
+        let past = self.past.get_or_insert_with(Default::default);
+        past.push_back(self.current);
         self.current = Interval {
             start_ns: time_ns,
             set,
             group,
         };
+        while !past.is_empty() {
+            // An interval ends where the next one starts.
+            let end = past.get(1).map_or(time_ns, |next| next.start_ns);
+            if end >= forget_before {
+                break;
+            }
+            past.pop_front();
+        }
     }
 
-    /// The interval in force at `time_ns`, if the task existed then. Times before the first
-    /// interval of a task found at start fall in that interval: it existed before we looked.
+    /// The interval in force at `time_ns`, if the task existed then (and that interval
+    /// is not forgotten). Times before the first interval of a task found at start fall in
+    /// that interval: it existed before we looked.
     pub fn at(&self, time_ns: u64) -> Option<&Interval> {
         if time_ns > self.ended_ns {
             return None;
@@ -146,32 +161,47 @@ impl Task {
         if time_ns >= self.current.start_ns {
             return Some(&self.current);
         }
-        let past = self.past();
-        if let Some(i) = past.iter().rposition(|iv| iv.start_ns <= time_ns) {
-            return Some(&past[i]);
+        let Some(past) = self.past.as_deref() else {
+            return (self.current.start_ns == 0).then_some(&self.current);
+        };
+        // Binary: a setns storm's thread keeps tens of thousands of intervals.
+        match past.partition_point(|iv| iv.start_ns <= time_ns) {
+            // Forgotten intervals start after 0, so this is a task found at start whose
+            // history is whole.
+            0 => (self.born_ns() == 0).then(|| past.front().unwrap_or(&self.current)),
+            i => Some(&past[i - 1]),
         }
-        (self.born_ns() == 0).then_some(past.first().unwrap_or(&self.current))
     }
 
     /// Birth, event time in ns (0 when it existed at start): the start of its first
-    /// interval.
+    /// interval — of the oldest one kept, once older ones are forgotten.
     pub fn born_ns(&self) -> u64 {
-        self.past().first().unwrap_or(&self.current).start_ns
+        self.past
+            .as_deref()
+            .and_then(VecDeque::front)
+            .unwrap_or(&self.current)
+            .start_ns
     }
 
-    fn past(&self) -> &[Interval] {
-        self.past.as_deref().map_or(&[], Vec::as_slice)
+    /// The interval before the current one, if it is remembered.
+    pub fn previous(&self) -> Option<&Interval> {
+        self.past.as_deref().and_then(VecDeque::back)
     }
 
-    /// Every interval, oldest first.
+    /// Every interval remembered, oldest first.
     pub fn intervals(&self) -> impl Iterator<Item = &Interval> {
-        self.past().iter().chain(std::iter::once(&self.current))
+        self.past
+            .as_deref()
+            .into_iter()
+            .flatten()
+            .chain(std::iter::once(&self.current))
     }
 
     /// Heap bytes the task owns beyond its inline size.
     pub fn heap_bytes(&self) -> usize {
         self.past.as_ref().map_or(0, |p| {
-            std::mem::size_of::<Vec<Interval>>() + p.capacity() * std::mem::size_of::<Interval>()
+            std::mem::size_of::<VecDeque<Interval>>()
+                + p.capacity() * std::mem::size_of::<Interval>()
         })
     }
 }
@@ -187,8 +217,8 @@ mod tests {
     #[test]
     fn history_answers_for_the_past() {
         let mut t = Task::new(10, 10, 100, SetId(0), g(0));
-        t.change(200, SetId(1), g(1));
-        t.change(300, SetId(2), g(2));
+        t.change(200, SetId(1), g(1), 0);
+        t.change(300, SetId(2), g(2), 0);
         assert_eq!(t.at(50), None, "not born yet");
         assert_eq!(t.at(100).unwrap().group, g(0));
         assert_eq!(t.at(199).unwrap().group, g(0));
@@ -203,7 +233,7 @@ mod tests {
     #[test]
     fn same_time_change_replaces() {
         let mut t = Task::new(10, 11, 100, SetId(0), g(0));
-        t.change(100, SetId(3), g(3));
+        t.change(100, SetId(3), g(3), 0);
         assert_eq!(t.intervals().count(), 1);
         assert_eq!(t.at(100).unwrap().set, SetId(3));
     }
@@ -213,8 +243,39 @@ mod tests {
         let t = Task::new(10, 10, 0, SetId(0), g(0));
         assert_eq!(t.at(0).unwrap().group, g(0));
         let mut t = Task::new(10, 10, 0, SetId(0), g(0));
-        t.change(500, SetId(1), g(1));
+        t.change(500, SetId(1), g(1), 0);
         assert_eq!(t.at(1).unwrap().group, g(0));
+    }
+
+    #[test]
+    fn history_older_than_the_horizon_is_forgotten() {
+        // Found at start, then a setns every 10 ns; the horizon trails by 100 ns.
+        let mut t = Task::new(10, 10, 0, SetId(0), g(0));
+        for i in 1..=1_000u32 {
+            let time = u64::from(i) * 10;
+            t.change(time, SetId(i % 2), g(i % 2), time.saturating_sub(100));
+            let kept: Vec<_> = t.intervals().collect();
+            // Every interval that ended at or after the horizon, and no other.
+            assert!(kept.len() <= 12, "{}", kept.len());
+            assert!(kept.windows(2).all(|w| w[0].start_ns < w[1].start_ns));
+        }
+        assert_eq!(t.at(10_000).unwrap().set, SetId(0));
+        assert_eq!(t.at(9_995).unwrap().set, SetId(1));
+        assert_eq!(t.at(9_900).unwrap().set, SetId(0));
+        assert_eq!(t.previous().unwrap().set, SetId(1));
+        // Forgotten: neither the old intervals nor the time before the task was seen.
+        assert_eq!(t.at(5_000), None);
+        assert_eq!(t.at(0), None);
+        assert!(t.born_ns() > 0);
+        // Without a horizon nothing is forgotten.
+        let mut t = Task::new(10, 10, 0, SetId(0), g(0));
+        for i in 1..=100u32 {
+            t.change(u64::from(i) * 10, SetId(i % 2), g(i % 2), 0);
+        }
+        assert_eq!(t.intervals().count(), 101);
+        assert_eq!(t.at(0).unwrap().set, SetId(0));
+        assert_eq!(t.at(505).unwrap().set, SetId(0));
+        assert_eq!(t.at(515).unwrap().set, SetId(1));
     }
 
     #[test]

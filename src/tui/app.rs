@@ -341,13 +341,12 @@ impl App {
                 let task = model.task(tid);
                 let changed = task
                     .and_then(|t| {
-                        let (mut before, mut now) = (None, None);
-                        for iv in t.intervals() {
-                            (before, now) = (now, Some(iv));
-                        }
-                        let (before, now) = (before?, now?);
+                        let before = t.previous()?;
                         Some(mask_names(
-                            model.sets().get(before.set).diff(model.sets().get(now.set)),
+                            model
+                                .sets()
+                                .get(before.set)
+                                .diff(model.sets().get(t.current.set)),
                         ))
                     })
                     .unwrap_or_default();
