@@ -374,3 +374,64 @@ fn filters_and_duration() {
         .iter()
         .any(|e| e["type"] == "namespaces" && e["comm"] == "unshare"));
 }
+
+#[test]
+fn events_stream_within_the_latency_and_a_command_end_stops_at_once() {
+    if !live_ok("events_stream_within_the_latency_and_a_command_end_stops_at_once") {
+        return;
+    }
+    // Streaming: a namespace change is in the file while the recorder still runs, though
+    // far fewer records than half a ring come in (only `--latency` wakes it).
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("out.ndjson");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_nswatch"))
+        .args(["record", "--latency", "50ms", "-o"])
+        .arg(&file)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let t0 = std::time::Instant::now();
+    while std::fs::metadata(&file).map_or(0, |m| m.len()) == 0 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "record did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = Command::new("unshare")
+        .args(["-u", "sh", "-c", "echo $$"])
+        .output()
+        .unwrap();
+    let pid: u64 = String::from_utf8(out.stdout)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let t1 = std::time::Instant::now();
+    let seen = loop {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let found = text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .any(|e| e["type"] == "namespaces" && e["pid"] == pid);
+        if found || t1.elapsed() > Duration::from_secs(10) {
+            break found.then(|| t1.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    assert!(child.wait().unwrap().success());
+    let seen = seen.expect("the unshare written while recording");
+    println!("unshare's NAMESPACES event written {seen:?} after it ended");
+
+    // A long latency does not delay the end: the command's SIGCHLD wakes the recorder.
+    let t2 = std::time::Instant::now();
+    let (evs, _) = record(&["--latency", "30s", "--quiet"], &["sleep", "0.2"]);
+    assert!(evs.is_empty(), "--quiet writes no events");
+    assert!(
+        t2.elapsed() < Duration::from_secs(10),
+        "record -- sleep 0.2 took {:?}",
+        t2.elapsed()
+    );
+}

@@ -999,8 +999,14 @@ mod tests {
         assert!(t.heap_bytes() < 16 << 10, "{} bytes", t.heap_bytes());
         // Within the grace period the history answers; before it, it is forgotten.
         assert_eq!(m.attribute(300, 300, now - 5).unwrap().group, GroupId::HOST);
-        assert_ne!(m.attribute(300, 300, now - 15).unwrap().group, GroupId::HOST);
-        assert_eq!(m.attribute(300, 300, now - 985).unwrap().group, GroupId::HOST);
+        assert_ne!(
+            m.attribute(300, 300, now - 15).unwrap().group,
+            GroupId::HOST
+        );
+        assert_eq!(
+            m.attribute(300, 300, now - 985).unwrap().group,
+            GroupId::HOST
+        );
         assert_eq!(m.attribute(300, 300, now - 5_000), None);
     }
 
