@@ -15,10 +15,13 @@
 #                      written as NDJSON to a file (`-o`, deleted after each run)
 #   BASE=              path of another nswatch binary (e.g. an older build): measured too,
 #                      interleaved with this build's, for before/after in one run
+#   NSW_FLAGS=         more `nswatch record` flags for every run (e.g. --no-bpf)
 #
 # CPU time of the tracer is read from /proc/PID/task/*/schedstat (ns run on a CPU, exact)
 # right after the tracer has started and right before SIGINT: start-up (the /proc scan)
-# and shutdown are not counted. "ns/rec" = that CPU time / records the tracer consumed.
+# and shutdown are not counted. "ns/rec" = that CPU time / perf records the tracer
+# consumed (one per setns call under the storm); "+eBPF" divides by the eBPF probe's
+# records too (one more per namespace syscall), every record read from a ring.
 # Rows are interleaved by repetition (alone, nswatch, perf, alone, ...) so that drift in
 # machine load hits every configuration alike.
 set -euo pipefail
@@ -33,6 +36,7 @@ DEFAULT_RING=128
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/tmp/live-bench-target}
 OUTPUT=${OUTPUT:-quiet}
 BASE=${BASE:-}
+read -r -a NSW_FLAGS <<<"${NSW_FLAGS:-}"
 case $OUTPUT in
     quiet | ndjson) ;;
     *) echo "live_capture.sh: OUTPUT=$OUTPUT: expected quiet or ndjson" >&2; exit 1 ;;
@@ -126,7 +130,7 @@ run_traced() {
         nswatch)
             local out=(--quiet)
             [[ $OUTPUT == ndjson ]] && out=(-o "$TMP/out.ndjson")
-            "${BIN[$VARIANT]}" record "${out[@]}" "${NSW_ARGS[@]}" 2>"$err" &
+            "${BIN[$VARIANT]}" record "${out[@]}" "${NSW_FLAGS[@]}" "${NSW_ARGS[@]}" 2>"$err" &
             TRACER_PID=$!
             sleep 1
             ;;
@@ -147,13 +151,15 @@ run_traced() {
     TRACER_PID=
     CPU_NS=$((c1 - c0))
     rm -f "$TMP/out.ndjson"
-    RECORDS=0 LOST=0 LATE=0
+    RECORDS=0 LOST=0 LATE=0 BPF_RECORDS=0
     if [[ $tracer == nswatch ]]; then
         local s
         s=$(cat "$err")
         RECORDS=$(sed -n 's/^nswatch record: \([0-9]*\) records.*/\1/p' <<<"$s")
         LOST=$(grep -o 'lost records [0-9]*' <<<"$s" | head -1 | awk '{print $3}')
         LATE=$(grep -o '; late [0-9]*' <<<"$s" | head -1 | awk '{print $3}')
+        BPF_RECORDS=$(grep -o 'namespace syscalls [0-9]*' <<<"$s" | awk '{print $3}')
+        BPF_RECORDS=${BPF_RECORDS:-0}
         if [[ -z $RECORDS ]]; then
             echo "unexpected nswatch output:" >&2
             cat "$err" >&2
@@ -208,7 +214,7 @@ for pages in $RING_SIZES; do
     SLOTS+="new:$pages "
 done
 declare -a S_ALONE S_PERF
-declare -A S_RATE S_REC S_RECS S_LOST S_LATE S_NSREC S_CPU
+declare -A S_RATE S_REC S_RECS S_LOST S_LATE S_NSREC S_NSALL S_CPU
 for ((r = 1; r <= REPS; r++)); do
     wait_idle
     out=$("$STRESS" setns "$SETNS_SECONDS" "$SETNS_THREADS")
@@ -231,7 +237,8 @@ for ((r = 1; r <= REPS; r++)); do
         S_LATE[$slot]+="$LATE "
         S_CPU[$slot]+="$CPU_NS "
         S_NSREC[$slot]+="$(awk -v c="$CPU_NS" -v n="$RECORDS" 'BEGIN { printf "%.0f", n ? c / n : 0 }') "
-        log "rep $r setns nswatch ($VARIANT) --ring-pages $pages: $OUT; records $RECORDS lost $LOST late $LATE cpu ${CPU_NS} ns"
+        S_NSALL[$slot]+="$(awk -v c="$CPU_NS" -v n="$((RECORDS + BPF_RECORDS))" 'BEGIN { printf "%.0f", n ? c / n : 0 }') "
+        log "rep $r setns nswatch ($VARIANT) --ring-pages $pages: $OUT; records $RECORDS (eBPF $BPF_RECORDS) lost $LOST late $LATE cpu ${CPU_NS} ns"
     done
 done
 
@@ -248,6 +255,7 @@ sp=$(median "${S_PERF[@]}")
 echo
 echo "nswatch live capture: $(nproc) CPUs, kernel $(uname -r), $REPS reps, medians, output: $OUTPUT"
 echo "fork loop: N=$N forks; setns storm: $SETNS_THREADS threads x ${SETNS_SECONDS}s"
+((${#NSW_FLAGS[@]})) && echo "nswatch record flags: ${NSW_FLAGS[*]}"
 [[ -n $BASE ]] && echo "builds: new = $NSW, base = $BASE"
 echo
 row() { printf '%-38s %12s %9s %10s %8s %6s %9s %8s %s\n' "$@"; }
@@ -284,7 +292,7 @@ for slot in $SLOTS; do
     tag="e) setns + nswatch ($v) pages=$pages"
     [[ $pages == "$DEFAULT_RING" ]] && tag="$tag*"
     row "$tag" "$sr" "$(pct "$sa" "$sr")%" "$srec" "$slost" "$slate" "$(ms "$scpu")" "$snsrec" \
-        "($srecs rec/s; ns/rec per rep: $(echo ${S_NSREC[$slot]} | tr ' ' ','); lost per rep: $(echo ${S_LOST[$slot]} | tr ' ' ','))"
+        "($srecs rec/s; ns/rec per rep: $(echo ${S_NSREC[$slot]} | tr ' ' ','); +eBPF: $(median ${S_NSALL[$slot]}) ns/rec; lost per rep: $(echo ${S_LOST[$slot]} | tr ' ' ','))"
 done
 ((BUSY_RUNS)) && echo "warning: $BUSY_RUNS measurements started while other work kept the machine >${IDLE_BUSY_PCT}% busy"
 echo "(* = default ring size; ops/s = forks/s or setns calls/s; CPU ms = tracer CPU during the load)"
@@ -300,7 +308,8 @@ for v in "${VARIANTS[@]}"; do
         d="$v:$DEFAULT_RING"
         echo "nswatch ($v): fork: $fn_nsrec ns CPU/record, $fn_lost lost (max $fn_lost_max), fork slowdown" \
             "$(pct "$fa" "$fn")% (perf record: $(pct "$fa" "$fp")%, CPU $(ms "$fp_cpu") ms vs nswatch $(ms "$fn_cpu") ms)"
-        echo "nswatch ($v): setns storm, default ring: $(median ${S_NSREC[$d]:-0}) ns CPU/record," \
+        echo "nswatch ($v): setns storm, default ring: $(median ${S_NSREC[$d]:-0}) ns CPU/record" \
+            "($(median ${S_NSALL[$d]:-0}) counting the eBPF records)," \
             "$(median ${S_RECS[$d]:-0}) records/s consumed, lost $(median ${S_LOST[$d]:-0})," \
             "setns slowdown $(pct "$sa" "$(median ${S_RATE[$d]:-0})")% (perf record: $(pct "$sa" "$sp")%)"
     }

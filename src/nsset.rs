@@ -95,17 +95,23 @@ pub struct SetId(pub u32);
 pub struct Interner {
     sets: Vec<NsSet>,
     ids: HashMap<NsSet, SetId>,
-    /// The id given last: a fork storm interns one set over and over, and comparing is
-    /// cheaper than hashing.
-    last: Option<SetId>,
+    /// The ids given last, newest first: a fork storm interns one set over and over, a
+    /// thread in a setns storm goes back and forth between two, and comparing is cheaper
+    /// than hashing the set (17 fields) and probing.
+    recent: [Option<SetId>; 2],
 }
 
 impl Interner {
     /// The id of `set`, added if new.
     pub fn intern(&mut self, set: &NsSet) -> SetId {
-        if let Some(last) = self.last {
-            if self.sets[last.0 as usize] == *set {
-                return last;
+        for (i, id) in self.recent.into_iter().enumerate() {
+            match id {
+                Some(id) if self.sets[id.0 as usize] == *set => {
+                    self.recent.swap(0, i);
+                    return id;
+                }
+                Some(_) => {}
+                None => break,
             }
         }
         let id = match self.ids.get(set) {
@@ -117,7 +123,7 @@ impl Interner {
                 id
             }
         };
-        self.last = Some(id);
+        self.recent = [Some(id), self.recent[0]];
         id
     }
 
@@ -162,6 +168,15 @@ mod tests {
         assert_ne!(a, b);
         assert_eq!(i.intern(&set(&[1, 2])), a);
         assert_eq!(i.len(), 2);
+        // Back and forth (the recent ids), then a third set and back (the table).
+        for _ in 0..3 {
+            assert_eq!(i.intern(&set(&[1, 3])), b);
+            assert_eq!(i.intern(&set(&[1, 2])), a);
+        }
+        let c = i.intern(&set(&[7]));
+        assert_eq!((i.intern(&set(&[1, 3])), i.intern(&set(&[1, 2]))), (b, a));
+        assert_eq!(i.intern(&set(&[7])), c);
+        assert_eq!(i.len(), 3);
         assert!(NsSet::from_links([NsLink::default(); 7]).is_unknown());
         assert!(!set(&[0, 0]).is_unknown());
     }

@@ -138,13 +138,18 @@ pub enum BadRecord {
     Syscall(u32),
 }
 
-fn u32_at(b: &[u8], off: usize) -> u32 {
+// Reads from a record of known size at constant offsets: once inlined, no bounds check is
+// left (on a slice, each of the ~40 reads of a record checked and could panic).
+#[inline(always)]
+fn u32_at(b: &[u8; RECORD_SIZE], off: usize) -> u32 {
     u32::from_ne_bytes(b[off..off + 4].try_into().expect("4 bytes"))
 }
-fn u64_at(b: &[u8], off: usize) -> u64 {
+#[inline(always)]
+fn u64_at(b: &[u8; RECORD_SIZE], off: usize) -> u64 {
     u64::from_ne_bytes(b[off..off + 8].try_into().expect("8 bytes"))
 }
-fn ids_at(b: &[u8], off: usize) -> NsIds {
+#[inline(always)]
+fn ids_at(b: &[u8; RECORD_SIZE], off: usize) -> NsIds {
     std::array::from_fn(|i| u32_at(b, off + 4 * i))
 }
 
@@ -184,9 +189,9 @@ impl Cause {
     /// string's storage, so that a recycled cause costs no allocation. On error `self` is
     /// left as it was.
     pub fn parse_into(&mut self, b: &[u8], dev: u64) -> Result<(), BadRecord> {
-        if b.len() < RECORD_SIZE {
+        let Some(b) = b.first_chunk::<RECORD_SIZE>() else {
             return Err(BadRecord::Short(b.len()));
-        }
+        };
         let syscall = match u32_at(b, 40) {
             1 => Syscall::Setns,
             2 => Syscall::Unshare,
