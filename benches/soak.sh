@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Soak test: `nswatch record --quiet` under continuous fork churn; watches its memory.
+# Soak test: `nswatch record --quiet` under continuous churn; watches its memory.
 #
 #   sudo benches/soak.sh [SECONDS]        (default 600)
 #
 # Environment knobs:
 #   INTERVAL=10        seconds between RSS samples
+#   LOAD=fork          fork: a fork/exit loop; setns: the setns storm (2 threads going back
+#                      and forth between two net namespaces, the same threads all along)
 #   CHURN_N=5000       forks per `stress fork` invocation of the churn loop
+#   NSWATCH=           an nswatch binary to run instead of building this tree's
 #   NSW_ARGS="..."     extra arguments for nswatch record (e.g. "--ring-pages 16")
 #   CARGO_TARGET_DIR=/tmp/live-bench-target
 #
@@ -19,6 +22,11 @@ INTERVAL=${INTERVAL:-10}
 CHURN_N=${CHURN_N:-5000}
 read -r -a EXTRA <<<"${NSW_ARGS:-}"
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/tmp/live-bench-target}
+LOAD=${LOAD:-fork}
+case $LOAD in
+    fork | setns) ;;
+    *) echo "soak.sh: LOAD=$LOAD: expected fork or setns" >&2; exit 1 ;;
+esac
 
 if [[ $(id -u) -ne 0 ]]; then
     echo "soak.sh: needs root (system-wide perf events)" >&2
@@ -47,9 +55,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo "# building nswatch (release) and stress" >&2
-(cd "$ROOT" && cargo build --release --quiet)
-NSW=$CARGO_TARGET_DIR/release/nswatch
+if [[ -n ${NSWATCH:-} ]]; then
+    NSW=$NSWATCH
+else
+    echo "# building nswatch (release)" >&2
+    (cd "$ROOT" && cargo build --release --quiet)
+    NSW=$CARGO_TARGET_DIR/release/nswatch
+fi
 gcc -O2 -pthread -o "$TMP/stress" "$ROOT/benches/stress.c"
 
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
@@ -60,14 +72,21 @@ NSW_PID=$!
 sleep 1
 kill -0 "$NSW_PID" || { cat "$TMP/nsw.err" >&2; exit 1; }
 
-(
-    trap 'exit 0' TERM
-    while :; do "$TMP/stress" fork "$CHURN_N"; done
-) >"$TMP/churn.out" 2>"$TMP/churn.err" &
+if [[ $LOAD == fork ]]; then
+    (
+        trap 'exit 0' TERM
+        while :; do "$TMP/stress" fork "$CHURN_N"; done
+    ) >"$TMP/churn.out" 2>"$TMP/churn.err" &
+    what="fork churn (stress fork $CHURN_N in a loop)"
+else
+    # One storm for the whole run: the same two threads change namespaces all along.
+    # (Longer than the soak: it is stopped, still running, after the last sample.)
+    "$TMP/stress" setns "$((DURATION + 5))" 2 >"$TMP/churn.out" 2>"$TMP/churn.err" &
+    what="a setns storm (stress setns, 2 threads)"
+fi
 CHURN_PID=$!
 
-echo "soak: nswatch record --quiet ${EXTRA[*]} for ${DURATION}s under fork churn" \
-    "(stress fork $CHURN_N in a loop), RSS every ${INTERVAL}s"
+echo "soak: $NSW record --quiet ${EXTRA[*]} for ${DURATION}s under $what, RSS every ${INTERVAL}s"
 printf '%8s %10s %10s\n' "t/s" "VmRSS/kB" "CPU/s"
 declare -a RSS
 start=$SECONDS
@@ -87,10 +106,14 @@ kill -INT "$NSW_PID"
 wait "$NSW_PID" || true
 NSW_PID=
 
-runs=$(grep -c forks/s "$TMP/churn.out" || true)
 max=$(printf '%s\n' "${RSS[@]}" | sort -n | tail -1)
 echo
 echo "RSS kB: first ${RSS[0]}, max $max, last ${RSS[-1]} (VmHWM $hwm); ${#RSS[@]} samples"
-echo "churn: $runs completed runs of $CHURN_N forks (~$((runs * CHURN_N)) forks)," \
-    "median rate $(awk '{print $(NF-1)}' "$TMP/churn.out" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}') forks/s"
+if [[ $LOAD == fork ]]; then
+    runs=$(grep -c forks/s "$TMP/churn.out" || true)
+    echo "churn: $runs completed runs of $CHURN_N forks (~$((runs * CHURN_N)) forks)," \
+        "median rate $(awk '{print $(NF-1)}' "$TMP/churn.out" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}') forks/s"
+else
+    echo "storm: setns records below (NAMESPACES)"
+fi
 cat "$TMP/nsw.err"

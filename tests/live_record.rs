@@ -31,6 +31,29 @@ fn record(extra: &[&str], cmd: &[&str]) -> (Vec<Value>, String) {
     (read_events(&file), String::from_utf8(out.stdout).unwrap())
 }
 
+/// Starts `nswatch record [extra…] -o FILE` in the background and returns once the
+/// start-up scan is in the file (the rings are enabled before it); loading the eBPF probe
+/// can take a while on a loaded machine.
+fn start_recording(extra: &[&str], file: &Path, stderr: Stdio) -> std::process::Child {
+    let child = Command::new(env!("CARGO_BIN_EXE_nswatch"))
+        .arg("record")
+        .args(extra)
+        .arg("-o")
+        .arg(file)
+        .stderr(stderr)
+        .spawn()
+        .unwrap();
+    let t0 = std::time::Instant::now();
+    while std::fs::metadata(file).map_or(0, |m| m.len()) == 0 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "record did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child
+}
+
 fn read_events(file: &Path) -> Vec<Value> {
     let text = std::fs::read_to_string(file).unwrap();
     assert!(text.is_empty() || text.ends_with('\n'), "a cut line");
@@ -289,23 +312,7 @@ fn interrupted_output_is_well_formed_and_summarised() {
     }
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("out.ndjson");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_nswatch"))
-        .arg("record")
-        .arg("-o")
-        .arg(&file)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Recording once the start-up scan is in the file (the rings are enabled before it);
-    // loading the eBPF probe can take a while on a loaded machine.
-    let t0 = std::time::Instant::now();
-    while std::fs::metadata(&file).map_or(0, |m| m.len()) == 0 {
-        assert!(
-            t0.elapsed() < Duration::from_secs(30),
-            "record did not start"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let mut child = start_recording(&[], &file, Stdio::piped());
     for _ in 0..20 {
         Command::new("true").status().unwrap();
     }
@@ -384,20 +391,7 @@ fn events_stream_within_the_latency_and_a_command_end_stops_at_once() {
     // far fewer records than half a ring come in (only `--latency` wakes it).
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("out.ndjson");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_nswatch"))
-        .args(["record", "--latency", "50ms", "-o"])
-        .arg(&file)
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let t0 = std::time::Instant::now();
-    while std::fs::metadata(&file).map_or(0, |m| m.len()) == 0 {
-        assert!(
-            t0.elapsed() < Duration::from_secs(30),
-            "record did not start"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let mut child = start_recording(&["--latency", "50ms"], &file, Stdio::null());
     let out = Command::new("unshare")
         .args(["-u", "sh", "-c", "echo $$"])
         .output()
