@@ -6,11 +6,11 @@
 
 use crate::bpf::event::IdsCache;
 use crate::bpf::Cause;
-use crate::decoder::Decoder;
+use crate::decoder::{Decoder, Trailer};
 use crate::error::DecodeError;
-use crate::nsset::{link_name, Interner, NsSet};
+use crate::nsset::{link_name, Interner, NsSet, MAX_LINKS};
 use crate::record::NS_KINDS;
-use crate::record::{Record, RecordView, SampleId};
+use crate::record::{kind, Namespaces, Record, RecordView, SampleId, HEADER_LEN};
 use compact_str::CompactString;
 use hashbrown::HashMap;
 use std::borrow::Cow;
@@ -837,6 +837,11 @@ pub struct EventSender {
     sets: Interner,
     /// Sets sent so far.
     sent: u32,
+    /// The links of the last NAMESPACES record, as they lie in the record (at most
+    /// [`MAX_LINKS`] of them), and its set's index: a fork storm repeats one set, and
+    /// comparing its bytes is cheaper than reading and interning it again.
+    last_links: Vec<u8>,
+    last_set: u32,
 }
 
 impl Default for EventSender {
@@ -845,6 +850,8 @@ impl Default for EventSender {
             builder: EventBuilder::without_comms(),
             sets: Interner::default(),
             sent: 0,
+            last_links: Vec::new(),
+            last_set: u32::MAX,
         }
     }
 }
@@ -853,6 +860,125 @@ impl EventSender {
     /// A sender that has sent nothing.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Decodes `view` and appends to `out` what carries its event, if it makes one: what
+    /// [`Decoder::decode`] and [`EventSender::send_into`] do, with the records a file is
+    /// full of (FORK, EXIT, NAMESPACES) read straight into their [`SentEvent`] (only the
+    /// fields the event needs, the trailer's by the decoder's [`Trailer`]). Anything else,
+    /// and any record these reads would not accept, takes the general path, errors
+    /// included.
+    #[inline(always)]
+    pub fn send_record<'a>(
+        &mut self,
+        decoder: &Decoder,
+        view: &RecordView<'a>,
+        out: &mut Vec<SentEvent<'a>>,
+    ) -> Result<(), DecodeError> {
+        if let Some(t) = decoder.trailer() {
+            if self.send_hot(t, view, out).is_some() {
+                return Ok(());
+            }
+        }
+        let (rec, id) = decoder.decode(view)?;
+        self.send_into(&rec, &id, out);
+        Ok(())
+    }
+
+    /// The fast path of [`EventSender::send_record`]; `None` when it does not apply (and
+    /// nothing was appended).
+    #[inline(always)]
+    fn send_hot<'a>(
+        &mut self,
+        t: &Trailer,
+        view: &RecordView<'a>,
+        out: &mut Vec<SentEvent<'a>>,
+    ) -> Option<()> {
+        let (raw, second) = view.bytes.pieces();
+        if !second.is_empty() {
+            return None;
+        }
+        let b = view.bytes;
+        // The body, between the header and the trailer.
+        let body_end = raw.len().checked_sub(t.len)?;
+        let (time, cpu) = (
+            t.time.map(|o| b.u64(body_end + o)),
+            t.cpu.map(|o| b.u32(body_end + o)),
+        );
+        let present_cpu = if cpu.is_some() { 2 } else { 0 };
+        let cpu = cpu.flatten().unwrap_or(0);
+        match view.ty {
+            kind::FORK | kind::EXIT => {
+                if body_end < HEADER_LEN + 24 {
+                    return None;
+                }
+                let pid = b.u32(HEADER_LEN)?;
+                let ppid = b.u32(HEADER_LEN + 4)?;
+                let tid = b.u32(HEADER_LEN + 8)?;
+                let ptid = b.u32(HEADER_LEN + 12)?;
+                // The trailer's time, else the body's (as EventBuilder::parts).
+                let time = match time {
+                    Some(t) => t?,
+                    None => b.u64(HEADER_LEN + 16)?,
+                };
+                let head = SentHead {
+                    time,
+                    cpu,
+                    pid,
+                    tid,
+                    present: 1 | present_cpu | 4 | 8,
+                };
+                out.push(if view.ty == kind::FORK {
+                    SentEvent::Fork { head, ppid, ptid }
+                } else {
+                    SentEvent::Exit { head, ppid, ptid }
+                });
+                Some(())
+            }
+            kind::NAMESPACES => {
+                if body_end < HEADER_LEN + 16 {
+                    return None;
+                }
+                let nr = b.u64(HEADER_LEN + 8)?;
+                let len = usize::try_from(nr).ok()?.checked_mul(16)?;
+                if len > body_end - HEADER_LEN - 16 {
+                    return None;
+                }
+                let pid = b.u32(HEADER_LEN)?;
+                let tid = b.u32(HEADER_LEN + 4)?;
+                let (present_time, time) = match time {
+                    Some(t) => (1, t?),
+                    None => (0, 0),
+                };
+                // The links read, as NsSet::from_record reads them.
+                let links = raw.get(HEADER_LEN + 16..HEADER_LEN + 16 + len.min(16 * MAX_LINKS))?;
+                let set = if self.last_set != u32::MAX && links == &self.last_links[..] {
+                    self.last_set
+                } else {
+                    let ns = Namespaces::parse(b.range(HEADER_LEN, body_end)?)?;
+                    let ns = NsSet::from_record(&ns);
+                    let set = self.sets.intern(&ns).0;
+                    if set == self.sent {
+                        out.push(SentEvent::NewSet(Box::new(ns)));
+                        self.sent += 1;
+                    }
+                    self.last_links.clear();
+                    self.last_links.extend_from_slice(links);
+                    self.last_set = set;
+                    set
+                };
+                let head = SentHead {
+                    time,
+                    cpu,
+                    pid,
+                    tid,
+                    present: present_time | present_cpu | 4 | 8,
+                };
+                out.push(SentEvent::Namespaces { head, set });
+                Some(())
+            }
+            _ => None,
+        }
     }
 
     /// Appends to `out` what carries the event of a decoded record, if it makes one.

@@ -236,11 +236,7 @@ fn make_events<'b, 'm>(
     sender: &'b mut EventSender,
 ) -> impl FnMut(&nswatch::Decoder, &nswatch::RecordView<'m>, &mut Vec<SentEvent<'m>>) -> Result<()> + 'b
 {
-    move |dec, view, events| {
-        let (rec, id) = dec.decode(view)?;
-        sender.send_into(&rec, &id, events);
-        Ok(())
-    }
+    move |dec, view, events| Ok(sender.send_record(dec, view, events)?)
 }
 
 /// `report` (text) on this thread.
