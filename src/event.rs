@@ -218,15 +218,19 @@ impl Digits {
     pub(crate) fn of(v: u64) -> Digits {
         const E8: u64 = 100_000_000;
         const E16: u64 = E8 * E8;
-        let len = v.checked_ilog10().map_or(1, |l| l + 1);
         if v < E8 {
-            // Pids, cpus, the high part of a timestamp: 32-bit arithmetic only.
+            // Pids, cpus, the high part of a timestamp: 32-bit arithmetic only. The length is
+            // eight less the leading zeros, which are the low bytes of the digits that
+            // are '0' (v = 0 keeps one).
+            let d = eight(v as u32);
+            let zeros = ((d - 0x3030_3030_3030_3030) | 1 << 56).trailing_zeros() / 8;
             return Digits {
-                first: u128::from(eight(v as u32) >> (8 * (8 - len))),
+                first: u128::from(d >> (8 * zeros)),
                 rest: 0,
-                len: len as u8,
+                len: (8 - zeros) as u8,
             };
         }
+        let len = v.checked_ilog10().map_or(1, |l| l + 1);
         // The last 16 digits, zero-padded.
         let x =
             u128::from(eight(((v / E8) % E8) as u32)) | u128::from(eight((v % E8) as u32)) << 64;
@@ -385,8 +389,202 @@ impl JsonWriter {
     }
 
     /// Appends `ev` as one line of the NDJSON stream (with its newline).
+    #[inline]
     pub fn write(&mut self, ev: &Event<'_>, out: &mut Vec<u8>) {
+        // The lines a file is full of are written with one reservation each: the same
+        // bytes as `write_json_with`, without a capacity check per piece.
+        if !ev.synthesized {
+            match &ev.body {
+                Body::Fork { ppid, ptid } => {
+                    return self.write_task(LINE_STARTS[1].as_bytes(), ev, *ppid, *ptid, out)
+                }
+                Body::Exit { ppid, ptid } => {
+                    return self.write_task(LINE_STARTS[2].as_bytes(), ev, *ppid, *ptid, out)
+                }
+                Body::Namespaces {
+                    ns,
+                    comm,
+                    cause: None,
+                } => return self.write_namespaces(ev, ns, comm.as_deref(), out),
+                _ => {}
+            }
+        }
         ev.write_json_with(out, self);
+    }
+
+    /// The start of a line up to the tid's value, at most [`HEAD_MAX`] bytes written (with
+    /// the slack of the digits' fixed-size stores).
+    #[inline(always)]
+    fn head(&mut self, c: &mut Cursor, start: &[u8], ev: &Event<'_>) {
+        c.put(start);
+        match ev.time_ns {
+            Some(v) => {
+                let hi = v / 100_000_000;
+                if hi == 0 {
+                    c.digits(&Digits::of(v));
+                } else {
+                    let d = match &mut self.time_hi {
+                        Some((h, d)) if *h == hi => d,
+                        time_hi => &time_hi.insert((hi, Digits::of(hi))).1,
+                    };
+                    c.digits(d);
+                    c.put(&eight((v % 100_000_000) as u32).to_le_bytes());
+                }
+            }
+            None => c.put(b"null"),
+        }
+        c.put(b",\"cpu\":");
+        self.id_at(c, Slot::Cpu, ev.cpu);
+        c.put(b",\"pid\":");
+        self.id_at(c, Slot::Pid, ev.pid);
+        c.put(b",\"tid\":");
+        self.id_at(c, Slot::Pid, ev.tid);
+    }
+
+    #[inline(always)]
+    fn id_at(&mut self, c: &mut Cursor, slot: Slot, v: Option<u32>) {
+        match v {
+            Some(v) => {
+                let (last, d) = &mut self.ids[slot as usize];
+                if *last != v {
+                    (*last, *d) = (v, Digits::of(v.into()));
+                }
+                c.digits(d);
+            }
+            None => c.put(b"null"),
+        }
+    }
+
+    /// A FORK or EXIT line.
+    #[inline(always)]
+    fn write_task(
+        &mut self,
+        start: &[u8],
+        ev: &Event<'_>,
+        ppid: u32,
+        ptid: u32,
+        out: &mut Vec<u8>,
+    ) {
+        let mut c = Cursor::new(out, HEAD_MAX + 64);
+        self.head(&mut c, start, ev);
+        c.put(b",\"ppid\":");
+        self.id_at(&mut c, Slot::Ppid, Some(ppid));
+        c.put(b",\"ptid\":");
+        self.id_at(&mut c, Slot::Ppid, Some(ptid));
+        c.put(b"}\n");
+        c.done(out);
+    }
+
+    /// A NAMESPACES line without a cause.
+    #[inline(always)]
+    fn write_namespaces(
+        &mut self,
+        ev: &Event<'_>,
+        ns: &NsSet,
+        comm: Option<&str>,
+        out: &mut Vec<u8>,
+    ) {
+        let i = self.ns_index(ns);
+        let text = &self.texts[i];
+        let mut c = Cursor::new(out, HEAD_MAX + 8 + text.len());
+        self.head(&mut c, LINE_STARTS[0].as_bytes(), ev);
+        c.put(b",\"ns\":");
+        c.put(&self.texts[i]);
+        c.done(out);
+        if let Some(cm) = comm {
+            out.extend_from_slice(b",\"comm\":");
+            push_str(out, cm);
+        }
+        out.extend_from_slice(b"}\n");
+    }
+
+    /// The index in `texts` of the text of `ns`, made if new.
+    #[inline(always)]
+    fn ns_index(&mut self, ns: &NsSet) -> usize {
+        let i = match self.last {
+            Some((last, i)) if last == *ns => i,
+            _ => match self.ns_text.get(ns) {
+                Some(&i) => i,
+                None => {
+                    if self.texts.len() >= NS_TEXT_CACHE {
+                        self.ns_text.clear();
+                        self.texts.clear();
+                    }
+                    let mut t = Vec::new();
+                    push_ns(&mut t, ns);
+                    self.texts.push(t.into());
+                    self.ns_text.insert(*ns, self.texts.len() - 1);
+                    self.texts.len() - 1
+                }
+            },
+        };
+        // An index, not a copy of the text: sets that alternate (a thread going back and
+        // forth with setns) cost no allocation per line.
+        self.last = Some((*ns, i));
+        i
+    }
+}
+
+/// Bytes a line's head takes at most, with the slack of the last fixed-size store: the
+/// longest start (31), a time (20), the three ids with their keys (3 × 27) and 20 spare.
+const HEAD_MAX: usize = 31 + 20 + 3 * 27 + 20;
+
+/// Appends to a Vec's spare room, reserved once for a line (see [`Cursor::new`]): the
+/// pieces of a line without a capacity check each.
+struct Cursor {
+    p: *mut u8,
+    end: *mut u8,
+}
+
+impl Cursor {
+    /// Reserves `room` bytes past `out`'s end; the writes through the cursor must stay
+    /// within them, counting the 20 bytes every [`Cursor::digits`] stores.
+    #[inline(always)]
+    fn new(out: &mut Vec<u8>, room: usize) -> Cursor {
+        out.reserve(room);
+        // SAFETY: within the allocation (reserved above).
+        let p = unsafe { out.as_mut_ptr().add(out.len()) };
+        Cursor {
+            p,
+            // SAFETY: as above.
+            end: unsafe { p.add(room) },
+        }
+    }
+
+    #[inline(always)]
+    fn put(&mut self, s: &[u8]) {
+        debug_assert!(self.p as usize + s.len() <= self.end as usize);
+        // SAFETY: the caller reserved room for every piece (`Cursor::new`).
+        unsafe {
+            std::ptr::copy_nonoverlapping(s.as_ptr(), self.p, s.len());
+            self.p = self.p.add(s.len());
+        }
+    }
+
+    #[inline(always)]
+    fn digits(&mut self, d: &Digits) {
+        debug_assert!(self.p as usize + 20 <= self.end as usize);
+        // SAFETY: as in `put`; 20 bytes are stored and `len` of them kept.
+        unsafe {
+            self.p
+                .cast::<[u8; 16]>()
+                .write_unaligned(d.first.to_le_bytes());
+            self.p
+                .add(16)
+                .cast::<[u8; 4]>()
+                .write_unaligned(d.rest.to_le_bytes());
+            self.p = self.p.add(d.len as usize);
+        }
+    }
+
+    /// Makes what was written part of `out`.
+    #[inline(always)]
+    fn done(self, out: &mut Vec<u8>) {
+        // SAFETY: every byte up to `p` was written, within the reserved room.
+        unsafe {
+            let len = self.p.offset_from(out.as_ptr()) as usize;
+            out.set_len(len);
+        }
     }
 }
 
@@ -420,26 +618,7 @@ impl Texts for JsonWriter {
 
     #[inline(always)]
     fn ns(&mut self, out: &mut Vec<u8>, ns: &NsSet) {
-        let i = match self.last {
-            Some((last, i)) if last == *ns => i,
-            _ => match self.ns_text.get(ns) {
-                Some(&i) => i,
-                None => {
-                    if self.texts.len() >= NS_TEXT_CACHE {
-                        self.ns_text.clear();
-                        self.texts.clear();
-                    }
-                    let mut t = Vec::new();
-                    push_ns(&mut t, ns);
-                    self.texts.push(t.into());
-                    self.ns_text.insert(*ns, self.texts.len() - 1);
-                    self.texts.len() - 1
-                }
-            },
-        };
-        // An index, not a copy of the text: sets that alternate (a thread going back and
-        // forth with setns) cost no allocation per line.
-        self.last = Some((*ns, i));
+        let i = self.ns_index(ns);
         out.extend_from_slice(&self.texts[i]);
     }
 }

@@ -180,7 +180,15 @@ impl<W: Write> Lines<W> {
             buf,
             ..
         } = self;
-        write_with_changes(model, json, ev, g, pending, buf);
+        let changes = model.take_changes();
+        if changes.len() == 0 {
+            // Most events change no group: what `hand_on` does then, without its steps.
+            drop(changes);
+            write_labeled(json, ev, g.map(|g| model.group(g)), buf);
+        } else {
+            pending.extend(changes);
+            write_with_changes(model, json, ev, g, pending, buf);
+        }
         if self.buf.len() >= 1 << 16 {
             self.out.write_all(&self.buf)?;
             self.buf.clear();
