@@ -251,6 +251,33 @@ impl Digits {
         }
     }
 
+    /// The digit of `v` < 10.
+    #[inline(always)]
+    fn one(v: u8) -> Digits {
+        Digits {
+            first: u128::from(b'0' + v),
+            rest: 0,
+            len: 1,
+        }
+    }
+
+    /// The digits of the number one more, unless its last digit is a 9 (a carry) or the
+    /// number has more than 16 digits.
+    #[inline(always)]
+    fn succ(&self) -> Option<Digits> {
+        if self.len > 16 {
+            return None;
+        }
+        let shift = 8 * (u32::from(self.len) - 1);
+        if (self.first >> shift) as u8 == b'9' {
+            return None;
+        }
+        Some(Digits {
+            first: self.first + (1u128 << shift),
+            ..*self
+        })
+    }
+
     /// Appends the digits to `out`.
     #[inline]
     pub(crate) fn push_to(&self, out: &mut Vec<u8>) {
@@ -447,7 +474,16 @@ impl JsonWriter {
             Some(v) => {
                 let (last, d) = &mut self.ids[slot as usize];
                 if *last != v {
-                    (*last, *d) = (v, Digits::of(v.into()));
+                    // A cpu alternates among a few, a fork storm's pids count up: one
+                    // digit, or the last number's digits plus one, need no conversion.
+                    *d = if v < 10 {
+                        Digits::one(v as u8)
+                    } else if v == last.wrapping_add(1) {
+                        d.succ().unwrap_or_else(|| Digits::of(v.into()))
+                    } else {
+                        Digits::of(v.into())
+                    };
+                    *last = v;
                 }
                 c.digits(d);
             }
@@ -1460,6 +1496,26 @@ mod tests {
             let mut out = b"x".to_vec();
             push_u64(&mut out, v);
             assert_eq!(&out[1..], v.to_string().as_bytes(), "{v}");
+        }
+    }
+
+    #[test]
+    fn digits_plus_one_and_single_digits_are_written_like_display() {
+        let text = |d: &Digits| {
+            let mut out = Vec::new();
+            d.push_to(&mut out);
+            String::from_utf8(out).unwrap()
+        };
+        for v in 0..10u8 {
+            assert_eq!(text(&Digits::one(v)), v.to_string());
+        }
+        let starts = (0..30_000u64).chain([u32::MAX as u64 - 20, 10u64.pow(15) - 3]);
+        for v in starts {
+            if let Some(d) = Digits::of(v).succ() {
+                assert_eq!(text(&d), (v + 1).to_string(), "{v} + 1");
+            } else {
+                assert_eq!(v % 10, 9, "{v}: only a carry refuses");
+            }
         }
     }
 
