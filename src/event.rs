@@ -991,17 +991,105 @@ pub enum SentEvent<'a> {
         /// Parent thread.
         ptid: u32,
     },
-    /// NAMESPACES: its set by its index among the sets sent.
+    /// NAMESPACES: its set by its index among the sets sent, its command name by its slot.
     Namespaces {
         /// Time, cpu, pid, tid.
         head: SentHead,
         /// Index of the set.
         set: u32,
+        /// Slot of the command name ([`NO_COMM`]: none known).
+        comm: u32,
     },
     /// A set not sent before: it takes the next index.
     NewSet(Box<NsSet>),
+    /// A command name in a slot (new, or reused once no task had the name before).
+    CommSlot(Box<(u32, CompactString)>),
     /// Any other event (rarer, and larger: boxed).
     Other(Box<Event<'a>>),
+}
+
+/// The comm slot of a task whose command name is not known.
+pub const NO_COMM: u32 = u32::MAX;
+
+/// Command names by tid on the sending side, as [`Comms`] keeps them, held as slots that
+/// the receiving side learns from [`SentEvent::CommSlot`] (a fork copies a number, not a
+/// name). A slot is counted by the tasks that have its name, and reused once none has it,
+/// so memory follows the live tasks, not the names ever seen.
+#[derive(Debug, Default)]
+struct CommSlots {
+    by_tid: HashMap<u32, u32>,
+    /// Each slot's name and how many tasks have it.
+    slots: Vec<(CompactString, u32)>,
+    by_name: HashMap<CompactString, u32>,
+    free: Vec<u32>,
+}
+
+impl CommSlots {
+    #[inline(always)]
+    fn get(&self, tid: u32) -> u32 {
+        self.by_tid.get(&tid).copied().unwrap_or(NO_COMM)
+    }
+
+    #[inline(always)]
+    fn assign(&mut self, tid: u32, slot: u32) {
+        self.slots[slot as usize].1 += 1;
+        if let Some(old) = self.by_tid.insert(tid, slot) {
+            self.release(old);
+        }
+    }
+
+    #[inline(always)]
+    fn release(&mut self, slot: u32) {
+        let s = &mut self.slots[slot as usize];
+        s.1 -= 1;
+        if s.1 == 0 {
+            self.by_name.remove(&s.0);
+            self.free.push(slot);
+        }
+    }
+
+    #[inline(always)]
+    fn fork(&mut self, ptid: u32, tid: u32) {
+        if let Some(&s) = self.by_tid.get(&ptid) {
+            self.assign(tid, s);
+        }
+    }
+
+    #[inline(always)]
+    fn exit(&mut self, tid: u32) {
+        if let Some(s) = self.by_tid.remove(&tid) {
+            self.release(s);
+        }
+    }
+
+    /// Gives `tid` the name `comm`; a name without a slot takes one, sent ahead in `out`.
+    fn set<'a>(&mut self, tid: u32, comm: &str, out: &mut Vec<SentEvent<'a>>) {
+        if let Some(&s) = self.by_tid.get(&tid) {
+            if self.slots[s as usize].0 == comm {
+                return;
+            }
+        }
+        let slot = match self.by_name.get(comm) {
+            Some(&s) => s,
+            None => {
+                let name = CompactString::from(comm);
+                let s = match self.free.pop() {
+                    Some(s) => {
+                        self.slots[s as usize] = (name.clone(), 0);
+                        s
+                    }
+                    None => {
+                        self.slots.push((name.clone(), 0));
+                        (self.slots.len() - 1) as u32
+                    }
+                };
+                self.by_name.insert(name.clone(), s);
+                out.push(SentEvent::CommSlot(Box::new((s, name))));
+                s
+            }
+        };
+        self.assign(tid, slot);
+    }
 }
 
 /// Time, cpu, pid and tid of a [`SentEvent`], each present or not.
@@ -1044,8 +1132,8 @@ impl SentHead {
 }
 
 /// The reading end of events that cross to another thread: decoded records in,
-/// [`SentEvent`]s out. It keeps no command names (the receiver does, as the events pass)
-/// and sends each distinct set once.
+/// [`SentEvent`]s out. It keeps the command names by slot ([`CommSlots`]) and sends each
+/// distinct set once.
 #[derive(Debug)]
 pub struct EventSender {
     builder: EventBuilder,
@@ -1057,6 +1145,7 @@ pub struct EventSender {
     /// comparing its bytes is cheaper than reading and interning it again.
     last_links: Vec<u8>,
     last_set: u32,
+    comms: CommSlots,
 }
 
 impl Default for EventSender {
@@ -1067,6 +1156,7 @@ impl Default for EventSender {
             sent: 0,
             last_links: Vec::new(),
             last_set: u32::MAX,
+            comms: CommSlots::default(),
         }
     }
 }
@@ -1144,8 +1234,10 @@ impl EventSender {
                     present: 1 | present_cpu | 4 | 8,
                 };
                 out.push(if view.ty == kind::FORK {
+                    self.comms.fork(ptid, tid);
                     SentEvent::Fork { head, ppid, ptid }
                 } else {
+                    self.comms.exit(tid);
                     SentEvent::Exit { head, ppid, ptid }
                 });
                 Some(())
@@ -1189,7 +1281,8 @@ impl EventSender {
                     tid,
                     present: present_time | present_cpu | 4 | 8,
                 };
-                out.push(SentEvent::Namespaces { head, set });
+                let comm = self.comms.get(tid);
+                out.push(SentEvent::Namespaces { head, set, comm });
                 Some(())
             }
             _ => None,
@@ -1211,11 +1304,27 @@ impl EventSender {
                     out.push(SentEvent::NewSet(Box::new(ns)));
                     self.sent += 1;
                 }
-                out.push(SentEvent::Namespaces { head, set });
+                let comm = h.tid.map_or(NO_COMM, |t| self.comms.get(t));
+                out.push(SentEvent::Namespaces { head, set, comm });
             }
-            Part::Body(Body::Fork { ppid, ptid }) => out.push(SentEvent::Fork { head, ppid, ptid }),
-            Part::Body(Body::Exit { ppid, ptid }) => out.push(SentEvent::Exit { head, ppid, ptid }),
-            Part::Body(body) => out.push(SentEvent::Other(Box::new(h.with(body)))),
+            Part::Body(Body::Fork { ppid, ptid }) => {
+                if let Some(tid) = h.tid {
+                    self.comms.fork(ptid, tid);
+                }
+                out.push(SentEvent::Fork { head, ppid, ptid })
+            }
+            Part::Body(Body::Exit { ppid, ptid }) => {
+                if let Some(tid) = h.tid {
+                    self.comms.exit(tid);
+                }
+                out.push(SentEvent::Exit { head, ppid, ptid })
+            }
+            Part::Body(body) => {
+                if let (Body::Comm { comm, .. }, Some(tid)) = (&body, h.tid) {
+                    self.comms.set(tid, comm, out);
+                }
+                out.push(SentEvent::Other(Box::new(h.with(body))))
+            }
         }
     }
 }
@@ -1223,7 +1332,8 @@ impl EventSender {
 /// The other end of an [`EventSender`]: the events again, with their command names.
 #[derive(Debug, Default)]
 pub struct EventReceiver {
-    comms: Comms,
+    /// The command names by slot.
+    comms: Vec<CompactString>,
     sets: Vec<NsSet>,
 }
 
@@ -1234,7 +1344,7 @@ impl EventReceiver {
     }
 
     /// Calls `f` with the event `sent` carries, in the order they were sent; a set sent
-    /// ahead of its events is only kept (`None`).
+    /// ahead of its events, or a command name's slot, is only kept (`None`).
     #[inline(always)]
     pub fn receive<R>(
         &mut self,
@@ -1246,9 +1356,19 @@ impl EventReceiver {
                 self.sets.push(**ns);
                 return None;
             }
-            SentEvent::Namespaces { head, set } => {
+            SentEvent::CommSlot(c) => {
+                let (slot, name) = &**c;
+                match self.comms.get_mut(*slot as usize) {
+                    Some(s) => s.clone_from(name),
+                    None => self.comms.push(name.clone()),
+                }
+                return None;
+            }
+            SentEvent::Namespaces { head, set, comm } => {
                 let h = head.head();
-                let comm = h.tid.and_then(|t| self.comms.get(t)).map(Cow::Borrowed);
+                // A slot the sender gave: its name came first.
+                let comm =
+                    (*comm != NO_COMM).then(|| Cow::Borrowed(self.comms[*comm as usize].as_str()));
                 // An index the sender gave: its set came first.
                 let ns = &self.sets[*set as usize];
                 return Some(f(&h.with(Body::Namespaces {
@@ -1265,12 +1385,8 @@ impl EventReceiver {
                 ppid: *ppid,
                 ptid: *ptid,
             }),
-            SentEvent::Other(ev) => {
-                self.comms.learn(ev);
-                return Some(f(ev));
-            }
+            SentEvent::Other(ev) => return Some(f(ev)),
         };
-        self.comms.learn(&ev);
         Some(f(&ev))
     }
 }
@@ -1497,6 +1613,50 @@ mod tests {
             push_u64(&mut out, v);
             assert_eq!(&out[1..], v.to_string().as_bytes(), "{v}");
         }
+    }
+
+    #[test]
+    fn comm_slots_are_reused_once_no_task_has_the_name() {
+        use crate::record::{Comm, TaskEvent};
+        let mut sender = EventSender::new();
+        let mut out = Vec::new();
+        let task = |tid, ptid| TaskEvent {
+            pid: tid,
+            ppid: ptid,
+            tid,
+            ptid,
+            time: 0,
+        };
+        for tid in 2..10_000u32 {
+            let comm = Record::Comm(Comm {
+                pid: tid,
+                tid,
+                comm: Cow::Owned(format!("n{tid}")),
+                exec: true,
+            });
+            sender.send_into(&comm, &SampleId::default(), &mut out);
+            sender.send_into(
+                &Record::Fork(task(tid + 1, tid)),
+                &SampleId::default(),
+                &mut out,
+            );
+            // The child has its parent's name, not a slot of its own.
+            assert_eq!(sender.comms.get(tid + 1), sender.comms.get(tid));
+            sender.send_into(&Record::Exit(task(tid, 1)), &SampleId::default(), &mut out);
+            sender.send_into(
+                &Record::Exit(task(tid + 1, tid)),
+                &SampleId::default(),
+                &mut out,
+            );
+            assert_eq!(sender.comms.get(tid), NO_COMM);
+            out.clear();
+        }
+        assert!(
+            sender.comms.slots.len() <= 1,
+            "{}",
+            sender.comms.slots.len()
+        );
+        assert!(sender.comms.by_name.len() + sender.comms.by_tid.len() == 0);
     }
 
     #[test]
