@@ -160,11 +160,17 @@ impl Body<'_> {
     }
 }
 
+/// True when `b` has a byte a JSON string must escape.
+#[inline(always)]
+fn needs_escape(b: &[u8]) -> bool {
+    b.iter().any(|&c| c < 0x20 || c == b'"' || c == b'\\')
+}
+
 /// Appends `s` as a JSON string (quoted, escaped).
 pub(crate) fn push_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
     let b = s.as_bytes();
-    if !b.iter().any(|&c| c < 0x20 || c == b'"' || c == b'\\') {
+    if !needs_escape(b) {
         out.extend_from_slice(b);
     } else {
         for ch in s.chars() {
@@ -418,25 +424,59 @@ impl JsonWriter {
     /// Appends `ev` as one line of the NDJSON stream (with its newline).
     #[inline]
     pub fn write(&mut self, ev: &Event<'_>, out: &mut Vec<u8>) {
-        // The lines a file is full of are written with one reservation each: the same
-        // bytes as `write_json_with`, without a capacity check per piece.
-        if !ev.synthesized {
-            match &ev.body {
-                Body::Fork { ppid, ptid } => {
-                    return self.write_task(LINE_STARTS[1].as_bytes(), ev, *ppid, *ptid, out)
-                }
-                Body::Exit { ppid, ptid } => {
-                    return self.write_task(LINE_STARTS[2].as_bytes(), ev, *ppid, *ptid, out)
-                }
-                Body::Namespaces {
-                    ns,
-                    comm,
-                    cause: None,
-                } => return self.write_namespaces(ev, ns, comm.as_deref(), out),
-                _ => {}
-            }
+        if !self.write_hot(ev, &[], out) {
+            ev.write_json_with(out, self);
         }
-        ev.write_json_with(out, self);
+    }
+
+    /// What `model::json::write_labeled` appends, when `ev` is a line of the kinds a file
+    /// is full of and the text of `group`'s fields is the one that function left in this
+    /// writer's cache (true); else nothing (false), and that function is the way.
+    #[inline]
+    pub fn write_labeled_cached(
+        &mut self,
+        ev: &Event<'_>,
+        group: Option<&crate::model::Group>,
+        out: &mut Vec<u8>,
+    ) -> bool {
+        let Some(g) = group else {
+            return self.write_hot(ev, &[], out);
+        };
+        let cached = &self.group_ref;
+        if cached.group != Some(g.id) || cached.runtime_id != g.naming.runtime_id {
+            return false;
+        }
+        // Moved out and back: the line's writer borrows the rest of `self`.
+        let text = std::mem::take(&mut self.group_ref.text);
+        let done = self.write_hot(ev, &text, out);
+        self.group_ref.text = text;
+        done
+    }
+
+    /// FORK, EXIT and NAMESPACES (without a cause) lines, with `suffix` before their end,
+    /// written with one reservation each: the same bytes as `write_json_with` (then the
+    /// suffix), without a capacity check per piece. False (nothing written) for other
+    /// events.
+    #[inline(always)]
+    fn write_hot(&mut self, ev: &Event<'_>, suffix: &[u8], out: &mut Vec<u8>) -> bool {
+        if ev.synthesized {
+            return false;
+        }
+        match &ev.body {
+            Body::Fork { ppid, ptid } => {
+                self.write_task(LINE_STARTS[1].as_bytes(), ev, *ppid, *ptid, suffix, out)
+            }
+            Body::Exit { ppid, ptid } => {
+                self.write_task(LINE_STARTS[2].as_bytes(), ev, *ppid, *ptid, suffix, out)
+            }
+            Body::Namespaces {
+                ns,
+                comm,
+                cause: None,
+            } => self.write_namespaces(ev, ns, comm.as_deref(), suffix, out),
+            _ => return false,
+        }
+        true
     }
 
     /// The start of a line up to the tid's value, at most [`HEAD_MAX`] bytes written (with
@@ -499,14 +539,16 @@ impl JsonWriter {
         ev: &Event<'_>,
         ppid: u32,
         ptid: u32,
+        suffix: &[u8],
         out: &mut Vec<u8>,
     ) {
-        let mut c = Cursor::new(out, HEAD_MAX + 64);
+        let mut c = Cursor::new(out, HEAD_MAX + 64 + suffix.len());
         self.head(&mut c, start, ev);
         c.put(b",\"ppid\":");
         self.id_at(&mut c, Slot::Ppid, Some(ppid));
         c.put(b",\"ptid\":");
         self.id_at(&mut c, Slot::Ppid, Some(ptid));
+        c.put_short(suffix);
         c.put(b"}\n");
         c.done(out);
     }
@@ -518,20 +560,37 @@ impl JsonWriter {
         ev: &Event<'_>,
         ns: &NsSet,
         comm: Option<&str>,
+        suffix: &[u8],
         out: &mut Vec<u8>,
     ) {
         let i = self.ns_index(ns);
         let text = &self.texts[i];
-        let mut c = Cursor::new(out, HEAD_MAX + 8 + text.len());
+        // A command name that needs no escaping goes in as it is.
+        let plain = comm.filter(|c| !needs_escape(c.as_bytes()));
+        let more = plain.map_or(0, |c| 10 + c.len()) + suffix.len() + 2;
+        let mut c = Cursor::new(out, HEAD_MAX + 8 + text.len() + more);
         self.head(&mut c, LINE_STARTS[0].as_bytes(), ev);
         c.put(b",\"ns\":");
         c.put(&self.texts[i]);
-        c.done(out);
-        if let Some(cm) = comm {
-            out.extend_from_slice(b",\"comm\":");
-            push_str(out, cm);
+        match (comm, plain) {
+            (_, Some(cm)) => {
+                c.put(b",\"comm\":\"");
+                c.put_short(cm.as_bytes());
+                c.put(b"\"");
+            }
+            (Some(cm), None) => {
+                c.done(out);
+                out.extend_from_slice(b",\"comm\":");
+                push_str(out, cm);
+                out.extend_from_slice(suffix);
+                out.extend_from_slice(b"}\n");
+                return;
+            }
+            (None, None) => {}
         }
-        out.extend_from_slice(b"}\n");
+        c.put_short(suffix);
+        c.put(b"}\n");
+        c.done(out);
     }
 
     /// The index in `texts` of the text of `ns`, made if new.
@@ -594,6 +653,41 @@ impl Cursor {
         unsafe {
             std::ptr::copy_nonoverlapping(s.as_ptr(), self.p, s.len());
             self.p = self.p.add(s.len());
+        }
+    }
+
+    /// Like [`Cursor::put`] for a piece of any length, without a call to memcpy for
+    /// those up to 32 bytes (two overlapping copies of a fixed size).
+    #[inline(always)]
+    fn put_short(&mut self, s: &[u8]) {
+        let n = s.len();
+        debug_assert!(self.p as usize + n <= self.end as usize);
+        // SAFETY: the caller reserved room for every piece; each copy reads and writes
+        // within the first `n` bytes of `s` and of the room.
+        unsafe {
+            let (src, dst) = (s.as_ptr(), self.p);
+            if n >= 16 && n <= 32 {
+                dst.cast::<[u8; 16]>()
+                    .write_unaligned(src.cast::<[u8; 16]>().read_unaligned());
+                dst.add(n - 16)
+                    .cast::<[u8; 16]>()
+                    .write_unaligned(src.add(n - 16).cast::<[u8; 16]>().read_unaligned());
+            } else if (8..16).contains(&n) {
+                dst.cast::<[u8; 8]>()
+                    .write_unaligned(src.cast::<[u8; 8]>().read_unaligned());
+                dst.add(n - 8)
+                    .cast::<[u8; 8]>()
+                    .write_unaligned(src.add(n - 8).cast::<[u8; 8]>().read_unaligned());
+            } else if (4..8).contains(&n) {
+                dst.cast::<[u8; 4]>()
+                    .write_unaligned(src.cast::<[u8; 4]>().read_unaligned());
+                dst.add(n - 4)
+                    .cast::<[u8; 4]>()
+                    .write_unaligned(src.add(n - 4).cast::<[u8; 4]>().read_unaligned());
+            } else {
+                std::ptr::copy_nonoverlapping(src, dst, n);
+            }
+            self.p = self.p.add(n);
         }
     }
 
