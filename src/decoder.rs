@@ -134,6 +134,19 @@ impl Decoder {
     pub fn time_of(&self, view: &RecordView<'_>) -> Option<u64> {
         use crate::attr::sample;
         use crate::record::{kind, HEADER_LEN};
+        // One layout with a time in the trailer (the usual file): a kernel record other
+        // than SAMPLE has it at a fixed place from its end.
+        if let Some(Trailer {
+            len,
+            time: Some(at),
+            ..
+        }) = self.hot
+        {
+            if view.is_kernel() && view.ty != kind::SAMPLE {
+                let start = view.size().checked_sub(len)?;
+                return view.bytes.u64(start + at);
+            }
+        }
         let fmt = self.format_of(view);
         if !fmt.has(sample::TIME) {
             return match view.ty {
