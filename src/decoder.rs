@@ -130,10 +130,9 @@ impl Decoder {
 
     /// The record's timestamp, read from its trailer (or sample body) without decoding the
     /// rest; FORK and EXIT also carry one in their body.
-    #[inline]
+    #[inline(always)]
     pub fn time_of(&self, view: &RecordView<'_>) -> Option<u64> {
-        use crate::attr::sample;
-        use crate::record::{kind, HEADER_LEN};
+        use crate::record::kind;
         // One layout with a time in the trailer (the usual file): a kernel record other
         // than SAMPLE has it at a fixed place from its end.
         if let Some(Trailer {
@@ -147,6 +146,14 @@ impl Decoder {
                 return view.bytes.u64(start + at);
             }
         }
+        self.time_by_format(view)
+    }
+
+    /// [`Decoder::time_of`] by the record's attr's format.
+    #[inline(never)]
+    fn time_by_format(&self, view: &RecordView<'_>) -> Option<u64> {
+        use crate::attr::sample;
+        use crate::record::{kind, HEADER_LEN};
         let fmt = self.format_of(view);
         if !fmt.has(sample::TIME) {
             return match view.ty {
