@@ -596,22 +596,25 @@ impl JsonWriter {
     /// The index in `texts` of the text of `ns`, made if new.
     #[inline(always)]
     fn ns_index(&mut self, ns: &NsSet) -> usize {
-        let i = match self.last {
-            Some((last, i)) if last == *ns => i,
-            _ => match self.ns_text.get(ns) {
-                Some(&i) => i,
-                None => {
-                    if self.texts.len() >= NS_TEXT_CACHE {
-                        self.ns_text.clear();
-                        self.texts.clear();
-                    }
-                    let mut t = Vec::new();
-                    push_ns(&mut t, ns);
-                    self.texts.push(t.into());
-                    self.ns_text.insert(*ns, self.texts.len() - 1);
-                    self.texts.len() - 1
+        // By reference: a set is 136 bytes, not worth a copy per line.
+        if let Some((last, i)) = &self.last {
+            if last == ns {
+                return *i;
+            }
+        }
+        let i = match self.ns_text.get(ns) {
+            Some(&i) => i,
+            None => {
+                if self.texts.len() >= NS_TEXT_CACHE {
+                    self.ns_text.clear();
+                    self.texts.clear();
                 }
-            },
+                let mut t = Vec::new();
+                push_ns(&mut t, ns);
+                self.texts.push(t.into());
+                self.ns_text.insert(*ns, self.texts.len() - 1);
+                self.texts.len() - 1
+            }
         };
         // An index, not a copy of the text: sets that alternate (a thread going back and
         // forth with setns) cost no allocation per line.
