@@ -669,7 +669,7 @@ impl Cursor {
         // within the first `n` bytes of `s` and of the room.
         unsafe {
             let (src, dst) = (s.as_ptr(), self.p);
-            if n >= 16 && n <= 32 {
+            if (16..=32).contains(&n) {
                 dst.cast::<[u8; 16]>()
                     .write_unaligned(src.cast::<[u8; 16]>().read_unaligned());
                 dst.add(n - 16)

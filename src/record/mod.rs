@@ -188,7 +188,7 @@ impl<'a> RecordView<'a> {
     pub fn parse(bytes: Bytes<'a>, offset: u64) -> Result<RecordView<'a>, DecodeError> {
         if let (Some(ty), Some(misc), Some(size)) = (bytes.u32(0), bytes.u16(4), bytes.u16(6)) {
             let size = size as usize;
-            if size >= HEADER_LEN && (size % 8 == 0 || ty >= kind::USER_START) {
+            if size >= HEADER_LEN && (size.is_multiple_of(8) || ty >= kind::USER_START) {
                 if let Some(bytes) = bytes.range(0, size) {
                     return Ok(RecordView {
                         offset,
