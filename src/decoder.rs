@@ -15,6 +15,47 @@ pub struct Decoder {
     uniform: bool,
     /// Skip record types this build does not know instead of failing on them.
     skip_unknown: bool,
+    /// Where the trailer's fields lie when every attr has one layout (see [`Trailer`]).
+    hot: Option<Trailer>,
+}
+
+/// Where the sample_id trailer's fields lie in a kernel record (other than SAMPLE), counted
+/// from the trailer's start, for a layout shared by every attr: the fast paths of the
+/// records a file is full of (FORK, EXIT, NAMESPACES) read them without a lookup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Trailer {
+    /// Its length (0 without sample_id_all).
+    pub len: usize,
+    /// The time's offset, when the trailer has one.
+    pub time: Option<usize>,
+    /// The cpu's offset, when the trailer has one.
+    pub cpu: Option<usize>,
+}
+
+impl Trailer {
+    fn of(fmt: &SampleFormat) -> Trailer {
+        use crate::attr::sample;
+        if !fmt.sample_id_all {
+            return Trailer {
+                len: 0,
+                time: None,
+                cpu: None,
+            };
+        }
+        // In SampleId::parse's order: TID, TIME, ID, STREAM_ID, CPU, IDENTIFIER.
+        let before = [sample::TID, sample::TIME, sample::ID, sample::STREAM_ID];
+        let at = |bit: u64| {
+            fmt.has(bit).then(|| {
+                let n = before.iter().take_while(|&&b| b != bit);
+                8 * n.filter(|&&b| fmt.has(b)).count()
+            })
+        };
+        Trailer {
+            len: fmt.trailer_len as usize,
+            time: at(sample::TIME),
+            cpu: at(sample::CPU),
+        }
+    }
 }
 
 impl Decoder {
@@ -40,6 +81,7 @@ impl Decoder {
             self.uniform &= *first == fmt;
         }
         self.attrs.push((attr, fmt));
+        self.hot = self.uniform.then(|| Trailer::of(&self.attrs[0].1));
         for id in ids {
             self.by_id.insert(id, idx);
         }
@@ -48,6 +90,13 @@ impl Decoder {
     /// The attrs, in the order they were added.
     pub fn attrs(&self) -> impl Iterator<Item = &Attr> {
         self.attrs.iter().map(|(a, _)| a)
+    }
+
+    /// The trailer's layout when every attr shares one (`None` with several layouts, or
+    /// none yet): what the fast paths need.
+    #[inline(always)]
+    pub fn trailer(&self) -> Option<&Trailer> {
+        self.hot.as_ref()
     }
 
     /// The layout of the attr `view` belongs to. With several layouts, the record's id picks
@@ -81,8 +130,28 @@ impl Decoder {
 
     /// The record's timestamp, read from its trailer (or sample body) without decoding the
     /// rest; FORK and EXIT also carry one in their body.
-    #[inline]
+    #[inline(always)]
     pub fn time_of(&self, view: &RecordView<'_>) -> Option<u64> {
+        use crate::record::kind;
+        // One layout with a time in the trailer (the usual file): a kernel record other
+        // than SAMPLE has it at a fixed place from its end.
+        if let Some(Trailer {
+            len,
+            time: Some(at),
+            ..
+        }) = self.hot
+        {
+            if view.is_kernel() && view.ty != kind::SAMPLE {
+                let start = view.size().checked_sub(len)?;
+                return view.bytes.u64(start + at);
+            }
+        }
+        self.time_by_format(view)
+    }
+
+    /// [`Decoder::time_of`] by the record's attr's format.
+    #[inline(never)]
+    fn time_by_format(&self, view: &RecordView<'_>) -> Option<u64> {
         use crate::attr::sample;
         use crate::record::{kind, HEADER_LEN};
         let fmt = self.format_of(view);

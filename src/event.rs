@@ -6,11 +6,11 @@
 
 use crate::bpf::event::IdsCache;
 use crate::bpf::Cause;
-use crate::decoder::Decoder;
+use crate::decoder::{Decoder, Trailer};
 use crate::error::DecodeError;
-use crate::nsset::{link_name, Interner, NsSet};
+use crate::nsset::{link_name, Interner, NsSet, MAX_LINKS};
 use crate::record::NS_KINDS;
-use crate::record::{Record, RecordView, SampleId};
+use crate::record::{kind, Namespaces, Record, RecordView, SampleId, HEADER_LEN};
 use compact_str::CompactString;
 use hashbrown::HashMap;
 use std::borrow::Cow;
@@ -160,11 +160,17 @@ impl Body<'_> {
     }
 }
 
+/// True when `b` has a byte a JSON string must escape.
+#[inline(always)]
+fn needs_escape(b: &[u8]) -> bool {
+    b.iter().any(|&c| c < 0x20 || c == b'"' || c == b'\\')
+}
+
 /// Appends `s` as a JSON string (quoted, escaped).
 pub(crate) fn push_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
     let b = s.as_bytes();
-    if !b.iter().any(|&c| c < 0x20 || c == b'"' || c == b'\\') {
+    if !needs_escape(b) {
         out.extend_from_slice(b);
     } else {
         for ch in s.chars() {
@@ -218,15 +224,19 @@ impl Digits {
     pub(crate) fn of(v: u64) -> Digits {
         const E8: u64 = 100_000_000;
         const E16: u64 = E8 * E8;
-        let len = v.checked_ilog10().map_or(1, |l| l + 1);
         if v < E8 {
-            // Pids, cpus, the high part of a timestamp: 32-bit arithmetic only.
+            // Pids, cpus, the high part of a timestamp: 32-bit arithmetic only. The length is
+            // eight less the leading zeros, which are the low bytes of the digits that
+            // are '0' (v = 0 keeps one).
+            let d = eight(v as u32);
+            let zeros = ((d - 0x3030_3030_3030_3030) | 1 << 56).trailing_zeros() / 8;
             return Digits {
-                first: u128::from(eight(v as u32) >> (8 * (8 - len))),
+                first: u128::from(d >> (8 * zeros)),
                 rest: 0,
-                len: len as u8,
+                len: (8 - zeros) as u8,
             };
         }
+        let len = v.checked_ilog10().map_or(1, |l| l + 1);
         // The last 16 digits, zero-padded.
         let x =
             u128::from(eight(((v / E8) % E8) as u32)) | u128::from(eight((v % E8) as u32)) << 64;
@@ -245,6 +255,33 @@ impl Digits {
             rest: (x >> (8 * (16 - k))) as u32,
             len: len as u8,
         }
+    }
+
+    /// The digit of `v` < 10.
+    #[inline(always)]
+    fn one(v: u8) -> Digits {
+        Digits {
+            first: u128::from(b'0' + v),
+            rest: 0,
+            len: 1,
+        }
+    }
+
+    /// The digits of the number one more, unless its last digit is a 9 (a carry) or the
+    /// number has more than 16 digits.
+    #[inline(always)]
+    fn succ(&self) -> Option<Digits> {
+        if self.len > 16 {
+            return None;
+        }
+        let shift = 8 * (u32::from(self.len) - 1);
+        if (self.first >> shift) as u8 == b'9' {
+            return None;
+        }
+        Some(Digits {
+            first: self.first + (1u128 << shift),
+            ..*self
+        })
     }
 
     /// Appends the digits to `out`.
@@ -385,8 +422,302 @@ impl JsonWriter {
     }
 
     /// Appends `ev` as one line of the NDJSON stream (with its newline).
+    #[inline]
     pub fn write(&mut self, ev: &Event<'_>, out: &mut Vec<u8>) {
-        ev.write_json_with(out, self);
+        if !self.write_hot(ev, &[], out) {
+            ev.write_json_with(out, self);
+        }
+    }
+
+    /// What `model::json::write_labeled` appends, when `ev` is a line of the kinds a file
+    /// is full of and the text of `group`'s fields is the one that function left in this
+    /// writer's cache (true); else nothing (false), and that function is the way.
+    #[inline(always)]
+    pub fn write_labeled_cached(
+        &mut self,
+        ev: &Event<'_>,
+        group: Option<&crate::model::Group>,
+        out: &mut Vec<u8>,
+    ) -> bool {
+        let Some(g) = group else {
+            return self.write_hot(ev, &[], out);
+        };
+        let cached = &self.group_ref;
+        if cached.group != Some(g.id) || cached.runtime_id != g.naming.runtime_id {
+            return false;
+        }
+        // Moved out and back: the line's writer borrows the rest of `self`.
+        let text = std::mem::take(&mut self.group_ref.text);
+        let done = self.write_hot(ev, &text, out);
+        self.group_ref.text = text;
+        done
+    }
+
+    /// FORK, EXIT and NAMESPACES (without a cause) lines, with `suffix` before their end,
+    /// written with one reservation each: the same bytes as `write_json_with` (then the
+    /// suffix), without a capacity check per piece. False (nothing written) for other
+    /// events.
+    #[inline(always)]
+    fn write_hot(&mut self, ev: &Event<'_>, suffix: &[u8], out: &mut Vec<u8>) -> bool {
+        if ev.synthesized {
+            return false;
+        }
+        match &ev.body {
+            Body::Fork { ppid, ptid } => {
+                self.write_task(LINE_STARTS[1].as_bytes(), ev, *ppid, *ptid, suffix, out)
+            }
+            Body::Exit { ppid, ptid } => {
+                self.write_task(LINE_STARTS[2].as_bytes(), ev, *ppid, *ptid, suffix, out)
+            }
+            Body::Namespaces {
+                ns,
+                comm,
+                cause: None,
+            } => self.write_namespaces(ev, ns, comm.as_deref(), suffix, out),
+            _ => return false,
+        }
+        true
+    }
+
+    /// The start of a line up to the tid's value, at most [`HEAD_MAX`] bytes written (with
+    /// the slack of the digits' fixed-size stores).
+    #[inline(always)]
+    fn head(&mut self, c: &mut Cursor, start: &[u8], ev: &Event<'_>) {
+        c.put(start);
+        match ev.time_ns {
+            Some(v) => {
+                let hi = v / 100_000_000;
+                if hi == 0 {
+                    c.digits(&Digits::of(v));
+                } else {
+                    let d = match &mut self.time_hi {
+                        Some((h, d)) if *h == hi => d,
+                        time_hi => &time_hi.insert((hi, Digits::of(hi))).1,
+                    };
+                    c.digits(d);
+                    c.put(&eight((v % 100_000_000) as u32).to_le_bytes());
+                }
+            }
+            None => c.put(b"null"),
+        }
+        c.put(b",\"cpu\":");
+        self.id_at(c, Slot::Cpu, ev.cpu);
+        c.put(b",\"pid\":");
+        self.id_at(c, Slot::Pid, ev.pid);
+        c.put(b",\"tid\":");
+        self.id_at(c, Slot::Pid, ev.tid);
+    }
+
+    #[inline(always)]
+    fn id_at(&mut self, c: &mut Cursor, slot: Slot, v: Option<u32>) {
+        match v {
+            Some(v) => {
+                let (last, d) = &mut self.ids[slot as usize];
+                if *last != v {
+                    // A cpu alternates among a few, a fork storm's pids count up: one
+                    // digit, or the last number's digits plus one, need no conversion.
+                    *d = if v < 10 {
+                        Digits::one(v as u8)
+                    } else if v == last.wrapping_add(1) {
+                        d.succ().unwrap_or_else(|| Digits::of(v.into()))
+                    } else {
+                        Digits::of(v.into())
+                    };
+                    *last = v;
+                }
+                c.digits(d);
+            }
+            None => c.put(b"null"),
+        }
+    }
+
+    /// A FORK or EXIT line.
+    #[inline(always)]
+    fn write_task(
+        &mut self,
+        start: &[u8],
+        ev: &Event<'_>,
+        ppid: u32,
+        ptid: u32,
+        suffix: &[u8],
+        out: &mut Vec<u8>,
+    ) {
+        let mut c = Cursor::new(out, HEAD_MAX + 64 + suffix.len());
+        self.head(&mut c, start, ev);
+        c.put(b",\"ppid\":");
+        self.id_at(&mut c, Slot::Ppid, Some(ppid));
+        c.put(b",\"ptid\":");
+        self.id_at(&mut c, Slot::Ppid, Some(ptid));
+        c.put_short(suffix);
+        c.put(b"}\n");
+        c.done(out);
+    }
+
+    /// A NAMESPACES line without a cause.
+    #[inline(always)]
+    fn write_namespaces(
+        &mut self,
+        ev: &Event<'_>,
+        ns: &NsSet,
+        comm: Option<&str>,
+        suffix: &[u8],
+        out: &mut Vec<u8>,
+    ) {
+        let i = self.ns_index(ns);
+        let text = &self.texts[i];
+        // A command name that needs no escaping goes in as it is.
+        let plain = comm.filter(|c| !needs_escape(c.as_bytes()));
+        let more = plain.map_or(0, |c| 10 + c.len()) + suffix.len() + 2;
+        let mut c = Cursor::new(out, HEAD_MAX + 8 + text.len() + more);
+        self.head(&mut c, LINE_STARTS[0].as_bytes(), ev);
+        c.put(b",\"ns\":");
+        c.put(&self.texts[i]);
+        match (comm, plain) {
+            (_, Some(cm)) => {
+                c.put(b",\"comm\":\"");
+                c.put_short(cm.as_bytes());
+                c.put(b"\"");
+            }
+            (Some(cm), None) => {
+                c.done(out);
+                out.extend_from_slice(b",\"comm\":");
+                push_str(out, cm);
+                out.extend_from_slice(suffix);
+                out.extend_from_slice(b"}\n");
+                return;
+            }
+            (None, None) => {}
+        }
+        c.put_short(suffix);
+        c.put(b"}\n");
+        c.done(out);
+    }
+
+    /// The index in `texts` of the text of `ns`, made if new.
+    #[inline(always)]
+    fn ns_index(&mut self, ns: &NsSet) -> usize {
+        // By reference: a set is 136 bytes, not worth a copy per line.
+        if let Some((last, i)) = &self.last {
+            if last == ns {
+                return *i;
+            }
+        }
+        let i = match self.ns_text.get(ns) {
+            Some(&i) => i,
+            None => {
+                if self.texts.len() >= NS_TEXT_CACHE {
+                    self.ns_text.clear();
+                    self.texts.clear();
+                }
+                let mut t = Vec::new();
+                push_ns(&mut t, ns);
+                self.texts.push(t.into());
+                self.ns_text.insert(*ns, self.texts.len() - 1);
+                self.texts.len() - 1
+            }
+        };
+        // An index, not a copy of the text: sets that alternate (a thread going back and
+        // forth with setns) cost no allocation per line.
+        self.last = Some((*ns, i));
+        i
+    }
+}
+
+/// Bytes a line's head takes at most, with the slack of the last fixed-size store: the
+/// longest start (31), a time (20), the three ids with their keys (3 × 27) and 20 spare.
+const HEAD_MAX: usize = 31 + 20 + 3 * 27 + 20;
+
+/// Appends to a Vec's spare room, reserved once for a line (see [`Cursor::new`]): the
+/// pieces of a line without a capacity check each.
+struct Cursor {
+    p: *mut u8,
+    end: *mut u8,
+}
+
+impl Cursor {
+    /// Reserves `room` bytes past `out`'s end; the writes through the cursor must stay
+    /// within them, counting the 20 bytes every [`Cursor::digits`] stores.
+    #[inline(always)]
+    fn new(out: &mut Vec<u8>, room: usize) -> Cursor {
+        out.reserve(room);
+        // SAFETY: within the allocation (reserved above).
+        let p = unsafe { out.as_mut_ptr().add(out.len()) };
+        Cursor {
+            p,
+            // SAFETY: as above.
+            end: unsafe { p.add(room) },
+        }
+    }
+
+    #[inline(always)]
+    fn put(&mut self, s: &[u8]) {
+        debug_assert!(self.p as usize + s.len() <= self.end as usize);
+        // SAFETY: the caller reserved room for every piece (`Cursor::new`).
+        unsafe {
+            std::ptr::copy_nonoverlapping(s.as_ptr(), self.p, s.len());
+            self.p = self.p.add(s.len());
+        }
+    }
+
+    /// Like [`Cursor::put`] for a piece of any length, without a call to memcpy for
+    /// those up to 32 bytes (two overlapping copies of a fixed size).
+    #[inline(always)]
+    fn put_short(&mut self, s: &[u8]) {
+        let n = s.len();
+        debug_assert!(self.p as usize + n <= self.end as usize);
+        // SAFETY: the caller reserved room for every piece; each copy reads and writes
+        // within the first `n` bytes of `s` and of the room.
+        unsafe {
+            let (src, dst) = (s.as_ptr(), self.p);
+            if (16..=32).contains(&n) {
+                dst.cast::<[u8; 16]>()
+                    .write_unaligned(src.cast::<[u8; 16]>().read_unaligned());
+                dst.add(n - 16)
+                    .cast::<[u8; 16]>()
+                    .write_unaligned(src.add(n - 16).cast::<[u8; 16]>().read_unaligned());
+            } else if (8..16).contains(&n) {
+                dst.cast::<[u8; 8]>()
+                    .write_unaligned(src.cast::<[u8; 8]>().read_unaligned());
+                dst.add(n - 8)
+                    .cast::<[u8; 8]>()
+                    .write_unaligned(src.add(n - 8).cast::<[u8; 8]>().read_unaligned());
+            } else if (4..8).contains(&n) {
+                dst.cast::<[u8; 4]>()
+                    .write_unaligned(src.cast::<[u8; 4]>().read_unaligned());
+                dst.add(n - 4)
+                    .cast::<[u8; 4]>()
+                    .write_unaligned(src.add(n - 4).cast::<[u8; 4]>().read_unaligned());
+            } else {
+                std::ptr::copy_nonoverlapping(src, dst, n);
+            }
+            self.p = self.p.add(n);
+        }
+    }
+
+    #[inline(always)]
+    fn digits(&mut self, d: &Digits) {
+        debug_assert!(self.p as usize + 20 <= self.end as usize);
+        // SAFETY: as in `put`; 20 bytes are stored and `len` of them kept.
+        unsafe {
+            self.p
+                .cast::<[u8; 16]>()
+                .write_unaligned(d.first.to_le_bytes());
+            self.p
+                .add(16)
+                .cast::<[u8; 4]>()
+                .write_unaligned(d.rest.to_le_bytes());
+            self.p = self.p.add(d.len as usize);
+        }
+    }
+
+    /// Makes what was written part of `out`.
+    #[inline(always)]
+    fn done(self, out: &mut Vec<u8>) {
+        // SAFETY: every byte up to `p` was written, within the reserved room.
+        unsafe {
+            let len = self.p.offset_from(out.as_ptr()) as usize;
+            out.set_len(len);
+        }
     }
 }
 
@@ -420,26 +751,7 @@ impl Texts for JsonWriter {
 
     #[inline(always)]
     fn ns(&mut self, out: &mut Vec<u8>, ns: &NsSet) {
-        let i = match self.last {
-            Some((last, i)) if last == *ns => i,
-            _ => match self.ns_text.get(ns) {
-                Some(&i) => i,
-                None => {
-                    if self.texts.len() >= NS_TEXT_CACHE {
-                        self.ns_text.clear();
-                        self.texts.clear();
-                    }
-                    let mut t = Vec::new();
-                    push_ns(&mut t, ns);
-                    self.texts.push(t.into());
-                    self.ns_text.insert(*ns, self.texts.len() - 1);
-                    self.texts.len() - 1
-                }
-            },
-        };
-        // An index, not a copy of the text: sets that alternate (a thread going back and
-        // forth with setns) cost no allocation per line.
-        self.last = Some((*ns, i));
+        let i = self.ns_index(ns);
         out.extend_from_slice(&self.texts[i]);
     }
 }
@@ -776,17 +1088,164 @@ pub enum SentEvent<'a> {
         /// Parent thread.
         ptid: u32,
     },
-    /// NAMESPACES: its set by its index among the sets sent.
+    /// NAMESPACES: its set by its index among the sets sent, its command name by its slot.
     Namespaces {
         /// Time, cpu, pid, tid.
         head: SentHead,
         /// Index of the set.
         set: u32,
+        /// Slot of the command name ([`NO_COMM`]: none known).
+        comm: u32,
     },
     /// A set not sent before: it takes the next index.
     NewSet(Box<NsSet>),
+    /// A command name in a slot (new, or reused once no task had the name before).
+    CommSlot(Box<(u32, CompactString)>),
     /// Any other event (rarer, and larger: boxed).
     Other(Box<Event<'a>>),
+}
+
+/// The comm slot of a task whose command name is not known.
+pub const NO_COMM: u32 = u32::MAX;
+
+/// Command names by tid on the sending side, as [`Comms`] keeps them, held as slots that
+/// the receiving side learns from [`SentEvent::CommSlot`] (a fork copies a number, not a
+/// name). A slot is counted by the tasks that have its name, and reused once none has it,
+/// so memory follows the live tasks, not the names ever seen.
+#[derive(Debug, Default)]
+struct CommSlots {
+    by_tid: TidTable,
+    /// Each slot's name and how many tasks have it.
+    slots: Vec<(CompactString, u32)>,
+    by_name: HashMap<CompactString, u32>,
+    free: Vec<u32>,
+}
+
+impl CommSlots {
+    #[inline(always)]
+    fn get(&self, tid: u32) -> u32 {
+        self.by_tid.get(tid)
+    }
+
+    #[inline(always)]
+    fn assign(&mut self, tid: u32, slot: u32) {
+        self.slots[slot as usize].1 += 1;
+        let old = self.by_tid.replace(tid, slot);
+        if old != NO_COMM {
+            self.release(old);
+        }
+    }
+
+    #[inline(always)]
+    fn release(&mut self, slot: u32) {
+        let s = &mut self.slots[slot as usize];
+        s.1 -= 1;
+        if s.1 == 0 {
+            self.by_name.remove(&s.0);
+            self.free.push(slot);
+        }
+    }
+
+    #[inline(always)]
+    fn fork(&mut self, ptid: u32, tid: u32) {
+        let s = self.by_tid.get(ptid);
+        if s != NO_COMM {
+            self.assign(tid, s);
+        }
+    }
+
+    #[inline(always)]
+    fn exit(&mut self, tid: u32) {
+        let s = self.by_tid.replace(tid, NO_COMM);
+        if s != NO_COMM {
+            self.release(s);
+        }
+    }
+
+    /// Gives `tid` the name `comm`; a name without a slot takes one, sent ahead in `out`.
+    fn set<'a>(&mut self, tid: u32, comm: &str, out: &mut Vec<SentEvent<'a>>) {
+        let s = self.by_tid.get(tid);
+        if s != NO_COMM && self.slots[s as usize].0 == comm {
+            return;
+        }
+        let slot = match self.by_name.get(comm) {
+            Some(&s) => s,
+            None => {
+                let name = CompactString::from(comm);
+                let s = match self.free.pop() {
+                    Some(s) => {
+                        self.slots[s as usize] = (name.clone(), 0);
+                        s
+                    }
+                    None => {
+                        self.slots.push((name.clone(), 0));
+                        (self.slots.len() - 1) as u32
+                    }
+                };
+                self.by_name.insert(name.clone(), s);
+                out.push(SentEvent::CommSlot(Box::new((s, name))));
+                s
+            }
+        };
+        self.assign(tid, slot);
+    }
+}
+
+/// A u32 per tid ([`NO_COMM`] for none): tids below 2^22 (Linux's PID_MAX_LIMIT) in pages
+/// of 4,096 made when first written (a fork storm's tids count up through a few of them;
+/// a hash per fork, exit and NAMESPACES record had cost the reader 48 M instructions of a
+/// 600,000-record capture), others in a map. Memory is bounded by the tids' range (16 MiB
+/// at most), not by the records.
+#[derive(Debug, Default)]
+struct TidTable {
+    pages: Vec<Option<Box<[u32; TID_PAGE]>>>,
+    others: HashMap<u32, u32>,
+    /// Tids with a value.
+    len: usize,
+}
+
+const TID_PAGE: usize = 4096;
+const TID_PAGED: u32 = 1 << 22;
+
+impl TidTable {
+    #[inline(always)]
+    fn get(&self, tid: u32) -> u32 {
+        if tid < TID_PAGED {
+            let (p, i) = (tid as usize / TID_PAGE, tid as usize % TID_PAGE);
+            match self.pages.get(p) {
+                Some(Some(page)) => page[i],
+                _ => NO_COMM,
+            }
+        } else {
+            self.others.get(&tid).copied().unwrap_or(NO_COMM)
+        }
+    }
+
+    /// Sets `tid`'s value ([`NO_COMM`] clears it); returns the former one.
+    #[inline(always)]
+    fn replace(&mut self, tid: u32, v: u32) -> u32 {
+        let old = if tid < TID_PAGED {
+            let (p, i) = (tid as usize / TID_PAGE, tid as usize % TID_PAGE);
+            if self.pages.len() <= p {
+                if v == NO_COMM {
+                    return NO_COMM;
+                }
+                self.pages.resize_with(p + 1, || None);
+            }
+            let page = match &mut self.pages[p] {
+                Some(page) => page,
+                None if v == NO_COMM => return NO_COMM,
+                page => page.insert(Box::new([NO_COMM; TID_PAGE])),
+            };
+            std::mem::replace(&mut page[i], v)
+        } else if v == NO_COMM {
+            self.others.remove(&tid).unwrap_or(NO_COMM)
+        } else {
+            self.others.insert(tid, v).unwrap_or(NO_COMM)
+        };
+        self.len = self.len + usize::from(v != NO_COMM) - usize::from(old != NO_COMM);
+        old
+    }
 }
 
 /// Time, cpu, pid and tid of a [`SentEvent`], each present or not.
@@ -829,14 +1288,20 @@ impl SentHead {
 }
 
 /// The reading end of events that cross to another thread: decoded records in,
-/// [`SentEvent`]s out. It keeps no command names (the receiver does, as the events pass)
-/// and sends each distinct set once.
+/// [`SentEvent`]s out. It keeps the command names by slot ([`CommSlots`]) and sends each
+/// distinct set once.
 #[derive(Debug)]
 pub struct EventSender {
     builder: EventBuilder,
     sets: Interner,
     /// Sets sent so far.
     sent: u32,
+    /// The links of the last NAMESPACES record, as they lie in the record (at most
+    /// [`MAX_LINKS`] of them), and its set's index: a fork storm repeats one set, and
+    /// comparing its bytes is cheaper than reading and interning it again.
+    last_links: Vec<u8>,
+    last_set: u32,
+    comms: CommSlots,
 }
 
 impl Default for EventSender {
@@ -845,6 +1310,9 @@ impl Default for EventSender {
             builder: EventBuilder::without_comms(),
             sets: Interner::default(),
             sent: 0,
+            last_links: Vec::new(),
+            last_set: u32::MAX,
+            comms: CommSlots::default(),
         }
     }
 }
@@ -853,6 +1321,128 @@ impl EventSender {
     /// A sender that has sent nothing.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Decodes `view` and appends to `out` what carries its event, if it makes one: what
+    /// [`Decoder::decode`] and [`EventSender::send_into`] do, with the records a file is
+    /// full of (FORK, EXIT, NAMESPACES) read straight into their [`SentEvent`] (only the
+    /// fields the event needs, the trailer's by the decoder's [`Trailer`]). Anything else,
+    /// and any record these reads would not accept, takes the general path, errors
+    /// included.
+    #[inline(always)]
+    pub fn send_record<'a>(
+        &mut self,
+        decoder: &Decoder,
+        view: &RecordView<'a>,
+        out: &mut Vec<SentEvent<'a>>,
+    ) -> Result<(), DecodeError> {
+        if let Some(t) = decoder.trailer() {
+            if self.send_hot(t, view, out).is_some() {
+                return Ok(());
+            }
+        }
+        let (rec, id) = decoder.decode(view)?;
+        self.send_into(&rec, &id, out);
+        Ok(())
+    }
+
+    /// The fast path of [`EventSender::send_record`]; `None` when it does not apply (and
+    /// nothing was appended).
+    #[inline(always)]
+    fn send_hot<'a>(
+        &mut self,
+        t: &Trailer,
+        view: &RecordView<'a>,
+        out: &mut Vec<SentEvent<'a>>,
+    ) -> Option<()> {
+        let (raw, second) = view.bytes.pieces();
+        if !second.is_empty() {
+            return None;
+        }
+        let b = view.bytes;
+        // The body, between the header and the trailer.
+        let body_end = raw.len().checked_sub(t.len)?;
+        let (time, cpu) = (
+            t.time.map(|o| b.u64(body_end + o)),
+            t.cpu.map(|o| b.u32(body_end + o)),
+        );
+        let present_cpu = if cpu.is_some() { 2 } else { 0 };
+        let cpu = cpu.flatten().unwrap_or(0);
+        match view.ty {
+            kind::FORK | kind::EXIT => {
+                if body_end < HEADER_LEN + 24 {
+                    return None;
+                }
+                let pid = b.u32(HEADER_LEN)?;
+                let ppid = b.u32(HEADER_LEN + 4)?;
+                let tid = b.u32(HEADER_LEN + 8)?;
+                let ptid = b.u32(HEADER_LEN + 12)?;
+                // The trailer's time, else the body's (as EventBuilder::parts).
+                let time = match time {
+                    Some(t) => t?,
+                    None => b.u64(HEADER_LEN + 16)?,
+                };
+                let head = SentHead {
+                    time,
+                    cpu,
+                    pid,
+                    tid,
+                    present: 1 | present_cpu | 4 | 8,
+                };
+                out.push(if view.ty == kind::FORK {
+                    self.comms.fork(ptid, tid);
+                    SentEvent::Fork { head, ppid, ptid }
+                } else {
+                    self.comms.exit(tid);
+                    SentEvent::Exit { head, ppid, ptid }
+                });
+                Some(())
+            }
+            kind::NAMESPACES => {
+                if body_end < HEADER_LEN + 16 {
+                    return None;
+                }
+                let nr = b.u64(HEADER_LEN + 8)?;
+                let len = usize::try_from(nr).ok()?.checked_mul(16)?;
+                if len > body_end - HEADER_LEN - 16 {
+                    return None;
+                }
+                let pid = b.u32(HEADER_LEN)?;
+                let tid = b.u32(HEADER_LEN + 4)?;
+                let (present_time, time) = match time {
+                    Some(t) => (1, t?),
+                    None => (0, 0),
+                };
+                // The links read, as NsSet::from_record reads them.
+                let links = raw.get(HEADER_LEN + 16..HEADER_LEN + 16 + len.min(16 * MAX_LINKS))?;
+                let set = if self.last_set != u32::MAX && links == &self.last_links[..] {
+                    self.last_set
+                } else {
+                    let ns = Namespaces::parse(b.range(HEADER_LEN, body_end)?)?;
+                    let ns = NsSet::from_record(&ns);
+                    let set = self.sets.intern(&ns).0;
+                    if set == self.sent {
+                        out.push(SentEvent::NewSet(Box::new(ns)));
+                        self.sent += 1;
+                    }
+                    self.last_links.clear();
+                    self.last_links.extend_from_slice(links);
+                    self.last_set = set;
+                    set
+                };
+                let head = SentHead {
+                    time,
+                    cpu,
+                    pid,
+                    tid,
+                    present: present_time | present_cpu | 4 | 8,
+                };
+                let comm = self.comms.get(tid);
+                out.push(SentEvent::Namespaces { head, set, comm });
+                Some(())
+            }
+            _ => None,
+        }
     }
 
     /// Appends to `out` what carries the event of a decoded record, if it makes one.
@@ -870,11 +1460,27 @@ impl EventSender {
                     out.push(SentEvent::NewSet(Box::new(ns)));
                     self.sent += 1;
                 }
-                out.push(SentEvent::Namespaces { head, set });
+                let comm = h.tid.map_or(NO_COMM, |t| self.comms.get(t));
+                out.push(SentEvent::Namespaces { head, set, comm });
             }
-            Part::Body(Body::Fork { ppid, ptid }) => out.push(SentEvent::Fork { head, ppid, ptid }),
-            Part::Body(Body::Exit { ppid, ptid }) => out.push(SentEvent::Exit { head, ppid, ptid }),
-            Part::Body(body) => out.push(SentEvent::Other(Box::new(h.with(body)))),
+            Part::Body(Body::Fork { ppid, ptid }) => {
+                if let Some(tid) = h.tid {
+                    self.comms.fork(ptid, tid);
+                }
+                out.push(SentEvent::Fork { head, ppid, ptid })
+            }
+            Part::Body(Body::Exit { ppid, ptid }) => {
+                if let Some(tid) = h.tid {
+                    self.comms.exit(tid);
+                }
+                out.push(SentEvent::Exit { head, ppid, ptid })
+            }
+            Part::Body(body) => {
+                if let (Body::Comm { comm, .. }, Some(tid)) = (&body, h.tid) {
+                    self.comms.set(tid, comm, out);
+                }
+                out.push(SentEvent::Other(Box::new(h.with(body))))
+            }
         }
     }
 }
@@ -882,7 +1488,8 @@ impl EventSender {
 /// The other end of an [`EventSender`]: the events again, with their command names.
 #[derive(Debug, Default)]
 pub struct EventReceiver {
-    comms: Comms,
+    /// The command names by slot.
+    comms: Vec<CompactString>,
     sets: Vec<NsSet>,
 }
 
@@ -893,7 +1500,7 @@ impl EventReceiver {
     }
 
     /// Calls `f` with the event `sent` carries, in the order they were sent; a set sent
-    /// ahead of its events is only kept (`None`).
+    /// ahead of its events, or a command name's slot, is only kept (`None`).
     #[inline(always)]
     pub fn receive<R>(
         &mut self,
@@ -905,9 +1512,19 @@ impl EventReceiver {
                 self.sets.push(**ns);
                 return None;
             }
-            SentEvent::Namespaces { head, set } => {
+            SentEvent::CommSlot(c) => {
+                let (slot, name) = &**c;
+                match self.comms.get_mut(*slot as usize) {
+                    Some(s) => s.clone_from(name),
+                    None => self.comms.push(name.clone()),
+                }
+                return None;
+            }
+            SentEvent::Namespaces { head, set, comm } => {
                 let h = head.head();
-                let comm = h.tid.and_then(|t| self.comms.get(t)).map(Cow::Borrowed);
+                // A slot the sender gave: its name came first.
+                let comm =
+                    (*comm != NO_COMM).then(|| Cow::Borrowed(self.comms[*comm as usize].as_str()));
                 // An index the sender gave: its set came first.
                 let ns = &self.sets[*set as usize];
                 return Some(f(&h.with(Body::Namespaces {
@@ -924,12 +1541,8 @@ impl EventReceiver {
                 ppid: *ppid,
                 ptid: *ptid,
             }),
-            SentEvent::Other(ev) => {
-                self.comms.learn(ev);
-                return Some(f(ev));
-            }
+            SentEvent::Other(ev) => return Some(f(ev)),
         };
-        self.comms.learn(&ev);
         Some(f(&ev))
     }
 }
@@ -1155,6 +1768,85 @@ mod tests {
             let mut out = b"x".to_vec();
             push_u64(&mut out, v);
             assert_eq!(&out[1..], v.to_string().as_bytes(), "{v}");
+        }
+    }
+
+    #[test]
+    fn comm_slots_are_reused_once_no_task_has_the_name() {
+        use crate::record::{Comm, TaskEvent};
+        let mut sender = EventSender::new();
+        let mut out = Vec::new();
+        let task = |tid, ptid| TaskEvent {
+            pid: tid,
+            ppid: ptid,
+            tid,
+            ptid,
+            time: 0,
+        };
+        for tid in 2..10_000u32 {
+            let comm = Record::Comm(Comm {
+                pid: tid,
+                tid,
+                comm: Cow::Owned(format!("n{tid}")),
+                exec: true,
+            });
+            sender.send_into(&comm, &SampleId::default(), &mut out);
+            sender.send_into(
+                &Record::Fork(task(tid + 1, tid)),
+                &SampleId::default(),
+                &mut out,
+            );
+            // The child has its parent's name, not a slot of its own.
+            assert_eq!(sender.comms.get(tid + 1), sender.comms.get(tid));
+            sender.send_into(&Record::Exit(task(tid, 1)), &SampleId::default(), &mut out);
+            sender.send_into(
+                &Record::Exit(task(tid + 1, tid)),
+                &SampleId::default(),
+                &mut out,
+            );
+            assert_eq!(sender.comms.get(tid), NO_COMM);
+            out.clear();
+        }
+        assert!(
+            sender.comms.slots.len() <= 1,
+            "{}",
+            sender.comms.slots.len()
+        );
+        assert!(sender.comms.by_name.len() + sender.comms.by_tid.len == 0);
+        // Tids past the pages.
+        let t = &mut sender.comms.by_tid;
+        for tid in [0, 4095, 4096, TID_PAGED - 1, TID_PAGED, u32::MAX] {
+            assert_eq!(t.get(tid), NO_COMM);
+            assert_eq!(t.replace(tid, 7), NO_COMM);
+            assert_eq!(t.get(tid), 7);
+            assert_eq!(t.replace(tid, 8), 7);
+        }
+        assert_eq!(t.len, 6);
+        for tid in [0, 4095, 4096, TID_PAGED - 1, TID_PAGED, u32::MAX] {
+            assert_eq!(t.replace(tid, NO_COMM), 8);
+            assert_eq!(t.get(tid), NO_COMM);
+        }
+        assert_eq!(t.len, 0);
+        assert_eq!(t.replace(12345, NO_COMM), NO_COMM);
+    }
+
+    #[test]
+    fn digits_plus_one_and_single_digits_are_written_like_display() {
+        let text = |d: &Digits| {
+            let mut out = Vec::new();
+            d.push_to(&mut out);
+            String::from_utf8(out).unwrap()
+        };
+        for v in 0..10u8 {
+            assert_eq!(text(&Digits::one(v)), v.to_string());
+        }
+        let starts = (0..30_000u64).chain([u32::MAX as u64 - 20, 10u64.pow(15) - 3]);
+        for v in starts {
+            if let Some(d) = Digits::of(v).succ() {
+                assert_eq!(text(&d), (v + 1).to_string(), "{v} + 1");
+            } else {
+                assert_eq!(v % 10, 9, "{v}: only a carry refuses");
+            }
         }
     }
 

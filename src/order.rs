@@ -13,6 +13,10 @@ pub struct ReorderBuffer<T> {
     /// (time, item), in arrival order behind a sorted prefix; the stable sort keeps
     /// arrival order among equal times.
     pending: Vec<(u64, T)>,
+    /// True while `pending` is in time order (nothing pushed older than its predecessor
+    /// since the last sort): a round from a single CPU, or rounds already merged, need no
+    /// sort.
+    sorted: bool,
     last_time: u64,
     round_max: u64,
     prev_round_max: Option<u64>,
@@ -25,6 +29,7 @@ impl<T> ReorderBuffer<T> {
     pub fn new(cap: usize) -> Self {
         ReorderBuffer {
             pending: Vec::new(),
+            sorted: true,
             last_time: 0,
             round_max: 0,
             prev_round_max: None,
@@ -57,15 +62,26 @@ impl<T> ReorderBuffer<T> {
     #[inline]
     pub fn push(&mut self, time: Option<u64>, item: T) -> bool {
         let t = time.unwrap_or(self.last_time);
+        // After a release, `last_time` is still the time of the last item waiting (or
+        // nothing waits and the flag is only pessimistic).
+        self.sorted &= t >= self.last_time;
         self.last_time = t;
         self.round_max = self.round_max.max(t);
         self.pending.push((t, item));
         self.pending.len() >= self.cap
     }
 
+    /// Sorts what waits, unless it is in order already.
+    fn sort(&mut self) {
+        if !self.sorted {
+            // Runs per CPU are already sorted: a stable sort over them is a cheap merge.
+            self.pending.sort_by_key(|&(t, _)| t);
+            self.sorted = true;
+        }
+    }
+
     fn release_upto(&mut self, limit: u64, out: &mut Vec<T>) {
-        // Runs per CPU are already sorted: a stable sort over them is a cheap merge.
-        self.pending.sort_by_key(|&(t, _)| t);
+        self.sort();
         let n = self.pending.partition_point(|&(t, _)| t <= limit);
         out.extend(self.pending.drain(..n).map(|(_, x)| x));
     }
@@ -80,7 +96,7 @@ impl<T> ReorderBuffer<T> {
 
     /// Releases the oldest half when the buffer is full.
     pub fn release_overflow(&mut self, out: &mut Vec<T>) {
-        self.pending.sort_by_key(|&(t, _)| t);
+        self.sort();
         let n = self.pending.len() / 2;
         out.extend(self.pending.drain(..n).map(|(_, x)| x));
     }
@@ -125,6 +141,32 @@ mod tests {
         b.push(Some(1), 'd');
         b.flush(&mut out);
         assert_eq!(out, vec!['d', 'a', 'b', 'c']);
+    }
+
+    #[test]
+    fn in_order_rounds_skip_the_sort_and_a_late_item_still_sorts() {
+        let mut b = ReorderBuffer::new(1000);
+        let mut out = Vec::new();
+        for t in [1, 2, 3] {
+            b.push(Some(t), t);
+        }
+        b.finish_round(&mut out);
+        for t in [4, 5] {
+            b.push(Some(t), t);
+        }
+        b.finish_round(&mut out);
+        assert_eq!(out, vec![1, 2, 3]);
+        assert!(b.sorted);
+        // Older than what waits (another CPU's run).
+        for t in [6, 3, 7] {
+            b.push(Some(t), t);
+        }
+        assert!(!b.sorted);
+        b.finish_round(&mut out);
+        assert_eq!(out, vec![1, 2, 3, 3, 4, 5]);
+        b.push(None, 0);
+        b.flush(&mut out);
+        assert_eq!(out, vec![1, 2, 3, 3, 4, 5, 6, 7, 0]);
     }
 
     #[test]

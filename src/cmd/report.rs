@@ -180,7 +180,20 @@ impl<W: Write> Lines<W> {
             buf,
             ..
         } = self;
-        write_with_changes(model, json, ev, g, pending, buf);
+        let changes = model.take_changes();
+        if changes.len() == 0 {
+            // Most events change no group: what `hand_on` does then, without its steps.
+            drop(changes);
+            let group = g.map(|g| model.group(g));
+            // The writer's own copy of write_labeled for the usual lines, once that
+            // function has cached the group's text.
+            if !json.write_labeled_cached(ev, group, buf) {
+                write_labeled(json, ev, group, buf);
+            }
+        } else {
+            pending.extend(changes);
+            write_with_changes(model, json, ev, g, pending, buf);
+        }
         if self.buf.len() >= 1 << 16 {
             self.out.write_all(&self.buf)?;
             self.buf.clear();
@@ -236,11 +249,7 @@ fn make_events<'b, 'm>(
     sender: &'b mut EventSender,
 ) -> impl FnMut(&nswatch::Decoder, &nswatch::RecordView<'m>, &mut Vec<SentEvent<'m>>) -> Result<()> + 'b
 {
-    move |dec, view, events| {
-        let (rec, id) = dec.decode(view)?;
-        sender.send_into(&rec, &id, events);
-        Ok(())
-    }
+    move |dec, view, events| Ok(sender.send_record(dec, view, events)?)
 }
 
 /// `report` (text) on this thread.

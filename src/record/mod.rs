@@ -184,7 +184,28 @@ impl<'a> RecordView<'a> {
     /// Reads the record header at the start of `bytes`; `bytes` must span the whole record.
     ///
     /// Checks that the size is at least a header and 8-aligned, and that `bytes` holds it.
+    #[inline(always)]
     pub fn parse(bytes: Bytes<'a>, offset: u64) -> Result<RecordView<'a>, DecodeError> {
+        if let (Some(ty), Some(misc), Some(size)) = (bytes.u32(0), bytes.u16(4), bytes.u16(6)) {
+            let size = size as usize;
+            if size >= HEADER_LEN && (size.is_multiple_of(8) || ty >= kind::USER_START) {
+                if let Some(bytes) = bytes.range(0, size) {
+                    return Ok(RecordView {
+                        offset,
+                        ty,
+                        misc,
+                        bytes,
+                    });
+                }
+            }
+        }
+        Self::parse_checked(bytes, offset)
+    }
+
+    /// [`RecordView::parse`] step by step, for the error of a bad header.
+    #[cold]
+    #[inline(never)]
+    fn parse_checked(bytes: Bytes<'a>, offset: u64) -> Result<RecordView<'a>, DecodeError> {
         let avail = bytes.len() as u64;
         let (ty, misc, size) = match (bytes.u32(0), bytes.u16(4), bytes.u16(6)) {
             (Some(t), Some(m), Some(s)) => (t, m, s),
