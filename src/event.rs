@@ -6,11 +6,11 @@
 
 use crate::bpf::event::IdsCache;
 use crate::bpf::Cause;
-use crate::decoder::{Decoder, Trailer};
+use crate::decoder::{Decoder, Hot};
 use crate::error::DecodeError;
-use crate::nsset::{link_name, Interner, NsSet, MAX_LINKS};
+use crate::nsset::{link_name, Interner, NsSet};
 use crate::record::NS_KINDS;
-use crate::record::{kind, Namespaces, Record, RecordView, SampleId, HEADER_LEN};
+use crate::record::{Record, RecordView, SampleId};
 use compact_str::CompactString;
 use hashbrown::HashMap;
 use std::borrow::Cow;
@@ -1325,8 +1325,8 @@ impl EventSender {
 
     /// Decodes `view` and appends to `out` what carries its event, if it makes one: what
     /// [`Decoder::decode`] and [`EventSender::send_into`] do, with the records a file is
-    /// full of (FORK, EXIT, NAMESPACES) read straight into their [`SentEvent`] (only the
-    /// fields the event needs, the trailer's by the decoder's [`Trailer`]). Anything else,
+    /// full of (FORK, EXIT, NAMESPACES) read straight into their [`SentEvent`] (by
+    /// [`Decoder::hot`]: only the fields the event needs). Anything else,
     /// and any record these reads would not accept, takes the general path, errors
     /// included.
     #[inline(always)]
@@ -1336,10 +1336,8 @@ impl EventSender {
         view: &RecordView<'a>,
         out: &mut Vec<SentEvent<'a>>,
     ) -> Result<(), DecodeError> {
-        if let Some(t) = decoder.trailer() {
-            if self.send_hot(t, view, out).is_some() {
-                return Ok(());
-            }
+        if self.send_hot(decoder, view, out).is_some() {
+            return Ok(());
         }
         let (rec, id) = decoder.decode(view)?;
         self.send_into(&rec, &id, out);
@@ -1351,97 +1349,65 @@ impl EventSender {
     #[inline(always)]
     fn send_hot<'a>(
         &mut self,
-        t: &Trailer,
+        decoder: &Decoder,
         view: &RecordView<'a>,
         out: &mut Vec<SentEvent<'a>>,
     ) -> Option<()> {
-        let (raw, second) = view.bytes.pieces();
-        if !second.is_empty() {
-            return None;
-        }
-        let b = view.bytes;
-        // The body, between the header and the trailer.
-        let body_end = raw.len().checked_sub(t.len)?;
-        let (time, cpu) = (
-            t.time.map(|o| b.u64(body_end + o)),
-            t.cpu.map(|o| b.u32(body_end + o)),
-        );
-        let present_cpu = if cpu.is_some() { 2 } else { 0 };
-        let cpu = cpu.flatten().unwrap_or(0);
-        match view.ty {
-            kind::FORK | kind::EXIT => {
-                if body_end < HEADER_LEN + 24 {
-                    return None;
-                }
-                let pid = b.u32(HEADER_LEN)?;
-                let ppid = b.u32(HEADER_LEN + 4)?;
-                let tid = b.u32(HEADER_LEN + 8)?;
-                let ptid = b.u32(HEADER_LEN + 12)?;
-                // The trailer's time, else the body's (as EventBuilder::parts).
-                let time = match time {
-                    Some(t) => t?,
-                    None => b.u64(HEADER_LEN + 16)?,
-                };
+        match decoder.hot(view)? {
+            Hot::Task {
+                exit,
+                pid,
+                ppid,
+                tid,
+                ptid,
+                time,
+                cpu,
+            } => {
                 let head = SentHead {
                     time,
-                    cpu,
+                    cpu: cpu.unwrap_or(0),
                     pid,
                     tid,
-                    present: 1 | present_cpu | 4 | 8,
+                    present: 1 | if cpu.is_some() { 2 } else { 0 } | 4 | 8,
                 };
-                out.push(if view.ty == kind::FORK {
-                    self.comms.fork(ptid, tid);
-                    SentEvent::Fork { head, ppid, ptid }
-                } else {
+                out.push(if exit {
                     self.comms.exit(tid);
                     SentEvent::Exit { head, ppid, ptid }
+                } else {
+                    self.comms.fork(ptid, tid);
+                    SentEvent::Fork { head, ppid, ptid }
                 });
                 Some(())
             }
-            kind::NAMESPACES => {
-                if body_end < HEADER_LEN + 16 {
-                    return None;
-                }
-                let nr = b.u64(HEADER_LEN + 8)?;
-                let len = usize::try_from(nr).ok()?.checked_mul(16)?;
-                if len > body_end - HEADER_LEN - 16 {
-                    return None;
-                }
-                let pid = b.u32(HEADER_LEN)?;
-                let tid = b.u32(HEADER_LEN + 4)?;
-                let (present_time, time) = match time {
-                    Some(t) => (1, t?),
-                    None => (0, 0),
-                };
-                // The links read, as NsSet::from_record reads them.
-                let links = raw.get(HEADER_LEN + 16..HEADER_LEN + 16 + len.min(16 * MAX_LINKS))?;
-                let set = if self.last_set != u32::MAX && links == &self.last_links[..] {
+            Hot::Namespaces(h) => {
+                let set = if self.last_set != u32::MAX && h.links == &self.last_links[..] {
                     self.last_set
                 } else {
-                    let ns = Namespaces::parse(b.range(HEADER_LEN, body_end)?)?;
-                    let ns = NsSet::from_record(&ns);
+                    let ns = NsSet::from_record(&h.view());
                     let set = self.sets.intern(&ns).0;
                     if set == self.sent {
                         out.push(SentEvent::NewSet(Box::new(ns)));
                         self.sent += 1;
                     }
                     self.last_links.clear();
-                    self.last_links.extend_from_slice(links);
+                    self.last_links.extend_from_slice(h.links);
                     self.last_set = set;
                     set
                 };
                 let head = SentHead {
-                    time,
-                    cpu,
-                    pid,
-                    tid,
-                    present: present_time | present_cpu | 4 | 8,
+                    time: h.time.unwrap_or(0),
+                    cpu: h.cpu.unwrap_or(0),
+                    pid: h.pid,
+                    tid: h.tid,
+                    present: u8::from(h.time.is_some())
+                        | if h.cpu.is_some() { 2 } else { 0 }
+                        | 4
+                        | 8,
                 };
-                let comm = self.comms.get(tid);
+                let comm = self.comms.get(h.tid);
                 out.push(SentEvent::Namespaces { head, set, comm });
                 Some(())
             }
-            _ => None,
         }
     }
 
@@ -1716,6 +1682,58 @@ impl EventBuilder {
             _ => return None,
         };
         Some((ev, Part::Body(body)))
+    }
+
+    /// The event of a record read by [`Decoder::hot`]: what [`EventBuilder::event`] makes
+    /// of the same record decoded (command names learned alike).
+    #[inline(always)]
+    pub fn hot_event(&mut self, hot: &Hot<'_>) -> Event<'_> {
+        match *hot {
+            Hot::Task {
+                exit,
+                pid,
+                ppid,
+                tid,
+                ptid,
+                time,
+                cpu,
+            } => {
+                if !self.no_comms {
+                    if exit {
+                        self.comms.exit(tid);
+                    } else {
+                        self.comms.fork(ptid, tid);
+                    }
+                }
+                Event {
+                    time_ns: Some(time),
+                    cpu,
+                    pid: Some(pid),
+                    tid: Some(tid),
+                    synthesized: false,
+                    body: if exit {
+                        Body::Exit { ppid, ptid }
+                    } else {
+                        Body::Fork { ppid, ptid }
+                    },
+                }
+            }
+            Hot::Namespaces(h) => {
+                self.ns = NsSet::from_record(&h.view());
+                Event {
+                    time_ns: h.time,
+                    cpu: h.cpu,
+                    pid: Some(h.pid),
+                    tid: Some(h.tid),
+                    synthesized: false,
+                    body: Body::Namespaces {
+                        ns: &self.ns,
+                        comm: self.comms.get(h.tid).map(Cow::Borrowed),
+                        cause: None,
+                    },
+                }
+            }
+        }
     }
 
     /// Decodes `view` and builds its event in one step.

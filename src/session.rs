@@ -25,6 +25,7 @@
 use crate::bpf::correlate::Correlator;
 use crate::bpf::{Cause, Probe};
 use crate::census;
+use crate::decoder::Hot;
 use crate::event::{Body, Event};
 use crate::live::{monotonic_ns, Capture, CaptureOptions, CaptureStats, Item};
 use crate::model::{Attributor, Change, ChangeKind, GroupId};
@@ -274,16 +275,43 @@ impl Core {
             }
             Item::Record(dec, view) => (dec, view),
         };
-        // Borrowed in place: moving the decoded record (160 bytes) out of its Result cost
-        // two memcpy calls per record.
-        let decoded = dec.decode(view);
-        let Ok((rec, id)) = &decoded else {
-            return Err(decoded.expect_err("not Ok").into());
-        };
         self.stats.records[(view.ty as usize).min(128)] += 1;
-        let time = match rec {
-            Record::Fork(t) | Record::Exit(t) => id.time.or(Some(t.time)),
-            _ => id.time,
+        // FORK, EXIT and NAMESPACES (almost every record) are read in place; the rest is
+        // decoded. Borrowed in place: moving the decoded record (160 bytes) out of its
+        // Result cost two memcpy calls per record.
+        let hot = dec.hot(view);
+        let decoded = match hot {
+            Some(_) => None,
+            None => Some(dec.decode(view)),
+        };
+        let (time, what) = match (&hot, &decoded) {
+            (
+                Some(Hot::Task {
+                    exit,
+                    tid,
+                    ptid,
+                    time,
+                    ..
+                }),
+                _,
+            ) => (
+                Some(*time),
+                if *exit {
+                    Seen::Other
+                } else {
+                    Seen::Fork(*ptid, *tid)
+                },
+            ),
+            (Some(Hot::Namespaces(h)), _) => (h.time, Seen::Namespaces(h.tid)),
+            (None, Some(Ok((rec, id)))) => match rec {
+                Record::Fork(t) => (id.time.or(Some(t.time)), Seen::Fork(t.ptid, t.tid)),
+                Record::Exit(t) => (id.time.or(Some(t.time)), Seen::Other),
+                Record::Namespaces(n) => (id.time, Seen::Namespaces(n.tid)),
+                Record::Lost(l) => (id.time, Seen::Lost(l.lost)),
+                _ => (id.time, Seen::Other),
+            },
+            (None, Some(Err(e))) => return Err(e.clone().into()),
+            (None, None) => (None, Seen::Other), // decoded when not hot
         };
         if let (false, Some(t)) = (self.causes.is_empty(), time) {
             self.causes.expire(t, &mut self.expired);
@@ -295,16 +323,21 @@ impl Core {
             self.expired = expired;
         }
         let mut cause = None;
-        match rec {
-            Record::Lost(l) => {
-                self.stats.lost_records += l.lost;
+        match what {
+            Seen::Lost(lost) => {
+                self.stats.lost_records += lost;
                 self.rescan = true;
             }
-            Record::Fork(t) => self.causes.fork(t.ptid, t.tid, time.unwrap_or(0)),
-            Record::Namespaces(n) => cause = self.causes.namespaces(n.tid, time.unwrap_or(0)),
-            _ => {}
+            Seen::Fork(ptid, tid) => self.causes.fork(ptid, tid, time.unwrap_or(0)),
+            Seen::Namespaces(tid) => cause = self.causes.namespaces(tid, time.unwrap_or(0)),
+            Seen::Other => {}
         }
-        if let Some(mut ev) = self.builder.event(rec, id) {
+        let event = match (&hot, &decoded) {
+            (Some(h), _) => Some(self.builder.hot_event(h)),
+            (None, Some(Ok((rec, id)))) => self.builder.event(rec, id),
+            _ => None,
+        };
+        if let Some(mut ev) = event {
             if let Body::Namespaces { cause: c, .. } = &mut ev.body {
                 *c = cause.as_deref();
                 self.stats.matched += u64::from(c.is_some());
@@ -414,6 +447,15 @@ impl Core {
             f(&self.model, Update::Event { event: &ns, group });
         }
     }
+}
+
+/// What the correlator and the counts need of a record, whichever way it was read.
+#[derive(Clone, Copy)]
+enum Seen {
+    Fork(u32, u32),
+    Namespaces(u32),
+    Lost(u64),
+    Other,
 }
 
 /// Hands on `ev` (already applied to `model`, which put it in `group`) with the group

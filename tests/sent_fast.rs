@@ -54,6 +54,51 @@ fn fast_sent_events_are_the_events() {
     assert!(files >= 7);
 }
 
+/// [`Decoder::hot`] with [`EventBuilder::hot_event`] (the live pipeline's fast path) make
+/// the events that decoding and [`EventBuilder::event`] make, for every record of every
+/// fixture; the records it leaves to the general path are the other types.
+#[test]
+fn hot_events_are_the_events() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+    let (mut files, mut hot) = (0, 0);
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "data") {
+            continue;
+        }
+        files += 1;
+        let mut data = nswatch::PerfData::open(&path).unwrap();
+        let (mut builder, mut fast) = (EventBuilder::new(), EventBuilder::new());
+        data.for_each(
+            nswatch::Order::Time,
+            |dec, view| -> Result<(), nswatch::DecodeError> {
+                let (rec, id) = dec.decode(view)?;
+                let want = builder.event(&rec, &id);
+                let at = format!("{} at {:#x}", path.display(), view.offset);
+                match dec.hot(view) {
+                    Some(h) => {
+                        hot += 1;
+                        assert_eq!(Some(fast.hot_event(&h)), want, "{at}");
+                    }
+                    None => {
+                        use nswatch::record::kind;
+                        assert!(
+                            ![kind::FORK, kind::EXIT, kind::NAMESPACES].contains(&view.ty),
+                            "{at}: a {} left to the general path",
+                            view.ty
+                        );
+                        assert_eq!(fast.event(&rec, &id), want, "{at}");
+                    }
+                }
+                Ok(())
+            },
+        )
+        .unwrap();
+    }
+    assert!(files >= 7);
+    assert!(hot > 1000, "{hot}");
+}
+
 fn ev_has_comm(ev: &nswatch::Event<'_>) -> bool {
     matches!(ev.body, nswatch::Body::Namespaces { comm: Some(_), .. })
 }

@@ -87,6 +87,13 @@ impl<'a> Namespaces<'a> {
         })
     }
 
+    /// A view of `links` (16 bytes each) already found in a record (by
+    /// [`crate::Decoder::hot`]).
+    #[inline(always)]
+    pub(crate) fn from_parts(pid: u32, tid: u32, links: Bytes<'a>) -> Self {
+        Namespaces { pid, tid, links }
+    }
+
     /// nr_namespaces: how many links the record holds (7 on current kernels; older or newer
     /// kernels may write fewer or more, which is why this is not assumed).
     #[inline]
