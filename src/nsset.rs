@@ -8,6 +8,8 @@ use hashbrown::HashMap;
 pub const MAX_LINKS: usize = 8;
 
 /// A task's namespace links in kernel index order (net, uts, ipc, pid, user, mnt, cgroup).
+// `==` (below) compares every field, as the derived Hash and Ord see them.
+#[allow(clippy::derived_hash_with_manual_eq)]
 #[derive(Debug, Clone, Copy, Eq, Hash, Default, PartialOrd, Ord)]
 pub struct NsSet {
     len: u8,
