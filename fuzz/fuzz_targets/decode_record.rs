@@ -8,13 +8,16 @@
 //!   [17..20) unused
 //!   [20..24) split point (modulo the record bytes' length + 1)
 //! The bytes after them are walked record by record; every decoded record has all its
-//! accessors read and its event built and serialised. Errors are fine, panics are not.
+//! accessors read and its event built and serialised, and the fast read of FORK, EXIT and
+//! NAMESPACES records (`Decoder::hot`, report's `EventSender::send_record`) must agree with
+//! the decoding: the same event, never a record the decoder refuses. Errors are fine,
+//! panics are not.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use nswatch::attr::{flag, sample, Attr, SampleFormat};
 use nswatch::bytes::{Bytes, Endian};
-use nswatch::event::JsonWriter;
+use nswatch::event::{EventSender, JsonWriter};
 use nswatch::nsset::NsSet;
 use nswatch::record::{Record, RecordView, SampleId};
 use nswatch::{Decoder, EventBuilder};
@@ -119,6 +122,9 @@ fuzz_target!(|data: &[u8]| {
 
     let all = Bytes::split(a, b, endian);
     let mut builder = EventBuilder::new();
+    let mut hot_builder = EventBuilder::new();
+    let mut sender = EventSender::new();
+    let mut sent = Vec::new();
     let mut writer = JsonWriter::new();
     let mut sink = 0usize;
     let mut off = 0usize;
@@ -136,10 +142,21 @@ fuzz_target!(|data: &[u8]| {
         sink += view.event_id(&fmt).is_some() as usize;
         sink += decoder.time_of(&view).is_some() as usize;
         assert_eq!(decoder.format_of(&view), fmt);
-        let _ = decoder.decode(&view);
+        let decoded = decoder.decode(&view);
+        let hot = decoder.hot(&view);
+        assert_eq!(
+            sender.send_record(&decoder, &view, &mut sent).is_ok(),
+            decoded.is_ok()
+        );
+        sent.clear();
         match view.decode(&fmt) {
             Ok((rec, id)) => {
                 touch(&rec, &id);
+                let fast = match &hot {
+                    Some(h) => Some(hot_builder.hot_event(h)),
+                    None => hot_builder.event(&rec, &id),
+                };
+                assert_eq!(fast, builder.event(&rec, &id), "the fast read's event");
                 if let Some(ev) = builder.event(&rec, &id) {
                     let json = ev.to_json();
                     let v: serde_json::Value =
@@ -151,6 +168,7 @@ fuzz_target!(|data: &[u8]| {
                 }
             }
             Err(e) => {
+                assert!(hot.is_none(), "the fast read took a record decoding refuses");
                 assert_eq!(e.offset, off as u64);
                 sink += e.to_string().len();
             }
