@@ -123,7 +123,11 @@ impl Interner {
     pub fn intern(&mut self, set: &NsSet) -> SetId {
         for (i, id) in self.recent.into_iter().enumerate() {
             match id {
-                Some(id) if self.sets[id.0 as usize] == *set => {
+                // The first link (net) tells most sets apart before the whole compare.
+                Some(id)
+                    if self.sets[id.0 as usize].links[0] == set.links[0]
+                        && self.sets[id.0 as usize] == *set =>
+                {
                     self.recent.swap(0, i);
                     return id;
                 }

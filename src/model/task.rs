@@ -164,13 +164,15 @@ impl Task {
         let Some(past) = self.past.as_deref() else {
             return (self.current.start_ns == 0).then_some(&self.current);
         };
-        // Binary: a setns storm's thread keeps tens of thousands of intervals.
-        match past.partition_point(|iv| iv.start_ns <= time_ns) {
-            // Forgotten intervals start after 0, so this is a task found at start whose
-            // history is whole.
-            0 => (self.born_ns() == 0).then(|| past.front().unwrap_or(&self.current)),
-            i => Some(&past[i - 1]),
+        // The newest interval that started by `time_ns`: in the deque's second slice (the
+        // newer one), else in its first.
+        let (older, newer) = past.as_slices();
+        if let Some(iv) = latest_by(newer, time_ns).or_else(|| latest_by(older, time_ns)) {
+            return Some(iv);
         }
+        // Forgotten intervals start after 0, so this is a task found at start whose
+        // history is whole.
+        (self.born_ns() == 0).then(|| past.front().unwrap_or(&self.current))
     }
 
     /// Birth, event time in ns (0 when it existed at start): the start of its first
@@ -203,6 +205,18 @@ impl Task {
             std::mem::size_of::<VecDeque<Interval>>()
                 + p.capacity() * std::mem::size_of::<Interval>()
         })
+    }
+}
+
+/// The last of `ivs` (in start order) that started by `time_ns`. Most histories are a few
+/// intervals, scanned back; a setns storm's thread keeps tens of thousands, searched.
+#[inline]
+fn latest_by(ivs: &[Interval], time_ns: u64) -> Option<&Interval> {
+    if ivs.len() <= 16 {
+        ivs.iter().rev().find(|iv| iv.start_ns <= time_ns)
+    } else {
+        let after = ivs.partition_point(|iv| iv.start_ns <= time_ns);
+        after.checked_sub(1).map(|i| &ivs[i])
     }
 }
 
@@ -267,6 +281,18 @@ mod tests {
         assert_eq!(t.at(5_000), None);
         assert_eq!(t.at(0), None);
         assert!(t.born_ns() > 0);
+        // A longer horizon: ~100 intervals kept, the deque wrapped, searched.
+        let mut t = Task::new(10, 10, 0, SetId(0), g(0));
+        for i in 1..=5_000u32 {
+            let time = u64::from(i) * 10;
+            t.change(time, SetId(i % 3), g(i % 3), time.saturating_sub(1_000));
+        }
+        for back in [5u64, 15, 25, 505, 995] {
+            let at = 50_000 - back;
+            let want = SetId(((at / 10) % 3) as u32);
+            assert_eq!(t.at(at).unwrap().set, want, "at {at}");
+        }
+        assert_eq!(t.at(48_000), None);
         // Without a horizon nothing is forgotten.
         let mut t = Task::new(10, 10, 0, SetId(0), g(0));
         for i in 1..=100u32 {
