@@ -9,7 +9,9 @@
 //!
 //! Groups (throughput in records, or events, per second):
 //!   walk           RecordView::parse only (header checks), record after record;
-//!   decode         parse + Decoder::decode, every field read and summed;
+//!   decode         parse + Decoder::decode, every field read and summed (`contiguous`);
+//!                  `hot`: Decoder::hot (the fast read `report` and `record` use for FORK,
+//!                  EXIT and NAMESPACES, the links read into a set), decode for the rest;
 //!   decode_split   the same decode when records are two-piece views (ring wrap):
 //!                  `contiguous` (baseline), `ring_128p` (the wraps of a 128-page ring: a
 //!                  few hundred records), `every_record` (every record cut in two inside);
@@ -25,6 +27,7 @@ use criterion::{
 };
 use nswatch::attr::{flag, sample, Attr, SampleFormat};
 use nswatch::bytes::{Bytes, Endian};
+use nswatch::decoder::Hot;
 use nswatch::event::{Body, Event, JsonWriter};
 use nswatch::nsset::link_name;
 use nswatch::record::encode::Encoder;
@@ -214,6 +217,39 @@ fn decode_all(inp: &Input, dec: &Decoder, split: Split) -> u64 {
     sum
 }
 
+/// The fast read where it applies (`Decoder::hot`), the decoding elsewhere.
+fn hot_all(inp: &Input, dec: &Decoder) -> u64 {
+    let mut sum = 0u64;
+    let mut off = 0;
+    while off < inp.buf.len() {
+        let v = view_at(inp, off, 0, Split::None);
+        sum = sum.wrapping_add(match dec.hot(&v) {
+            Some(Hot::Task {
+                pid,
+                ppid,
+                tid,
+                ptid,
+                time,
+                cpu,
+                ..
+            }) => u64::from(pid ^ ppid ^ tid ^ ptid ^ cpu.unwrap_or(0)) ^ time,
+            Some(Hot::Namespaces(h)) => {
+                let set = nswatch::nsset::NsSet::from_record(&h.view());
+                set.links()
+                    .iter()
+                    .fold(h.time.unwrap_or(0), |a, l| a ^ l.ino ^ l.dev)
+                    ^ u64::from(h.pid ^ h.tid ^ h.cpu.unwrap_or(0))
+            }
+            None => {
+                let (rec, id) = dec.decode(&v).expect("decodes");
+                touch(&rec, &id)
+            }
+        });
+        off += v.size();
+    }
+    sum
+}
+
 /// Event through serde: the same object, keys and order as the hand-written writer.
 struct SerdeEvent<'e, 'a>(&'e Event<'a>);
 struct SerdeNs<'e>(&'e nswatch::nsset::NsSet);
@@ -399,6 +435,7 @@ fn benches(c: &mut Criterion) {
     g.bench_function("contiguous", |bch| {
         bch.iter(|| black_box(decode_all(&inp, &dec, Split::None)))
     });
+    g.bench_function("hot", |bch| bch.iter(|| black_box(hot_all(&inp, &dec))));
     g.finish();
 
     let mut g = c.benchmark_group("decode_split");
