@@ -3,20 +3,15 @@
 //! [`EventReceiver`], the events [`EventBuilder::event`] makes, for every record of every
 //! fixture, and items of at most 40 bytes.
 
+mod common;
+
 use nswatch::event::{EventReceiver, EventSender, SentEvent};
 use nswatch::EventBuilder;
 
 #[test]
 fn fast_sent_events_are_the_events() {
     assert!(std::mem::size_of::<SentEvent<'_>>() <= 40);
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
-    let mut files = 0;
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_none_or(|e| e != "data") {
-            continue;
-        }
-        files += 1;
+    for path in common::fixture_captures() {
         let mut data = nswatch::PerfData::open(&path).unwrap();
         let mut builder = EventBuilder::new();
         let mut sender = EventSender::new();
@@ -51,7 +46,6 @@ fn fast_sent_events_are_the_events() {
             path.display()
         );
     }
-    assert!(files >= 7);
 }
 
 /// [`Decoder::hot`] with [`EventBuilder::hot_event`] (the live pipeline's fast path) make
@@ -59,14 +53,8 @@ fn fast_sent_events_are_the_events() {
 /// fixture; the records it leaves to the general path are the other types.
 #[test]
 fn hot_events_are_the_events() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
-    let (mut files, mut hot) = (0, 0);
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_none_or(|e| e != "data") {
-            continue;
-        }
-        files += 1;
+    let mut hot = 0;
+    for path in common::fixture_captures() {
         let mut data = nswatch::PerfData::open(&path).unwrap();
         let (mut builder, mut fast) = (EventBuilder::new(), EventBuilder::new());
         data.for_each(
@@ -95,7 +83,6 @@ fn hot_events_are_the_events() {
         )
         .unwrap();
     }
-    assert!(files >= 7);
     assert!(hot > 1000, "{hot}");
 }
 
@@ -113,13 +100,8 @@ fn cached_labeled_lines_are_write_labeleds() {
     use nswatch::model::{Attributor, Naming};
     use std::borrow::Cow;
 
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
     let mut cached = 0;
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_none_or(|e| e != "data") {
-            continue;
-        }
+    for path in common::fixture_captures() {
         let mut data = nswatch::PerfData::open(&path).unwrap();
         let mut builder = EventBuilder::new();
         let mut model = Attributor::learning();

@@ -18,6 +18,19 @@ pub fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// Every capture of fixtures/ (`*.data`), in name order; there are at least 7.
+pub fn fixture_captures() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "data"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 7, "{} captures in fixtures/", files.len());
+    files
+}
+
 /// Builds the test program at `source` (relative to the crate, e.g. "tests/progs/ns_calls.c")
 /// with the machine's cc, once per test binary, and returns the executable's path.
 pub fn build_c(source: &str) -> PathBuf {
