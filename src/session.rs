@@ -25,12 +25,11 @@
 use crate::bpf::correlate::Correlator;
 use crate::bpf::{Cause, Probe};
 use crate::census;
-use crate::decoder::Hot;
 use crate::event::{Body, Event};
 use crate::live::{monotonic_ns, Capture, CaptureOptions, CaptureStats, Item};
 use crate::model::{Attributor, Change, ChangeKind, GroupId};
 use crate::procfs::{self, ProcTask};
-use crate::record::{NsLink, Record};
+use crate::record::NsLink;
 use crate::EventBuilder;
 use anyhow::{Context, Result};
 use std::path::Path;
@@ -208,7 +207,7 @@ impl Session {
         let core = &mut self.core;
         self.cap.flush(|item| core.handle(item, &mut f))?;
         for c in self.core.causes.finish() {
-            self.core.put_call(&c, &mut f);
+            put_call(&self.core.model, &c, &mut f);
         }
         if let Some(lost) = self.cap.side().map(|s| s.lost()) {
             self.core.put_bpf_lost(lost, &mut f);
@@ -268,7 +267,7 @@ impl Core {
         let (dec, view) = match item {
             Item::Syscall(c) => {
                 if let Some(c) = self.causes.syscall(c) {
-                    self.put_call(&c, f);
+                    put_call(&self.model, &c, f);
                     self.spare.push(c);
                 }
                 return Ok(());
@@ -276,105 +275,61 @@ impl Core {
             Item::Record(dec, view) => (dec, view),
         };
         self.stats.records[(view.ty as usize).min(128)] += 1;
-        // FORK, EXIT and NAMESPACES (almost every record) are read in place; the rest is
-        // decoded. Borrowed in place: moving the decoded record (160 bytes) out of its
-        // Result cost two memcpy calls per record.
-        let hot = dec.hot(view);
-        let decoded = match hot {
-            Some(_) => None,
-            None => Some(dec.decode(view)),
+        // FORK, EXIT and NAMESPACES (almost every record) are read in place, the rest
+        // decoded; what the correlator needs is the event's.
+        let mut ev = match dec.hot(view) {
+            Some(h) => self.builder.hot_event(&h),
+            None => {
+                let (rec, id) = dec.decode(view)?;
+                match self.builder.event(&rec, &id) {
+                    Some(ev) => ev,
+                    None => return Ok(()),
+                }
+            }
         };
-        let (time, what) = match (&hot, &decoded) {
-            (
-                Some(Hot::Task {
-                    exit,
-                    tid,
-                    ptid,
-                    time,
-                    ..
-                }),
-                _,
-            ) => (
-                Some(*time),
-                if *exit {
-                    Seen::Other
-                } else {
-                    Seen::Fork(*ptid, *tid)
-                },
-            ),
-            (Some(Hot::Namespaces(h)), _) => (h.time, Seen::Namespaces(h.tid)),
-            (None, Some(Ok((rec, id)))) => match rec {
-                Record::Fork(t) => (id.time.or(Some(t.time)), Seen::Fork(t.ptid, t.tid)),
-                Record::Exit(t) => (id.time.or(Some(t.time)), Seen::Other),
-                Record::Namespaces(n) => (id.time, Seen::Namespaces(n.tid)),
-                Record::Lost(l) => (id.time, Seen::Lost(l.lost)),
-                _ => (id.time, Seen::Other),
-            },
-            (None, Some(Err(e))) => return Err(e.clone().into()),
-            (None, None) => (None, Seen::Other), // decoded when not hot
-        };
-        if let (false, Some(t)) = (self.causes.is_empty(), time) {
+        if let (false, Some(t)) = (self.causes.is_empty(), ev.time_ns) {
             self.causes.expire(t, &mut self.expired);
-            let mut expired = std::mem::take(&mut self.expired);
-            for c in expired.drain(..) {
-                self.put_call(&c, f);
+            for c in self.expired.drain(..) {
+                put_call(&self.model, &c, f);
                 self.spare.push(c);
             }
-            self.expired = expired;
         }
-        let mut cause = None;
-        match what {
-            Seen::Lost(lost) => {
-                self.stats.lost_records += lost;
+        let time = ev.time_ns.unwrap_or(0);
+        let cause = match (&ev.body, ev.tid) {
+            (Body::Lost { lost }, _) => {
+                self.stats.lost_records += *lost;
                 self.rescan = true;
+                None
             }
-            Seen::Fork(ptid, tid) => self.causes.fork(ptid, tid, time.unwrap_or(0)),
-            Seen::Namespaces(tid) => cause = self.causes.namespaces(tid, time.unwrap_or(0)),
-            Seen::Other => {}
-        }
-        let event = match (&hot, &decoded) {
-            (Some(h), _) => Some(self.builder.hot_event(h)),
-            (None, Some(Ok((rec, id)))) => self.builder.event(rec, id),
+            (Body::Fork { ptid, .. }, Some(tid)) => {
+                self.causes.fork(*ptid, tid, time);
+                None
+            }
+            (Body::Namespaces { .. }, Some(tid)) => self.causes.namespaces(tid, time),
             _ => None,
         };
-        if let Some(mut ev) = event {
-            if let Body::Namespaces { cause: c, .. } = &mut ev.body {
-                *c = cause.as_deref();
-                self.stats.matched += u64::from(c.is_some());
-            }
-            let group = self.model.observe(&ev);
-            if let (Body::Namespaces { ns, .. }, Some(tid)) = (&ev.body, ev.tid) {
-                learn_nspid(&mut self.model, ev.pid.unwrap_or(tid), tid, ns);
-            }
-            let netns = &mut self.netns;
-            hand_on(
-                &mut self.model,
-                &mut self.pending,
-                &ev,
-                group,
-                |m, changes| name_started(m, changes, netns),
-                f,
-            );
+        if let Body::Namespaces { cause: c, .. } = &mut ev.body {
+            *c = cause.as_deref();
+            self.stats.matched += u64::from(c.is_some());
         }
+        let group = self.model.observe(&ev);
+        if let (Body::Namespaces { ns, .. }, Some(tid)) = (&ev.body, ev.tid) {
+            learn_nspid(&mut self.model, ev.pid.unwrap_or(tid), tid, ns);
+        }
+        let netns = &mut self.netns;
+        hand_on(
+            &mut self.model,
+            &mut self.pending,
+            &ev,
+            group,
+            |m, changes| name_started(m, changes, netns),
+            f,
+        );
+        drop(ev);
         if let Some(c) = cause {
             self.spare.push(c);
         }
         Ok(())
-    }
-
-    /// Hands on a call that made no NAMESPACES record as an "ns_syscall" event.
-    fn put_call(&mut self, c: &Cause, f: &mut impl FnMut(&Attributor, Update<'_>)) {
-        let ev = Event {
-            time_ns: Some(c.enter_ns),
-            cpu: Some(c.cpu),
-            pid: Some(c.pid),
-            tid: Some(c.tid),
-            synthesized: false,
-            body: Body::NsSyscall { call: c },
-        };
-        // It changed nothing: its group is the one its task is in.
-        let group = self.model.current(c.tid).map(|iv| iv.group);
-        f(&self.model, Update::Event { event: &ev, group });
     }
 
     /// Hands on an "ns_syscall_lost" event when the probe lost records since the last one.
@@ -449,13 +404,19 @@ impl Core {
     }
 }
 
-/// What the correlator and the counts need of a record, whichever way it was read.
-#[derive(Clone, Copy)]
-enum Seen {
-    Fork(u32, u32),
-    Namespaces(u32),
-    Lost(u64),
-    Other,
+/// Hands on a call that made no NAMESPACES record as an "ns_syscall" event.
+fn put_call(model: &Attributor, c: &Cause, f: &mut impl FnMut(&Attributor, Update<'_>)) {
+    let ev = Event {
+        time_ns: Some(c.enter_ns),
+        cpu: Some(c.cpu),
+        pid: Some(c.pid),
+        tid: Some(c.tid),
+        synthesized: false,
+        body: Body::NsSyscall { call: c },
+    };
+    // It changed nothing: its group is the one its task is in.
+    let group = model.current(c.tid).map(|iv| iv.group);
+    f(model, Update::Event { event: &ev, group });
 }
 
 /// Hands on `ev` (already applied to `model`, which put it in `group`) with the group
