@@ -1,50 +1,73 @@
-//! The reading thread's fast path ([`EventSender::send_record`]: FORK, EXIT and NAMESPACES
-//! read straight from the record, command names kept by slot) gives, through an
-//! [`EventReceiver`], the events [`EventBuilder::event`] makes, for every record of every
-//! fixture, and items of at most 40 bytes.
+//! The fast paths are the general one: what `report`'s reading thread sends (by
+//! [`EventSender::send_record`]: FORK, EXIT and NAMESPACES read straight from the record,
+//! command names kept by slot), and the live session's events (`Decoder::hot`), are the
+//! events [`EventBuilder::event`] makes, for every record of every fixture; items are at
+//! most 40 bytes.
 
 mod common;
 
+use nswatch::event::Body;
 use nswatch::event::{EventReceiver, EventSender, SentEvent};
 use nswatch::EventBuilder;
 
+/// Both ways of sending a record to the other thread — decoded then sent
+/// ([`EventSender::send_into`]) and read in place ([`EventSender::send_record`]) — give,
+/// through an [`EventReceiver`], the events [`EventBuilder::event`] makes, for every record
+/// of every fixture: command names known, each set sent once.
 #[test]
-fn fast_sent_events_are_the_events() {
+fn sent_events_are_the_events() {
     assert!(std::mem::size_of::<SentEvent<'_>>() <= 40);
     for path in common::fixture_captures() {
         let mut data = nswatch::PerfData::open(&path).unwrap();
         let mut builder = EventBuilder::new();
-        let mut sender = EventSender::new();
-        let mut receiver = EventReceiver::new();
-        let (mut events, mut comms) = (0, 0);
+        // [0]: send_into, [1]: send_record.
+        let mut senders = [EventSender::new(), EventSender::new()];
+        let mut receivers = [EventReceiver::new(), EventReceiver::new()];
+        let (mut events, mut namespaces) = ([0; 2], 0);
+        let (mut comms, mut sets) = ([0; 2], [0; 2]);
         data.for_each(
             nswatch::Order::Time,
             |dec, view| -> Result<(), nswatch::DecodeError> {
                 let (rec, id) = dec.decode(view)?;
                 let want = builder.event(&rec, &id);
-                let mut sent = Vec::new();
-                sender.send_record(dec, view, &mut sent)?;
+                let mut sent = [Vec::new(), Vec::new()];
+                senders[0].send_into(&rec, &id, &mut sent[0]);
+                senders[1].send_record(dec, view, &mut sent[1])?;
                 let at = format!("{} at {:#x}", path.display(), view.offset);
-                let mut got = 0;
-                for s in sent.drain(..) {
-                    let seen = receiver.receive(&s, |ev| {
-                        assert_eq!(Some(ev), want.as_ref(), "{at}");
-                        comms += ev_has_comm(ev) as usize;
-                    });
-                    got += seen.is_some() as usize;
+                for k in 0..2 {
+                    let mut got = 0;
+                    for s in sent[k].drain(..) {
+                        let seen = receivers[k].receive(&s, |ev| {
+                            assert_eq!(Some(ev), want.as_ref(), "{at} (path {k})");
+                            comms[k] += ev_has_comm(ev) as usize;
+                        });
+                        match seen {
+                            Some(()) => got += 1,
+                            None => sets[k] += 1,
+                        }
+                    }
+                    assert_eq!(got, want.is_some() as usize, "{at} (path {k})");
+                    events[k] += got;
                 }
-                assert_eq!(got, want.is_some() as usize, "{at}");
-                events += got;
+                namespaces +=
+                    want.is_some_and(|w| matches!(w.body, Body::Namespaces { .. })) as usize;
                 Ok(())
             },
         )
         .unwrap();
-        assert!(events > 0, "{}", path.display());
-        assert!(
-            comms > 0,
-            "{}: no NAMESPACES event named its task",
-            path.display()
-        );
+        let p = path.display();
+        for k in 0..2 {
+            assert!(events[k] > 0, "{p} (path {k})");
+            assert!(
+                comms[k] > 0,
+                "{p} (path {k}): no NAMESPACES event named its task"
+            );
+            assert!(sets[k] > 0, "{p} (path {k}): no set sent");
+            assert!(
+                sets[k] < namespaces,
+                "{p} (path {k}): a set sent more than once"
+            );
+        }
     }
 }
 
