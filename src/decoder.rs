@@ -25,13 +25,13 @@ pub struct Decoder {
 /// from the trailer's start, for a layout shared by every attr: the fast paths of the
 /// records a file is full of (FORK, EXIT, NAMESPACES) read them without a lookup.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Trailer {
+struct Trailer {
     /// Its length (0 without sample_id_all).
-    pub len: usize,
+    len: usize,
     /// The time's offset, when the trailer has one.
-    pub time: Option<usize>,
+    time: Option<usize>,
     /// The cpu's offset, when the trailer has one.
-    pub cpu: Option<usize>,
+    cpu: Option<usize>,
 }
 
 impl Trailer {
@@ -147,13 +147,6 @@ impl Decoder {
     /// The attrs, in the order they were added.
     pub fn attrs(&self) -> impl Iterator<Item = &Attr> {
         self.attrs.iter().map(|(a, _)| a)
-    }
-
-    /// The trailer's layout when every attr shares one (`None` with several layouts, or
-    /// none yet): what the fast paths need.
-    #[inline(always)]
-    pub fn trailer(&self) -> Option<&Trailer> {
-        self.hot.as_ref()
     }
 
     /// Reads a FORK, EXIT or NAMESPACES record in place, when every attr shares one layout

@@ -1293,7 +1293,7 @@ impl SentHead {
 }
 
 /// The reading end of events that cross to another thread: decoded records in,
-/// [`SentEvent`]s out. It keeps the command names by slot ([`CommSlots`]) and sends each
+/// [`SentEvent`]s out. It keeps the command names by slot (`CommSlots`) and sends each
 /// distinct set once.
 #[derive(Debug)]
 pub struct EventSender {
@@ -1549,20 +1549,6 @@ impl Comms {
     #[inline(always)]
     fn exit(&mut self, tid: u32) {
         self.0.remove(&tid);
-    }
-
-    /// Learns what `ev` tells of command names.
-    #[inline(always)]
-    pub fn learn(&mut self, ev: &Event<'_>) {
-        let Some(tid) = ev.tid else {
-            return;
-        };
-        match &ev.body {
-            Body::Fork { ptid, .. } => self.fork(*ptid, tid),
-            Body::Exit { .. } => self.exit(tid),
-            Body::Comm { comm, .. } => self.set(tid, comm),
-            _ => {}
-        }
     }
 }
 
