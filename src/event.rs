@@ -431,7 +431,7 @@ impl JsonWriter {
 
     /// What `model::json::write_labeled` appends, when `ev` is a line of the kinds a file
     /// is full of and the text of `group`'s fields is the one that function left in this
-    /// writer's cache (true); else nothing (false), and that function is the way.
+    /// writer's cache (true); else nothing (false). Its fast path.
     #[inline(always)]
     pub fn write_labeled_cached(
         &mut self,

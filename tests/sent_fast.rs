@@ -113,9 +113,10 @@ fn ev_has_comm(ev: &nswatch::Event<'_>) -> bool {
     matches!(ev.body, nswatch::Body::Namespaces { comm: Some(_), .. })
 }
 
-/// `JsonWriter::write_labeled_cached` appends what `write_labeled` does, for every event of
-/// every fixture, with command names that need escaping or are long, and a group whose
-/// runtime id changes on the way.
+/// `write_labeled` (and its fast path, `JsonWriter::write_labeled_cached`, called alone)
+/// append the plain writer's line with the group's fields, for every event of every
+/// fixture, with command names that need escaping or are long, and a group whose runtime id
+/// changes on the way.
 #[test]
 fn cached_labeled_lines_are_write_labeleds() {
     use nswatch::event::JsonWriter;
@@ -161,19 +162,29 @@ fn cached_labeled_lines_are_write_labeleds() {
                     model.take_changes().for_each(drop);
                 }
                 let group = g.map(|g| model.group(g));
+                // The line as the plain writer makes it, the group's fields added.
+                let mut want = ev.to_json();
+                if let Some(g) = group {
+                    want.pop();
+                    want += &format!(
+                        ",\"container\":{}",
+                        serde_json::to_string(&g.label).unwrap()
+                    );
+                    if let Some(id) = &g.naming.runtime_id {
+                        want += &format!(",\"runtime_id\":{}", serde_json::to_string(id).unwrap());
+                    }
+                    want.push('}');
+                }
+                want.push('\n');
                 write_labeled(&mut plain, &ev, group, &mut a);
                 if fast.write_labeled_cached(&ev, group, &mut b) {
                     cached += 1;
                 } else {
                     write_labeled(&mut fast, &ev, group, &mut b);
                 }
-                assert_eq!(
-                    String::from_utf8_lossy(&a),
-                    String::from_utf8_lossy(&b),
-                    "{} at {:#x}",
-                    path.display(),
-                    view.offset
-                );
+                let at = format!("{} at {:#x}", path.display(), view.offset);
+                assert_eq!(String::from_utf8_lossy(&a), want, "{at}");
+                assert_eq!(String::from_utf8_lossy(&b), want, "{at}");
                 a.clear();
                 b.clear();
                 Ok(())

@@ -142,9 +142,7 @@ impl Sink {
                 self.counts[event.body.type_index()] += 1;
                 if !self.quiet {
                     let g = group.map(|g| model.group(g));
-                    if !self.json.write_labeled_cached(event, g, &mut self.buf) {
-                        write_labeled(&mut self.json, event, g, &mut self.buf);
-                    }
+                    write_labeled(&mut self.json, event, g, &mut self.buf);
                 }
             }
             Update::Group(c) if !self.filter.keep_group(model, c.group) => return,

@@ -184,12 +184,7 @@ impl<W: Write> Lines<W> {
         if changes.len() == 0 {
             // Most events change no group: what `hand_on` does then, without its steps.
             drop(changes);
-            let group = g.map(|g| model.group(g));
-            // The writer's own copy of write_labeled for the usual lines, once that
-            // function has cached the group's text.
-            if !json.write_labeled_cached(ev, group, buf) {
-                write_labeled(json, ev, group, buf);
-            }
+            write_labeled(json, ev, g.map(|g| model.group(g)), buf);
         } else {
             pending.extend(changes);
             write_with_changes(model, json, ev, g, pending, buf);

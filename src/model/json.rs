@@ -15,8 +15,22 @@ pub fn change_type(kind: ChangeKind) -> &'static str {
 }
 
 /// Appends `ev` with the group it belongs to as "container" (and "runtime_id" when the
-/// runtime's id is known).
+/// runtime's id is known). The usual lines (FORK, EXIT, NAMESPACES of a group whose fields
+/// this writer has cached) are written in one reservation
+/// ([`JsonWriter::write_labeled_cached`]); the rest, and the caching, here.
+#[inline(always)]
 pub fn write_labeled(
+    json: &mut JsonWriter,
+    ev: &Event<'_>,
+    group: Option<&Group>,
+    out: &mut Vec<u8>,
+) {
+    if !json.write_labeled_cached(ev, group, out) {
+        write_labeled_generally(json, ev, group, out);
+    }
+}
+
+fn write_labeled_generally(
     json: &mut JsonWriter,
     ev: &Event<'_>,
     group: Option<&Group>,
