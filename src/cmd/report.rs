@@ -4,7 +4,7 @@ use anyhow::{Context, Result};
 use clap::ValueEnum;
 use nswatch::event::{EventReceiver, EventSender, JsonWriter, SentEvent};
 use nswatch::model::json::{write_change, write_labeled};
-use nswatch::model::{Attributor, Change, GroupId};
+use nswatch::model::{Attributor, Change, GroupId, EXIT_TAIL_NS};
 use nswatch::perf_data::split::Consumer;
 use nswatch::perf_data::{FileInfo, Order, PerfData};
 use nswatch::report::Story;
@@ -138,13 +138,14 @@ pub fn run(args: &ReportArgs) -> Result<()> {
     result.with_context(|| name)
 }
 
-/// The model for a file read whole in time order. Ended tasks are kept only while time
-/// stands still (grace 0): a record of a task that comes later in time order and is still
-/// within its life can only share its EXIT's timestamp, so keeping them longer would answer
-/// nothing more, and their queue would be memory traffic on every task.
+/// The model for a file read whole in time order. Ended tasks are kept only for their exit
+/// tail ([`EXIT_TAIL_NS`]): a record of a task that comes later in time order can only be
+/// a sample taken while the task finished exiting (or share its EXIT's timestamp), so
+/// keeping them longer would answer nothing more, and their queue would be memory traffic
+/// on every task.
 fn file_model() -> Attributor {
     let mut m = Attributor::learning();
-    m.set_grace_ns(0);
+    m.set_grace_ns(EXIT_TAIL_NS);
     m
 }
 
@@ -404,8 +405,9 @@ fn by_container(
         }
         let g = sample_group(&mut model, &ev);
         let (pid, tid) = (ev.pid.unwrap_or(0), ev.tid.unwrap_or(0));
-        let comm = match model.task(tid) {
-            Some(t) if !t.comm().is_empty() => t.comm().to_string(),
+        let time = ev.time_ns.unwrap_or(model.now_ns());
+        let comm = match model.task_at(pid, tid, time) {
+            Some((t, _)) if !t.comm().is_empty() => t.comm().to_string(),
             _ if tid == 0 => "swapper".to_string(),
             _ => format!("[tid {tid}]"),
         };

@@ -18,6 +18,16 @@ pub const DEFAULT_GRACE_NS: u64 = 5_000_000_000;
 /// record takes the most common set as the host's.
 pub const HOST_GUESS_AFTER: u32 = 1000;
 
+/// How long after its EXIT record a task may still be sampled and be answered for: the rest
+/// of `do_exit`, which unmaps the address space after the record is written (tens of µs
+/// for a shell, milliseconds for a large process). perf answers until the tid is reused;
+/// a bound keeps the ended tasks a file's model holds to those of the last 100 ms.
+pub const EXIT_TAIL_NS: u64 = 100_000_000;
+
+/// How many of the tasks that ended last a lookup in the exit tail looks through (a miss
+/// costs at most this many comparisons; a tail sample finds its task among the first few).
+const EXIT_TAIL_SCAN: usize = 4096;
+
 /// A change in the set of groups, for "container_start", "container_exit" and renames.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Change {
@@ -249,6 +259,11 @@ impl Attributor {
         self.grace_ns = grace_ns;
     }
 
+    /// The latest event time seen, ns: the time of an event that carries none.
+    pub fn now_ns(&self) -> u64 {
+        self.now_ns
+    }
+
     /// The grace period for ended tasks, ns.
     pub fn grace_ns(&self) -> u64 {
         self.grace_ns
@@ -374,28 +389,49 @@ impl Attributor {
     }
 
     /// The group task `tid` (of process `pid`) was in at `time_ns`, alive or ended within the
-    /// grace period. `pid` 0 matches any process.
+    /// grace period. `pid` 0 matches any process. See [`Attributor::task_at`].
     pub fn attribute(&self, pid: u32, tid: u32, time_ns: u64) -> Option<Attribution> {
-        let hit = |t: &Task| -> Option<Attribution> {
-            if pid != 0 && t.pid != pid {
-                return None;
-            }
-            t.at(time_ns).map(|iv| Attribution {
-                group: iv.group,
-                set: iv.set,
-            })
-        };
-        if let Some(a) = self.live.get(&tid).and_then(hit) {
-            return Some(a);
+        self.task_at(pid, tid, time_ns).map(|(_, iv)| Attribution {
+            group: iv.group,
+            set: iv.set,
+        })
+    }
+
+    /// The life of task `tid` (of process `pid`; 0 matches any) that ran at `time_ns`, and
+    /// its interval then: the live task, or one that ended within the grace period.
+    ///
+    /// A task still runs after its EXIT record: the kernel writes it early in `do_exit`,
+    /// before the address space is torn down, and samples land in that tail. A time just
+    /// after a task's end ([`EXIT_TAIL_NS`]) is answered by its last interval, as perf gives
+    /// such samples to the exited thread, so long as no newer life of the tid had begun.
+    pub fn task_at(&self, pid: u32, tid: u32, time_ns: u64) -> Option<(&Task, &Interval)> {
+        let hit = |t: &'_ Task| -> bool { pid == 0 || t.pid == pid };
+        let live = self.live.get(&tid);
+        if let Some(found) = live
+            .filter(|t| hit(t))
+            .and_then(|t| Some((t, t.at(time_ns)?)))
+        {
+            return Some(found);
         }
         // Newest end first (pid reuse: the latest life that covers the time wins), up to
-        // the tasks that ended before `time_ns`, which cannot answer for it.
-        self.dead
-            .iter()
-            .rev()
-            .take_while(|t| t.ended_ns >= time_ns)
-            .filter(|t| t.tid == tid)
-            .find_map(hit)
+        // the first task that ended before `time_ns`.
+        let mut ended = self.dead.iter().rev().peekable();
+        while let Some(t) = ended.next_if(|t| t.ended_ns >= time_ns) {
+            if t.tid == tid && hit(t) {
+                if let Some(iv) = t.at(time_ns) {
+                    return Some((t, iv));
+                }
+            }
+        }
+        if tid == 0 || live.is_some_and(|t| t.born_ns() <= time_ns) {
+            return None;
+        }
+        // The exit tail: the newest life of the tid that ended before `time_ns`, looked
+        // for among the tasks that ended last (a tail lasts microseconds to milliseconds,
+        // so one that ended long before is not in its tail).
+        let newest = ended.take(EXIT_TAIL_SCAN).find(|t| t.tid == tid)?;
+        (time_ns - newest.ended_ns <= EXIT_TAIL_NS && hit(newest))
+            .then_some((newest, &newest.current))
     }
 
     /// A group by id.
@@ -876,7 +912,10 @@ mod tests {
             callchain: None,
         };
         assert_eq!(m.observe(&ev(900, 200, 200, sample.clone())), Some(ct));
-        assert_eq!(m.attribute(200, 200, 1_001), None, "not after its end");
+        // One taken in its exit tail, after its EXIT record.
+        assert_eq!(m.observe(&ev(1_001, 200, 200, sample.clone())), Some(ct));
+        assert_eq!(m.attribute(201, 200, 1_001), None, "another process");
+        assert_eq!(m.attribute(200, 200, 1_000 + EXIT_TAIL_NS + 1), None);
         // After the grace period it is forgotten.
         m.set_grace_ns(100);
         ns(&mut m, 5_000, 1, 1, &set(HOST));
@@ -972,9 +1011,9 @@ mod tests {
         }
         assert_eq!(m.attribute(300, 300, 150).unwrap().group, ct);
         assert_eq!(m.attribute(300, 300, 200).unwrap().group, ct);
-        assert_eq!(m.attribute(300, 300, 201), None, "after its end");
+        assert_eq!(m.attribute(300, 300, 201).unwrap().group, ct, "exit tail");
         assert_eq!(m.attribute(420, 420, 520).unwrap().group, GroupId::HOST);
-        assert_eq!(m.attribute(420, 420, 521), None);
+        assert_eq!(m.attribute(420, 420, 521).unwrap().group, GroupId::HOST);
         assert_eq!(m.attribute(499, 499, 30).unwrap().group, GroupId::HOST);
         assert_eq!(m.attribute(77, 77, 30), None, "never seen");
         // Kept in order of their ends, so pruning drops exactly the expired ones.
@@ -983,6 +1022,32 @@ mod tests {
         assert_eq!(m.ended_tasks(), 60, "ends from 540 on");
         assert_eq!(m.attribute(300, 300, 150), None, "pruned");
         assert_eq!(m.attribute(440, 440, 540).unwrap().group, GroupId::HOST);
+    }
+
+    #[test]
+    fn an_ended_tid_answers_in_its_exit_tail_until_it_is_reused() {
+        let mut m = Attributor::new(set(HOST));
+        ns(&mut m, 1, 1, 1, &set(HOST));
+        let ct = ns(&mut m, 10, 300, 300, &set(CT));
+        fork(&mut m, 20, 420, 420, 300);
+        assert_eq!(exit(&mut m, 100, 420), Some(ct));
+        // Many tasks end after it, as in a fork storm: the tail is still found.
+        for tid in 1_000..3_000 {
+            fork(&mut m, 200, tid, tid, 1);
+            exit(&mut m, 300, tid);
+        }
+        assert_eq!(m.attribute(420, 420, 400).unwrap().group, ct);
+        let (t, _) = m.task_at(0, 420, 400).unwrap();
+        assert_eq!((t.pid, t.ended_ns), (420, 100), "the ended life itself");
+        // Its tid reused by a host task: the new life answers from its birth.
+        fork(&mut m, 500, 420, 420, 1);
+        assert_eq!(m.attribute(420, 420, 450).unwrap().group, ct);
+        assert_eq!(m.attribute(420, 420, 500).unwrap().group, GroupId::HOST);
+        assert_eq!(
+            m.attribute(0, 0, 500),
+            None,
+            "the idle task is no ended task"
+        );
     }
 
     #[test]
@@ -1018,7 +1083,8 @@ mod tests {
         let b = ns(&mut m, 30, 200, 200, &set(CT2));
         assert_ne!(a, b);
         assert_eq!(m.attribute(200, 200, 15).unwrap().group, a);
-        assert_eq!(m.attribute(200, 200, 25), None, "between the two lives");
+        // Between the two lives: the first one's exit tail.
+        assert_eq!(m.attribute(200, 200, 25).unwrap().group, a);
         assert_eq!(m.attribute(200, 200, 30).unwrap().group, b);
         // A FORK reusing a tid whose EXIT was lost ends the old task first.
         ns(&mut m, 0, 1, 1, &set(HOST));

@@ -8,6 +8,8 @@ pub mod json;
 pub mod task;
 pub mod tree;
 
-pub use attributor::{Attribution, Attributor, Change, ChangeKind, Pod, TaskSnapshot};
+pub use attributor::{
+    Attribution, Attributor, Change, ChangeKind, Pod, TaskSnapshot, DEFAULT_GRACE_NS, EXIT_TAIL_NS,
+};
 pub use group::{Group, GroupId, Kind, Naming};
 pub use task::{Interval, Origin, Task};
