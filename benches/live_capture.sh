@@ -16,6 +16,7 @@
 #   BASE=              path of another nswatch binary (e.g. an older build): measured too,
 #                      interleaved with this build's, for before/after in one run
 #   NSW_FLAGS=         more `nswatch record` flags for every run (e.g. --no-bpf)
+#   LOADS="fork setns" the loads measured (one of them alone for more reps of it)
 #
 # CPU time of the tracer is read from /proc/PID/task/*/schedstat (ns run on a CPU, exact)
 # right after the tracer has started and right before SIGINT: start-up (the /proc scan)
@@ -23,7 +24,10 @@
 # consumed (one per setns call under the storm); "+eBPF" divides by the eBPF probe's
 # records too (one more per namespace syscall), every record read from a ring.
 # Rows are interleaved by repetition (alone, nswatch, perf, alone, ...) so that drift in
-# machine load hits every configuration alike.
+# machine load hits every configuration alike, and the fork loop's tracers are compared
+# rep by rep too: in how many reps nswatch slowed the loop less than perf record did, and
+# the median of the per-rep differences (a sign test settles "cheaper than perf" where
+# medians of noisy runs overlap).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -37,6 +41,8 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/tmp/live-bench-target}
 OUTPUT=${OUTPUT:-quiet}
 BASE=${BASE:-}
 read -r -a NSW_FLAGS <<<"${NSW_FLAGS:-}"
+LOADS=${LOADS:-"fork setns"}
+has_load() { [[ " $LOADS " == *" $1 "* ]]; }
 case $OUTPUT in
     quiet | ndjson) ;;
     *) echo "live_capture.sh: OUTPUT=$OUTPUT: expected quiet or ndjson" >&2; exit 1 ;;
@@ -169,42 +175,46 @@ run_traced() {
 }
 
 # --- fork loop --------------------------------------------------------------------------
-if [[ -n ${FORK_N:-} ]]; then
-    N=$FORK_N
-else
-    wait_idle
-    cal=$("$STRESS" fork 2000)
-    N=$(awk -v r="$(rate_of "$cal")" -v s="$FORK_SECONDS" 'BEGIN { printf "%d", r * s }')
-    log "calibration: $cal -> N=$N"
-fi
-
 declare -a F_ALONE F_PERF F_PERF_CPU
 declare -A F_NSW F_NSW_NSREC F_NSW_REC F_NSW_LOST F_NSW_LATE F_NSW_CPU
-for ((r = 1; r <= REPS; r++)); do
-    wait_idle
-    out=$("$STRESS" fork "$N")
-    F_ALONE+=("$(rate_of "$out")")
-    log "rep $r fork alone: $out"
-
-    NSW_ARGS=()
-    for VARIANT in "${VARIANTS[@]}"; do
+N=0
+if has_load fork; then
+    if [[ -n ${FORK_N:-} ]]; then
+        N=$FORK_N
+    else
         wait_idle
-        run_traced nswatch "$STRESS" fork "$N"
-        F_NSW[$VARIANT]+="$(rate_of "$OUT") "
-        F_NSW_REC[$VARIANT]+="$RECORDS "
-        F_NSW_LOST[$VARIANT]+="$LOST "
-        F_NSW_LATE[$VARIANT]+="$LATE "
-        F_NSW_CPU[$VARIANT]+="$CPU_NS "
-        F_NSW_NSREC[$VARIANT]+="$(awk -v c="$CPU_NS" -v n="$RECORDS" 'BEGIN { printf "%.0f", n ? c / n : 0 }') "
-        log "rep $r fork nswatch ($VARIANT): $OUT; records $RECORDS lost $LOST late $LATE cpu ${CPU_NS} ns"
+        cal=$("$STRESS" fork 2000)
+        N=$(awk -v r="$(rate_of "$cal")" -v s="$FORK_SECONDS" 'BEGIN { printf "%d", r * s }')
+        log "calibration: $cal -> N=$N"
+    fi
+
+    for ((r = 1; r <= REPS; r++)); do
+        wait_idle
+        out=$("$STRESS" fork "$N")
+        F_ALONE+=("$(rate_of "$out")")
+        log "rep $r fork alone: $out"
+
+        NSW_ARGS=()
+        for VARIANT in "${VARIANTS[@]}"; do
+            wait_idle
+            run_traced nswatch "$STRESS" fork "$N"
+            F_NSW[$VARIANT]+="$(rate_of "$OUT") "
+            F_NSW_REC[$VARIANT]+="$RECORDS "
+            F_NSW_LOST[$VARIANT]+="$LOST "
+            F_NSW_LATE[$VARIANT]+="$LATE "
+            F_NSW_CPU[$VARIANT]+="$CPU_NS "
+            F_NSW_NSREC[$VARIANT]+="$(awk -v c="$CPU_NS" -v n="$RECORDS" 'BEGIN { printf "%.0f", n ? c / n : 0 }') "
+            log "rep $r fork nswatch ($VARIANT): $OUT; records $RECORDS lost $LOST late $LATE cpu ${CPU_NS} ns"
+        done
+
+        wait_idle
+        run_traced perf "$STRESS" fork "$N"
+        F_PERF+=("$(rate_of "$OUT")")
+        F_PERF_CPU+=("$CPU_NS")
+        log "rep $r fork perf: $OUT; cpu ${CPU_NS} ns"
     done
 
-    wait_idle
-    run_traced perf "$STRESS" fork "$N"
-    F_PERF+=("$(rate_of "$OUT")")
-    F_PERF_CPU+=("$CPU_NS")
-    log "rep $r fork perf: $OUT; cpu ${CPU_NS} ns"
-done
+fi
 
 # --- setns storm ------------------------------------------------------------------------
 # (build, ring size) pairs: every ring size for this build; BASE at the default size.
@@ -215,32 +225,35 @@ for pages in $RING_SIZES; do
 done
 declare -a S_ALONE S_PERF
 declare -A S_RATE S_REC S_RECS S_LOST S_LATE S_NSREC S_NSALL S_CPU
-for ((r = 1; r <= REPS; r++)); do
-    wait_idle
-    out=$("$STRESS" setns "$SETNS_SECONDS" "$SETNS_THREADS")
-    S_ALONE+=("$(rate_of "$out")")
-    log "rep $r setns alone: $out"
-    wait_idle
-    run_traced perf "$STRESS" setns "$SETNS_SECONDS" "$SETNS_THREADS"
-    S_PERF+=("$(rate_of "$OUT")")
-    log "rep $r setns perf: $OUT; cpu ${CPU_NS} ns"
-    for slot in $SLOTS; do
-        pages=${slot#*:} VARIANT=${slot%%:*}
-        NSW_ARGS=(--ring-pages "$pages")
+if has_load setns; then
+    for ((r = 1; r <= REPS; r++)); do
         wait_idle
-        run_traced nswatch "$STRESS" setns "$SETNS_SECONDS" "$SETNS_THREADS"
-        el=$(awk '{for (i = 1; i < NF; i++) if ($(i+1) == "s,") print $i}' <<<"$OUT")
-        S_RATE[$slot]+="$(rate_of "$OUT") "
-        S_REC[$slot]+="$RECORDS "
-        S_RECS[$slot]+="$(awk -v n="$RECORDS" -v e="$el" 'BEGIN { printf "%.0f", n / e }') "
-        S_LOST[$slot]+="$LOST "
-        S_LATE[$slot]+="$LATE "
-        S_CPU[$slot]+="$CPU_NS "
-        S_NSREC[$slot]+="$(awk -v c="$CPU_NS" -v n="$RECORDS" 'BEGIN { printf "%.0f", n ? c / n : 0 }') "
-        S_NSALL[$slot]+="$(awk -v c="$CPU_NS" -v n="$((RECORDS + BPF_RECORDS))" 'BEGIN { printf "%.0f", n ? c / n : 0 }') "
-        log "rep $r setns nswatch ($VARIANT) --ring-pages $pages: $OUT; records $RECORDS (eBPF $BPF_RECORDS) lost $LOST late $LATE cpu ${CPU_NS} ns"
+        out=$("$STRESS" setns "$SETNS_SECONDS" "$SETNS_THREADS")
+        S_ALONE+=("$(rate_of "$out")")
+        log "rep $r setns alone: $out"
+        wait_idle
+        run_traced perf "$STRESS" setns "$SETNS_SECONDS" "$SETNS_THREADS"
+        S_PERF+=("$(rate_of "$OUT")")
+        log "rep $r setns perf: $OUT; cpu ${CPU_NS} ns"
+        for slot in $SLOTS; do
+            pages=${slot#*:} VARIANT=${slot%%:*}
+            NSW_ARGS=(--ring-pages "$pages")
+            wait_idle
+            run_traced nswatch "$STRESS" setns "$SETNS_SECONDS" "$SETNS_THREADS"
+            el=$(awk '{for (i = 1; i < NF; i++) if ($(i+1) == "s,") print $i}' <<<"$OUT")
+            S_RATE[$slot]+="$(rate_of "$OUT") "
+            S_REC[$slot]+="$RECORDS "
+            S_RECS[$slot]+="$(awk -v n="$RECORDS" -v e="$el" 'BEGIN { printf "%.0f", n / e }') "
+            S_LOST[$slot]+="$LOST "
+            S_LATE[$slot]+="$LATE "
+            S_CPU[$slot]+="$CPU_NS "
+            S_NSREC[$slot]+="$(awk -v c="$CPU_NS" -v n="$RECORDS" 'BEGIN { printf "%.0f", n ? c / n : 0 }') "
+            S_NSALL[$slot]+="$(awk -v c="$CPU_NS" -v n="$((RECORDS + BPF_RECORDS))" 'BEGIN { printf "%.0f", n ? c / n : 0 }') "
+            log "rep $r setns nswatch ($VARIANT) --ring-pages $pages: $OUT; records $RECORDS (eBPF $BPF_RECORDS) lost $LOST late $LATE cpu ${CPU_NS} ns"
+        done
     done
-done
+
+fi
 
 # --- table ------------------------------------------------------------------------------
 pct() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", (a - b) / a * 100 }'; }
@@ -252,65 +265,90 @@ fp_cpu=$(median "${F_PERF_CPU[@]}")
 sa=$(median "${S_ALONE[@]}")
 sp=$(median "${S_PERF[@]}")
 
+# "wins/reps median": in how many reps the tracer's fork rate beat perf record's in the
+# same rep, and the median per-rep slowdown difference (perf's minus nswatch's, points of
+# the loop alone's rate; > 0: nswatch cost the loop less).
+paired() {
+    local -a nsw
+    read -r -a nsw <<<"$1"
+    local i wins=0 diffs=()
+    for i in "${!nsw[@]}"; do
+        ((${nsw[i]%.*} > ${F_PERF[i]%.*})) && wins=$((wins + 1))
+        diffs+=("$(awk -v a="${F_ALONE[i]}" -v p="${F_PERF[i]}" -v n="${nsw[i]}" 'BEGIN { printf "%.2f", (n - p) / a * 100 }')")
+    done
+    echo "$wins/${#nsw[@]} $(median "${diffs[@]}")"
+}
+
 echo
 echo "nswatch live capture: $(nproc) CPUs, kernel $(uname -r), $REPS reps, medians, output: $OUTPUT"
-echo "fork loop: N=$N forks; setns storm: $SETNS_THREADS threads x ${SETNS_SECONDS}s"
+has_load fork && echo "fork loop: N=$N forks"
+has_load setns && echo "setns storm: $SETNS_THREADS threads x ${SETNS_SECONDS}s"
 ((${#NSW_FLAGS[@]})) && echo "nswatch record flags: ${NSW_FLAGS[*]}"
 [[ -n $BASE ]] && echo "builds: new = $NSW, base = $BASE"
 echo
 row() { printf '%-38s %12s %9s %10s %8s %6s %9s %8s %s\n' "$@"; }
 row configuration "ops/s" slowdown records lost late "CPU ms" "ns/rec" ""
-row "a) fork alone" "$fa" - - - - - - ""
-for v in "${VARIANTS[@]}"; do
-    # shellcheck disable=SC2086
-    {
-        fn=$(median ${F_NSW[$v]})
-        fn_rec=$(median ${F_NSW_REC[$v]})
-        fn_lost=$(median ${F_NSW_LOST[$v]})
-        fn_late=$(median ${F_NSW_LATE[$v]})
-        fn_cpu=$(median ${F_NSW_CPU[$v]})
-        fn_nsrec=$(median ${F_NSW_NSREC[$v]})
-    }
-    row "b) fork + nswatch ($v)" "$fn" "$(pct "$fa" "$fn")%" "$fn_rec" "$fn_lost" \
-        "$fn_late" "$(ms "$fn_cpu")" "$fn_nsrec" "(ns/rec per rep: $(echo ${F_NSW_NSREC[$v]} | tr ' ' ','))"
-done
-row "c) fork + perf record --namespaces" "$fp" "$(pct "$fa" "$fp")%" - - - "$(ms "$fp_cpu")" - ""
-row "d) setns alone" "$sa" - - - - - - ""
-row "d) setns + perf record --namespaces" "$sp" "$(pct "$sa" "$sp")%" - - - - - ""
-for slot in $SLOTS; do
-    pages=${slot#*:} v=${slot%%:*}
-    # shellcheck disable=SC2086
-    {
-        sr=$(median ${S_RATE[$slot]})
-        srec=$(median ${S_REC[$slot]})
-        srecs=$(median ${S_RECS[$slot]})
-        slost=$(median ${S_LOST[$slot]})
-        slate=$(median ${S_LATE[$slot]})
-        snsrec=$(median ${S_NSREC[$slot]})
-        scpu=$(median ${S_CPU[$slot]})
-    }
-    tag="e) setns + nswatch ($v) pages=$pages"
-    [[ $pages == "$DEFAULT_RING" ]] && tag="$tag*"
-    row "$tag" "$sr" "$(pct "$sa" "$sr")%" "$srec" "$slost" "$slate" "$(ms "$scpu")" "$snsrec" \
-        "($srecs rec/s; ns/rec per rep: $(echo ${S_NSREC[$slot]} | tr ' ' ','); +eBPF: $(median ${S_NSALL[$slot]}) ns/rec; lost per rep: $(echo ${S_LOST[$slot]} | tr ' ' ','))"
-done
+if has_load fork; then
+    row "a) fork alone" "$fa" - - - - - - ""
+    for v in "${VARIANTS[@]}"; do
+        # shellcheck disable=SC2086
+        {
+            fn=$(median ${F_NSW[$v]})
+            fn_rec=$(median ${F_NSW_REC[$v]})
+            fn_lost=$(median ${F_NSW_LOST[$v]})
+            fn_late=$(median ${F_NSW_LATE[$v]})
+            fn_cpu=$(median ${F_NSW_CPU[$v]})
+            fn_nsrec=$(median ${F_NSW_NSREC[$v]})
+        }
+        row "b) fork + nswatch ($v)" "$fn" "$(pct "$fa" "$fn")%" "$fn_rec" "$fn_lost" \
+            "$fn_late" "$(ms "$fn_cpu")" "$fn_nsrec" "(ns/rec per rep: $(echo ${F_NSW_NSREC[$v]} | tr ' ' ','))"
+    done
+    row "c) fork + perf record --namespaces" "$fp" "$(pct "$fa" "$fp")%" - - - "$(ms "$fp_cpu")" - ""
+fi
+if has_load setns; then
+    row "d) setns alone" "$sa" - - - - - - ""
+    row "d) setns + perf record --namespaces" "$sp" "$(pct "$sa" "$sp")%" - - - - - ""
+    for slot in $SLOTS; do
+        pages=${slot#*:} v=${slot%%:*}
+        # shellcheck disable=SC2086
+        {
+            sr=$(median ${S_RATE[$slot]})
+            srec=$(median ${S_REC[$slot]})
+            srecs=$(median ${S_RECS[$slot]})
+            slost=$(median ${S_LOST[$slot]})
+            slate=$(median ${S_LATE[$slot]})
+            snsrec=$(median ${S_NSREC[$slot]})
+            scpu=$(median ${S_CPU[$slot]})
+        }
+        tag="e) setns + nswatch ($v) pages=$pages"
+        [[ $pages == "$DEFAULT_RING" ]] && tag="$tag*"
+        row "$tag" "$sr" "$(pct "$sa" "$sr")%" "$srec" "$slost" "$slate" "$(ms "$scpu")" "$snsrec" \
+            "($srecs rec/s; ns/rec per rep: $(echo ${S_NSREC[$slot]} | tr ' ' ','); +eBPF: $(median ${S_NSALL[$slot]}) ns/rec; lost per rep: $(echo ${S_LOST[$slot]} | tr ' ' ','))"
+    done
+fi
 ((BUSY_RUNS)) && echo "warning: $BUSY_RUNS measurements started while other work kept the machine >${IDLE_BUSY_PCT}% busy"
 echo "(* = default ring size; ops/s = forks/s or setns calls/s; CPU ms = tracer CPU during the load)"
 echo
 for v in "${VARIANTS[@]}"; do
     # shellcheck disable=SC2086
-    {
+    if has_load fork; then
         fn=$(median ${F_NSW[$v]})
         fn_lost=$(median ${F_NSW_LOST[$v]})
         fn_lost_max=$(printf '%s\n' ${F_NSW_LOST[$v]} | sort -n | tail -1)
         fn_cpu=$(median ${F_NSW_CPU[$v]})
         fn_nsrec=$(median ${F_NSW_NSREC[$v]})
-        d="$v:$DEFAULT_RING"
+        read -r wins diff <<<"$(paired "${F_NSW[$v]}")"
         echo "nswatch ($v): fork: $fn_nsrec ns CPU/record, $fn_lost lost (max $fn_lost_max), fork slowdown" \
             "$(pct "$fa" "$fn")% (perf record: $(pct "$fa" "$fp")%, CPU $(ms "$fp_cpu") ms vs nswatch $(ms "$fn_cpu") ms)"
+        echo "nswatch ($v): fork loop faster than under perf record in $wins reps;" \
+            "median per-rep difference $diff points of the loop's rate (> 0: nswatch cheaper)"
+    fi
+    # shellcheck disable=SC2086
+    if has_load setns; then
+        d="$v:$DEFAULT_RING"
         echo "nswatch ($v): setns storm, default ring: $(median ${S_NSREC[$d]:-0}) ns CPU/record" \
             "($(median ${S_NSALL[$d]:-0}) counting the eBPF records)," \
             "$(median ${S_RECS[$d]:-0}) records/s consumed, lost $(median ${S_LOST[$d]:-0})," \
             "setns slowdown $(pct "$sa" "$(median ${S_RATE[$d]:-0})")% (perf record: $(pct "$sa" "$sp")%)"
-    }
+    fi
 done
