@@ -368,7 +368,8 @@ fn filters_and_duration() {
     );
     let (evs, _) = record(
         &["--comm", "unshare"],
-        &["sh", "-c", "unshare -u true; true"],
+        // -f: unshare waits for `true` and ends under its own name.
+        &["sh", "-c", "unshare -u -f true; true"],
     );
     assert!(!evs.is_empty());
     assert!(evs.iter().all(|e| e["type"] == "lost"
@@ -377,9 +378,16 @@ fn filters_and_duration() {
         || e["type"] == "exit"
         // Groups pass with the task that started them (checked by the model's tests).
         || e["type"].as_str().is_some_and(|t| t.starts_with("container_"))));
-    assert!(evs
+    let unshare = evs
         .iter()
-        .any(|e| e["type"] == "namespaces" && e["comm"] == "unshare"));
+        .find(|e| e["type"] == "namespaces" && e["comm"] == "unshare")
+        .expect("unshare's namespace change");
+    // Its end passes too: the task has ended when its EXIT is filtered.
+    assert!(
+        evs.iter()
+            .any(|e| e["type"] == "exit" && e["pid"] == unshare["pid"]),
+        "no exit of {unshare}"
+    );
 }
 
 #[test]
