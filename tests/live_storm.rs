@@ -1,0 +1,76 @@
+//! A setns storm under `nswatch record`, alone in its test binary: two threads calling
+//! setns as fast as they can keep both CPUs busy, and other live tests running beside it
+//! would lose records. Needs root, perf_event_open and BPF with kernel BTF: skips with the
+//! reason otherwise, fails under NSWATCH_REQUIRE_LIVE=1.
+
+mod common;
+use common::{live_ok, require_live};
+use std::path::Path;
+use std::process::Command;
+
+/// Two threads calling setns for a second (benches/stress.c): ~20 MB of probe records
+/// through its 1 MiB ring, which wraps some twenty times. Every call is reported, none
+/// lost, each matched to its NAMESPACES record.
+#[test]
+fn a_setns_storm_goes_round_the_ring_many_times() {
+    if !live_ok("a_setns_storm_goes_round_the_ring_many_times") {
+        return;
+    }
+    if !Path::new("/sys/kernel/btf/vmlinux").exists() {
+        let r = "no kernel BTF at /sys/kernel/btf/vmlinux";
+        assert!(
+            !require_live(),
+            "cannot run live ({r}) and NSWATCH_REQUIRE_LIVE=1"
+        );
+        eprintln!("SKIP a_setns_storm_goes_round_the_ring_many_times: {r}");
+        return;
+    }
+    let stress = common::build_c("benches/stress.c");
+    let out = Command::new(env!("CARGO_BIN_EXE_nswatch"))
+        .args(["record", "--quiet", "--"])
+        .arg(&stress)
+        .args(["setns", "1", "2"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("eBPF: on"), "{stderr}");
+    // "setns threads=2 calls N in ..."
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let calls: u64 = stdout
+        .split_whitespace()
+        .skip_while(|w| *w != "calls")
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no call count in {stdout:?}"));
+    // "namespace syscalls N, M of them matched to their NAMESPACES record; lost syscall
+    // records L"
+    let after = |key: &str| -> u64 {
+        let at = stderr
+            .find(key)
+            .unwrap_or_else(|| panic!("no {key:?} in {stderr}"));
+        stderr[at + key.len()..]
+            .trim_start()
+            .split(|c: char| !c.is_ascii_digit())
+            .next()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no number after {key:?} in {stderr}"))
+    };
+    let syscalls = after("namespace syscalls");
+    let matched = after(&format!("namespace syscalls {syscalls},"));
+    assert!(
+        calls * 208 > 4 << 20,
+        "only {calls} calls: the ring did not wrap often"
+    );
+    assert!(
+        syscalls >= calls,
+        "{syscalls} reported of {calls} calls: {stderr}"
+    );
+    // (Other tests' calls, some failing on purpose, are traced too.)
+    assert!(
+        matched >= calls,
+        "{matched} matched of {calls} calls: {stderr}"
+    );
+    assert_eq!(after("lost syscall records"), 0, "{stderr}");
+    assert_eq!(after("lost records"), 0, "{stderr}");
+}
