@@ -9,7 +9,7 @@
 #   FORK_N=            fixed fork count instead of calibrating
 #   SETNS_SECONDS=5    length of the setns storm
 #   SETNS_THREADS=2    threads of the setns storm
-#   RING_SIZES="16 64 128 512"   --ring-pages values tried under the setns storm
+#   RING_SIZES="64 128 256 512"  --ring-pages values tried under the setns storm
 #   CARGO_TARGET_DIR=/tmp/live-bench-target
 #   OUTPUT=quiet       quiet: `nswatch record --quiet` (counts only); ndjson: every event
 #                      written as NDJSON to a file (`-o`, deleted after each run)
@@ -35,8 +35,8 @@ REPS=${REPS:-3}
 FORK_SECONDS=${FORK_SECONDS:-4}
 SETNS_SECONDS=${SETNS_SECONDS:-5}
 SETNS_THREADS=${SETNS_THREADS:-2}
-RING_SIZES=${RING_SIZES:-"16 64 128 512"}
-DEFAULT_RING=128
+RING_SIZES=${RING_SIZES:-"64 128 256 512"}
+DEFAULT_RING=256
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/tmp/live-bench-target}
 OUTPUT=${OUTPUT:-quiet}
 BASE=${BASE:-}

@@ -5,10 +5,11 @@
  *
  *   stress fork N              N times: fork(); child _exit(0); parent waitpid().
  *                              Prints "fork N=<n> elapsed <s> s, <r> forks/s".
- *   stress setns SECONDS THREADS
+ *   stress setns SECONDS THREADS [RATE]
  *                              A helper child unshares a new net namespace and pauses;
  *                              THREADS threads alternate setns(CLONE_NEWNET) between the
- *                              original and the helper's namespace for SECONDS.
+ *                              original and the helper's namespace for SECONDS, each at
+ *                              most RATE calls a second when RATE is given (and not 0).
  *                              Prints "setns calls <n> in <s> s, <r> calls/s".
  *                              Needs CAP_SYS_ADMIN (root).
  *
@@ -65,7 +66,8 @@ static int do_fork(long n)
 
 struct setns_arg {
 	int fds[2];
-	double deadline;
+	double start, deadline;
+	long rate;
 	long calls;
 };
 
@@ -84,14 +86,21 @@ static void *setns_thread(void *p)
 				die("setns");
 		}
 		calls += 256;
-		if (now_s() >= a->deadline)
+		double t = now_s();
+		if (t >= a->deadline)
 			break;
+		/* Ahead of the rate: sleep until the calls made are due. */
+		double due = a->rate > 0 ? a->start + (double)calls / a->rate : t;
+		if (due > t) {
+			struct timespec ts = { (time_t)(due - t), (long)((due - t - (time_t)(due - t)) * 1e9) };
+			nanosleep(&ts, NULL);
+		}
 	}
 	a->calls = calls;
 	return NULL;
 }
 
-static int do_setns(double seconds, int threads)
+static int do_setns(double seconds, int threads, long rate)
 {
 	int pipefd[2];
 	if (pipe(pipefd) < 0)
@@ -140,8 +149,11 @@ static int do_setns(double seconds, int threads)
 			die("pthread_create");
 	}
 	double t0 = now_s();
-	for (int i = 0; i < threads; i++)
+	for (int i = 0; i < threads; i++) {
+		args[i].start = t0;
 		args[i].deadline = t0 + seconds;
+		args[i].rate = rate;
+	}
 	atomic_store(&go, 1);
 	long total = 0;
 	for (int i = 0; i < threads; i++) {
@@ -161,8 +173,8 @@ int main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (argc == 3 && strcmp(argv[1], "fork") == 0)
 		return do_fork(atol(argv[2]));
-	if (argc == 4 && strcmp(argv[1], "setns") == 0)
-		return do_setns(atof(argv[2]), atoi(argv[3]));
-	fprintf(stderr, "usage: %s fork N | %s setns SECONDS THREADS\n", argv[0], argv[0]);
+	if ((argc == 4 || argc == 5) && strcmp(argv[1], "setns") == 0)
+		return do_setns(atof(argv[2]), atoi(argv[3]), argc == 5 ? atol(argv[4]) : 0);
+	fprintf(stderr, "usage: %s fork N | %s setns SECONDS THREADS [RATE]\n", argv[0], argv[0]);
 	return 2;
 }

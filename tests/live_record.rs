@@ -391,6 +391,32 @@ fn filters_and_duration() {
 }
 
 #[test]
+fn its_own_namespaces_are_held_open_while_recording() {
+    if !live_ok("its_own_namespaces_are_held_open_while_recording") {
+        return;
+    }
+    // So that the kernel keeps their nsfs dentries between NAMESPACES records instead of
+    // allocating and freeing 7 for each (see live::open::pin_own_namespaces).
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("out.ndjson");
+    let mut child = start_recording(&[], &file, Stdio::null());
+    let proc_dir = format!("/proc/{}", child.id());
+    let held: Vec<String> = std::fs::read_dir(format!("{proc_dir}/fd"))
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .map(|l| l.to_string_lossy().into_owned())
+        .collect();
+    for ns in ["net", "uts", "ipc", "pid", "user", "mnt", "cgroup"] {
+        let link = std::fs::read_link(format!("{proc_dir}/ns/{ns}")).unwrap();
+        let link = link.to_string_lossy();
+        assert!(held.iter().any(|h| *h == link), "{link} not held: {held:?}");
+    }
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    assert!(child.wait().unwrap().success());
+}
+
+#[test]
 fn events_stream_within_the_latency_and_a_command_end_stops_at_once() {
     if !live_ok("events_stream_within_the_latency_and_a_command_end_stops_at_once") {
         return;

@@ -31,7 +31,7 @@ pub struct RecordArgs {
     #[arg(long = "comm", value_name = "NAME")]
     comms: Vec<String>,
     /// Data pages per CPU ring (rounded up to a power of two).
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, default_value_t = nswatch::live::DEFAULT_RING_PAGES)]
     ring_pages: usize,
     /// How long records wait for older ones from other CPUs before they are written
     /// (e.g. 10ms).

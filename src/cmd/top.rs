@@ -25,7 +25,7 @@ pub struct TopArgs {
     #[arg(long)]
     no_bpf: bool,
     /// Data pages per CPU ring (rounded up to a power of two).
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, default_value_t = nswatch::live::DEFAULT_RING_PAGES)]
     ring_pages: usize,
     /// Longest wait for records or keys (a key's worst latency).
     #[arg(long, default_value = "50ms", value_parser = parse_duration)]

@@ -51,6 +51,13 @@ pub enum Item<'a, 'r> {
     Syscall(Box<Cause>),
 }
 
+/// Data pages per CPU ring by default: 1 MiB with 4 KiB pages. A setns storm on two CPUs
+/// writes ~27 MB/s into each ring once nswatch holds its namespaces open (320,000 calls/s);
+/// half of a 512 KiB ring, the wake-up mark, is then ~10 ms, less than a busy scheduler
+/// may keep nswatch waiting, and 2% of the records were lost. At 256 pages none were, and
+/// fuller batches cost less a record (benches/live_capture.sh).
+pub const DEFAULT_RING_PAGES: usize = 256;
+
 /// Settings of a capture.
 #[derive(Debug, Clone)]
 pub struct CaptureOptions {
@@ -65,7 +72,7 @@ pub struct CaptureOptions {
 impl Default for CaptureOptions {
     fn default() -> Self {
         CaptureOptions {
-            ring_pages: 128,
+            ring_pages: DEFAULT_RING_PAGES,
             window: Duration::from_millis(10),
             tick: Duration::from_millis(100),
         }
@@ -101,6 +108,8 @@ pub struct Capture {
     /// Where the rings' records keep their time: (trailer length, offset of the time in
     /// the trailer). Every record of the rings has the side-band attr's trailer.
     time_at: (usize, usize),
+    /// [`open::pin_own_namespaces`], for as long as the rings are open.
+    _pinned: Vec<OwnedFd>,
 }
 
 /// CLOCK_MONOTONIC now, in ns: the clock the rings' records are stamped with.
@@ -172,6 +181,9 @@ impl Capture {
             rings.push(ring);
         }
         decoder.add_attr(side_band_decoder_attr(), ids);
+        // Before the rings are enabled, so that their first records find them held; after
+        // the events are open, so that a short fd limit is still reported as such.
+        let pinned = open::pin_own_namespaces();
         for r in &rings {
             // SAFETY: an open perf fd.
             if unsafe { perf_event_open_sys::ioctls::ENABLE(r.fd().as_raw_fd(), 0) } < 0 {
@@ -182,7 +194,9 @@ impl Capture {
                 });
             }
         }
-        Ok(Capture::assemble(rings, decoder, epoll, opts))
+        let mut capture = Capture::assemble(rings, decoder, epoll, opts);
+        capture._pinned = pinned;
+        Ok(capture)
     }
 
     /// A capture over mapped rings (registered with `epoll`), before any read.
@@ -202,6 +216,7 @@ impl Capture {
             pos: vec![0; n],
             side: None,
             time_at: time_at(),
+            _pinned: Vec::new(),
         }
     }
 

@@ -36,6 +36,25 @@ pub fn side_band_attr(watermark_bytes: u32) -> perf_event_attr {
     a
 }
 
+/// The namespace files of nswatch's own process that NAMESPACES records link to, held
+/// open for as long as the rings are.
+///
+/// For each link of each NAMESPACES record the kernel takes the namespace's nsfs dentry
+/// (`ns_get_path`) and puts it back. nsfs keeps no unused dentry: with no file open on the
+/// namespace, every record allocates a dentry and an inode for each of its 7 links and
+/// frees them again through RCU (the callbacks then run on whatever CPU, charged to
+/// whatever task runs there). An open file keeps the dentry, and the record only takes a
+/// reference. nswatch's own namespaces are the host's where it usually runs, those of
+/// most tasks, and they live while nswatch does anyway: holding them changes no
+/// namespace's lifetime. Best effort: a file that cannot be opened is left out.
+pub fn pin_own_namespaces() -> Vec<OwnedFd> {
+    ["net", "uts", "ipc", "pid", "user", "mnt", "cgroup"]
+        .iter()
+        .filter_map(|ns| std::fs::File::open(format!("/proc/self/ns/{ns}")).ok())
+        .map(OwnedFd::from)
+        .collect()
+}
+
 /// The decoder's view of [`side_band_attr`].
 pub fn side_band_decoder_attr() -> Attr {
     Attr {
