@@ -15,6 +15,8 @@
 #                      written as NDJSON to a file (`-o`, deleted after each run)
 #   BASE=              path of another nswatch binary (e.g. an older build): measured too,
 #                      interleaved with this build's, for before/after in one run
+#   BASE_RING=         the ring size BASE is measured at under the setns storm (one of
+#                      RING_SIZES; default: this build's default, 256 pages)
 #   NSW_FLAGS=         more `nswatch record` flags for every run (e.g. --no-bpf)
 #   LOADS="fork setns" the loads measured (one of them alone for more reps of it)
 #
@@ -220,7 +222,7 @@ fi
 # (build, ring size) pairs: every ring size for this build; BASE at the default size.
 SLOTS=
 for pages in $RING_SIZES; do
-    [[ -n $BASE && $pages == "$DEFAULT_RING" ]] && SLOTS+="base:$pages "
+    [[ -n $BASE && $pages == "${BASE_RING:-$DEFAULT_RING}" ]] && SLOTS+="base:$pages "
     SLOTS+="new:$pages "
 done
 declare -a S_ALONE S_PERF
@@ -345,8 +347,10 @@ for v in "${VARIANTS[@]}"; do
     fi
     # shellcheck disable=SC2086
     if has_load setns; then
-        d="$v:$DEFAULT_RING"
-        echo "nswatch ($v): setns storm, default ring: $(median ${S_NSREC[$d]:-0}) ns CPU/record" \
+        ring=$DEFAULT_RING
+        [[ $v == base ]] && ring=${BASE_RING:-$DEFAULT_RING}
+        d="$v:$ring"
+        echo "nswatch ($v): setns storm, $ring-page rings: $(median ${S_NSREC[$d]:-0}) ns CPU/record" \
             "($(median ${S_NSALL[$d]:-0}) counting the eBPF records)," \
             "$(median ${S_RECS[$d]:-0}) records/s consumed, lost $(median ${S_LOST[$d]:-0})," \
             "setns slowdown $(pct "$sa" "$(median ${S_RATE[$d]:-0})")% (perf record: $(pct "$sa" "$sp")%)"
