@@ -350,17 +350,6 @@ fn group_info(model: &Attributor, g: Option<GroupId>) -> GroupInfo {
     }
 }
 
-/// The group a sample belongs to: the model's answer at the sample's time. The idle task
-/// (pid 0, "swapper") has no NAMESPACES record; it runs in the initial namespaces, so its
-/// samples are the host's.
-fn sample_group(model: &mut Attributor, ev: &Event<'_>) -> Option<GroupId> {
-    let g = model.observe(ev);
-    if g.is_none() && ev.pid == Some(0) && ev.tid == Some(0) {
-        return Some(GroupId::HOST);
-    }
-    g
-}
-
 /// `report --by container [--folded]`: every event feeds the model in time order, so each
 /// sample is counted for the group its task was in when it was taken.
 fn by_container(
@@ -403,10 +392,20 @@ fn by_container(
             model.take_changes().for_each(drop);
             return Ok(());
         }
-        let g = sample_group(&mut model, &ev);
-        let (pid, tid) = (ev.pid.unwrap_or(0), ev.tid.unwrap_or(0));
+        // The task the sample was taken in, at the sample's time: its group and name from
+        // one lookup. The idle task (pid 0, "swapper") has no NAMESPACES record; it runs
+        // in the initial namespaces, so its samples are the host's.
         let time = ev.time_ns.unwrap_or(model.now_ns());
-        let comm = match model.task_at(pid, tid, time) {
+        model.advance(time);
+        let (pid, tid) = (ev.pid.unwrap_or(0), ev.tid.unwrap_or(0));
+        let owner = ev
+            .tid
+            .and_then(|t| model.task_at(ev.pid.unwrap_or(t), t, time));
+        let idle = ev.pid == Some(0) && ev.tid == Some(0);
+        let g = owner
+            .map(|(_, iv)| iv.group)
+            .or(idle.then_some(GroupId::HOST));
+        let comm = match owner {
             Some((t, _)) if !t.comm().is_empty() => t.comm().to_string(),
             _ if tid == 0 => "swapper".to_string(),
             _ => format!("[tid {tid}]"),

@@ -194,13 +194,17 @@ impl Capture {
                 });
             }
         }
-        let mut capture = Capture::assemble(rings, decoder, epoll, opts);
-        capture._pinned = pinned;
-        Ok(capture)
+        Ok(Capture::assemble(rings, decoder, epoll, opts, pinned))
     }
 
     /// A capture over mapped rings (registered with `epoll`), before any read.
-    fn assemble(rings: Vec<Ring>, decoder: Decoder, epoll: OwnedFd, opts: CaptureOptions) -> Self {
+    fn assemble(
+        rings: Vec<Ring>,
+        decoder: Decoder,
+        epoll: OwnedFd,
+        opts: CaptureOptions,
+        pinned: Vec<OwnedFd>,
+    ) -> Self {
         let n = rings.len();
         Capture {
             rings,
@@ -216,7 +220,7 @@ impl Capture {
             pos: vec![0; n],
             side: None,
             time_at: time_at(),
-            _pinned: Vec::new(),
+            _pinned: pinned,
         }
     }
 
@@ -558,7 +562,7 @@ mod tests {
         decoder.add_attr(open::side_band_decoder_attr(), [1]);
         // SAFETY: epoll_create1 has no preconditions; the fd is owned below.
         let epoll = unsafe { OwnedFd::from_raw_fd(libc::epoll_create1(libc::EPOLL_CLOEXEC)) };
-        Capture::assemble(rings, decoder, epoll, CaptureOptions::default())
+        Capture::assemble(rings, decoder, epoll, CaptureOptions::default(), Vec::new())
     }
 
     /// Appends NAMESPACES records of tid `tid` at `times` to `ring` (after `end`).

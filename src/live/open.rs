@@ -2,6 +2,7 @@
 //! missing.
 
 use crate::attr::{flag, sample, Attr};
+use crate::record::NS_KINDS;
 use perf_event_open_sys::bindings::{perf_event_attr, PERF_COUNT_SW_DUMMY, PERF_TYPE_SOFTWARE};
 use std::fmt;
 use std::io;
@@ -48,9 +49,9 @@ pub fn side_band_attr(watermark_bytes: u32) -> perf_event_attr {
 /// most tasks, and they live while nswatch does anyway: holding them changes no
 /// namespace's lifetime. Best effort: a file that cannot be opened is left out.
 pub fn pin_own_namespaces() -> Vec<OwnedFd> {
-    ["net", "uts", "ipc", "pid", "user", "mnt", "cgroup"]
+    NS_KINDS
         .iter()
-        .filter_map(|ns| std::fs::File::open(format!("/proc/self/ns/{ns}")).ok())
+        .filter_map(|k| std::fs::File::open(format!("/proc/self/ns/{}", k.name())).ok())
         .map(OwnedFd::from)
         .collect()
 }

@@ -272,6 +272,16 @@ impl Attributor {
         self.grace_ns = grace_ns;
     }
 
+    /// Moves the model's clock to `time_ns` (event time) if that is later, forgetting the
+    /// ended tasks whose grace period is over: what [`Attributor::observe`] does first,
+    /// for a caller that only asks ([`Attributor::task_at`]) about a time.
+    pub fn advance(&mut self, time_ns: u64) {
+        if time_ns > self.now_ns {
+            self.now_ns = time_ns;
+            self.prune();
+        }
+    }
+
     /// The latest event time seen, ns: the time of an event that carries none.
     pub fn now_ns(&self) -> u64 {
         self.now_ns
@@ -292,10 +302,7 @@ impl Attributor {
     /// a task (LOST, CGROUP) return `None`.
     pub fn observe(&mut self, ev: &Event<'_>) -> Option<GroupId> {
         let time = ev.time_ns.unwrap_or(self.now_ns);
-        if time > self.now_ns {
-            self.now_ns = time;
-            self.prune();
-        }
+        self.advance(time);
         let tid = ev.tid?;
         let pid = ev.pid.unwrap_or(tid);
         match &ev.body {
