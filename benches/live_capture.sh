@@ -12,7 +12,9 @@
 #   RING_SIZES="64 128 256 512"  --ring-pages values tried under the setns storm
 #   CARGO_TARGET_DIR=/tmp/live-bench-target
 #   OUTPUT=quiet       quiet: `nswatch record --quiet` (counts only); ndjson: every event
-#                      written as NDJSON to a file (`-o`, deleted after each run)
+#                      written as NDJSON to a file (`-o`, deleted after each run); null:
+#                      every event made into its NDJSON line and written to /dev/null
+#                      (nswatch's whole work, without a file system's cost of keeping it)
 #   BASE=              path of another nswatch binary (e.g. an older build): measured too,
 #                      interleaved with this build's, for before/after in one run
 #   BASE_RING=         the ring size BASE is measured at under the setns storm (one of
@@ -46,8 +48,8 @@ read -r -a NSW_FLAGS <<<"${NSW_FLAGS:-}"
 LOADS=${LOADS:-"fork setns"}
 has_load() { [[ " $LOADS " == *" $1 "* ]]; }
 case $OUTPUT in
-    quiet | ndjson) ;;
-    *) echo "live_capture.sh: OUTPUT=$OUTPUT: expected quiet or ndjson" >&2; exit 1 ;;
+    quiet | ndjson | null) ;;
+    *) echo "live_capture.sh: OUTPUT=$OUTPUT: expected quiet, ndjson or null" >&2; exit 1 ;;
 esac
 
 if [[ $(id -u) -ne 0 ]]; then
@@ -138,6 +140,7 @@ run_traced() {
         nswatch)
             local out=(--quiet)
             [[ $OUTPUT == ndjson ]] && out=(-o "$TMP/out.ndjson")
+            [[ $OUTPUT == null ]] && out=(-o /dev/null)
             "${BIN[$VARIANT]}" record "${out[@]}" "${NSW_FLAGS[@]}" "${NSW_ARGS[@]}" 2>"$err" &
             TRACER_PID=$!
             sleep 1

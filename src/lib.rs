@@ -18,6 +18,7 @@ pub mod live;
 pub mod model;
 pub mod nsset;
 pub mod order;
+pub mod out_file;
 pub mod perf_data;
 pub mod procfs;
 pub mod profile;

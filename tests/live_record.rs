@@ -7,6 +7,7 @@ mod common;
 use common::live_ok;
 use serde_json::Value;
 use std::io::Read;
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -316,6 +317,20 @@ fn interrupted_output_is_well_formed_and_summarised() {
     for _ in 0..20 {
         Command::new("true").status().unwrap();
     }
+    // Mid-run, the file's size is the lines written, its blocks reserved ahead
+    // (nswatch::out_file) where the file system can (the temporary directory's can here).
+    let m = std::fs::metadata(&file).unwrap();
+    let text = std::fs::read(&file).unwrap();
+    assert!(m.len() as usize <= text.len() && text.ends_with(b"\n"));
+    let reserves = can_reserve(dir.path());
+    if reserves {
+        assert!(
+            m.blocks() * 512 >= nswatch::out_file::RESERVE,
+            "{} blocks for {} bytes",
+            m.blocks(),
+            m.len()
+        );
+    }
     // SAFETY: signalling our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let status = child.wait().unwrap();
@@ -337,6 +352,22 @@ fn interrupted_output_is_well_formed_and_summarised() {
         evs.iter().filter(|e| e["type"] == "exit").count() >= 20,
         "the 20 true runs"
     );
+    // The reservation past the end is given back at the end.
+    let m = std::fs::metadata(&file).unwrap();
+    assert!(
+        m.blocks() * 512 < m.len() + (1 << 20),
+        "{} blocks left for {} bytes (reserving: {reserves})",
+        m.blocks(),
+        m.len()
+    );
+}
+
+/// The file system of `dir` reserves blocks past a file's end (fallocate with KEEP_SIZE).
+fn can_reserve(dir: &Path) -> bool {
+    use std::os::fd::AsRawFd;
+    let f = std::fs::File::create(dir.join("probe")).unwrap();
+    // SAFETY: a descriptor we own, plain integers.
+    unsafe { libc::fallocate(f.as_raw_fd(), libc::FALLOC_FL_KEEP_SIZE, 0, 4096) == 0 }
 }
 
 #[test]

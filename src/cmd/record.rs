@@ -5,6 +5,7 @@ use nswatch::event::{Body, Event, JsonWriter, EVENT_TYPES};
 use nswatch::live::CaptureOptions;
 use nswatch::model::json::{write_change, write_labeled};
 use nswatch::model::{Attributor, GroupId};
+use nswatch::out_file::AppendFile;
 use nswatch::record::kind_name;
 use nswatch::session::{Session, SessionOptions, Update};
 use std::collections::BTreeMap;
@@ -224,7 +225,10 @@ pub fn run(args: &RecordArgs) -> Result<()> {
     };
     let out: Box<dyn Write> = match &args.output {
         Some(p) => {
-            Box::new(std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?)
+            let file = std::fs::File::create(p)
+                .and_then(AppendFile::new)
+                .with_context(|| format!("creating {}", p.display()))?;
+            Box::new(file)
         }
         None => Box::new(io::stdout()),
     };
