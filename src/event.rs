@@ -4,7 +4,7 @@
 //! depends on the type. Later versions add fields and never rename them. The JSON Schema is
 //! schema/event-v1.schema.json.
 
-use crate::bpf::event::IdsCache;
+use crate::bpf::event::CauseCache;
 use crate::bpf::Cause;
 use crate::decoder::{Decoder, Hot};
 use crate::error::DecodeError;
@@ -320,21 +320,62 @@ pub struct JsonWriter {
     /// The text of each distinct set written, and where it is in `texts`.
     ns_text: HashMap<NsSet, usize>,
     texts: Vec<Box<[u8]>>,
-    /// The last set written and its text's index: a fork storm repeats one set, and
-    /// comparing is cheaper than hashing.
-    last: Option<(NsSet, usize)>,
-    /// The group fields (`,"container":…`) last appended after a line, with the group and
-    /// runtime id they were made from: consecutive events mostly share a group.
-    pub(crate) group_ref: GroupRefText,
-    /// A timestamp's digits above its last eight, and what they were made from: in time
-    /// order they change once per 0.1 s.
-    time_hi: Option<(u64, Digits)>,
+    /// The last two sets written and their texts' indexes, the last first: a fork storm
+    /// repeats one set and a setns storm alternates two, and comparing is cheaper than
+    /// hashing.
+    last: [Option<(NsSet, usize)>; 2],
+    /// The group fields (`,"container":…`) recently appended after a line, by the group
+    /// and runtime id they were made from: consecutive events mostly share a group, or
+    /// go back and forth between two (a setns storm).
+    pub(crate) group_refs: RecentTexts<(crate::model::GroupId, Option<String>)>,
+    /// The high digits of the last timestamp.
+    time_hi: TimeHigh,
     /// The last number written in each [`Slot`], and its digits: a task's pid comes back on
     /// its FORK, NAMESPACES and EXIT lines, tid mostly equals pid, and a fork storm has one
     /// parent.
     ids: [(u32, Digits); SLOTS],
-    /// The text of the eBPF causes' recent sets of links.
-    cause_ids: IdsCache,
+    /// The text of what the eBPF causes repeat.
+    cause_texts: CauseCache,
+}
+
+/// A timestamp's digits above its last eight, and what they were made from: in time order
+/// they change once per 0.1 s, so a line's times are mostly eight digits made and a copy.
+#[derive(Debug)]
+pub(crate) struct TimeHigh {
+    hi: u64,
+    digits: Digits,
+}
+
+impl Default for TimeHigh {
+    fn default() -> Self {
+        // No timestamp's high part (at most 1.8 * 10^11) is u64::MAX: the first is made.
+        TimeHigh {
+            hi: u64::MAX,
+            digits: Digits::of(0),
+        }
+    }
+}
+
+impl TimeHigh {
+    /// The digits of `hi`, made if they are not the last ones.
+    #[inline(always)]
+    fn digits(&mut self, hi: u64) -> &Digits {
+        if self.hi != hi {
+            (self.hi, self.digits) = (hi, Digits::of(hi));
+        }
+        &self.digits
+    }
+
+    /// Appends `v` in decimal.
+    #[inline(always)]
+    pub(crate) fn push(&mut self, out: &mut Vec<u8>, v: u64) {
+        let hi = v / 100_000_000;
+        if hi == 0 {
+            return push_u64(out, v);
+        }
+        self.digits(hi).push_to(out);
+        out.extend_from_slice(&eight((v % 100_000_000) as u32).to_le_bytes());
+    }
 }
 
 /// Where a 32-bit number goes in a line, for [`JsonWriter`]'s digit cache.
@@ -373,12 +414,65 @@ impl Texts for Plain {
     }
 }
 
-/// See [`JsonWriter`]'s `group_ref`.
-#[derive(Debug, Default)]
-pub(crate) struct GroupRefText {
-    pub(crate) group: Option<crate::model::GroupId>,
-    pub(crate) runtime_id: Option<String>,
-    pub(crate) text: Vec<u8>,
+/// The text of a few values written recently, by what it was made from, replaced in turn
+/// once full: what a stream writes again and again (a storm's calls and sets of links, the
+/// groups of its lines) is copied, not made.
+#[derive(Debug)]
+pub(crate) struct RecentTexts<K> {
+    entries: Vec<(K, Vec<u8>)>,
+    /// The entry replaced next, once full.
+    next: usize,
+    /// The entry last used: the next line mostly uses it again.
+    last: usize,
+}
+
+impl<K> Default for RecentTexts<K> {
+    fn default() -> Self {
+        RecentTexts {
+            entries: Vec::new(),
+            next: 0,
+            last: 0,
+        }
+    }
+}
+
+/// Entries a [`RecentTexts`] keeps: a storm between two namespaces uses two; a few more
+/// cover several threads or tools at once.
+const RECENT_TEXTS: usize = 8;
+
+impl<K> RecentTexts<K> {
+    /// The text of the entry whose key `is`, made by `make` (which appends the text and
+    /// gives its key) when there is none.
+    #[inline]
+    pub(crate) fn text(
+        &mut self,
+        is: impl Fn(&K) -> bool,
+        make: impl FnOnce(&mut Vec<u8>) -> K,
+    ) -> &[u8] {
+        let i = match self.entries.get(self.last) {
+            Some((k, _)) if is(k) => self.last,
+            _ => match self.entries.iter().position(|(k, _)| is(k)) {
+                Some(i) => i,
+                None => self.insert(make),
+            },
+        };
+        self.last = i;
+        &self.entries[i].1
+    }
+
+    #[cold]
+    fn insert(&mut self, make: impl FnOnce(&mut Vec<u8>) -> K) -> usize {
+        let mut text = Vec::new();
+        let key = make(&mut text);
+        if self.entries.len() < RECENT_TEXTS {
+            self.entries.push((key, text));
+            return self.entries.len() - 1;
+        }
+        let i = self.next;
+        self.next = (i + 1) % RECENT_TEXTS;
+        self.entries[i] = (key, text);
+        i
+    }
 }
 
 /// Distinct sets whose text is kept; past that the cache starts over.
@@ -406,11 +500,11 @@ impl Default for JsonWriter {
         JsonWriter {
             ns_text: HashMap::new(),
             texts: Vec::new(),
-            last: None,
-            group_ref: GroupRefText::default(),
-            time_hi: None,
+            last: [None, None],
+            group_refs: RecentTexts::default(),
+            time_hi: TimeHigh::default(),
             ids: std::array::from_fn(|_| (0, Digits::of(0))),
-            cause_ids: IdsCache::default(),
+            cause_texts: CauseCache::default(),
         }
     }
 }
@@ -430,8 +524,7 @@ impl JsonWriter {
     }
 
     /// What `model::json::write_labeled` appends, when `ev` is a line of the kinds a file
-    /// is full of and the text of `group`'s fields is the one that function left in this
-    /// writer's cache (true); else nothing (false). Its fast path.
+    /// is full of (true); else nothing (false). Its fast path.
     #[inline(always)]
     pub fn write_labeled_cached(
         &mut self,
@@ -442,18 +535,14 @@ impl JsonWriter {
         let Some(g) = group else {
             return self.write_hot(ev, &[], out);
         };
-        let cached = &self.group_ref;
-        if cached.group != Some(g.id) || cached.runtime_id != g.naming.runtime_id {
-            return false;
-        }
         // Moved out and back: the line's writer borrows the rest of `self`.
-        let text = std::mem::take(&mut self.group_ref.text);
-        let done = self.write_hot(ev, &text, out);
-        self.group_ref.text = text;
+        let mut refs = std::mem::take(&mut self.group_refs);
+        let done = self.write_hot(ev, crate::model::json::group_ref(&mut refs, g), out);
+        self.group_refs = refs;
         done
     }
 
-    /// FORK, EXIT and NAMESPACES (without a cause) lines, with `suffix` before their end,
+    /// FORK, EXIT and NAMESPACES lines, with `suffix` before their end,
     /// written with one reservation each: the same bytes as `write_json_with` (then the
     /// suffix), without a capacity check per piece. False (nothing written) for other
     /// events.
@@ -469,11 +558,9 @@ impl JsonWriter {
             Body::Exit { ppid, ptid } => {
                 self.write_task(LINE_STARTS[2].as_bytes(), ev, *ppid, *ptid, suffix, out)
             }
-            Body::Namespaces {
-                ns,
-                comm,
-                cause: None,
-            } => self.write_namespaces(ev, ns, comm.as_deref(), suffix, out),
+            Body::Namespaces { ns, comm, cause } => {
+                self.write_namespaces(ev, ns, comm.as_deref(), *cause, suffix, out)
+            }
             _ => return false,
         }
         true
@@ -490,11 +577,7 @@ impl JsonWriter {
                 if hi == 0 {
                     c.digits(&Digits::of(v));
                 } else {
-                    let d = match &mut self.time_hi {
-                        Some((h, d)) if *h == hi => d,
-                        time_hi => &time_hi.insert((hi, Digits::of(hi))).1,
-                    };
-                    c.digits(d);
+                    c.digits(self.time_hi.digits(hi));
                     c.put(&eight((v % 100_000_000) as u32).to_le_bytes());
                 }
             }
@@ -553,13 +636,14 @@ impl JsonWriter {
         c.done(out);
     }
 
-    /// A NAMESPACES line without a cause.
+    /// A NAMESPACES line (its head, set and command name in one reservation).
     #[inline(always)]
     fn write_namespaces(
         &mut self,
         ev: &Event<'_>,
         ns: &NsSet,
         comm: Option<&str>,
+        cause: Option<&Cause>,
         suffix: &[u8],
         out: &mut Vec<u8>,
     ) {
@@ -582,24 +666,45 @@ impl JsonWriter {
                 c.done(out);
                 out.extend_from_slice(b",\"comm\":");
                 push_str(out, cm);
-                out.extend_from_slice(suffix);
-                out.extend_from_slice(b"}\n");
-                return;
+                return self.end_namespaces(cause, suffix, out);
             }
             (None, None) => {}
+        }
+        if cause.is_some() {
+            c.done(out);
+            return self.end_namespaces(cause, suffix, out);
         }
         c.put_short(suffix);
         c.put(b"}\n");
         c.done(out);
     }
 
+    /// The end of a NAMESPACES line from its "cause" on (without a room reserved: a cause
+    /// has parts of any length).
+    fn end_namespaces(&mut self, cause: Option<&Cause>, suffix: &[u8], out: &mut Vec<u8>) {
+        if let Some(c) = cause {
+            out.extend_from_slice(b",\"cause\":{");
+            c.write_fields(out, Some(&mut self.cause_texts));
+            out.push(b'}');
+        }
+        out.extend_from_slice(suffix);
+        out.extend_from_slice(b"}\n");
+    }
+
     /// The index in `texts` of the text of `ns`, made if new.
     #[inline(always)]
     fn ns_index(&mut self, ns: &NsSet) -> usize {
         // By reference: a set is 136 bytes, not worth a copy per line.
-        if let Some((last, i)) = &self.last {
+        if let Some((last, i)) = &self.last[0] {
             if last == ns {
                 return *i;
+            }
+        }
+        if let Some((prev, i)) = &self.last[1] {
+            if prev == ns {
+                let i = *i;
+                self.last.swap(0, 1);
+                return i;
             }
         }
         let i = match self.ns_text.get(ns) {
@@ -608,6 +713,7 @@ impl JsonWriter {
                 if self.texts.len() >= NS_TEXT_CACHE {
                     self.ns_text.clear();
                     self.texts.clear();
+                    self.last = [None, None];
                 }
                 let mut t = Vec::new();
                 push_ns(&mut t, ns);
@@ -618,7 +724,7 @@ impl JsonWriter {
         };
         // An index, not a copy of the text: sets that alternate (a thread going back and
         // forth with setns) cost no allocation per line.
-        self.last = Some((*ns, i));
+        self.last = [Some((*ns, i)), self.last[0].take()];
         i
     }
 }
@@ -729,16 +835,7 @@ impl Cursor {
 impl Texts for JsonWriter {
     #[inline(always)]
     fn time(&mut self, out: &mut Vec<u8>, v: u64) {
-        let hi = v / 100_000_000;
-        if hi == 0 {
-            return push_u64(out, v);
-        }
-        let d = match &mut self.time_hi {
-            Some((h, d)) if *h == hi => d,
-            time_hi => &time_hi.insert((hi, Digits::of(hi))).1,
-        };
-        d.push_to(out);
-        out.extend_from_slice(&eight((v % 100_000_000) as u32).to_le_bytes());
+        self.time_hi.push(out, v)
     }
 
     #[inline(always)]
@@ -751,7 +848,7 @@ impl Texts for JsonWriter {
     }
 
     fn cause(&mut self, out: &mut Vec<u8>, c: &Cause) {
-        c.write_fields(out, Some(&mut self.cause_ids))
+        c.write_fields(out, Some(&mut self.cause_texts))
     }
 
     #[inline(always)]
@@ -1899,23 +1996,36 @@ mod tests {
             assert_eq!(v["tid"], 1000 + i * (i % 2));
             assert_eq!(v["ptid"], 7 + i % 2);
         }
-        // Causes whose sets of links alternate, as a setns storm's do (their text is cached).
+        // Causes whose sets of links alternate, as a setns storm's do, and whose calls
+        // repeat (their text is cached), times of a storm and of the first seconds after
+        // boot, every way a line has a command name.
         let ns = NsSet::from_links((1..=7).map(|ino| NsLink { dev: 4, ino }));
-        for i in 0..20u32 {
+        for i in 0..60u32 {
             let mut c = Cause::blank();
-            c.dev = 4;
+            c.dev = 4 + u64::from(i / 40);
             c.before[0] = 10 + i % 3;
             c.after[0] = 20 + i % 2;
-            c.after[9] = i;
+            c.after[9] = i % 11;
+            c.ret = -i64::from(i / 7 % 3);
+            c.flags = 0x4000_0000 << (i / 5 % 2);
+            c.child_tid = (i % 13 == 0).then_some(i);
+            c.enter_ns =
+                [u64::from(i), 54_083_258_160_300 + u64::from(i) * 3_000_000][i as usize % 2];
+            c.exit_ns = c.enter_ns + 99_999_999 * u64::from(i % 4);
+            let comm = [
+                None,
+                Some(Cow::Borrowed("stress")),
+                Some(Cow::Borrowed("a\"b")),
+            ];
             let ev = Event {
-                time_ns: Some(u64::from(i)),
+                time_ns: Some(c.exit_ns),
                 cpu: Some(0),
                 pid: Some(9),
                 tid: Some(9),
-                synthesized: false,
+                synthesized: i % 17 == 0,
                 body: Body::Namespaces {
                     ns: &ns,
-                    comm: None,
+                    comm: comm[i as usize % 3].clone(),
                     cause: Some(&c),
                 },
             };
@@ -1923,6 +2033,39 @@ mod tests {
             w.write(&ev, &mut a);
             ev.write_json(&mut b);
             assert_eq!(String::from_utf8(a).unwrap(), String::from_utf8(b).unwrap());
+        }
+    }
+
+    #[test]
+    fn sets_written_past_the_cache_are_still_their_own_text() {
+        // More distinct sets than the writer keeps, each followed by the one before it (a
+        // thread going back and forth): the cache starts over on the way.
+        let mut w = JsonWriter::new();
+        let set = |i: u64| {
+            NsSet::from_links((1..=7).map(|k| NsLink {
+                dev: 4,
+                ino: k * 10_000 + i,
+            }))
+        };
+        for i in 1..(NS_TEXT_CACHE as u64 + 50) {
+            for ns in [set(i), set(i - 1)] {
+                let ev = Event {
+                    time_ns: Some(i),
+                    cpu: Some(0),
+                    pid: Some(9),
+                    tid: Some(9),
+                    synthesized: false,
+                    body: Body::Namespaces {
+                        ns: &ns,
+                        comm: None,
+                        cause: None,
+                    },
+                };
+                let (mut a, mut b) = (Vec::new(), Vec::new());
+                w.write(&ev, &mut a);
+                ev.write_json(&mut b);
+                assert_eq!(a, b, "set {i}");
+            }
         }
     }
 

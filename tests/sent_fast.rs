@@ -124,7 +124,21 @@ fn cached_labeled_lines_are_write_labeleds() {
     use nswatch::model::{Attributor, Naming};
     use std::borrow::Cow;
 
-    let mut cached = 0;
+    let (mut cached, mut with_cause) = (0, 0);
+    // Causes of a storm between two namespaces, and one that failed.
+    let causes: Vec<nswatch::bpf::Cause> = (0..5u32)
+        .map(|i| {
+            let mut c = nswatch::bpf::Cause::blank();
+            c.dev = 4;
+            c.flags = 0x4000_0000;
+            c.before[0] = 4_026_532_000 + i % 2;
+            c.after[0] = 4_026_532_000 + (i + 1) % 2;
+            c.ret = if i == 4 { -22 } else { 0 };
+            c.enter_ns = 54_083_258_160_300 + u64::from(i);
+            c.exit_ns = c.enter_ns + 480_863;
+            c
+        })
+        .collect();
     for path in common::fixture_captures() {
         let mut data = nswatch::PerfData::open(&path).unwrap();
         let mut builder = EventBuilder::new();
@@ -140,12 +154,17 @@ fn cached_labeled_lines_are_write_labeleds() {
                 };
                 n += 1;
                 // Now and then a name to escape, or a long one.
-                if let nswatch::Body::Namespaces { comm, .. } = &mut ev.body {
+                // Every other one with a cause, as the eBPF probe gives it.
+                if let nswatch::Body::Namespaces { comm, cause, .. } = &mut ev.body {
                     match n % 7 {
                         1 => *comm = Some(Cow::Borrowed("a \"quoted\"\tname")),
                         2 => *comm = Some(Cow::Borrowed("a-name-longer-than-thirty-two-bytes")),
                         3 => *comm = Some(Cow::Borrowed("")),
                         _ => {}
+                    }
+                    if n.is_multiple_of(2) {
+                        *cause = Some(&causes[(n / 2 % 5) as usize]);
+                        with_cause += 1;
                     }
                 }
                 let g = model.observe(&ev);
@@ -193,4 +212,5 @@ fn cached_labeled_lines_are_write_labeleds() {
         .unwrap();
     }
     assert!(cached > 1000, "{cached}");
+    assert!(with_cause > 200, "{with_cause}");
 }

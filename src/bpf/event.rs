@@ -3,7 +3,7 @@
 //!
 //! The layout is `struct nsw_event` of bpf/nswatch.bpf.c: change both together.
 
-use crate::event::{push_u64, Digits};
+use crate::event::{push_u64, Digits, RecentTexts, TimeHigh};
 
 /// Size of one record in the ring buffer.
 pub const RECORD_SIZE: usize = 208;
@@ -254,9 +254,41 @@ impl Cause {
     /// Numbers are written by the event writer's digit routine and names appended from
     /// static tables: a setns storm writes one of these per line, and formatting them
     /// through `format!` (26 calls, as many allocations) cost more than the rest of the
-    /// pipeline. `cache`, a [`crate::event::JsonWriter`]'s, keeps the text of recent sets
-    /// of links.
-    pub fn write_fields(&self, out: &mut Vec<u8>, mut cache: Option<&mut IdsCache>) {
+    /// pipeline. `cache`, a [`crate::event::JsonWriter`]'s, keeps the text of the parts a
+    /// storm repeats (see [`CauseCache`]).
+    pub fn write_fields(&self, out: &mut Vec<u8>, cache: Option<&mut CauseCache>) {
+        let Some(cache) = cache else {
+            self.write_call(out);
+            out.extend_from_slice(b",\"enter_ns\":");
+            push_u64(out, self.enter_ns);
+            out.extend_from_slice(b",\"exit_ns\":");
+            push_u64(out, self.exit_ns);
+            return self.write_sets(out);
+        };
+        out.extend_from_slice(cache.calls.text(
+            |k| self.is_call(k),
+            |text| {
+                self.write_call(text);
+                self.call_key()
+            },
+        ));
+        out.extend_from_slice(b",\"enter_ns\":");
+        cache.times.push(out, self.enter_ns);
+        out.extend_from_slice(b",\"exit_ns\":");
+        cache.times.push(out, self.exit_ns);
+        out.extend_from_slice(cache.sets.text(
+            |(dev, before, after)| {
+                *dev == self.dev && *before == self.before && *after == self.after
+            },
+            |text| {
+                self.write_sets(text);
+                (self.dev, self.before, self.after)
+            },
+        ));
+    }
+
+    /// The fields from "syscall" to the result ("ok", "ret", "errno", "child_tid").
+    fn write_call(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(b"\"syscall\":\"");
         out.extend_from_slice(self.syscall.name().as_bytes());
         out.extend_from_slice(b"\",\"flags\":\"");
@@ -289,7 +321,7 @@ impl Cause {
                     push_u64(out, u64::from(*pid));
                     if let Some(ns) = ns {
                         out.extend_from_slice(b",\"ns\":");
-                        self.write_ids(ns, out, cache.as_deref_mut());
+                        write_ids_text(self.dev, ns, out);
                     }
                     out.push(b'}');
                 }
@@ -311,32 +343,43 @@ impl Cause {
             out.extend_from_slice(b",\"child_tid\":");
             push_u64(out, u64::from(c));
         }
-        out.extend_from_slice(b",\"enter_ns\":");
-        push_u64(out, self.enter_ns);
-        out.extend_from_slice(b",\"exit_ns\":");
-        push_u64(out, self.exit_ns);
-        out.extend_from_slice(b",\"before\":");
-        self.write_ids(&self.before, out, cache.as_deref_mut());
-        out.extend_from_slice(b",\"after\":");
-        self.write_ids(&self.after, out, cache);
     }
 
-    /// Appends `ids` as a JSON object of links, from `cache` when it has their text.
-    fn write_ids(&self, ids: &NsIds, out: &mut Vec<u8>, cache: Option<&mut IdsCache>) {
-        let Some(cache) = cache else {
-            return write_ids_text(self.dev, ids, out);
-        };
-        if let Some(text) = cache.get(self.dev, ids) {
-            out.extend_from_slice(text);
-            return;
+    /// The "before" and "after" fields.
+    fn write_sets(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b",\"before\":");
+        write_ids_text(self.dev, &self.before, out);
+        out.extend_from_slice(b",\"after\":");
+        write_ids_text(self.dev, &self.after, out);
+    }
+
+    /// What [`Cause::write_call`] writes is made from.
+    fn call_key(&self) -> CallKey {
+        CallKey {
+            syscall: self.syscall,
+            flags: self.flags,
+            flags_unread: self.flags_unread,
+            target: self.target.clone(),
+            ret: self.ret,
+            child_tid: self.child_tid,
+            dev: self.dev,
         }
-        let start = out.len();
-        write_ids_text(self.dev, ids, out);
-        cache.put(self.dev, ids, &out[start..]);
+    }
+
+    /// [`Cause::write_call`] would write what it wrote for `k`.
+    #[inline]
+    fn is_call(&self, k: &CallKey) -> bool {
+        self.ret == k.ret
+            && self.flags == k.flags
+            && self.syscall == k.syscall
+            && self.child_tid == k.child_tid
+            && self.flags_unread == k.flags_unread
+            && self.dev == k.dev
+            && self.target == k.target
     }
 }
 
-/// [`Cause::write_ids`]'s text, made.
+/// A set of links as a JSON object: `{"net":{"dev":4,"ino":…},…}`, the absent (0) left out.
 fn write_ids_text(dev: u64, ids: &NsIds, out: &mut Vec<u8>) {
     // The device is the same for every link: its digits are made once.
     let dev = Digits::of(dev);
@@ -361,39 +404,31 @@ fn write_ids_text(dev: u64, ids: &NsIds, out: &mut Vec<u8>) {
     out.push(b'}');
 }
 
-/// The JSON text of recently written sets of links, by (device, set): a few entries,
-/// replaced in turn. A storm's calls go back and forth between a few sets, and two sets of
-/// ten links were most of a setns line's digits.
-#[derive(Debug, Default)]
-pub struct IdsCache {
-    entries: Vec<(u64, NsIds, Vec<u8>)>,
-    next: usize,
+/// The fields of a [`Cause`] that [`Cause::write_call`] writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct CallKey {
+    syscall: Syscall,
+    flags: u64,
+    flags_unread: bool,
+    target: Option<(i32, Target)>,
+    ret: i64,
+    child_tid: Option<u32>,
+    dev: u64,
 }
 
-/// Sets whose text is kept: a storm between two namespaces uses two; a few more cover
-/// several threads or tools at once.
-const IDS_CACHED: usize = 8;
-
-impl IdsCache {
-    fn get(&self, dev: u64, ids: &NsIds) -> Option<&[u8]> {
-        self.entries
-            .iter()
-            .find(|(d, i, _)| *d == dev && i == ids)
-            .map(|(_, _, text)| text.as_slice())
-    }
-
-    fn put(&mut self, dev: u64, ids: &NsIds, text: &[u8]) {
-        if self.entries.len() < IDS_CACHED {
-            self.entries.push((dev, *ids, text.to_vec()));
-            return;
-        }
-        let e = &mut self.entries[self.next];
-        self.next = (self.next + 1) % IDS_CACHED;
-        e.0 = dev;
-        e.1 = *ids;
-        e.2.clear();
-        e.2.extend_from_slice(text);
-    }
+/// The text of the parts of recent causes that a storm repeats, for [`Cause::write_fields`]:
+/// its calls are a few calls (syscall, flags, target, result) again and again, going back
+/// and forth between a few pairs of sets of links, at times that share their high digits.
+/// Made every time, they were half of the CPU of writing a setns storm's lines (a line holds
+/// two or three sets of ten links).
+#[derive(Debug, Default)]
+pub struct CauseCache {
+    /// The fields from "syscall" to the result.
+    calls: RecentTexts<CallKey>,
+    /// `,"before":{…},"after":{…}`, by (device, before, after).
+    sets: RecentTexts<(u64, NsIds, NsIds)>,
+    /// The high digits of the last entry or exit time.
+    times: TimeHigh,
 }
 
 /// Appends `v` in decimal, with its sign.
@@ -813,7 +848,7 @@ mod tests {
     #[test]
     fn the_fields_are_the_bytes_format_wrote() {
         let mut n = 0;
-        let mut cache = IdsCache::default();
+        let mut cache = CauseCache::default();
         for syscall in 1..=6 {
             for kind in 0..=4 {
                 for ret in [0, 1234, -1, -22, -9, -512, -4095, i64::MIN + 1] {

@@ -1,8 +1,8 @@
 //! How the model shows in the event stream (schema v1): the "container" field of task events
 //! and the "container_start", "container_exit" and "container_rename" events.
 
-use crate::event::{push_str, push_u64, Event, JsonWriter};
-use crate::model::{Attributor, Change, ChangeKind, Group};
+use crate::event::{push_str, push_u64, Event, JsonWriter, RecentTexts};
+use crate::model::{Attributor, Change, ChangeKind, Group, GroupId};
 use crate::nsset::link_name;
 
 /// The "type" of a group change event.
@@ -15,9 +15,8 @@ pub fn change_type(kind: ChangeKind) -> &'static str {
 }
 
 /// Appends `ev` with the group it belongs to as "container" (and "runtime_id" when the
-/// runtime's id is known). The usual lines (FORK, EXIT, NAMESPACES of a group whose fields
-/// this writer has cached) are written in one reservation
-/// ([`JsonWriter::write_labeled_cached`]); the rest, and the caching, here.
+/// runtime's id is known). The usual lines (FORK, EXIT, NAMESPACES) are written in one
+/// reservation ([`JsonWriter::write_labeled_cached`]); the rest here.
 #[inline(always)]
 pub fn write_labeled(
     json: &mut JsonWriter,
@@ -40,17 +39,25 @@ fn write_labeled_generally(
     if let Some(g) = group {
         // The writer ends every line with "}\n"; the fields go in before it.
         out.truncate(out.len() - 2);
-        let cached = &mut json.group_ref;
-        // A group's label never changes (its id says it); its runtime id may, once named.
-        if cached.group != Some(g.id) || cached.runtime_id != g.naming.runtime_id {
-            cached.group = Some(g.id);
-            cached.runtime_id.clone_from(&g.naming.runtime_id);
-            cached.text.clear();
-            push_group_ref(&mut cached.text, g);
-        }
-        out.extend_from_slice(&cached.text);
+        out.extend_from_slice(group_ref(&mut json.group_refs, g));
         out.extend_from_slice(b"}\n");
     }
+}
+
+/// The text of `g`'s fields in an event line, from `texts` (made there if new). A group's
+/// label never changes (its id says it); its runtime id may, once named.
+#[inline]
+pub(crate) fn group_ref<'t>(
+    texts: &'t mut RecentTexts<(GroupId, Option<String>)>,
+    g: &Group,
+) -> &'t [u8] {
+    texts.text(
+        |(id, runtime_id)| *id == g.id && *runtime_id == g.naming.runtime_id,
+        |text| {
+            push_group_ref(text, g);
+            (g.id, g.naming.runtime_id.clone())
+        },
+    )
 }
 
 fn push_group_ref(out: &mut Vec<u8>, g: &Group) {
