@@ -6,7 +6,7 @@
 //! trampoline. [`Probe::load`] tries the first and falls back to the second; [`HOOK_ENV`]
 //! forces either.
 
-use super::event::Cause;
+use super::event::{Cause, RECORD_SIZE};
 use crate::live::Side;
 use libbpf_rs::btf::{types, Btf, ReferencesType};
 use libbpf_rs::skel::{OpenSkel, Skel, SkelBuilder};
@@ -154,6 +154,13 @@ const SPARE_MAX: usize = 8192;
 impl Inbox {
     /// Parses one ring buffer record into a spare cause and queues it.
     fn take(&mut self, data: &[u8], dev: u64) {
+        // The next record (its 8-byte header, then its data) was written by another CPU
+        // and is most likely in that CPU's cache: its lines are asked for while this one
+        // is parsed, so that their misses overlap this record's work. (Setns storm, NDJSON
+        // to /dev/null: less CPU per record read in 16 of 22 interleaved runs, 28 ns on
+        // average; three records ahead, no gain.) Past the last record this reads ahead
+        // in the ring's mapping, harmlessly.
+        prefetch_bytes(data.as_ptr().wrapping_add(data.len()), RECORD_SIZE + 8);
         let mut c = self.spare.pop().unwrap_or_else(|| Box::new(Cause::blank()));
         if c.parse_into(data, dev).is_err() {
             self.bad += 1;
@@ -410,19 +417,25 @@ fn empty_fentry_loads(func: u32) -> Result<(), Unavailable> {
 /// first) ahead of their use.
 #[inline]
 fn prefetch(c: &Cause) {
+    prefetch_bytes((c as *const Cause).cast(), std::mem::size_of::<Cause>());
+}
+
+/// Asks the CPU to load the cache lines of `len` bytes from `p` ahead of their use. Any
+/// address will do: prefetching is a hint that reads nothing the program sees and never
+/// faults.
+#[inline]
+fn prefetch_bytes(p: *const u8, len: usize) {
     #[cfg(target_arch = "x86_64")]
-    {
-        let p = (c as *const Cause).cast::<i8>();
-        for line in (0..std::mem::size_of::<Cause>()).step_by(64) {
-            // SAFETY: prefetching is a hint: it reads nothing the program sees and never
-            // faults; the addresses are within `c`.
-            unsafe {
-                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p.add(line))
-            };
-        }
+    for line in (0..len).step_by(64) {
+        // SAFETY: a hint only (above); the address is computed, never dereferenced.
+        unsafe {
+            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                p.wrapping_add(line).cast(),
+            )
+        };
     }
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = c;
+    let _ = (p, len);
 }
 
 impl Side for Probe {
