@@ -265,24 +265,24 @@ impl Cause {
             push_u64(out, self.exit_ns);
             return self.write_sets(out);
         };
+        let call = self.call_key();
         out.extend_from_slice(cache.calls.text(
-            |k| self.is_call(k),
+            |k| *k == call,
             |text| {
                 self.write_call(text);
-                self.call_key()
+                call.clone()
             },
         ));
         out.extend_from_slice(b",\"enter_ns\":");
         cache.times.push(out, self.enter_ns);
         out.extend_from_slice(b",\"exit_ns\":");
         cache.times.push(out, self.exit_ns);
+        let sets = (self.dev, self.before, self.after);
         out.extend_from_slice(cache.sets.text(
-            |(dev, before, after)| {
-                *dev == self.dev && *before == self.before && *after == self.after
-            },
+            |k| *k == sets,
             |text| {
                 self.write_sets(text);
-                (self.dev, self.before, self.after)
+                sets
             },
         ));
     }
@@ -364,18 +364,6 @@ impl Cause {
             child_tid: self.child_tid,
             dev: self.dev,
         }
-    }
-
-    /// [`Cause::write_call`] would write what it wrote for `k`.
-    #[inline]
-    fn is_call(&self, k: &CallKey) -> bool {
-        self.ret == k.ret
-            && self.flags == k.flags
-            && self.syscall == k.syscall
-            && self.child_tid == k.child_tid
-            && self.flags_unread == k.flags_unread
-            && self.dev == k.dev
-            && self.target == k.target
     }
 }
 
