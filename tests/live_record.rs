@@ -317,12 +317,24 @@ fn interrupted_output_is_well_formed_and_summarised() {
     for _ in 0..20 {
         Command::new("true").status().unwrap();
     }
-    // Mid-run, the file's size is the lines written, its blocks reserved ahead
-    // (nswatch::out_file) where the file system can (the temporary directory's can here).
+    // Mid-run (nswatch::out_file): on ext4, XFS and btrfs the file is written directly,
+    // in whole blocks of whole lines padded with newlines; elsewhere its size is the lines
+    // written, its blocks reserved ahead where the file system can.
     let m = std::fs::metadata(&file).unwrap();
     let text = std::fs::read(&file).unwrap();
     assert!(m.len() as usize <= text.len() && text.ends_with(b"\n"));
-    let reserves = can_reserve(dir.path());
+    for line in text.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        serde_json::from_slice::<Value>(line).expect("whole lines mid-run");
+    }
+    let direct = nswatch::out_file::direct_is_whole(&std::fs::File::open(dir.path()).unwrap());
+    let reserves = !direct && can_reserve(dir.path());
+    if direct {
+        assert_eq!(
+            m.len() % nswatch::out_file::DIRECT_ALIGN as u64,
+            0,
+            "whole blocks"
+        );
+    }
     if reserves {
         assert!(
             m.blocks() * 512 >= nswatch::out_file::RESERVE,
@@ -352,8 +364,10 @@ fn interrupted_output_is_well_formed_and_summarised() {
         evs.iter().filter(|e| e["type"] == "exit").count() >= 20,
         "the 20 true runs"
     );
-    // The reservation past the end is given back at the end.
+    // The padding is cut off, the reservation past the end given back, at the end.
     let m = std::fs::metadata(&file).unwrap();
+    let text = std::fs::read(&file).unwrap();
+    assert!(!text.ends_with(b"\n\n"), "padding left");
     assert!(
         m.blocks() * 512 < m.len() + (1 << 20),
         "{} blocks left for {} bytes (reserving: {reserves})",

@@ -9,7 +9,8 @@ use nswatch::out_file::AppendFile;
 use nswatch::record::kind_name;
 use nswatch::session::{Session, SessionOptions, Update};
 use std::collections::BTreeMap;
-use std::io::{self, Write};
+use std::io;
+use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::process::{Child, Command};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -121,13 +122,20 @@ impl Filter {
 }
 
 /// Lines are written out once this many bytes wait (and after every poll): a setns storm
-/// writes ~110 MB/s of NDJSON, and one write() per 64 KiB was 1,700 syscalls a second.
+/// writes ~600 MB/s of NDJSON, and one write() per 64 KiB was 1,700 syscalls a second at
+/// 110 MB/s.
 const FLUSH_AT: usize = 1 << 18;
+
+/// [`FLUSH_AT`] for a file written with direct I/O: each write waits for the device, and
+/// under a setns storm 256 KiB writes spent a quarter of nswatch's CPU switching and
+/// notifying the (virtual) device.
+const DIRECT_FLUSH_AT: usize = 1 << 20;
 
 /// Where the lines go: whole lines only, so that an interrupted file is well-formed.
 struct Sink {
-    out: Box<dyn Write>,
-    buf: Vec<u8>,
+    /// Lines are made in its buffer and written by its commits.
+    out: AppendFile,
+    flush_at: usize,
     json: JsonWriter,
     /// Events written, by [`Body::type_index`].
     counts: [u64; EVENT_TYPES.len()],
@@ -147,33 +155,31 @@ impl Sink {
                 self.counts[event.body.type_index()] += 1;
                 if !self.quiet {
                     let g = group.map(|g| model.group(g));
-                    write_labeled(&mut self.json, event, g, &mut self.buf);
+                    write_labeled(&mut self.json, event, g, self.out.buffer());
                 }
             }
             Update::Group(c) if !self.filter.keep_group(model, c.group) => return,
             Update::Group(c) => {
                 self.group_events[c.kind as usize] += 1;
                 if !self.quiet {
-                    write_change(model, c, &mut self.buf);
+                    write_change(model, c, self.out.buffer());
                 }
             }
         }
-        if self.buf.len() >= FLUSH_AT {
+        if self.out.pending() >= self.flush_at {
             let _ = self.flush();
         }
     }
 
     fn flush(&mut self) -> io::Result<()> {
         if self.error.is_none() {
-            if let Err(e) = self
-                .out
-                .write_all(&self.buf)
-                .and_then(|()| self.out.flush())
-            {
+            if let Err(e) = self.out.commit() {
                 self.error = Some(e);
             }
         }
-        self.buf.clear();
+        if self.error.is_some() {
+            self.out.discard();
+        }
         match &self.error {
             Some(e) => Err(io::Error::new(e.kind(), e.to_string())),
             None => Ok(()),
@@ -223,14 +229,24 @@ pub fn run(args: &RecordArgs) -> Result<()> {
             }
         }
     };
-    let out: Box<dyn Write> = match &args.output {
-        Some(p) => {
-            let file = std::fs::File::create(p)
-                .and_then(AppendFile::new)
-                .with_context(|| format!("creating {}", p.display()))?;
-            Box::new(file)
-        }
-        None => Box::new(io::stdout()),
+    let capacity = DIRECT_FLUSH_AT + (1 << 16);
+    let out = match &args.output {
+        Some(p) => std::fs::File::create(p)
+            .and_then(|f| AppendFile::new(f, capacity))
+            .with_context(|| format!("creating {}", p.display()))?,
+        // Standard output's offset may be shared (`(nswatch record; echo) > f`): written
+        // buffered, so that the offset moves with the lines.
+        None => io::stdout()
+            .as_fd()
+            .try_clone_to_owned()
+            .map(std::fs::File::from)
+            .and_then(|f| AppendFile::with_direct(f, capacity, false))
+            .context("standard output")?,
+    };
+    let flush_at = if out.is_direct() {
+        DIRECT_FLUSH_AT
+    } else {
+        FLUSH_AT
     };
     let filter = Filter {
         pids: args.pids.clone(),
@@ -238,7 +254,7 @@ pub fn run(args: &RecordArgs) -> Result<()> {
     };
     let mut sink = Sink {
         out,
-        buf: Vec::with_capacity(FLUSH_AT + (1 << 16)),
+        flush_at,
         json: JsonWriter::new(),
         counts: [0; EVENT_TYPES.len()],
         group_events: [0; 3],

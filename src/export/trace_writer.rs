@@ -33,9 +33,9 @@
 //! A stream (pipe, terminal) cannot be rewritten; the brackets are written by
 //! [`TraceWriter::finish`], or on drop when an error or a signal ends the export early.
 
+use crate::out_file::{direct_is_whole, direct_refused, set_direct, DirectAppender};
 use std::fs::File;
 use std::io::{self, Write};
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
 
 /// Bytes buffered before a flush, in buffered writes.
@@ -46,11 +46,6 @@ const DIRECT_FLUSH_AT: usize = 1 << 20;
 
 /// The page size the kernel's buffered writes are cut at (the smallest there is).
 const PAGE: u64 = 4096;
-
-/// Offset, length and memory alignment of direct writes: a multiple of every logical
-/// block size in use (512 and 4096); a file system that needs more refuses the first
-/// write (EINVAL) and the file is written buffered.
-const DIRECT_ALIGN: usize = 4096;
 
 /// Where the document goes.
 pub enum Sink {
@@ -65,13 +60,7 @@ enum Mode {
     /// Buffered writes that stay within a page.
     Paged,
     /// Block-aligned direct writes.
-    Direct {
-        /// The bytes of the file from the block `pos` is in up to `pos`, rewritten by the
-        /// next write (fewer than [`DIRECT_ALIGN`]).
-        carry: Vec<u8>,
-        /// The next write, assembled at an aligned address inside it.
-        staging: Vec<u8>,
-    },
+    Direct(DirectAppender),
 }
 
 /// Writes `head`, then array elements, then `tail`, keeping a regular file well-formed.
@@ -81,47 +70,13 @@ pub struct TraceWriter {
     buf: Vec<u8>,
     flush_at: usize,
     tail: &'static [u8],
-    /// Where the next bytes go in a file (the tail is written after them each flush).
+    /// Where the next bytes go in a file (the tail is written after them each flush);
+    /// the logical end of a directly written file.
     pos: u64,
     elements: u64,
-    /// Where each element buffered in `buf` ends.
+    /// Where each element buffered in `buf` ends (buffered writes only).
     ends: Vec<usize>,
     done: bool,
-}
-
-/// True for the file systems whose direct writes go through iomap's direct I/O (ext4,
-/// XFS, btrfs). tmpfs takes `O_DIRECT` since Linux 6.6 but writes through the page cache
-/// as before, page by page, so it is written buffered like the rest.
-fn direct_is_whole(f: &File) -> bool {
-    // SAFETY: fstatfs fills the zeroed struct for a descriptor this file owns.
-    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
-    if unsafe { libc::fstatfs(f.as_raw_fd(), &mut st) } != 0 {
-        return false;
-    }
-    [
-        libc::EXT4_SUPER_MAGIC,
-        libc::XFS_SUPER_MAGIC,
-        libc::BTRFS_SUPER_MAGIC,
-    ]
-    .contains(&st.f_type)
-}
-
-/// Turns `O_DIRECT` on or off for `f`; false where the file system refuses it.
-fn set_direct(f: &File, on: bool) -> bool {
-    let fd = f.as_raw_fd();
-    // SAFETY: fcntl on a descriptor this file owns, with integer arguments.
-    unsafe {
-        let flags = libc::fcntl(fd, libc::F_GETFL);
-        if flags < 0 {
-            return false;
-        }
-        let flags = if on {
-            flags | libc::O_DIRECT
-        } else {
-            flags & !libc::O_DIRECT
-        };
-        libc::fcntl(fd, libc::F_SETFL, flags) == 0
-    }
 }
 
 impl TraceWriter {
@@ -142,14 +97,11 @@ impl TraceWriter {
         if let Sink::File(f) = &sink {
             f.set_len(0)?;
             if try_direct && direct_is_whole(f) && set_direct(f, true) {
-                mode = Mode::Direct {
-                    carry: Vec::with_capacity(DIRECT_ALIGN),
-                    staging: Vec::new(),
-                };
+                mode = Mode::Direct(DirectAppender::new(0, DIRECT_FLUSH_AT + 4096));
             }
         }
         let flush_at = match mode {
-            Mode::Direct { .. } => DIRECT_FLUSH_AT,
+            Mode::Direct(_) => DIRECT_FLUSH_AT,
             Mode::Paged => FLUSH_AT,
         };
         let mut w = TraceWriter {
@@ -163,22 +115,42 @@ impl TraceWriter {
             ends: Vec::new(),
             done: false,
         };
-        w.buf.extend_from_slice(head);
+        w.buffer().extend_from_slice(head);
         w.flush()?;
         Ok(w)
     }
 
+    /// Where elements are put until the next flush: straight into the next direct write,
+    /// or into `buf`.
+    fn buffer(&mut self) -> &mut Vec<u8> {
+        match &mut self.mode {
+            Mode::Direct(d) => d.buffer(),
+            Mode::Paged => &mut self.buf,
+        }
+    }
+
+    fn pending(&self) -> usize {
+        match &self.mode {
+            Mode::Direct(d) => d.pending(),
+            Mode::Paged => self.buf.len(),
+        }
+    }
+
     /// Appends one array element, written by `f` into the buffer.
     pub fn element(&mut self, f: impl FnOnce(&mut Vec<u8>)) -> io::Result<()> {
-        if self.elements > 0 {
-            self.buf.extend_from_slice(b",\n");
-        } else {
-            self.buf.push(b'\n');
-        }
+        let first = self.elements == 0;
         self.elements += 1;
-        f(&mut self.buf);
-        self.ends.push(self.buf.len());
-        if self.buf.len() >= self.flush_at {
+        let buf = self.buffer();
+        if first {
+            buf.push(b'\n');
+        } else {
+            buf.extend_from_slice(b",\n");
+        }
+        f(buf);
+        if let Mode::Paged = self.mode {
+            self.ends.push(self.buf.len());
+        }
+        if self.pending() >= self.flush_at {
             self.flush()?;
         }
         Ok(())
@@ -191,20 +163,24 @@ impl TraceWriter {
 
     /// True while a file is written with direct I/O.
     pub fn is_direct(&self) -> bool {
-        matches!(self.mode, Mode::Direct { .. })
+        matches!(self.mode, Mode::Direct(_))
     }
 
     /// Writes what is buffered (and, to a file, the closing brackets after it).
     pub fn flush(&mut self) -> io::Result<()> {
         match &mut self.sink {
             Sink::File(f) => {
-                if let Mode::Direct { carry, staging } = &mut self.mode {
-                    match direct_write(f, carry, staging, &self.buf, self.pos, self.tail) {
-                        Ok(()) => self.pos += self.buf.len() as u64,
+                if let Mode::Direct(d) = &mut self.mode {
+                    match d.commit(f, self.tail, b' ') {
+                        Ok(()) => self.pos = d.end(),
                         // Refused (an alignment this file system does not take) or cut
-                        // short (a full disk): the rest goes buffered, from `pos`, and
-                        // whatever a short write left past the brackets is cut off.
-                        Err(e) if e.raw_os_error() == Some(libc::EINVAL) || is_short(&e) => {
+                        // short (a full disk): the rest goes buffered, from the logical
+                        // end, and whatever a short write left past the brackets is cut
+                        // off. The buffered writes cross pages where elements did.
+                        Err(e) if direct_refused(&e) => {
+                            self.pos = d.end();
+                            self.buf = d.pending_bytes().to_vec();
+                            self.ends = vec![self.buf.len()];
                             set_direct(f, false);
                             self.mode = Mode::Paged;
                             self.flush_at = FLUSH_AT;
@@ -247,48 +223,6 @@ impl TraceWriter {
             }
         }
     }
-}
-
-/// The error [`direct_write`] gives for a write the kernel cut short.
-fn is_short(e: &io::Error) -> bool {
-    e.kind() == io::ErrorKind::WriteZero
-}
-
-/// One direct write at the block `pos` is in: `carry` (the bytes already there from the
-/// block's start to `pos`), `new`, `tail`, and spaces to the block's end, assembled in
-/// `staging` at an aligned address. On success `carry` becomes the new last partial block.
-fn direct_write(
-    f: &File,
-    carry: &mut Vec<u8>,
-    staging: &mut Vec<u8>,
-    new: &[u8],
-    pos: u64,
-    tail: &[u8],
-) -> io::Result<()> {
-    let start = pos - carry.len() as u64;
-    let len = (carry.len() + new.len() + tail.len()).next_multiple_of(DIRECT_ALIGN);
-    staging.clear();
-    staging.reserve(len + DIRECT_ALIGN);
-    // The reservation holds the padding too, so the vector does not move from here on.
-    let off = staging.as_ptr().align_offset(DIRECT_ALIGN);
-    staging.resize(off, 0);
-    staging.extend_from_slice(carry);
-    staging.extend_from_slice(new);
-    staging.extend_from_slice(tail);
-    staging.resize(off + len, b' ');
-    let n = f.write_at(&staging[off..], start)?;
-    if n != len {
-        return Err(io::Error::new(
-            io::ErrorKind::WriteZero,
-            format!("direct write of {len} bytes at offset {start} wrote {n}"),
-        ));
-    }
-    let end = pos + new.len() as u64;
-    let block = end - end % DIRECT_ALIGN as u64;
-    let from = off + (block - start) as usize;
-    carry.clear();
-    carry.extend_from_slice(&staging[from..from + (end - block) as usize]);
-    Ok(())
 }
 
 /// Buffered writes of `buf` (whole elements ending at `ends`) at `pos`, cut by [`pieces`],
@@ -340,6 +274,7 @@ impl Drop for TraceWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::out_file::DIRECT_ALIGN;
     use std::io::Read;
 
     /// Writes 300,000 numbers, reading the file back on the way, in either mode.
