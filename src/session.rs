@@ -193,6 +193,11 @@ impl Session {
         if let Some(lost) = self.cap.side().map(|s| s.lost()) {
             self.core.put_bpf_lost(lost, &mut f);
         }
+        // A CPU gone offline stops its ring for good; one come (back) online gets a new
+        // one. What happened on it in between is read from /proc, as after lost records.
+        if self.cap.cpu_check_due() && self.cap.check_cpus()? {
+            self.core.rescan = true;
+        }
         // Lost records may hide namespace changes: read /proc again, not too often.
         if self.core.rescan && self.last_rescan.elapsed() >= self.rescan_every {
             self.core.rescan = false;

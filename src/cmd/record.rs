@@ -332,12 +332,20 @@ pub fn run(args: &RecordArgs) -> Result<()> {
         .filter(|(_, n)| *n > 0)
         .map(|(k, n)| (*k, n))
         .collect();
-    let per_cpu: Vec<String> = session
-        .cpus()
-        .iter()
-        .zip(&stats.per_cpu)
-        .map(|(c, n)| format!("cpu{c} {n}"))
-        .collect();
+    // A CPU that went offline and came back had two rings: one count per CPU.
+    let mut by_cpu: BTreeMap<u32, u64> = BTreeMap::new();
+    for (c, n) in session.cpus().iter().zip(&stats.per_cpu) {
+        *by_cpu.entry(*c).or_default() += n;
+    }
+    let per_cpu: Vec<String> = by_cpu.iter().map(|(c, n)| format!("cpu{c} {n}")).collect();
+    let hotplug = if stats.stopped + stats.reopened > 0 {
+        format!(
+            "; CPU hotplug: {} rings stopped (CPU offline), {} opened (CPU online)",
+            stats.stopped, stats.reopened
+        )
+    } else {
+        String::new()
+    };
     eprintln!(
         "nswatch record: {total} records in {:.3} s ({}); lost records {}; late {}",
         started.elapsed().as_secs_f64(),
@@ -365,7 +373,7 @@ pub fn run(args: &RecordArgs) -> Result<()> {
         sink.group_events[2],
     );
     eprintln!(
-        "  per cpu: {}; wake-ups {}; ring resyncs {}",
+        "  per cpu: {}; wake-ups {}; ring resyncs {}{hotplug}",
         per_cpu.join(", "),
         stats.wakeups,
         stats.resyncs

@@ -22,7 +22,7 @@ use open::{map_error, online_cpus, open_cpu, side_band_decoder_attr, OpenError};
 use ring::{page_size, Ring};
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// A second input of the merge, besides the rings: time-keyed items that arrive on their
 /// own (the eBPF probe's ring buffer), held in time order by the source itself.
@@ -88,6 +88,10 @@ pub struct CaptureStats {
     pub late: u64,
     /// Rings found corrupt and resynchronised (skipped to their head).
     pub resyncs: u64,
+    /// Rings found stopped because their CPU went offline (see [`Capture::check_cpus`]).
+    pub stopped: u64,
+    /// Rings opened after the start, for CPUs that came (back) online.
+    pub reopened: u64,
     /// Times the capture woke up (epoll returned or ticked).
     pub wakeups: u64,
     /// Items handed out from the [`Side`] source.
@@ -110,6 +114,73 @@ pub struct Capture {
     time_at: (usize, usize),
     /// [`open::pin_own_namespaces`], for as long as the rings are open.
     _pinned: Vec<OwnedFd>,
+    /// Per ring: its event's enabled time at the last check, or `None` once it stopped
+    /// (its CPU went offline; the ring is still read for what it holds).
+    enabled: Vec<Option<u64>>,
+    last_check: Instant,
+}
+
+/// How often [`Capture::poll`] checks for CPUs gone offline or come online.
+pub const CPU_CHECK: Duration = Duration::from_millis(200);
+
+/// Opens, maps and registers the side-band event of `cpu` (not enabled), as ring number
+/// `index` of `epoll`; `None` when the CPU is offline.
+fn open_ring(
+    cpu: u32,
+    pages: usize,
+    epoll: &OwnedFd,
+    index: usize,
+) -> Result<Option<(Ring, u64)>, OpenError> {
+    let bytes = pages * page_size();
+    // Wake up when half the ring is used: batches under load, and the tick bounds the
+    // latency when little happens.
+    let watermark = (bytes / 2).max(1) as u32;
+    let fd = match open_cpu(cpu, watermark) {
+        Ok(fd) => fd,
+        // A CPU that went offline between the list and the open.
+        Err(OpenError::Other { err, .. }) if err.raw_os_error() == Some(libc::ENODEV) => {
+            return Ok(None)
+        }
+        Err(e) => return Err(e),
+    };
+    let mut id = 0u64;
+    // SAFETY: PERF_EVENT_IOC_ID writes one u64.
+    unsafe { perf_event_open_sys::ioctls::ID(fd.as_raw_fd(), &mut id) };
+    let ring = Ring::map(fd, cpu, pages).map_err(|e| map_error(cpu, bytes, e))?;
+    let mut ev = libc::epoll_event {
+        events: libc::EPOLLIN as u32,
+        u64: index as u64,
+    };
+    // SAFETY: valid epoll and perf fds.
+    if unsafe {
+        libc::epoll_ctl(
+            epoll.as_raw_fd(),
+            libc::EPOLL_CTL_ADD,
+            ring.fd().as_raw_fd(),
+            &mut ev,
+        )
+    } < 0
+    {
+        return Err(OpenError::Other {
+            cpu,
+            what: "epoll_ctl",
+            err: io::Error::last_os_error(),
+        });
+    }
+    Ok(Some((ring, id)))
+}
+
+/// Enables a ring's event.
+fn enable(r: &Ring) -> Result<(), OpenError> {
+    // SAFETY: an open perf fd.
+    if unsafe { perf_event_open_sys::ioctls::ENABLE(r.fd().as_raw_fd(), 0) } < 0 {
+        return Err(OpenError::Other {
+            cpu: r.cpu(),
+            what: "enabling the event",
+            err: io::Error::last_os_error(),
+        });
+    }
+    Ok(())
 }
 
 /// CLOCK_MONOTONIC now, in ns: the clock the rings' records are stamped with.
@@ -127,10 +198,6 @@ impl Capture {
     /// Opens, maps and enables the side-band event on every online CPU.
     pub fn open(opts: CaptureOptions) -> Result<Capture, OpenError> {
         let pages = opts.ring_pages.max(1).next_power_of_two();
-        let bytes = pages * page_size();
-        // Wake up when half the ring is used: batches under load, and the tick bounds the
-        // latency when little happens.
-        let watermark = (bytes / 2).max(1) as u32;
         let cpus = online_cpus().map_err(|err| OpenError::Other {
             cpu: 0,
             what: "reading /sys/devices/system/cpu/online",
@@ -151,48 +218,17 @@ impl Capture {
         let mut decoder = Decoder::new();
         let mut ids = Vec::new();
         for &cpu in &cpus {
-            let fd = match open_cpu(cpu, watermark) {
-                Ok(fd) => fd,
-                // A CPU that went offline between the list and the open: go on without it.
-                Err(OpenError::Other { err, .. }) if err.raw_os_error() == Some(libc::ENODEV) => {
-                    continue
-                }
-                Err(e) => return Err(e),
-            };
-            let mut id = 0u64;
-            // SAFETY: PERF_EVENT_IOC_ID writes one u64.
-            unsafe { perf_event_open_sys::ioctls::ID(fd.as_raw_fd(), &mut id) };
-            ids.push(id);
-            let ring = Ring::map(fd, cpu, pages).map_err(|e| map_error(cpu, bytes, e))?;
-            let mut ev = libc::epoll_event {
-                events: libc::EPOLLIN as u32,
-                u64: rings.len() as u64,
-            };
-            // SAFETY: valid epoll and perf fds.
-            if unsafe { libc::epoll_ctl(ep, libc::EPOLL_CTL_ADD, ring.fd().as_raw_fd(), &mut ev) }
-                < 0
-            {
-                return Err(OpenError::Other {
-                    cpu,
-                    what: "epoll_ctl",
-                    err: io::Error::last_os_error(),
-                });
+            if let Some((ring, id)) = open_ring(cpu, pages, &epoll, rings.len())? {
+                ids.push(id);
+                rings.push(ring);
             }
-            rings.push(ring);
         }
         decoder.add_attr(side_band_decoder_attr(), ids);
         // Before the rings are enabled, so that their first records find them held; after
         // the events are open, so that a short fd limit is still reported as such.
         let pinned = open::pin_own_namespaces();
         for r in &rings {
-            // SAFETY: an open perf fd.
-            if unsafe { perf_event_open_sys::ioctls::ENABLE(r.fd().as_raw_fd(), 0) } < 0 {
-                return Err(OpenError::Other {
-                    cpu: r.cpu(),
-                    what: "enabling the event",
-                    err: io::Error::last_os_error(),
-                });
-            }
+            enable(r)?;
         }
         Ok(Capture::assemble(rings, decoder, epoll, opts, pinned))
     }
@@ -221,7 +257,72 @@ impl Capture {
             side: None,
             time_at: time_at(),
             _pinned: pinned,
+            enabled: vec![Some(0); n],
+            last_check: Instant::now(),
         }
+    }
+
+    /// Finds the rings whose CPU went offline (their events stopped, and stay stopped when
+    /// the CPU comes back: the kernel removes them) and opens a new ring for every online
+    /// CPU without a running one. True when records may have been missed meanwhile (the
+    /// caller then reads /proc again, as after lost records). [`Capture::poll`] calls it
+    /// every [`CPU_CHECK`].
+    pub fn check_cpus(&mut self) -> Result<bool, OpenError> {
+        self.last_check = Instant::now();
+        let mut missed = false;
+        for (i, r) in self.rings.iter().enumerate() {
+            let Some(before) = self.enabled[i] else {
+                continue;
+            };
+            match open::time_enabled(r.fd()) {
+                // Enabled time moves on while the event runs, records or not.
+                Ok(t) if t != before || before == 0 => self.enabled[i] = Some(t),
+                _ => {
+                    self.enabled[i] = None;
+                    self.stats.stopped += 1;
+                    missed = true;
+                }
+            }
+        }
+        let online = online_cpus().map_err(|err| OpenError::Other {
+            cpu: 0,
+            what: "reading /sys/devices/system/cpu/online",
+            err,
+        })?;
+        let pages = self
+            .rings
+            .first()
+            .map_or(self.opts.ring_pages.max(1).next_power_of_two(), |r| {
+                r.data_size() as usize / page_size()
+            });
+        for cpu in online {
+            let running = self
+                .rings
+                .iter()
+                .zip(&self.enabled)
+                .any(|(r, e)| r.cpu() == cpu && e.is_some());
+            if running {
+                continue;
+            }
+            let Some((ring, id)) = open_ring(cpu, pages, &self.epoll, self.rings.len())? else {
+                continue;
+            };
+            enable(&ring)?;
+            self.decoder.add_attr(side_band_decoder_attr(), [id]);
+            self.rings.push(ring);
+            self.enabled.push(Some(0));
+            self.heads.push(0);
+            self.pos.push(0);
+            self.stats.per_cpu.push(0);
+            self.stats.reopened += 1;
+            missed = true;
+        }
+        Ok(missed)
+    }
+
+    /// True when [`Capture::check_cpus`] is due.
+    pub fn cpu_check_due(&self) -> bool {
+        self.last_check.elapsed() >= CPU_CHECK
     }
 
     /// Adds a second input to the merge; its descriptor wakes the capture too.
@@ -262,7 +363,8 @@ impl Capture {
         }
     }
 
-    /// The CPUs being recorded.
+    /// The CPU of each ring, in ring order (a CPU that went offline and came back has a
+    /// ring before and one after).
     pub fn cpus(&self) -> Vec<u32> {
         self.rings.iter().map(|r| r.cpu()).collect()
     }

@@ -6,7 +6,7 @@ use crate::record::NS_KINDS;
 use perf_event_open_sys::bindings::{perf_event_attr, PERF_COUNT_SW_DUMMY, PERF_TYPE_SOFTWARE};
 use std::fmt;
 use std::io;
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 /// The layout of every record nswatch's rings carry: TID, TIME, CPU and IDENTIFIER in the
 /// sample_id trailer.
@@ -34,7 +34,32 @@ pub fn side_band_attr(watermark_bytes: u32) -> perf_event_attr {
     a.clockid = libc::CLOCK_MONOTONIC;
     a.set_watermark(1);
     a.__bindgen_anon_2.wakeup_watermark = watermark_bytes;
+    // read() then tells whether the event still runs: a CPU taken offline removes its
+    // events for good (they stay off when it comes back), and their enabled time stops.
+    a.read_format = READ_FORMAT;
     a
+}
+
+/// What read() of a side-band event gives: the (dummy) count, then the time enabled.
+const READ_FORMAT: u64 = perf_event_open_sys::bindings::PERF_FORMAT_TOTAL_TIME_ENABLED as u64;
+
+/// The time a side-band event has been enabled, in ns (it stops when the event is
+/// removed from its CPU: the CPU went offline).
+pub fn time_enabled(fd: &OwnedFd) -> io::Result<u64> {
+    let mut v = [0u64; 2];
+    // SAFETY: read into a buffer of the size given.
+    let n = unsafe { libc::read(fd.as_raw_fd(), v.as_mut_ptr().cast(), 16) };
+    if n != 16 {
+        return Err(if n < 0 {
+            io::Error::last_os_error()
+        } else {
+            io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("read {n} of 16 bytes"),
+            )
+        });
+    }
+    Ok(v[1])
 }
 
 /// The namespace files of nswatch's own process that NAMESPACES records link to, held
@@ -62,7 +87,7 @@ pub fn side_band_decoder_attr() -> Attr {
         kind: PERF_TYPE_SOFTWARE,
         config: PERF_COUNT_SW_DUMMY as u64,
         sample_type: SAMPLE_TYPE,
-        read_format: 0,
+        read_format: READ_FORMAT,
         flags: flag::TASK
             | flag::COMM
             | flag::COMM_EXEC

@@ -1,0 +1,155 @@
+//! Live, as root: a CPU taken offline and brought back while `nswatch record` runs. The
+//! kernel removes a CPU's perf events when it goes offline and does not bring them back;
+//! nswatch must notice, open a new ring for the CPU when it is online again, and record
+//! what then happens on it. Alone in its binary: no other test should run on one CPU.
+
+mod common;
+
+use common::{live_ok, require_live};
+use serde_json::Value;
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const CPU1: &str = "/sys/devices/system/cpu/cpu1/online";
+
+/// Brings CPU 1 back online when dropped, whatever happened in between.
+struct Online;
+
+impl Drop for Online {
+    fn drop(&mut self) {
+        let _ = std::fs::write(CPU1, "1");
+    }
+}
+
+fn set_cpu1(online: bool) {
+    std::fs::write(CPU1, if online { "1" } else { "0" }).unwrap();
+    let want = if online { "1" } else { "0" };
+    let t0 = Instant::now();
+    while std::fs::read_to_string(CPU1).unwrap().trim() != want {
+        assert!(t0.elapsed() < Duration::from_secs(10), "cpu1 online={want}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Why CPU 1 cannot be taken offline here, if it cannot.
+fn no_hotplug() -> Option<String> {
+    match std::fs::read_to_string(CPU1) {
+        Err(e) => Some(format!(
+            "{CPU1}: {e} (one CPU, or no CPU hotplug in this kernel)"
+        )),
+        Ok(v) if v.trim() != "1" => Some("cpu1 is offline already".into()),
+        Ok(_) => None,
+    }
+}
+
+/// Runs `unshare -u true` pinned to `cpu` and returns its pid.
+fn unshare_on(cpu: u32) -> u64 {
+    let mut c = Command::new("taskset")
+        .args(["-c", &cpu.to_string(), "unshare", "-u", "true"])
+        .spawn()
+        .unwrap();
+    let pid = c.id() as u64;
+    assert!(c.wait().unwrap().success());
+    pid
+}
+
+#[test]
+fn a_cpu_taken_offline_and_back_is_recorded_again() {
+    if !live_ok("a_cpu_taken_offline_and_back_is_recorded_again") {
+        return;
+    }
+    if let Some(why) = no_hotplug() {
+        if require_live() {
+            panic!("cannot take a CPU offline ({why}) and NSWATCH_REQUIRE_LIVE=1");
+        }
+        eprintln!("SKIP a_cpu_taken_offline_and_back_is_recorded_again: {why}");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("out.ndjson");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_nswatch"))
+        .args(["record", "-o"])
+        .arg(&file)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while std::fs::metadata(&file).map_or(0, |m| m.len()) == 0 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "record did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _online = Online;
+    let before = unshare_on(1);
+    set_cpu1(false);
+    let offline = unshare_on(0);
+    set_cpu1(true);
+    // Longer than nswatch's check for stopped rings (live::CPU_CHECK), with room.
+    std::thread::sleep(Duration::from_millis(800));
+    let after: Vec<u64> = (0..3).map(|_| unshare_on(1)).collect();
+    std::thread::sleep(Duration::from_millis(300));
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(status.success(), "{status:?}: {err}");
+    assert!(
+        err.contains("CPU hotplug: 1 rings stopped (CPU offline), 1 opened (CPU online)"),
+        "{err}"
+    );
+    let text = std::fs::read_to_string(&file).unwrap();
+    let evs: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    // Each unshare's NAMESPACES record after its unshare() (the last of its pid's, after
+    // the one of the new task, written wherever the fork ran), on the CPU it was pinned
+    // to, with a uts namespace other than the one before.
+    let recorded_on = |pid: u64| -> Option<u64> {
+        let mine: Vec<&Value> = evs
+            .iter()
+            .filter(|e| e["type"] == "namespaces" && e["pid"] == pid && e["synthesized"] != true)
+            .collect();
+        let [.., born, changed] = mine[..] else {
+            return None;
+        };
+        assert_ne!(born["ns"]["uts"], changed["ns"]["uts"], "pid {pid}");
+        changed["cpu"].as_u64()
+    };
+    assert_eq!(recorded_on(before), Some(1), "before: {err}");
+    assert_eq!(
+        recorded_on(offline),
+        Some(0),
+        "while cpu1 was offline: {err}"
+    );
+    for pid in after {
+        assert_eq!(
+            recorded_on(pid),
+            Some(1),
+            "after cpu1 came back, pid {pid}: {err}"
+        );
+    }
+    // What cpu1 missed is read from /proc again: synthesized events after the start.
+    let time_of = |pid: u64| {
+        evs.iter()
+            .find(|e| e["type"] == "namespaces" && e["pid"] == pid && e["synthesized"] != true)
+            .unwrap()["time_ns"]
+            .as_u64()
+            .unwrap()
+    };
+    let t = time_of(before);
+    assert!(
+        evs.iter()
+            .any(|e| e["synthesized"] == true && e["time_ns"].as_u64() > Some(t)),
+        "a /proc scan after the CPU went offline"
+    );
+}
