@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Soak test: `nswatch record --quiet` under continuous churn; watches its memory.
+# Soak test: `nswatch record --quiet` (or writing NDJSON to a file) under continuous churn;
+# watches its memory.
 #
 #   sudo benches/soak.sh [SECONDS]        (default 600)
 #
@@ -8,6 +9,8 @@
 #   LOAD=fork          fork: a fork/exit loop; setns: the setns storm (2 threads going back
 #                      and forth between two net namespaces, the same threads all along)
 #   CHURN_N=5000       forks per `stress fork` invocation of the churn loop
+#   OUTPUT=quiet       quiet: counts only; ndjson: every event written to a file in the
+#                      temporary directory (deleted at the end; its size is printed)
 #   NSWATCH=           an nswatch binary to run instead of building this tree's
 #   NSW_ARGS="..."     extra arguments for nswatch record (e.g. "--ring-pages 16")
 #   CARGO_TARGET_DIR=/tmp/live-bench-target
@@ -23,6 +26,11 @@ CHURN_N=${CHURN_N:-5000}
 read -r -a EXTRA <<<"${NSW_ARGS:-}"
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/tmp/live-bench-target}
 LOAD=${LOAD:-fork}
+OUTPUT=${OUTPUT:-quiet}
+case $OUTPUT in
+    quiet | ndjson) ;;
+    *) echo "soak.sh: OUTPUT=$OUTPUT: expected quiet or ndjson" >&2; exit 1 ;;
+esac
 case $LOAD in
     fork | setns) ;;
     *) echo "soak.sh: LOAD=$LOAD: expected fork or setns" >&2; exit 1 ;;
@@ -67,10 +75,12 @@ gcc -O2 -pthread -o "$TMP/stress" "$ROOT/benches/stress.c"
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 cpu_s() { awk '{printf "%.2f", $1 / 1e9}' "/proc/$1/schedstat"; }
 
-"$NSW" record --quiet "${EXTRA[@]}" 2>"$TMP/nsw.err" &
+if [[ $OUTPUT == quiet ]]; then OUT_ARGS=(--quiet); else OUT_ARGS=(-o "$TMP/out.ndjson"); fi
+"$NSW" record "${OUT_ARGS[@]}" "${EXTRA[@]}" 2>"$TMP/nsw.err" &
 NSW_PID=$!
 sleep 1
-kill -0 "$NSW_PID" || { cat "$TMP/nsw.err" >&2; exit 1; }
+kill -0 "$NSW_PID" || { [[ $OUTPUT == ndjson ]] && echo "output: $(stat -c %s "$TMP/out.ndjson") bytes of NDJSON"
+cat "$TMP/nsw.err" >&2; exit 1; }
 
 if [[ $LOAD == fork ]]; then
     (
@@ -86,7 +96,7 @@ else
 fi
 CHURN_PID=$!
 
-echo "soak: $NSW record --quiet ${EXTRA[*]} for ${DURATION}s under $what, RSS every ${INTERVAL}s"
+echo "soak: $NSW record ${OUT_ARGS[*]} ${EXTRA[*]} for ${DURATION}s under $what, RSS every ${INTERVAL}s"
 printf '%8s %10s %10s\n' "t/s" "VmRSS/kB" "CPU/s"
 declare -a RSS
 start=$SECONDS
@@ -116,4 +126,5 @@ if [[ $LOAD == fork ]]; then
 else
     echo "storm: setns records below (NAMESPACES)"
 fi
+[[ $OUTPUT == ndjson ]] && echo "output: $(stat -c %s "$TMP/out.ndjson") bytes of NDJSON"
 cat "$TMP/nsw.err"

@@ -5,9 +5,8 @@
 
 mod common;
 
-use common::{live_ok, require_live};
+use common::{interrupt, live_ok, require_live};
 use serde_json::Value;
-use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -91,16 +90,7 @@ fn a_cpu_taken_offline_and_back_is_recorded_again() {
     std::thread::sleep(Duration::from_millis(800));
     let after: Vec<u64> = (0..3).map(|_| unshare_on(1)).collect();
     std::thread::sleep(Duration::from_millis(300));
-    // SAFETY: signalling our own child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-    let status = child.wait().unwrap();
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
+    let (status, err) = interrupt(&mut child);
     assert!(status.success(), "{status:?}: {err}");
     assert!(
         err.contains("CPU hotplug: 1 rings stopped (CPU offline), 1 opened (CPU online)"),

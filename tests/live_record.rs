@@ -4,9 +4,8 @@
 //! under NSWATCH_REQUIRE_LIVE=1.
 
 mod common;
-use common::live_ok;
+use common::{interrupt, live_ok};
 use serde_json::Value;
-use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -343,16 +342,7 @@ fn interrupted_output_is_well_formed_and_summarised() {
             m.len()
         );
     }
-    // SAFETY: signalling our own child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-    let status = child.wait().unwrap();
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
+    let (status, err) = interrupt(&mut child);
     assert!(status.success(), "{status:?}: {err}");
     assert!(err.contains("lost records 0"), "{err}");
     let evs = read_events(&file);
@@ -456,9 +446,7 @@ fn its_own_namespaces_are_held_open_while_recording() {
         let link = link.to_string_lossy();
         assert!(held.iter().any(|h| *h == link), "{link} not held: {held:?}");
     }
-    // SAFETY: signalling our own child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-    assert!(child.wait().unwrap().success());
+    assert!(interrupt(&mut child).0.success());
 }
 
 #[test]
@@ -492,9 +480,7 @@ fn events_stream_within_the_latency_and_a_command_end_stops_at_once() {
         }
         std::thread::sleep(Duration::from_millis(10));
     };
-    // SAFETY: signalling our own child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-    assert!(child.wait().unwrap().success());
+    assert!(interrupt(&mut child).0.success());
     let seen = seen.expect("the unshare written while recording");
     println!("unshare's NAMESPACES event written {seen:?} after it ended");
 

@@ -306,6 +306,20 @@ pub fn live_ok(what: &str) -> bool {
     }
 }
 
+/// Stops `child` with SIGINT, as Ctrl-C would, and waits for it: its exit status and
+/// what it wrote to standard error (when that was piped).
+pub fn interrupt(child: &mut std::process::Child) -> (std::process::ExitStatus, String) {
+    use std::io::Read;
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        e.read_to_string(&mut err).unwrap();
+    }
+    (status, err)
+}
+
 /// Runs perf with `args`, returning stdout, panicking with stderr on failure.
 pub fn perf(args: &[&str]) -> Vec<u8> {
     let out = Command::new("perf").args(args).output().expect("run perf");
