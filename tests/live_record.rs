@@ -366,6 +366,54 @@ fn interrupted_output_is_well_formed_and_summarised() {
     );
 }
 
+#[test]
+fn a_recording_killed_mid_way_leaves_whole_lines() {
+    if !live_ok("a_recording_killed_mid_way_leaves_whole_lines") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("out.ndjson");
+    let mut child = start_recording(&[], &file, Stdio::null());
+    for _ in 0..20 {
+        Command::new("unshare")
+            .args(["-u", "true"])
+            .status()
+            .unwrap();
+    }
+    // Past --latency (250 ms), so that the 20 unshares are in the file.
+    std::thread::sleep(Duration::from_millis(600));
+    // SIGKILL: no handler runs, nothing is cut off or closed.
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let text = std::fs::read(&file).unwrap();
+    assert!(text.ends_with(b"\n"), "a cut line");
+    // Whole lines, then (written directly) blank ones up to a block's end, only at the end.
+    let body = text.trim_ascii_end();
+    let mut unshares = 0;
+    for line in body.split(|&b| b == b'\n') {
+        let e: Value = serde_json::from_slice(line).expect("a whole JSON line, none blank");
+        unshares += usize::from(e["type"] == "comm" && e["comm"] == "unshare");
+    }
+    assert!(unshares >= 20, "{unshares} unshares");
+    if nswatch::out_file::direct_is_whole(&std::fs::File::open(dir.path()).unwrap()) {
+        assert_eq!(
+            text.len() % nswatch::out_file::DIRECT_ALIGN,
+            0,
+            "whole blocks"
+        );
+    }
+    // nswatch's own readers take the file as it was left.
+    let trace = dir.path().join("trace.json");
+    common::nswatch(&[
+        "export",
+        file.to_str().unwrap(),
+        "-o",
+        trace.to_str().unwrap(),
+    ]);
+    let t: Value = serde_json::from_slice(&std::fs::read(&trace).unwrap()).unwrap();
+    assert!(t["traceEvents"].as_array().unwrap().len() > 20);
+}
+
 /// The file system of `dir` reserves blocks past a file's end (fallocate with KEEP_SIZE).
 fn can_reserve(dir: &Path) -> bool {
     use std::os::fd::AsRawFd;
