@@ -86,8 +86,8 @@ fn a_cpu_taken_offline_and_back_is_recorded_again() {
     set_cpu1(false);
     let offline = unshare_on(0);
     set_cpu1(true);
-    // Longer than nswatch's check for stopped rings (live::CPU_CHECK), with room.
-    std::thread::sleep(Duration::from_millis(800));
+    // Longer than nswatch's check for stopped rings, with room.
+    std::thread::sleep(nswatch::live::CPU_CHECK + Duration::from_millis(700));
     let after: Vec<u64> = (0..3).map(|_| unshare_on(1)).collect();
     std::thread::sleep(Duration::from_millis(300));
     let (status, err) = interrupt(&mut child);

@@ -121,7 +121,7 @@ pub struct Capture {
 }
 
 /// How often [`Capture::poll`] checks for CPUs gone offline or come online.
-pub const CPU_CHECK: Duration = Duration::from_millis(200);
+pub const CPU_CHECK: Duration = Duration::from_secs(1);
 
 /// Opens, maps and registers the side-band event of `cpu` (not enabled), as ring number
 /// `index` of `epoll`; `None` when the CPU is offline.
