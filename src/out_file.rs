@@ -1,7 +1,8 @@
-//! An output file that only grows at its end: written with direct I/O where the file
-//! system does it whole, else with its disk blocks reserved ahead of buffered writes.
+//! An output file that only grows at its end: buffered, with its disk blocks reserved
+//! ahead of the writes, or, when asked ([`AppendFile::with_direct`]) and where the file
+//! system does it whole, with direct I/O.
 //!
-//! **Direct I/O** (ext4, XFS, btrfs). Each write is one `O_DIRECT` write of whole 4 KiB
+//! **Direct I/O** (ext4, XFS, btrfs; `record --direct`). Each write is one `O_DIRECT` write of whole 4 KiB
 //! blocks from an aligned buffer: the last partial block already written (kept in memory),
 //! the new bytes, and padding to the block's end ([`DirectAppender`]). The kernel copies
 //! nothing into the page cache, dirties no page for writeback to flush later, and a write
@@ -15,8 +16,10 @@
 //! should be large; the first one that the file system refuses (EINVAL) or cuts short
 //! turns the file back to buffered writes.
 //!
-//! **Buffered writes**, elsewhere (tmpfs, which takes `O_DIRECT` since Linux 6.6 but
-//! copies through the page cache page by page; NFS, FUSE; pipes and devices).
+//! **Buffered writes**, by default (the size is then always the bytes committed, which a
+//! reader following the file needs), and where direct I/O is not done whole (tmpfs, which
+//! takes `O_DIRECT` since Linux 6.6 but copies through the page cache page by page; NFS,
+//! FUSE; pipes and devices).
 //! Each buffered write that extends an ext4 file reserves a delayed-allocation block per
 //! page it fills (`ext4_da_get_block_prep`: the extent status tree, quota, the free-cluster
 //! counter). Reserving the blocks a few megabytes at a time with
@@ -219,16 +222,18 @@ pub struct AppendFile {
 }
 
 impl AppendFile {
-    /// Takes a file opened for writing, positioned at its end (e.g. just created), which
-    /// nothing else writes to. Anything but a regular file (`/dev/null`, a FIFO) is written
-    /// plainly.
+    /// Takes a file opened for writing, positioned at its end (e.g. just created), written
+    /// buffered: its size is always the lines committed, so that a reader following it
+    /// (`tail -f`, a log shipper) sees each line once. Anything but a regular file
+    /// (`/dev/null`, a FIFO) is written plainly.
     pub fn new(file: File, capacity: usize) -> io::Result<AppendFile> {
-        AppendFile::with_direct(file, capacity, true)
+        AppendFile::with_direct(file, capacity, false)
     }
 
-    /// As [`AppendFile::new`], with direct I/O only if `direct` (buffered writes else:
-    /// for a descriptor shared with other writers, such as standard output, whose offset
-    /// direct writes would not move).
+    /// As [`AppendFile::new`], with direct I/O if `direct` and the file system does it
+    /// whole. Only for a file that nothing else writes to and nobody follows: direct
+    /// writes do not move the descriptor's offset, and each rewrites the padding of the
+    /// one before, which a follower would have read as blank lines.
     pub fn with_direct(file: File, capacity: usize, direct: bool) -> io::Result<AppendFile> {
         let m = file.metadata()?;
         let end = m.len();
@@ -383,7 +388,7 @@ mod tests {
     #[test]
     fn the_size_is_the_bytes_written_and_the_reservation_goes_when_dropped() {
         let path = scratch("grow");
-        let mut w = AppendFile::with_direct(File::create(&path).unwrap(), 0, false).unwrap();
+        let mut w = AppendFile::new(File::create(&path).unwrap(), 0).unwrap();
         let line = b"{\"type\":\"fork\"}\n";
         for _ in 0..1000 {
             w.buffer().extend_from_slice(line);
@@ -422,7 +427,7 @@ mod tests {
     #[test]
     fn direct_writes_end_in_whole_blocks_of_lines_then_blank_lines_until_dropped() {
         let path = scratch("direct");
-        let mut w = AppendFile::new(File::create(&path).unwrap(), 1 << 12).unwrap();
+        let mut w = AppendFile::with_direct(File::create(&path).unwrap(), 1 << 12, true).unwrap();
         if direct_is_whole(&File::open(path.parent().unwrap()).unwrap()) {
             assert!(w.is_direct(), "ext4, XFS and btrfs take direct writes");
         }
@@ -462,7 +467,7 @@ mod tests {
             .append(true)
             .open(&path)
             .unwrap();
-        let mut w = AppendFile::new(f, 0).unwrap();
+        let mut w = AppendFile::with_direct(f, 0, true).unwrap();
         assert!(
             !w.is_direct(),
             "a file open for appending is written buffered"

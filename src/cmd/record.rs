@@ -26,6 +26,13 @@ pub struct RecordArgs {
     /// Stop after this long (e.g. 10, 10s, 500ms, 2m).
     #[arg(long, value_parser = parse_duration)]
     duration: Option<Duration>,
+    /// Write the file (`-o`) with direct I/O where the file system does it whole (ext4,
+    /// XFS, btrfs): no copy into the page cache, no writeback after, and never a cut line
+    /// even if nswatch is killed. While nswatch runs the file ends in blank lines up to a
+    /// 4 KiB block's end, which the next write replaces: not for a file that is followed
+    /// (`tail -f`, a log shipper).
+    #[arg(long)]
+    direct: bool,
     /// Keep only events of these process ids (repeatable).
     #[arg(long = "pid", value_name = "PID")]
     pids: Vec<u32>,
@@ -232,7 +239,7 @@ pub fn run(args: &RecordArgs) -> Result<()> {
     let capacity = DIRECT_FLUSH_AT + (1 << 16);
     let out = match &args.output {
         Some(p) => std::fs::File::create(p)
-            .and_then(|f| AppendFile::new(f, capacity))
+            .and_then(|f| AppendFile::with_direct(f, capacity, args.direct))
             .with_context(|| format!("creating {}", p.display()))?,
         // Standard output's offset may be shared (`(nswatch record; echo) > f`): written
         // buffered, so that the offset moves with the lines.
@@ -240,7 +247,7 @@ pub fn run(args: &RecordArgs) -> Result<()> {
             .as_fd()
             .try_clone_to_owned()
             .map(std::fs::File::from)
-            .and_then(|f| AppendFile::with_direct(f, capacity, false))
+            .and_then(|f| AppendFile::new(f, capacity))
             .context("standard output")?,
     };
     let flush_at = if out.is_direct() {
