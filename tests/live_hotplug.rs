@@ -53,6 +53,48 @@ fn unshare_on(cpu: u32) -> u64 {
     pid
 }
 
+/// Starts `nswatch record -o file` and waits until it writes.
+fn start(file: &std::path::Path) -> std::process::Child {
+    let child = Command::new(env!("CARGO_BIN_EXE_nswatch"))
+        .args(["record", "-o"])
+        .arg(file)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while std::fs::metadata(file).map_or(0, |m| m.len()) == 0 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "record did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child
+}
+
+/// The CPU of the NAMESPACES record `pid`'s unshare() made (the last of its pid's, after
+/// the one of the new task, written wherever the fork ran), checking that it moved the
+/// task to another uts namespace; `None` when the record is missing.
+fn unshare_cpu(evs: &[Value], pid: u64) -> Option<u64> {
+    let mine: Vec<&Value> = evs
+        .iter()
+        .filter(|e| e["type"] == "namespaces" && e["pid"] == pid && e["synthesized"] != true)
+        .collect();
+    let [.., born, changed] = mine[..] else {
+        return None;
+    };
+    assert_ne!(born["ns"]["uts"], changed["ns"]["uts"], "pid {pid}");
+    changed["cpu"].as_u64()
+}
+
+fn read_events(file: &std::path::Path) -> Vec<Value> {
+    std::fs::read_to_string(file)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
 #[test]
 fn a_cpu_taken_offline_and_back_is_recorded_again() {
     if !live_ok("a_cpu_taken_offline_and_back_is_recorded_again") {
@@ -67,20 +109,7 @@ fn a_cpu_taken_offline_and_back_is_recorded_again() {
     }
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("out.ndjson");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_nswatch"))
-        .args(["record", "-o"])
-        .arg(&file)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let t0 = Instant::now();
-    while std::fs::metadata(&file).map_or(0, |m| m.len()) == 0 {
-        assert!(
-            t0.elapsed() < Duration::from_secs(30),
-            "record did not start"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let mut child = start(&file);
     let _online = Online;
     let before = unshare_on(1);
     set_cpu1(false);
@@ -96,25 +125,8 @@ fn a_cpu_taken_offline_and_back_is_recorded_again() {
         err.contains("CPU hotplug: 1 rings stopped (CPU offline), 1 opened (CPU online)"),
         "{err}"
     );
-    let text = std::fs::read_to_string(&file).unwrap();
-    let evs: Vec<Value> = text
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect();
-    // Each unshare's NAMESPACES record after its unshare() (the last of its pid's, after
-    // the one of the new task, written wherever the fork ran), on the CPU it was pinned
-    // to, with a uts namespace other than the one before.
-    let recorded_on = |pid: u64| -> Option<u64> {
-        let mine: Vec<&Value> = evs
-            .iter()
-            .filter(|e| e["type"] == "namespaces" && e["pid"] == pid && e["synthesized"] != true)
-            .collect();
-        let [.., born, changed] = mine[..] else {
-            return None;
-        };
-        assert_ne!(born["ns"]["uts"], changed["ns"]["uts"], "pid {pid}");
-        changed["cpu"].as_u64()
-    };
+    let evs = read_events(&file);
+    let recorded_on = |pid| unshare_cpu(&evs, pid);
     assert_eq!(recorded_on(before), Some(1), "before: {err}");
     assert_eq!(
         recorded_on(offline),
@@ -142,4 +154,20 @@ fn a_cpu_taken_offline_and_back_is_recorded_again() {
             .any(|e| e["synthesized"] == true && e["time_ns"].as_u64() > Some(t)),
         "a /proc scan after the CPU went offline"
     );
+
+    // A CPU offline when the recording starts gets its ring when it comes online.
+    let file = dir.path().join("late.ndjson");
+    set_cpu1(false);
+    let mut child = start(&file);
+    set_cpu1(true);
+    std::thread::sleep(nswatch::live::CPU_CHECK + Duration::from_millis(700));
+    let late = unshare_on(1);
+    std::thread::sleep(Duration::from_millis(300));
+    let (status, err) = interrupt(&mut child);
+    assert!(status.success(), "{status:?}: {err}");
+    assert!(
+        err.contains("CPU hotplug: 0 rings stopped (CPU offline), 1 opened (CPU online)"),
+        "{err}"
+    );
+    assert_eq!(unshare_cpu(&read_events(&file), late), Some(1), "{err}");
 }
