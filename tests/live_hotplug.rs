@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{interrupt, live_ok, require_live};
+use common::{interrupt, live_ok, require_live, start_recording};
 use serde_json::Value;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -53,25 +53,6 @@ fn unshare_on(cpu: u32) -> u64 {
     pid
 }
 
-/// Starts `nswatch record -o file` and waits until it writes.
-fn start(file: &std::path::Path) -> std::process::Child {
-    let child = Command::new(env!("CARGO_BIN_EXE_nswatch"))
-        .args(["record", "-o"])
-        .arg(file)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let t0 = Instant::now();
-    while std::fs::metadata(file).map_or(0, |m| m.len()) == 0 {
-        assert!(
-            t0.elapsed() < Duration::from_secs(30),
-            "record did not start"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child
-}
-
 /// The CPU of the NAMESPACES record `pid`'s unshare() made (the last of its pid's, after
 /// the one of the new task, written wherever the fork ran), checking that it moved the
 /// task to another uts namespace; `None` when the record is missing.
@@ -109,7 +90,7 @@ fn a_cpu_taken_offline_and_back_is_recorded_again() {
     }
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("out.ndjson");
-    let mut child = start(&file);
+    let mut child = start_recording(&[], &file, Stdio::piped());
     let _online = Online;
     let before = unshare_on(1);
     set_cpu1(false);
@@ -158,7 +139,7 @@ fn a_cpu_taken_offline_and_back_is_recorded_again() {
     // A CPU offline when the recording starts gets its ring when it comes online.
     let file = dir.path().join("late.ndjson");
     set_cpu1(false);
-    let mut child = start(&file);
+    let mut child = start_recording(&[], &file, Stdio::piped());
     set_cpu1(true);
     std::thread::sleep(nswatch::live::CPU_CHECK + Duration::from_millis(700));
     let late = unshare_on(1);

@@ -4,7 +4,7 @@
 //! under NSWATCH_REQUIRE_LIVE=1.
 
 mod common;
-use common::{interrupt, live_ok};
+use common::{interrupt, live_ok, start_recording};
 use serde_json::Value;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
@@ -29,29 +29,6 @@ fn record(extra: &[&str], cmd: &[&str]) -> (Vec<Value>, String) {
     assert!(out.status.success(), "nswatch record failed: {stderr}");
     assert!(stderr.contains("nswatch record:"), "no summary: {stderr}");
     (read_events(&file), String::from_utf8(out.stdout).unwrap())
-}
-
-/// Starts `nswatch record [extra…] -o FILE` in the background and returns once the
-/// start-up scan is in the file (the rings are enabled before it); loading the eBPF probe
-/// can take a while on a loaded machine.
-fn start_recording(extra: &[&str], file: &Path, stderr: Stdio) -> std::process::Child {
-    let child = Command::new(env!("CARGO_BIN_EXE_nswatch"))
-        .arg("record")
-        .args(extra)
-        .arg("-o")
-        .arg(file)
-        .stderr(stderr)
-        .spawn()
-        .unwrap();
-    let t0 = std::time::Instant::now();
-    while std::fs::metadata(file).map_or(0, |m| m.len()) == 0 {
-        assert!(
-            t0.elapsed() < Duration::from_secs(30),
-            "record did not start"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child
 }
 
 fn read_events(file: &Path) -> Vec<Value> {

@@ -5,7 +5,7 @@ use nswatch::event::{Body, Event, JsonWriter, EVENT_TYPES};
 use nswatch::live::CaptureOptions;
 use nswatch::model::json::{write_change, write_labeled};
 use nswatch::model::{Attributor, GroupId};
-use nswatch::out_file::AppendFile;
+use nswatch::out_file::{AppendFile, DIRECT_WRITE};
 use nswatch::record::kind_name;
 use nswatch::session::{Session, SessionOptions, Update};
 use std::collections::BTreeMap;
@@ -133,11 +133,6 @@ impl Filter {
 /// 110 MB/s.
 const FLUSH_AT: usize = 1 << 18;
 
-/// [`FLUSH_AT`] for a file written with direct I/O: each write waits for the device, and
-/// under a setns storm 256 KiB writes spent a quarter of nswatch's CPU switching and
-/// notifying the (virtual) device.
-const DIRECT_FLUSH_AT: usize = 1 << 20;
-
 /// Where the lines go: whole lines only, so that an interrupted file is well-formed.
 struct Sink {
     /// Lines are made in its buffer and written by its commits.
@@ -236,7 +231,7 @@ pub fn run(args: &RecordArgs) -> Result<()> {
             }
         }
     };
-    let capacity = DIRECT_FLUSH_AT + (1 << 16);
+    let capacity = DIRECT_WRITE + (1 << 16);
     let out = match &args.output {
         Some(p) => std::fs::File::create(p)
             .and_then(|f| AppendFile::with_direct(f, capacity, args.direct))
@@ -251,7 +246,7 @@ pub fn run(args: &RecordArgs) -> Result<()> {
             .context("standard output")?,
     };
     let flush_at = if out.is_direct() {
-        DIRECT_FLUSH_AT
+        DIRECT_WRITE
     } else {
         FLUSH_AT
     };

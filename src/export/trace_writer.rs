@@ -33,16 +33,13 @@
 //! A stream (pipe, terminal) cannot be rewritten; the brackets are written by
 //! [`TraceWriter::finish`], or on drop when an error or a signal ends the export early.
 
-use crate::out_file::{direct_is_whole, direct_refused, set_direct, DirectAppender};
+use crate::out_file::{direct_refused, set_direct, try_direct, DirectAppender, DIRECT_WRITE};
 use std::fs::File;
 use std::io::{self, Write};
 use std::os::unix::fs::FileExt;
 
 /// Bytes buffered before a flush, in buffered writes.
 const FLUSH_AT: usize = 1 << 16;
-
-/// Bytes buffered before a flush, in direct writes (see the module documentation).
-const DIRECT_FLUSH_AT: usize = 1 << 20;
 
 /// The page size the kernel's buffered writes are cut at (the smallest there is).
 const PAGE: u64 = 4096;
@@ -91,23 +88,28 @@ impl TraceWriter {
         sink: Sink,
         head: &[u8],
         tail: &'static [u8],
-        try_direct: bool,
+        direct: bool,
     ) -> io::Result<TraceWriter> {
         let mut mode = Mode::Paged;
         if let Sink::File(f) = &sink {
             f.set_len(0)?;
-            if try_direct && direct_is_whole(f) && set_direct(f, true) {
-                mode = Mode::Direct(DirectAppender::new(0, DIRECT_FLUSH_AT + 4096));
+            if direct && try_direct(f) {
+                mode = Mode::Direct(DirectAppender::new(0, DIRECT_WRITE + 4096));
             }
         }
         let flush_at = match mode {
-            Mode::Direct(_) => DIRECT_FLUSH_AT,
+            Mode::Direct(_) => DIRECT_WRITE,
             Mode::Paged => FLUSH_AT,
+        };
+        // Direct writes are made from the appender's buffer; `buf` is for the others.
+        let buf_capacity = match mode {
+            Mode::Direct(_) => 0,
+            Mode::Paged => flush_at + 4096,
         };
         let mut w = TraceWriter {
             sink,
             mode,
-            buf: Vec::with_capacity(flush_at + 4096),
+            buf: Vec::with_capacity(buf_capacity),
             flush_at,
             tail,
             pos: 0,
@@ -274,7 +276,7 @@ impl Drop for TraceWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::out_file::DIRECT_ALIGN;
+    use crate::out_file::{direct_is_whole, DIRECT_ALIGN};
     use std::io::Read;
 
     /// Writes 300,000 numbers, reading the file back on the way, in either mode.

@@ -69,6 +69,22 @@ pub struct CaptureOptions {
     pub tick: Duration,
 }
 
+impl CaptureOptions {
+    /// Data pages per ring as opened: `ring_pages` rounded up to a power of two.
+    fn pages(&self) -> usize {
+        self.ring_pages.max(1).next_power_of_two()
+    }
+}
+
+/// The CPUs online now.
+fn online() -> Result<Vec<u32>, OpenError> {
+    online_cpus().map_err(|err| OpenError::Other {
+        cpu: 0,
+        what: "reading /sys/devices/system/cpu/online",
+        err,
+    })
+}
+
 impl Default for CaptureOptions {
     fn default() -> Self {
         CaptureOptions {
@@ -120,7 +136,8 @@ pub struct Capture {
     last_check: Instant,
 }
 
-/// How often [`Capture::poll`] checks for CPUs gone offline or come online.
+/// How often `Session::poll` checks for CPUs gone offline or come online
+/// ([`Capture::check_cpus`]).
 pub const CPU_CHECK: Duration = Duration::from_secs(1);
 
 /// Opens, maps and registers the side-band event of `cpu` (not enabled), as ring number
@@ -197,12 +214,8 @@ pub fn monotonic_ns() -> u64 {
 impl Capture {
     /// Opens, maps and enables the side-band event on every online CPU.
     pub fn open(opts: CaptureOptions) -> Result<Capture, OpenError> {
-        let pages = opts.ring_pages.max(1).next_power_of_two();
-        let cpus = online_cpus().map_err(|err| OpenError::Other {
-            cpu: 0,
-            what: "reading /sys/devices/system/cpu/online",
-            err,
-        })?;
+        let pages = opts.pages();
+        let cpus = online()?;
         // SAFETY: epoll_create1 has no preconditions.
         let ep = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
         if ep < 0 {
@@ -265,7 +278,7 @@ impl Capture {
     /// Finds the rings whose CPU went offline (their events stopped, and stay stopped when
     /// the CPU comes back: the kernel removes them) and opens a new ring for every online
     /// CPU without a running one. True when records may have been missed meanwhile (the
-    /// caller then reads /proc again, as after lost records). [`Capture::poll`] calls it
+    /// caller then reads /proc again, as after lost records). `Session::poll` calls it
     /// every [`CPU_CHECK`].
     pub fn check_cpus(&mut self) -> Result<bool, OpenError> {
         self.last_check = Instant::now();
@@ -284,18 +297,8 @@ impl Capture {
                 }
             }
         }
-        let online = online_cpus().map_err(|err| OpenError::Other {
-            cpu: 0,
-            what: "reading /sys/devices/system/cpu/online",
-            err,
-        })?;
-        let pages = self
-            .rings
-            .first()
-            .map_or(self.opts.ring_pages.max(1).next_power_of_two(), |r| {
-                r.data_size() as usize / page_size()
-            });
-        for cpu in online {
+        let pages = self.opts.pages();
+        for cpu in online()? {
             let running = self
                 .rings
                 .iter()

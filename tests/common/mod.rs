@@ -306,6 +306,33 @@ pub fn live_ok(what: &str) -> bool {
     }
 }
 
+/// Starts `nswatch record [extra…] -o FILE` in the background and returns once the
+/// start-up scan is in the file (the rings are enabled before it); loading the eBPF probe
+/// can take a while on a loaded machine.
+pub fn start_recording(
+    extra: &[&str],
+    file: &Path,
+    stderr: std::process::Stdio,
+) -> std::process::Child {
+    let child = Command::new(env!("CARGO_BIN_EXE_nswatch"))
+        .arg("record")
+        .args(extra)
+        .arg("-o")
+        .arg(file)
+        .stderr(stderr)
+        .spawn()
+        .unwrap();
+    let t0 = std::time::Instant::now();
+    while std::fs::metadata(file).map_or(0, |m| m.len()) == 0 {
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(30),
+            "record did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child
+}
+
 /// Stops `child` with SIGINT, as Ctrl-C would, and waits for it: its exit status and
 /// what it wrote to standard error (when that was piped).
 pub fn interrupt(child: &mut std::process::Child) -> (std::process::ExitStatus, String) {
