@@ -375,9 +375,10 @@ pub fn run(args: &RecordArgs) -> Result<()> {
         sink.group_events[2],
     );
     eprintln!(
-        "  per cpu: {}; wake-ups {}; ring resyncs {}{hotplug}",
+        "  per cpu: {}; wake-ups {}, {} of them with the reorder window cut short (a ring half full); ring resyncs {}{hotplug}",
         per_cpu.join(", "),
         stats.wakeups,
+        stats.hurried,
         stats.resyncs
     );
     eprintln!(

@@ -306,22 +306,47 @@ pub fn live_ok(what: &str) -> bool {
     }
 }
 
+/// A `nswatch record` running in the background: a [`std::process::Child`] that is
+/// killed and reaped if the test ends (a failed assertion, say) before stopping it, as a
+/// recorder left behind would trace the whole machine for every later test and benchmark.
+pub struct Recorder(std::process::Child);
+
+impl std::ops::Deref for Recorder {
+    type Target = std::process::Child;
+    fn deref(&self) -> &std::process::Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Recorder {
+    fn deref_mut(&mut self) -> &mut std::process::Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 /// Starts `nswatch record [extra…] -o FILE` in the background and returns once the
 /// start-up scan is in the file (the rings are enabled before it); loading the eBPF probe
 /// can take a while on a loaded machine.
-pub fn start_recording(
-    extra: &[&str],
-    file: &Path,
-    stderr: std::process::Stdio,
-) -> std::process::Child {
-    let child = Command::new(env!("CARGO_BIN_EXE_nswatch"))
-        .arg("record")
-        .args(extra)
-        .arg("-o")
-        .arg(file)
-        .stderr(stderr)
-        .spawn()
-        .unwrap();
+pub fn start_recording(extra: &[&str], file: &Path, stderr: std::process::Stdio) -> Recorder {
+    let child = Recorder(
+        Command::new(env!("CARGO_BIN_EXE_nswatch"))
+            .arg("record")
+            .args(extra)
+            .arg("-o")
+            .arg(file)
+            .stderr(stderr)
+            .spawn()
+            .unwrap(),
+    );
     let t0 = std::time::Instant::now();
     while std::fs::metadata(file).map_or(0, |m| m.len()) == 0 {
         assert!(
