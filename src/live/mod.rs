@@ -145,11 +145,17 @@ pub struct Capture {
     time_at: (usize, usize),
     /// [`open::pin_own_namespaces`], for as long as the rings are open.
     _pinned: Vec<OwnedFd>,
-    /// Per ring: its event's enabled time at the last check, or `None` once it stopped
-    /// (its CPU went offline; the ring is still read for what it holds).
-    enabled: Vec<Option<u64>>,
+    /// Per ring: its event's enabled time and CLOCK_MONOTONIC at the last check (at
+    /// first, 0 and when it was enabled), or `None` once it stopped (its CPU went
+    /// offline; the ring is still read for what it holds).
+    enabled: Vec<Option<(u64, u64)>>,
     last_check: Instant,
 }
+
+/// How far a running event's enabled time may lag CLOCK_MONOTONIC over a check's
+/// interval (the two clocks' drift, the read's own time): a ring stopped for less than
+/// this before a check is found stopped at the next one.
+const STOP_SLACK_NS: u64 = 50_000_000;
 
 /// How often `Session::poll` checks for CPUs gone offline or come online
 /// ([`Capture::check_cpus`]).
@@ -285,7 +291,8 @@ impl Capture {
             side: None,
             time_at: time_at(),
             _pinned: pinned,
-            enabled: vec![Some(0); n],
+            // The events were enabled just before: their enabled time starts at 0.
+            enabled: vec![Some((0, monotonic_ns())); n],
             last_check: Instant::now(),
         }
     }
@@ -297,14 +304,24 @@ impl Capture {
     /// every [`CPU_CHECK`].
     pub fn check_cpus(&mut self) -> Result<bool, OpenError> {
         self.last_check = Instant::now();
+        let online = online()?;
         let mut missed = false;
         for (i, r) in self.rings.iter().enumerate() {
-            let Some(before) = self.enabled[i] else {
+            let Some((before, at)) = self.enabled[i] else {
                 continue;
             };
-            match open::time_enabled(r.fd()) {
-                // Enabled time moves on while the event runs, records or not.
-                Ok(t) if t != before || before == 0 => self.enabled[i] = Some(t),
+            let now = monotonic_ns();
+            // A running event's enabled time moves on with the clock, records or not; one
+            // stopped (at its CPU's offlining, for good) falls behind from that moment, so
+            // a stop since the last check shows at this one, even if the CPU is back.
+            let t = online
+                .contains(&r.cpu())
+                .then(|| open::time_enabled(r.fd()).ok())
+                .flatten();
+            match t {
+                Some(t) if t > before && t - before + STOP_SLACK_NS >= now - at => {
+                    self.enabled[i] = Some((t, now));
+                }
                 _ => {
                     self.enabled[i] = None;
                     self.stats.stopped += 1;
@@ -313,7 +330,7 @@ impl Capture {
             }
         }
         let pages = self.opts.pages();
-        for cpu in online()? {
+        for cpu in online {
             let running = self
                 .rings
                 .iter()
@@ -328,7 +345,7 @@ impl Capture {
             enable(&ring)?;
             self.decoder.add_attr(side_band_decoder_attr(), [id]);
             self.rings.push(ring);
-            self.enabled.push(Some(0));
+            self.enabled.push(Some((0, monotonic_ns())));
             self.heads.push(0);
             self.pos.push(0);
             self.stats.per_cpu.push(0);
