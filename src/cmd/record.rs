@@ -179,13 +179,15 @@ impl Sink {
 
     /// After a poll: writes the lines waiting, unless a write was made less than
     /// `commit_every` ago; they then go with the next full buffer or after the next poll.
+    /// A write that failed in [`Sink::put`] is returned at once, so that the run stops.
     /// Under a storm, writes of `flush_at` bytes come every millisecond or two from
     /// [`Sink::put`], and a write of what one drain left besides (each poll's, before)
     /// doubled the writes: each direct one costs ~90 µs of switching and notifying the
     /// device in this VM whatever its size. The poll does not wake up sooner for them: a
     /// wake-up costs as much (the fork loop went from 175 to 227 ns a record when it did).
     fn flush_due(&mut self) -> io::Result<()> {
-        if self.out.pending() > 0 && self.last_commit.elapsed() >= self.commit_every {
+        let due = self.out.pending() > 0 && self.last_commit.elapsed() >= self.commit_every;
+        if due || self.error.is_some() {
             self.flush()
         } else {
             Ok(())
@@ -287,6 +289,10 @@ pub fn run(args: &RecordArgs) -> Result<()> {
         // Under a quarter of --latency between writes is a storm's pace.
         commit_every: args.latency / 4,
     };
+    let where_to = args.output.as_ref().map_or_else(
+        || "standard output".to_string(),
+        |p| p.display().to_string(),
+    );
     let started = Instant::now();
     // The rings are enabled first, so that nothing that changes during the scan is missed
     // (it may be seen twice, never not at all). What the rings hold from before the scan
@@ -322,14 +328,16 @@ pub fn run(args: &RecordArgs) -> Result<()> {
             break Err(e);
         }
         if let Err(e) = sink.flush_due() {
-            break Err(e.into());
+            break Err(anyhow::Error::from(e).context(format!("writing {where_to}")));
         }
     };
     // What the rings still hold is written, even after an interrupt.
     let flushed = session.finish(|m, u| sink.put(m, u));
     let written = sink.flush();
     if let Some(c) = child.as_mut() {
-        if stop.load(Ordering::Relaxed) {
+        // Interrupted, or the recording failed (a write error, say): the command is not
+        // waited for, as perf record does not wait for its workload.
+        if stop.load(Ordering::Relaxed) || result.is_err() || written.is_err() {
             let _ = c.kill();
         }
         let _ = c.wait();
@@ -410,6 +418,7 @@ pub fn run(args: &RecordArgs) -> Result<()> {
     );
     result?;
     flushed?;
-    written?;
+    // After a failed run the error was said above; a write that fails only now says so.
+    written.with_context(|| format!("writing {where_to}"))?;
     Ok(())
 }

@@ -306,10 +306,11 @@ pub fn live_ok(what: &str) -> bool {
     }
 }
 
-/// A `nswatch record` running in the background: a [`std::process::Child`] that is
-/// killed and reaped if the test ends (a failed assertion, say) before stopping it, as a
-/// recorder left behind would trace the whole machine for every later test and benchmark.
-pub struct Recorder(std::process::Child);
+/// A `nswatch record` (or a load) running in the background: a [`std::process::Child`]
+/// that is killed and reaped if the test ends (a failed assertion, say) before stopping
+/// it, as a recorder left behind would trace the whole machine for every later test and
+/// benchmark.
+pub struct Recorder(pub std::process::Child);
 
 impl std::ops::Deref for Recorder {
     type Target = std::process::Child;
