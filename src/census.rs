@@ -56,6 +56,13 @@ pub fn scan_tasks(proc_root: &Path, bpf: bool) -> (Vec<ProcTask>, Source) {
     (procfs::scan(proc_root), Source::Proc { why })
 }
 
+/// As [`scan_tasks`] with the iterator already loaded (a session that scans again), or
+/// from /proc when there is none or it fails.
+pub fn rescan_tasks(iter: Option<&crate::bpf::iter::TaskIter>) -> Vec<ProcTask> {
+    iter.and_then(|it| it.scan().ok())
+        .unwrap_or_else(|| procfs::scan(Path::new("/proc")))
+}
+
 /// A model of the machine as it is now.
 pub struct Census {
     /// The model, every live task in it.

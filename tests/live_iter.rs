@@ -258,3 +258,30 @@ fn the_proc_path_stays_when_asked() {
     assert!(matches!(source, Source::Proc { why: Some(_) }), "{source}");
     assert!(tasks.iter().any(|t| t.tid == std::process::id()));
 }
+
+/// One loaded iterator (what a live session keeps, to read the machine again after lost
+/// records) walks the tasks of the moment at every scan: a process started between two
+/// scans is in the second only, one ended between them in the first only.
+#[test]
+fn a_loaded_iterator_scans_the_machine_as_it_is_each_time() {
+    if !root_ok("a_loaded_iterator_scans_the_machine_as_it_is_each_time") {
+        return;
+    }
+    let it = iter::TaskIter::load().expect("the task iterator loads as root with BTF");
+    let mut early = Command::new("sleep").arg("30").spawn().unwrap();
+    let first = it.scan().unwrap();
+    early.kill().unwrap();
+    early.wait().unwrap();
+    let mut late = Command::new("sleep").arg("30").spawn().unwrap();
+    let second = it.scan().unwrap();
+    late.kill().unwrap();
+    late.wait().unwrap();
+    let has = |scan: &[ProcTask], pid: u32| scan.iter().any(|t| t.pid == pid);
+    let me = std::process::id();
+    assert!(
+        has(&first, me) && has(&second, me),
+        "this test's own process"
+    );
+    assert!(has(&first, early.id()) && !has(&second, early.id()));
+    assert!(!has(&first, late.id()) && has(&second, late.id()));
+}

@@ -90,16 +90,51 @@ fn permitted() -> Result<(), Unavailable> {
 /// Every task of the machine, in the iterator's order (by pid, then threads), except those
 /// exiting (their namespaces are gone). Says why when the iterator cannot run: no BTF, not
 /// permitted, a kernel without task iterators (before 5.8), or not in the initial pid
-/// namespace.
+/// namespace. Loads the program for this one scan: a process that scans again keeps a
+/// [`TaskIter`].
 pub fn scan_tasks() -> Result<Vec<ProcTask>, Unavailable> {
+    let mut storage = MaybeUninit::uninit();
+    let (_skel, link) = load(&mut storage)?;
+    read_tasks(&link)
+}
+
+/// The task iterator, loaded once and read as often as asked: a live session reads the
+/// machine again after lost records, and loading the program each time (libbpf parses
+/// the kernel's BTF for its relocations) took tens of milliseconds of a setns storm,
+/// long enough for the rings to overflow again and call for the next scan.
+pub struct TaskIter {
+    _skel: skel::NswatchIterSkel<'static>,
+    link: libbpf_rs::Link,
+}
+
+impl TaskIter {
+    /// Loads and attaches the iterator (see [`scan_tasks`] for why it may not).
+    pub fn load() -> Result<TaskIter, Unavailable> {
+        // The skeleton borrows its object for as long as it lives: one per session, so
+        // its few bytes are leaked on purpose (as the probe's).
+        let storage: &'static mut MaybeUninit<libbpf_rs::OpenObject> =
+            Box::leak(Box::new(MaybeUninit::uninit()));
+        let (skel, link) = load(storage)?;
+        Ok(TaskIter { _skel: skel, link })
+    }
+
+    /// Every task of the machine now, as [`scan_tasks`] gives them.
+    pub fn scan(&self) -> Result<Vec<ProcTask>, Unavailable> {
+        read_tasks(&self.link)
+    }
+}
+
+/// Opens, loads and attaches the iterator program.
+fn load(
+    storage: &mut MaybeUninit<libbpf_rs::OpenObject>,
+) -> Result<(skel::NswatchIterSkel<'_>, libbpf_rs::Link), Unavailable> {
     if !Path::new(KERNEL_BTF).exists() {
         return Err(Unavailable::NoBtf);
     }
     permitted()?;
     libbpf_rs::set_print(Some((PrintLevel::Warn, keep_libbpf_log)));
-    let mut storage = MaybeUninit::uninit();
     let open = NswatchIterSkelBuilder::default()
-        .open(&mut storage)
+        .open(storage)
         .map_err(|e| failure("opening the BPF iterator object", e))?;
     let skel = open
         .load()
@@ -109,7 +144,13 @@ pub fn scan_tasks() -> Result<Vec<ProcTask>, Unavailable> {
         .nsw_iter_task
         .attach()
         .map_err(|e| failure("attaching the task iterator", e))?;
-    let mut it = Iter::new(&link).map_err(|e| failure("creating the task iterator", e))?;
+    Ok((skel, link))
+}
+
+/// One pass of the iterator behind `link`: each read of a new iterator fd walks the tasks
+/// of that moment.
+fn read_tasks(link: &libbpf_rs::Link) -> Result<Vec<ProcTask>, Unavailable> {
+    let mut it = Iter::new(link).map_err(|e| failure("creating the task iterator", e))?;
     // A guess of the machine's size, so that the buffer rarely grows while reading.
     let mut buf = Vec::with_capacity(RECORD_SIZE * 4096);
     it.read_to_end(&mut buf)
