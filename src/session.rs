@@ -112,9 +112,9 @@ pub struct Session {
     bootstrapped: bool,
     last_rescan: Instant,
     rescan_every: Duration,
-    /// The task iterator, loaded at the first scan (`Some(None)`: it could not be, /proc
+    /// The task iterator, loaded at the first scan (`None` inside: it could not be, /proc
     /// is read instead).
-    task_iter: Option<Option<crate::bpf::iter::TaskIter>>,
+    task_iter: std::cell::OnceCell<Option<crate::bpf::iter::TaskIter>>,
 }
 
 impl Session {
@@ -170,7 +170,7 @@ impl Session {
             bootstrapped: false,
             last_rescan: Instant::now(),
             rescan_every: opts.rescan_every,
-            task_iter: None,
+            task_iter: std::cell::OnceCell::new(),
         })
     }
 
@@ -256,10 +256,10 @@ impl Session {
 
     fn snapshot(&mut self, f: &mut impl FnMut(&Attributor, Update<'_>)) -> Result<usize> {
         let time = monotonic_ns();
-        if self.task_iter.is_none() {
-            self.task_iter = Some(crate::bpf::iter::TaskIter::load().ok());
-        }
-        let tasks = census::rescan_tasks(self.task_iter.as_ref().and_then(Option::as_ref));
+        let iter = self
+            .task_iter
+            .get_or_init(|| crate::bpf::iter::TaskIter::load().ok());
+        let tasks = census::rescan_tasks(iter.as_ref());
         let core = &mut self.core;
         self.cap
             .drain_until(time, |item| core.handle(item, &mut *f))?;

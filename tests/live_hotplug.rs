@@ -68,6 +68,17 @@ fn unshare_cpu(evs: &[Value], pid: u64) -> Option<u64> {
     changed["cpu"].as_u64()
 }
 
+/// Lets the last records through (reorder window, a wake-up), stops the recording, and
+/// checks that it ended well and that its summary says `hotplug` ("N rings stopped …");
+/// returns the summary.
+fn stop(child: &mut std::process::Child, hotplug: &str) -> String {
+    std::thread::sleep(Duration::from_millis(300));
+    let (status, err) = interrupt(child);
+    assert!(status.success(), "{status:?}: {err}");
+    assert!(err.contains(&format!("CPU hotplug: {hotplug}")), "{err}");
+    err
+}
+
 fn read_events(file: &std::path::Path) -> Vec<Value> {
     std::fs::read_to_string(file)
         .unwrap()
@@ -99,12 +110,9 @@ fn a_cpu_taken_offline_and_back_is_recorded_again() {
     // Longer than nswatch's check for stopped rings, with room.
     std::thread::sleep(nswatch::live::CPU_CHECK + Duration::from_millis(700));
     let after: Vec<u64> = (0..3).map(|_| unshare_on(1)).collect();
-    std::thread::sleep(Duration::from_millis(300));
-    let (status, err) = interrupt(&mut child);
-    assert!(status.success(), "{status:?}: {err}");
-    assert!(
-        err.contains("CPU hotplug: 1 rings stopped (CPU offline), 1 opened (CPU online)"),
-        "{err}"
+    let err = stop(
+        &mut child,
+        "1 rings stopped (CPU offline), 1 opened (CPU online)",
     );
     let evs = read_events(&file);
     let recorded_on = |pid| unshare_cpu(&evs, pid);
@@ -143,12 +151,9 @@ fn a_cpu_taken_offline_and_back_is_recorded_again() {
     set_cpu1(true);
     std::thread::sleep(nswatch::live::CPU_CHECK + Duration::from_millis(700));
     let late = unshare_on(1);
-    std::thread::sleep(Duration::from_millis(300));
-    let (status, err) = interrupt(&mut child);
-    assert!(status.success(), "{status:?}: {err}");
-    assert!(
-        err.contains("CPU hotplug: 0 rings stopped (CPU offline), 1 opened (CPU online)"),
-        "{err}"
+    let err = stop(
+        &mut child,
+        "0 rings stopped (CPU offline), 1 opened (CPU online)",
     );
     assert_eq!(unshare_cpu(&read_events(&file), late), Some(1), "{err}");
 }

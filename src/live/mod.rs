@@ -659,7 +659,16 @@ fn next_record<'r>(
         return None;
     }
     match ring.record_at(*pos, head) {
-        Ok(v) => Some((record_time(decoder, (trailer, at), &v), v)),
+        Ok(v) => {
+            // Read straight from the trailer, as Decoder::time_of would after looking up
+            // the record's layout (the rings have one; samples, which they do not carry,
+            // keep their time elsewhere).
+            let t = match v.size().checked_sub(trailer) {
+                Some(start) if v.ty != crate::record::kind::SAMPLE => v.bytes.u64(start + at),
+                _ => decoder.time_of(&v),
+            };
+            Some((t.unwrap_or(0), v))
+        }
         Err(_) => {
             // A corrupt ring cannot be walked: skip what it holds.
             stats.resyncs += 1;
@@ -667,19 +676,6 @@ fn next_record<'r>(
             None
         }
     }
-}
-
-/// A ring record's time.
-#[inline]
-fn record_time(decoder: &Decoder, (trailer, at): (usize, usize), v: &RecordView<'_>) -> u64 {
-    // Read straight from the trailer, as Decoder::time_of would after looking up the
-    // record's layout (the rings have one; samples, which they do not carry, keep their
-    // time elsewhere).
-    let t = match v.size().checked_sub(trailer) {
-        Some(start) if v.ty != crate::record::kind::SAMPLE => v.bytes.u64(start + at),
-        _ => decoder.time_of(v),
-    };
-    t.unwrap_or(0)
 }
 
 #[cfg(test)]
