@@ -1,23 +1,29 @@
-//! An output file that only grows at its end: buffered, with its disk blocks reserved
-//! ahead of the writes, or, when asked ([`AppendFile::with_direct`]) and where the file
-//! system does it whole, with direct I/O.
+//! An output file that only grows at its end: with direct I/O where asked
+//! ([`AppendFile::with_direct`]) and where the file system does it whole, else buffered,
+//! with its disk blocks reserved ahead of the writes. Either way its size is always the
+//! bytes committed (a prefix of them, mid-commit), so that a reader following the file
+//! sees each line once.
 //!
-//! **Direct I/O** (ext4, XFS, btrfs; `record --direct`). Each write is one `O_DIRECT` write of whole 4 KiB
-//! blocks from an aligned buffer: the last partial block already written (kept in memory),
-//! the new bytes, and padding to the block's end ([`DirectAppender`]). The kernel copies
-//! nothing into the page cache, dirties no page for writeback to flush later, and a write
-//! is never cut by SIGKILL (all of its bios are submitted and waited for uninterruptibly,
-//! fs/iomap/direct-io.c). Under a setns storm writing ~600 MB/s of NDJSON, buffered
-//! writes spent 60% of nswatch's CPU in `copy_folio_from_iter_atomic` (fresh page-cache
-//! pages, which in a VM cost the host a fault each on first touch): 0.85 ns a byte, where
-//! a direct write costs the writer 0.125 (`benches/file_write.sh`). The file ends in the
-//! padding (newlines: blank lines, which NDJSON readers skip) until the writer is dropped
-//! and cuts it off. Each write waits for the device (0.5–0.7 ns a byte here), so writes
-//! should be large; the first one that the file system refuses (EINVAL) or cuts short
-//! turns the file back to buffered writes.
+//! **Direct I/O** (ext4, XFS, btrfs; `record -o`'s default). A commit is one `O_DIRECT`
+//! write of whole 4 KiB blocks from an aligned buffer (the last partial block already on
+//! disk, kept in memory, then the new bytes), and one small buffered write of what is left
+//! past the last whole block ([`DirectAppender::commit_exact`]). The kernel copies nothing
+//! into the page cache but that last page, dirties no other page for writeback to flush
+//! later, and a direct write is never cut by SIGKILL (all of its bios are submitted and
+//! waited for uninterruptibly, fs/iomap/direct-io.c); a kill between the two writes leaves
+//! the file ending at a block boundary, which may be inside a line. Under a setns storm
+//! writing ~600 MB/s of NDJSON, buffered writes spent 60% of nswatch's CPU in
+//! `copy_folio_from_iter_atomic` (fresh page-cache pages, which in a VM cost the host a
+//! fault each on first touch): 0.85 ns a byte, where a direct write costs the writer 0.125
+//! (`benches/file_write.sh`). The next direct write covers the page the buffered one
+//! dirtied, which the kernel writes back first, waiting for the device: commits that come
+//! at a storm's pace write only whole blocks ([`AppendFile::commit_blocks`]), their rest
+//! waiting for the next commit (under the storm a buffered rest per 1 MiB commit cost
+//! 10–20% more CPU and lost 20 times the records). Each write waits for the device
+//! (0.5–0.7 ns a byte here), so writes should be large; the first one that the file
+//! system refuses (EINVAL) or cuts short turns the file back to buffered writes.
 //!
-//! **Buffered writes**, by default (the size is then always the bytes committed, which a
-//! reader following the file needs), and where direct I/O is not done whole (tmpfs, which
+//! **Buffered writes** where direct I/O is not asked for or not done whole (tmpfs, which
 //! takes `O_DIRECT` since Linux 6.6 but copies through the page cache page by page; NFS,
 //! FUSE; pipes and devices).
 //! Each buffered write that extends an ext4 file reserves a delayed-allocation block per
@@ -206,6 +212,55 @@ impl DirectAppender {
         Ok(())
     }
 
+    /// Writes the new bytes at the logical end leaving the file's size exactly at the end
+    /// of what it wrote: the whole blocks from the start of the block the end is in go in
+    /// one direct write, and the bytes past the last whole block (less than a block), unless
+    /// `whole_only`, in a buffered one with `O_DIRECT` turned off for it. With `whole_only`
+    /// they wait in the buffer for the next commit (nothing is written when no block is
+    /// filled). The file is a prefix of what was committed at every moment (a direct write
+    /// rewrites the block's old bytes with the same bytes), so a reader following it sees
+    /// each line once. The next direct write covers the page the buffered one dirtied,
+    /// which the kernel writes back, waiting for the device, and drops first
+    /// (`kiocb_invalidate_pages`): commits that come often should be `whole_only`. On an
+    /// error the new bytes stay in the buffer, and committing again writes the same bytes
+    /// at the same offsets.
+    pub fn commit_exact(&mut self, f: &File, whole_only: bool) -> io::Result<()> {
+        self.staging.reserve(2 * DIRECT_ALIGN);
+        self.realign();
+        let start = self.end - self.carry as u64;
+        let total = self.carry + self.pending();
+        let whole = total / DIRECT_ALIGN * DIRECT_ALIGN;
+        if whole_only && whole == 0 {
+            return Ok(());
+        }
+        if whole > 0 {
+            let n = f.write_at(&self.staging[self.off..self.off + whole], start)?;
+            if n != whole {
+                return Err(io::Error::new(
+                    io::ErrorKind::WriteZero,
+                    format!("direct write of {whole} bytes at offset {start} wrote {n}"),
+                ));
+            }
+        }
+        // Of the file's bytes from `start`: on disk once this commit is done.
+        let on_disk = if whole_only { whole } else { total };
+        // The block's old bytes are on disk already.
+        let from = whole.max(self.carry);
+        if on_disk > from {
+            let rest = &self.staging[self.off + from..self.off + on_disk];
+            set_direct(f, false);
+            let written = f.write_all_at(rest, start + from as u64);
+            set_direct(f, true);
+            written?;
+        }
+        self.end = start + on_disk as u64;
+        self.staging
+            .copy_within(self.off + whole..self.off + total, self.off);
+        self.staging.truncate(self.off + total - whole);
+        self.carry = on_disk - whole;
+        Ok(())
+    }
+
     /// Moves the bytes back to an aligned address if the buffer was reallocated as it
     /// grew (needs a block of spare capacity, so that it does not reallocate again).
     fn realign(&mut self) {
@@ -239,15 +294,15 @@ enum Mode {
         dropped: u64,
         dropping: bool,
     },
-    /// One direct write per commit, padded with newlines.
+    /// A direct write of whole blocks per commit, and a buffered one of the rest.
     Direct(DirectAppender),
 }
 
 /// A file written in order from its current size, in commits of whole lines: buffered with
 /// its blocks reserved [`RESERVE`] bytes ahead, or with direct I/O when asked and where the
 /// file system does it whole. Lines are put in [`AppendFile::buffer`] and written by
-/// [`AppendFile::commit`]; an interrupted file ends with whole lines (and, written
-/// directly, blank ones up to a block's end).
+/// [`AppendFile::commit`]; a file left by a SIGKILL may end in a cut line (at a 4 KiB
+/// boundary), one stopped any other way ends with whole lines.
 pub struct AppendFile {
     file: File,
     mode: Mode,
@@ -263,9 +318,8 @@ impl AppendFile {
     }
 
     /// As [`AppendFile::new`], with direct I/O if `direct` and the file system does it
-    /// whole. Only for a file that nothing else writes to and nobody follows: direct
-    /// writes do not move the descriptor's offset, and each rewrites the padding of the
-    /// one before, which a follower would have read as blank lines.
+    /// whole. Only for a file that nothing else writes to: direct writes are positioned
+    /// and do not move the descriptor's offset.
     pub fn with_direct(file: File, capacity: usize, direct: bool) -> io::Result<AppendFile> {
         let m = file.metadata()?;
         let end = m.len();
@@ -321,11 +375,23 @@ impl AppendFile {
 
     /// Writes what waits in the buffer.
     pub fn commit(&mut self) -> io::Result<()> {
+        self.commit_some(false)
+    }
+
+    /// Writes what waits in the buffer, but where the file is written directly only the
+    /// whole 4 KiB blocks of it, the rest (less than a block) staying in the buffer for the
+    /// next commit: for commits that come often, each of which would otherwise make the
+    /// next one wait for a page's writeback (see [`DirectAppender::commit_exact`]).
+    pub fn commit_blocks(&mut self) -> io::Result<()> {
+        self.commit_some(true)
+    }
+
+    fn commit_some(&mut self, whole_only: bool) -> io::Result<()> {
         if self.pending() == 0 {
             return Ok(());
         }
         match &mut self.mode {
-            Mode::Direct(d) => match d.commit(&self.file, b"", b'\n') {
+            Mode::Direct(d) => match d.commit_exact(&self.file, whole_only) {
                 Ok(()) => return Ok(()),
                 Err(e) if direct_refused(&e) => self.go_buffered()?,
                 Err(e) => return Err(e),
@@ -417,12 +483,10 @@ impl Drop for AppendFile {
     /// frees what KEEP_SIZE allocated beyond it.
     fn drop(&mut self) {
         let _ = self.commit();
-        let end = match &self.mode {
-            Mode::Direct(d) => Some(d.end()),
-            Mode::Buffered { pos, reserved, .. } => (*reserved > *pos).then_some(*pos),
-        };
-        if let Some(end) = end {
-            let _ = self.file.set_len(end);
+        if let Mode::Buffered { pos, reserved, .. } = self.mode {
+            if reserved > pos {
+                let _ = self.file.set_len(pos);
+            }
         }
     }
 }
@@ -538,14 +602,14 @@ mod tests {
     }
 
     #[test]
-    fn direct_writes_end_in_whole_blocks_of_lines_then_blank_lines_until_dropped() {
+    fn direct_writes_leave_the_size_at_the_lines_committed() {
         let path = scratch("direct");
         let mut w = AppendFile::with_direct(File::create(&path).unwrap(), 1 << 12, true).unwrap();
         if direct_is_whole(&File::open(path.parent().unwrap()).unwrap()) {
             assert!(w.is_direct(), "ext4, XFS and btrfs take direct writes");
         }
-        // Writes of every length around a block, so that each starts at another offset
-        // of the block it rewrites.
+        // Commits of every length around a block, so that each starts at another offset
+        // of the block it rewrites; every third one of whole blocks only.
         let mut want = Vec::new();
         for i in 0..400usize {
             let mut chunk = Vec::new();
@@ -554,20 +618,72 @@ mod tests {
             }
             // Grown past its capacity, the buffer moves: the next commit realigns it.
             w.buffer().extend_from_slice(&chunk);
-            w.commit().unwrap();
             want.extend_from_slice(&chunk);
-            let got = std::fs::read(&path).unwrap();
-            assert_eq!(&got[..want.len()], &want[..], "after write {i}");
-            if w.is_direct() {
-                assert_eq!(got.len() % DIRECT_ALIGN, 0, "whole blocks");
-                assert!(got[want.len()..].iter().all(|&b| b == b'\n'), "blank lines");
+            let got = if i % 3 == 2 {
+                w.commit_blocks().unwrap();
+                let got = std::fs::read(&path).unwrap();
+                if w.is_direct() {
+                    // What fills no block waits in the buffer.
+                    assert_eq!(got.len(), want.len() - w.pending(), "after write {i}");
+                    assert!(w.pending() < DIRECT_ALIGN, "after write {i}");
+                }
+                got
+            } else {
+                w.commit().unwrap();
+                std::fs::read(&path).unwrap()
+            };
+            assert_eq!(got, want[..got.len()], "after write {i}");
+            if i % 3 != 2 {
+                assert_eq!(got.len(), want.len(), "the size after write {i}");
             }
         }
         drop(w);
-        assert_eq!(
-            std::fs::read(&path).unwrap(),
-            want,
-            "the padding is cut off"
+        assert_eq!(std::fs::read(&path).unwrap(), want);
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    /// A reader following the file by offset, as `tail -f` does, while it is written
+    /// directly: what it reads is the file, each byte once, never padding.
+    #[test]
+    fn a_follower_reads_each_line_once() {
+        use std::io::Read;
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let path = scratch("followed");
+        let mut w = AppendFile::with_direct(File::create(&path).unwrap(), 1 << 16, true).unwrap();
+        let done = std::sync::Arc::new(AtomicBool::new(false));
+        let follower = {
+            let (path, done) = (path.clone(), done.clone());
+            std::thread::spawn(move || {
+                let mut f = File::open(&path).unwrap();
+                let mut seen = Vec::new();
+                loop {
+                    let finished = done.load(Ordering::Acquire);
+                    f.read_to_end(&mut seen).unwrap();
+                    if finished {
+                        return seen;
+                    }
+                }
+            })
+        };
+        let mut want = Vec::new();
+        for i in 0..3000usize {
+            let line = format!("{{\"n\":{i},\"pad\":\"{}\"}}\n", "x".repeat(i % 300));
+            w.buffer().extend_from_slice(line.as_bytes());
+            want.extend_from_slice(line.as_bytes());
+            if i % 7 == 0 {
+                w.commit_blocks().unwrap();
+            } else if i % 5 == 0 {
+                w.commit().unwrap();
+            }
+        }
+        drop(w);
+        done.store(true, Ordering::Release);
+        let seen = follower.join().unwrap();
+        assert!(
+            seen == want,
+            "the follower read {} bytes of {}",
+            seen.len(),
+            want.len()
         );
         std::fs::remove_file(&path).unwrap();
     }

@@ -294,6 +294,21 @@ fn an_input_cut_mid_record_gives_an_error_with_the_offset_and_a_closed_trace() {
     );
     serde_json::from_slice::<Value>(&out.stdout).expect("closed trace on stdout");
 
+    // NDJSON whose last line is cut, as a recording killed mid-write leaves it: a warning
+    // that names the line, and the trace of every line before it.
+    let whole = ok(&["export", "-"], Some(&nd[..first_line]));
+    let out = run(&["export", "-"], Some(&nd[..first_line + 10]));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains(&format!("line 2 (offset {first_line:#x}) is cut off")),
+        "{err}"
+    );
+    assert_eq!(
+        events(&serde_json::from_slice(&out.stdout).unwrap()),
+        events(&serde_json::from_slice(&whole).unwrap())
+    );
+
     // Neither perf.data nor NDJSON.
     let junk = dir.path().join("junk");
     std::fs::write(&junk, b"hello world").unwrap();

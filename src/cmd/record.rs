@@ -26,13 +26,11 @@ pub struct RecordArgs {
     /// Stop after this long (e.g. 10, 10s, 500ms, 2m).
     #[arg(long, value_parser = parse_duration)]
     duration: Option<Duration>,
-    /// Write the file (`-o`) with direct I/O where the file system does it whole (ext4,
-    /// XFS, btrfs): no copy into the page cache, no writeback after, and never a cut line
-    /// even if nswatch is killed. While nswatch runs the file ends in blank lines up to a
-    /// 4 KiB block's end, which the next write replaces: not for a file that is followed
-    /// (`tail -f`, a log shipper).
+    /// Write the file (`-o`) through the page cache. By default it is written with direct
+    /// I/O where the file system does it whole (ext4, XFS, btrfs): no copy into the page
+    /// cache and no writeback after, the file's size still exactly the lines written.
     #[arg(long)]
-    direct: bool,
+    buffered: bool,
     /// Keep only events of these process ids (repeatable).
     #[arg(long = "pid", value_name = "PID")]
     pids: Vec<u32>,
@@ -173,7 +171,8 @@ impl Sink {
             }
         }
         if self.out.pending() >= self.flush_at {
-            let _ = self.flush();
+            // A storm's pace: the next poll's commit writes what is left of a block.
+            let _ = self.commit(AppendFile::commit_blocks);
         }
     }
 
@@ -194,10 +193,15 @@ impl Sink {
         }
     }
 
+    /// Writes every line waiting.
     fn flush(&mut self) -> io::Result<()> {
+        self.commit(AppendFile::commit)
+    }
+
+    fn commit(&mut self, how: fn(&mut AppendFile) -> io::Result<()>) -> io::Result<()> {
         self.last_commit = Instant::now();
         if self.error.is_none() {
-            if let Err(e) = self.out.commit() {
+            if let Err(e) = how(&mut self.out) {
                 self.error = Some(e);
             }
         }
@@ -256,7 +260,7 @@ pub fn run(args: &RecordArgs) -> Result<()> {
     let capacity = DIRECT_WRITE + (1 << 16);
     let out = match &args.output {
         Some(p) => std::fs::File::create(p)
-            .and_then(|f| AppendFile::with_direct(f, capacity, args.direct))
+            .and_then(|f| AppendFile::with_direct(f, capacity, !args.buffered))
             .with_context(|| format!("creating {}", p.display()))?,
         // Standard output's offset may be shared (`(nswatch record; echo) > f`): written
         // buffered, so that the offset moves with the lines.
