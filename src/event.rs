@@ -602,16 +602,21 @@ impl JsonWriter {
                 if *last != v {
                     // A cpu alternates among a few, a fork storm's pids count up: one
                     // digit, or the last number's digits plus one, need no conversion.
-                    *d = if v < 10 {
+                    let new = if v < 10 {
                         Digits::one(v as u8)
                     } else if v == last.wrapping_add(1) {
                         d.succ().unwrap_or_else(|| Digits::of(v.into()))
                     } else {
                         Digits::of(v.into())
                     };
+                    // Written from the new value, not read back from the cache it is
+                    // stored in piece by piece (a stalled store-to-load forwarding).
+                    c.digits(&new);
+                    *d = new;
                     *last = v;
+                } else {
+                    c.digits(d);
                 }
-                c.digits(d);
             }
             None => c.put(b"null"),
         }
