@@ -139,6 +139,16 @@ impl Ring {
         self.tail_atomic().store(pos, Ordering::Release);
     }
 
+    /// Hands `[tail, pos)` back to the kernel while records past `pos` are still borrowed
+    /// (in the middle of a drain), leaving [`Ring::tail`] where it was until
+    /// [`Ring::release`]: the kernel may reuse what was consumed while the rest is read.
+    /// Release, as there.
+    #[inline]
+    pub fn release_early(&self, pos: u64) {
+        debug_assert!(pos >= self.tail);
+        self.tail_atomic().store(pos, Ordering::Release);
+    }
+
     /// The record at ring position `pos` (with `tail <= pos < head`), borrowed in place; a
     /// record that wraps the data area's end is a two-piece view. Errors name the ring
     /// position of a record whose header is impossible (a corrupt ring).
@@ -216,10 +226,16 @@ pub fn page_size() -> usize {
 pub(crate) mod fake {
     use super::*;
 
-    /// A ring over anonymous memory, written by the test as the kernel would.
+    /// A ring of one data page over anonymous memory, written by the test as the kernel
+    /// would.
     pub(crate) fn fake_ring() -> Ring {
+        fake_ring_of(1)
+    }
+
+    /// As [`fake_ring`], with `pages` data pages (a power of two).
+    pub(crate) fn fake_ring_of(pages: usize) -> Ring {
         let page = page_size();
-        let len = 2 * page;
+        let len = (1 + pages) * page;
         // SAFETY: anonymous mapping owned by the ring.
         let base = unsafe {
             libc::mmap(
@@ -236,11 +252,17 @@ pub(crate) mod fake {
         // SAFETY: the control page is ours to fill.
         unsafe {
             (*meta).data_offset = page as u64;
-            (*meta).data_size = page as u64;
+            (*meta).data_size = (pages * page) as u64;
         }
         let fd: OwnedFd = std::fs::File::open("/dev/null").unwrap().into();
         // SAFETY: the mapping above, of `len` bytes.
         unsafe { Ring::from_mapping(fd, 0, base as *mut u8, len, 1) }
+    }
+
+    /// The tail the kernel sees (the control page's `data_tail`), for a test to read while
+    /// the ring is borrowed.
+    pub(crate) fn published_tail(r: &Ring) -> *const AtomicU64 {
+        r.tail_atomic()
     }
 
     /// Writes `bytes` at ring position `pos` (wrapping) and publishes the new head.
