@@ -270,6 +270,35 @@ fn replay_plays_a_fixture_through_the_ui() {
 }
 
 #[test]
+fn a_replayed_file_whose_last_line_is_cut_plays_to_its_end() {
+    // NDJSON as a recording killed mid-write leaves it: whole lines, then a cut one.
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/unshare-mnt-pid.data");
+    let mut nd = common::nswatch(&["report", "--format", "ndjson", fixture]);
+    nd.push_str("{\"type\":\"fork\",\"time_ns\":12");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("cut.ndjson");
+    std::fs::write(&file, nd).unwrap();
+    let tmux = Tmux::start(
+        "cut",
+        &["top", "--replay", file.to_str().unwrap(), "--speed", "max"],
+        120,
+        30,
+    );
+    let s = tmux.wait_for("the end of the replay", Duration::from_secs(20), |s| {
+        s.contains("(end)") && s.contains("is cut off")
+    });
+    let lines = s.lines().count();
+    assert!(
+        s.contains("is cut off at the end of the file, ignored"),
+        "{s}"
+    );
+    // Everything before the cut line was played: the container came and went.
+    assert!(s.contains("exit    container"), "{lines} lines:\n{s}");
+    tmux.keys(&["q"]);
+    assert_eq!(tmux.wait_exit(), "0");
+}
+
+#[test]
 fn paced_replay_follows_the_recorded_clock() {
     let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/unshare-mnt-pid.data");
     // The recording spans about 65 ms after its start-up records: at 1/40 speed, 2.6 s.

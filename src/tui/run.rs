@@ -447,6 +447,13 @@ pub fn run_replay(opts: ReplayOptions) -> Result<()> {
                 match reader.read(&line) {
                     Ok(Some(ev)) => play(&mut player, &mut model, &ev)?,
                     Ok(None) => {}
+                    // The end of a recording killed mid-line: what came before is whole.
+                    Err(_) if !line.ends_with('\n') => {
+                        player.app.status = Some(format!(
+                            "line {number} is cut off at the end of the file, ignored"
+                        ));
+                        break Ok(());
+                    }
                     Err(e) => break Err(anyhow::anyhow!("line {number}: {e}")),
                 }
             }
