@@ -1009,6 +1009,13 @@ impl JsonReader {
         Self::default()
     }
 
+    /// True for a line given without its newline that could not be read: the end of an
+    /// input whose writer was killed mid-line (a recording SIGKILLed mid-write), which
+    /// readers take as the input's end, everything before it whole, rather than as damage.
+    pub fn is_cut_off(line: &str) -> bool {
+        !line.ends_with('\n')
+    }
+
     /// The event of one NDJSON line, `None` for a type outside the schema.
     pub fn read<'b>(&'b mut self, line: &str) -> Result<Option<Event<'b>>, JsonLineError> {
         use serde_json::Value;

@@ -195,15 +195,9 @@ impl DirectAppender {
         self.staging.extend_from_slice(tail);
         let len = (self.staging.len() - self.off).next_multiple_of(DIRECT_ALIGN);
         self.staging.resize(self.off + len, pad);
-        let written = f.write_at(&self.staging[self.off..], start);
+        let written = write_whole(f, &self.staging[self.off..], start);
         self.staging.truncate(content);
-        let n = written?;
-        if n != len {
-            return Err(io::Error::new(
-                io::ErrorKind::WriteZero,
-                format!("direct write of {len} bytes at offset {start} wrote {n}"),
-            ));
-        }
+        written?;
         self.end += new as u64;
         let keep = (self.end % DIRECT_ALIGN as u64) as usize;
         self.staging.copy_within(content - keep..content, self.off);
@@ -234,13 +228,7 @@ impl DirectAppender {
             return Ok(());
         }
         if whole > 0 {
-            let n = f.write_at(&self.staging[self.off..self.off + whole], start)?;
-            if n != whole {
-                return Err(io::Error::new(
-                    io::ErrorKind::WriteZero,
-                    format!("direct write of {whole} bytes at offset {start} wrote {n}"),
-                ));
-            }
+            write_whole(f, &self.staging[self.off..self.off + whole], start)?;
         }
         // Of the file's bytes from `start`: on disk once this commit is done.
         let on_disk = if whole_only { whole } else { total };
@@ -278,6 +266,22 @@ impl DirectAppender {
         }
         self.off = want;
     }
+}
+
+/// One direct write of `buf` at `at`; a short one is an error ([`direct_refused`]: a full
+/// disk), since the block it stopped in is not known to be whole.
+fn write_whole(f: &File, buf: &[u8], at: u64) -> io::Result<()> {
+    let n = f.write_at(buf, at)?;
+    if n != buf.len() {
+        return Err(io::Error::new(
+            io::ErrorKind::WriteZero,
+            format!(
+                "direct write of {} bytes at offset {at} wrote {n}",
+                buf.len()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// How an [`AppendFile`] writes.

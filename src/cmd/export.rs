@@ -150,9 +150,7 @@ pub fn run(args: &ExportArgs) -> Result<()> {
                     match reader.read(&line) {
                         Ok(Some(ev)) => trace.event(&mut model, &ev)?,
                         Ok(None) => {}
-                        // The end of a file whose writer was killed mid-line (a
-                        // recording SIGKILLed mid-write): what came before is whole.
-                        Err(e) if !line.ends_with('\n') => {
+                        Err(e) if JsonReader::is_cut_off(&line) => {
                             eprintln!(
                                 "nswatch: {name}: line {number} (offset {offset:#x}) is cut \
                                  off at the end of the input, ignored ({e})"

@@ -468,8 +468,8 @@ impl Capture {
     }
 
     /// The k-way merge: hands out, oldest first, the records with a time up to `cutoff`,
-    /// and releases what each ring handed out, one tail store per ring every
-    /// [`RELEASE_EVERY`] records and at the end: under a storm a drain lasts milliseconds,
+    /// and releases what each ring handed out, a tail store every [`RELEASE_EVERY`] of
+    /// its records and one at the end: under a storm a drain lasts milliseconds,
     /// with writes that wait for the device among its records, and space held back that
     /// long made the rings overflow (NDJSON to a file: 6–16k records lost a 5 s storm,
     /// 0–8k with the stores along the way).
@@ -543,7 +543,6 @@ impl Capture {
         }
         stats.hurried += u64::from(hurried);
         let mut result = Ok(());
-        let mut handed = 0u64;
         'merge: loop {
             // The oldest input, and the bound of its run: the next-oldest, or the cutoff.
             let (mut oldest, mut second) = (NONE, NONE);
@@ -592,13 +591,10 @@ impl Capture {
                     result = Err(e);
                     break 'merge;
                 }
-                handed += 1;
-                if handed.is_multiple_of(RELEASE_EVERY) {
+                if stats.per_cpu[i].is_multiple_of(RELEASE_EVERY) {
                     // What was handed out goes back now, not at the drain's end: a write of
                     // the lines made (which waits for the device) may come next.
-                    for (r, &p) in rings.iter().zip(pos.iter()) {
-                        r.release_early(p);
-                    }
+                    ring.release_early(pos[i]);
                 }
                 let Some((nt, v)) =
                     next_record(ring, decoder, time_at, &mut pos[i], heads[i], stats)
@@ -624,8 +620,10 @@ impl Capture {
     }
 }
 
-/// Records handed out between two releases of the rings' consumed space within a drain
-/// (~40 KB of a storm's records per ring, at most).
+/// A ring's records handed out between two releases of its consumed space within a drain
+/// (~40 KB of a storm's records, at most). Only the ring that handed them out stores its
+/// tail: each store takes the control page's line from the CPU whose kernel reads it for
+/// every record it writes.
 const RELEASE_EVERY: u64 = 256;
 
 /// The merge's order of an input's next item: by time, then by input index.

@@ -134,9 +134,8 @@ impl Ring {
     /// before the kernel may overwrite them.
     #[inline]
     pub fn release(&mut self, pos: u64) {
-        debug_assert!(pos >= self.tail);
+        self.release_early(pos);
         self.tail = pos;
-        self.tail_atomic().store(pos, Ordering::Release);
     }
 
     /// Hands `[tail, pos)` back to the kernel while records past `pos` are still borrowed

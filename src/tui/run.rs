@@ -447,8 +447,7 @@ pub fn run_replay(opts: ReplayOptions) -> Result<()> {
                 match reader.read(&line) {
                     Ok(Some(ev)) => play(&mut player, &mut model, &ev)?,
                     Ok(None) => {}
-                    // The end of a recording killed mid-line: what came before is whole.
-                    Err(_) if !line.ends_with('\n') => {
+                    Err(_) if JsonReader::is_cut_off(&line) => {
                         player.app.status = Some(format!(
                             "line {number} is cut off at the end of the file, ignored"
                         ));
