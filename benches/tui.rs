@@ -69,8 +69,8 @@ fn machine() -> (Attributor, App) {
                 runtime: Some("containerd".into()),
                 runtime_id: Some(format!("{g:064x}")),
                 name: Some(format!("app-{g}")),
-                pod_uid: None,
                 cgroup: Some(format!("/kubepods/pod{g}/{g:064x}")),
+                ..Naming::default()
             },
         );
     }

@@ -149,17 +149,43 @@ pub fn name_group(
 ) {
     let g = model.group(id);
     let leader = model.task(g.leader).map_or(g.leader, |t| t.pid);
-    let creator = g.creator.clone();
-    let net = model.group_net(id);
     let pid_link = g.key.get(NsKind::Pid).filter(|l| l.ino != 0);
+    let naming = read_naming(
+        proc_root,
+        leader,
+        g.creator.as_deref(),
+        model.group_net(id),
+        netns,
+        in_private_cgroupns(model),
+    );
+    model.set_naming(id, naming);
+    if let Some(child) = pid_link {
+        if let Some(parent) = pid_ns_parent(proc_root, leader) {
+            model.set_pid_ns_parent(child, parent);
+        }
+    }
+}
+
+/// What process `pid`, the first of a group, is called: from its cgroup path, else the
+/// command that created the group (`creator`), and the named network namespace (`netns`)
+/// its network namespace `net` is. Reads /proc while the process lives; `private_cgroupns`
+/// says whether nswatch's own cgroup namespace hides the paths (see [`in_private_cgroupns`]).
+pub fn read_naming(
+    proc_root: &Path,
+    pid: u32,
+    creator: Option<&str>,
+    net: Option<NsLink>,
+    netns: &[(String, NsLink)],
+    private_cgroupns: bool,
+) -> Naming {
     let mut naming = Naming::default();
-    if let Some(mut c) = procfs::read_cgroup(proc_root, leader)
+    if let Some(mut c) = procfs::read_cgroup(proc_root, pid)
         .as_deref()
         .and_then(cgroup::parse_proc_cgroup)
     {
         // In a private cgroup namespace every path reads "/": that hides the path, it is
-        // not the root cgroup. Our own link against the host's tells.
-        if in_private_cgroupns(model) {
+        // not the root cgroup.
+        if private_cgroupns {
             c = c.in_private_cgroupns();
         }
         naming.cgroup = Some(c.path.clone());
@@ -171,7 +197,7 @@ pub fn name_group(
         naming.pod_uid = c.pod_uid.clone();
     }
     if naming.runtime.is_none() {
-        if let Some(tool) = creator.as_deref().and_then(tool_runtime) {
+        if let Some(tool) = creator.and_then(tool_runtime) {
             naming.runtime = Some(tool.to_string());
         }
     }
@@ -182,16 +208,11 @@ pub fn name_group(
             naming.name = Some(name.clone());
         }
     }
-    model.set_naming(id, naming);
-    if let Some(child) = pid_link {
-        if let Some(parent) = pid_ns_parent(proc_root, leader) {
-            model.set_pid_ns_parent(child, parent);
-        }
-    }
+    naming
 }
 
 /// True when nswatch runs in a cgroup namespace other than the host's.
-fn in_private_cgroupns(model: &Attributor) -> bool {
+pub fn in_private_cgroupns(model: &Attributor) -> bool {
     let own = procfs::ns_link(Path::new("/proc/self/ns/cgroup"));
     own.is_some() && own != model.host().get(NsKind::Cgroup)
 }

@@ -113,8 +113,8 @@ fn scene() -> (Attributor, App) {
             runtime: Some("runc".into()),
             runtime_id: Some("web-1".into()),
             name: Some("web-1".into()),
-            pod_uid: None,
             cgroup: Some("/runc-web-1.scope".into()),
+            ..Naming::default()
         },
     );
     app.advance(T0);
@@ -164,8 +164,7 @@ fn scene() -> (Attributor, App) {
             runtime: Some("ip-netns".into()),
             runtime_id: Some("blue".into()),
             name: Some("blue".into()),
-            pod_uid: None,
-            cgroup: None,
+            ..Naming::default()
         },
     );
     // Three forks and an exec in web-1.

@@ -99,7 +99,16 @@ pub struct Naming {
     pub runtime_id: Option<String>,
     /// A name for people: the runtime id shortened, or the cgroup path.
     pub name: Option<String>,
-    /// Kubernetes pod UID, when the cgroup path has one.
+    /// The image it runs, where the runtime keeps it (docker, podman).
+    pub image: Option<String>,
+    /// The runtime's namespace for it: containerd's (`default`, `k8s.io`) or the Kubernetes
+    /// pod's namespace.
+    pub namespace: Option<String>,
+    /// The pod it belongs to: a Kubernetes pod's or a podman pod's name.
+    pub pod_name: Option<String>,
+    /// A podman pod's id.
+    pub pod_id: Option<String>,
+    /// Kubernetes pod UID, when the cgroup path or the bundle has one.
     pub pod_uid: Option<String>,
     /// The cgroup path it was named from.
     pub cgroup: Option<String>,

@@ -108,9 +108,18 @@ pub fn write_change(model: &Attributor, change: &Change, out: &mut Vec<u8>) {
     out.extend_from_slice(b"\",\"name\":");
     push_str(out, g.display_name());
     push_opt_str(out, "runtime", g.naming.runtime.as_deref());
+    push_opt_str(out, "image", g.naming.image.as_deref());
+    push_opt_str(out, "namespace", g.naming.namespace.as_deref());
+    push_opt_str(out, "pod_name", g.naming.pod_name.as_deref());
+    push_opt_str(out, "pod_id", g.naming.pod_id.as_deref());
     push_opt_str(out, "pod_uid", g.naming.pod_uid.as_deref());
     push_opt_str(out, "cgroup", g.naming.cgroup.as_deref());
     push_opt_str(out, "creator", g.creator.as_deref());
+    push_opt_str(
+        out,
+        "parent",
+        model.parent_of(g.id).map(|p| model.group(p).label.as_str()),
+    );
     out.extend_from_slice(b",\"owns\":");
     push_kind_list(out, g.differs);
     if change.kind == ChangeKind::Exit {
