@@ -1,6 +1,8 @@
 //! The [`Attributor`]: fed events, it keeps every task's namespace history and the groups they
 //! form, and answers "which group was task T in at time t".
 
+use crate::bpf::event::Syscall;
+use crate::bpf::Cause;
 use crate::event::{Body, Event};
 use crate::model::group::{classify, differs_from_host, Group, GroupId, Kind, Naming};
 use crate::model::task::{Interval, Origin, Task};
@@ -131,11 +133,13 @@ pub struct Attributor {
     unsure_events: u32,
     sets: Interner,
     groups: Vec<Group>,
-    /// Live groups by key; an ended group leaves, so its key starts a new generation.
+    /// The newest group of each key, live or ended. An ended group comes back to life when
+    /// a task enters its namespaces again (setns: they still exist); only a namespace
+    /// *created* with a key's numbers (inode reuse) starts a new generation.
     by_key: HashMap<NsSet, GroupId>,
-    /// The group last found for each set (by [`SetId`]), valid while that group lives: a
-    /// thread that goes back and forth between known sets (setns) is placed without
-    /// classifying its set again.
+    /// The group last found for each set (by [`SetId`]), valid until a new generation of
+    /// that group's key replaces it: a thread that goes back and forth between known sets
+    /// (setns) is placed without classifying its set again.
     set_group: Vec<Option<GroupId>>,
     generations: HashMap<String, u32>,
     live: HashMap<u32, Task>,
@@ -233,7 +237,7 @@ impl Attributor {
         for (tid, start) in tids {
             let t = &self.live[&tid];
             let (set, old) = (t.current.set, t.current.group);
-            let (g, _) = self.group_for(set, start, tid);
+            let (g, _) = self.group_for(set, start, tid, 0);
             if g != old {
                 let t = self.live.get_mut(&tid).expect("listed above");
                 t.current.group = g;
@@ -306,12 +310,13 @@ impl Attributor {
         let tid = ev.tid?;
         let pid = ev.pid.unwrap_or(tid);
         match &ev.body {
-            Body::Namespaces { ns, comm, .. } => {
+            Body::Namespaces { ns, comm, cause } => {
                 if !self.host_known {
                     self.learn_host(pid, ns);
                 }
                 let born = if ev.synthesized { 0 } else { time };
-                Some(self.set_namespaces(pid, tid, time, born, ns, comm.as_deref()))
+                let created = cause.map_or(0, created_by);
+                Some(self.set_namespaces(pid, tid, time, born, ns, comm.as_deref(), created))
             }
             Body::Fork { ppid, ptid } => Some(self.fork(pid, tid, *ppid, *ptid, time)),
             Body::Exit { .. } => self.exit(tid, time),
@@ -329,7 +334,7 @@ impl Attributor {
     /// that events do not: parent, NSpid, start time). Call [`Attributor::settle_origins`]
     /// once every task of the scan is in.
     pub fn add_snapshot(&mut self, time_ns: u64, snap: &TaskSnapshot<'_>) -> GroupId {
-        let g = self.set_namespaces(snap.pid, snap.tid, time_ns, 0, &snap.ns, Some(snap.comm));
+        let g = self.set_namespaces(snap.pid, snap.tid, time_ns, 0, &snap.ns, Some(snap.comm), 0);
         if let Some(t) = self.live.get_mut(&snap.tid) {
             t.nspid = snap.nspid;
             t.ppid = snap.ppid;
@@ -529,31 +534,57 @@ impl Attributor {
         self.pid_parents.insert(child, parent);
     }
 
-    /// The live container whose pid namespace is the parent of `id`'s.
+    /// The live container `id` is nested in: for a container that shares its pid
+    /// namespace with another (a process that unshared its mount namespace inside it), that
+    /// one; else the container of its pid namespace's parent (NS_GET_PARENT at start, the
+    /// creating task's pid namespace for one seen created). Which sees the same namespaces
+    /// answers the same, whatever it saw before: `ps` and `record` agree.
     pub fn parent_of(&self, id: GroupId) -> Option<GroupId> {
         let g = self.group(id);
+        if g.kind != Kind::Container {
+            return None;
+        }
         let pid = g.key.get(NsKind::Pid).filter(|l| l.ino != 0)?;
+        if let Some(main) = self.main_container(pid) {
+            if main != id {
+                return Some(main);
+            }
+        }
         let parent = *self.pid_parents.get(&pid)?;
         if Some(parent) == self.host.get(NsKind::Pid) {
             return None;
         }
-        self.groups
-            .iter()
-            .find(|c| {
-                c.is_live() && c.kind == Kind::Container && c.key.get(NsKind::Pid) == Some(parent)
-            })
-            .map(|c| c.id)
+        self.main_container(parent)
     }
 
-    /// Live containers that share a network namespace other than the host's.
+    /// The live container that stands for pid namespace `pid`: the one its init (pid 1
+    /// inside) is in, else the oldest.
+    fn main_container(&self, pid: NsLink) -> Option<GroupId> {
+        let mut found = None;
+        for c in self.groups.iter().filter(|c| {
+            c.is_live() && c.kind == Kind::Container && c.key.get(NsKind::Pid) == Some(pid)
+        }) {
+            if self.live.get(&c.leader).is_some_and(|t| t.nspid == 1) {
+                return Some(c.id);
+            }
+            found = found.or(Some(c.id));
+        }
+        found
+    }
+
+    /// Live containers that share a network namespace other than the host's, each on its
+    /// own: a container nested in one of the same network (a process that unshared inside
+    /// it) belongs to that one, not to a pod beside it.
     pub fn pods(&self) -> Vec<Pod> {
         let host_net = self.host.get(NsKind::Net);
         let mut by_net: HashMap<NsLink, Vec<GroupId>> = HashMap::new();
-        for g in self
-            .groups
-            .iter()
-            .filter(|g| g.is_live() && g.kind == Kind::Container)
-        {
+        for g in self.groups.iter().filter(|g| {
+            g.is_live()
+                && g.kind == Kind::Container
+                && self
+                    .parent_of(g.id)
+                    .is_none_or(|p| self.group_net(p) != self.group_net(g.id))
+        }) {
             if let Some(net) = self.group_net(g.id) {
                 if Some(net) != host_net && net.ino != 0 {
                     by_net.entry(net).or_default().push(g.id);
@@ -594,6 +625,8 @@ impl Attributor {
     }
 
     /// Moves `tid` to `ns` (adding it when new) and takes its command name when known.
+    /// `created` has the bits of the namespaces its cause created (see [`created_by`]).
+    #[allow(clippy::too_many_arguments)]
     fn set_namespaces(
         &mut self,
         pid: u32,
@@ -602,6 +635,7 @@ impl Attributor {
         born: u64,
         ns: &NsSet,
         comm: Option<&str>,
+        mut created: u32,
     ) -> GroupId {
         let set = self.sets.intern(ns);
         let (old, start) = match self.live.get_mut(&tid) {
@@ -612,11 +646,24 @@ impl Attributor {
                 if t.current.set == set {
                     return t.current.group;
                 }
-                (Some(t.current.group), t.current.start_ns)
+                (Some((t.current.group, t.current.set)), t.current.start_ns)
             }
             None => (None, 0),
         };
-        let (g, created) = self.group_for(set, time, tid);
+        let from = old.map(|(_, s)| *self.sets.get(s));
+        if let Some(from) = from.filter(|f| start == time && born == time && !unreadable(f)) {
+            // A new task's own record, right after its FORK (which gave it its parent's
+            // set): what differs from the parent's set is new, made by clone's flags or by
+            // the parent's unshare(CLONE_NEWPID) before. (A pid namespace joined through
+            // pid_for_children is a live container's, whose group is live.)
+            created |= differs_from_host(ns, &from);
+        }
+        let (g, new) = self.group_for(set, time, tid, created);
+        if new {
+            self.note_pid_parent(g, from.as_ref());
+        }
+        let old = old.map(|(g, _)| g);
+        let created = new;
         let forget_before = self.now_ns.saturating_sub(self.grace_ns);
         match old {
             Some(old) => {
@@ -717,7 +764,6 @@ impl Attributor {
         group.live_tasks = group.live_tasks.saturating_sub(1);
         if group.live_tasks == 0 && g != GroupId::HOST {
             group.ended_ns = Some(time);
-            self.by_key.remove(&group.key);
             self.changes.push(Change {
                 time_ns: time,
                 kind: ChangeKind::Exit,
@@ -726,10 +772,17 @@ impl Attributor {
         }
     }
 
-    /// The live group of `set`, started now if there is none. Returns whether it was new.
-    fn group_for(&mut self, set: SetId, time: u64, tid: u32) -> (GroupId, bool) {
+    /// The group of `set`, started now if there is none, or if the namespaces that make
+    /// its key were just created (`created`, a link mask): a key's numbers seen again are
+    /// the same namespaces unless a creation says they were reused. An ended group entered
+    /// again starts again. Returns whether the group is new.
+    fn group_for(&mut self, set: SetId, time: u64, tid: u32, created: u32) -> (GroupId, bool) {
         if let Some(&Some(g)) = self.set_group.get(set.0 as usize) {
             if self.groups[g.0 as usize].ended_ns.is_none() {
+                return (g, false);
+            }
+            if created & key_mask(&self.groups[g.0 as usize].key) == 0 {
+                self.restart(g, time);
                 return (g, false);
             }
         }
@@ -744,8 +797,19 @@ impl Attributor {
             self.by_key.get(&key).copied()
         };
         if let Some(g) = found {
-            self.remember(set, g);
-            return (g, false);
+            let ended = self.groups[g.0 as usize].ended_ns.is_some();
+            if !ended || created & key_mask(&key) == 0 {
+                if ended {
+                    self.restart(g, time);
+                }
+                self.remember(set, g);
+                return (g, false);
+            }
+            // Its namespaces are gone and new ones carry their numbers: the sets that led
+            // to the old group must not lead there any more.
+            for slot in self.set_group.iter_mut().filter(|s| **s == Some(g)) {
+                *slot = None;
+            }
         }
         // Generations count per label, not per key: a dead mnt namespace's inode may come
         // back as a net namespace's, and labels name both by inode.
@@ -782,6 +846,33 @@ impl Attributor {
         (id, true)
     }
 
+    /// An ended group that a task entered again (its namespaces lived on, held by a file
+    /// or a mount): the same group, started again.
+    fn restart(&mut self, g: GroupId, time: u64) {
+        self.groups[g.0 as usize].ended_ns = None;
+        self.changes.push(Change {
+            time_ns: time,
+            kind: ChangeKind::Start,
+            group: g,
+        });
+    }
+
+    /// For a group just started with a pid namespace never seen before, the pid namespace
+    /// it was created in: that of the task it came from (`from`, the parent's set for a
+    /// new task). Unshare and setns of the pid namespace move only children, so a new pid
+    /// link always comes with a new task. What NS_GET_PARENT said at start is kept.
+    fn note_pid_parent(&mut self, g: GroupId, from: Option<&NsSet>) {
+        let Some(parent) = from.and_then(|f| f.get(NsKind::Pid)).filter(|l| l.ino != 0) else {
+            return;
+        };
+        let group = &self.groups[g.0 as usize];
+        if let Some(pid) = group.key.get(NsKind::Pid).filter(|l| l.ino != 0) {
+            if pid != parent {
+                self.pid_parents.entry(pid).or_insert(parent);
+            }
+        }
+    }
+
     fn remember(&mut self, set: SetId, g: GroupId) {
         let i = set.0 as usize;
         if self.set_group.len() <= i {
@@ -805,6 +896,37 @@ impl Attributor {
     }
 }
 
+/// The links of a group's key, as a mask.
+fn key_mask(key: &NsSet) -> u32 {
+    key.links()
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.ino != 0)
+        .fold(0, |m, (i, _)| m | 1 << i)
+}
+
+/// The namespaces a successful call created, as a link mask: unshare's and clone's
+/// CLONE_NEW* flags; setns creates none. (unshare's CLONE_NEWPID and CLONE_NEWTIME move
+/// only children; a child's own record shows its new pid namespace as new anyway.)
+pub fn created_by(cause: &Cause) -> u32 {
+    if matches!(cause.syscall, Syscall::Setns) || cause.ret < 0 {
+        return 0;
+    }
+    const FLAGS: [(u64, NsKind); 7] = [
+        (libc::CLONE_NEWNET as u64, NsKind::Net),
+        (libc::CLONE_NEWUTS as u64, NsKind::Uts),
+        (libc::CLONE_NEWIPC as u64, NsKind::Ipc),
+        (libc::CLONE_NEWPID as u64, NsKind::Pid),
+        (libc::CLONE_NEWUSER as u64, NsKind::User),
+        (libc::CLONE_NEWNS as u64, NsKind::Mnt),
+        (libc::CLONE_NEWCGROUP as u64, NsKind::Cgroup),
+    ];
+    FLAGS
+        .iter()
+        .filter(|(f, _)| cause.flags & f != 0)
+        .fold(0, |m, (_, k)| m | 1 << *k as u32)
+}
+
 /// True when no link of `ns` could be read (perf writes zeros then; inode 0 is never a
 /// namespace).
 fn unreadable(ns: &NsSet) -> bool {
@@ -814,6 +936,7 @@ fn unreadable(ns: &NsSet) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::group::bit;
     use std::borrow::Cow;
 
     fn link(ino: u64) -> NsLink {
@@ -851,6 +974,25 @@ mod tests {
             ))
             .unwrap()
     }
+    fn cause(syscall: Syscall, flags: u64) -> Cause {
+        Cause {
+            syscall,
+            flags,
+            target: None,
+            ret: 0,
+            enter_ns: 0,
+            exit_ns: 0,
+            pid: 1,
+            tid: 1,
+            cpu: 0,
+            comm: String::new(),
+            before: [0; 10],
+            after: [0; 10],
+            child_tid: None,
+            dev: 4,
+            flags_unread: false,
+        }
+    }
     fn fork(model: &mut Attributor, time: u64, pid: u32, tid: u32, ppid: u32) -> GroupId {
         let body = Body::Fork { ppid, ptid: ppid };
         model.observe(&ev(time, pid, tid, body)).unwrap()
@@ -864,20 +1006,54 @@ mod tests {
     }
 
     #[test]
-    fn a_set_seen_again_after_its_group_ended_starts_a_new_group() {
+    fn a_group_entered_again_is_the_same_group_started_again() {
         let mut m = Attributor::new(set(HOST));
         let (h, ct) = (set(HOST), set(CT));
-        // One thread bouncing host -> container -> host -> container (setns back and forth).
+        // One thread bouncing host -> container -> host -> container (setns back and forth):
+        // the container's namespaces live on (a file holds them), so it is one group.
         let a = ns(&mut m, 10, 100, 100, &ct);
         assert_eq!(ns(&mut m, 20, 100, 100, &h), GroupId::HOST);
         assert_eq!(m.group(a).ended_ns, Some(20));
         let b = ns(&mut m, 30, 100, 100, &ct);
-        assert_ne!(a, b, "the ended group is not reused");
-        assert_eq!(m.group(b).generation, m.group(a).generation + 1);
-        // While b lives, another task in the same set joins it.
-        assert_eq!(ns(&mut m, 40, 200, 200, &ct), b);
+        assert_eq!(a, b, "the ended group is entered again");
+        assert!(m.group(a).is_live());
+        assert_eq!(m.group(a).label, "ct-14");
+        assert_eq!(
+            changes(&mut m),
+            vec![
+                (ChangeKind::Start, a),
+                (ChangeKind::Exit, a),
+                (ChangeKind::Start, a)
+            ]
+        );
+        // While it lives, another task in the same set joins it.
+        assert_eq!(ns(&mut m, 40, 200, 200, &ct), a);
         assert_eq!(m.attribute(100, 100, 15).unwrap().group, a);
-        assert_eq!(m.attribute(100, 100, 35).unwrap().group, b);
+        assert_eq!(m.attribute(100, 100, 25).unwrap().group, GroupId::HOST);
+        // A thousand more round trips make no new group.
+        for i in 0..1000 {
+            ns(&mut m, 100 + 2 * i, 300, 300, &h);
+            ns(&mut m, 101 + 2 * i, 300, 300, &ct);
+        }
+        assert_eq!(m.groups().len(), 2);
+    }
+
+    #[test]
+    fn setns_names_no_creation_but_unshare_and_clone_do() {
+        let mut c = cause(Syscall::Setns, libc::CLONE_NEWNET as u64);
+        assert_eq!(created_by(&c), 0);
+        c = cause(
+            Syscall::Unshare,
+            (libc::CLONE_NEWNS | libc::CLONE_NEWUTS) as u64,
+        );
+        assert_eq!(created_by(&c), bit(NsKind::Mnt) | bit(NsKind::Uts));
+        c = cause(
+            Syscall::Clone,
+            (libc::CLONE_NEWPID | libc::CLONE_NEWNET) as u64,
+        );
+        assert_eq!(created_by(&c), bit(NsKind::Pid) | bit(NsKind::Net));
+        c.ret = -1;
+        assert_eq!(created_by(&c), 0, "a failed call creates nothing");
     }
 
     #[test]
@@ -1008,17 +1184,84 @@ mod tests {
     }
 
     #[test]
-    fn a_key_seen_again_after_its_group_ended_is_a_new_generation() {
+    fn a_key_created_again_after_its_group_ended_is_a_new_generation() {
         let mut m = Attributor::new(set(HOST));
+        ns(&mut m, 0, 1, 1, &set(HOST));
         let a = ns(&mut m, 10, 200, 200, &set(CT));
         exit(&mut m, 20, 200);
-        // The kernel reused the inode numbers for new namespaces.
+        // The kernel reused the inode numbers for a new container: a child born in
+        // namespaces its parent is not in (clone's flags made them).
+        fork(&mut m, 30, 201, 201, 1);
         let b = ns(&mut m, 30, 201, 201, &set(CT));
         assert_ne!(a, b);
         assert_eq!(m.group(a).label, "ct-14");
         assert_eq!(m.group(b).label, "ct-14.1");
         assert_eq!(m.attribute(200, 200, 15).unwrap().group, a);
         assert_eq!(m.attribute(201, 201, 35).unwrap().group, b);
+        exit(&mut m, 40, 201);
+        // An existing task whose unshare the probe saw creating them: a third.
+        let flags = (libc::CLONE_NEWNS | libc::CLONE_NEWPID) as u64;
+        let c = cause(Syscall::Unshare, flags);
+        let ct = set(CT);
+        let ev = ev(
+            50,
+            1,
+            1,
+            Body::Namespaces {
+                ns: &ct,
+                comm: None,
+                cause: Some(&c),
+            },
+        );
+        let third = m.observe(&ev).unwrap();
+        assert_eq!(m.group(third).label, "ct-14.2");
+        // Entering it again (setns; no cause known) is the same group.
+        ns(&mut m, 60, 1, 1, &set(HOST));
+        assert_eq!(ns(&mut m, 70, 1, 1, &set(CT)), third);
+        // The sets that led to an older generation lead to the newest.
+        assert_eq!(ns(&mut m, 80, 300, 300, &set(CT)), third);
+    }
+
+    #[test]
+    fn a_process_that_unshares_inside_a_container_is_nested_in_it_not_a_pod() {
+        let mut m = Attributor::new(set(HOST));
+        ns(&mut m, 0, 1, 1, &set(HOST));
+        // A container (its init 100), then `unshare -m -p -f` inside it: the unshare
+        // process (101) gets a new mount namespace in the container's pid namespace, its
+        // child (102) a new pid namespace too. Both share the container's network.
+        fork(&mut m, 5, 100, 100, 1);
+        let ct = ns(&mut m, 5, 100, 100, &set(CT));
+        m.set_nspid(100, 1);
+        fork(&mut m, 10, 101, 101, 100);
+        let inner_mnt = [10, 11, 12, 14, 5, 40, 7];
+        let u = ns(&mut m, 11, 101, 101, &set(inner_mnt));
+        fork(&mut m, 12, 102, 102, 101);
+        let inner = ns(&mut m, 12, 102, 102, &set([10, 11, 12, 41, 5, 40, 7]));
+        assert!(ct != u && u != inner && ct != inner);
+        assert_eq!(m.group(u).kind, Kind::Container);
+        assert_eq!(
+            m.parent_of(u),
+            Some(ct),
+            "same pid namespace: in the container"
+        );
+        assert_eq!(
+            m.parent_of(inner),
+            Some(ct),
+            "its pid namespace was made in ct's"
+        );
+        assert_eq!(m.parent_of(ct), None);
+        assert_eq!(m.pods(), vec![], "nested containers make no pod");
+        // A second container that joins ct's network is a pod with it.
+        fork(&mut m, 20, 200, 200, 1);
+        let side = ns(&mut m, 20, 200, 200, &set([10, 21, 22, 24, 5, 26, 7]));
+        assert_eq!(m.parent_of(side), None);
+        assert_eq!(
+            m.pods(),
+            vec![Pod {
+                net: link(10),
+                containers: vec![ct, side]
+            }]
+        );
     }
 
     #[test]
