@@ -297,9 +297,15 @@ static __always_inline int leave(s64 ret)
 	if (!read_set((struct task_struct *)bpf_get_current_task(), e->after))
 		e->status |= ST_NO_NSPROXY;
 	/* Wake the reader only past half the ring, as its perf rings do: a storm of calls is
-	 * read in batches, and the reader's tick (100 ms) bounds the wait. */
+	 * read in batches, and the reader's tick bounds the wait. A call that made namespaces
+	 * (a container, a sandbox being born) wakes it at once: its first process may live a
+	 * millisecond, and the reader names the new group from /proc while it lives. */
 	u64 used = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
-	bpf_ringbuf_submit(e, used >= RINGBUF_SIZE / 2 ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
+	bool made = ret >= 0 && (e->syscall == SYS_UNSHARE ?
+					 (e->flags & (CLONE_NEW_ANY | CLONE_NEWTIME)) != 0 :
+					 e->syscall != SYS_SETNS);
+	bpf_ringbuf_submit(e, used >= RINGBUF_SIZE / 2 || made ? BPF_RB_FORCE_WAKEUP :
+								 BPF_RB_NO_WAKEUP);
 	return 0;
 }
 

@@ -26,12 +26,13 @@ use crate::bpf::correlate::Correlator;
 use crate::bpf::{Cause, Probe};
 use crate::census;
 use crate::event::{Body, Event};
-use crate::live::{monotonic_ns, Capture, CaptureOptions, CaptureStats, Item};
-use crate::model::{Attributor, Change, ChangeKind, GroupId};
+use crate::live::{monotonic_ns, Capture, CaptureOptions, CaptureStats, Creation, Item};
+use crate::model::{Attributor, Change, ChangeKind, GroupId, Naming};
 use crate::procfs::{self, ProcTask};
 use crate::record::NsLink;
 use crate::EventBuilder;
 use anyhow::{Context, Result};
+use std::collections::VecDeque;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -100,6 +101,10 @@ struct Core {
     spare: Vec<Box<Cause>>,
     model: Attributor,
     netns: Vec<(String, NsLink)>,
+    /// Names read from /proc when the probe saw a call make namespaces, by the tid read:
+    /// for a group whose first task is gone when its start is handed on.
+    early: EarlyNames,
+    creations: Vec<Creation>,
     pending: Vec<Change>,
     rescan: bool,
     stats: SessionStats,
@@ -159,6 +164,8 @@ impl Session {
                 spare: Vec::new(),
                 model: Attributor::new(host),
                 netns: Vec::new(),
+                early: EarlyNames::default(),
+                creations: Vec::new(),
                 pending: Vec::new(),
                 rescan: false,
                 stats: SessionStats {
@@ -191,8 +198,15 @@ impl Session {
         if !self.bootstrapped {
             self.bootstrap(&mut f)?;
         }
+        self.cap.wait(timeout)?;
+        // Calls that made namespaces woke us at once: look at their tasks now, before the
+        // merge (and its window) hands their records on, when they may be gone.
+        self.cap.creations(&mut self.core.creations);
+        if !self.core.creations.is_empty() {
+            self.core.read_early_names();
+        }
         let core = &mut self.core;
-        self.cap.poll(timeout, |item| core.handle(item, &mut f))?;
+        self.cap.drain_due(|item| core.handle(item, &mut f))?;
         self.cap.recycle(&mut self.core.spare);
         if let Some(lost) = self.cap.side().map(|s| s.lost()) {
             self.core.put_bpf_lost(lost, &mut f);
@@ -328,13 +342,13 @@ impl Core {
         if let (Body::Namespaces { ns, .. }, Some(tid)) = (&ev.body, ev.tid) {
             learn_nspid(&mut self.model, ev.pid.unwrap_or(tid), tid, ns);
         }
-        let netns = &mut self.netns;
+        let (netns, early) = (&mut self.netns, &self.early);
         hand_on(
             &mut self.model,
             &mut self.pending,
             &ev,
             group,
-            |m, changes| name_started(m, changes, netns),
+            |m, changes| name_started(m, changes, netns, early),
             f,
         );
         drop(ev);
@@ -342,6 +356,31 @@ impl Core {
             self.spare.push(c);
         }
         Ok(())
+    }
+
+    /// Reads the names of the tasks of the calls that just made namespaces: a clone's child
+    /// (the group's first task), else the caller (unshare, or a child numbered in another
+    /// pid namespace than ours).
+    fn read_early_names(&mut self) {
+        self.netns = census::named_netns(Path::new("/run/netns"));
+        let proc_root = Path::new("/proc");
+        let private = census::in_private_cgroupns(&self.model);
+        for c in self.creations.drain(..) {
+            let read = |pid| {
+                census::read_naming(proc_root, pid, Some(&c.comm), None, &self.netns, private)
+            };
+            if let Some(child) = c.child {
+                let naming = read(child);
+                if naming.cgroup.is_some() {
+                    self.early.put(child, naming);
+                    continue;
+                }
+            }
+            let naming = read(c.pid);
+            if naming.cgroup.is_some() {
+                self.early.put(c.tid, naming);
+            }
+        }
     }
 
     /// Hands on an "ns_syscall_lost" event when the probe lost records since the last one.
@@ -464,11 +503,68 @@ pub fn hand_on(
     pending.clear();
 }
 
-/// Names the groups among `changes` that started, from /proc and /run/netns.
-fn name_started(model: &mut Attributor, changes: &[Change], netns: &mut Vec<(String, NsLink)>) {
+/// Names the groups among `changes` that started for the first time, from /proc and
+/// /run/netns while their first task lives, else from what was read when the probe saw
+/// the call that made them (`early`). A group that starts again keeps its names.
+fn name_started(
+    model: &mut Attributor,
+    changes: &[Change],
+    netns: &mut Vec<(String, NsLink)>,
+    early: &EarlyNames,
+) {
+    let new: Vec<GroupId> = changes
+        .iter()
+        .filter(|c| c.kind == ChangeKind::Start && model.group(c.group).naming == Naming::default())
+        .map(|c| c.group)
+        .collect();
+    if new.is_empty() {
+        return;
+    }
     *netns = census::named_netns(Path::new("/run/netns"));
-    for c in changes.iter().filter(|c| c.kind == ChangeKind::Start) {
-        census::name_group(model, Path::new("/proc"), c.group, netns);
+    for g in new {
+        census::name_group(model, Path::new("/proc"), g, netns);
+        let group = model.group(g);
+        if group.naming.cgroup.is_some() {
+            continue;
+        }
+        // Its first task is gone: what was read of it, or of the task that made it.
+        let leader = group.leader;
+        let parent = model.task(leader).map_or(0, |t| t.ppid);
+        if let Some(n) = early.get(leader).or_else(|| early.get(parent)) {
+            let mut naming = n.clone();
+            naming.fill_from(&group.naming);
+            model.set_naming(g, naming);
+        }
+    }
+}
+
+/// Names read early, by tid: the newest few, for the time from a call's wake-up to its
+/// group's start being handed on (a reorder window, or a tick when the wake-up came late).
+#[derive(Debug, Default)]
+struct EarlyNames {
+    by_tid: VecDeque<(u32, Naming)>,
+}
+
+impl EarlyNames {
+    /// How many are kept: more than the calls that make namespaces in a tick.
+    const KEEP: usize = 512;
+
+    fn put(&mut self, tid: u32, naming: Naming) {
+        if self.by_tid.len() == Self::KEEP {
+            self.by_tid.pop_front();
+        }
+        self.by_tid.push_back((tid, naming));
+    }
+
+    fn get(&self, tid: u32) -> Option<&Naming> {
+        if tid == 0 {
+            return None;
+        }
+        self.by_tid
+            .iter()
+            .rev()
+            .find(|(t, _)| *t == tid)
+            .map(|(_, n)| n)
     }
 }
 

@@ -76,11 +76,11 @@ struct Recording {
 impl Recording {
     fn start() -> Recording {
         let file = tempfile::NamedTempFile::new().unwrap();
-        // A group is named from /proc when its start is handed on, which is up to
-        // --latency after the start, while its first task lives (docs/DESIGN.md, naming);
-        // these containers live for ~150 ms, less than the default 250 ms.
+        // Default settings: a group is named when the call that made it wakes the reader,
+        // not when its start is handed on up to --latency (250 ms) later; these
+        // containers live for ~150 ms.
         let child = Command::new(env!("CARGO_BIN_EXE_nswatch"))
-            .args(["record", "--latency", "50ms", "-o"])
+            .args(["record", "-o"])
             .arg(file.path())
             .stderr(Stdio::piped())
             .spawn()
@@ -193,30 +193,29 @@ fn attribution(rt: Runtime) {
     c.stop();
     let (evs, err) = rec.stop();
 
-    // The live label may differ from the one `ps` gave: a group that started, ended and
-    // started again while recording (`ip netns add` puts its own process in the new
-    // namespace before `ip netns exec`) has a new generation. The payload's last
-    // namespaces event says which group it is in.
-    let label = evs
+    // The live label is the one `ps` gave: one namespace, one group, whatever the
+    // recording saw before (`ip netns add` puts its own process in the new namespace
+    // before `ip netns exec` enters it again: the same group, started twice).
+    let live_label = evs
         .iter()
         .rev()
         .find(|e| e["type"] == "namespaces" && e["pid"] == payload)
         .and_then(|e| e["container"].as_str())
-        .unwrap_or_else(|| panic!("{what}: no namespaces event of the payload {payload}"))
-        .to_string();
+        .unwrap_or_else(|| panic!("{what}: no namespaces event of the payload {payload}"));
+    assert_eq!(live_label, label, "{what}: record and ps disagree");
     let started: Vec<&Value> = evs
         .iter()
         .filter(|e| e["type"] == "container_start" && e["container"] == label.as_str())
         .collect();
-    assert_eq!(
-        started.len(),
-        1,
-        "{what}: container_start of {label}\n{err}"
+    assert!(
+        !started.is_empty() && started.len() <= 2,
+        "{what}: container_start of {label}: {started:?}\n{err}"
     );
-    let start = started[0];
-    assert_eq!(start["kind"], g["kind"]);
-    assert_eq!(start["runtime"], g["runtime"], "{start}");
-    assert_eq!(start["runtime_id"], g["runtime_id"], "{start}");
+    for start in started {
+        assert_eq!(start["kind"], g["kind"]);
+        assert_eq!(start["runtime"], g["runtime"], "{start}");
+        assert_eq!(start["runtime_id"], g["runtime_id"], "{start}");
+    }
     assert!(
         evs.iter()
             .any(|e| e["type"] == "container_exit" && e["container"] == label.as_str()),

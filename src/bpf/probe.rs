@@ -6,8 +6,8 @@
 //! trampoline. [`Probe::load`] tries the first and falls back to the second; [`HOOK_ENV`]
 //! forces either.
 
-use super::event::{Cause, RECORD_SIZE};
-use crate::live::Side;
+use super::event::{Cause, Syscall, RECORD_SIZE};
+use crate::live::{Creation, Side};
 use libbpf_rs::btf::{types, Btf, ReferencesType};
 use libbpf_rs::skel::{OpenSkel, Skel, SkelBuilder};
 use libbpf_rs::{PrintLevel, RingBuffer, RingBufferBuilder};
@@ -146,7 +146,19 @@ struct Inbox {
     #[allow(clippy::vec_box)]
     spare: Vec<Box<Cause>>,
     bad: u64,
+    /// Calls that made namespaces since the session last asked ([`Side::creations`]).
+    created: Vec<Creation>,
 }
+
+/// unshare's flags that make namespaces (CLONE_NEW*, CLONE_NEWTIME).
+const NEW_NAMESPACES: u64 = (libc::CLONE_NEWNS
+    | libc::CLONE_NEWCGROUP
+    | libc::CLONE_NEWUTS
+    | libc::CLONE_NEWIPC
+    | libc::CLONE_NEWUSER
+    | libc::CLONE_NEWPID
+    | libc::CLONE_NEWNET
+    | 0x80) as u64;
 
 /// Emptied causes kept for reuse, at most: enough for a full ring buffer's worth in flight.
 const SPARE_MAX: usize = 8192;
@@ -166,6 +178,20 @@ impl Inbox {
             self.bad += 1;
             self.spare.push(c);
             return;
+        }
+        let unshare = matches!(c.syscall, Syscall::Unshare);
+        // The program records clones only when the child lands in other namespaces.
+        if c.ret >= 0
+            && !matches!(c.syscall, Syscall::Setns)
+            && (!unshare || c.flags & NEW_NAMESPACES != 0)
+        {
+            let clone = !unshare;
+            self.created.push(Creation {
+                pid: c.pid,
+                tid: c.tid,
+                child: (clone && c.ret > 0).then_some(c.ret as u32),
+                comm: c.comm.clone(),
+            });
         }
         let t = c.enter_ns;
         let mut at = self.waiting.len();
@@ -465,6 +491,10 @@ impl Side for Probe {
 
     fn lost(&self) -> u64 {
         self.drops().iter().sum()
+    }
+
+    fn creations(&mut self, out: &mut Vec<Creation>) {
+        out.append(&mut self.inbox.borrow_mut().created);
     }
 
     fn fd(&self) -> Option<BorrowedFd<'_>> {

@@ -46,6 +46,25 @@ pub trait Side {
     fn lost(&self) -> u64 {
         0
     }
+    /// Moves to `out` the calls that made namespaces among the items taken in since the
+    /// last call, for a look at /proc while their tasks live.
+    fn creations(&mut self, _out: &mut Vec<Creation>) {}
+}
+
+/// A successful call that made namespaces (unshare or a clone family call), as the [`Side`]
+/// source learned of it, before it is merged: a new group's first task may be gone by the
+/// time its record is handed on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Creation {
+    /// The caller's process id.
+    pub pid: u32,
+    /// The caller's thread id.
+    pub tid: u32,
+    /// A clone's child as the caller's pid namespace numbers it (the host's pid when the
+    /// caller is in the host's pid namespace).
+    pub child: Option<u32>,
+    /// The caller's command name (the creator of the group its child or itself starts).
+    pub comm: String,
 }
 
 /// What the merge hands out, in time order.
@@ -422,6 +441,13 @@ impl Capture {
         max_wait: Duration,
         f: impl FnMut(Item<'_, '_>) -> Result<(), E>,
     ) -> Result<(), E> {
+        self.wait(max_wait)?;
+        self.drain_due(f)
+    }
+
+    /// The first half of [`Capture::poll`]: waits up to `max_wait` (and the tick) for a
+    /// ring past its watermark or the side source's wake-up.
+    pub fn wait(&mut self, max_wait: Duration) -> Result<(), DecodeError> {
         // Records held back by the window wait for the tick too: waking every window
         // (100 times a second under a steady trickle) costs more CPU than the records
         // themselves; a ring past its watermark still wakes us at once.
@@ -439,12 +465,31 @@ impl Capture {
         if n < 0 {
             let err = io::Error::last_os_error();
             if err.kind() != io::ErrorKind::Interrupted {
-                return Err(
-                    DecodeError::at(0, crate::ErrorKind::Io(format!("epoll_wait: {err}"))).into(),
-                );
+                return Err(DecodeError::at(
+                    0,
+                    crate::ErrorKind::Io(format!("epoll_wait: {err}")),
+                ));
             }
         }
         self.stats.wakeups += 1;
+        Ok(())
+    }
+
+    /// Takes in what the side source holds and moves to `out` the calls among it that
+    /// made namespaces (see [`Side::creations`]).
+    pub fn creations(&mut self, out: &mut Vec<Creation>) {
+        if let Some(side) = self.side.as_mut() {
+            side.fill();
+            side.creations(out);
+        }
+    }
+
+    /// The second half of [`Capture::poll`]: hands out the records older than the reorder
+    /// window.
+    pub fn drain_due<E: From<DecodeError>>(
+        &mut self,
+        f: impl FnMut(Item<'_, '_>) -> Result<(), E>,
+    ) -> Result<(), E> {
         let now = monotonic_ns();
         let cutoff = now.saturating_sub(self.opts.window.as_nanos() as u64);
         self.drain(cutoff, now, f)

@@ -114,6 +114,26 @@ pub struct Naming {
     pub cgroup: Option<String>,
 }
 
+impl Naming {
+    /// Takes from `other` what this naming lacks.
+    pub fn fill_from(&mut self, other: &Naming) {
+        let take = |mine: &mut Option<String>, theirs: &Option<String>| {
+            if mine.is_none() {
+                mine.clone_from(theirs);
+            }
+        };
+        take(&mut self.runtime, &other.runtime);
+        take(&mut self.runtime_id, &other.runtime_id);
+        take(&mut self.name, &other.name);
+        take(&mut self.image, &other.image);
+        take(&mut self.namespace, &other.namespace);
+        take(&mut self.pod_name, &other.pod_name);
+        take(&mut self.pod_id, &other.pod_id);
+        take(&mut self.pod_uid, &other.pod_uid);
+        take(&mut self.cgroup, &other.cgroup);
+    }
+}
+
 /// One group: its identity, its life, and what it is called.
 #[derive(Debug, Clone)]
 pub struct Group {
