@@ -149,7 +149,10 @@ pub fn run(args: &ExportArgs) -> Result<()> {
                 if !line.trim().is_empty() {
                     match reader.read(&line) {
                         Ok(Some(ev)) => trace.event(&mut model, &ev)?,
-                        Ok(None) => {}
+                        // The recording's container_start/rename lines name the groups.
+                        Ok(None) => {
+                            trace.announce(&mut model, &line)?;
+                        }
                         Err(e) if JsonReader::is_cut_off(&line) => {
                             eprintln!(
                                 "nswatch: {name}: line {number} (offset {offset:#x}) is cut \
