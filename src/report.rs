@@ -298,3 +298,56 @@ fn fmt_cpu(c: Option<u32>) -> String {
         None => "[---]".to_string(),
     }
 }
+
+/// Writes the groups `model` made (the host aside): label, kind, name and runtime, and
+/// what else names them (cgroup, image, pod, the command that made them), with their life.
+pub fn write_groups(model: &crate::model::Attributor, out: &mut dyn Write) -> io::Result<()> {
+    let groups: Vec<_> = model
+        .groups()
+        .iter()
+        .filter(|g| g.kind != crate::model::Kind::Host)
+        .collect();
+    writeln!(out, "\ngroups: {}", groups.len())?;
+    for g in groups {
+        let mut who = g.display_name().to_string();
+        if let Some(rt) = &g.naming.runtime {
+            who = format!("{who} ({rt})");
+        }
+        let n = &g.naming;
+        let mut more = Vec::new();
+        let fields = [
+            ("image", &n.image),
+            ("namespace", &n.namespace),
+            ("pod", &n.pod_name),
+            ("pod uid", &n.pod_uid),
+            ("cgroup", &n.cgroup),
+            ("by", &g.creator),
+        ];
+        for (k, v) in fields {
+            if let Some(v) = v {
+                more.push(format!("{k} {v}"));
+            }
+        }
+        let life = match (g.started_ns, g.ended_ns) {
+            (0, None) => "from the start".to_string(),
+            (s, None) => format!("from {}", fmt_time(Some(s)).trim_start()),
+            (s, Some(e)) => format!(
+                "{} to {}",
+                fmt_time(Some(s)).trim_start(),
+                fmt_time(Some(e)).trim_start()
+            ),
+        };
+        writeln!(
+            out,
+            "  {:<18} {:<9} {:<24} {}",
+            g.label,
+            g.kind.name(),
+            who,
+            life
+        )?;
+        if !more.is_empty() {
+            writeln!(out, "            {}", more.join("  "))?;
+        }
+    }
+    Ok(())
+}

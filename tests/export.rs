@@ -429,3 +429,106 @@ fn a_streamed_export_interrupted_by_a_signal_closes_its_trace() {
         .iter()
         .any(|e| e["ph"] == "X" && e["args"]["ended"] == "exit"));
 }
+
+/// A fixture's event stream as `nswatch record` writes it with names and causes: the
+/// container's start names it (what the census reads from /proc and the runtime's state),
+/// its clone carries the probe's call, and a failed setns follows.
+fn named_recording(file: &str, hex: &str) -> (String, String) {
+    let mut label = String::new();
+    let mut out = String::new();
+    let mut last = None;
+    for mut v in report(file) {
+        if v["type"] == "container_start" && v["kind"] == "container" {
+            label = v["container"].as_str().unwrap().to_string();
+            v["name"] = "web".into();
+            v["runtime"] = "docker".into();
+            v["runtime_id"] = hex.into();
+            v["image"] = "busybox:latest".into();
+            v["cgroup"] = format!("/docker/{hex}").into();
+        }
+        if v["type"] == "namespaces" && v["time_ns"].as_u64() > Some(0) && v["container"] == *label
+        {
+            v["cause"] = serde_json::json!({
+                "syscall": "clone", "flags": "SIGCHLD|CLONE_NEWNS|CLONE_NEWPID",
+                "ok": true, "ret": v["tid"].clone(),
+            });
+        }
+        last = v["time_ns"].as_u64().or(last);
+        out.push_str(&v.to_string());
+        out.push('\n');
+    }
+    let failed = serde_json::json!({
+        "type": "ns_syscall", "time_ns": last.unwrap() + 1, "cpu": 0, "pid": 1, "tid": 1,
+        "comm": "systemd", "syscall": "setns", "flags": "CLONE_NEWNET", "fd": 7,
+        "target": {"kind": "closed"}, "ok": false, "ret": -9, "errno": "EBADF",
+    });
+    out.push_str(&format!("{failed}\n"));
+    (out, label)
+}
+
+#[test]
+fn a_recordings_names_and_causes_reach_the_trace() {
+    let hex = "4c1ae0c1a5e0f8a1b0c3d2e1f0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a1";
+    let (ndjson, label) = named_recording("unshare-mnt-pid.data", hex);
+    assert!(label.starts_with("ct-"), "the fixture starts a container");
+    let t: Value = serde_json::from_slice(&ok(&["export", "-"], Some(ndjson.as_bytes()))).unwrap();
+    let meta = |name: &str| -> Vec<(u64, String)> {
+        events(&t)
+            .iter()
+            .filter(|e| e["name"] == name)
+            .map(|e| {
+                let a = &e["args"];
+                let v = a.get("name").or(a.get("labels")).unwrap();
+                (e["pid"].as_u64().unwrap(), v.as_str().unwrap().to_string())
+            })
+            .collect()
+    };
+    let names = meta("process_name");
+    let labels = meta("process_labels");
+    let track = names
+        .iter()
+        .find(|(_, n)| n == "web (docker)")
+        .unwrap_or_else(|| {
+            panic!("no track named from the recording: {names:?}");
+        });
+    assert!(labels.contains(&(track.0, label.clone())), "{labels:?}");
+    assert!(names.contains(&(1, "host (host)".to_string())), "{names:?}");
+    // The container's start instant carries the naming.
+    let start = events(&t)
+        .iter()
+        .find(|e| e["name"] == "container_start" && e["pid"] == track.0)
+        .expect("container_start instant");
+    assert_eq!(start["args"]["name"], "web");
+    assert_eq!(start["args"]["runtime"], "docker");
+    assert_eq!(start["args"]["runtime_id"], hex);
+    // The clone's instant keeps the call: syscall, flags and result.
+    let clone = events(&t)
+        .iter()
+        .find(|e| e["name"] == "namespaces" && e["pid"] == track.0)
+        .expect("the clone's instant");
+    let a = &clone["args"];
+    assert_eq!(a["cause"], "clone", "{a}");
+    assert_eq!(a["syscall"], "clone");
+    assert_eq!(a["flags"], "SIGCHLD|CLONE_NEWNS|CLONE_NEWPID");
+    assert_eq!(a["ok"], true);
+    assert_eq!(a["ret"], clone["tid"]);
+    // The failed call: target and errno.
+    let failed = events(&t)
+        .iter()
+        .find(|e| e["name"] == "setns")
+        .expect("the failed setns's instant");
+    let a = &failed["args"];
+    assert_eq!(
+        (a["ok"].clone(), a["errno"].clone()),
+        (false.into(), "EBADF".into())
+    );
+    assert_eq!(a["fd"], 7);
+    assert_eq!(a["target"]["kind"], "closed");
+    assert_eq!(failed["pid"], 1, "on the host's track");
+
+    // Without names, a group keeps its label and kind.
+    let plain = trace("unshare-mnt-pid.data");
+    assert!(events(&plain).iter().any(
+        |e| e["name"] == "process_name" && e["args"]["name"] == format!("{label} (container)")
+    ));
+}

@@ -358,6 +358,46 @@ fn replay_reads_ndjson_like_perf_data() {
 }
 
 #[test]
+fn replay_of_ndjson_shows_the_names_the_recording_announced() {
+    // A fixture's stream as `nswatch record` writes it for a named container: its start
+    // line carries the name and runtime the census read.
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/unshare-mnt-pid.data");
+    let mut nd = String::new();
+    for line in common::nswatch(&["report", "--format", "ndjson", fixture]).lines() {
+        let mut v: serde_json::Value = serde_json::from_str(line).unwrap();
+        if v["type"] == "container_start" && v["kind"] == "container" {
+            v["name"] = "web".into();
+            v["runtime"] = "docker".into();
+            v["runtime_id"] = "4c1ae0c1a5e0".into();
+        }
+        nd.push_str(&format!("{v}\n"));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("named.ndjson");
+    std::fs::write(&file, nd).unwrap();
+    let tmux = Tmux::start(
+        "named",
+        &["top", "--replay", file.to_str().unwrap(), "--speed", "max"],
+        80,
+        24,
+    );
+    let s = tmux.wait_for("the end of the replay", Duration::from_secs(20), |s| {
+        s.contains("(end)")
+    });
+    let lines: Vec<&str> = s.lines().collect();
+    for want in [
+        "│    0.065 exit    container docker   web (by unshare)                         │",
+        "│    0.064 ns      pid                unshare[24117] in web                    │",
+        "│    0.064 start   container docker   web (by unshare)                         │",
+    ] {
+        assert!(lines.contains(&want), "missing {want:?} in:\n{s}");
+    }
+    assert!(!s.contains("ct-4026532178 (by"), "{s}");
+    tmux.keys(&["q"]);
+    tmux.wait_exit();
+}
+
+#[test]
 fn live_top_shows_a_runc_container_appear_by_name_and_go() {
     use common::runtimes::{runtime_ok, Container, Runtime};
     if !live_ok("nswatch top with runc") || !runtime_ok("nswatch top with runc", Runtime::Runc) {

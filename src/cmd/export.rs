@@ -1,17 +1,16 @@
 //! `nswatch export`: a perf.data file or an NDJSON event stream, written for other tools.
 
-use anyhow::{anyhow, bail, Context, Result};
+use super::input::{open, Input};
+use anyhow::{anyhow, Context, Result};
 use clap::ValueEnum;
 use nswatch::event::JsonReader;
 use nswatch::export::chrome::ChromeTrace;
 use nswatch::export::trace_writer::Sink;
 use nswatch::model::Attributor;
-use nswatch::perf_data::{Order, PerfData};
+use nswatch::perf_data::Order;
 use nswatch::EventBuilder;
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read};
-use std::os::fd::AsFd;
-use std::os::unix::fs::FileExt;
+use std::io;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -37,72 +36,10 @@ pub struct ExportArgs {
     output: Option<PathBuf>,
 }
 
-/// perf.data's magic in either byte order.
-const PERF_MAGICS: [&[u8; 8]; 2] = [b"PERFILE2", b"2ELIFREP"];
-
-enum Input {
-    Perf(Box<PerfData>),
-    Ndjson(Box<dyn BufRead>),
-}
-
-fn classify(head: &[u8], name: &str) -> Result<bool> {
-    if head.len() >= 8 && PERF_MAGICS.iter().any(|m| head[..8] == m[..]) {
-        return Ok(true);
-    }
-    match head.iter().find(|b| !b.is_ascii_whitespace()) {
-        Some(b'{') => Ok(false),
-        None if head.is_empty() => bail!("{name}: empty input"),
-        _ => bail!(
-            "{name}: at offset 0x0: neither a perf.data file (magic \"PERFILE2\") nor NDJSON \
-             events (a line starting with '{{')"
-        ),
-    }
-}
-
-fn open(args: &ExportArgs) -> Result<Input> {
-    let name = args.file.display().to_string();
-    let stdin = args.file.as_os_str() == "-";
-    // Standard input redirected from a file is read like the named file (mapped, either
-    // perf.data mode); a pipe is streamed.
-    let stdin_file = if stdin {
-        io::stdin()
-            .as_fd()
-            .try_clone_to_owned()
-            .ok()
-            .map(File::from)
-            .filter(|f| f.metadata().is_ok_and(|m| m.is_file()))
-    } else {
-        None
-    };
-    if stdin && stdin_file.is_none() {
-        let mut head = Vec::new();
-        io::stdin().take(8).read_to_end(&mut head)?;
-        let rest = io::Cursor::new(head.clone()).chain(io::stdin());
-        return Ok(if classify(&head, &name)? {
-            Input::Perf(Box::new(
-                PerfData::from_reader(Box::new(rest)).context(name)?,
-            ))
-        } else {
-            Input::Ndjson(Box::new(BufReader::with_capacity(1 << 16, rest)))
-        });
-    }
-    let file = match stdin_file {
-        Some(f) => f,
-        None => File::open(&args.file).with_context(|| name.clone())?,
-    };
-    let mut head = [0u8; 8];
-    let n = file.read_at(&mut head, 0).with_context(|| name.clone())?;
-    Ok(if classify(&head[..n], &name)? {
-        Input::Perf(Box::new(PerfData::open(&args.file).context(name)?))
-    } else {
-        Input::Ndjson(Box::new(BufReader::with_capacity(1 << 16, file)))
-    })
-}
-
 /// Runs `nswatch export`.
 pub fn run(args: &ExportArgs) -> Result<()> {
     let name = args.file.display().to_string();
-    let input = open(args)?;
+    let input = open(&args.file, false)?;
     // Ctrl-C or a kill ends the reading; the trace is then closed like at the end of input.
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -149,7 +86,10 @@ pub fn run(args: &ExportArgs) -> Result<()> {
                 if !line.trim().is_empty() {
                     match reader.read(&line) {
                         Ok(Some(ev)) => trace.event(&mut model, &ev)?,
-                        Ok(None) => {}
+                        // The recording's container_start/rename lines name the groups.
+                        Ok(None) => {
+                            trace.announce(&mut model, &line)?;
+                        }
                         Err(e) if JsonReader::is_cut_off(&line) => {
                             eprintln!(
                                 "nswatch: {name}: line {number} (offset {offset:#x}) is cut \

@@ -2,16 +2,20 @@
 
 use anyhow::{Context, Result};
 use clap::ValueEnum;
+use nswatch::event::JsonReader;
 use nswatch::event::{EventReceiver, EventSender, JsonWriter, SentEvent};
-use nswatch::model::json::{write_change, write_labeled};
+use nswatch::model::json::{write_change, write_labeled, Announcements};
+use nswatch::model::recorded::CgroupNames;
 use nswatch::model::{Attributor, Change, GroupId, EXIT_TAIL_NS};
 use nswatch::perf_data::split::Consumer;
 use nswatch::perf_data::{FileInfo, Order, PerfData};
-use nswatch::report::Story;
+use nswatch::report::{write_groups, Story};
 use nswatch::session::{hand_on, Update};
 use nswatch::{Body, Event, EventBuilder, Record};
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufRead, BufWriter, Write};
 use std::path::PathBuf;
+
+use super::input::Input;
 
 #[derive(Clone, Copy, ValueEnum)]
 enum Format {
@@ -41,8 +45,8 @@ enum OrderArg {
 /// Arguments of `nswatch report`.
 #[derive(clap::Args)]
 pub struct ReportArgs {
-    /// The perf.data file; `-` reads a pipe-mode stream from standard input
-    /// (`perf record -o - … | nswatch report -`).
+    /// The perf.data file, or NDJSON written by `nswatch record` (told apart by their
+    /// content); `-` reads standard input (`perf record -o - … | nswatch report -`).
     file: PathBuf,
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
@@ -107,7 +111,10 @@ fn write_with_changes(
 /// Runs `nswatch report`.
 pub fn run(args: &ReportArgs) -> Result<()> {
     let name = args.file.display().to_string();
-    let mut data = PerfData::open(&args.file).with_context(|| name.clone())?;
+    let mut data = match super::input::open(&args.file, true)? {
+        Input::Perf(data) => data,
+        Input::Ndjson(lines) => return from_ndjson(args, &name, lines).with_context(|| name),
+    };
     data.decoder_mut().set_skip_unknown(args.skip_unknown);
     let order = match args.order {
         OrderArg::Time => Order::Time,
@@ -124,7 +131,13 @@ pub fn run(args: &ReportArgs) -> Result<()> {
     }
     // A mapped file is read on two threads where there are two CPUs (a stream, from a
     // pipe, on one: its records are not addressable after they are read).
+    // A sample's cgroup names its group where the record is decoded, on this thread.
+    let cgroups = data
+        .decoder()
+        .attrs()
+        .any(|a| a.sample_type & nswatch::attr::sample::CGROUP != 0);
     let two = data.is_mapped()
+        && !(cgroups && matches!(args.format, Format::Text))
         && match args.threads {
             0 => std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2),
             n => n >= 2,
@@ -158,6 +171,8 @@ struct Lines<W: Write> {
     json: JsonWriter,
     model: Attributor,
     pending: Vec<Change>,
+    /// An NDJSON input's own container_start/rename lines, naming the groups.
+    names: Announcements,
 }
 
 impl<W: Write> Lines<W> {
@@ -168,12 +183,13 @@ impl<W: Write> Lines<W> {
             json: JsonWriter::new(),
             model: file_model(),
             pending: Vec::new(),
+            names: Announcements::new(),
         }
     }
 
     #[inline(always)]
     fn event(&mut self, ev: &Event<'_>) -> io::Result<()> {
-        let g = self.model.observe(ev);
+        let g = self.names.observe(&mut self.model, ev);
         let Lines {
             model,
             json,
@@ -195,6 +211,17 @@ impl<W: Write> Lines<W> {
             self.buf.clear();
         }
         Ok(())
+    }
+
+    /// An NDJSON input's line that is no event: an announcement names a group, and a
+    /// rename it makes is written as the model's own.
+    fn announce(&mut self, line: &str) {
+        if self.names.read_line(&mut self.model, line) {
+            let changes: Vec<Change> = self.model.take_changes().collect();
+            for c in &changes {
+                write_change(&self.model, c, &mut self.buf);
+            }
+        }
     }
 
     fn finish(mut self) -> io::Result<()> {
@@ -256,14 +283,31 @@ fn text(name: &str, data: &mut PerfData, order: Order) -> Result<()> {
     }
     let mut builder = EventBuilder::new();
     let mut story = Story::new();
+    let mut model = file_model();
+    let mut cgroups = CgroupNames::new();
     let r = data.for_each(order, |dec, view| -> Result<()> {
-        if let Some(ev) = builder.decode(dec, view)? {
+        let (rec, id) = dec.decode(view)?;
+        let sample_cgroup = match &rec {
+            Record::Sample(s) => s.cgroup,
+            _ => None,
+        };
+        if let Some(ev) = builder.event(&rec, &id) {
             story.add(&ev);
             story.write_changes(&mut out)?;
+            model.observe(&ev);
+            match (&ev.body, sample_cgroup, ev.pid, ev.tid) {
+                (Body::Cgroup { id, path }, ..) => cgroups.cgroup(*id, path),
+                (Body::Sample { .. }, Some(cg), Some(pid), Some(tid)) => {
+                    let time = ev.time_ns.unwrap_or(model.now_ns());
+                    cgroups.sample(&mut model, pid, tid, time, cg);
+                }
+                _ => {}
+            }
+            model.take_changes().for_each(drop);
         }
         Ok(())
     });
-    finish_text(name, data, &mut story, r.map(drop), &mut out)
+    finish_text(name, data.info(), &mut story, &model, r.map(drop), &mut out)
 }
 
 /// `report` (text) on two threads: this one reads in order, decodes and makes the events,
@@ -277,35 +321,41 @@ fn text_split(name: &str, data: &mut PerfData, order: Order) -> Result<()> {
     let tell = |events: Consumer<'_, SentEvent<'_>>| {
         let mut out = BufWriter::with_capacity(1 << 16, io::stdout().lock());
         let mut story = Story::new();
+        let mut model = file_model();
         let mut receiver = EventReceiver::new();
         let r = events.for_each(|sent| -> Result<()> {
-            receiver.receive(sent, |ev| story.add(ev));
+            receiver.receive(sent, |ev| {
+                story.add(ev);
+                model.observe(ev);
+                model.take_changes().for_each(drop);
+            });
             story.write_changes(&mut out)?;
             Ok(())
         });
         let flushed = out.flush();
-        (story, r.and(flushed.map_err(Into::into)))
+        ((story, model), r.and(flushed.map_err(Into::into)))
     };
     let mut sender = EventSender::new();
-    let (read, (mut story, told)) = data
+    let (read, ((mut story, model), told)) = data
         .for_each_split(order, make_events(&mut sender), tell)
         .context("not a mapped file")?;
     // The teller's error came first: the reader only stopped because the teller did.
     let r = told.and(read.map(drop));
     let mut out = BufWriter::with_capacity(1 << 16, io::stdout().lock());
-    finish_text(name, data, &mut story, r, &mut out)
+    finish_text(name, data.info(), &mut story, &model, r, &mut out)
 }
 
 /// The end of the text story: the sets and their tasks, after what was read.
 fn finish_text(
     name: &str,
-    data: &PerfData,
+    info: &FileInfo,
     story: &mut Story,
+    model: &Attributor,
     r: Result<()>,
     out: &mut impl Write,
 ) -> Result<()> {
-    if data.info().pipe {
-        writeln!(out, "# {name}: {}", describe(data.info()))?;
+    if info.pipe {
+        writeln!(out, "# {name}: {}", describe(info))?;
     }
     // Even after a damaged record, what was read is told, marked as such.
     if r.is_err() {
@@ -315,8 +365,97 @@ fn finish_text(
         )?;
     }
     story.finish(out)?;
+    write_groups(model, out)?;
     out.flush()?;
     r
+}
+
+/// `report` of an NDJSON recording: the text story or the event stream, with the groups
+/// named as the recording's container_start/rename lines announced them.
+fn from_ndjson(args: &ReportArgs, name: &str, mut input: Box<dyn BufRead>) -> Result<()> {
+    if args.by.is_some() {
+        anyhow::bail!("--by container reads a perf.data file (NDJSON keeps no samples' stacks)");
+    }
+    let mut reader = JsonReader::new();
+    let mut line = String::new();
+    let (mut number, mut offset) = (0u64, 0u64);
+    // Each line in turn; a line cut off at the end (a recording killed mid-write) ends
+    // the input, as in `export`.
+    let mut each = |f: &mut dyn FnMut(Option<&Event<'_>>, &str) -> Result<()>| -> Result<()> {
+        loop {
+            line.clear();
+            let n = input.read_line(&mut line)?;
+            if n == 0 {
+                return Ok(());
+            }
+            number += 1;
+            if !line.trim().is_empty() {
+                match reader.read(&line) {
+                    Ok(ev) => f(ev.as_ref(), &line)?,
+                    Err(e) if JsonReader::is_cut_off(&line) => {
+                        eprintln!(
+                            "nswatch: {name}: line {number} (offset {offset:#x}) is cut off \
+                             at the end of the input, ignored ({e})"
+                        );
+                        return Ok(());
+                    }
+                    Err(e) => anyhow::bail!("at line {number} (offset {offset:#x}): {e}"),
+                }
+            }
+            offset += n as u64;
+        }
+    };
+    match args.format {
+        Format::Json => {
+            anyhow::bail!(
+                "--format json goes with --by container; the event stream is --format ndjson"
+            )
+        }
+        Format::Ndjson => {
+            let mut lines = Lines::new(io::stdout().lock());
+            let r = each(&mut |ev, line| {
+                match ev {
+                    Some(ev) => lines.event(ev)?,
+                    // The model writes the group changes again, named as announced.
+                    None => lines.announce(line),
+                }
+                Ok(())
+            });
+            lines.finish()?;
+            r
+        }
+        Format::Text => {
+            let mut out = BufWriter::with_capacity(1 << 16, io::stdout().lock());
+            writeln!(out, "# {name}: NDJSON events")?;
+            let mut story = Story::new();
+            let mut model = file_model();
+            let mut names = Announcements::new();
+            let r = each(&mut |ev, line| {
+                match ev {
+                    Some(ev) => {
+                        story.add(ev);
+                        story.write_changes(&mut out)?;
+                        names.observe(&mut model, ev);
+                    }
+                    None => {
+                        names.read_line(&mut model, line);
+                    }
+                }
+                model.take_changes().for_each(drop);
+                Ok(())
+            });
+            if r.is_err() {
+                writeln!(
+                    out,
+                    "# incomplete: the input is damaged; what was read before:"
+                )?;
+            }
+            story.finish(&mut out)?;
+            write_groups(&model, &mut out)?;
+            out.flush()?;
+            r
+        }
+    }
 }
 
 /// What the `--by container` rows need of a group, taken from the model when it is read.

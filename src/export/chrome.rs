@@ -15,7 +15,8 @@
 use crate::event::{push_str, push_u64, Body, Event};
 use crate::export::trace_writer::{Sink, TraceWriter};
 use crate::model::json::push_kind_list;
-use crate::model::{Attributor, ChangeKind, GroupId};
+use crate::model::json::Announcements;
+use crate::model::{Attributor, ChangeKind, Group, GroupId};
 use crate::nsset::link_name;
 use hashbrown::{HashMap, HashSet};
 use std::io;
@@ -42,6 +43,8 @@ pub struct ChromeTrace {
     w: TraceWriter,
     stays: HashMap<u32, Stay>,
     named: HashSet<GroupId>,
+    /// Names an NDJSON recording announced, given to the model's groups as they appear.
+    names: Announcements,
     /// First event time that is not perf's start-up state (time 0); earlier starts are
     /// drawn from here, so tasks found at start do not stretch back to boot.
     first_ns: Option<u64>,
@@ -69,6 +72,13 @@ fn push_us(out: &mut Vec<u8>, ns: u64) {
 }
 
 /// The trace's "pid" of a group.
+/// A group's track name: its display name and its runtime (`web (docker)`), or its kind
+/// where no runtime is known (`ct-4026532588 (container)`).
+pub fn track_name(g: &Group) -> String {
+    let what = g.naming.runtime.as_deref().unwrap_or(g.kind.name());
+    format!("{} ({what})", g.display_name())
+}
+
 fn track(g: GroupId) -> u64 {
     u64::from(g.0) + 1
 }
@@ -86,6 +96,7 @@ impl ChromeTrace {
             w: TraceWriter::new(sink, &head, b"\n]}\n")?,
             stays: HashMap::new(),
             named: HashSet::new(),
+            names: Announcements::new(),
             first_ns: None,
             last_ns: 0,
             slices: 0,
@@ -113,19 +124,21 @@ impl ChromeTrace {
             return Ok(());
         }
         let group = model.group(g);
-        let mut name = group.label.clone();
-        if group.display_name() != group.label {
-            name = format!("{name} {}", group.display_name());
-        }
-        if let Some(rt) = &group.naming.runtime {
-            name = format!("{name} [{rt}]");
-        }
-        name = format!("{name} ({})", group.kind.name());
+        let name = track_name(group);
+        let label = group.label.clone();
         self.w.element(|o| {
             o.extend_from_slice(b"{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":");
             push_u64(o, track(g));
             o.extend_from_slice(b",\"tid\":0,\"args\":{\"name\":");
             push_str(o, &name);
+            o.extend_from_slice(b"}}");
+        })?;
+        // The label stays findable (it is what events and `nswatch report` call the group).
+        self.w.element(|o| {
+            o.extend_from_slice(b"{\"name\":\"process_labels\",\"ph\":\"M\",\"pid\":");
+            push_u64(o, track(g));
+            o.extend_from_slice(b",\"tid\":0,\"args\":{\"labels\":");
+            push_str(o, &label);
             o.extend_from_slice(b"}}");
         })?;
         // The host first, then groups in the order they appeared.
@@ -237,6 +250,20 @@ impl ChromeTrace {
         })
     }
 
+    /// Takes in an NDJSON line that [`crate::event::JsonReader`] gave no event for: a
+    /// recording's "container_start" or "container_rename" names the group of its label.
+    /// True when it was one.
+    pub fn announce(&mut self, model: &mut Attributor, line: &str) -> io::Result<bool> {
+        let was = self.names.read_line(model, line);
+        // A rename of a live group is a change of its own.
+        let changes: Vec<_> = model.take_changes().collect();
+        for c in &changes {
+            self.name_group(model, c.group, c.kind == ChangeKind::Rename)?;
+        }
+        self.write_changes(model, changes, false)?;
+        Ok(was)
+    }
+
     /// Applies `ev` to `model` and writes what it shows.
     pub fn event(&mut self, model: &mut Attributor, ev: &Event<'_>) -> io::Result<()> {
         let time = ev.time_ns.unwrap_or(self.last_ns);
@@ -246,7 +273,7 @@ impl ChromeTrace {
         self.last_ns = self.last_ns.max(time);
         let tid = ev.tid;
         let before = tid.and_then(|t| model.current(t).copied());
-        let g = model.observe(ev);
+        let g = self.names.observe(model, ev);
         let changes: Vec<_> = model.take_changes().collect();
         for c in &changes {
             self.name_group(model, c.group, c.kind == ChangeKind::Rename)?;
@@ -273,7 +300,7 @@ impl ChromeTrace {
                     },
                 )?;
             }
-            (Body::Namespaces { ns, comm, .. }, Some(tid), Some(g)) => {
+            (Body::Namespaces { ns, comm, cause }, Some(tid), Some(g)) => {
                 let comm = comm.as_deref().map(str::to_string);
                 match before.filter(|_| self.stays.contains_key(&tid)) {
                     Some(b) => {
@@ -289,10 +316,20 @@ impl ChromeTrace {
                             let to = model.group(g).label.clone();
                             let (old, new) = (old_set, **ns);
                             self.name_group(model, g, false)?;
-                            let cause = if born_now { "clone" } else { "setns/unshare" };
+                            // The probe's call where it saw one (its syscall, flags, target
+                            // and result), else what the records alone tell.
+                            let why = match cause {
+                                Some(c) => c.syscall.name(),
+                                None if born_now => "clone",
+                                None => "setns/unshare",
+                            };
                             self.instant("namespaces", b't', time, g, tid, |o| {
                                 o.extend_from_slice(b"\"cause\":");
-                                push_str(o, cause);
+                                push_str(o, why);
+                                if let Some(c) = cause {
+                                    o.push(b',');
+                                    c.write_fields(o, None);
+                                }
                                 push_key(o, "from");
                                 push_str(o, &from);
                                 push_key(o, "to");
@@ -367,6 +404,18 @@ impl ChromeTrace {
                 push_comm(self.stays.get_mut(&tid), comm.to_string());
             }
             (Body::Exit { .. }, Some(tid), _) => self.close(tid, time, "exit")?,
+            (Body::NsSyscall { call }, Some(tid), _) => {
+                // A call that changed nothing (most often one that failed): an instant on
+                // the task's track with its fields.
+                let at = self.stays.get(&tid).map_or(GroupId::HOST, |s| s.group);
+                self.name_group(model, at, false)?;
+                self.instant(call.syscall.name(), b't', time, at, tid, |o| {
+                    o.extend_from_slice(b"\"cause\":");
+                    push_str(o, call.syscall.name());
+                    o.push(b',');
+                    call.write_fields(o, None);
+                })?;
+            }
             (Body::Lost { lost }, _, _) => {
                 let lost = *lost;
                 self.instant("lost records", b'g', time, GroupId::HOST, 0, |o| {
@@ -376,8 +425,18 @@ impl ChromeTrace {
             }
             _ => {}
         }
+        self.write_changes(model, changes, ev.synthesized)
+    }
+
+    /// The instants of group changes; `synthesized`: made by the start-up state.
+    fn write_changes(
+        &mut self,
+        model: &Attributor,
+        changes: Vec<crate::model::Change>,
+        synthesized: bool,
+    ) -> io::Result<()> {
         for c in changes {
-            if (c.time_ns == 0 || ev.synthesized) && c.kind == ChangeKind::Start {
+            if (c.time_ns == 0 || synthesized) && c.kind == ChangeKind::Start {
                 // It existed when the recording began (perf's time-0 state, or the start-up
                 // scan of a live run); it did not start in it.
                 continue;
@@ -389,6 +448,7 @@ impl ChromeTrace {
                 grp.display_name().to_string(),
                 grp.leader,
             );
+            let (runtime, runtime_id) = (grp.naming.runtime.clone(), grp.naming.runtime_id.clone());
             let owns = grp.differs;
             let what = crate::model::json::change_type(c.kind);
             self.instant(what, b'p', c.time_ns, c.group, leader, |o| {
@@ -398,6 +458,12 @@ impl ChromeTrace {
                 push_str(o, kind);
                 push_key(o, "name");
                 push_str(o, &name);
+                for (k, v) in [("runtime", &runtime), ("runtime_id", &runtime_id)] {
+                    if let Some(v) = v {
+                        push_key(o, k);
+                        push_str(o, v);
+                    }
+                }
                 push_key(o, "owns");
                 push_kind_list(o, owns);
             })?;

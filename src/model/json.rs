@@ -2,7 +2,7 @@
 //! and the "container_start", "container_exit" and "container_rename" events.
 
 use crate::event::{push_str, push_u64, Event, JsonWriter, RecentTexts};
-use crate::model::{Attributor, Change, ChangeKind, Group, GroupId};
+use crate::model::{Attributor, Change, ChangeKind, Group, GroupId, Naming};
 use crate::nsset::link_name;
 
 /// The "type" of a group change event.
@@ -129,6 +129,151 @@ pub fn write_change(model: &Attributor, change: &Change, out: &mut Vec<u8>) {
     out.extend_from_slice(b"}\n");
 }
 
+/// A group's naming as a recording announced it: a "container_start" or
+/// "container_rename" line. A replay recomputes the groups from the task events (their
+/// labels come out the same), but the names came from /proc and the runtimes' state at
+/// recording time, which only these lines keep.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Announced {
+    /// The group's label ("ct-4026532301").
+    pub label: String,
+    /// Its naming: "name" (unless it only repeats the label), "runtime", "runtime_id",
+    /// "image", "namespace", "pod_name", "pod_id", "pod_uid", "cgroup".
+    pub naming: Naming,
+    /// The command that created it ("creator").
+    pub creator: Option<String>,
+    /// The label of the group it is nested in ("parent").
+    pub parent: Option<String>,
+}
+
+impl Announced {
+    /// The announcement of one NDJSON line; `None` for a line of another type, or one
+    /// without a "container".
+    pub fn from_line(line: &str) -> Option<Announced> {
+        // Only the model's change lines can announce; they are few, the rest is skipped
+        // without parsing.
+        if !line.contains("\"container_start\"") && !line.contains("\"container_rename\"") {
+            return None;
+        }
+        let v: serde_json::Value = serde_json::from_str(line).ok()?;
+        Self::from_json(&v)
+    }
+
+    /// The announcement of a parsed event line.
+    pub fn from_json(v: &serde_json::Value) -> Option<Announced> {
+        let ty = v.get("type")?.as_str()?;
+        if ty != "container_start" && ty != "container_rename" {
+            return None;
+        }
+        let label = v.get("container")?.as_str()?.to_string();
+        let s = |k: &str| {
+            v.get(k)
+                .and_then(serde_json::Value::as_str)
+                .map(String::from)
+        };
+        let naming = Naming {
+            runtime: s("runtime"),
+            runtime_id: s("runtime_id"),
+            // The writer falls back to the label for a group with no name.
+            name: s("name").filter(|n| *n != label),
+            image: s("image"),
+            namespace: s("namespace"),
+            pod_name: s("pod_name"),
+            pod_id: s("pod_id"),
+            pod_uid: s("pod_uid"),
+            cgroup: s("cgroup"),
+        };
+        Some(Announced {
+            label,
+            naming,
+            creator: s("creator"),
+            parent: s("parent"),
+        })
+    }
+}
+
+/// Names the groups of a model replaying a recording from the recording's announcements
+/// ([`Announced`]). A start is written before the event that starts the group, so its
+/// naming waits until the model makes a group of that label; a rename names a live group
+/// at once (a [`ChangeKind::Rename`] when its name changes).
+#[derive(Debug, Default)]
+pub struct Announcements {
+    /// Namings waiting for their group, by label.
+    pending: hashbrown::HashMap<String, Naming>,
+    /// Everything announced, by label (the latest), for callers that show more than the
+    /// model keeps (the creator, the parent).
+    seen: hashbrown::HashMap<String, Announced>,
+}
+
+impl Announcements {
+    /// None yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Takes in one NDJSON line; true when it was an announcement.
+    pub fn read_line(&mut self, model: &mut Attributor, line: &str) -> bool {
+        match Announced::from_line(line) {
+            Some(a) => {
+                self.announce(model, a);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Takes in one announcement: names its group now if the model has it live, else when
+    /// it appears.
+    pub fn announce(&mut self, model: &mut Attributor, a: Announced) {
+        let live = model
+            .groups()
+            .iter()
+            .rev()
+            .find(|g| g.label == a.label && g.is_live())
+            .map(|g| g.id);
+        match live {
+            Some(id) => model.set_naming(id, a.naming.clone()),
+            None => {
+                self.pending.insert(a.label.clone(), a.naming.clone());
+            }
+        }
+        self.seen.insert(a.label.clone(), a);
+    }
+
+    /// Names `group` (what [`Attributor::observe`] just returned) if a naming waits for
+    /// its label. Called between `observe` and `take_changes`, the group's start carries
+    /// the name.
+    #[inline]
+    pub fn apply(&mut self, model: &mut Attributor, group: Option<GroupId>) {
+        if self.pending.is_empty() {
+            return;
+        }
+        if let Some(g) = group {
+            if let Some(naming) = self.pending.remove(&model.group(g).label) {
+                model.set_naming(g, naming);
+            }
+        }
+    }
+
+    /// [`Attributor::observe`], then [`Announcements::apply`].
+    #[inline]
+    pub fn observe(&mut self, model: &mut Attributor, ev: &Event<'_>) -> Option<GroupId> {
+        let g = model.observe(ev);
+        self.apply(model, g);
+        g
+    }
+
+    /// The latest announcement of `label`.
+    pub fn get(&self, label: &str) -> Option<&Announced> {
+        self.seen.get(label)
+    }
+
+    /// Labels announced, in no order.
+    pub fn labels(&self) -> impl Iterator<Item = &str> {
+        self.seen.keys().map(String::as_str)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -168,5 +313,48 @@ mod tests {
         assert_eq!(v["kind"], "container");
         assert_eq!(v["pid"], 42);
         assert_eq!(v["owns"], serde_json::json!(["net", "pid", "mnt"]));
+    }
+
+    #[test]
+    fn announcements_name_groups_when_they_appear_and_rename_live_ones() {
+        let link = |ino| NsLink { dev: 4, ino };
+        let mut m = Attributor::new(NsSet::from_links((1..=7).map(link)));
+        let ct = NsSet::from_links([10, 2, 3, 14, 5, 16, 7].map(link));
+        let ev = Event {
+            time_ns: Some(5),
+            cpu: Some(1),
+            pid: Some(42),
+            tid: Some(42),
+            synthesized: false,
+            body: Body::Namespaces {
+                ns: &ct,
+                comm: None,
+                cause: None,
+            },
+        };
+        let mut names = Announcements::new();
+        let start = r#"{"type":"container_start","time_ns":5,"cpu":null,"pid":42,"tid":42,"container":"ct-14","kind":"container","name":"web","runtime":"docker","runtime_id":"abc","cgroup":"/docker/abc","creator":"runc","owns":["pid","mnt"]}"#;
+        assert!(names.read_line(&mut m, start));
+        assert!(!names.read_line(&mut m, r#"{"type":"fork","time_ns":1}"#));
+        let g = names.observe(&mut m, &ev).unwrap();
+        let changes: Vec<Change> = m.take_changes().collect();
+        assert_eq!(changes.len(), 1);
+        assert_eq!(changes[0].kind, ChangeKind::Start);
+        assert_eq!(m.group(g).display_name(), "web");
+        assert_eq!(m.group(g).naming.runtime.as_deref(), Some("docker"));
+        assert_eq!(m.group(g).naming.cgroup.as_deref(), Some("/docker/abc"));
+        assert_eq!(names.get("ct-14").unwrap().creator.as_deref(), Some("runc"));
+        let rename = start
+            .replace("container_start", "container_rename")
+            .replace("\"web\"", "\"api\"");
+        assert!(names.read_line(&mut m, &rename));
+        let changes: Vec<Change> = m.take_changes().collect();
+        assert_eq!(changes.len(), 1);
+        assert_eq!(changes[0].kind, ChangeKind::Rename);
+        assert_eq!(m.group(g).display_name(), "api");
+        // A name that only repeats the label is no name.
+        let a =
+            Announced::from_line(r#"{"type":"container_start","container":"ct-9","name":"ct-9"}"#);
+        assert_eq!(a.unwrap().naming, Naming::default());
     }
 }

@@ -5,6 +5,7 @@ pub mod attributor;
 pub mod cgroup;
 pub mod group;
 pub mod json;
+pub mod recorded;
 pub mod task;
 pub mod tree;
 

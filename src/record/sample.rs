@@ -28,6 +28,11 @@ pub struct Sample<'a> {
     /// SAMPLE_PERIOD.
     pub period: Option<u64>,
     callchain: Option<Bytes<'a>>,
+    /// SAMPLE_CGROUP: the id of the task's cgroup (the perf_event controller's hierarchy,
+    /// cgroup v2 where that controller is not mounted on v1), as in CGROUP records. `None`
+    /// also where fields before it whose size depends on the attr's register masks (branch
+    /// stack, user registers or stack, interrupt registers) hide where it lies.
+    pub cgroup: Option<u64>,
 }
 
 impl<'a> Sample<'a> {
@@ -60,6 +65,7 @@ impl<'a> Sample<'a> {
             cpu: None,
             period: None,
             callchain: None,
+            cgroup: None,
         };
         if fmt.has(sample::IDENTIFIER) {
             s.id = Some(next(&mut off)?);
@@ -128,6 +134,10 @@ impl<'a> Sample<'a> {
                 .and_then(|l| l.checked_add(off))
                 .ok_or_else(|| short(usize::MAX))?;
             s.callchain = Some(b.range(off, end).ok_or_else(|| short(end))?);
+            off = end;
+        }
+        if fmt.has(sample::CGROUP) {
+            s.cgroup = cgroup_field(b, off, fmt.sample_type);
         }
         Ok(s)
     }
@@ -155,4 +165,37 @@ impl<'a> Sample<'a> {
             cpu: self.cpu,
         }
     }
+}
+
+/// The SAMPLE_CGROUP field of a sample whose callchain ends at `off`: past the raw data and
+/// the fixed-size fields between them.
+fn cgroup_field(b: &Bytes<'_>, mut off: usize, sample_type: u64) -> Option<u64> {
+    let has = |bit: u64| sample_type & bit != 0;
+    if has(sample::RAW) {
+        // A u32 size, then that many bytes: together a multiple of 8.
+        let size = b.u32(off)? as usize;
+        off = off.checked_add(4 + size)?;
+    }
+    if [
+        sample::BRANCH_STACK,
+        sample::REGS_USER,
+        sample::STACK_USER,
+        sample::REGS_INTR,
+    ]
+    .iter()
+    .any(|&bit| has(bit))
+    {
+        return None;
+    }
+    for bit in [
+        sample::WEIGHT | sample::WEIGHT_STRUCT,
+        sample::DATA_SRC,
+        sample::TRANSACTION,
+        sample::PHYS_ADDR,
+    ] {
+        if has(bit) {
+            off += 8;
+        }
+    }
+    b.u64(off)
 }

@@ -5,6 +5,7 @@
 use crate::bpf::event::{errno_name, flag_names, ns_type_name, Syscall, Target};
 use crate::bpf::Cause;
 use crate::event::{Body, Event};
+use crate::model::json::Announcements;
 use crate::model::tree::{self, GroupNode, Row, Tree};
 use crate::model::{Attributor, ChangeKind, GroupId};
 use crate::nsset::mask_names;
@@ -315,11 +316,34 @@ impl App {
     /// a live session hands them on (starts, the event, then exits and renames): for
     /// replays and tests, where nothing else owns the model.
     pub fn observe(&mut self, model: &mut Attributor, ev: &Event<'_>) -> Option<GroupId> {
-        let group = model.observe(ev);
+        self.observe_named(model, ev, &mut Announcements::new())
+    }
+
+    /// [`App::observe`] for a recording that announced its groups' names: a group takes
+    /// its announced naming when it appears, before its start is taken in.
+    pub fn observe_named(
+        &mut self,
+        model: &mut Attributor,
+        ev: &Event<'_>,
+        names: &mut Announcements,
+    ) -> Option<GroupId> {
+        let group = names.observe(model, ev);
         crate::session::hand_on(model, &mut Vec::new(), ev, group, |_, _| {}, &mut |m, u| {
             self.update(m, u)
         });
         group
+    }
+
+    /// Takes in an NDJSON line that gave no event: a recording's "container_start" or
+    /// "container_rename" names its group (a rename of a live group is taken in as one).
+    pub fn announce(&mut self, model: &mut Attributor, names: &mut Announcements, line: &str) {
+        if names.read_line(model, line) {
+            let changes: Vec<_> = model.take_changes().collect();
+            for c in &changes {
+                self.update(model, Update::Group(c));
+            }
+            self.model_changed = true;
+        }
     }
 
     fn event(&mut self, model: &Attributor, ev: &Event<'_>, group: Option<GroupId>) {

@@ -8,6 +8,7 @@
 
 use crate::event::{EventBuilder, JsonReader};
 use crate::live::monotonic_ns;
+use crate::model::json::Announcements;
 use crate::model::Attributor;
 use crate::session::{Session, SessionOptions};
 use crate::tui::app::{App, Source};
@@ -353,8 +354,8 @@ impl Player {
 
     /// Applies one event to the model and the app; playing as fast as possible, the
     /// rates follow the recorded clock.
-    fn feed(&mut self, model: &mut Attributor, ev: &Event<'_>) {
-        self.app.observe(model, ev);
+    fn feed(&mut self, model: &mut Attributor, ev: &Event<'_>, names: &mut Announcements) {
+        self.app.observe_named(model, ev, names);
         if self.clock.speed.is_none() {
             if let Some(t) = ev.time_ns.filter(|&t| t > 0) {
                 self.app.advance(t);
@@ -405,12 +406,18 @@ pub fn run_replay(opts: ReplayOptions) -> Result<()> {
         cpu: CpuMeter::new(),
     };
     let mut model = Attributor::learning();
-    let play = |player: &mut Player, model: &mut Attributor, ev: &Event<'_>| -> Result<()> {
+    // An NDJSON recording's container_start/rename lines name the groups it replays.
+    let mut names = Announcements::new();
+    let play = |player: &mut Player,
+                model: &mut Attributor,
+                names: &mut Announcements,
+                ev: &Event<'_>|
+     -> Result<()> {
         // Time 0 is perf's stamp on the tasks it found at start: not a moment to wait for.
         if let Some(t) = ev.time_ns.filter(|&t| t > 0) {
             player.until(model, t)?;
         }
-        player.feed(model, ev);
+        player.feed(model, ev, names);
         Ok(())
     };
     let r: Result<()> = match &mut data {
@@ -418,7 +425,7 @@ pub fn run_replay(opts: ReplayOptions) -> Result<()> {
             let mut builder = EventBuilder::new();
             data.for_each(Order::Time, |dec, view| -> Result<()> {
                 if let Some(ev) = builder.decode(dec, view)? {
-                    play(&mut player, &mut model, &ev)?;
+                    play(&mut player, &mut model, &mut names, &ev)?;
                 }
                 Ok(())
             })
@@ -445,8 +452,8 @@ pub fn run_replay(opts: ReplayOptions) -> Result<()> {
                     continue;
                 }
                 match reader.read(&line) {
-                    Ok(Some(ev)) => play(&mut player, &mut model, &ev)?,
-                    Ok(None) => {}
+                    Ok(Some(ev)) => play(&mut player, &mut model, &mut names, &ev)?,
+                    Ok(None) => player.app.announce(&mut model, &mut names, &line),
                     Err(_) if JsonReader::is_cut_off(&line) => {
                         player.app.status = Some(format!(
                             "line {number} is cut off at the end of the file, ignored"
