@@ -206,8 +206,11 @@ impl Session {
             self.core.read_early_names();
         }
         let core = &mut self.core;
-        self.cap.drain_due(|item| core.handle(item, &mut f))?;
+        let passed = self.cap.drain_due(|item| core.handle(item, &mut f))?;
         self.cap.recycle(&mut self.core.spare);
+        // A quiet machine hands on no event to move the model's clock: the ends of groups
+        // left without a task are declared as time passes, up to what was handed on.
+        self.core.tick(passed, &mut f);
         if let Some(lost) = self.cap.side().map(|s| s.lost()) {
             self.core.put_bpf_lost(lost, &mut f);
         }
@@ -231,6 +234,11 @@ impl Session {
         self.cap.flush(|item| core.handle(item, &mut f))?;
         for c in self.core.causes.finish() {
             put_call(&self.core.model, &c, &mut f);
+        }
+        self.core.model.finish();
+        self.core.pending.extend(self.core.model.take_changes());
+        for c in self.core.pending.drain(..) {
+            f(&self.core.model, Update::Group(&c));
         }
         if let Some(lost) = self.cap.side().map(|s| s.lost()) {
             self.core.put_bpf_lost(lost, &mut f);
@@ -356,6 +364,16 @@ impl Core {
             self.spare.push(c);
         }
         Ok(())
+    }
+
+    /// Moves the model's clock to the newest time the merge has passed (the reorder
+    /// window behind now) and hands on the group ends that declares.
+    fn tick(&mut self, passed: u64, f: &mut impl FnMut(&Attributor, Update<'_>)) {
+        self.model.advance(passed);
+        self.pending.extend(self.model.take_changes());
+        for c in self.pending.drain(..) {
+            f(&self.model, Update::Group(&c));
+        }
     }
 
     /// Reads the names of the tasks of the calls that just made namespaces: a clone's child
@@ -493,11 +511,20 @@ pub fn hand_on(
         name(model, pending);
         pending.extend(model.take_changes());
     }
+    // Ends declared as the clock passed their linger come before the event that moved it.
+    let time = ev.time_ns.unwrap_or(u64::MAX);
+    let declared = |c: &Change| c.kind == ChangeKind::Exit && c.time_ns < time;
+    for c in pending.iter().filter(|c| declared(c)) {
+        f(model, Update::Group(c));
+    }
     for c in pending.iter().filter(|c| c.kind == ChangeKind::Start) {
         f(model, Update::Group(c));
     }
     f(model, Update::Event { event: ev, group });
-    for c in pending.iter().filter(|c| c.kind != ChangeKind::Start) {
+    for c in pending
+        .iter()
+        .filter(|c| c.kind != ChangeKind::Start && !declared(c))
+    {
         f(model, Update::Group(c));
     }
     pending.clear();

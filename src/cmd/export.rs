@@ -112,7 +112,7 @@ pub fn run(args: &ExportArgs) -> Result<()> {
         Err(e) if e.to_string() == "interrupted" => "interrupted",
         Err(_) => "input damaged",
     };
-    let closed = trace.finish(why);
+    let closed = trace.finish(&mut model, why);
     result.with_context(|| name.clone())?;
     closed.context("writing the trace")?;
     Ok(())

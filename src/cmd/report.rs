@@ -225,6 +225,12 @@ impl<W: Write> Lines<W> {
     }
 
     fn finish(mut self) -> io::Result<()> {
+        // Groups still without a task at the end are declared ended.
+        self.model.finish();
+        let changes: Vec<Change> = self.model.take_changes().collect();
+        for c in &changes {
+            write_change(&self.model, c, &mut self.buf);
+        }
         self.out.write_all(&self.buf)?;
         self.out.flush()
     }

@@ -472,8 +472,12 @@ impl ChromeTrace {
     }
 
     /// Ends every open stay at the last time seen (`why`: "end of trace", or why the input
-    /// stopped early) and closes the document.
-    pub fn finish(mut self, why: &str) -> io::Result<()> {
+    /// stopped early), writes the ends of the groups left without a task, and closes the
+    /// document.
+    pub fn finish(mut self, model: &mut Attributor, why: &str) -> io::Result<()> {
+        model.finish();
+        let changes: Vec<_> = model.take_changes().collect();
+        self.write_changes(model, changes, false)?;
         let end = self.last_ns;
         let mut tids: Vec<u32> = self.stays.keys().copied().collect();
         tids.sort_unstable();
@@ -534,8 +538,10 @@ mod tests {
             &ev(2_000_000, 10, 10, Body::Exit { ppid: 1, ptid: 1 }),
         )
         .unwrap();
-        assert_eq!((t.slices(), t.instants()), (2, 3));
-        t.finish("end of trace").unwrap();
+        // The sandbox's end is declared once it stayed without a task for the linger, or
+        // at the end.
+        assert_eq!((t.slices(), t.instants()), (2, 2));
+        t.finish(&mut model, "end of trace").unwrap();
         let v: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         let evs = v["traceEvents"].as_array().unwrap();
         let slices: Vec<&Value> = evs.iter().filter(|e| e["ph"] == "X").collect();

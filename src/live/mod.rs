@@ -442,7 +442,7 @@ impl Capture {
         f: impl FnMut(Item<'_, '_>) -> Result<(), E>,
     ) -> Result<(), E> {
         self.wait(max_wait)?;
-        self.drain_due(f)
+        self.drain_due(f).map(drop)
     }
 
     /// The first half of [`Capture::poll`]: waits up to `max_wait` (and the tick) for a
@@ -485,14 +485,15 @@ impl Capture {
     }
 
     /// The second half of [`Capture::poll`]: hands out the records older than the reorder
-    /// window.
+    /// window, and returns that time (CLOCK_MONOTONIC ns): what the stream has passed.
     pub fn drain_due<E: From<DecodeError>>(
         &mut self,
         f: impl FnMut(Item<'_, '_>) -> Result<(), E>,
-    ) -> Result<(), E> {
+    ) -> Result<u64, E> {
         let now = monotonic_ns();
         let cutoff = now.saturating_sub(self.opts.window.as_nanos() as u64);
-        self.drain(cutoff, now, f)
+        self.drain(cutoff, now, f)?;
+        Ok(cutoff)
     }
 
     /// Hands out, without waiting, the records stamped up to `time` (CLOCK_MONOTONIC ns).

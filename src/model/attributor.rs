@@ -16,6 +16,13 @@ use std::collections::VecDeque;
 /// window (tens of ms); 5 s leaves room for slow consumers.
 pub const DEFAULT_GRACE_NS: u64 = 5_000_000_000;
 
+/// How long a group stays without a task before its end is declared ("container_exit"),
+/// in event time. A task that leaves a group's namespaces and enters them again (`ip
+/// netns exec` after `ip netns add`, a thread going back and forth by setns) finds them
+/// alive: the same group, which never ended for the stream. 100 ms covers a script's
+/// commands and a setns storm; a container that stopped is declared ended that much later.
+pub const EXIT_LINGER_NS: u64 = 100_000_000;
+
 /// NAMESPACES events after which a [`Attributor::learning`] model without a PID 1 or 2
 /// record takes the most common set as the host's.
 pub const HOST_GUESS_AFTER: u32 = 1000;
@@ -159,6 +166,9 @@ pub struct Attributor {
     now_ns: u64,
     changes: Vec<Change>,
     pid_parents: HashMap<NsLink, NsLink>,
+    /// Groups left without a task, with the time the last one left, oldest first: their
+    /// end is declared once they stayed so for [`EXIT_LINGER_NS`].
+    exiting: VecDeque<(GroupId, u64)>,
 }
 
 impl Attributor {
@@ -201,6 +211,7 @@ impl Attributor {
             now_ns: 0,
             changes: Vec::new(),
             pid_parents: HashMap::new(),
+            exiting: VecDeque::new(),
         }
     }
 
@@ -283,6 +294,37 @@ impl Attributor {
         if time_ns > self.now_ns {
             self.now_ns = time_ns;
             self.prune();
+            self.declare_ended(time_ns);
+        }
+    }
+
+    /// The input ended: declares the end of every group left without a task, whatever
+    /// time it has been so (at the latest event time, or when the linger would have ended
+    /// if that is earlier). Call it before taking the last changes.
+    pub fn finish(&mut self) {
+        while let Some((g, t)) = self.exiting.pop_front() {
+            self.changes.push(Change {
+                time_ns: t.saturating_add(EXIT_LINGER_NS).min(self.now_ns.max(t)),
+                kind: ChangeKind::Exit,
+                group: g,
+            });
+        }
+    }
+
+    /// Declares ended the groups that have been without a task for [`EXIT_LINGER_NS`] at
+    /// `now`, stamped with the time that became so.
+    fn declare_ended(&mut self, now: u64) {
+        while let Some(&(g, t)) = self.exiting.front() {
+            let at = t.saturating_add(EXIT_LINGER_NS);
+            if at > now {
+                break;
+            }
+            self.exiting.pop_front();
+            self.changes.push(Change {
+                time_ns: at,
+                kind: ChangeKind::Exit,
+                group: g,
+            });
         }
     }
 
@@ -638,20 +680,25 @@ impl Attributor {
         mut created: u32,
     ) -> GroupId {
         let set = self.sets.intern(ns);
-        let (old, start) = match self.live.get_mut(&tid) {
+        let (old, start, first_own) = match self.live.get_mut(&tid) {
             Some(t) => {
                 if let Some(c) = comm {
                     t.set_comm(c);
                 }
+                let first_own = std::mem::take(&mut t.awaits_own_ns);
                 if t.current.set == set {
                     return t.current.group;
                 }
-                (Some((t.current.group, t.current.set)), t.current.start_ns)
+                (
+                    Some((t.current.group, t.current.set)),
+                    t.current.start_ns,
+                    first_own,
+                )
             }
-            None => (None, 0),
+            None => (None, 0, false),
         };
         let from = old.map(|(_, s)| *self.sets.get(s));
-        if let Some(from) = from.filter(|f| start == time && born == time && !unreadable(f)) {
+        if let Some(from) = from.filter(|f| first_own && born != 0 && !unreadable(f)) {
             // A new task's own record, right after its FORK (which gave it its parent's
             // set): what differs from the parent's set is new, made by clone's flags or by
             // the parent's unshare(CLONE_NEWPID) before. (A pid namespace joined through
@@ -701,6 +748,7 @@ impl Attributor {
             Some(p) => {
                 let mut t = Task::new(pid, tid, time, p.current.set, p.current.group);
                 t.copy_comm(p);
+                t.awaits_own_ns = true;
                 t
             }
             // Unknown parent: the child's own NAMESPACES record (same timestamp) says.
@@ -764,11 +812,7 @@ impl Attributor {
         group.live_tasks = group.live_tasks.saturating_sub(1);
         if group.live_tasks == 0 && g != GroupId::HOST {
             group.ended_ns = Some(time);
-            self.changes.push(Change {
-                time_ns: time,
-                kind: ChangeKind::Exit,
-                group: g,
-            });
+            self.exiting.push_back((g, time));
         }
     }
 
@@ -847,9 +891,14 @@ impl Attributor {
     }
 
     /// An ended group that a task entered again (its namespaces lived on, held by a file
-    /// or a mount): the same group, started again.
+    /// or a mount): the same group, live again. Within [`EXIT_LINGER_NS`] of its last
+    /// task's leaving its end was never declared, and nothing is; after, it starts again.
     fn restart(&mut self, g: GroupId, time: u64) {
         self.groups[g.0 as usize].ended_ns = None;
+        if let Some(i) = self.exiting.iter().rposition(|(x, _)| *x == g) {
+            self.exiting.remove(i);
+            return;
+        }
         self.changes.push(Change {
             time_ns: time,
             kind: ChangeKind::Start,
@@ -1018,14 +1067,25 @@ mod tests {
         assert_eq!(a, b, "the ended group is entered again");
         assert!(m.group(a).is_live());
         assert_eq!(m.group(a).label, "ct-14");
+        // Back within the linger: its end was never declared.
+        assert_eq!(changes(&mut m), vec![(ChangeKind::Start, a)]);
+        // Left for longer: its end is declared when the clock passes the linger, stamped
+        // then; entered again after that, it starts again.
+        ns(&mut m, 40, 100, 100, &h);
+        ns(&mut m, 40 + EXIT_LINGER_NS - 1, 1, 1, &h);
+        assert_eq!(changes(&mut m), vec![]);
+        ns(&mut m, 50 + EXIT_LINGER_NS, 1, 1, &h);
+        let ended: Vec<Change> = m.take_changes().collect();
         assert_eq!(
-            changes(&mut m),
-            vec![
-                (ChangeKind::Start, a),
-                (ChangeKind::Exit, a),
-                (ChangeKind::Start, a)
-            ]
+            ended,
+            vec![Change {
+                time_ns: 40 + EXIT_LINGER_NS,
+                kind: ChangeKind::Exit,
+                group: a
+            }]
         );
+        assert_eq!(ns(&mut m, 60 + EXIT_LINGER_NS, 100, 100, &ct), a);
+        assert_eq!(changes(&mut m), vec![(ChangeKind::Start, a)]);
         // While it lives, another task in the same set joins it.
         assert_eq!(ns(&mut m, 40, 200, 200, &ct), a);
         assert_eq!(m.attribute(100, 100, 15).unwrap().group, a);
@@ -1107,6 +1167,8 @@ mod tests {
         let ct = ns(&mut m, 10, 200, 200, &set(CT));
         changes(&mut m);
         assert_eq!(exit(&mut m, 1_000, 200), Some(ct));
+        assert_eq!(changes(&mut m), vec![], "declared after the linger");
+        m.finish();
         assert_eq!(changes(&mut m), vec![(ChangeKind::Exit, ct)]);
         assert!(!m.group(ct).is_live());
         assert_eq!(m.group(ct).ended_ns, Some(1_000));
@@ -1190,9 +1252,10 @@ mod tests {
         let a = ns(&mut m, 10, 200, 200, &set(CT));
         exit(&mut m, 20, 200);
         // The kernel reused the inode numbers for a new container: a child born in
-        // namespaces its parent is not in (clone's flags made them).
+        // namespaces its parent is not in (clone's flags made them). Its own record comes
+        // µs after its FORK.
         fork(&mut m, 30, 201, 201, 1);
-        let b = ns(&mut m, 30, 201, 201, &set(CT));
+        let b = ns(&mut m, 31, 201, 201, &set(CT));
         assert_ne!(a, b);
         assert_eq!(m.group(a).label, "ct-14");
         assert_eq!(m.group(b).label, "ct-14.1");

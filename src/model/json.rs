@@ -125,6 +125,10 @@ pub fn write_change(model: &Attributor, change: &Change, out: &mut Vec<u8>) {
     if change.kind == ChangeKind::Exit {
         out.extend_from_slice(b",\"started_ns\":");
         push_u64(out, g.started_ns);
+        if let Some(t) = g.ended_ns {
+            out.extend_from_slice(b",\"last_task_ns\":");
+            push_u64(out, t);
+        }
     }
     out.extend_from_slice(b"}\n");
 }

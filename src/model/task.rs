@@ -60,6 +60,9 @@ pub struct Task {
     pub start_time: u64,
     /// How it entered its current group.
     pub origin: Origin,
+    /// Born by a FORK whose own NAMESPACES record (written µs later, and not always with
+    /// the FORK's time) has not come yet: its set is its parent's until then.
+    pub(crate) awaits_own_ns: bool,
     comm_len: u8,
     comm: [u8; COMM_LEN],
     /// The current interval.
@@ -82,6 +85,7 @@ impl Task {
             start_time: 0,
             ended_ns: u64::MAX,
             origin: Origin::Born,
+            awaits_own_ns: false,
             comm_len: 0,
             comm: [0; COMM_LEN],
             current: Interval {
