@@ -111,7 +111,12 @@ fn apply_supervisor(argv: &[String], naming: &mut Naming) -> bool {
     let Some(prog) = argv.first().map(|a| a.rsplit('/').next().unwrap_or(a)) else {
         return false;
     };
-    let weak = matches!(naming.runtime.as_deref(), None | Some("runc"));
+    // runc and crun are what a lone cgroup path or the creating command suggest, for
+    // containers of every engine: the engine's own process knows better.
+    let weak = matches!(
+        naming.runtime.as_deref(),
+        None | Some("runc") | Some("crun")
+    );
     match prog {
         "conmon" => {
             let Some(c) = Conmon::parse(argv) else {
@@ -657,7 +662,14 @@ mod tests {
         );
         let h = FakeHost::new(&[(200, 1, conmon.as_bytes()), (201, 200, b"/bin/sleep\0")]);
         // Rootless: no cgroup of its own, nothing named yet.
-        let n = h.refine(201, Naming::default());
+        // Named by its creating command so far (crun, census's fallback).
+        let n = h.refine(
+            201,
+            Naming {
+                runtime: Some("crun".into()),
+                ..Naming::default()
+            },
+        );
         assert_eq!(n.runtime.as_deref(), Some("podman"));
         assert_eq!(n.runtime_id.as_deref(), Some(POD_CT));
         assert_eq!(n.name.as_deref(), Some("nswpodc1"));
