@@ -1,7 +1,9 @@
-//! Container attribution against real runtimes (issue 5's proof): for runc, LXC,
-//! systemd-nspawn, bubblewrap, firejail and `ip netns`, started on the busybox rootfs by
-//! tests/common/runtimes.rs, `nswatch ps` and a live `nswatch record` find the group with the
-//! right kind, runtime and id, all its tasks and nothing else; a process started later by the
+//! Container attribution against real runtimes (issue 5's proof): for runc, crun, LXC,
+//! systemd-nspawn (with and without a machine scope), bubblewrap, firejail, `ip netns`,
+//! docker, podman (rootful, pods, rootless) and containerd's `ctr`, started on the busybox
+//! rootfs by tests/common/runtimes.rs, `nswatch ps` and a live `nswatch record` find the group
+//! with the right kind, runtime and the runtime's own names (id, name, image, pod,
+//! namespace), all its tasks and nothing else; a process started later by the
 //! runtime's exec joins it; short-lived tasks of a fork/exec loop inside are all attributed to
 //! it; it ends when the container stops. Two runc containers sharing a network namespace are
 //! one pod. Needs root: skips with the reason otherwise, fails under NSWATCH_REQUIRE_LIVE=1.
