@@ -208,6 +208,7 @@ pub fn read_naming(
             naming.name = Some(name.clone());
         }
     }
+    crate::runtime_state::refine(proc_root, pid, &mut naming);
     naming
 }
 

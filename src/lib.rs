@@ -24,6 +24,7 @@ pub mod procfs;
 pub mod profile;
 pub mod record;
 pub mod report;
+pub mod runtime_state;
 pub mod session;
 pub mod symbols;
 #[cfg(feature = "tui")]

@@ -1,7 +1,9 @@
-//! Container attribution against real runtimes (issue 5's proof): for runc, LXC,
-//! systemd-nspawn, bubblewrap, firejail and `ip netns`, started on the busybox rootfs by
-//! tests/common/runtimes.rs, `nswatch ps` and a live `nswatch record` find the group with the
-//! right kind, runtime and id, all its tasks and nothing else; a process started later by the
+//! Container attribution against real runtimes (issue 5's proof): for runc, crun, LXC,
+//! systemd-nspawn (with and without a machine scope), bubblewrap, firejail, `ip netns`,
+//! docker, podman (rootful, pods, rootless) and containerd's `ctr`, started on the busybox
+//! rootfs by tests/common/runtimes.rs, `nswatch ps` and a live `nswatch record` find the group
+//! with the right kind, runtime and the runtime's own names (id, name, image, pod,
+//! namespace), all its tasks and nothing else; a process started later by the
 //! runtime's exec joins it; short-lived tasks of a fork/exec loop inside are all attributed to
 //! it; it ends when the container stops. Two runc containers sharing a network namespace are
 //! one pod. Needs root: skips with the reason otherwise, fails under NSWATCH_REQUIRE_LIVE=1.
@@ -44,8 +46,11 @@ fn tids_of(group: &Value) -> BTreeSet<u32> {
         .collect()
 }
 
-/// What nswatch must say about a container of runtime `rt` started with id `id`.
-fn expect_naming(rt: Runtime, id: &str, g: &Value) {
+/// What nswatch must say about container `c`: the runtime's own names, exactly as the
+/// runtime gives them (its id or name, docker's and podman's full id and image, podman's pod,
+/// containerd's namespace), and nothing where the runtime has none.
+fn expect_naming(c: &Container, g: &Value) {
+    let (rt, id) = (c.runtime(), c.id());
     let kind = if rt == Runtime::Netns {
         "sandbox"
     } else {
@@ -54,17 +59,29 @@ fn expect_naming(rt: Runtime, id: &str, g: &Value) {
     assert_eq!(g["kind"], kind, "{g}");
     let (runtime, runtime_id) = match rt {
         Runtime::Runc => ("runc", Some(id)),
+        Runtime::Crun => ("crun", Some(id)),
         Runtime::Lxc => ("lxc", Some(id)),
-        Runtime::Nspawn => ("nspawn", Some(id)),
+        Runtime::Nspawn | Runtime::NspawnBare => ("nspawn", Some(id)),
         Runtime::Bwrap => ("bubblewrap", None),
         Runtime::Firejail | Runtime::FirejailHostNet => ("firejail", None),
         Runtime::Netns => ("ip-netns", Some(id)),
+        Runtime::Docker => ("docker", c.full_id()),
+        Runtime::Podman | Runtime::PodmanPod | Runtime::PodmanRootless => ("podman", c.full_id()),
+        Runtime::Ctr => ("containerd", Some(id)),
     };
     assert_eq!(g["runtime"], runtime, "{g}");
-    if let Some(id) = runtime_id {
-        assert_eq!(g["runtime_id"], id, "{g}");
-        assert_eq!(g["name"], id, "{g}");
+    match runtime_id {
+        Some(rid) => assert_eq!(g["runtime_id"], rid, "{g}"),
+        None => assert!(g["runtime_id"].is_null(), "{g}"),
     }
+    // bwrap has no id: the name is the hostname the harness set; firejail's is --name.
+    assert_eq!(g["name"], id, "{g}");
+    let null_or = |v: Option<&str>| v.map_or(Value::Null, Value::from);
+    assert_eq!(g["image"], null_or(c.image()), "{g}");
+    assert_eq!(g["pod_name"], null_or(c.pod().map(|p| p.0)), "{g}");
+    assert_eq!(g["pod_id"], null_or(c.pod().map(|p| p.1)), "{g}");
+    let ns = (rt == Runtime::Ctr).then_some("default");
+    assert_eq!(g["namespace"], null_or(ns), "{g}");
 }
 
 /// `nswatch record` in the background, stopped with SIGINT.
@@ -137,7 +154,7 @@ fn attribution(rt: Runtime) {
     // ps: the group, its naming, all its tasks and nothing else.
     let snap = ps();
     let g = group_of(&snap, payload).unwrap_or_else(|| panic!("{what}: no group has {payload}"));
-    expect_naming(rt, c.id(), &g);
+    expect_naming(&c, &g);
     let label = g["id"].as_str().unwrap().to_string();
     let want: BTreeSet<u32> = c.tasks().into_iter().collect();
     let got = tids_of(&g);
@@ -276,6 +293,41 @@ fn attribution_firejail() {
 #[test]
 fn attribution_ip_netns() {
     attribution(Runtime::Netns);
+}
+
+#[test]
+fn attribution_nspawn_without_systemd() {
+    attribution(Runtime::NspawnBare);
+}
+
+#[test]
+fn attribution_docker() {
+    attribution(Runtime::Docker);
+}
+
+#[test]
+fn attribution_podman() {
+    attribution(Runtime::Podman);
+}
+
+#[test]
+fn attribution_podman_pod() {
+    attribution(Runtime::PodmanPod);
+}
+
+#[test]
+fn attribution_podman_rootless() {
+    attribution(Runtime::PodmanRootless);
+}
+
+#[test]
+fn attribution_ctr() {
+    attribution(Runtime::Ctr);
+}
+
+#[test]
+fn attribution_crun() {
+    attribution(Runtime::Crun);
 }
 
 #[test]

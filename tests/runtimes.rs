@@ -5,11 +5,13 @@
 //! Run with --nocapture to see each runtime's /proc/PID/cgroup lines (docs/runtimes.md).
 
 mod common;
+use common::machine;
 use common::runtimes::{
     cgroup_lines, command, hierarchies, host_ns, inner_pid, ns_of, runtime_ok, Container, Proc,
     Runtime, KINDS,
 };
 use std::path::Path;
+use std::process::Command;
 
 /// Tasks that must be gone, told from a later process with the same pid.
 fn snapshot(tids: &[u32]) -> Vec<Proc> {
@@ -58,7 +60,12 @@ fn smoke(rt: Runtime) {
     // The name can be read back from inside where the runtime sets the hostname.
     if matches!(
         rt,
-        Runtime::Runc | Runtime::Lxc | Runtime::Nspawn | Runtime::Bwrap
+        Runtime::Runc
+            | Runtime::Crun
+            | Runtime::Lxc
+            | Runtime::Nspawn
+            | Runtime::NspawnBare
+            | Runtime::Bwrap
     ) {
         let out = c.run("cat /proc/sys/kernel/hostname");
         assert_eq!(
@@ -129,8 +136,32 @@ fn assert_cgroups(c: &Container, exec: u32) {
             format!("0::/machine.slice/machine-{id}.scope/payload"),
             mine.clone(),
         ),
-        Runtime::Bwrap | Runtime::Firejail | Runtime::FirejailHostNet | Runtime::Netns => {
-            (mine.clone(), mine.clone())
+        Runtime::NspawnBare => {
+            let under = if mine == "0::/" { "0::" } else { &mine };
+            (format!("{under}/payload"), mine.clone())
+        }
+        Runtime::Bwrap
+        | Runtime::Firejail
+        | Runtime::FirejailHostNet
+        | Runtime::Netns
+        | Runtime::PodmanRootless => (mine.clone(), mine.clone()),
+        Runtime::Crun => (format!("0::/{id}"), format!("0::/{id}")),
+        Runtime::Ctr => (format!("0::/default/{id}"), format!("0::/default/{id}")),
+        Runtime::Docker => {
+            let p = format!("0::/docker/{}", c.full_id().unwrap());
+            (p.clone(), p)
+        }
+        Runtime::Podman => {
+            let p = format!("0::/libpod_parent/libpod-{}", c.full_id().unwrap());
+            (p.clone(), p)
+        }
+        Runtime::PodmanPod => {
+            let p = format!(
+                "0::/libpod_parent/{}/libpod-{}",
+                c.pod().unwrap().1,
+                c.full_id().unwrap()
+            );
+            (p.clone(), p)
         }
     };
     assert_eq!(unified(c.payload_pid()), payload, "{id}: payload cgroup");
@@ -170,6 +201,30 @@ fn assert_nothing_left(c: &Container) {
             "lxc dir of {id} left"
         );
     }
+    // The runtime no longer knows it.
+    let asks: Vec<(Command, &str)> = match c.runtime() {
+        Runtime::Crun => vec![(command("crun"), "state")],
+        Runtime::Docker => vec![(machine::docker(), "inspect")],
+        Runtime::Podman | Runtime::PodmanRootless => vec![(
+            machine::podman(c.runtime() == Runtime::PodmanRootless),
+            "container exists",
+        )],
+        Runtime::PodmanPod => vec![
+            (machine::podman(false), "container exists"),
+            (machine::podman(false), "pod exists"),
+        ],
+        Runtime::Ctr => vec![(command("ctr"), "container info")],
+        _ => vec![],
+    };
+    for (mut cmd, ask) in asks {
+        let name = if ask == "pod exists" {
+            c.pod().unwrap().0.to_string()
+        } else {
+            id.to_string()
+        };
+        let out = cmd.args(ask.split(' ')).arg(&name).output().unwrap();
+        assert!(!out.status.success(), "{ask} {name}: still known: {out:?}");
+    }
 }
 
 #[test]
@@ -205,6 +260,41 @@ fn smoke_firejail_host_net() {
 #[test]
 fn smoke_netns() {
     smoke(Runtime::Netns);
+}
+
+#[test]
+fn smoke_nspawn_without_systemd() {
+    smoke(Runtime::NspawnBare);
+}
+
+#[test]
+fn smoke_docker() {
+    smoke(Runtime::Docker);
+}
+
+#[test]
+fn smoke_podman() {
+    smoke(Runtime::Podman);
+}
+
+#[test]
+fn smoke_podman_pod() {
+    smoke(Runtime::PodmanPod);
+}
+
+#[test]
+fn smoke_podman_rootless() {
+    smoke(Runtime::PodmanRootless);
+}
+
+#[test]
+fn smoke_ctr() {
+    smoke(Runtime::Ctr);
+}
+
+#[test]
+fn smoke_crun() {
+    smoke(Runtime::Crun);
 }
 
 #[test]

@@ -75,6 +75,15 @@ fn write_group(w: &mut impl Write, g: &GroupNode, depth: usize, threads: bool) -
     if let Some(id) = g.runtime_id.as_ref().filter(|id| **id != g.name) {
         write!(w, " id={id}")?;
     }
+    for (key, v) in [
+        ("image", &g.image),
+        ("namespace", &g.namespace),
+        ("pod", &g.pod_name),
+    ] {
+        if let Some(v) = v {
+            write!(w, " {key}={v}")?;
+        }
+    }
     write!(
         w,
         "  [{}]  {} task{}",

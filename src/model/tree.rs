@@ -43,6 +43,14 @@ pub struct GroupNode {
     pub runtime: Option<String>,
     /// The runtime's id for it.
     pub runtime_id: Option<String>,
+    /// The image it runs, as the runtime names it (docker, podman).
+    pub image: Option<String>,
+    /// The runtime's namespace for it (containerd's `default`, `k8s.io`).
+    pub namespace: Option<String>,
+    /// The runtime's pod: a podman pod's (or Kubernetes pod's) name.
+    pub pod_name: Option<String>,
+    /// A podman pod's id.
+    pub pod_id: Option<String>,
     /// Kubernetes pod UID.
     pub pod_uid: Option<String>,
     /// The cgroup path it was named from.
@@ -182,6 +190,10 @@ pub fn build(model: &Attributor, host_pid: u32, with_host: bool) -> Tree {
             name: g.display_name().to_string(),
             runtime: g.naming.runtime.clone(),
             runtime_id: g.naming.runtime_id.clone(),
+            image: g.naming.image.clone(),
+            namespace: g.naming.namespace.clone(),
+            pod_name: g.naming.pod_name.clone(),
+            pod_id: g.naming.pod_id.clone(),
             pod_uid: g.naming.pod_uid.clone(),
             cgroup: g.naming.cgroup.clone(),
             pod: pod.map(|p| pod_label(p.net.ino)),

@@ -37,6 +37,23 @@ pub enum Runtime {
     FirejailHostNet,
     /// `ip netns add NAME` + `ip netns exec NAME sleep`.
     Netns,
+    /// systemd-nspawn as [`Runtime::Nspawn`] but in the caller's cgroup, as it runs without
+    /// systemd: its payload's cgroup is `<caller's>/payload`, and the name is nowhere in it.
+    NspawnBare,
+    /// `docker run -d --name NAME --network none` of an image imported from the rootfs
+    /// (dockerd and containerd started by the harness when not running).
+    Docker,
+    /// Rootful `podman run -d --name NAME --network none` of an imported image.
+    Podman,
+    /// `podman pod create --name NAME-pod --network none` and two containers in it, NAME and
+    /// NAME-b; the payload is NAME's.
+    PodmanPod,
+    /// `podman run` as an unprivileged user (subordinate ids, no cgroup of its own).
+    PodmanRootless,
+    /// `ctr run -d --rootfs ROOTFS NAME`, in containerd's `default` namespace.
+    Ctr,
+    /// `crun run -d` on the same config.json as runc.
+    Crun,
 }
 
 /// Every runtime, for tests that go through all of them.
@@ -48,6 +65,13 @@ pub const ALL: &[Runtime] = &[
     Runtime::Firejail,
     Runtime::FirejailHostNet,
     Runtime::Netns,
+    Runtime::NspawnBare,
+    Runtime::Docker,
+    Runtime::Podman,
+    Runtime::PodmanPod,
+    Runtime::PodmanRootless,
+    Runtime::Ctr,
+    Runtime::Crun,
 ];
 
 /// The namespace kinds as /proc/PID/ns names them (time is left out: no runtime here makes one).
@@ -63,7 +87,38 @@ impl Runtime {
             Runtime::Bwrap => "bwrap",
             Runtime::Firejail | Runtime::FirejailHostNet => "firejail",
             Runtime::Netns => "ip",
+            Runtime::NspawnBare => "systemd-nspawn",
+            Runtime::Docker => "dockerd",
+            Runtime::Podman | Runtime::PodmanPod | Runtime::PodmanRootless => "podman",
+            Runtime::Ctr => "ctr",
+            Runtime::Crun => "crun",
         }
+    }
+
+    /// Other commands it needs.
+    fn also_needs(self) -> &'static [&'static str] {
+        match self {
+            Runtime::Docker => &["docker", "containerd"],
+            Runtime::Ctr => &["containerd"],
+            Runtime::Podman | Runtime::PodmanPod => &["conmon", "crun"],
+            Runtime::PodmanRootless => &[
+                "conmon",
+                "crun",
+                "newuidmap",
+                "newgidmap",
+                "useradd",
+                "runuser",
+            ],
+            _ => &[],
+        }
+    }
+
+    /// Whether its containers are started through podman.
+    pub fn is_podman(self) -> bool {
+        matches!(
+            self,
+            Runtime::Podman | Runtime::PodmanPod | Runtime::PodmanRootless
+        )
     }
 
     /// Short lowercase label, used in names and messages.
@@ -76,6 +131,13 @@ impl Runtime {
             Runtime::Firejail => "firejail",
             Runtime::FirejailHostNet => "fjhost",
             Runtime::Netns => "netns",
+            Runtime::NspawnBare => "nspbare",
+            Runtime::Docker => "docker",
+            Runtime::Podman => "podman",
+            Runtime::PodmanPod => "ppod",
+            Runtime::PodmanRootless => "prl",
+            Runtime::Ctr => "ctr",
+            Runtime::Crun => "crun",
         }
     }
 
@@ -83,8 +145,15 @@ impl Runtime {
     /// this machine; docs/runtimes.md). All others are the host's.
     pub fn isolated(self) -> &'static [&'static str] {
         match self {
-            Runtime::Runc => &["ipc", "mnt", "net", "pid", "uts"],
-            Runtime::Lxc | Runtime::Nspawn | Runtime::Bwrap => {
+            Runtime::Runc
+            | Runtime::Crun
+            | Runtime::Docker
+            | Runtime::Podman
+            | Runtime::PodmanPod
+            | Runtime::Ctr => &["ipc", "mnt", "net", "pid", "uts"],
+            // Subordinate ids need a user namespace; podman makes no cgroup namespace here.
+            Runtime::PodmanRootless => &["ipc", "mnt", "net", "pid", "user", "uts"],
+            Runtime::Lxc | Runtime::Nspawn | Runtime::NspawnBare | Runtime::Bwrap => {
                 &["cgroup", "ipc", "mnt", "net", "pid", "uts"]
             }
             Runtime::Firejail => &["ipc", "mnt", "net", "pid", "uts"],
@@ -115,10 +184,15 @@ pub fn unavailable(rt: Runtime) -> Option<String> {
     if unsafe { libc::geteuid() } != 0 {
         return Some("not root".into());
     }
-    if !in_path(rt.program()) {
-        return Some(format!("{} is not installed", rt.program()));
+    for prog in std::iter::once(rt.program()).chain(rt.also_needs().iter().copied()) {
+        if !in_path(prog) {
+            return Some(format!("{prog} is not installed"));
+        }
     }
-    if rt == Runtime::Nspawn || rt == Runtime::Runc || rt == Runtime::Lxc || rt == Runtime::Bwrap {
+    if !matches!(
+        rt,
+        Runtime::Firejail | Runtime::FirejailHostNet | Runtime::Netns
+    ) {
         if let Some(why) = rootfs::unavailable() {
             return Some(why);
         }
@@ -126,7 +200,32 @@ pub fn unavailable(rt: Runtime) -> Option<String> {
     if !in_path("nsenter") {
         return Some("nsenter is not installed".into());
     }
-    None
+    prepare(rt).err()
+}
+
+/// What the machine must have before `rt` can start a container (docs/runtimes.md): the
+/// daemons, crun's cgroups, the rootless user, the images. Done once, kept.
+fn prepare(rt: Runtime) -> Result<(), String> {
+    use super::machine;
+    if rt.is_podman() || rt == Runtime::Crun {
+        machine::ensure_crun_cgroups()?;
+    }
+    match rt {
+        Runtime::Docker => {
+            machine::ensure_dockerd()?;
+            machine::ensure_docker_image()?;
+        }
+        Runtime::Ctr => machine::ensure_containerd()?,
+        Runtime::Podman | Runtime::PodmanPod => {
+            machine::ensure_podman_image(false)?;
+        }
+        Runtime::PodmanRootless => {
+            machine::ensure_rootless_user()?;
+            machine::ensure_podman_image(true)?;
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 /// Skips (false, printing why) when `rt` cannot run here, or panics under
@@ -261,6 +360,17 @@ pub fn threads(pid: u32) -> Vec<u32> {
         .unwrap_or_default()
 }
 
+/// Every live process.
+pub fn all_pids() -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .map(|d| {
+            d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+                .filter(|&p| Proc::of(p).is_some())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// `root` and every live process below it in the process tree.
 pub fn descendants(root: u32) -> Vec<u32> {
     let mut parent = Vec::new();
@@ -327,6 +437,14 @@ pub struct Container {
     dir: tempfile::TempDir,
     /// Cgroup directories the test made (nspawn's scope), removed deepest first.
     cgroups: Vec<PathBuf>,
+    /// The runtime's full id where it makes one (docker, podman: 64 hex).
+    full_id: Option<String>,
+    /// The image it runs, as the runtime reports it (docker, podman).
+    image: Option<String>,
+    /// A podman pod's name and id.
+    pod: Option<(String, String)>,
+    /// Exec ids handed to `ctr task exec`.
+    exec_seq: AtomicUsize,
     stopped: bool,
 }
 
@@ -372,12 +490,20 @@ impl Container {
             children: Vec::new(),
             dir,
             cgroups: Vec::new(),
+            full_id: None,
+            image: None,
+            pod: None,
+            exec_seq: AtomicUsize::new(0),
             stopped: false,
         };
         match rt {
-            Runtime::Runc => c.start_runc(join_net.as_deref()),
+            Runtime::Runc | Runtime::Crun => c.start_runc(join_net.as_deref()),
             Runtime::Lxc => c.start_lxc(),
-            Runtime::Nspawn => c.start_nspawn(),
+            Runtime::Nspawn | Runtime::NspawnBare => c.start_nspawn(),
+            Runtime::Docker | Runtime::Podman | Runtime::PodmanPod | Runtime::PodmanRootless => {
+                c.start_engine()
+            }
+            Runtime::Ctr => c.start_ctr(),
             Runtime::Bwrap => c.start_bwrap(),
             Runtime::Firejail | Runtime::FirejailHostNet => c.start_firejail(),
             Runtime::Netns => c.start_netns(),
@@ -395,6 +521,22 @@ impl Container {
     /// name, firejail's --name, the netns name; bwrap has none, it is the hostname we set.
     pub fn id(&self) -> &str {
         &self.id
+    }
+
+    /// The runtime's full id (docker's and podman's 64 hex digits), where it has one apart
+    /// from the name.
+    pub fn full_id(&self) -> Option<&str> {
+        self.full_id.as_deref()
+    }
+
+    /// The image, as `docker ps` / `podman ps` print it.
+    pub fn image(&self) -> Option<&str> {
+        self.image.as_deref()
+    }
+
+    /// A podman pod's (name, id).
+    pub fn pod(&self) -> Option<(&str, &str)> {
+        self.pod.as_ref().map(|(n, i)| (n.as_str(), i.as_str()))
     }
 
     /// Host pid of its first task: PID 1 of its pid namespace (runc and LXC: the payload;
@@ -468,7 +610,50 @@ impl Container {
                 s(&["firejail", "--quiet", &format!("--join={}", self.id), "--"])
             }
             Runtime::Netns => s(&["ip", "netns", "exec", &self.id]),
+            Runtime::NspawnBare => s(&["nsenter", "-t", &self.payload.pid.to_string(), "-a", "--"]),
+            Runtime::Crun => s(&["crun", "exec", &self.id]),
+            Runtime::Docker
+            | Runtime::Podman
+            | Runtime::PodmanPod
+            | Runtime::PodmanRootless
+            | Runtime::Ctr => unreachable!("{:?} enters through enter_daemon", self.runtime),
         }
+    }
+
+    /// The command that runs a program inside a daemon-managed container, detached or in
+    /// the foreground.
+    fn enter_daemon(&self, detach: bool) -> Command {
+        let mut cmd = match self.runtime {
+            Runtime::Docker => super::machine::docker(),
+            Runtime::Ctr => {
+                let n = self.exec_seq.fetch_add(1, Ordering::Relaxed);
+                let mut cmd = command("ctr");
+                cmd.args(["task", "exec", "--exec-id", &format!("x{n}")]);
+                if detach {
+                    cmd.arg("-d");
+                }
+                cmd.arg(&self.id);
+                return cmd;
+            }
+            rt => super::machine::podman(rt == Runtime::PodmanRootless),
+        };
+        cmd.arg("exec");
+        if detach {
+            cmd.arg("-d");
+        }
+        cmd.arg(&self.id);
+        cmd
+    }
+
+    fn is_daemon(&self) -> bool {
+        matches!(
+            self.runtime,
+            Runtime::Docker
+                | Runtime::Podman
+                | Runtime::PodmanPod
+                | Runtime::PodmanRootless
+                | Runtime::Ctr
+        )
     }
 
     /// Starts `args` inside the running container, the runtime's way (`runc exec -d`,
@@ -477,9 +662,30 @@ impl Container {
     /// container's tasks, until [`Container::stop`].
     pub fn exec(&mut self, args: &[&str]) -> u32 {
         assert!(!self.stopped, "exec into a stopped container");
-        let proc = if self.runtime == Runtime::Runc {
+        let proc = if self.is_daemon() {
+            let mut cmd = self.enter_daemon(true);
+            cmd.args(args);
+            self.run_logged(cmd, &format!("exec{}", self.execs.len()));
+            // The daemon starts it (a child of the shim or of an exec conmon): found by what
+            // it runs and the container's pid namespace.
+            let want: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+            let ns = self.ns("pid");
+            let known = self.execs.clone();
+            let pid = wait_for(
+                START_LIMIT,
+                || format!("{} exec {args:?}: no such process joined", self.id),
+                || {
+                    all_pids().into_iter().find(|&p| {
+                        cmdline(p) == want
+                            && ns_of(p, "pid") == Some(ns)
+                            && !known.iter().any(|k| k.pid == p)
+                    })
+                },
+            );
+            Proc::of(pid).unwrap()
+        } else if matches!(self.runtime, Runtime::Runc | Runtime::Crun) {
             let pidfile = self.dir().join(format!("exec{}.pid", self.execs.len()));
-            let mut cmd = command("runc");
+            let mut cmd = command(self.runtime.program());
             cmd.args(["exec", "-d", "--pid-file"])
                 .arg(&pidfile)
                 .arg(&self.id)
@@ -527,6 +733,14 @@ impl Container {
     /// Runs `/bin/sh -c script` inside to completion and returns its output (the same entry
     /// as [`Container::exec`], in the foreground).
     pub fn run(&self, script: &str) -> Output {
+        if self.is_daemon() {
+            return self
+                .enter_daemon(false)
+                .args(["/bin/sh", "-c", script])
+                .stdin(Stdio::null())
+                .output()
+                .unwrap_or_else(|e| panic!("{} exec: {e}", self.id));
+        }
         let prefix = self.enter_prefix();
         command(&prefix[0])
             .args(&prefix[1..])
@@ -575,15 +789,41 @@ impl Container {
                 .status()
         };
         match self.runtime {
-            Runtime::Runc => {
+            Runtime::Runc | Runtime::Crun => {
                 // KILL to init ends the pid namespace; exec'd processes die with it.
-                let _ = quiet("runc", &["kill", &self.id, "KILL"]);
+                let _ = quiet(self.runtime.program(), &["kill", &self.id, "KILL"]);
+            }
+            Runtime::Docker => {
+                let _ = super::machine::docker()
+                    .args(["rm", "-f", &self.id])
+                    .stdin(Stdio::null())
+                    .output();
+            }
+            Runtime::Podman | Runtime::PodmanRootless => {
+                // -t 0: sleep as PID 1 ignores SIGTERM; podman would wait 10 s for it.
+                let _ = super::machine::podman(self.runtime == Runtime::PodmanRootless)
+                    .args(["rm", "-f", "-t", "0", &self.id])
+                    .stdin(Stdio::null())
+                    .output();
+            }
+            Runtime::PodmanPod => {
+                let pod = self
+                    .pod
+                    .as_ref()
+                    .map_or(format!("{}-pod", self.id), |p| p.0.clone());
+                let _ = super::machine::podman(false)
+                    .args(["pod", "rm", "-f", "-t", "0", &pod])
+                    .stdin(Stdio::null())
+                    .output();
+            }
+            Runtime::Ctr => {
+                let _ = quiet("ctr", &["task", "kill", "-s", "KILL", &self.id]);
             }
             Runtime::Lxc => {
                 let lxcpath = self.lxcpath();
                 let _ = quiet("lxc-stop", &["-P", &lxcpath, "-n", &self.id, "-k"]);
             }
-            Runtime::Nspawn => {
+            Runtime::Nspawn | Runtime::NspawnBare => {
                 // nspawn answers SIGTERM by killing its container.
                 if let Some(c) = self.children.first() {
                     unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
@@ -647,7 +887,17 @@ impl Container {
                 .status();
         };
         match self.runtime {
-            Runtime::Runc => quiet("runc", &["delete", "-f", &self.id]),
+            Runtime::Runc | Runtime::Crun => {
+                quiet(self.runtime.program(), &["delete", "-f", &self.id])
+            }
+            Runtime::Ctr => {
+                quiet("ctr", &["task", "rm", "-f", &self.id]);
+                quiet("ctr", &["container", "rm", &self.id]);
+            }
+            Runtime::NspawnBare => {
+                let _ = std::fs::remove_dir(format!("/run/systemd/nspawn/propagate/{}", self.id));
+            }
+            Runtime::Docker | Runtime::Podman | Runtime::PodmanPod | Runtime::PodmanRootless => {}
             Runtime::Lxc => {
                 // Not lxc-destroy: it deletes the rootfs directory, the one every test shares.
                 let _ = std::fs::remove_dir_all(Path::new(&self.lxcpath()).join(&self.id));
@@ -827,12 +1077,12 @@ impl Container {
         )
         .unwrap();
         let pidfile = self.dir().join("init.pid");
-        let mut cmd = command("runc");
+        let mut cmd = command(self.runtime.program());
         cmd.current_dir(&bundle)
             .args(["run", "-d", "--pid-file"])
             .arg(&pidfile)
             .arg(&self.id);
-        self.run_logged(cmd, "runc");
+        self.run_logged(cmd, self.runtime.program());
         let pid: u32 = std::fs::read_to_string(&pidfile)
             .unwrap()
             .trim()
@@ -840,9 +1090,10 @@ impl Container {
             .unwrap();
         self.payload = Proc::of(pid).unwrap_or_else(|| {
             panic!(
-                "{}: runc init {pid} exited: {}",
+                "{}: {} init {pid} exited: {}",
                 self.id,
-                self.log_text("runc")
+                self.runtime.program(),
+                self.log_text(self.runtime.program())
             )
         });
     }
@@ -910,7 +1161,12 @@ impl Container {
         // have made, on the hierarchies systemd manages (name=systemd v1 and the v2 one), and
         // starts nspawn in it.
         let mut procs = Vec::new();
-        for h in hierarchies().into_iter().filter(|h| systemd_managed(h)) {
+        let scopes = if self.runtime == Runtime::Nspawn {
+            hierarchies()
+        } else {
+            Vec::new()
+        };
+        for h in scopes.into_iter().filter(|h| systemd_managed(h)) {
             let scope = h
                 .join("machine.slice")
                 .join(format!("machine-{}.scope", self.id));
@@ -970,6 +1226,102 @@ impl Container {
         .args(PAYLOAD);
         let root = self.spawn_logged(cmd, "bwrap");
         self.find_payload_below(root, "bwrap");
+    }
+
+    /// docker and podman: `run -d --name ID --network none IMAGE sleep`, in a pod of two
+    /// for PodmanPod; the payload's pid, the full id and the image from `inspect`.
+    fn start_engine(&mut self) {
+        use super::machine;
+        let rootless = self.runtime == Runtime::PodmanRootless;
+        let engine = || {
+            if self.runtime == Runtime::Docker {
+                machine::docker()
+            } else {
+                machine::podman(rootless)
+            }
+        };
+        let image = if self.runtime == Runtime::Docker {
+            machine::ensure_docker_image()
+        } else {
+            machine::ensure_podman_image(rootless)
+        }
+        .unwrap_or_else(|e| panic!("{}: image: {e}", self.id));
+        let run = |name: &str, pod: Option<&str>, log: &str| {
+            let mut cmd = engine();
+            cmd.args(["run", "-d", "--name", name]);
+            match pod {
+                Some(pod) => cmd.args(["--pod", pod]),
+                None => cmd.args(["--network", "none"]),
+            };
+            cmd.arg(&image).args(PAYLOAD);
+            self.run_logged(cmd, log);
+        };
+        if self.runtime == Runtime::PodmanPod {
+            let pod = format!("{}-pod", self.id);
+            let mut cmd = engine();
+            cmd.args(["pod", "create", "--name", &pod, "--network", "none"]);
+            self.run_logged(cmd, "pod-create");
+            let out = engine()
+                .args(["pod", "inspect", "-f", "{{.Id}}", &pod])
+                .output()
+                .unwrap();
+            let pod_id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            assert_eq!(pod_id.len(), 64, "{pod}: pod inspect: {out:?}");
+            run(&self.id.clone(), Some(&pod), "run");
+            run(&format!("{}-b", self.id), Some(&pod), "run-b");
+            self.pod = Some((pod, pod_id));
+        } else {
+            run(&self.id.clone(), None, "run");
+        }
+        let inspect = |what: &str| {
+            let out = engine()
+                .args(["inspect", "-f", what, &self.id])
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{}: inspect: {out:?}", self.id);
+            String::from_utf8_lossy(&out.stdout).trim().to_string()
+        };
+        let pid: u32 = inspect("{{.State.Pid}}").parse().unwrap();
+        self.full_id = Some(inspect("{{.Id}}"));
+        self.image = Some(image.clone());
+        self.payload = Proc::of(pid).unwrap_or_else(|| {
+            panic!(
+                "{}: payload {pid} exited: {}",
+                self.id,
+                self.log_text("run")
+            )
+        });
+    }
+
+    /// `ctr run -d --rootfs ROOTFS ID sleep` in containerd's default namespace; the
+    /// payload's pid from `ctr task ls`.
+    fn start_ctr(&mut self) {
+        let rootfs = rootfs::busybox_rootfs();
+        let mut cmd = command("ctr");
+        // No image, so no image config: PATH is the spec's, for `ctr task exec` too.
+        cmd.args([
+            "run",
+            "-d",
+            "--null-io",
+            "--read-only",
+            "--env",
+            "PATH=/bin:/sbin",
+        ])
+        .arg("--rootfs")
+        .arg(rootfs)
+        .arg(&self.id)
+        .args(PAYLOAD);
+        self.run_logged(cmd, "ctr");
+        let out = command("ctr").args(["task", "ls"]).output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        let pid: u32 = text
+            .lines()
+            .find_map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                (f.first() == Some(&self.id.as_str())).then(|| f.get(1)?.parse().ok())?
+            })
+            .unwrap_or_else(|| panic!("{}: not in ctr task ls: {text}", self.id));
+        self.payload = Proc::of(pid).unwrap();
     }
 
     fn start_firejail(&mut self) {
