@@ -148,6 +148,12 @@ pub struct Attributor {
     /// that group's key replaces it: a thread that goes back and forth between known sets
     /// (setns) is placed without classifying its set again.
     set_group: Vec<Option<GroupId>>,
+    /// Groups by the label they hold: live ones and ended ones whose namespaces may still
+    /// be entered. A label names a namespace as `lsns` does, by its inode number, so that
+    /// whoever looks at the same namespaces (ps, record, top) calls them alike; a group
+    /// whose namespace is known dead (its number came back for a new one) gives it up.
+    labels: HashMap<String, GroupId>,
+    /// How many groups held each label before, for [`Group::generation`].
     generations: HashMap<String, u32>,
     live: HashMap<u32, Task>,
     /// Ended tasks sorted by end time, kept for [`Attributor::grace_ns`]. No index by tid:
@@ -203,6 +209,7 @@ impl Attributor {
             groups: vec![host_group],
             by_key: HashMap::new(),
             set_group: Vec::new(),
+            labels: HashMap::new(),
             generations: HashMap::new(),
             live: HashMap::new(),
             dead: VecDeque::new(),
@@ -849,19 +856,30 @@ impl Attributor {
                 self.remember(set, g);
                 return (g, false);
             }
-            // Its namespaces are gone and new ones carry their numbers: the sets that led
-            // to the old group must not lead there any more.
-            for slot in self.set_group.iter_mut().filter(|s| **s == Some(g)) {
-                *slot = None;
+            // Its namespaces are gone and new ones carry their numbers.
+            self.supersede(g, time);
+        }
+        // The group whose label names a namespace just created with its number is dead
+        // too (a dead mnt namespace's inode may come back as a net namespace's, but labels
+        // name each kind with a prefix of its own).
+        let base = Group::label_for(kind, &key, 0);
+        if let (Some(&h), Some((i, _))) = (self.labels.get(&base), Group::primary(kind, &key)) {
+            if created & (1 << i) != 0 && self.groups[h.0 as usize].ended_ns.is_some() {
+                self.supersede(h, time);
             }
         }
-        // Generations count per label, not per key: a dead mnt namespace's inode may come
-        // back as a net namespace's, and labels name both by inode.
-        let base = Group::label_for(kind, &key, 0);
+        // Groups that share their first one's namespace at once are numbered after it.
+        let mut label = base.clone();
+        let mut n = 0;
+        while self.labels.contains_key(&label) {
+            n += 1;
+            label = Group::label_for(kind, &key, n);
+        }
         let gen = self.generations.entry(base).or_insert(0);
         let generation = *gen;
         *gen += 1;
         let id = GroupId(self.groups.len() as u32);
+        self.labels.insert(label.clone(), id);
         self.groups.push(Group {
             id,
             kind,
@@ -869,7 +887,7 @@ impl Attributor {
             generation,
             first_set: set,
             differs: differs_from_host(&s, &self.host),
-            label: Group::label_for(kind, &key, generation),
+            label,
             started_ns: time,
             ended_ns: None,
             live_tasks: 0,
@@ -888,6 +906,30 @@ impl Attributor {
             group: id,
         });
         (id, true)
+    }
+
+    /// Forgets ended group `g` as a place to go: its namespaces are gone (new ones carry
+    /// their numbers), so its key, label and sets lead elsewhere from now on. An end not
+    /// declared yet is declared now, before the start of the group that replaces it.
+    fn supersede(&mut self, g: GroupId, time: u64) {
+        let group = &self.groups[g.0 as usize];
+        if self.labels.get(&group.label) == Some(&g) {
+            self.labels.remove(&group.label);
+        }
+        if self.by_key.get(&group.key) == Some(&g) {
+            self.by_key.remove(&group.key);
+        }
+        for slot in self.set_group.iter_mut().filter(|s| **s == Some(g)) {
+            *slot = None;
+        }
+        if let Some(i) = self.exiting.iter().position(|(x, _)| *x == g) {
+            let (_, left) = self.exiting.remove(i).expect("found above");
+            self.changes.push(Change {
+                time_ns: time.saturating_sub(1).max(left),
+                kind: ChangeKind::Exit,
+                group: g,
+            });
+        }
     }
 
     /// An ended group that a task entered again (its namespaces lived on, held by a file
@@ -954,13 +996,17 @@ fn key_mask(key: &NsSet) -> u32 {
         .fold(0, |m, (i, _)| m | 1 << i)
 }
 
-/// The namespaces a successful call created, as a link mask: unshare's and clone's
-/// CLONE_NEW* flags; setns creates none. (unshare's CLONE_NEWPID and CLONE_NEWTIME move
-/// only children; a child's own record shows its new pid namespace as new anyway.)
+/// The namespaces a successful call created where its caller (unshare) or child (clone)
+/// is, as a link mask: CLONE_NEW* flags; setns creates none. unshare's CLONE_NEWPID moves
+/// only children, whose own records show the new pid namespace as new.
 pub fn created_by(cause: &Cause) -> u32 {
     if matches!(cause.syscall, Syscall::Setns) || cause.ret < 0 {
         return 0;
     }
+    let moved = match cause.syscall {
+        Syscall::Unshare => !(1 << NsKind::Pid as u32),
+        _ => !0,
+    };
     const FLAGS: [(u64, NsKind); 7] = [
         (libc::CLONE_NEWNET as u64, NsKind::Net),
         (libc::CLONE_NEWUTS as u64, NsKind::Uts),
@@ -974,6 +1020,7 @@ pub fn created_by(cause: &Cause) -> u32 {
         .iter()
         .filter(|(f, _)| cause.flags & f != 0)
         .fold(0, |m, (_, k)| m | 1 << *k as u32)
+        & moved
 }
 
 /// True when no link of `ns` could be read (perf writes zeros then; inode 0 is never a
@@ -1246,7 +1293,7 @@ mod tests {
     }
 
     #[test]
-    fn a_key_created_again_after_its_group_ended_is_a_new_generation() {
+    fn a_key_created_again_after_its_group_ended_is_a_new_group_under_the_same_label() {
         let mut m = Attributor::new(set(HOST));
         ns(&mut m, 0, 1, 1, &set(HOST));
         let a = ns(&mut m, 10, 200, 200, &set(CT));
@@ -1257,32 +1304,59 @@ mod tests {
         fork(&mut m, 30, 201, 201, 1);
         let b = ns(&mut m, 31, 201, 201, &set(CT));
         assert_ne!(a, b);
+        // The label names the namespace, as lsns does: `ps` now says ct-14 too.
         assert_eq!(m.group(a).label, "ct-14");
-        assert_eq!(m.group(b).label, "ct-14.1");
+        assert_eq!(m.group(b).label, "ct-14");
+        assert_eq!((m.group(a).generation, m.group(b).generation), (0, 1));
+        // The dead one's end comes before the new one's start.
+        let seen: Vec<Change> = m.take_changes().collect();
+        let kinds: Vec<(ChangeKind, GroupId)> = seen.iter().map(|c| (c.kind, c.group)).collect();
+        assert_eq!(
+            kinds,
+            vec![
+                (ChangeKind::Start, a),
+                (ChangeKind::Exit, a),
+                (ChangeKind::Start, b)
+            ]
+        );
+        assert!(seen[1].time_ns < seen[2].time_ns);
         assert_eq!(m.attribute(200, 200, 15).unwrap().group, a);
         assert_eq!(m.attribute(201, 201, 35).unwrap().group, b);
-        exit(&mut m, 40, 201);
-        // An existing task whose unshare the probe saw creating them: a third.
-        let flags = (libc::CLONE_NEWNS | libc::CLONE_NEWPID) as u64;
-        let c = cause(Syscall::Unshare, flags);
-        let ct = set(CT);
-        let ev = ev(
-            50,
-            1,
-            1,
-            Body::Namespaces {
-                ns: &ct,
+        // The sets that led to the old group lead to the new one.
+        assert_eq!(ns(&mut m, 40, 300, 300, &set(CT)), b);
+
+        // A host task's unshare(CLONE_NEWNET), seen by the probe, twice, the second net
+        // namespace with the first one's number: two groups. Without the probe (a perf.data
+        // file) the second is taken for a return into the first.
+        let net = set(NETNS);
+        let unshare = cause(Syscall::Unshare, libc::CLONE_NEWNET as u64);
+        let made = |m: &mut Attributor, t: u64| {
+            let body = Body::Namespaces {
+                ns: &net,
                 comm: None,
-                cause: Some(&c),
-            },
-        );
-        let third = m.observe(&ev).unwrap();
-        assert_eq!(m.group(third).label, "ct-14.2");
-        // Entering it again (setns; no cause known) is the same group.
-        ns(&mut m, 60, 1, 1, &set(HOST));
-        assert_eq!(ns(&mut m, 70, 1, 1, &set(CT)), third);
-        // The sets that led to an older generation lead to the newest.
-        assert_eq!(ns(&mut m, 80, 300, 300, &set(CT)), third);
+                cause: Some(&unshare),
+            };
+            m.observe(&ev(t, 2, 2, body)).unwrap()
+        };
+        ns(&mut m, 50, 2, 2, &set(HOST));
+        let first = made(&mut m, 60);
+        ns(&mut m, 70, 2, 2, &set(HOST));
+        let second = made(&mut m, 80);
+        assert_ne!(first, second);
+        assert_eq!(m.group(second).label, "sb-30");
+        ns(&mut m, 90, 2, 2, &set(HOST));
+        assert_eq!(ns(&mut m, 100, 2, 2, &net), second, "setns back: the same");
+    }
+
+    #[test]
+    fn groups_sharing_a_namespace_at_once_are_numbered() {
+        let mut m = Attributor::new(set(HOST));
+        // Two containers in one pid namespace with their own mount namespaces (a process
+        // that unshared its mount namespace inside a container).
+        let a = ns(&mut m, 10, 200, 200, &set(CT));
+        let b = ns(&mut m, 20, 201, 201, &set([10, 11, 12, 14, 5, 40, 7]));
+        assert_eq!(m.group(a).label, "ct-14");
+        assert_eq!(m.group(b).label, "ct-14.1");
     }
 
     #[test]

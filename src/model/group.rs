@@ -170,22 +170,33 @@ pub struct Group {
 }
 
 impl Group {
-    pub(crate) fn label_for(kind: Kind, key: &NsSet, generation: u32) -> String {
-        let (prefix, link) = match kind {
+    /// The label of a group of `kind` keyed by `key`, with `n` > 0 for the n-th other
+    /// group that shares its first one's namespace (see [`Group::primary`]) at once.
+    pub(crate) fn label_for(kind: Kind, key: &NsSet, n: u32) -> String {
+        let prefix = match kind {
             Kind::Host => return "host".to_string(),
-            Kind::Container => ("ct", key.get(NsKind::Pid)),
-            Kind::Sandbox => (
-                "sb",
-                key.get(NsKind::Net)
-                    .filter(|l| l.ino != 0)
-                    .or_else(|| key.links().iter().copied().find(|l| l.ino != 0)),
-            ),
+            Kind::Container => "ct",
+            Kind::Sandbox => "sb",
         };
-        let ino = link.map_or(0, |l| l.ino);
-        if generation == 0 {
+        let ino = Group::primary(kind, key).map_or(0, |(_, l)| l.ino);
+        if n == 0 {
             format!("{prefix}-{ino}")
         } else {
-            format!("{prefix}-{ino}.{generation}")
+            format!("{prefix}-{ino}.{n}")
+        }
+    }
+
+    /// The namespace a group's label names, with its link index: a container's pid
+    /// namespace, a sandbox's network namespace, else the first that differs.
+    pub(crate) fn primary(kind: Kind, key: &NsSet) -> Option<(usize, NsLink)> {
+        let links = key.links();
+        let at =
+            |k: NsKind| Some((k as usize, *links.get(k as usize)?)).filter(|(_, l)| l.ino != 0);
+        match kind {
+            Kind::Host => None,
+            Kind::Container => at(NsKind::Pid),
+            Kind::Sandbox => at(NsKind::Net)
+                .or_else(|| links.iter().copied().enumerate().find(|(_, l)| l.ino != 0)),
         }
     }
 
