@@ -106,7 +106,7 @@ pub fn refine_at(roots: &Roots, proc_root: &Path, pid: u32, naming: &mut Naming)
         _ => {}
     }
     if kube_candidate(naming) {
-        if let Some((pod, found_by)) = find_pod_names(roots, &chain, naming) {
+        if let Some((pod, found_by)) = find_pod_names(roots, proc_root, pid, &chain, naming) {
             pod.apply(naming, found_by);
         }
     }
@@ -126,10 +126,14 @@ fn kube_candidate(naming: &Naming) -> bool {
 /// Looks for container `naming.runtime_id`'s OCI bundle where each runtime keeps it and
 /// reads the pod's names from its annotations; returns them with the runtime whose state held
 /// them. conmon's `-b` is CRI-O's bundle; containerd's task directory holds its config.json;
-/// runc's `state.json` (roots `/run/runc`, containerd's `/run/containerd/runc/<ns>`) and
-/// crun's `status` name the bundle.
+/// while the container is being made, the `runc`/`crun` `create`/`run` above its first
+/// process (`chain`, from `pid` up) has it as `--bundle` or its working directory, before
+/// runc's `state.json` (roots `/run/runc`, containerd's `/run/containerd/runc/<ns>`) or
+/// crun's `status`, which name it once the container is made, exist.
 fn find_pod_names(
     roots: &Roots,
+    proc_root: &Path,
+    pid: u32,
     chain: &[Vec<String>],
     naming: &Naming,
 ) -> Option<(PodNames, &'static str)> {
@@ -153,6 +157,42 @@ fn find_pod_names(
             return Some((p, "containerd"));
         }
     }
+    // CRI-O runs runc and crun at their default roots too; its cgroup says it was CRI-O.
+    let own = |rt: &'static str| {
+        if naming.runtime.as_deref() == Some("cri-o") {
+            "cri-o"
+        } else {
+            rt
+        }
+    };
+    let mut p = pid;
+    for argv in chain {
+        if let Some((rt, bundle)) = oci_create(argv) {
+            let bundle = match bundle {
+                Some(b) if b.is_absolute() => Some(b),
+                b => std::fs::read_link(proc_root.join(p.to_string()).join("cwd"))
+                    .ok()
+                    .map(|cwd| b.map_or(cwd.clone(), |b| cwd.join(b))),
+            };
+            let under_containerd = opt(argv, "--root")
+                .is_some_and(|r| Path::new(r).starts_with(roots.run.join("containerd")));
+            if let Some(names) = bundle.and_then(|b| from(b.join("config.json"))) {
+                let rt = if under_containerd {
+                    "containerd"
+                } else {
+                    own(rt)
+                };
+                return Some((names, rt));
+            }
+        }
+        p = match std::fs::read_to_string(proc_root.join(p.to_string()).join("stat"))
+            .ok()
+            .and_then(|s| stat_ppid(&s))
+        {
+            Some(pp) => pp,
+            None => break,
+        };
+    }
     let containerd_runc = roots.run.join("containerd/runc");
     for ns in subdirs(&containerd_runc) {
         let state = containerd_runc.join(ns).join(id).join("state.json");
@@ -163,14 +203,6 @@ fn find_pod_names(
             return Some((p, "containerd"));
         }
     }
-    // CRI-O runs runc and crun at their default roots too; its cgroup says it was CRI-O.
-    let own = |rt: &'static str| {
-        if naming.runtime.as_deref() == Some("cri-o") {
-            "cri-o"
-        } else {
-            rt
-        }
-    };
     let runc_state = roots.run.join("runc").join(id).join("state.json");
     if let Some(p) = read_bounded(&runc_state)
         .and_then(|b| runc_bundle(&b))
@@ -186,6 +218,23 @@ fn find_pod_names(
         return Some((p, own("crun")));
     }
     None
+}
+
+/// An OCI runtime's command line that makes a container (`runc [global options] create|run
+/// [--bundle DIR] ID`, crun alike): the runtime and the `--bundle`/`-b` it was given (else it
+/// is the command's working directory). `runc init`, the container's own first process, is
+/// not one.
+fn oci_create(argv: &[String]) -> Option<(&'static str, Option<PathBuf>)> {
+    let rt = match argv.first()?.rsplit('/').next()? {
+        "runc" => "runc",
+        "crun" => "crun",
+        _ => return None,
+    };
+    if argv.iter().any(|a| a == "init") || !argv.iter().any(|a| a == "create" || a == "run") {
+        return None;
+    }
+    let bundle = opt(argv, "--bundle").or_else(|| opt(argv, "-b"));
+    Some((rt, bundle.map(PathBuf::from)))
 }
 
 /// A path component that stays one: no separator, no `.` or `..`.
@@ -1215,6 +1264,41 @@ mod tests {
         .unwrap();
         let plain = from_cgroup("runc", "plain", "/plain");
         assert_eq!(h.refine(910, plain.clone()), plain);
+    }
+
+    #[test]
+    fn kubernetes_names_while_runc_makes_the_container() {
+        // Before runc writes its state: `runc run` above `runc init` has the bundle as its
+        // working directory; containerd's shim passes --bundle and --root.
+        assert_eq!(oci_create(&argv("runc init")), None);
+        assert_eq!(oci_create(&argv("/usr/bin/sleep run")), None);
+        assert_eq!(
+            oci_create(&argv("runc --root /run/containerd/runc/k8s.io --log /x create --bundle /b --pid-file /p id")),
+            Some(("runc", Some(PathBuf::from("/b"))))
+        );
+        assert_eq!(oci_create(&argv("crun run -d id")), Some(("crun", None)));
+        let h = FakeHost::new(&[
+            (930, 1, b"runc\0run\0-d\0--pid-file\0/p\0c1\0"),
+            (931, 930, b"runc\0init\0"),
+            (932, 931, b"runc\0init\0"),
+        ]);
+        h.mkdir("bundle");
+        std::fs::write(
+            h.dir.path().join("bundle/config.json"),
+            fixture("containerd-container.config.json"),
+        )
+        .unwrap();
+        std::os::unix::fs::symlink(
+            h.dir.path().join("bundle"),
+            h.dir.path().join("proc/930/cwd"),
+        )
+        .unwrap();
+        let mut from_path = from_cgroup("kubernetes", "c1", &format!("/kubepods/pod{POD_UID}/c1"));
+        from_path.pod_uid = Some(POD_UID.into());
+        let n = h.refine(932, from_path);
+        assert_eq!(n.runtime.as_deref(), Some("runc"));
+        assert_eq!(n.name.as_deref(), Some("nginx"));
+        assert_eq!(n.pod_name.as_deref(), Some("web-7d4b9c8f6-x2x9q"));
     }
 
     #[test]
