@@ -10,6 +10,7 @@
 //! | podman (rootful and rootless) | conmon (the container's parent): `-c <id> -n <name> -b <bundle>`; the bundle's storage root has `libpod/bolt_state.db`, whose container and pod configs are JSON values |
 //! | containerd (`ctr`) | the shim (the container's parent): `-namespace <ns> -id <id>`; cgroup `/<ns>/<id>` with `/run/containerd/io.containerd.runtime.v2.task/<ns>/<id>` present |
 //! | runc, crun | their state directories, `/run/runc/<id>` and `/run/crun/<id>` |
+//! | Kubernetes (containerd's CRI, CRI-O) | the CRI's annotations in the container's OCI bundle (`config.json`), found through containerd's task directory, conmon's `-b`, or runc's and crun's state |
 //! | systemd-nspawn | the supervisor (the container's parent): `-M <name>`, else the `-D` directory's name |
 //! | firejail | the outer firejail: `--name=<name>` |
 //! | bubblewrap | the outer bwrap: `--hostname <name>` |
@@ -104,6 +105,332 @@ pub fn refine_at(roots: &Roots, proc_root: &Path, pid: u32, naming: &mut Naming)
         }
         _ => {}
     }
+    if kube_candidate(naming) {
+        if let Some((pod, found_by)) = find_pod_names(roots, proc_root, pid, &chain, naming) {
+            pod.apply(naming, found_by);
+        }
+    }
+}
+
+/// Whether a container may carry a CRI's annotations: under kubepods, or made by a runtime
+/// that kubelets drive (docker and podman keep their own names, and podman writes CRI-O's
+/// container-type annotation on containers of no pod).
+fn kube_candidate(naming: &Naming) -> bool {
+    naming.pod_uid.is_some()
+        || matches!(
+            naming.runtime.as_deref(),
+            Some("containerd" | "cri-o" | "runc" | "crun" | "kubernetes")
+        )
+}
+
+/// Looks for container `naming.runtime_id`'s OCI bundle where each runtime keeps it and
+/// reads the pod's names from its annotations; returns them with the runtime whose state held
+/// them. conmon's `-b` is CRI-O's bundle; containerd's task directory holds its config.json;
+/// while the container is being made, the `runc`/`crun` `create`/`run` above its first
+/// process (`chain`, from `pid` up) has it as `--bundle` or its working directory, before
+/// runc's `state.json` (roots `/run/runc`, containerd's `/run/containerd/runc/<ns>`) or
+/// crun's `status`, which name it once the container is made, exist.
+fn find_pod_names(
+    roots: &Roots,
+    proc_root: &Path,
+    pid: u32,
+    chain: &[Vec<String>],
+    naming: &Naming,
+) -> Option<(PodNames, &'static str)> {
+    let from = |spec: PathBuf| read_bounded(&spec).and_then(|b| pod_names(&b));
+    if let Some(bundle) = chain
+        .iter()
+        .find_map(|a| Conmon::parse(a))
+        .and_then(|c| c.bundle)
+    {
+        if let Some(p) = from(bundle.join("config.json")) {
+            return Some((p, "cri-o"));
+        }
+    }
+    let id = naming
+        .runtime_id
+        .as_deref()
+        .filter(|id| safe_component(id))?;
+    let namespaces = subdirs(&roots.containerd_tasks);
+    for ns in &namespaces {
+        if let Some(p) = from(roots.containerd_tasks.join(ns).join(id).join("config.json")) {
+            return Some((p, "containerd"));
+        }
+    }
+    // CRI-O runs runc and crun at their default roots too; its cgroup says it was CRI-O.
+    let own = |rt: &'static str| {
+        if naming.runtime.as_deref() == Some("cri-o") {
+            "cri-o"
+        } else {
+            rt
+        }
+    };
+    let mut p = pid;
+    for argv in chain {
+        if let Some((rt, bundle)) = oci_create(argv) {
+            let bundle = match bundle {
+                Some(b) if b.is_absolute() => Some(b),
+                b => std::fs::read_link(proc_root.join(p.to_string()).join("cwd"))
+                    .ok()
+                    .map(|cwd| b.map_or(cwd.clone(), |b| cwd.join(b))),
+            };
+            let under_containerd = opt(argv, "--root")
+                .is_some_and(|r| Path::new(r).starts_with(roots.run.join("containerd")));
+            if let Some(names) = bundle.and_then(|b| from(b.join("config.json"))) {
+                let rt = if under_containerd {
+                    "containerd"
+                } else {
+                    own(rt)
+                };
+                return Some((names, rt));
+            }
+        }
+        p = match std::fs::read_to_string(proc_root.join(p.to_string()).join("stat"))
+            .ok()
+            .and_then(|s| stat_ppid(&s))
+        {
+            Some(pp) => pp,
+            None => break,
+        };
+    }
+    let containerd_runc = roots.run.join("containerd/runc");
+    for ns in subdirs(&containerd_runc) {
+        let state = containerd_runc.join(ns).join(id).join("state.json");
+        if let Some(p) = read_bounded(&state)
+            .and_then(|b| runc_bundle(&b))
+            .and_then(|b| from(b.join("config.json")))
+        {
+            return Some((p, "containerd"));
+        }
+    }
+    let runc_state = roots.run.join("runc").join(id).join("state.json");
+    if let Some(p) = read_bounded(&runc_state)
+        .and_then(|b| runc_bundle(&b))
+        .and_then(|b| from(b.join("config.json")))
+    {
+        return Some((p, own("runc")));
+    }
+    let crun_status = roots.run.join("crun").join(id).join("status");
+    if let Some(p) = read_bounded(&crun_status)
+        .and_then(|b| crun_bundle(&b))
+        .and_then(|b| from(b.join("config.json")))
+    {
+        return Some((p, own("crun")));
+    }
+    None
+}
+
+/// An OCI runtime's command line that makes a container (`runc [global options] create|run
+/// [--bundle DIR] ID`, crun alike): the runtime and the `--bundle`/`-b` it was given (else it
+/// is the command's working directory). `runc init`, the container's own first process, is
+/// not one.
+fn oci_create(argv: &[String]) -> Option<(&'static str, Option<PathBuf>)> {
+    let rt = match argv.first()?.rsplit('/').next()? {
+        "runc" => "runc",
+        "crun" => "crun",
+        _ => return None,
+    };
+    if argv.iter().any(|a| a == "init") || !argv.iter().any(|a| a == "create" || a == "run") {
+        return None;
+    }
+    let bundle = opt(argv, "--bundle").or_else(|| opt(argv, "-b"));
+    Some((rt, bundle.map(PathBuf::from)))
+}
+
+/// A path component that stays one: no separator, no `.` or `..`.
+fn safe_component(s: &str) -> bool {
+    !s.is_empty() && s != "." && s != ".." && !s.contains('/')
+}
+
+/// The names of the directories in `dir` (containerd's namespaces), none when unreadable.
+fn subdirs(dir: &Path) -> Vec<String> {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    rd.filter_map(|e| {
+        let e = e.ok()?;
+        e.file_type().ok()?.is_dir().then_some(())?;
+        e.file_name().into_string().ok()
+    })
+    .collect()
+}
+
+/// The most of a runtime's state file that is read: specs and runc's state are tens of KB;
+/// anything larger is no file of theirs.
+const MAX_STATE_BYTES: u64 = 1 << 20;
+
+/// The contents of `path` if it is at most [`MAX_STATE_BYTES`] long.
+fn read_bounded(path: &Path) -> Option<Vec<u8>> {
+    use std::io::Read;
+    let f = std::fs::File::open(path).ok()?;
+    let mut buf = Vec::new();
+    f.take(MAX_STATE_BYTES + 1).read_to_end(&mut buf).ok()?;
+    (buf.len() as u64 <= MAX_STATE_BYTES).then_some(buf)
+}
+
+/// The bundle directory from runc's `state.json`: runc keeps it among the config's labels as
+/// `bundle=<dir>` (next to the spec's annotations as `key=value`).
+pub fn runc_bundle(state: &[u8]) -> Option<PathBuf> {
+    #[derive(Deserialize)]
+    struct Config {
+        #[serde(default)]
+        labels: Vec<String>,
+    }
+    #[derive(Deserialize)]
+    struct State {
+        config: Config,
+    }
+    let s: State = serde_json::from_slice(state).ok()?;
+    s.config
+        .labels
+        .iter()
+        .find_map(|l| l.strip_prefix("bundle="))
+        .filter(|b| b.starts_with('/'))
+        .map(PathBuf::from)
+}
+
+/// The bundle directory from crun's `status` file (`"bundle"`).
+pub fn crun_bundle(status: &[u8]) -> Option<PathBuf> {
+    #[derive(Deserialize)]
+    struct Status {
+        bundle: String,
+    }
+    let s: Status = serde_json::from_slice(status).ok()?;
+    s.bundle.starts_with('/').then(|| PathBuf::from(s.bundle))
+}
+
+/// What a Kubernetes node's container runtime wrote of a pod into a container's OCI spec.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PodNames {
+    /// The pod's namespace.
+    pub namespace: Option<String>,
+    /// The pod's name.
+    pub pod_name: String,
+    /// The pod's UID.
+    pub pod_uid: Option<String>,
+    /// The container's name in the pod; [`POD_SANDBOX_NAME`] for the pod's sandbox.
+    pub container: Option<String>,
+    /// True for the pod's sandbox (the pause or infra container holding its namespaces).
+    pub sandbox: bool,
+    /// The image as the kubelet asked for it.
+    pub image: Option<String>,
+}
+
+/// The name given to a pod's sandbox (pause) container: the kubelet's own, which it writes
+/// as the sandbox's `io.kubernetes.container.name` label. Container names in a pod are DNS
+/// labels, lower case, so it never clashes with one.
+pub const POD_SANDBOX_NAME: &str = "POD";
+
+/// The pod's names from an OCI `config.json`'s annotations: containerd's CRI plugin writes
+/// `io.kubernetes.cri.*` (sandbox-namespace, sandbox-name, sandbox-uid, container-name,
+/// container-type, image-name); CRI-O copies the kubelet's labels (`io.kubernetes.pod.*`,
+/// `io.kubernetes.container.name`) and adds `io.kubernetes.cri-o.*` (ContainerType,
+/// ImageName, and the kubelet-style `Name` and `SandboxName`,
+/// `k8s_<container>_<pod>_<namespace>_<uid>_<attempt>`, used when the labels are absent).
+/// None without a pod name: not a Kubernetes container.
+pub fn pod_names(config: &[u8]) -> Option<PodNames> {
+    #[derive(Deserialize, Default)]
+    struct Annotations {
+        #[serde(rename = "io.kubernetes.cri.sandbox-namespace")]
+        cri_namespace: Option<String>,
+        #[serde(rename = "io.kubernetes.cri.sandbox-name")]
+        cri_pod: Option<String>,
+        #[serde(rename = "io.kubernetes.cri.sandbox-uid")]
+        cri_uid: Option<String>,
+        #[serde(rename = "io.kubernetes.cri.container-name")]
+        cri_container: Option<String>,
+        #[serde(rename = "io.kubernetes.cri.container-type")]
+        cri_type: Option<String>,
+        #[serde(rename = "io.kubernetes.cri.image-name")]
+        cri_image: Option<String>,
+        #[serde(rename = "io.kubernetes.pod.namespace")]
+        pod_namespace: Option<String>,
+        #[serde(rename = "io.kubernetes.pod.name")]
+        pod_name: Option<String>,
+        #[serde(rename = "io.kubernetes.pod.uid")]
+        pod_uid: Option<String>,
+        #[serde(rename = "io.kubernetes.container.name")]
+        container_name: Option<String>,
+        #[serde(rename = "io.kubernetes.cri-o.ContainerType")]
+        crio_type: Option<String>,
+        #[serde(rename = "io.kubernetes.cri-o.ImageName")]
+        crio_image: Option<String>,
+        #[serde(rename = "io.kubernetes.cri-o.Name")]
+        crio_name: Option<String>,
+        #[serde(rename = "io.kubernetes.cri-o.SandboxName")]
+        crio_sandbox_name: Option<String>,
+    }
+    #[derive(Deserialize)]
+    struct Spec {
+        #[serde(default)]
+        annotations: Option<Annotations>,
+    }
+    let a = serde_json::from_slice::<Spec>(config)
+        .ok()?
+        .annotations
+        .unwrap_or_default();
+    let nonempty = |v: Option<String>| v.filter(|s| !s.is_empty());
+    let sandbox = a.cri_type.as_deref().or(a.crio_type.as_deref()) == Some("sandbox");
+    // CRI-O's kubelet-style names: the sandbox's is k8s_<pod>_<ns>_<uid>_<attempt>, a
+    // container's k8s_<container>_<pod>_<ns>_<uid>_<attempt>; none of the parts holds `_`.
+    let parts = |s: &Option<String>, n: usize| -> Option<Vec<String>> {
+        let p: Vec<String> = s
+            .as_deref()?
+            .strip_prefix("k8s_")?
+            .split('_')
+            .map(str::to_string)
+            .collect();
+        (p.len() == n && p.iter().all(|x| !x.is_empty())).then_some(p)
+    };
+    let kube_sandbox = parts(&a.crio_sandbox_name, 4);
+    let kube_name = parts(&a.crio_name, if sandbox { 4 } else { 5 });
+    let from_crio = |i: usize| {
+        kube_sandbox.as_ref().map(|p| p[i].clone()).or_else(|| {
+            kube_name
+                .as_ref()
+                .map(|p| p[i + usize::from(!sandbox)].clone())
+        })
+    };
+    let pod_name = nonempty(a.cri_pod)
+        .or(nonempty(a.pod_name))
+        .or_else(|| from_crio(0))?;
+    let container = if sandbox {
+        Some(POD_SANDBOX_NAME.to_string())
+    } else {
+        nonempty(a.cri_container)
+            .or(nonempty(a.container_name))
+            .or_else(|| kube_name.as_ref().map(|p| p[0].clone()))
+    };
+    Some(PodNames {
+        namespace: nonempty(a.cri_namespace)
+            .or(nonempty(a.pod_namespace))
+            .or_else(|| from_crio(1)),
+        pod_name,
+        pod_uid: nonempty(a.cri_uid)
+            .or(nonempty(a.pod_uid))
+            .or_else(|| from_crio(2)),
+        container,
+        sandbox,
+        image: nonempty(a.cri_image).or(nonempty(a.crio_image)),
+    })
+}
+
+impl PodNames {
+    /// Names a container with its pod's names; `runtime` is the runtime whose state held
+    /// them. The Kubernetes namespace replaces containerd's (`k8s.io`, the shim's); the runtime
+    /// id stays the container's.
+    pub fn apply(self, naming: &mut Naming, runtime: &str) {
+        naming.runtime = Some(runtime.to_string());
+        naming.namespace = self.namespace.or(naming.namespace.take());
+        naming.pod_name = Some(self.pod_name);
+        naming.pod_uid = self.pod_uid.or(naming.pod_uid.take());
+        if let Some(c) = self.container {
+            naming.name = Some(c);
+        }
+        if let Some(i) = self.image {
+            naming.image = Some(i);
+        }
+    }
 }
 
 /// Fills `naming` from a runtime process's command line; true when `argv` is one.
@@ -139,10 +466,14 @@ fn apply_supervisor(argv: &[String], naming: &mut Naming) -> bool {
                     naming.runtime_id = Some(id.to_string());
                     naming.name = Some(id.to_string());
                 }
-            } else if weak || naming.runtime.as_deref() == Some("containerd") {
+            } else if weak
+                || (naming.runtime.as_deref() == Some("containerd")
+                    && naming.runtime_id.as_deref().is_none_or(|c| c == id))
+            {
                 set_containerd(naming, ns, id);
             } else {
-                // Kubernetes: the cgroup gave the pod, the shim still knows the namespace.
+                // Kubernetes: one shim serves a pod, `-id` is the sandbox's, so the cgroup's
+                // id stays; the shim still knows containerd's namespace.
                 naming.namespace.get_or_insert_with(|| ns.to_string());
             }
         }
@@ -729,6 +1060,245 @@ mod tests {
         assert_eq!(n.runtime.as_deref(), Some("nspawn"));
         assert_eq!(n.runtime_id.as_deref(), Some("web2"));
         assert_eq!(n.name.as_deref(), Some("web2"));
+    }
+
+    const POD_UID: &str = "5d2c6e3a-7b41-4f0e-9a8c-2e6f1b3d4c5a";
+    const CRIO_UID: &str = "9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a";
+    const CD_CT: &str = "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0";
+    const CD_SB: &str = "a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9";
+    const CRIO_CT: &str = "19b7277b9d905f981af64396c9c6bed34d39504ac63e53a75417cb5746887c21";
+
+    #[test]
+    fn containerd_cri_annotations() {
+        let c = pod_names(&fixture("containerd-container.config.json")).unwrap();
+        assert_eq!(
+            c,
+            PodNames {
+                namespace: Some("shop".into()),
+                pod_name: "web-7d4b9c8f6-x2x9q".into(),
+                pod_uid: Some(POD_UID.into()),
+                container: Some("nginx".into()),
+                sandbox: false,
+                image: Some("docker.io/library/nginx:1.25".into()),
+            }
+        );
+        let s = pod_names(&fixture("containerd-sandbox.config.json")).unwrap();
+        assert!(s.sandbox);
+        assert_eq!(s.container.as_deref(), Some(POD_SANDBOX_NAME));
+        assert_eq!(s.pod_name, "web-7d4b9c8f6-x2x9q");
+        assert_eq!(s.namespace.as_deref(), Some("shop"));
+        assert_eq!(s.pod_uid.as_deref(), Some(POD_UID));
+        assert_eq!(s.image, None);
+    }
+
+    #[test]
+    fn crio_annotations() {
+        let c = pod_names(&fixture("crio-container.config.json")).unwrap();
+        assert_eq!(
+            c,
+            PodNames {
+                namespace: Some("db".into()),
+                pod_name: "cache-0".into(),
+                pod_uid: Some(CRIO_UID.into()),
+                container: Some("redis".into()),
+                sandbox: false,
+                image: Some("docker.io/library/redis:7".into()),
+            }
+        );
+        let s = pod_names(&fixture("crio-sandbox.config.json")).unwrap();
+        assert!(s.sandbox);
+        assert_eq!(s.container.as_deref(), Some(POD_SANDBOX_NAME));
+        assert_eq!(s.pod_name, "cache-0");
+        assert_eq!(s.namespace.as_deref(), Some("db"));
+        assert_eq!(s.pod_uid.as_deref(), Some(CRIO_UID));
+    }
+
+    #[test]
+    fn crio_names_without_the_kubelet_labels() {
+        // A pod made with crictl: no io.kubernetes.pod.* labels, only CRI-O's own names.
+        let spec = br#"{"annotations": {
+            "io.kubernetes.cri-o.ContainerType": "container",
+            "io.kubernetes.cri-o.Name": "k8s_podsandbox1-redis_podsandbox1_redhat.test.crio_redhat-test-crio_0",
+            "io.kubernetes.cri-o.SandboxName": "k8s_podsandbox1_redhat.test.crio_redhat-test-crio_1",
+            "io.kubernetes.cri-o.ImageName": "docker.io/library/redis:alpine"}}"#;
+        let c = pod_names(spec).unwrap();
+        assert_eq!(c.pod_name, "podsandbox1");
+        assert_eq!(c.namespace.as_deref(), Some("redhat.test.crio"));
+        assert_eq!(c.pod_uid.as_deref(), Some("redhat-test-crio"));
+        assert_eq!(c.container.as_deref(), Some("podsandbox1-redis"));
+        assert_eq!(c.image.as_deref(), Some("docker.io/library/redis:alpine"));
+    }
+
+    #[test]
+    fn specs_of_no_pod() {
+        // runc's own spec, ctr's and podman's: no pod name, no pod.
+        assert_eq!(
+            pod_names(br#"{"ociVersion":"1.0.2","process":{"args":["sh"]}}"#),
+            None
+        );
+        assert_eq!(pod_names(br#"{"annotations":null}"#), None);
+        let podman = br#"{"annotations":{"io.container.manager":"libpod",
+            "io.kubernetes.cri-o.ContainerType":"container","io.kubernetes.cri-o.TTY":"false"}}"#;
+        assert_eq!(pod_names(podman), None);
+        assert_eq!(pod_names(b"{\"annotations\":"), None);
+        // Malformed kubelet-style names give nothing rather than shifted parts.
+        let bad = br#"{"annotations":{"io.kubernetes.cri-o.SandboxName":"k8s_a_b"}}"#;
+        assert_eq!(pod_names(bad), None);
+    }
+
+    #[test]
+    fn bundles_from_runc_and_crun_state() {
+        let state = br#"{"id":"x","init_process_pid":7,"config":{"rootfs":"/b/rootfs",
+            "labels":["io.kubernetes.cri.sandbox-name=web","bundle=/run/b"]}}"#;
+        assert_eq!(runc_bundle(state), Some(PathBuf::from("/run/b")));
+        assert_eq!(
+            runc_bundle(br#"{"config":{"labels":["bundle=rel"]}}"#),
+            None
+        );
+        assert_eq!(runc_bundle(br#"{"config":{}}"#), None);
+        let status = br#"{"pid":7,"cgroup-path":"/x","rootfs":"/b/rootfs","bundle":"/run/b","owner":"root"}"#;
+        assert_eq!(crun_bundle(status), Some(PathBuf::from("/run/b")));
+        assert_eq!(crun_bundle(b"{}"), None);
+    }
+
+    #[test]
+    fn kubernetes_names_from_containerd_task_dir() {
+        // A pod's container under the shim the pod shares: `-id` is the sandbox's.
+        let shim = format!(
+            "/usr/bin/containerd-shim-runc-v2\0-namespace\0k8s.io\0-id\0{CD_SB}\0-address\0/run/containerd/containerd.sock\0"
+        );
+        let h = FakeHost::new(&[(900, 1, shim.as_bytes()), (901, 900, b"nginx\0")]);
+        let task = format!("tasks/k8s.io/{CD_CT}");
+        h.mkdir(&task);
+        std::fs::write(
+            h.dir.path().join(&task).join("config.json"),
+            fixture("containerd-container.config.json"),
+        )
+        .unwrap();
+        let slice = format!(
+            "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod{}.slice/cri-containerd-{CD_CT}.scope",
+            POD_UID.replace('-', "_")
+        );
+        let mut from_path = from_cgroup("containerd", CD_CT, &slice);
+        from_path.pod_uid = Some(POD_UID.into());
+        let n = h.refine(901, from_path);
+        assert_eq!(n.runtime.as_deref(), Some("containerd"));
+        assert_eq!(n.runtime_id.as_deref(), Some(CD_CT), "not the shim's id");
+        assert_eq!(n.name.as_deref(), Some("nginx"));
+        assert_eq!(n.namespace.as_deref(), Some("shop"));
+        assert_eq!(n.pod_name.as_deref(), Some("web-7d4b9c8f6-x2x9q"));
+        assert_eq!(n.pod_uid.as_deref(), Some(POD_UID));
+        assert_eq!(n.image.as_deref(), Some("docker.io/library/nginx:1.25"));
+    }
+
+    #[test]
+    fn kubernetes_names_from_runc_state_and_conmon() {
+        // A bare id under a pod (cgroupfs driver): runc's state names the bundle.
+        let h = FakeHost::new(&[(910, 1, b"nginx\0")]);
+        h.mkdir("bundle");
+        std::fs::write(
+            h.dir.path().join("bundle/config.json"),
+            fixture("containerd-sandbox.config.json"),
+        )
+        .unwrap();
+        h.mkdir(&format!("run/runc/{CD_SB}"));
+        let state = serde_json::json!({"id": CD_SB, "config": {"labels": [
+            format!("bundle={}", h.dir.path().join("bundle").display())]}});
+        std::fs::write(
+            h.dir.path().join(format!("run/runc/{CD_SB}/state.json")),
+            state.to_string(),
+        )
+        .unwrap();
+        let mut from_path = from_cgroup(
+            "kubernetes",
+            CD_SB,
+            &format!("/kubepods/burstable/pod{POD_UID}/{CD_SB}"),
+        );
+        from_path.pod_uid = Some(POD_UID.into());
+        let n = h.refine(910, from_path);
+        assert_eq!(n.runtime.as_deref(), Some("runc"));
+        assert_eq!(n.name.as_deref(), Some(POD_SANDBOX_NAME));
+        assert_eq!(n.pod_name.as_deref(), Some("web-7d4b9c8f6-x2x9q"));
+        assert_eq!(n.namespace.as_deref(), Some("shop"));
+
+        // CRI-O: conmon's bundle.
+        let bundle = h.dir.path().join("userdata");
+        std::fs::create_dir_all(&bundle).unwrap();
+        std::fs::write(
+            bundle.join("config.json"),
+            fixture("crio-container.config.json"),
+        )
+        .unwrap();
+        let conmon = format!(
+            "/usr/bin/conmon\0-b\0{}\0-c\0{CRIO_CT}\0-n\0k8s_redis_cache-0_db_{CRIO_UID}_0\0-r\0/usr/bin/runc\0",
+            bundle.display()
+        );
+        let h2 = FakeHost::new(&[(920, 1, conmon.as_bytes()), (921, 920, b"redis-server\0")]);
+        let mut from_path = from_cgroup(
+            "cri-o",
+            CRIO_CT,
+            &format!("/kubepods/besteffort/pod{CRIO_UID}/crio-{CRIO_CT}"),
+        );
+        from_path.pod_uid = Some(CRIO_UID.into());
+        let n = h2.refine(921, from_path);
+        assert_eq!(n.runtime.as_deref(), Some("cri-o"));
+        assert_eq!(n.runtime_id.as_deref(), Some(CRIO_CT));
+        assert_eq!(n.name.as_deref(), Some("redis"));
+        assert_eq!(n.pod_name.as_deref(), Some("cache-0"));
+        assert_eq!(n.namespace.as_deref(), Some("db"));
+
+        // A plain runc container keeps its names: its spec has no pod.
+        h.mkdir("run/runc/plain");
+        h.mkdir("plain");
+        std::fs::write(
+            h.dir.path().join("plain/config.json"),
+            b"{\"ociVersion\":\"1.0.2\"}",
+        )
+        .unwrap();
+        let state = serde_json::json!({"config": {"labels": [
+            format!("bundle={}", h.dir.path().join("plain").display())]}});
+        std::fs::write(
+            h.dir.path().join("run/runc/plain/state.json"),
+            state.to_string(),
+        )
+        .unwrap();
+        let plain = from_cgroup("runc", "plain", "/plain");
+        assert_eq!(h.refine(910, plain.clone()), plain);
+    }
+
+    #[test]
+    fn kubernetes_names_while_runc_makes_the_container() {
+        // Before runc writes its state: `runc run` above `runc init` has the bundle as its
+        // working directory; containerd's shim passes --bundle and --root.
+        assert_eq!(oci_create(&argv("runc init")), None);
+        assert_eq!(oci_create(&argv("/usr/bin/sleep run")), None);
+        assert_eq!(
+            oci_create(&argv("runc --root /run/containerd/runc/k8s.io --log /x create --bundle /b --pid-file /p id")),
+            Some(("runc", Some(PathBuf::from("/b"))))
+        );
+        assert_eq!(oci_create(&argv("crun run -d id")), Some(("crun", None)));
+        let h = FakeHost::new(&[
+            (930, 1, b"runc\0run\0-d\0--pid-file\0/p\0c1\0"),
+            (931, 930, b"runc\0init\0"),
+            (932, 931, b"runc\0init\0"),
+        ]);
+        h.mkdir("bundle");
+        std::fs::write(
+            h.dir.path().join("bundle/config.json"),
+            fixture("containerd-container.config.json"),
+        )
+        .unwrap();
+        std::os::unix::fs::symlink(
+            h.dir.path().join("bundle"),
+            h.dir.path().join("proc/930/cwd"),
+        )
+        .unwrap();
+        let mut from_path = from_cgroup("kubernetes", "c1", &format!("/kubepods/pod{POD_UID}/c1"));
+        from_path.pod_uid = Some(POD_UID.into());
+        let n = h.refine(932, from_path);
+        assert_eq!(n.runtime.as_deref(), Some("runc"));
+        assert_eq!(n.name.as_deref(), Some("nginx"));
+        assert_eq!(n.pod_name.as_deref(), Some("web-7d4b9c8f6-x2x9q"));
     }
 
     #[test]

@@ -420,6 +420,32 @@ pub fn unique_name(tag: &str) -> String {
     format!("nsw{tag}{}x{n}", std::process::id())
 }
 
+/// A unique container id of the shape CRI runtimes give (64 hex digits), made from
+/// [`unique_name`].
+pub fn unique_hex_id(tag: &str) -> String {
+    let hex: String = unique_name(tag)
+        .bytes()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("{hex:0<64}")
+}
+
+/// Where and how a runc container is placed when a test builds what a kubelet's CRI runtime
+/// would (no kubelet here): its id, its `cgroupsPath`, and the annotations of its
+/// config.json. The cgroups runc makes above the container's own (the pod's, `kubepods`…)
+/// are removed after it stops, those other tests still use excepted.
+#[derive(Debug, Clone, Default)]
+pub struct RuncLayout {
+    /// The container id; [`unique_name`] when None.
+    pub id: Option<String>,
+    /// `linux.cgroupsPath`, absolute; `/<id>` when None.
+    pub cgroups_path: Option<String>,
+    /// `annotations` of config.json.
+    pub annotations: Vec<(String, String)>,
+    /// `/proc/PID/ns/net` of a container whose network namespace this one joins.
+    pub join_net: Option<String>,
+}
+
 /// How many LXC containers this process has running, so the last one out can remove the
 /// lxc.pivot cgroups that LXC leaves behind.
 static LXC_LIVE: AtomicUsize = AtomicUsize::new(0);
@@ -464,19 +490,30 @@ impl Container {
     /// Starts `rt` detached with `sleep` as its payload, named `unique_name(tag)`, and waits
     /// until the payload runs. Panics with the runtime's own log when it does not start.
     pub fn start(rt: Runtime, tag: &str) -> Container {
-        Self::start_inner(rt, tag, None)
+        Self::start_inner(rt, tag, RuncLayout::default())
+    }
+
+    /// Starts a runc container placed as `layout` says (see [`RuncLayout`]).
+    pub fn start_runc_with(tag: &str, layout: RuncLayout) -> Container {
+        Self::start_inner(Runtime::Runc, tag, layout)
     }
 
     /// Starts a runc container that joins `first`'s network namespace (config.json
     /// `{"type": "network", "path": "/proc/PID/ns/net"}`), as a pod's second container does.
     /// Its mount, pid, ipc and uts namespaces are its own.
     pub fn start_runc_joining_net(first: &Container, tag: &str) -> Container {
-        let net = format!("/proc/{}/ns/net", first.payload.pid);
-        Self::start_inner(Runtime::Runc, tag, Some(net))
+        let layout = RuncLayout {
+            join_net: Some(format!("/proc/{}/ns/net", first.payload.pid)),
+            ..RuncLayout::default()
+        };
+        Self::start_inner(Runtime::Runc, tag, layout)
     }
 
-    fn start_inner(rt: Runtime, tag: &str, join_net: Option<String>) -> Container {
-        let id = unique_name(&format!("{}{tag}", rt.label()));
+    fn start_inner(rt: Runtime, tag: &str, layout: RuncLayout) -> Container {
+        let id = layout
+            .id
+            .clone()
+            .unwrap_or_else(|| unique_name(&format!("{}{tag}", rt.label())));
         let dir = tempfile::Builder::new()
             .prefix(&format!("{id}-"))
             .tempdir()
@@ -497,7 +534,7 @@ impl Container {
             stopped: false,
         };
         match rt {
-            Runtime::Runc | Runtime::Crun => c.start_runc(join_net.as_deref()),
+            Runtime::Runc | Runtime::Crun => c.start_runc(&layout),
             Runtime::Lxc => c.start_lxc(),
             Runtime::Nspawn | Runtime::NspawnBare => c.start_nspawn(),
             Runtime::Docker | Runtime::Podman | Runtime::PodmanPod | Runtime::PodmanRootless => {
@@ -888,7 +925,11 @@ impl Container {
         };
         match self.runtime {
             Runtime::Runc | Runtime::Crun => {
-                quiet(self.runtime.program(), &["delete", "-f", &self.id])
+                quiet(self.runtime.program(), &["delete", "-f", &self.id]);
+                // Deepest first; a cgroup another test's container is in stays (EBUSY).
+                for dir in self.cgroups.drain(..).rev() {
+                    let _ = std::fs::remove_dir(&dir);
+                }
             }
             Runtime::Ctr => {
                 quiet("ctr", &["task", "rm", "-f", &self.id]);
@@ -1032,11 +1073,38 @@ impl Container {
         }
     }
 
-    fn start_runc(&mut self, join_net: Option<&str>) {
+    fn start_runc(&mut self, layout: &RuncLayout) {
         let rootfs = rootfs::busybox_rootfs();
         let bundle = self.dir().join("bundle");
         std::fs::create_dir(&bundle).unwrap();
-        let net = match join_net {
+        // runc's default (no cgroupsPath) is CALLER'S-CGROUP/ID in each hierarchy, so the path
+        // would depend on where the test runs (here v1 memory is under the session's
+        // cgroup); absolute, it is /ID everywhere, as from a root caller.
+        let cgroups_path = layout
+            .cgroups_path
+            .clone()
+            .unwrap_or_else(|| format!("/{}", self.id));
+        // The cgroups runc will make above the container's, to remove once it is gone:
+        // shallowest first, as cleanup removes them in reverse.
+        let above: Vec<&str> = cgroups_path
+            .trim_matches('/')
+            .split('/')
+            .collect::<Vec<_>>()
+            .split_last()
+            .map_or(Vec::new(), |(_, parents)| parents.to_vec());
+        for h in hierarchies() {
+            let mut dir = h.clone();
+            for part in &above {
+                dir = dir.join(part);
+                self.cgroups.push(dir.clone());
+            }
+        }
+        let annotations: serde_json::Map<String, serde_json::Value> = layout
+            .annotations
+            .iter()
+            .map(|(k, v)| (k.clone(), serde_json::Value::from(v.as_str())))
+            .collect();
+        let net = match layout.join_net.as_deref() {
             Some(path) => serde_json::json!({"type": "network", "path": path}),
             None => serde_json::json!({"type": "network"}),
         };
@@ -1061,11 +1129,9 @@ impl Container {
                 {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs",
                  "options": ["nosuid", "nodev", "mode=1777", "size=1024k"]}
             ],
+            "annotations": annotations,
             "linux": {
-                // runc's default (no cgroupsPath) is CALLER'S-CGROUP/ID in each hierarchy, so
-                // the path would depend on where the test runs (here v1 memory is under the
-                // session's cgroup); absolute, it is /ID everywhere, as from a root caller.
-                "cgroupsPath": format!("/{}", self.id),
+                "cgroupsPath": cgroups_path,
                 "namespaces": [
                     {"type": "pid"}, net, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}
                 ]
