@@ -856,8 +856,15 @@ impl Attributor {
             }
         }
         // Generations count per label, not per key: a dead mnt namespace's inode may come
-        // back as a net namespace's, and labels name both by inode.
-        let base = Group::label_for(kind, &key, 0);
+        // back as a net namespace's, and labels name both by inode. A live container of the
+        // same pid namespace means that namespace lives on: this one is inside it, not a
+        // generation after it.
+        let shares_pid = kind == Kind::Container
+            && key
+                .get(NsKind::Pid)
+                .filter(|l| l.ino != 0)
+                .is_some_and(|pid| self.main_container(pid).is_some());
+        let base = Group::label_for(kind, &key, 0, shares_pid);
         let gen = self.generations.entry(base).or_insert(0);
         let generation = *gen;
         *gen += 1;
@@ -869,7 +876,7 @@ impl Attributor {
             generation,
             first_set: set,
             differs: differs_from_host(&s, &self.host),
-            label: Group::label_for(kind, &key, generation),
+            label: Group::label_for(kind, &key, generation, shares_pid),
             started_ns: time,
             ended_ns: None,
             live_tasks: 0,
@@ -1302,6 +1309,10 @@ mod tests {
         let inner = ns(&mut m, 12, 102, 102, &set([10, 11, 12, 41, 5, 40, 7]));
         assert!(ct != u && u != inner && ct != inner);
         assert_eq!(m.group(u).kind, Kind::Container);
+        // Not a later generation of ct: the pid namespace lives on in ct.
+        assert_eq!(m.group(ct).label, "ct-14");
+        assert_eq!(m.group(u).label, "ct-14-40");
+        assert_eq!(m.group(inner).label, "ct-41");
         assert_eq!(
             m.parent_of(u),
             Some(ct),

@@ -170,9 +170,21 @@ pub struct Group {
 }
 
 impl Group {
-    pub(crate) fn label_for(kind: Kind, key: &NsSet, generation: u32) -> String {
+    /// `shares_pid`: a container in the pid namespace of a live container before it (a
+    /// process that unshared its mount namespace inside): its pid namespace's number alone
+    /// would read as a later generation of that one, so its mount namespace's follows
+    /// ("ct-<pid>-<mnt>").
+    pub(crate) fn label_for(kind: Kind, key: &NsSet, generation: u32, shares_pid: bool) -> String {
         let (prefix, link) = match kind {
             Kind::Host => return "host".to_string(),
+            Kind::Container if shares_pid => {
+                let ino = |k| key.get(k).map_or(0, |l| l.ino);
+                let base = format!("ct-{}-{}", ino(NsKind::Pid), ino(NsKind::Mnt));
+                return match generation {
+                    0 => base,
+                    g => format!("{base}.{g}"),
+                };
+            }
             Kind::Container => ("ct", key.get(NsKind::Pid)),
             Kind::Sandbox => (
                 "sb",
@@ -261,10 +273,15 @@ mod tests {
     #[test]
     fn labels_carry_the_generation() {
         let key = set([0, 0, 0, 14, 0, 16, 0]);
-        assert_eq!(Group::label_for(Kind::Container, &key, 0), "ct-14");
-        assert_eq!(Group::label_for(Kind::Container, &key, 2), "ct-14.2");
+        assert_eq!(Group::label_for(Kind::Container, &key, 0, false), "ct-14");
+        assert_eq!(Group::label_for(Kind::Container, &key, 2, false), "ct-14.2");
+        assert_eq!(Group::label_for(Kind::Container, &key, 0, true), "ct-14-16");
+        assert_eq!(
+            Group::label_for(Kind::Container, &key, 1, true),
+            "ct-14-16.1"
+        );
         let sb = set([10, 0, 0, 0, 0, 0, 0]);
-        assert_eq!(Group::label_for(Kind::Sandbox, &sb, 0), "sb-10");
-        assert_eq!(Group::label_for(Kind::Host, &sb, 0), "host");
+        assert_eq!(Group::label_for(Kind::Sandbox, &sb, 0, false), "sb-10");
+        assert_eq!(Group::label_for(Kind::Host, &sb, 0, false), "host");
     }
 }
