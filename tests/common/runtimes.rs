@@ -445,6 +445,8 @@ pub struct Container {
     pod: Option<(String, String)>,
     /// Exec ids handed to `ctr task exec`.
     exec_seq: AtomicUsize,
+    /// Options given to `docker run` / `podman run` before the image.
+    run_args: Vec<String>,
     stopped: bool,
 }
 
@@ -464,7 +466,17 @@ impl Container {
     /// Starts `rt` detached with `sleep` as its payload, named `unique_name(tag)`, and waits
     /// until the payload runs. Panics with the runtime's own log when it does not start.
     pub fn start(rt: Runtime, tag: &str) -> Container {
-        Self::start_inner(rt, tag, None)
+        Self::start_inner(rt, tag, None, &[])
+    }
+
+    /// Starts a docker or podman container as [`Container::start`] does, with `options`
+    /// given to `run` before the image (capabilities, a seccomp profile).
+    pub fn start_engine_with(rt: Runtime, tag: &str, options: &[&str]) -> Container {
+        assert!(
+            rt == Runtime::Docker || rt.is_podman(),
+            "{rt:?} is not started through docker or podman"
+        );
+        Self::start_inner(rt, tag, None, options)
     }
 
     /// Starts a runc container that joins `first`'s network namespace (config.json
@@ -472,10 +484,15 @@ impl Container {
     /// Its mount, pid, ipc and uts namespaces are its own.
     pub fn start_runc_joining_net(first: &Container, tag: &str) -> Container {
         let net = format!("/proc/{}/ns/net", first.payload.pid);
-        Self::start_inner(Runtime::Runc, tag, Some(net))
+        Self::start_inner(Runtime::Runc, tag, Some(net), &[])
     }
 
-    fn start_inner(rt: Runtime, tag: &str, join_net: Option<String>) -> Container {
+    fn start_inner(
+        rt: Runtime,
+        tag: &str,
+        join_net: Option<String>,
+        run_args: &[&str],
+    ) -> Container {
         let id = unique_name(&format!("{}{tag}", rt.label()));
         let dir = tempfile::Builder::new()
             .prefix(&format!("{id}-"))
@@ -494,6 +511,7 @@ impl Container {
             image: None,
             pod: None,
             exec_seq: AtomicUsize::new(0),
+            run_args: run_args.iter().map(|a| a.to_string()).collect(),
             stopped: false,
         };
         match rt {
@@ -1253,7 +1271,7 @@ impl Container {
                 Some(pod) => cmd.args(["--pod", pod]),
                 None => cmd.args(["--network", "none"]),
             };
-            cmd.arg(&image).args(PAYLOAD);
+            cmd.args(&self.run_args).arg(&image).args(PAYLOAD);
             self.run_logged(cmd, log);
         };
         if self.runtime == Runtime::PodmanPod {
