@@ -9,7 +9,7 @@
 //! one pod. Needs root: skips with the reason otherwise, fails under NSWATCH_REQUIRE_LIVE=1.
 
 mod common;
-use common::recording::{group_of, ps, Recording};
+use common::recording::{group_of, ps, same_group, Recording};
 use common::runtimes::{runtime_ok, Container, Runtime};
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -141,7 +141,17 @@ fn attribution(rt: Runtime) {
         .find(|e| e["type"] == "namespaces" && e["pid"] == payload)
         .and_then(|e| e["container"].as_str())
         .unwrap_or_else(|| panic!("{what}: no namespaces event of the payload {payload}"));
-    assert_eq!(live_label, label, "{what}: record and ps disagree");
+    let started_as = |l: &str| {
+        evs.iter()
+            .any(|e| e["type"] == "container_start" && e["container"] == l)
+    };
+    assert!(
+        same_group(live_label, &label, started_as),
+        "{what}: record's {live_label} and ps's {label} disagree"
+    );
+    // From here on, the recording's label (a later generation when it saw the kernel
+    // reuse the numbers during the run).
+    let label = live_label.to_string();
     let started: Vec<&Value> = evs
         .iter()
         .filter(|e| e["type"] == "container_start" && e["container"] == label.as_str())

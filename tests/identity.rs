@@ -7,7 +7,7 @@
 //! NSWATCH_REQUIRE_LIVE=1.
 
 mod common;
-use common::recording::{group_of, ps, Recording};
+use common::recording::{group_of, ps, same_group, Recording};
 use common::runtimes::{ns_of, runtime_ok, Container, Runtime};
 use nswatch::session::{Session, SessionOptions, Update};
 use serde_json::Value;
@@ -20,18 +20,6 @@ fn of_group<'a>(evs: &'a [Value], ty: &str, id: &str) -> Vec<&'a Value> {
     evs.iter()
         .filter(|e| e["type"] == ty && e["container"] == id)
         .collect()
-}
-
-/// Whether `seen` (a recording's or a Session's label) names the group `ps` calls `id`: the
-/// same label, or a later generation of it when the observer saw an earlier group of that
-/// label (`earlier`) whose namespace numbers the kernel gave out again, which a one-off
-/// scan cannot know (docs/DESIGN.md, inode reuse).
-fn same_group(seen: &str, id: &str, earlier: impl Fn(&str) -> bool) -> bool {
-    seen == id
-        || seen
-            .strip_prefix(id)
-            .and_then(|g| g.strip_prefix('.'))
-            .is_some_and(|g| g.parse::<u32>().is_ok() && earlier(id))
 }
 
 /// Whether the recording started a group labelled `id`.

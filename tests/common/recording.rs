@@ -27,6 +27,18 @@ pub fn group_of(ps: &Value, pid: u32) -> Option<Value> {
         .cloned()
 }
 
+/// Whether `seen` (a recording's or a Session's label) names the group `ps` calls `id`: the
+/// same label, or a later generation of it when the observer saw an earlier group of that
+/// label (`earlier`) whose namespace numbers the kernel gave out again, which a one-off
+/// scan cannot know (docs/DESIGN.md, inode reuse).
+pub fn same_group(seen: &str, id: &str, earlier: impl Fn(&str) -> bool) -> bool {
+    seen == id
+        || seen
+            .strip_prefix(id)
+            .and_then(|g| g.strip_prefix('.'))
+            .is_some_and(|g| g.parse::<u32>().is_ok() && earlier(id))
+}
+
 /// `nswatch record` in the background, stopped with SIGINT.
 pub struct Recording {
     child: Child,
