@@ -9,32 +9,12 @@
 //! one pod. Needs root: skips with the reason otherwise, fails under NSWATCH_REQUIRE_LIVE=1.
 
 mod common;
+use common::recording::{group_of, ps, Recording};
 use common::runtimes::{runtime_ok, Container, Runtime};
 use serde_json::Value;
 use std::collections::BTreeSet;
-use std::io::Read;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
-
-fn ps() -> Value {
-    serde_json::from_str(&common::nswatch(&["ps", "--format", "json", "--all"])).unwrap()
-}
-
-/// The group of `ps` output that has process `pid`.
-fn group_of(ps: &Value, pid: u32) -> Option<Value> {
-    ps["groups"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|g| {
-            g["processes"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|p| p["pid"] == pid)
-        })
-        .cloned()
-}
 
 fn tids_of(group: &Value) -> BTreeSet<u32> {
     group["processes"]
@@ -82,64 +62,6 @@ fn expect_naming(c: &Container, g: &Value) {
     assert_eq!(g["pod_id"], null_or(c.pod().map(|p| p.1)), "{g}");
     let ns = (rt == Runtime::Ctr).then_some("default");
     assert_eq!(g["namespace"], null_or(ns), "{g}");
-}
-
-/// `nswatch record` in the background, stopped with SIGINT.
-struct Recording {
-    child: Child,
-    file: tempfile::NamedTempFile,
-}
-
-impl Recording {
-    fn start() -> Recording {
-        let file = tempfile::NamedTempFile::new().unwrap();
-        // Default settings: a group is named when the call that made it wakes the reader,
-        // not when its start is handed on up to --latency (250 ms) later; these
-        // containers live for ~150 ms.
-        let child = Command::new(env!("CARGO_BIN_EXE_nswatch"))
-            .args(["record", "-o"])
-            .arg(file.path())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        // Started once the start-up scan is in the file.
-        let t0 = Instant::now();
-        while std::fs::metadata(file.path()).map_or(0, |m| m.len()) == 0 {
-            assert!(
-                t0.elapsed() < Duration::from_secs(20),
-                "record did not start"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Recording { child, file }
-    }
-
-    fn stop(mut self) -> (Vec<Value>, String) {
-        // The last records wait out the reorder window and a wake-up.
-        std::thread::sleep(Duration::from_millis(300));
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
-        let mut err = String::new();
-        self.child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut err)
-            .unwrap();
-        assert!(self.child.wait().unwrap().success(), "{err}");
-        let text = std::fs::read_to_string(self.file.path()).unwrap();
-        let evs = text
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
-        (evs, err)
-    }
-}
-
-impl Drop for Recording {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn attribution(rt: Runtime) {

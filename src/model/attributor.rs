@@ -868,7 +868,7 @@ impl Attributor {
                 self.supersede(h, time);
             }
         }
-        // Groups that share their first one's namespace at once are numbered after it.
+        // Groups that share their first one's namespace at once are named after it.
         let mut label = base.clone();
         let mut n = 0;
         while self.labels.contains_key(&label) {
@@ -1349,14 +1349,14 @@ mod tests {
     }
 
     #[test]
-    fn groups_sharing_a_namespace_at_once_are_numbered() {
+    fn a_container_sharing_anothers_pid_namespace_is_named_by_both() {
         let mut m = Attributor::new(set(HOST));
         // Two containers in one pid namespace with their own mount namespaces (a process
         // that unshared its mount namespace inside a container).
         let a = ns(&mut m, 10, 200, 200, &set(CT));
         let b = ns(&mut m, 20, 201, 201, &set([10, 11, 12, 14, 5, 40, 7]));
         assert_eq!(m.group(a).label, "ct-14");
-        assert_eq!(m.group(b).label, "ct-14.1");
+        assert_eq!(m.group(b).label, "ct-14-40");
     }
 
     #[test]
@@ -1376,6 +1376,10 @@ mod tests {
         let inner = ns(&mut m, 12, 102, 102, &set([10, 11, 12, 41, 5, 40, 7]));
         assert!(ct != u && u != inner && ct != inner);
         assert_eq!(m.group(u).kind, Kind::Container);
+        // Not a later generation of ct: the pid namespace lives on in ct.
+        assert_eq!(m.group(ct).label, "ct-14");
+        assert_eq!(m.group(u).label, "ct-14-40");
+        assert_eq!(m.group(inner).label, "ct-41");
         assert_eq!(
             m.parent_of(u),
             Some(ct),

@@ -171,10 +171,20 @@ pub struct Group {
 
 impl Group {
     /// The label of a group of `kind` keyed by `key`, with `n` > 0 for the n-th other
-    /// group that shares its first one's namespace (see [`Group::primary`]) at once.
+    /// group that shares its first one's namespace (see [`Group::primary`]) at once: a
+    /// container in the pid namespace of another (a process that unshared its mount
+    /// namespace inside) is `ct-<pid>-<mnt>`, its mount namespace's number following.
     pub(crate) fn label_for(kind: Kind, key: &NsSet, n: u32) -> String {
         let prefix = match kind {
             Kind::Host => return "host".to_string(),
+            Kind::Container if n > 0 => {
+                let ino = |k| key.get(k).map_or(0, |l| l.ino);
+                let base = format!("ct-{}-{}", ino(NsKind::Pid), ino(NsKind::Mnt));
+                return match n {
+                    1 => base,
+                    n => format!("{base}.{}", n - 1),
+                };
+            }
             Kind::Container => "ct",
             Kind::Sandbox => "sb",
         };
@@ -270,12 +280,14 @@ mod tests {
     }
 
     #[test]
-    fn labels_carry_the_generation() {
+    fn labels_name_the_first_namespace_then_the_next() {
         let key = set([0, 0, 0, 14, 0, 16, 0]);
         assert_eq!(Group::label_for(Kind::Container, &key, 0), "ct-14");
-        assert_eq!(Group::label_for(Kind::Container, &key, 2), "ct-14.2");
+        assert_eq!(Group::label_for(Kind::Container, &key, 1), "ct-14-16");
+        assert_eq!(Group::label_for(Kind::Container, &key, 2), "ct-14-16.1");
         let sb = set([10, 0, 0, 0, 0, 0, 0]);
         assert_eq!(Group::label_for(Kind::Sandbox, &sb, 0), "sb-10");
+        assert_eq!(Group::label_for(Kind::Sandbox, &sb, 1), "sb-10.1");
         assert_eq!(Group::label_for(Kind::Host, &sb, 0), "host");
     }
 }

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod machine;
+pub mod recording;
 pub mod rootfs;
 pub mod runtimes;
 

@@ -471,6 +471,8 @@ pub struct Container {
     pod: Option<(String, String)>,
     /// Exec ids handed to `ctr task exec`.
     exec_seq: AtomicUsize,
+    /// Options given to `docker run` / `podman run` before the image.
+    run_args: Vec<String>,
     stopped: bool,
 }
 
@@ -490,12 +492,22 @@ impl Container {
     /// Starts `rt` detached with `sleep` as its payload, named `unique_name(tag)`, and waits
     /// until the payload runs. Panics with the runtime's own log when it does not start.
     pub fn start(rt: Runtime, tag: &str) -> Container {
-        Self::start_inner(rt, tag, RuncLayout::default())
+        Self::start_inner(rt, tag, RuncLayout::default(), &[])
     }
 
     /// Starts a runc container placed as `layout` says (see [`RuncLayout`]).
     pub fn start_runc_with(tag: &str, layout: RuncLayout) -> Container {
-        Self::start_inner(Runtime::Runc, tag, layout)
+        Self::start_inner(Runtime::Runc, tag, layout, &[])
+    }
+
+    /// Starts a docker or podman container as [`Container::start`] does, with `options`
+    /// given to `run` before the image (capabilities, a seccomp profile).
+    pub fn start_engine_with(rt: Runtime, tag: &str, options: &[&str]) -> Container {
+        assert!(
+            rt == Runtime::Docker || rt.is_podman(),
+            "{rt:?} is not started through docker or podman"
+        );
+        Self::start_inner(rt, tag, RuncLayout::default(), options)
     }
 
     /// Starts a runc container that joins `first`'s network namespace (config.json
@@ -506,10 +518,10 @@ impl Container {
             join_net: Some(format!("/proc/{}/ns/net", first.payload.pid)),
             ..RuncLayout::default()
         };
-        Self::start_inner(Runtime::Runc, tag, layout)
+        Self::start_inner(Runtime::Runc, tag, layout, &[])
     }
 
-    fn start_inner(rt: Runtime, tag: &str, layout: RuncLayout) -> Container {
+    fn start_inner(rt: Runtime, tag: &str, layout: RuncLayout, run_args: &[&str]) -> Container {
         let id = layout
             .id
             .clone()
@@ -531,6 +543,7 @@ impl Container {
             image: None,
             pod: None,
             exec_seq: AtomicUsize::new(0),
+            run_args: run_args.iter().map(|a| a.to_string()).collect(),
             stopped: false,
         };
         match rt {
@@ -1319,7 +1332,7 @@ impl Container {
                 Some(pod) => cmd.args(["--pod", pod]),
                 None => cmd.args(["--network", "none"]),
             };
-            cmd.arg(&image).args(PAYLOAD);
+            cmd.args(&self.run_args).arg(&image).args(PAYLOAD);
             self.run_logged(cmd, log);
         };
         if self.runtime == Runtime::PodmanPod {
