@@ -196,16 +196,15 @@ pub fn read_naming(
         }
         naming.pod_uid = c.pod_uid.clone();
     }
+    // Where the cgroup names no runtime, a named network namespace does (`ip netns`, or
+    // one given a name later with `ip netns attach`), else the tool that made the group.
     if naming.runtime.is_none() {
-        if let Some(tool) = creator.and_then(tool_runtime) {
-            naming.runtime = Some(tool.to_string());
-        }
-    }
-    if let Some((name, _)) = net.and_then(|n| netns.iter().find(|(_, l)| *l == n)) {
-        if naming.runtime.is_none() || naming.runtime.as_deref() == Some("ip-netns") {
+        if let Some((name, _)) = net.and_then(|n| netns.iter().find(|(_, l)| *l == n)) {
             naming.runtime = Some("ip-netns".to_string());
             naming.runtime_id = Some(name.clone());
             naming.name = Some(name.clone());
+        } else if let Some(tool) = creator.and_then(tool_runtime) {
+            naming.runtime = Some(tool.to_string());
         }
     }
     crate::runtime_state::refine(proc_root, pid, &mut naming);

@@ -105,6 +105,9 @@ struct Core {
     /// for a group whose first task is gone when its start is handed on.
     early: EarlyNames,
     creations: Vec<Creation>,
+    /// Groups named at their start, to be named again at the times of [`NAME_AGAIN`] after
+    /// it, with how many of those have passed; in time order.
+    name_again: VecDeque<(GroupId, Instant, usize)>,
     pending: Vec<Change>,
     rescan: bool,
     stats: SessionStats,
@@ -166,6 +169,7 @@ impl Session {
                 netns: Vec::new(),
                 early: EarlyNames::default(),
                 creations: Vec::new(),
+                name_again: VecDeque::new(),
                 pending: Vec::new(),
                 rescan: false,
                 stats: SessionStats {
@@ -211,6 +215,7 @@ impl Session {
         // A quiet machine hands on no event to move the model's clock: the ends of groups
         // left without a task are declared as time passes, up to what was handed on.
         self.core.tick(passed, &mut f);
+        self.core.name_again(&mut f);
         if let Some(lost) = self.cap.side().map(|s| s.lost()) {
             self.core.put_bpf_lost(lost, &mut f);
         }
@@ -350,13 +355,17 @@ impl Core {
         if let (Body::Namespaces { ns, .. }, Some(tid)) = (&ev.body, ev.tid) {
             learn_nspid(&mut self.model, ev.pid.unwrap_or(tid), tid, ns);
         }
-        let (netns, early) = (&mut self.netns, &self.early);
+        let (netns, early, again) = (&mut self.netns, &self.early, &mut self.name_again);
         hand_on(
             &mut self.model,
             &mut self.pending,
             &ev,
             group,
-            |m, changes| name_started(m, changes, netns, early),
+            |m, changes| {
+                for g in name_started(m, changes, netns, early) {
+                    again.push_back((g, Instant::now() + NAME_AGAIN[0], 0));
+                }
+            },
             f,
         );
         drop(ev);
@@ -370,6 +379,49 @@ impl Core {
     /// window behind now) and hands on the group ends that declares.
     fn tick(&mut self, passed: u64, f: &mut impl FnMut(&Attributor, Update<'_>)) {
         self.model.advance(passed);
+        self.pending.extend(self.model.take_changes());
+        for c in self.pending.drain(..) {
+            f(&self.model, Update::Group(&c));
+        }
+    }
+
+    /// Names again the groups whose time has come, from their first task if it lives: a
+    /// runtime may write its state after its container's first process made its
+    /// namespaces. A name that changed is a rename, handed on.
+    fn name_again(&mut self, f: &mut impl FnMut(&Attributor, Update<'_>)) {
+        let now = Instant::now();
+        if self.name_again.front().is_some_and(|(_, at, _)| *at <= now) {
+            self.netns = census::named_netns(Path::new("/run/netns"));
+        }
+        while self.name_again.front().is_some_and(|(_, at, _)| *at <= now) {
+            let (g, at, n) = self.name_again.pop_front().expect("looked at above");
+            if let Some(next) = NAME_AGAIN.get(n + 1) {
+                let at = at - NAME_AGAIN[n] + *next;
+                let i = self.name_again.partition_point(|(_, t, _)| *t <= at);
+                self.name_again.insert(i, (g, at, n + 1));
+            }
+            let group = self.model.group(g);
+            let Some(leader) = group
+                .is_live()
+                .then(|| self.model.task(group.leader))
+                .flatten()
+            else {
+                continue;
+            };
+            let mut naming = census::read_naming(
+                Path::new("/proc"),
+                leader.pid,
+                group.creator.as_deref(),
+                self.model.group_net(g),
+                &self.netns,
+                census::in_private_cgroupns(&self.model),
+            );
+            if naming.cgroup.is_none() {
+                continue;
+            }
+            naming.fill_from(&group.naming);
+            self.model.set_naming(g, naming);
+        }
         self.pending.extend(self.model.take_changes());
         for c in self.pending.drain(..) {
             f(&self.model, Update::Group(&c));
@@ -530,25 +582,35 @@ pub fn hand_on(
     pending.clear();
 }
 
+/// When, after its start, a group is named again for names that come later (a runtime's
+/// state written after its container's first process made its namespaces, `ip netns
+/// attach`): a few reads of its first task's /proc files, then none.
+const NAME_AGAIN: [Duration; 3] = [
+    Duration::from_millis(500),
+    Duration::from_secs(2),
+    Duration::from_secs(10),
+];
+
 /// Names the groups among `changes` that started for the first time, from /proc and
 /// /run/netns while their first task lives, else from what was read when the probe saw
-/// the call that made them (`early`). A group that starts again keeps its names.
+/// the call that made them (`early`). A group that starts again keeps its names. Returns
+/// the groups it named.
 fn name_started(
     model: &mut Attributor,
     changes: &[Change],
     netns: &mut Vec<(String, NsLink)>,
     early: &EarlyNames,
-) {
+) -> Vec<GroupId> {
     let new: Vec<GroupId> = changes
         .iter()
         .filter(|c| c.kind == ChangeKind::Start && model.group(c.group).naming == Naming::default())
         .map(|c| c.group)
         .collect();
     if new.is_empty() {
-        return;
+        return new;
     }
     *netns = census::named_netns(Path::new("/run/netns"));
-    for g in new {
+    for &g in &new {
         census::name_group(model, Path::new("/proc"), g, netns);
         let group = model.group(g);
         if group.naming.cgroup.is_some() {
@@ -563,6 +625,7 @@ fn name_started(
             model.set_naming(g, naming);
         }
     }
+    new
 }
 
 /// Names read early, by tid: the newest few, for the time from a call's wake-up to its

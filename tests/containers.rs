@@ -365,3 +365,46 @@ fn a_container_started_inside_a_container_is_nested() {
     assert_eq!(go["parent"], Value::Null);
     drop(guard);
 }
+
+/// A name that arrives after the start: a network namespace made by `unshare -n`, given a
+/// name later by `ip netns attach`, is renamed in the stream (`container_rename` with the
+/// name, every later event of it carrying the group), not left unnamed.
+#[test]
+fn a_name_that_comes_later_is_a_rename() {
+    if !runtime_ok("a_name_that_comes_later_is_a_rename", Runtime::Netns) {
+        return;
+    }
+    let name = common::runtimes::unique_name("late");
+    let rec = Recording::start();
+    let mut sleeper = Command::new("unshare")
+        .args(["-n", "sleep", "3"])
+        .spawn()
+        .unwrap();
+    let pid = sleeper.id();
+    // After its start is handed on (within --latency, 250 ms), before it is named again
+    // the second time (2 s after).
+    std::thread::sleep(Duration::from_millis(1000));
+    let attach = Command::new("ip")
+        .args(["netns", "attach", &name, &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(attach.success(), "ip netns attach");
+    std::thread::sleep(Duration::from_millis(1700));
+    let _ = sleeper.kill();
+    let _ = sleeper.wait();
+    let _ = Command::new("ip").args(["netns", "del", &name]).status();
+    let (evs, err) = rec.stop();
+    let label = evs
+        .iter()
+        .find(|e| e["type"] == "namespaces" && e["pid"] == pid && e["container"] != "host")
+        .and_then(|e| e["container"].as_str())
+        .unwrap_or_else(|| panic!("no namespaces event of {pid}\n{err}"))
+        .to_string();
+    let renamed = evs
+        .iter()
+        .find(|e| e["type"] == "container_rename" && e["container"] == label.as_str())
+        .unwrap_or_else(|| panic!("no container_rename of {label}\n{err}"));
+    assert_eq!(renamed["name"], name.as_str(), "{renamed}");
+    assert_eq!(renamed["runtime"], "ip-netns", "{renamed}");
+    assert_eq!(renamed["runtime_id"], name.as_str(), "{renamed}");
+}

@@ -22,7 +22,6 @@ fn of_group<'a>(evs: &'a [Value], ty: &str, id: &str) -> Vec<&'a Value> {
         .collect()
 }
 
-/// Whether the recording started a group labelled `id`.
 /// Whether the recording says it lost records (then counts can only be lower bounds).
 fn lost_any(evs: &[Value]) -> bool {
     evs.iter().any(|e| e["type"] == "lost")
@@ -72,11 +71,20 @@ fn a_thread_flipping_its_uts_namespace_is_one_group() {
     {
         assert_eq!(e["container"], "host", "{e}");
     }
-    let starts = of_group(&evs, "container_start", &id);
+    // The label names the namespace by its number: an earlier group of another test may
+    // have had it while it was another namespace's. This thread's group is the one it
+    // leads.
+    let led = |kind: &str| -> Vec<&Value> {
+        of_group(&evs, kind, &id)
+            .into_iter()
+            .filter(|e| e["tid"] == tid)
+            .collect()
+    };
+    let starts = led("container_start");
     assert_eq!(starts.len(), 1, "{starts:?}");
     assert_eq!(starts[0]["kind"], "sandbox");
     assert_eq!(starts[0]["owns"], serde_json::json!(["uts"]));
-    assert_eq!(of_group(&evs, "container_exit", &id).len(), 1);
+    assert_eq!(led("container_exit").len(), 1);
 }
 
 #[test]
@@ -268,15 +276,23 @@ fn unshare_inside_is_nested(what: &str, mut c: Container, rec: Recording) {
     for (r, p) in rec_ids.iter().zip(&ids) {
         assert_eq!(r, p, "{what}: record's {r}, ps's {p}");
     }
-    for id in &rec_ids[1..] {
-        let starts = of_group(&evs, "container_start", id);
+    // A label names a namespace by its number, which an earlier group of another test may
+    // have had: each nested group's starts are those it led.
+    for (id, leader) in rec_ids[1..].iter().zip([unshare, child]) {
+        let starts: Vec<&Value> = of_group(&evs, "container_start", id)
+            .into_iter()
+            .filter(|e| e["tid"] == leader)
+            .collect();
         assert!(!starts.is_empty(), "{what}: no container_start of {id}");
         for s in starts {
             assert_eq!(s["parent"], rec_ids[0].as_str(), "{what}: {s}");
             assert_eq!(s["kind"], "container", "{what}: {s}");
         }
     }
-    for s in of_group(&evs, "container_start", &rec_ids[0]) {
+    for s in of_group(&evs, "container_start", &rec_ids[0])
+        .into_iter()
+        .filter(|e| e["tid"] == payload)
+    {
         assert_eq!(s["parent"], Value::Null, "{what}: {s}");
     }
 }

@@ -559,7 +559,7 @@ impl Attributor {
         if g.naming == naming {
             return;
         }
-        let renamed = g.naming.name.is_some() && g.naming.name != naming.name;
+        let renamed = g.naming != Naming::default() && g.naming.shown_differs(&naming);
         g.naming = naming;
         if renamed {
             self.changes.push(Change {
@@ -1583,6 +1583,24 @@ mod tests {
         m.set_naming(ct, named("b"));
         assert_eq!(changes(&mut m), vec![(ChangeKind::Rename, ct)]);
         assert_eq!(m.group(ct).display_name(), "b");
+        // A group named first from its cgroup alone, whose runtime's name comes later.
+        let sb = ns(&mut m, 20, 300, 300, &set(NETNS));
+        changes(&mut m);
+        let path = Naming {
+            cgroup: Some("/".to_string()),
+            ..Naming::default()
+        };
+        m.set_naming(sb, path.clone());
+        assert_eq!(changes(&mut m), vec![]);
+        m.set_naming(
+            sb,
+            Naming {
+                runtime: Some("ip-netns".to_string()),
+                name: Some("blue".to_string()),
+                ..path
+            },
+        );
+        assert_eq!(changes(&mut m), vec![(ChangeKind::Rename, sb)]);
     }
 
     #[test]

@@ -115,6 +115,25 @@ pub struct Naming {
 }
 
 impl Naming {
+    /// True when `other` would show the group otherwise: another name, runtime, id, image
+    /// or pod (the cgroup path alone is no new name).
+    pub fn shown_differs(&self, other: &Naming) -> bool {
+        fn shown(n: &Naming) -> [Option<&str>; 8] {
+            [
+                &n.name,
+                &n.runtime,
+                &n.runtime_id,
+                &n.image,
+                &n.namespace,
+                &n.pod_name,
+                &n.pod_id,
+                &n.pod_uid,
+            ]
+            .map(Option::as_deref)
+        }
+        shown(self) != shown(other)
+    }
+
     /// Takes from `other` what this naming lacks.
     pub fn fill_from(&mut self, other: &Naming) {
         let take = |mine: &mut Option<String>, theirs: &Option<String>| {
