@@ -860,8 +860,9 @@ impl Attributor {
             self.supersede(g, time);
         }
         // The group whose label names a namespace just created with its number is dead
-        // too (a dead mnt namespace's inode may come back as a net namespace's, but labels
-        // name each kind with a prefix of its own).
+        // too: every kind of namespace takes its number from one allocator, so while one
+        // lives no other has it (a dead mnt namespace's number may come back as a net
+        // namespace's).
         let base = Group::label_for(kind, &key, 0);
         if let (Some(&h), Some((i, _))) = (self.labels.get(&base), Group::primary(kind, &key)) {
             if created & (1 << i) != 0 && self.groups[h.0 as usize].ended_ns.is_some() {
