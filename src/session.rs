@@ -100,7 +100,7 @@ struct Core {
     #[allow(clippy::vec_box)]
     spare: Vec<Box<Cause>>,
     model: Attributor,
-    netns: Vec<(String, NsLink)>,
+    netns: NetnsNames,
     /// Names read from /proc when the probe saw a call make namespaces, by the tid read:
     /// for a group whose first task is gone when its start is handed on.
     early: EarlyNames,
@@ -166,7 +166,7 @@ impl Session {
                 expired: Vec::new(),
                 spare: Vec::new(),
                 model: Attributor::new(host),
-                netns: Vec::new(),
+                netns: NetnsNames::default(),
                 early: EarlyNames::default(),
                 creations: Vec::new(),
                 name_again: VecDeque::new(),
@@ -391,7 +391,7 @@ impl Core {
     fn name_again(&mut self, f: &mut impl FnMut(&Attributor, Update<'_>)) {
         let now = Instant::now();
         if self.name_again.front().is_some_and(|(_, at, _)| *at <= now) {
-            self.netns = census::named_netns(Path::new("/run/netns"));
+            self.netns.look();
         }
         while self.name_again.front().is_some_and(|(_, at, _)| *at <= now) {
             let (g, at, n) = self.name_again.pop_front().expect("looked at above");
@@ -401,22 +401,22 @@ impl Core {
                 self.name_again.insert(i, (g, at, n + 1));
             }
             let group = self.model.group(g);
-            let Some(leader) = group
+            // Its first task, while it lives; else what only a name of its network
+            // namespace can add.
+            let leader = group
                 .is_live()
                 .then(|| self.model.task(group.leader))
                 .flatten()
-            else {
-                continue;
-            };
+                .map_or(0, |t| t.pid);
             let mut naming = census::read_naming(
                 Path::new("/proc"),
-                leader.pid,
+                leader,
                 group.creator.as_deref(),
                 self.model.group_net(g),
-                &self.netns,
+                &self.netns.for_group(group.started_ns),
                 census::in_private_cgroupns(&self.model),
             );
-            if naming.cgroup.is_none() {
+            if naming.cgroup.is_none() && naming.runtime.as_deref() != Some("ip-netns") {
                 continue;
             }
             naming.fill_from(&group.naming);
@@ -432,13 +432,11 @@ impl Core {
     /// (the group's first task), else the caller (unshare, or a child numbered in another
     /// pid namespace than ours).
     fn read_early_names(&mut self) {
-        self.netns = census::named_netns(Path::new("/run/netns"));
+        self.netns.look();
         let proc_root = Path::new("/proc");
         let private = census::in_private_cgroupns(&self.model);
-        for c in self.creations.drain(..) {
-            let read = |pid| {
-                census::read_naming(proc_root, pid, Some(&c.comm), None, &self.netns, private)
-            };
+        for c in self.creations.drain(..).filter(|c| c.made) {
+            let read = |pid| census::read_naming(proc_root, pid, Some(&c.comm), None, &[], private);
             if let Some(child) = c.child {
                 let naming = read(child);
                 if naming.cgroup.is_some() {
@@ -598,7 +596,7 @@ const NAME_AGAIN: [Duration; 3] = [
 fn name_started(
     model: &mut Attributor,
     changes: &[Change],
-    netns: &mut Vec<(String, NsLink)>,
+    netns: &mut NetnsNames,
     early: &EarlyNames,
 ) -> Vec<GroupId> {
     let new: Vec<GroupId> = changes
@@ -609,9 +607,10 @@ fn name_started(
     if new.is_empty() {
         return new;
     }
-    *netns = census::named_netns(Path::new("/run/netns"));
+    netns.look();
     for &g in &new {
-        census::name_group(model, Path::new("/proc"), g, netns);
+        let names = netns.for_group(model.group(g).started_ns);
+        census::name_group(model, Path::new("/proc"), g, &names);
         let group = model.group(g);
         if group.naming.cgroup.is_some() {
             continue;
@@ -626,6 +625,44 @@ fn name_started(
         }
     }
     new
+}
+
+/// The names of network namespaces (`ip netns`, /run/netns) seen lately, with when each
+/// was last seen: `ip netns add` names its namespace after making it and a script may
+/// delete it before its group's start is handed on, so a name seen by a wake-up in between
+/// (the probe's, for a setns into a network namespace) still names it then.
+#[derive(Debug, Default)]
+struct NetnsNames {
+    seen: VecDeque<(String, NsLink, u64)>,
+}
+
+impl NetnsNames {
+    /// How many are kept.
+    const KEEP: usize = 256;
+
+    /// Reads /run/netns now.
+    fn look(&mut self) {
+        let now = monotonic_ns();
+        for (name, link) in census::named_netns(Path::new("/run/netns")) {
+            self.seen.retain(|(n, l, _)| !(*l == link && *n == name));
+            if self.seen.len() == Self::KEEP {
+                self.seen.pop_front();
+            }
+            self.seen.push_back((name, link, now));
+        }
+    }
+
+    /// The names that may name a group started at `started_ns`: those seen since. A name
+    /// last seen before the group started may be a dead namespace's whose number the
+    /// kernel gave the group's.
+    fn for_group(&self, started_ns: u64) -> Vec<(String, NsLink)> {
+        self.seen
+            .iter()
+            .rev()
+            .filter(|(_, _, at)| *at >= started_ns)
+            .map(|(n, l, _)| (n.clone(), *l))
+            .collect()
+    }
 }
 
 /// Names read early, by tid: the newest few, for the time from a call's wake-up to its

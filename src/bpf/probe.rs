@@ -180,17 +180,18 @@ impl Inbox {
             return;
         }
         let unshare = matches!(c.syscall, Syscall::Unshare);
+        let setns = matches!(c.syscall, Syscall::Setns);
         // The program records clones only when the child lands in other namespaces.
-        if c.ret >= 0
-            && !matches!(c.syscall, Syscall::Setns)
-            && (!unshare || c.flags & NEW_NAMESPACES != 0)
-        {
-            let clone = !unshare;
+        let made = !setns && (!unshare || c.flags & NEW_NAMESPACES != 0);
+        let joined_net = setns && c.flags & libc::CLONE_NEWNET as u64 != 0;
+        if c.ret >= 0 && (made || joined_net) {
+            let clone = !unshare && !setns;
             self.created.push(Creation {
                 pid: c.pid,
                 tid: c.tid,
                 child: (clone && c.ret > 0).then_some(c.ret as u32),
-                comm: c.comm.clone(),
+                comm: if made { c.comm.clone() } else { String::new() },
+                made,
             });
         }
         let t = c.enter_ns;

@@ -65,6 +65,9 @@ pub struct Creation {
     pub child: Option<u32>,
     /// The caller's command name (the creator of the group its child or itself starts).
     pub comm: String,
+    /// False for a setns into a network namespace, which made none but may be entering
+    /// one just named (`ip netns add`, then `ip netns exec`).
+    pub made: bool,
 }
 
 /// What the merge hands out, in time order.
