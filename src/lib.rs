@@ -15,6 +15,7 @@ pub mod error;
 pub mod event;
 pub mod export;
 pub mod live;
+mod live_naming;
 pub mod model;
 pub mod nsset;
 pub mod order;

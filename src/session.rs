@@ -27,12 +27,11 @@ use crate::bpf::{Cause, Probe};
 use crate::census;
 use crate::event::{Body, Event};
 use crate::live::{monotonic_ns, Capture, CaptureOptions, CaptureStats, Creation, Item};
-use crate::model::{Attributor, Change, ChangeKind, GroupId, Naming};
+use crate::live_naming::Namer;
+use crate::model::{Attributor, Change, ChangeKind, GroupId};
 use crate::procfs::{self, ProcTask};
-use crate::record::NsLink;
 use crate::EventBuilder;
 use anyhow::{Context, Result};
-use std::collections::VecDeque;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -100,14 +99,9 @@ struct Core {
     #[allow(clippy::vec_box)]
     spare: Vec<Box<Cause>>,
     model: Attributor,
-    netns: NetnsNames,
-    /// Names read from /proc when the probe saw a call make namespaces, by the tid read:
-    /// for a group whose first task is gone when its start is handed on.
-    early: EarlyNames,
+    /// Names groups: when they start, before that when the probe wakes us, and later.
+    namer: Namer,
     creations: Vec<Creation>,
-    /// Groups named at their start, to be named again at the times of [`NAME_AGAIN`] after
-    /// it, with how many of those have passed; in time order.
-    name_again: VecDeque<(GroupId, Instant, usize)>,
     pending: Vec<Change>,
     rescan: bool,
     stats: SessionStats,
@@ -166,10 +160,8 @@ impl Session {
                 expired: Vec::new(),
                 spare: Vec::new(),
                 model: Attributor::new(host),
-                netns: NetnsNames::default(),
-                early: EarlyNames::default(),
+                namer: Namer::default(),
                 creations: Vec::new(),
-                name_again: VecDeque::new(),
                 pending: Vec::new(),
                 rescan: false,
                 stats: SessionStats {
@@ -207,7 +199,10 @@ impl Session {
         // merge (and its window) hands their records on, when they may be gone.
         self.cap.creations(&mut self.core.creations);
         if !self.core.creations.is_empty() {
-            self.core.read_early_names();
+            let private = census::in_private_cgroupns(&self.core.model);
+            self.core
+                .namer
+                .woken(self.core.creations.drain(..), private);
         }
         let core = &mut self.core;
         let passed = self.cap.drain_due(|item| core.handle(item, &mut f))?;
@@ -355,17 +350,13 @@ impl Core {
         if let (Body::Namespaces { ns, .. }, Some(tid)) = (&ev.body, ev.tid) {
             learn_nspid(&mut self.model, ev.pid.unwrap_or(tid), tid, ns);
         }
-        let (netns, early, again) = (&mut self.netns, &self.early, &mut self.name_again);
+        let namer = &mut self.namer;
         hand_on(
             &mut self.model,
             &mut self.pending,
             &ev,
             group,
-            |m, changes| {
-                for g in name_started(m, changes, netns, early) {
-                    again.push_back((g, Instant::now() + NAME_AGAIN[0], 0));
-                }
-            },
+            |m, changes| namer.started(m, changes),
             f,
         );
         drop(ev);
@@ -385,69 +376,12 @@ impl Core {
         }
     }
 
-    /// Names again the groups whose time has come, from their first task if it lives: a
-    /// runtime may write its state after its container's first process made its
-    /// namespaces. A name that changed is a rename, handed on.
+    /// Names again the groups whose time has come, and hands on the renames.
     fn name_again(&mut self, f: &mut impl FnMut(&Attributor, Update<'_>)) {
-        let now = Instant::now();
-        if self.name_again.front().is_some_and(|(_, at, _)| *at <= now) {
-            self.netns.look();
-        }
-        while self.name_again.front().is_some_and(|(_, at, _)| *at <= now) {
-            let (g, at, n) = self.name_again.pop_front().expect("looked at above");
-            if let Some(next) = NAME_AGAIN.get(n + 1) {
-                let at = at - NAME_AGAIN[n] + *next;
-                let i = self.name_again.partition_point(|(_, t, _)| *t <= at);
-                self.name_again.insert(i, (g, at, n + 1));
-            }
-            let group = self.model.group(g);
-            // Its first task, while it lives; else what only a name of its network
-            // namespace can add.
-            let leader = group
-                .is_live()
-                .then(|| self.model.task(group.leader))
-                .flatten()
-                .map_or(0, |t| t.pid);
-            let mut naming = census::read_naming(
-                Path::new("/proc"),
-                leader,
-                group.creator.as_deref(),
-                self.model.group_net(g),
-                &self.netns.for_group(group.started_ns),
-                census::in_private_cgroupns(&self.model),
-            );
-            if naming.cgroup.is_none() && naming.runtime.as_deref() != Some("ip-netns") {
-                continue;
-            }
-            naming.fill_from(&group.naming);
-            self.model.set_naming(g, naming);
-        }
+        self.namer.again(&mut self.model);
         self.pending.extend(self.model.take_changes());
         for c in self.pending.drain(..) {
             f(&self.model, Update::Group(&c));
-        }
-    }
-
-    /// Reads the names of the tasks of the calls that just made namespaces: a clone's child
-    /// (the group's first task), else the caller (unshare, or a child numbered in another
-    /// pid namespace than ours).
-    fn read_early_names(&mut self) {
-        self.netns.look();
-        let proc_root = Path::new("/proc");
-        let private = census::in_private_cgroupns(&self.model);
-        for c in self.creations.drain(..).filter(|c| c.made) {
-            let read = |pid| census::read_naming(proc_root, pid, Some(&c.comm), None, &[], private);
-            if let Some(child) = c.child {
-                let naming = read(child);
-                if naming.cgroup.is_some() {
-                    self.early.put(child, naming);
-                    continue;
-                }
-            }
-            let naming = read(c.pid);
-            if naming.cgroup.is_some() {
-                self.early.put(c.tid, naming);
-            }
         }
     }
 
@@ -578,121 +512,6 @@ pub fn hand_on(
         f(model, Update::Group(c));
     }
     pending.clear();
-}
-
-/// When, after its start, a group is named again for names that come later (a runtime's
-/// state written after its container's first process made its namespaces, `ip netns
-/// attach`): a few reads of its first task's /proc files, then none.
-const NAME_AGAIN: [Duration; 3] = [
-    Duration::from_millis(500),
-    Duration::from_secs(2),
-    Duration::from_secs(10),
-];
-
-/// Names the groups among `changes` that started for the first time, from /proc and
-/// /run/netns while their first task lives, else from what was read when the probe saw
-/// the call that made them (`early`). A group that starts again keeps its names. Returns
-/// the groups it named.
-fn name_started(
-    model: &mut Attributor,
-    changes: &[Change],
-    netns: &mut NetnsNames,
-    early: &EarlyNames,
-) -> Vec<GroupId> {
-    let new: Vec<GroupId> = changes
-        .iter()
-        .filter(|c| c.kind == ChangeKind::Start && model.group(c.group).naming == Naming::default())
-        .map(|c| c.group)
-        .collect();
-    if new.is_empty() {
-        return new;
-    }
-    netns.look();
-    for &g in &new {
-        let names = netns.for_group(model.group(g).started_ns);
-        census::name_group(model, Path::new("/proc"), g, &names);
-        let group = model.group(g);
-        if group.naming.cgroup.is_some() {
-            continue;
-        }
-        // Its first task is gone: what was read of it, or of the task that made it.
-        let leader = group.leader;
-        let parent = model.task(leader).map_or(0, |t| t.ppid);
-        if let Some(n) = early.get(leader).or_else(|| early.get(parent)) {
-            let mut naming = n.clone();
-            naming.fill_from(&group.naming);
-            model.set_naming(g, naming);
-        }
-    }
-    new
-}
-
-/// The names of network namespaces (`ip netns`, /run/netns) seen lately, with when each
-/// was last seen: `ip netns add` names its namespace after making it and a script may
-/// delete it before its group's start is handed on, so a name seen by a wake-up in between
-/// (the probe's, for a setns into a network namespace) still names it then.
-#[derive(Debug, Default)]
-struct NetnsNames {
-    seen: VecDeque<(String, NsLink, u64)>,
-}
-
-impl NetnsNames {
-    /// How many are kept.
-    const KEEP: usize = 256;
-
-    /// Reads /run/netns now.
-    fn look(&mut self) {
-        let now = monotonic_ns();
-        for (name, link) in census::named_netns(Path::new("/run/netns")) {
-            self.seen.retain(|(n, l, _)| !(*l == link && *n == name));
-            if self.seen.len() == Self::KEEP {
-                self.seen.pop_front();
-            }
-            self.seen.push_back((name, link, now));
-        }
-    }
-
-    /// The names that may name a group started at `started_ns`: those seen since. A name
-    /// last seen before the group started may be a dead namespace's whose number the
-    /// kernel gave the group's.
-    fn for_group(&self, started_ns: u64) -> Vec<(String, NsLink)> {
-        self.seen
-            .iter()
-            .rev()
-            .filter(|(_, _, at)| *at >= started_ns)
-            .map(|(n, l, _)| (n.clone(), *l))
-            .collect()
-    }
-}
-
-/// Names read early, by tid: the newest few, for the time from a call's wake-up to its
-/// group's start being handed on (a reorder window, or a tick when the wake-up came late).
-#[derive(Debug, Default)]
-struct EarlyNames {
-    by_tid: VecDeque<(u32, Naming)>,
-}
-
-impl EarlyNames {
-    /// How many are kept: more than the calls that make namespaces in a tick.
-    const KEEP: usize = 512;
-
-    fn put(&mut self, tid: u32, naming: Naming) {
-        if self.by_tid.len() == Self::KEEP {
-            self.by_tid.pop_front();
-        }
-        self.by_tid.push_back((tid, naming));
-    }
-
-    fn get(&self, tid: u32) -> Option<&Naming> {
-        if tid == 0 {
-            return None;
-        }
-        self.by_tid
-            .iter()
-            .rev()
-            .find(|(t, _)| *t == tid)
-            .map(|(_, n)| n)
-    }
 }
 
 /// A task's pid in its own pid namespace, which no record carries: read from /proc once,
