@@ -350,7 +350,7 @@ impl Core {
         if let (Body::Namespaces { ns, .. }, Some(tid)) = (&ev.body, ev.tid) {
             learn_nspid(&mut self.model, ev.pid.unwrap_or(tid), tid, ns);
         }
-        let (netns, early) = (&mut self.netns, &self.early);
+        let (netns, early) = (&mut self.netns, &mut self.early);
         hand_on(
             &mut self.model,
             &mut self.pending,
@@ -384,21 +384,27 @@ impl Core {
         let proc_root = Path::new("/proc");
         let private = census::in_private_cgroupns(&self.model);
         for c in self.creations.drain(..) {
-            let read = |pid| {
-                census::read_naming(proc_root, pid, Some(&c.comm), None, &self.netns, private)
+            let read = |pid: u32| {
+                let net = procfs::ns_link(&proc_root.join(format!("{pid}/ns/net")));
+                let naming =
+                    census::read_naming(proc_root, pid, Some(&c.comm), net, &self.netns, private);
+                (net, naming)
             };
             if let Some(child) = c.child {
-                let naming = read(child);
+                let (net, naming) = read(child);
                 if naming.cgroup.is_some() {
-                    self.early.put(child, naming);
+                    self.early.put(child, net, naming);
                     continue;
                 }
             }
-            let naming = read(c.pid);
+            let (net, naming) = read(c.pid);
             if naming.cgroup.is_some() {
-                self.early.put(c.tid, naming);
+                self.early.put(c.tid, c.net.or(net), naming);
             }
         }
+        // `ip netns add` names its namespace (a bind mount) just after the call that made
+        // it, often after that call's wake-up: what was read before learns the name later.
+        self.early.name_netns(&self.netns);
     }
 
     /// Hands on an "ns_syscall_lost" event when the probe lost records since the last one.
@@ -537,7 +543,7 @@ fn name_started(
     model: &mut Attributor,
     changes: &[Change],
     netns: &mut Vec<(String, NsLink)>,
-    early: &EarlyNames,
+    early: &mut EarlyNames,
 ) {
     let new: Vec<GroupId> = changes
         .iter()
@@ -548,6 +554,7 @@ fn name_started(
         return;
     }
     *netns = census::named_netns(Path::new("/run/netns"));
+    early.name_netns(netns);
     for g in new {
         census::name_group(model, Path::new("/proc"), g, netns);
         let group = model.group(g);
@@ -565,22 +572,42 @@ fn name_started(
     }
 }
 
-/// Names read early, by tid: the newest few, for the time from a call's wake-up to its
-/// group's start being handed on (a reorder window, or a tick when the wake-up came late).
+/// Names read early, by tid, with the task's network namespace: the newest few, for the
+/// time from a call's wake-up to its group's start being handed on (a reorder window, or a
+/// tick when the wake-up came late).
 #[derive(Debug, Default)]
 struct EarlyNames {
-    by_tid: VecDeque<(u32, Naming)>,
+    by_tid: VecDeque<(u32, Option<NsLink>, Naming)>,
 }
 
 impl EarlyNames {
     /// How many are kept: more than the calls that make namespaces in a tick.
     const KEEP: usize = 512;
 
-    fn put(&mut self, tid: u32, naming: Naming) {
+    fn put(&mut self, tid: u32, net: Option<NsLink>, naming: Naming) {
         if self.by_tid.len() == Self::KEEP {
             self.by_tid.pop_front();
         }
-        self.by_tid.push_back((tid, naming));
+        self.by_tid.push_back((tid, net, naming));
+    }
+
+    /// Names after `netns` (/run/netns) those read before their network namespace had a
+    /// name there, as [`census::read_naming`] would have.
+    fn name_netns(&mut self, netns: &[(String, NsLink)]) {
+        if netns.is_empty() {
+            return;
+        }
+        for (_, net, naming) in &mut self.by_tid {
+            let weak = matches!(naming.runtime.as_deref(), None | Some("ip-netns"));
+            if !weak || naming.runtime_id.is_some() {
+                continue;
+            }
+            if let Some((name, _)) = net.and_then(|n| netns.iter().find(|(_, l)| *l == n)) {
+                naming.runtime = Some("ip-netns".into());
+                naming.runtime_id = Some(name.clone());
+                naming.name = Some(name.clone());
+            }
+        }
     }
 
     fn get(&self, tid: u32) -> Option<&Naming> {
@@ -590,8 +617,8 @@ impl EarlyNames {
         self.by_tid
             .iter()
             .rev()
-            .find(|(t, _)| *t == tid)
-            .map(|(_, n)| n)
+            .find(|(t, _, _)| *t == tid)
+            .map(|(_, _, n)| n)
     }
 }
 
@@ -607,5 +634,37 @@ fn learn_nspid(model: &mut Attributor, pid: u32, tid: u32, ns: &crate::nsset::Ns
         if let Some(n) = procfs::read_nspid(Path::new("/proc"), pid, tid) {
             model.set_nspid(tid, n);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn early_names_learn_a_netns_named_after_they_were_read() {
+        let net = NsLink { dev: 4, ino: 77 };
+        let mut early = EarlyNames::default();
+        let tool = Naming {
+            runtime: Some("ip-netns".into()),
+            ..Naming::default()
+        };
+        let docker = Naming {
+            runtime: Some("docker".into()),
+            ..Naming::default()
+        };
+        early.put(10, Some(net), tool);
+        early.put(11, Some(net), docker.clone());
+        early.put(12, None, Naming::default());
+        early.name_netns(&[("other".into(), NsLink { dev: 4, ino: 78 })]);
+        assert_eq!(early.get(10).unwrap().runtime_id, None);
+        early.name_netns(&[("blue".into(), net)]);
+        let n = early.get(10).unwrap();
+        assert_eq!(n.runtime.as_deref(), Some("ip-netns"));
+        assert_eq!(n.runtime_id.as_deref(), Some("blue"));
+        assert_eq!(n.name.as_deref(), Some("blue"));
+        // A runtime's own names are not a netns's; a task without a known netns stays.
+        assert_eq!(early.get(11), Some(&docker));
+        assert_eq!(early.get(12), Some(&Naming::default()));
     }
 }

@@ -191,6 +191,11 @@ impl Inbox {
                 tid: c.tid,
                 child: (clone && c.ret > 0).then_some(c.ret as u32),
                 comm: c.comm.clone(),
+                // Slot 0 of the ids is net (SLOT_NAMES).
+                net: (unshare && c.after[0] != 0).then(|| crate::record::NsLink {
+                    dev: c.dev,
+                    ino: u64::from(c.after[0]),
+                }),
             });
         }
         let t = c.enter_ns;

@@ -65,6 +65,9 @@ pub struct Creation {
     pub child: Option<u32>,
     /// The caller's command name (the creator of the group its child or itself starts).
     pub comm: String,
+    /// The network namespace an unshare left the caller in (the caller may leave it again
+    /// before its names are read, as `ip netns add` does).
+    pub net: Option<crate::record::NsLink>,
 }
 
 /// What the merge hands out, in time order.
