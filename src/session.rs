@@ -398,7 +398,9 @@ impl Core {
                 }
             }
             let (net, naming) = read(c.pid);
-            if naming.cgroup.is_some() {
+            // An unshare's new network namespace is known without /proc: `ip netns add`
+            // is often gone by now, and its namespace is named later.
+            if naming.cgroup.is_some() || c.net.is_some() {
                 self.early.put(c.tid, c.net.or(net), naming);
             }
         }
