@@ -182,6 +182,9 @@ pub fn read_naming(
     if let Some(mut c) = procfs::read_cgroup(proc_root, pid)
         .as_deref()
         .and_then(cgroup::parse_proc_cgroup)
+        // A zombie reads as the root cgroup: it is gone, and what was read of it while it
+        // lived (the session's early names) is what it was.
+        .filter(|c| c.path != "/" || !procfs::is_zombie(proc_root, pid))
     {
         // In a private cgroup namespace every path reads "/": that hides the path, it is
         // not the root cgroup.

@@ -182,6 +182,18 @@ pub fn read_cgroup(proc_root: &Path, pid: u32) -> Option<String> {
     fs::read_to_string(proc_root.join(format!("{pid}/cgroup"))).ok()
 }
 
+/// Whether process `pid` has exited but is not yet reaped (a zombie): its entry then shows
+/// the root cgroups and no command line, nothing of what it was.
+pub fn is_zombie(proc_root: &Path, pid: u32) -> bool {
+    let Ok(stat) = fs::read_to_string(proc_root.join(format!("{pid}/stat"))) else {
+        return false;
+    };
+    // comm may hold spaces and parentheses: the state follows the last ')'.
+    stat.rfind(')')
+        .and_then(|i| stat[i + 1..].split_ascii_whitespace().next())
+        .is_some_and(|st| st == "Z" || st == "X")
+}
+
 fn numeric_entries(dir: &Path) -> Vec<u32> {
     let Ok(rd) = fs::read_dir(dir) else {
         return Vec::new();
@@ -224,6 +236,21 @@ pub fn host_set(proc_root: &Path) -> Option<(u32, NsSet)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_child_that_exited_unreaped_is_a_zombie() {
+        let proc_root = Path::new("/proc");
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        let t0 = std::time::Instant::now();
+        while !is_zombie(proc_root, pid) {
+            assert!(t0.elapsed().as_secs() < 10, "{pid} never exited");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert!(!is_zombie(proc_root, std::process::id()));
+        child.wait().unwrap();
+        assert!(!is_zombie(proc_root, pid), "reaped: gone, not a zombie");
+    }
 
     #[test]
     fn reads_this_task() {

@@ -9,7 +9,7 @@
 //! | docker | `/var/lib/docker/containers/<id>/config.v2.json`: `Name`, `Config.Image` |
 //! | podman (rootful and rootless) | conmon (the container's parent): `-c <id> -n <name> -b <bundle>`; the bundle's storage root has `libpod/bolt_state.db`, whose container and pod configs are JSON values |
 //! | containerd (`ctr`) | the shim (the container's parent): `-namespace <ns> -id <id>`; cgroup `/<ns>/<id>` with `/run/containerd/io.containerd.runtime.v2.task/<ns>/<id>` present |
-//! | runc, crun | their state directories, `/run/runc/<id>` and `/run/crun/<id>` |
+//! | runc, crun | their state directories, `/run/runc/<id>` and `/run/crun/<id>`; before the payload is in its cgroup, the `run`/`create` command line's last argument |
 //! | Kubernetes (containerd's CRI, CRI-O) | the CRI's annotations in the container's OCI bundle (`config.json`), found through containerd's task directory, conmon's `-b`, or runc's and crun's state |
 //! | systemd-nspawn | the supervisor (the container's parent): `-M <name>`, else the `-D` directory's name |
 //! | firejail | the outer firejail: `--name=<name>` |
@@ -496,6 +496,17 @@ fn apply_supervisor(argv: &[String], naming: &mut Naming) -> bool {
                 }
             }
         }
+        // crun clones the container before it moves it into its cgroup: until then only its
+        // command line (the payload's own, until exec) names it. Engines run them too, so
+        // the walk goes on to the engine's process above.
+        "runc" | "crun" => {
+            if let Some(id) = oci_create_id(argv).filter(|_| weak) {
+                naming.runtime = Some(prog.to_string());
+                naming.runtime_id = Some(id.to_string());
+                naming.name = Some(id.to_string());
+            }
+            return false;
+        }
         "bwrap" => {
             let host = bwrap_hostname(argv);
             if weak || naming.runtime.as_deref() == Some("bubblewrap") {
@@ -782,6 +793,17 @@ pub fn firejail_name(argv: &[String]) -> Option<String> {
     opt(argv, "--name").map(str::to_string)
 }
 
+/// The container id of a `runc`/`crun` command line that makes one (`run`, `create`): its
+/// last argument, after the global and the subcommand's options.
+pub fn oci_create_id(argv: &[String]) -> Option<&str> {
+    let sub = argv
+        .iter()
+        .skip(1)
+        .position(|a| a == "run" || a == "create")?;
+    let id = argv.last()?;
+    (sub + 2 < argv.len() && !id.starts_with('-')).then_some(id.as_str())
+}
+
 /// bubblewrap's `--hostname NAME`.
 pub fn bwrap_hostname(argv: &[String]) -> Option<String> {
     opt(argv, "--hostname").map(str::to_string)
@@ -891,6 +913,24 @@ mod tests {
         let bw = argv("bwrap --unshare-uts --hostname box7 --ro-bind / / -- /bin/sleep 1");
         assert_eq!(bwrap_hostname(&bw).as_deref(), Some("box7"));
         assert_eq!(bwrap_hostname(&argv("bwrap -- sh --hostname x")), None);
+    }
+
+    #[test]
+    fn runc_and_crun_ids_from_their_command_lines() {
+        assert_eq!(oci_create_id(&argv("crun run web1")), Some("web1"));
+        let podman = argv(
+            "/usr/bin/crun --root /run/crun --log-format json create --bundle /b --pid-file /p 8a1f",
+        );
+        assert_eq!(oci_create_id(&podman), Some("8a1f"));
+        assert_eq!(
+            oci_create_id(&argv("runc run -d --pid-file /p c2")),
+            Some("c2")
+        );
+        // `runc init` (runc's re-exec inside the container) and id-less lines name nothing.
+        assert_eq!(oci_create_id(&argv("runc init")), None);
+        assert_eq!(oci_create_id(&argv("crun run")), None);
+        assert_eq!(oci_create_id(&argv("crun run -d")), None);
+        assert_eq!(oci_create_id(&argv("runc kill c2 KILL")), None);
     }
 
     #[test]

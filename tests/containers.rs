@@ -10,7 +10,7 @@
 
 mod common;
 use common::recording::{group_of, ps, Recording};
-use common::runtimes::{runtime_ok, Container, Runtime};
+use common::runtimes::{expected_naming, runtime_ok, Container, Runtime};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::process::{Child, Command};
@@ -26,42 +26,11 @@ fn tids_of(group: &Value) -> BTreeSet<u32> {
         .collect()
 }
 
-/// What nswatch must say about container `c`: the runtime's own names, exactly as the
-/// runtime gives them (its id or name, docker's and podman's full id and image, podman's pod,
-/// containerd's namespace), and nothing where the runtime has none.
+/// What nswatch must say about container `c`: [`expected_naming`].
 fn expect_naming(c: &Container, g: &Value) {
-    let (rt, id) = (c.runtime(), c.id());
-    let kind = if rt == Runtime::Netns {
-        "sandbox"
-    } else {
-        "container"
-    };
-    assert_eq!(g["kind"], kind, "{g}");
-    let (runtime, runtime_id) = match rt {
-        Runtime::Runc => ("runc", Some(id)),
-        Runtime::Crun => ("crun", Some(id)),
-        Runtime::Lxc => ("lxc", Some(id)),
-        Runtime::Nspawn | Runtime::NspawnBare => ("nspawn", Some(id)),
-        Runtime::Bwrap => ("bubblewrap", None),
-        Runtime::Firejail | Runtime::FirejailHostNet => ("firejail", None),
-        Runtime::Netns => ("ip-netns", Some(id)),
-        Runtime::Docker => ("docker", c.full_id()),
-        Runtime::Podman | Runtime::PodmanPod | Runtime::PodmanRootless => ("podman", c.full_id()),
-        Runtime::Ctr => ("containerd", Some(id)),
-    };
-    assert_eq!(g["runtime"], runtime, "{g}");
-    match runtime_id {
-        Some(rid) => assert_eq!(g["runtime_id"], rid, "{g}"),
-        None => assert!(g["runtime_id"].is_null(), "{g}"),
+    for (field, want) in expected_naming(c) {
+        assert_eq!(g[field], want, "{field}: {g}");
     }
-    // bwrap has no id: the name is the hostname the harness set; firejail's is --name.
-    assert_eq!(g["name"], id, "{g}");
-    let null_or = |v: Option<&str>| v.map_or(Value::Null, Value::from);
-    assert_eq!(g["image"], null_or(c.image()), "{g}");
-    assert_eq!(g["pod_name"], null_or(c.pod().map(|p| p.0)), "{g}");
-    assert_eq!(g["pod_id"], null_or(c.pod().map(|p| p.1)), "{g}");
-    let ns = (rt == Runtime::Ctr).then_some("default");
-    assert_eq!(g["namespace"], null_or(ns), "{g}");
 }
 
 fn attribution(rt: Runtime) {

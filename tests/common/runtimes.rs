@@ -179,6 +179,47 @@ impl Runtime {
     }
 }
 
+/// The names nswatch must give container `c` (the group's or a `container_start`'s fields,
+/// with the value each must have): the runtime's own, exactly as the runtime gives them (its
+/// id or name, docker's and podman's full id and image, podman's pod, containerd's
+/// namespace), and null where the runtime has none.
+pub fn expected_naming(c: &Container) -> Vec<(&'static str, serde_json::Value)> {
+    use serde_json::Value;
+    let (rt, id) = (c.runtime(), c.id());
+    let kind = if rt == Runtime::Netns {
+        "sandbox"
+    } else {
+        "container"
+    };
+    let (runtime, runtime_id) = match rt {
+        Runtime::Runc => ("runc", Some(id)),
+        Runtime::Crun => ("crun", Some(id)),
+        Runtime::Lxc => ("lxc", Some(id)),
+        Runtime::Nspawn | Runtime::NspawnBare => ("nspawn", Some(id)),
+        Runtime::Bwrap => ("bubblewrap", None),
+        Runtime::Firejail | Runtime::FirejailHostNet => ("firejail", None),
+        Runtime::Netns => ("ip-netns", Some(id)),
+        Runtime::Docker => ("docker", c.full_id()),
+        Runtime::Podman | Runtime::PodmanPod | Runtime::PodmanRootless => ("podman", c.full_id()),
+        Runtime::Ctr => ("containerd", Some(id)),
+    };
+    let null_or = |v: Option<&str>| v.map_or(Value::Null, Value::from);
+    vec![
+        ("kind", kind.into()),
+        ("runtime", runtime.into()),
+        ("runtime_id", null_or(runtime_id)),
+        // bwrap has no id: the name is the hostname the harness set; firejail's is --name.
+        ("name", id.into()),
+        ("image", null_or(c.image())),
+        ("pod_name", null_or(c.pod().map(|p| p.0))),
+        ("pod_id", null_or(c.pod().map(|p| p.1))),
+        (
+            "namespace",
+            null_or((rt == Runtime::Ctr).then_some("default")),
+        ),
+    ]
+}
+
 /// Why this runtime cannot run here (not root, program or busybox-static missing), if so.
 pub fn unavailable(rt: Runtime) -> Option<String> {
     if unsafe { libc::geteuid() } != 0 {
@@ -474,6 +515,10 @@ pub struct Container {
     /// Options given to `docker run` / `podman run` before the image.
     run_args: Vec<String>,
     stopped: bool,
+    /// What the container runs: [`PAYLOAD`], or the short payload of [`Container::run_to_end`].
+    args: Vec<String>,
+    /// Started in the foreground, to run its payload to the end ([`Container::run_to_end`]).
+    to_end: bool,
 }
 
 impl std::fmt::Debug for Container {
@@ -521,16 +566,42 @@ impl Container {
         Self::start_inner(Runtime::Runc, tag, layout, &[])
     }
 
+    /// Runs `args` (`/bin/true`, `/bin/sleep 0.05`…) in a new container of `rt`, named
+    /// `unique_name(tag)`, the way people run short jobs: in the foreground, with `--rm`
+    /// where the runtime has it (`runc run`, `lxc-start -F`, `ctr run --rm`, `docker run
+    /// --rm`; a pod of one for PodmanPod), and returns once it has ended and what it left is
+    /// removed. The returned container is stopped; its names stay readable (id, full id,
+    /// image, pod). Panics with the runtime's log when the payload fails.
+    pub fn run_to_end(rt: Runtime, tag: &str, args: &[&str]) -> Container {
+        let mut c = Self::new(rt, tag, None, args, true, &[]);
+        c.start_as(rt, &RuncLayout::default());
+        if let Err(e) = c.stop_inner() {
+            panic!("{}: cleanup after the end: {e}", c.id);
+        }
+        c
+    }
+
     fn start_inner(rt: Runtime, tag: &str, layout: RuncLayout, run_args: &[&str]) -> Container {
-        let id = layout
-            .id
-            .clone()
-            .unwrap_or_else(|| unique_name(&format!("{}{tag}", rt.label())));
+        let mut c = Self::new(rt, tag, layout.id.clone(), PAYLOAD, false, run_args);
+        c.start_as(rt, &layout);
+        c.find_init();
+        c
+    }
+
+    fn new(
+        rt: Runtime,
+        tag: &str,
+        id: Option<String>,
+        args: &[&str],
+        to_end: bool,
+        run_args: &[&str],
+    ) -> Container {
+        let id = id.unwrap_or_else(|| unique_name(&format!("{}{tag}", rt.label())));
         let dir = tempfile::Builder::new()
             .prefix(&format!("{id}-"))
             .tempdir()
             .unwrap();
-        let mut c = Container {
+        Container {
             runtime: rt,
             id,
             init: Proc { pid: 0, start: 0 },
@@ -545,21 +616,24 @@ impl Container {
             exec_seq: AtomicUsize::new(0),
             run_args: run_args.iter().map(|a| a.to_string()).collect(),
             stopped: false,
-        };
-        match rt {
-            Runtime::Runc | Runtime::Crun => c.start_runc(&layout),
-            Runtime::Lxc => c.start_lxc(),
-            Runtime::Nspawn | Runtime::NspawnBare => c.start_nspawn(),
-            Runtime::Docker | Runtime::Podman | Runtime::PodmanPod | Runtime::PodmanRootless => {
-                c.start_engine()
-            }
-            Runtime::Ctr => c.start_ctr(),
-            Runtime::Bwrap => c.start_bwrap(),
-            Runtime::Firejail | Runtime::FirejailHostNet => c.start_firejail(),
-            Runtime::Netns => c.start_netns(),
+            args: args.iter().map(|s| s.to_string()).collect(),
+            to_end,
         }
-        c.find_init();
-        c
+    }
+
+    fn start_as(&mut self, rt: Runtime, layout: &RuncLayout) {
+        match rt {
+            Runtime::Runc | Runtime::Crun => self.start_runc(layout),
+            Runtime::Lxc => self.start_lxc(),
+            Runtime::Nspawn | Runtime::NspawnBare => self.start_nspawn(),
+            Runtime::Docker | Runtime::Podman | Runtime::PodmanPod | Runtime::PodmanRootless => {
+                self.start_engine()
+            }
+            Runtime::Ctr => self.start_ctr(),
+            Runtime::Bwrap => self.start_bwrap(),
+            Runtime::Firejail | Runtime::FirejailHostNet => self.start_firejail(),
+            Runtime::Netns => self.start_netns(),
+        }
     }
 
     /// The runtime.
@@ -1039,9 +1113,21 @@ impl Container {
         pid
     }
 
+    /// Starts a runtime that stays in the foreground as long as its container runs (nspawn,
+    /// bwrap, firejail, `ip netns exec`): waits for the payload below it, or for its end
+    /// when running to the end.
+    fn start_foreground(&mut self, cmd: Command, log: &str) {
+        if self.to_end {
+            self.run_logged(cmd, log);
+        } else {
+            let root = self.spawn_logged(cmd, log);
+            self.find_payload_below(root, log);
+        }
+    }
+
     /// Waits for the payload among the descendants of `root`.
     fn find_payload_below(&mut self, root: u32, log: &str) {
-        let want: Vec<String> = PAYLOAD.iter().map(|s| s.to_string()).collect();
+        let want = self.args.clone();
         let pid = wait_for(
             START_LIMIT,
             || {
@@ -1128,7 +1214,7 @@ impl Container {
             "process": {
                 "terminal": false,
                 "user": {"uid": 0, "gid": 0},
-                "args": PAYLOAD,
+                "args": self.args,
                 "env": ["PATH=/bin:/sbin"],
                 "cwd": "/",
                 "noNewPrivileges": true
@@ -1155,10 +1241,16 @@ impl Container {
             serde_json::to_vec_pretty(&config).unwrap(),
         )
         .unwrap();
-        let pidfile = self.dir().join("init.pid");
         let mut cmd = command(self.runtime.program());
-        cmd.current_dir(&bundle)
-            .args(["run", "-d", "--pid-file"])
+        cmd.current_dir(&bundle);
+        if self.to_end {
+            // In the foreground, runc and crun delete the container when its payload ends.
+            cmd.args(["run", &self.id]);
+            self.run_logged(cmd, self.runtime.program());
+            return;
+        }
+        let pidfile = self.dir().join("init.pid");
+        cmd.args(["run", "-d", "--pid-file"])
             .arg(&pidfile)
             .arg(&self.id);
         self.run_logged(cmd, self.runtime.program());
@@ -1200,7 +1292,7 @@ impl Container {
                  lxc.pty.max = 0\n",
                 id = self.id,
                 root = rootfs.display(),
-                payload = PAYLOAD.join(" "),
+                payload = self.args.join(" "),
             ),
         )
         .unwrap();
@@ -1212,9 +1304,13 @@ impl Container {
         self.run_logged(cmd, "lxc-create");
         let log = self.dir().join("lxc-debug.log");
         let mut cmd = command("lxc-start");
-        cmd.args(["-P", &lxcpath, "-n", &self.id, "-d", "-l", "INFO", "-o"])
+        let mode = if self.to_end { "-F" } else { "-d" };
+        cmd.args(["-P", &lxcpath, "-n", &self.id, mode, "-l", "INFO", "-o"])
             .arg(&log);
         self.run_logged(cmd, "lxc-start");
+        if self.to_end {
+            return;
+        }
         let out = command("lxc-info")
             .args(["-P", &lxcpath, "-n", &self.id, "-p", "-H"])
             .output()
@@ -1278,9 +1374,8 @@ impl Container {
             "--link-journal=no",
             "--",
         ])
-        .args(PAYLOAD);
-        let root = self.spawn_logged(cmd, "nspawn");
-        self.find_payload_below(root, "nspawn");
+        .args(&self.args);
+        self.start_foreground(cmd, "nspawn");
     }
 
     fn start_bwrap(&mut self) {
@@ -1302,13 +1397,13 @@ impl Container {
         .args([
             "/", "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--",
         ])
-        .args(PAYLOAD);
-        let root = self.spawn_logged(cmd, "bwrap");
-        self.find_payload_below(root, "bwrap");
+        .args(&self.args);
+        self.start_foreground(cmd, "bwrap");
     }
 
     /// docker and podman: `run -d --name ID --network none IMAGE sleep`, in a pod of two
-    /// for PodmanPod; the payload's pid, the full id and the image from `inspect`.
+    /// for PodmanPod; the payload's pid, the full id and the image from `inspect`. Run to
+    /// the end: `run --rm --cidfile F`, in a pod of one, the full id from the file.
     fn start_engine(&mut self) {
         use super::machine;
         let rootless = self.runtime == Runtime::PodmanRootless;
@@ -1325,14 +1420,30 @@ impl Container {
             machine::ensure_podman_image(rootless)
         }
         .unwrap_or_else(|e| panic!("{}: image: {e}", self.id));
+        // The client writes the id file; rootless podman's is the unprivileged user.
+        let cid_dir = self.dir().join("cid");
+        if self.to_end {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::create_dir(&cid_dir).unwrap();
+            for d in [self.dir(), cid_dir.as_path()] {
+                std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o777)).unwrap();
+            }
+        }
+        let cidfile = cid_dir.join("id");
         let run = |name: &str, pod: Option<&str>, log: &str| {
             let mut cmd = engine();
-            cmd.args(["run", "-d", "--name", name]);
+            cmd.arg("run");
+            if self.to_end {
+                cmd.arg("--rm").arg("--cidfile").arg(&cidfile);
+            } else {
+                cmd.arg("-d");
+            }
+            cmd.args(["--name", name]);
             match pod {
                 Some(pod) => cmd.args(["--pod", pod]),
                 None => cmd.args(["--network", "none"]),
             };
-            cmd.args(&self.run_args).arg(&image).args(PAYLOAD);
+            cmd.args(&self.run_args).arg(&image).args(&self.args);
             self.run_logged(cmd, log);
         };
         if self.runtime == Runtime::PodmanPod {
@@ -1347,10 +1458,19 @@ impl Container {
             let pod_id = String::from_utf8_lossy(&out.stdout).trim().to_string();
             assert_eq!(pod_id.len(), 64, "{pod}: pod inspect: {out:?}");
             run(&self.id.clone(), Some(&pod), "run");
-            run(&format!("{}-b", self.id), Some(&pod), "run-b");
+            if !self.to_end {
+                run(&format!("{}-b", self.id), Some(&pod), "run-b");
+            }
             self.pod = Some((pod, pod_id));
         } else {
             run(&self.id.clone(), None, "run");
+        }
+        self.image = Some(image.clone());
+        if self.to_end {
+            let id = std::fs::read_to_string(&cidfile).unwrap_or_default();
+            assert_eq!(id.len(), 64, "{}: --cidfile gave {id:?}", self.id);
+            self.full_id = Some(id);
+            return;
         }
         let inspect = |what: &str| {
             let out = engine()
@@ -1362,7 +1482,6 @@ impl Container {
         };
         let pid: u32 = inspect("{{.State.Pid}}").parse().unwrap();
         self.full_id = Some(inspect("{{.Id}}"));
-        self.image = Some(image.clone());
         self.payload = Proc::of(pid).unwrap_or_else(|| {
             panic!(
                 "{}: payload {pid} exited: {}",
@@ -1380,7 +1499,7 @@ impl Container {
         // No image, so no image config: PATH is the spec's, for `ctr task exec` too.
         cmd.args([
             "run",
-            "-d",
+            if self.to_end { "--rm" } else { "-d" },
             "--null-io",
             "--read-only",
             "--env",
@@ -1389,8 +1508,11 @@ impl Container {
         .arg("--rootfs")
         .arg(rootfs)
         .arg(&self.id)
-        .args(PAYLOAD);
+        .args(&self.args);
         self.run_logged(cmd, "ctr");
+        if self.to_end {
+            return;
+        }
         let out = command("ctr").args(["task", "ls"]).output().unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
         let pid: u32 = text
@@ -1409,9 +1531,8 @@ impl Container {
         if self.runtime == Runtime::Firejail {
             cmd.arg("--net=none");
         }
-        cmd.arg("--").args(PAYLOAD);
-        let root = self.spawn_logged(cmd, "firejail");
-        self.find_payload_below(root, "firejail");
+        cmd.arg("--").args(&self.args);
+        self.start_foreground(cmd, "firejail");
     }
 
     fn start_netns(&mut self) {
@@ -1419,9 +1540,8 @@ impl Container {
         cmd.args(["netns", "add", &self.id]);
         self.run_logged(cmd, "netns-add");
         let mut cmd = command("ip");
-        cmd.args(["netns", "exec", &self.id]).args(PAYLOAD);
-        let root = self.spawn_logged(cmd, "netns-exec");
-        self.find_payload_below(root, "netns-exec");
+        cmd.args(["netns", "exec", &self.id]).args(&self.args);
+        self.start_foreground(cmd, "netns-exec");
     }
 }
 
