@@ -20,6 +20,12 @@ const NAME_AGAIN: [Duration; 3] = [
     Duration::from_secs(10),
 ];
 
+/// How soon, and how many times, a task read early without its runtime's id is read again:
+/// some runtimes (LXC, crun) move the new task into its cgroup just after the call that
+/// made its namespaces, which is what woke us.
+const READ_AGAIN_EVERY: Duration = Duration::from_millis(5);
+const READ_AGAIN_TIMES: u8 = 8;
+
 /// The session's naming state.
 #[derive(Debug, Default)]
 pub(crate) struct Namer {
@@ -31,6 +37,9 @@ pub(crate) struct Namer {
     /// Groups named at their start, to be named again at the times of [`NAME_AGAIN`] after
     /// it, with how many of those have passed; in time order.
     again: VecDeque<(GroupId, Instant, usize)>,
+    /// Tasks read early whose runtime's id was not there yet: the task (pid, tid), its
+    /// creator's name, when to read it again and how many reads are left.
+    weak: Vec<(u32, u32, String, Instant, u8)>,
 }
 
 impl Namer {
@@ -44,18 +53,51 @@ impl Namer {
         for c in calls.filter(|c| c.made) {
             let read =
                 |pid| census::read_naming(proc_root, pid, Some(&c.comm), None, &[], private_cgns);
-            if let Some(child) = c.child {
-                let naming = read(child);
-                if naming.cgroup.is_some() {
-                    self.early.put(child, naming);
-                    continue;
-                }
-            }
-            let naming = read(c.pid);
+            let (pid, tid, naming) = match c.child.map(|child| (child, read(child))) {
+                Some((child, naming)) if naming.cgroup.is_some() => (child, child, naming),
+                _ => (c.pid, c.tid, read(c.pid)),
+            };
             if naming.cgroup.is_some() {
-                self.early.put(c.tid, naming);
+                if naming.runtime_id.is_none() {
+                    let at = Instant::now() + READ_AGAIN_EVERY;
+                    self.weak.push((pid, tid, c.comm, at, READ_AGAIN_TIMES));
+                }
+                self.early.put(tid, naming);
             }
         }
+    }
+
+    /// How long until a task read early without its runtime's id is to be read again.
+    pub(crate) fn read_again_in(&self) -> Option<Duration> {
+        let now = Instant::now();
+        self.weak
+            .iter()
+            .map(|w| w.3.saturating_duration_since(now))
+            .min()
+    }
+
+    /// Reads again the tasks read early without their runtime's id whose time has come;
+    /// what names them better replaces what was read.
+    pub(crate) fn read_again(&mut self, private_cgns: bool) {
+        let now = Instant::now();
+        let proc_root = Path::new("/proc");
+        let early = &mut self.early;
+        self.weak.retain_mut(|(pid, tid, comm, at, left)| {
+            if *at > now {
+                return true;
+            }
+            let naming = census::read_naming(proc_root, *pid, Some(comm), None, &[], private_cgns);
+            if naming.cgroup.is_none() {
+                return false;
+            }
+            let named = naming.runtime_id.is_some();
+            if named {
+                early.put(*tid, naming);
+            }
+            *left -= 1;
+            *at = now + READ_AGAIN_EVERY;
+            !named && *left > 0
+        });
     }
 
     /// Names the groups among `changes` that started for the first time, from /proc and

@@ -194,12 +194,15 @@ impl Session {
         if !self.bootstrapped {
             self.bootstrap(&mut f)?;
         }
-        self.cap.wait(timeout)?;
+        // A task read early without its runtime's id is read again within milliseconds.
+        let again = self.core.namer.read_again_in();
+        self.cap.wait(again.map_or(timeout, |a| timeout.min(a)))?;
         // Calls that made namespaces woke us at once: look at their tasks now, before the
         // merge (and its window) hands their records on, when they may be gone.
         self.cap.creations(&mut self.core.creations);
-        if !self.core.creations.is_empty() {
+        if again.is_some() || !self.core.creations.is_empty() {
             let private = census::in_private_cgroupns(&self.core.model);
+            self.core.namer.read_again(private);
             self.core
                 .namer
                 .woken(self.core.creations.drain(..), private);
