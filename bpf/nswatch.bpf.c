@@ -126,8 +126,9 @@ volatile u64 drops_inflight = 0;
 /* Calls between their enter and exit. While none is, sys_exit returns after this one load
  * instead of reading the syscall number out of pt_regs. */
 volatile s64 inflight_n = 0;
-/* When a setns into a network namespace last woke the reader (see leave()). */
-volatile u64 joined_net_woke = 0;
+/* The network namespaces the last two setns calls that woke the reader entered (see
+ * leave()). */
+volatile u32 joined_net_woke[2] = {};
 
 /* pidfd_fops: how a pidfd is told before pidfs (Linux 6.9); 0 where the kernel has none. */
 extern const void pidfd_fops __ksym __weak;
@@ -306,13 +307,17 @@ static __always_inline int leave(s64 ret)
 	bool made = ret >= 0 && (e->syscall == SYS_UNSHARE ?
 					 (e->flags & (CLONE_NEW_ANY | CLONE_NEWTIME)) != 0 :
 					 e->syscall != SYS_SETNS);
-	/* A setns into a network namespace (`ip netns exec`) wakes it too, at most every
-	 * 10 ms so that a storm of them stays batched: the reader looks at /run/netns while
-	 * the name is there, which `ip netns add` writes after making the namespace. */
+	/* A setns into a network namespace (`ip netns exec`) wakes it too, unless one of the
+	 * last two that did entered the same namespace: the reader looks at /run/netns while
+	 * the name is there, which `ip netns add` writes after making the namespace, and a
+	 * storm going back and forth between two namespaces stays batched. */
+	u32 net = e->after[NS_NET];
 	bool joined_net = ret >= 0 && e->syscall == SYS_SETNS && (e->flags & CLONE_NEWNET) &&
-			  e->exit_ns - joined_net_woke > 10000000;
-	if (joined_net)
-		joined_net_woke = e->exit_ns;
+			  net != joined_net_woke[0] && net != joined_net_woke[1];
+	if (joined_net) {
+		joined_net_woke[1] = joined_net_woke[0];
+		joined_net_woke[0] = net;
+	}
 	bpf_ringbuf_submit(e, used >= RINGBUF_SIZE / 2 || made || joined_net ?
 				      BPF_RB_FORCE_WAKEUP :
 				      BPF_RB_NO_WAKEUP);

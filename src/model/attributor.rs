@@ -175,6 +175,9 @@ pub struct Attributor {
     /// Groups left without a task, with the time the last one left, oldest first: their
     /// end is declared once they stayed so for [`EXIT_LINGER_NS`].
     exiting: VecDeque<(GroupId, u64)>,
+    /// Live containers by pid namespace, oldest first, for [`Attributor::parent_of`]: the
+    /// group table keeps every group ever seen.
+    live_by_pid: HashMap<NsLink, Vec<GroupId>>,
 }
 
 impl Attributor {
@@ -219,6 +222,7 @@ impl Attributor {
             changes: Vec::new(),
             pid_parents: HashMap::new(),
             exiting: VecDeque::new(),
+            live_by_pid: HashMap::new(),
         }
     }
 
@@ -609,16 +613,14 @@ impl Attributor {
     /// The live container that stands for pid namespace `pid`: the one its init (pid 1
     /// inside) is in, else the oldest.
     fn main_container(&self, pid: NsLink) -> Option<GroupId> {
-        let mut found = None;
-        for c in self.groups.iter().filter(|c| {
-            c.is_live() && c.kind == Kind::Container && c.key.get(NsKind::Pid) == Some(pid)
-        }) {
-            if self.live.get(&c.leader).is_some_and(|t| t.nspid == 1) {
-                return Some(c.id);
-            }
-            found = found.or(Some(c.id));
-        }
-        found
+        let live = self.live_by_pid.get(&pid)?;
+        live.iter()
+            .copied()
+            .find(|c| {
+                let leader = self.groups[c.0 as usize].leader;
+                self.live.get(&leader).is_some_and(|t| t.nspid == 1)
+            })
+            .or(live.first().copied())
     }
 
     /// Live containers that share a network namespace other than the host's, each on its
@@ -820,6 +822,28 @@ impl Attributor {
         if group.live_tasks == 0 && g != GroupId::HOST {
             group.ended_ns = Some(time);
             self.exiting.push_back((g, time));
+            self.note_live(g, false);
+        }
+    }
+
+    /// Keeps [`Attributor::live_by_pid`] for a container that started or ended.
+    fn note_live(&mut self, g: GroupId, live: bool) {
+        let group = &self.groups[g.0 as usize];
+        let Some(pid) = group
+            .key
+            .get(NsKind::Pid)
+            .filter(|_| group.kind == Kind::Container)
+        else {
+            return;
+        };
+        let list = self.live_by_pid.entry(pid).or_default();
+        if live {
+            list.push(g);
+        } else {
+            list.retain(|&x| x != g);
+            if list.is_empty() {
+                self.live_by_pid.remove(&pid);
+            }
         }
     }
 
@@ -900,6 +924,7 @@ impl Attributor {
             naming: Naming::default(),
         });
         self.by_key.insert(key, id);
+        self.note_live(id, true);
         self.remember(set, id);
         self.changes.push(Change {
             time_ns: time,
@@ -938,6 +963,7 @@ impl Attributor {
     /// task's leaving its end was never declared, and nothing is; after, it starts again.
     fn restart(&mut self, g: GroupId, time: u64) {
         self.groups[g.0 as usize].ended_ns = None;
+        self.note_live(g, true);
         if let Some(i) = self.exiting.iter().rposition(|(x, _)| *x == g) {
             self.exiting.remove(i);
             return;
