@@ -148,6 +148,8 @@ struct Inbox {
     bad: u64,
     /// Calls that made namespaces since the session last asked ([`Side::creations`]).
     created: Vec<Creation>,
+    /// The network namespaces (inodes) the last two setns calls noted in `created` entered.
+    joined_nets: [u32; 2],
 }
 
 /// unshare's flags that make namespaces (CLONE_NEW*, CLONE_NEWTIME).
@@ -183,7 +185,14 @@ impl Inbox {
         let setns = matches!(c.syscall, Syscall::Setns);
         // The program records clones only when the child lands in other namespaces.
         let made = !setns && (!unshare || c.flags & NEW_NAMESPACES != 0);
-        let joined_net = setns && c.flags & libc::CLONE_NEWNET as u64 != 0;
+        // A setns into a network namespace only when neither of the last two such calls
+        // noted entered it: a storm between two namespaces notes two.
+        let net = c.after[0];
+        let joined_net =
+            setns && c.flags & libc::CLONE_NEWNET as u64 != 0 && !self.joined_nets.contains(&net);
+        if joined_net && c.ret >= 0 {
+            self.joined_nets = [net, self.joined_nets[0]];
+        }
         if c.ret >= 0 && (made || joined_net) {
             let clone = !unshare && !setns;
             self.created.push(Creation {

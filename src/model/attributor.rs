@@ -706,17 +706,22 @@ impl Attributor {
             }
             None => (None, 0, false),
         };
-        let from = old.map(|(_, s)| *self.sets.get(s));
-        if let Some(from) = from.filter(|f| first_own && born != 0 && !unreadable(f)) {
-            // A new task's own record, right after its FORK (which gave it its parent's
-            // set): what differs from the parent's set is new, made by clone's flags or by
-            // the parent's unshare(CLONE_NEWPID) before. (A pid namespace joined through
-            // pid_for_children is a live container's, whose group is live.)
-            created |= differs_from_host(ns, &from);
+        // The set it comes from, read only where needed: a thread of a setns storm moves
+        // between known groups on every record.
+        let from = |m: &Self| old.map(|(_, s)| *m.sets.get(s));
+        if first_own && born != 0 {
+            if let Some(from) = from(self).filter(|f| !unreadable(f)) {
+                // A new task's own record, right after its FORK (which gave it its
+                // parent's set): what differs from the parent's set is new, made by clone's
+                // flags or by the parent's unshare(CLONE_NEWPID) before. (A pid namespace
+                // joined through pid_for_children is a live container's, whose group is
+                // live.)
+                created |= differs_from_host(ns, &from);
+            }
         }
         let (g, new) = self.group_for(set, time, tid, created);
         if new {
-            self.note_pid_parent(g, from.as_ref());
+            self.note_pid_parent(g, from(self).as_ref());
         }
         let old = old.map(|(g, _)| g);
         let created = new;
