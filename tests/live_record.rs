@@ -445,13 +445,15 @@ fn filters_and_duration() {
         || e["type"] == "exit"
         // Groups pass with the task that started them (checked by the model's tests).
         || e["type"].as_str().is_some_and(|t| t.starts_with("container_"))));
-    // Its own, not the start-up scan's of another test's `unshare` running meanwhile.
+    // Its own: the `unshare` that forked (-f), not another test's running meanwhile.
     let unshare = evs
         .iter()
         .find(|e| {
             e["type"] == "namespaces"
                 && e["comm"] == "unshare"
-                && !e["synthesized"].as_bool().unwrap_or(false)
+                && evs
+                    .iter()
+                    .any(|f| f["type"] == "fork" && f["ppid"] == e["pid"] && f["pid"] != e["pid"])
         })
         .expect("unshare's namespace change");
     // Its end passes too: the task has ended when its EXIT is filtered.
