@@ -101,8 +101,11 @@ struct nsw_event {
 	u32 after[NS_SLOTS];
 	u32 target[NS_SLOTS];
 	char comm[16];
+	/* For a call that made namespaces: the caller's cgroup (v2) when it returned, which a
+	 * clone's child starts in. Its first task may be gone before the reader looks. */
+	u64 cgroup;
 };
-_Static_assert(sizeof(struct nsw_event) == 208, "src/bpf/event.rs reads 208 bytes");
+_Static_assert(sizeof(struct nsw_event) == 216, "src/bpf/event.rs reads 216 bytes");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -318,6 +321,7 @@ static __always_inline int leave(s64 ret)
 		joined_net_woke[1] = joined_net_woke[0];
 		joined_net_woke[0] = net;
 	}
+	e->cgroup = made ? bpf_get_current_cgroup_id() : 0;
 	bpf_ringbuf_submit(e, used >= RINGBUF_SIZE / 2 || made || joined_net ?
 				      BPF_RB_FORCE_WAKEUP :
 				      BPF_RB_NO_WAKEUP);

@@ -179,25 +179,12 @@ pub fn read_naming(
     private_cgroupns: bool,
 ) -> Naming {
     let mut naming = Naming::default();
-    if let Some(mut c) = procfs::read_cgroup(proc_root, pid)
-        .as_deref()
-        .and_then(cgroup::parse_proc_cgroup)
+    let text = procfs::read_cgroup(proc_root, pid)
         // A zombie reads as the root cgroup: it is gone, and what was read of it while it
         // lived (the session's early names) is what it was.
-        .filter(|c| c.path != "/" || !procfs::is_zombie(proc_root, pid))
-    {
-        // In a private cgroup namespace every path reads "/": that hides the path, it is
-        // not the root cgroup.
-        if private_cgroupns {
-            c = c.in_private_cgroupns();
-        }
-        naming.cgroup = Some(c.path.clone());
-        if c.is_container() {
-            naming.runtime = c.runtime.map(|r| r.as_str().to_string());
-            naming.runtime_id = c.id.clone();
-            naming.name = c.id.clone();
-        }
-        naming.pod_uid = c.pod_uid.clone();
+        .filter(|t| !procfs::is_zombie(proc_root, pid) || !all_root(t));
+    if let Some(text) = text {
+        name_from_cgroup(&mut naming, &text, private_cgroupns);
     }
     // Where the cgroup names no runtime, a named network namespace does (`ip netns`, or
     // one given a name later with `ip netns attach`), else the tool that made the group.
@@ -212,6 +199,91 @@ pub fn read_naming(
     }
     crate::runtime_state::refine(proc_root, pid, &mut naming);
     naming
+}
+
+/// Names from a /proc/PID/cgroup text: the first path that names a runtime, and the path.
+fn name_from_cgroup(naming: &mut Naming, text: &str, private_cgroupns: bool) {
+    let Some(mut c) = cgroup::parse_proc_cgroup(text) else {
+        return;
+    };
+    // In a private cgroup namespace every path reads "/": that hides the path, it is not
+    // the root cgroup.
+    if private_cgroupns {
+        c = c.in_private_cgroupns();
+    }
+    naming.cgroup = Some(c.path.clone());
+    if c.is_container() {
+        naming.runtime = c.runtime.map(|r| r.as_str().to_string());
+        naming.runtime_id = c.id.clone();
+        naming.name = c.id.clone();
+    }
+    naming.pod_uid = c.pod_uid.clone();
+}
+
+/// True when every line of a /proc/PID/cgroup text is the root cgroup.
+fn all_root(text: &str) -> bool {
+    text.lines().all(|l| l.rsplit(':').next() == Some("/"))
+}
+
+/// What the cgroup (v2) of id `id` names, found by its id alone (see [`cgroup_path`]): for
+/// a task gone before its /proc files could be read, whose cgroup the eBPF probe took.
+pub fn naming_of_cgroup(id: u64) -> Option<Naming> {
+    let path = cgroup_path(id)?;
+    let mut naming = Naming::default();
+    name_from_cgroup(&mut naming, &format!("0::{path}\n"), false);
+    Some(naming)
+}
+
+/// The path of cgroup `id` in the cgroup v2 hierarchy, as a `0::` line of /proc/PID/cgroup
+/// gives it: the cgroup file system hands out file handles holding the id
+/// (`FILEID_KERNFS`), so it is opened by handle and its path read back from /proc/self/fd.
+/// Needs CAP_DAC_READ_SEARCH; `None` once the cgroup is removed, or without a v2 mount.
+pub fn cgroup_path(id: u64) -> Option<String> {
+    /// statfs's f_type of cgroup2.
+    const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
+    /// The handle type of kernfs (cgroup) file handles.
+    const FILEID_KERNFS: i32 = 0xfe;
+    #[repr(C)]
+    struct KernfsHandle {
+        bytes: u32,
+        kind: i32,
+        id: u64,
+    }
+    let mount = ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"]
+        .into_iter()
+        .map(Path::new)
+        .find(|p| {
+            let Ok(c) = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()) else {
+                return false;
+            };
+            // SAFETY: statfs is plain data; a NUL-terminated path and a buffer of its type.
+            let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+            let ok = unsafe { libc::statfs(c.as_ptr(), &mut st) } == 0;
+            ok && st.f_type as i64 == CGROUP2_SUPER_MAGIC
+        })?;
+    let dir = fs::File::open(mount).ok()?;
+    let mut handle = KernfsHandle {
+        bytes: 8,
+        kind: FILEID_KERNFS,
+        id,
+    };
+    // SAFETY: `dir` is an open directory on the cgroup2 mount; the handle is a
+    // `struct file_handle` header followed by its 8 bytes of id, as the kernel reads it.
+    let fd = unsafe {
+        libc::open_by_handle_at(
+            dir.as_raw_fd(),
+            (&mut handle as *mut KernfsHandle).cast(),
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: fd was just returned by open_by_handle_at and is owned by nothing else.
+    let opened = unsafe { OwnedFd::from_raw_fd(fd) };
+    let target = fs::read_link(format!("/proc/self/fd/{}", opened.as_raw_fd())).ok()?;
+    let rel = target.strip_prefix(mount).ok()?;
+    Some(format!("/{}", rel.display()))
 }
 
 /// True when nswatch runs in a cgroup namespace other than the host's.
@@ -274,6 +346,36 @@ pub fn pid_ns_parent(proc_root: &Path, pid: u32) -> Option<NsLink> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cgroup_is_found_by_its_id() {
+        let root = ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"]
+            .into_iter()
+            .map(Path::new)
+            .find(|p| p.join("cgroup.procs").exists());
+        let name = format!("nswatch-id-test-{}", std::process::id());
+        let Some(dir) = root.map(|r| r.join(&name)) else {
+            eprintln!("SKIP a_cgroup_is_found_by_its_id: no cgroup v2 mount");
+            return;
+        };
+        if let Err(e) = fs::create_dir(&dir) {
+            eprintln!(
+                "SKIP a_cgroup_is_found_by_its_id: mkdir {}: {e}",
+                dir.display()
+            );
+            return;
+        }
+        // A kernfs node's inode number is its id on 64-bit machines.
+        let id = fs::metadata(&dir).unwrap().ino();
+        let path = cgroup_path(id);
+        fs::remove_dir(&dir).unwrap();
+        assert_eq!(path.as_deref(), Some(format!("/{name}").as_str()));
+        assert_eq!(cgroup_path(id), None, "removed");
+        let docker = "/docker/5eed".to_string();
+        let mut naming = Naming::default();
+        name_from_cgroup(&mut naming, &format!("0::{docker}\n"), false);
+        assert_eq!(naming.cgroup, Some(docker));
+    }
 
     #[test]
     fn this_machine_has_a_host_with_this_process_in_it() {

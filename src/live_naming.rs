@@ -57,7 +57,19 @@ impl Namer {
                 Some((child, naming)) if naming.cgroup.is_some() => (child, child, naming),
                 _ => (c.pid, c.tid, read(c.pid)),
             };
-            if naming.cgroup.is_some() {
+            // Its task gone, or not in its runtime's cgroup: the cgroup the probe took as
+            // the call returned names it when the task's /proc files cannot.
+            let naming = match (naming.runtime_id.is_none() && c.cgroup != 0)
+                .then(|| census::naming_of_cgroup(c.cgroup))
+                .flatten()
+            {
+                Some(mut by_id) if by_id.runtime_id.is_some() => {
+                    by_id.fill_from(&naming);
+                    by_id
+                }
+                _ => naming,
+            };
+            if naming.cgroup.is_some() || naming.runtime_id.is_some() {
                 if naming.runtime_id.is_none() {
                     let at = Instant::now() + READ_AGAIN_EVERY;
                     self.weak.push((pid, tid, c.comm, at, READ_AGAIN_TIMES));

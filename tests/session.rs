@@ -71,3 +71,54 @@ fn a_session_follows_a_container_from_start_to_exit() {
     assert!(s.model().task(tid).is_none(), "ended");
     assert!(monotonic_ns() > at);
 }
+
+/// The probe takes the cgroup of a call that made namespaces, and that id finds the
+/// cgroup's path: what names a group whose first task is gone before /proc is read.
+#[test]
+fn a_call_that_makes_namespaces_carries_its_cgroup() {
+    use nswatch::Body;
+    use std::os::unix::fs::MetadataExt;
+    if !common::live_ok("a_call_that_makes_namespaces_carries_its_cgroup") {
+        return;
+    }
+    let root = ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"]
+        .into_iter()
+        .map(std::path::Path::new)
+        .find(|p| p.join("cgroup.procs").exists())
+        .expect("a cgroup v2 mount");
+    let name = format!("nswatch-cause-cgroup-{}", std::process::id());
+    let dir = root.join(&name);
+    std::fs::create_dir(&dir).unwrap();
+    let id = std::fs::metadata(&dir).unwrap().ino();
+    let mut s = Session::start(SessionOptions::default()).unwrap();
+    s.bootstrap(|_, _| {}).unwrap();
+    let script = format!(
+        "echo $$ > {}/cgroup.procs && exec unshare -u true",
+        dir.display()
+    );
+    let mut child = Command::new("sh").args(["-c", &script]).spawn().unwrap();
+    let pid = child.id();
+    let t0 = Instant::now();
+    let mut seen = None;
+    while seen.is_none() && t0.elapsed() < Duration::from_secs(10) {
+        s.poll(Duration::from_millis(50), |_, u| {
+            if let Update::Event { event, .. } = u {
+                if let Body::Namespaces { cause: Some(c), .. } = &event.body {
+                    if c.pid == pid && seen.is_none() {
+                        seen = Some(c.cgroup);
+                    }
+                }
+            }
+        })
+        .unwrap();
+    }
+    let _ = child.wait();
+    let found = nswatch::census::cgroup_path(id);
+    let _ = std::fs::remove_dir(&dir);
+    assert_eq!(
+        seen,
+        Some(id),
+        "the unshare's cause carries its cgroup's id"
+    );
+    assert_eq!(found.as_deref(), Some(format!("/{name}").as_str()));
+}

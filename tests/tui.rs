@@ -58,6 +58,7 @@ fn cause(syscall: Syscall, flags: u64, target: Option<(i32, Target)>, ret: i64) 
         child_tid: None,
         dev: 4,
         flags_unread: false,
+        cgroup: 0,
     }
 }
 

@@ -6,7 +6,7 @@
 use crate::event::{push_u64, Digits, RecentTexts, TimeHigh};
 
 /// Size of one record in the ring buffer.
-pub const RECORD_SIZE: usize = 208;
+pub const RECORD_SIZE: usize = 216;
 
 /// Slots of a [`NsIds`]: perf's 7 links in kernel index order, then what perf leaves out.
 pub const SLOT_NAMES: [&str; 10] = [
@@ -125,6 +125,9 @@ pub struct Cause {
     pub dev: u64,
     /// clone3's flags could not be read from user memory.
     pub flags_unread: bool,
+    /// For a call that made namespaces, the id of the caller's cgroup (v2) as it returned,
+    /// which a clone's child starts in; 0 otherwise.
+    pub cgroup: u64,
 }
 
 /// Why a record could not be decoded.
@@ -182,6 +185,7 @@ impl Cause {
             child_tid: None,
             dev: 0,
             flags_unread: false,
+            cgroup: 0,
         }
     }
 
@@ -241,6 +245,7 @@ impl Cause {
         self.child_tid = None;
         self.dev = dev;
         self.flags_unread = status & ST_CLONE3_ARGS_UNREAD != 0;
+        self.cgroup = u64_at(b, 208);
         Ok(())
     }
 
@@ -523,6 +528,8 @@ impl Cause {
                 .get("flags_unread")
                 .and_then(Value::as_bool)
                 .unwrap_or(false),
+            // Not in the stream: only the live session names from it.
+            cgroup: 0,
         })
     }
 }

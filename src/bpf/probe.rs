@@ -201,6 +201,7 @@ impl Inbox {
                 child: (clone && c.ret > 0).then_some(c.ret as u32),
                 comm: if made { c.comm.clone() } else { String::new() },
                 made,
+                cgroup: c.cgroup,
             });
         }
         let t = c.enter_ns;

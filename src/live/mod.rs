@@ -68,6 +68,9 @@ pub struct Creation {
     /// False for a setns into a network namespace, which made none but may be entering
     /// one just named (`ip netns add`, then `ip netns exec`).
     pub made: bool,
+    /// The caller's cgroup (v2 id) as the call returned, which a clone's child starts in;
+    /// 0 when not known.
+    pub cgroup: u64,
 }
 
 /// What the merge hands out, in time order.

@@ -1119,6 +1119,7 @@ mod tests {
             child_tid: None,
             dev: 4,
             flags_unread: false,
+            cgroup: 0,
         }
     }
     fn fork(model: &mut Attributor, time: u64, pid: u32, tid: u32, ppid: u32) -> GroupId {
