@@ -14,7 +14,7 @@ use libbpf_rs::{PrintLevel, RingBuffer, RingBufferBuilder};
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::mem::MaybeUninit;
-use std::os::fd::{AsFd, BorrowedFd, FromRawFd};
+use std::os::fd::{BorrowedFd, FromRawFd, RawFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::rc::Rc;
@@ -509,11 +509,9 @@ impl Side for Probe {
     }
 
     fn fd(&self) -> Option<BorrowedFd<'_>> {
-        // The ring buffer map itself, not libbpf's epoll instance around it: nested in ours,
-        // that one passed a wake-up on only when its own ready list had let go of the map,
-        // and now and then a forced wake-up (a call that made namespaces) waited for the
-        // next tick. The map polls readable while it holds records; `fill` empties it.
-        Some(self.skel.maps.events.as_fd())
+        let fd: RawFd = self.ring.epoll_fd();
+        // SAFETY: the ring buffer owns this epoll fd and outlives the borrow.
+        (fd >= 0).then(|| unsafe { BorrowedFd::borrow_raw(fd) })
     }
 }
 
