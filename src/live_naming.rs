@@ -26,6 +26,12 @@ const NAME_AGAIN: [Duration; 3] = [
 const READ_AGAIN_EVERY: Duration = Duration::from_millis(5);
 const READ_AGAIN_TIMES: u8 = 8;
 
+/// How long after a call that made namespaces the session looks at the probe's ring buffer
+/// every [`READ_AGAIN_EVERY`] whatever woke it: containers come in bursts (a runtime's
+/// processes, a script's), and on this VM the forced wake-up of the next call now and then
+/// came only with the tick, 250 ms later, when a short-lived container was gone.
+const BURST: Duration = Duration::from_secs(1);
+
 /// The session's naming state.
 #[derive(Debug, Default)]
 pub(crate) struct Namer {
@@ -40,6 +46,8 @@ pub(crate) struct Namer {
     /// Tasks read early whose runtime's id was not there yet: the task (pid, tid), its
     /// creator's name, when to read it again and how many reads are left.
     weak: Vec<(u32, u32, String, Instant, u8)>,
+    /// Until when calls that made namespaces are looked for without a wake-up.
+    burst_until: Option<Instant>,
 }
 
 impl Namer {
@@ -51,6 +59,7 @@ impl Namer {
         self.netns.look();
         let proc_root = Path::new("/proc");
         for c in calls.filter(|c| c.made) {
+            self.burst_until = Some(Instant::now() + BURST);
             let read =
                 |pid| census::read_naming(proc_root, pid, Some(&c.comm), None, &[], private_cgns);
             let (pid, tid, naming) = match c.child.map(|child| (child, read(child))) {
@@ -82,9 +91,14 @@ impl Namer {
     /// How long until a task read early without its runtime's id is to be read again.
     pub(crate) fn read_again_in(&self) -> Option<Duration> {
         let now = Instant::now();
+        let burst = self
+            .burst_until
+            .filter(|until| *until > now)
+            .map(|_| READ_AGAIN_EVERY);
         self.weak
             .iter()
             .map(|w| w.3.saturating_duration_since(now))
+            .chain(burst)
             .min()
     }
 

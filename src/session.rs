@@ -203,9 +203,11 @@ impl Session {
         if again.is_some() || !self.core.creations.is_empty() {
             let private = census::in_private_cgroupns(&self.core.model);
             self.core.namer.read_again(private);
-            self.core
-                .namer
-                .woken(self.core.creations.drain(..), private);
+            if !self.core.creations.is_empty() {
+                self.core
+                    .namer
+                    .woken(self.core.creations.drain(..), private);
+            }
         }
         let core = &mut self.core;
         let passed = self.cap.drain_due(|item| core.handle(item, &mut f))?;
