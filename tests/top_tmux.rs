@@ -228,10 +228,13 @@ fn live_top_shows_a_sandbox_appear_by_name_and_go() {
     assert_eq!(v["groups"][0]["name"], name.as_str(), "{v}");
     assert_eq!(v["groups"][0]["runtime"], "ip-netns");
     ns.stop();
-    let s = tmux.wait_for("the sandbox's row to go", Duration::from_secs(10), |s| {
+    tmux.wait_for("the sandbox's row to go", Duration::from_secs(10), |s| {
         tree_row(s, "sb", &name).is_none()
     });
-    assert!(s.contains("exit    sandbox"), "exit event missing:\n{s}");
+    // Its end is declared once it stayed without a task for 100 ms.
+    tmux.wait_for("the sandbox's exit event", Duration::from_secs(5), |s| {
+        s.contains("exit    sandbox")
+    });
     tmux.keys(&["q"]);
     assert_eq!(tmux.wait_exit(), "0");
     // The alternate screen is left: the UI is gone from the pane.

@@ -778,6 +778,8 @@ fn selection_follows_its_group_when_another_goes() {
             },
         ),
     );
+    // Its end is declared after the exit linger, or when the input ends: here.
+    app.end_of_input(&mut m);
     app.refresh(&m, 1);
     assert_eq!(app.selected, 1);
     assert_eq!(app.selected_group().unwrap().name, "host");

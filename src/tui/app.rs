@@ -334,6 +334,15 @@ impl App {
         group
     }
 
+    /// The replayed input ended: the groups left without a task are declared ended.
+    pub fn end_of_input(&mut self, model: &mut Attributor) {
+        model.finish();
+        let changes: Vec<_> = model.take_changes().collect();
+        for c in &changes {
+            self.update(model, Update::Group(c));
+        }
+    }
+
     /// Takes in an NDJSON line that gave no event: a recording's "container_start" or
     /// "container_rename" names its group (a rename of a live group is taken in as one).
     pub fn announce(&mut self, model: &mut Attributor, names: &mut Announcements, line: &str) {

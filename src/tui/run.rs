@@ -470,6 +470,7 @@ pub fn run_replay(opts: ReplayOptions) -> Result<()> {
         Err(e) => player.app.status = Some(format!("read stopped: {e:#}")),
         Ok(()) => {}
     }
+    player.app.end_of_input(&mut model);
     player.app.stats.finished = true;
     player.app.refresh(&model, 1);
     player.app.touch();
