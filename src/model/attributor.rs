@@ -198,7 +198,6 @@ impl Attributor {
             live_tasks: 0,
             leader: 0,
             creator: None,
-            parent: None,
             naming: Naming {
                 name: Some("host".to_string()),
                 ..Naming::default()
@@ -925,7 +924,6 @@ impl Attributor {
             // The task itself when it unshared; its parent's name when it was just forked
             // (a child carries its parent's comm until it execs).
             creator: self.live.get(&tid).map(|t| t.comm().to_string()),
-            parent: None,
             naming: Naming::default(),
         });
         self.by_key.insert(key, id);

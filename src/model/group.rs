@@ -182,8 +182,6 @@ pub struct Group {
     /// Command name of the task that created it (the parent of its first task, or the task
     /// itself when it unshared), e.g. "bwrap", "firejail", "runc:[1:CHILD]".
     pub creator: Option<String>,
-    /// The group whose pid namespace is the parent of this one's (nested containers).
-    pub parent: Option<GroupId>,
     /// Name and runtime, once known.
     pub naming: Naming,
 }
