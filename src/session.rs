@@ -241,10 +241,7 @@ impl Session {
             put_call(&self.core.model, &c, &mut f);
         }
         self.core.model.finish();
-        self.core.pending.extend(self.core.model.take_changes());
-        for c in self.core.pending.drain(..) {
-            f(&self.core.model, Update::Group(&c));
-        }
+        self.core.hand_on_changes(&mut f);
         if let Some(lost) = self.cap.side().map(|s| s.lost()) {
             self.core.put_bpf_lost(lost, &mut f);
         }
@@ -373,21 +370,24 @@ impl Core {
 
     /// Moves the model's clock to the newest time the merge has passed (the reorder
     /// window behind now) and hands on the group ends that declares.
-    fn tick(&mut self, passed: u64, f: &mut impl FnMut(&Attributor, Update<'_>)) {
-        self.model.advance(passed);
+    /// Hands on the model's group changes that no event caused (ends declared as time
+    /// passed, renames, what a /proc scan found).
+    fn hand_on_changes(&mut self, f: &mut impl FnMut(&Attributor, Update<'_>)) {
         self.pending.extend(self.model.take_changes());
         for c in self.pending.drain(..) {
             f(&self.model, Update::Group(&c));
         }
     }
 
+    fn tick(&mut self, passed: u64, f: &mut impl FnMut(&Attributor, Update<'_>)) {
+        self.model.advance(passed);
+        self.hand_on_changes(f);
+    }
+
     /// Names again the groups whose time has come, and hands on the renames.
     fn name_again(&mut self, f: &mut impl FnMut(&Attributor, Update<'_>)) {
         self.namer.again(&mut self.model);
-        self.pending.extend(self.model.take_changes());
-        for c in self.pending.drain(..) {
-            f(&self.model, Update::Group(&c));
-        }
+        self.hand_on_changes(f);
     }
 
     /// Hands on an "ns_syscall_lost" event when the probe lost records since the last one.
@@ -426,10 +426,7 @@ impl Core {
         let present: hashbrown::HashSet<u32> = tasks.iter().map(|t| t.tid).collect();
         self.model.end_missing(time, |tid| present.contains(&tid));
         census::feed(&mut self.model, Path::new("/proc"), time, tasks);
-        self.pending.extend(self.model.take_changes());
-        for c in self.pending.drain(..) {
-            f(&self.model, Update::Group(&c));
-        }
+        self.hand_on_changes(f);
         for t in tasks {
             self.builder.set_comm(t.tid, &t.comm);
             let group = self.model.current(t.tid).map(|iv| iv.group);
