@@ -10,6 +10,7 @@
 //! skips with the reason otherwise, fails under NSWATCH_REQUIRE_LIVE=1.
 
 mod common;
+use common::recording::{group_of, ps};
 use common::runtimes::{runtime_ok, unique_hex_id, Container, RuncLayout, Runtime};
 use serde_json::Value;
 use std::process::Stdio;
@@ -78,27 +79,6 @@ impl Pod {
         }
         a.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
     }
-}
-
-fn ps() -> Value {
-    serde_json::from_str(&common::nswatch(&["ps", "--format", "json", "--all"])).unwrap()
-}
-
-/// The group of `ps` output that has process `pid`.
-fn group_of(ps: &Value, pid: u32) -> Value {
-    ps["groups"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|g| {
-            g["processes"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|p| p["pid"] == pid)
-        })
-        .cloned()
-        .unwrap_or_else(|| panic!("no group has {pid}"))
 }
 
 /// The names a group (from `ps`) or a container_start (from `record`) must carry.
@@ -188,8 +168,8 @@ fn kubepods_cgroupfs_pod_is_named_from_cri_annotations() {
     );
 
     let snap = ps();
-    let gs = group_of(&snap, sandbox.payload_pid());
-    let ga = group_of(&snap, app.payload_pid());
+    let gs = group_of(&snap, sandbox.payload_pid()).expect("the sandbox's group");
+    let ga = group_of(&snap, app.payload_pid()).expect("the app's group");
     expect_names(what, &gs, &sandbox, &pod, "POD", None);
     expect_names(what, &ga, &app, &pod, "nginx", Some(image));
     assert_eq!(
@@ -241,7 +221,7 @@ fn kubepods_systemd_form_is_named_from_cri_annotations() {
             join_net: None,
         },
     );
-    let g = group_of(&ps(), c.payload_pid());
+    let g = group_of(&ps(), c.payload_pid()).expect("the container's group");
     expect_names(what, &g, &c, &pod, "cache", Some(image));
     assert_eq!(g["cgroup"], path.as_str(), "{what}: {g}");
 
