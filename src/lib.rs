@@ -17,6 +17,7 @@ pub mod export;
 pub mod live;
 mod live_naming;
 pub mod model;
+pub mod ndjson;
 pub mod nsset;
 pub mod order;
 pub mod out_file;
@@ -28,6 +29,7 @@ pub mod report;
 pub mod runtime_state;
 pub mod session;
 pub mod symbols;
+pub mod text;
 #[cfg(feature = "tui")]
 pub mod tui;
 

@@ -55,7 +55,9 @@ fn main() -> ExitCode {
             }) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("nswatch: {e:#}");
+            // Messages quote file names and what the input held: escaped, like every text
+            // output, so that a hostile name cannot drive the terminal.
+            eprintln!("nswatch: {}", nswatch::text::escape(&format!("{e:#}")));
             ExitCode::FAILURE
         }
     }

@@ -4,6 +4,7 @@
 use crate::event::{Body, Event};
 use crate::nsset::{link_name, mask_names, Interner, NsSet, SetId};
 use crate::record::NsLink;
+use crate::text::escape;
 use hashbrown::HashMap;
 use std::io::{self, Write};
 
@@ -215,7 +216,7 @@ impl Story {
                 fmt_cpu(c.cpu),
                 c.pid,
                 c.tid,
-                c.comm.as_deref().unwrap_or("?"),
+                escape(c.comm.as_deref().unwrap_or("?")),
                 what,
                 vs_host
             )?;
@@ -265,7 +266,7 @@ impl Story {
                 let list: Vec<String> = tasks
                     .first
                     .iter()
-                    .map(|(p, t, c)| format!("{p}/{t} {}", c.as_deref().unwrap_or("?")))
+                    .map(|(p, t, c)| format!("{p}/{t} {}", escape(c.as_deref().unwrap_or("?"))))
                     .collect();
                 let more = tasks.count - tasks.first.len();
                 let more = if more > 0 {
@@ -340,13 +341,13 @@ pub fn write_groups(model: &crate::model::Attributor, out: &mut dyn Write) -> io
         writeln!(
             out,
             "  {:<18} {:<9} {:<24} {}",
-            g.label,
+            escape(&g.label),
             g.kind.name(),
-            who,
+            escape(&who),
             life
         )?;
         if !more.is_empty() {
-            writeln!(out, "            {}", more.join("  "))?;
+            writeln!(out, "            {}", escape(&more.join("  ")))?;
         }
     }
     Ok(())

@@ -7,7 +7,9 @@ use nswatch::event::JsonReader;
 use nswatch::export::chrome::ChromeTrace;
 use nswatch::export::trace_writer::Sink;
 use nswatch::model::Attributor;
+use nswatch::ndjson::Lines;
 use nswatch::perf_data::Order;
+use nswatch::text::escape;
 use nswatch::EventBuilder;
 use std::fs::File;
 use std::io;
@@ -69,40 +71,41 @@ pub fn run(args: &ExportArgs) -> Result<()> {
             })
             .map(drop)
         }
-        Input::Ndjson(mut lines) => {
+        Input::Ndjson(input) => {
             let mut reader = JsonReader::new();
-            let mut line = String::new();
-            let (mut number, mut offset) = (0u64, 0u64);
+            let mut lines = Lines::new(input);
             loop {
                 if stop.load(Ordering::Relaxed) {
                     break Err(interrupted());
                 }
-                line.clear();
-                let n = lines.read_line(&mut line)?;
-                if n == 0 {
-                    break Ok(());
+                let line = match lines.next_line() {
+                    Ok(Some(line)) => line,
+                    Ok(None) => break Ok(()),
+                    Err(e) => break Err(e.into()),
+                };
+                let (text, number, offset) = (line.text, line.number, line.offset);
+                if text.trim().is_empty() {
+                    continue;
                 }
-                number += 1;
-                if !line.trim().is_empty() {
-                    match reader.read(&line) {
-                        Ok(Some(ev)) => trace.event(&mut model, &ev)?,
-                        // The recording's container_start/rename lines name the groups.
-                        Ok(None) => {
-                            trace.announce(&mut model, &line)?;
-                        }
-                        Err(e) if JsonReader::is_cut_off(&line) => {
-                            eprintln!(
-                                "nswatch: {name}: line {number} (offset {offset:#x}) is cut \
-                                 off at the end of the input, ignored ({e})"
-                            );
-                            break Ok(());
-                        }
-                        Err(e) => {
-                            break Err(anyhow!("at line {number} (offset {offset:#x}): {e}"));
-                        }
+                match reader.read(text) {
+                    Ok(Some(ev)) => trace.event(&mut model, &ev)?,
+                    // The recording's container_start/rename lines name the groups.
+                    Ok(None) => {
+                        trace.announce(&mut model, text)?;
+                    }
+                    Err(e) if line.is_cut_off() => {
+                        eprintln!(
+                            "nswatch: {}: line {number} (offset {offset:#x}) is cut off at the \
+                             end of the input, ignored ({})",
+                            escape(&name),
+                            escape(&e.to_string())
+                        );
+                        break Ok(());
+                    }
+                    Err(e) => {
+                        break Err(anyhow!("at line {number} (offset {offset:#x}): {e}"));
                     }
                 }
-                offset += n as u64;
             }
         }
     };
