@@ -97,11 +97,6 @@ impl<R: BufRead> Lines<R> {
         }
     }
 
-    /// The bytes read so far.
-    pub fn bytes_read(&self) -> u64 {
-        self.offset + self.buf.len() as u64
-    }
-
     /// The next line; `None` at the end of the input (or after an error).
     pub fn next_line(&mut self) -> Result<Option<Line<'_>>, LineError> {
         if self.failed {

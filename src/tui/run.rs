@@ -432,8 +432,8 @@ pub fn run_replay(opts: ReplayOptions) -> Result<()> {
             })
             .map(drop)
         }
-        // Every error of the reading, a quit included, ends here, in `r`: the `?` inside
-        // stay in the closure.
+        // A `?` inside returns from the closure, not from `run_replay`: every error of the
+        // reading, a quit included, ends in `r`.
         None => (|| -> Result<()> {
             let size = file.metadata().map_or(0, |m| m.len());
             file.seek(SeekFrom::Start(0))?;
