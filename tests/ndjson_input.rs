@@ -1,6 +1,7 @@
 //! Hostile NDJSON for `export` and `report`: an endless line, invalid UTF-8 in the middle
-//! of a file, a line of nested brackets, and the inputs the `ndjson` fuzz target once
-//! failed on. Each run ends in a non-zero exit and a message naming the file, the line and
+//! of a file, a line of nested brackets, and the inputs of tests/ndjson_regressions/ (what
+//! the `ndjson` fuzz target found, and extremes: a last line cut inside a character, the
+//! largest times and pids, a rename before its start). Each run ends in a non-zero exit and a message naming the file, the line and
 //! its offset, within a time and memory bound checked here (wait4's rusage of the child).
 
 mod common;
@@ -270,6 +271,10 @@ fn read_as_export_and_top(data: &[u8]) {
             Ok(Some(ev)) => {
                 trace.event(&mut export_model, &ev).unwrap();
                 app.observe_named(&mut top_model, &ev, &mut names);
+                // As `top --replay --speed max` does: the rates follow the recorded clock.
+                if let Some(t) = ev.time_ns.filter(|&t| t > 0) {
+                    app.advance(t);
+                }
             }
             Ok(None) => {
                 trace.announce(&mut export_model, line.text).unwrap();
@@ -284,7 +289,7 @@ fn read_as_export_and_top(data: &[u8]) {
 }
 
 #[test]
-fn ndjson_fuzz_regressions_do_not_panic() {
+fn ndjson_regressions_do_not_panic() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ndjson_regressions");
     let mut n = 0;
     for entry in std::fs::read_dir(dir).unwrap() {
