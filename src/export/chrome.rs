@@ -405,8 +405,8 @@ impl ChromeTrace {
             }
             (Body::Exit { .. }, Some(tid), _) => self.close(tid, time, "exit")?,
             (Body::NsSyscall { call }, Some(tid), _) => {
-                // A call that changed nothing (most often one that failed): an instant on
-                // the task's track with its fields.
+                // A call without a NAMESPACES record (one that failed, or an exec that
+                // entered its time_for_children): an instant on the task's track.
                 let at = self.stays.get(&tid).map_or(GroupId::HOST, |s| s.group);
                 self.name_group(model, at, false)?;
                 self.instant(call.syscall.name(), b't', time, at, tid, |o| {
