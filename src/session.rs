@@ -26,6 +26,7 @@ use crate::bpf::correlate::Correlator;
 use crate::bpf::{Cause, Probe};
 use crate::census;
 use crate::event::{Body, Event};
+use crate::live::pins::Pins;
 use crate::live::{monotonic_ns, Capture, CaptureOptions, CaptureStats, Creation, Item};
 use crate::live_naming::Namer;
 use crate::model::{Attributor, Change, ChangeKind, GroupId};
@@ -89,6 +90,19 @@ pub struct SessionStats {
     pub synthesized: usize,
 }
 
+/// The namespace files the session holds for live groups ([`crate::live::pins`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PinStats {
+    /// Held now.
+    pub held: usize,
+    /// The most held at once.
+    pub peak: usize,
+    /// The most it holds: half the open-files limit left at start.
+    pub budget: usize,
+    /// Groups not held, or held in part, for want of room under the budget.
+    pub skipped: u64,
+}
+
 /// Everything but the rings, so that ring callbacks can borrow it while the rings are read.
 struct Core {
     builder: EventBuilder,
@@ -117,6 +131,9 @@ pub struct Session {
     /// The task iterator, loaded at the first scan (`None` inside: it could not be, /proc
     /// is read instead).
     task_iter: std::cell::OnceCell<Option<crate::bpf::iter::TaskIter>>,
+    /// Namespace files of live groups: each NAMESPACES record of their tasks then finds
+    /// its dentries instead of making them.
+    pins: Pins,
 }
 
 impl Session {
@@ -174,25 +191,53 @@ impl Session {
             last_rescan: Instant::now(),
             rescan_every: opts.rescan_every,
             task_iter: std::cell::OnceCell::new(),
+            pins: Pins::new(Pins::budget_from_limit()),
         })
+    }
+
+    /// Runs `run` with `f` wrapped so that group starts and ends hold and release their
+    /// namespace files before the caller sees them.
+    fn pinning<T>(
+        &mut self,
+        mut f: impl FnMut(&Attributor, Update<'_>),
+        run: impl FnOnce(&mut Self, &mut dyn FnMut(&Attributor, Update<'_>)) -> T,
+    ) -> T {
+        let mut pins = std::mem::replace(&mut self.pins, Pins::new(0));
+        let out = run(self, &mut |m: &Attributor, u: Update<'_>| {
+            if let Update::Group(c) = &u {
+                pins.see(m, c);
+            }
+            f(m, u)
+        });
+        self.pins = pins;
+        out
     }
 
     /// Reads /proc and hands on every task as synthesized "comm" and "namespaces" events,
     /// as perf does at start, after what the rings hold from before the scan. The first
     /// [`Session::poll`] does it when it was not called. Returns the number of tasks.
-    pub fn bootstrap(&mut self, mut f: impl FnMut(&Attributor, Update<'_>)) -> Result<usize> {
+    pub fn bootstrap(&mut self, f: impl FnMut(&Attributor, Update<'_>)) -> Result<usize> {
         self.bootstrapped = true;
-        self.snapshot(&mut f)
+        self.pinning(f, |s, mut f| s.snapshot(&mut f))
     }
 
     /// Waits up to `timeout` for records, and hands on everything that is due.
     pub fn poll(
         &mut self,
         timeout: Duration,
-        mut f: impl FnMut(&Attributor, Update<'_>),
+        f: impl FnMut(&Attributor, Update<'_>),
+    ) -> Result<()> {
+        self.pinning(f, |s, f| s.poll_pinned(timeout, f))
+    }
+
+    fn poll_pinned(
+        &mut self,
+        timeout: Duration,
+        mut f: &mut dyn FnMut(&Attributor, Update<'_>),
     ) -> Result<()> {
         if !self.bootstrapped {
-            self.bootstrap(&mut f)?;
+            self.bootstrapped = true;
+            self.snapshot(&mut f)?;
         }
         // A task read early without its runtime's id is read again within milliseconds.
         let again = self.core.namer.read_again_in();
@@ -234,7 +279,11 @@ impl Session {
     }
 
     /// Hands on what the rings still hold and the causes still waiting, at the end.
-    pub fn finish(&mut self, mut f: impl FnMut(&Attributor, Update<'_>)) -> Result<()> {
+    pub fn finish(&mut self, f: impl FnMut(&Attributor, Update<'_>)) -> Result<()> {
+        self.pinning(f, |s, f| s.finish_pinned(f))
+    }
+
+    fn finish_pinned(&mut self, mut f: &mut dyn FnMut(&Attributor, Update<'_>)) -> Result<()> {
         let core = &mut self.core;
         self.cap.flush(|item| core.handle(item, &mut f))?;
         for c in self.core.causes.finish() {
@@ -276,6 +325,16 @@ impl Session {
     /// Namespace syscalls the probe reported.
     pub fn syscalls(&self) -> u64 {
         self.cap.stats().side
+    }
+
+    /// The namespace files held for live groups.
+    pub fn pin_stats(&self) -> PinStats {
+        PinStats {
+            held: self.pins.held(),
+            peak: self.pins.peak(),
+            budget: self.pins.budget(),
+            skipped: self.pins.skipped(),
+        }
     }
 
     fn snapshot(&mut self, f: &mut impl FnMut(&Attributor, Update<'_>)) -> Result<usize> {

@@ -409,6 +409,19 @@ pub fn run(args: &RecordArgs) -> Result<()> {
         sink.group_events[1],
         sink.group_events[2],
     );
+    let pins = session.pin_stats();
+    let unheld = if pins.skipped > 0 {
+        format!(
+            "; {} groups not held (open-files limit: raise ulimit -n)",
+            pins.skipped
+        )
+    } else {
+        String::new()
+    };
+    eprintln!(
+        "  namespace files held for live groups: {} now, {} at most (room for {}){unheld}",
+        pins.held, pins.peak, pins.budget
+    );
     eprintln!(
         "  per cpu: {}; wake-ups {}, {} of them with the reorder window cut short (a ring half full); ring resyncs {}{hotplug}",
         per_cpu.join(", "),
