@@ -237,7 +237,7 @@ pub fn naming_of_cgroup(id: u64) -> Option<Naming> {
 /// The path of cgroup `id` in the cgroup v2 hierarchy, as a `0::` line of /proc/PID/cgroup
 /// gives it: the cgroup file system hands out file handles holding the id
 /// (`FILEID_KERNFS`), so it is opened by handle and its path read back from /proc/self/fd.
-/// Needs CAP_DAC_READ_SEARCH; `None` once the cgroup is removed, or without a v2 mount.
+/// Needs CAP_DAC_READ_SEARCH (raised for this open alone when permitted); `None` once the cgroup is removed, or without a v2 mount.
 pub fn cgroup_path(id: u64) -> Option<String> {
     /// statfs's f_type of cgroup2.
     const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
@@ -267,15 +267,19 @@ pub fn cgroup_path(id: u64) -> Option<String> {
         kind: FILEID_KERNFS,
         id,
     };
-    // SAFETY: `dir` is an open directory on the cgroup2 mount; the handle is a
-    // `struct file_handle` header followed by its 8 bytes of id, as the kernel reads it.
-    let fd = unsafe {
-        libc::open_by_handle_at(
-            dir.as_raw_fd(),
-            (&mut handle as *mut KernfsHandle).cast(),
-            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
-        )
-    };
+    // A user given CAP_DAC_READ_SEARCH has it only here: the handle is nswatch's, its
+    // target a cgroup directory (see crate::privilege).
+    let fd = crate::privilege::with_capability(crate::privilege::CAP_DAC_READ_SEARCH, || {
+        // SAFETY: `dir` is an open directory on the cgroup2 mount; the handle is a
+        // `struct file_handle` header followed by its 8 bytes of id, as the kernel reads it.
+        unsafe {
+            libc::open_by_handle_at(
+                dir.as_raw_fd(),
+                (&mut handle as *mut KernfsHandle).cast(),
+                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+            )
+        }
+    });
     if fd < 0 {
         return None;
     }
