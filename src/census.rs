@@ -411,6 +411,41 @@ mod tests {
         assert_eq!(naming.cgroup, Some(docker));
     }
 
+    /// A user given CAP_DAC_READ_SEARCH has it permitted, not effective
+    /// ([`crate::privilege::drop_file_overrides`]): the lookup by id raises it for itself.
+    #[test]
+    fn a_cgroup_is_found_with_dac_read_search_permitted_only() {
+        use crate::privilege::{Caps, CAP_DAC_READ_SEARCH};
+        let before = Caps::current().unwrap();
+        let root = ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"]
+            .into_iter()
+            .map(Path::new)
+            .find(|p| p.join("cgroup.procs").exists());
+        let Some(dir) = root.map(|r| r.join(format!("nswatch-cap-test-{}", std::process::id())))
+        else {
+            eprintln!("SKIP a_cgroup_is_found_with_dac_read_search_permitted_only: no cgroup v2");
+            return;
+        };
+        if !before.has(CAP_DAC_READ_SEARCH) || fs::create_dir(&dir).is_err() {
+            eprintln!("SKIP a_cgroup_is_found_with_dac_read_search_permitted_only: not root");
+            return;
+        }
+        let id = fs::metadata(&dir).unwrap().ino();
+        // This test's thread alone: capabilities are per thread.
+        let lowered = Caps {
+            effective: before.effective & !(1 << CAP_DAC_READ_SEARCH),
+            ..before
+        };
+        lowered.apply().unwrap();
+        let path = cgroup_path(id);
+        let after = Caps::current().unwrap();
+        before.apply().unwrap();
+        fs::remove_dir(&dir).unwrap();
+        assert_eq!(after, lowered, "lowered again after the lookup");
+        let name = dir.file_name().unwrap().to_str().unwrap();
+        assert_eq!(path, Some(format!("/{name}")));
+    }
+
     #[test]
     fn this_machine_has_a_host_with_this_process_in_it() {
         let c = take(Path::new("/proc"), 0).unwrap();

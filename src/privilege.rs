@@ -63,8 +63,9 @@ impl Caps {
         })
     }
 
-    /// Makes these the calling thread's sets (capset).
-    fn apply(&self) -> std::io::Result<()> {
+    /// Makes these the calling thread's sets (capset): raising needs the capability
+    /// permitted, lowering always succeeds.
+    pub fn apply(&self) -> std::io::Result<()> {
         let mut header = CapHeader {
             version: CAP_VERSION_3,
             pid: 0,
