@@ -302,6 +302,9 @@ pub fn run(args: &RecordArgs) -> Result<()> {
     // (it may be seen twice, never not at all). What the rings hold from before the scan
     // is written first, so that the stream stays in time order.
     let synthesized = session.bootstrap(|m, u| sink.put(m, u))?;
+    if let Some(w) = session.stats().unreadable_warning() {
+        eprintln!("nswatch: {w}");
+    }
     let mut child: Option<Child> = match args.command.split_first() {
         Some((cmd, rest)) => Some(
             Command::new(cmd)
