@@ -31,8 +31,9 @@ pub struct ExportArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "chrome")]
     format: Format,
-    /// Output file (standard output when absent). A file is a complete document after
-    /// every write, even if nswatch is killed.
+    /// Output file (standard output when absent): created 0600, a file already there moved
+    /// to FILE.old, a symbolic link not followed (but to a device, a FIFO or /dev/stdout).
+    /// A file is a complete document after every write, even if nswatch is killed.
     #[arg(short, long)]
     output: Option<PathBuf>,
 }

@@ -21,7 +21,9 @@ use std::time::{Duration, Instant};
 /// Arguments of `nswatch record`.
 #[derive(clap::Args)]
 pub struct RecordArgs {
-    /// Write the events to FILE instead of standard output.
+    /// Write the events to FILE instead of standard output: created 0600, a file already
+    /// there moved to FILE.old; a symbolic link is not followed (but to a device, a FIFO or
+    /// one of nswatch's own descriptors, e.g. /dev/stdout).
     #[arg(short = 'o', long, value_name = "FILE")]
     output: Option<PathBuf>,
     /// Stop after this long (e.g. 10, 10s, 500ms, 2m).
