@@ -210,18 +210,29 @@ fn record_creates_its_file_0600() {
 fn top_export_skips_names_taken_by_links() {
     use nswatch::tui::app::{App, Source};
     let p = Planted::new();
-    // Every name the next two seconds can give.
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    for s in now..now + 2 {
+    // Every name the export can give: links for each millisecond, until those planted
+    // reach more than a second past the clock (planting takes a while on a busy machine).
+    let secs = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    };
+    let mut planted_to = secs();
+    let start = planted_to;
+    while planted_to <= secs() + 1 {
+        assert!(
+            planted_to < start + 60,
+            "planting cannot keep up with the clock"
+        );
+        let s = planted_to;
         for ms in 0..1000 {
             p.link(
                 &format!("nswatch-top-{s}.{ms:03}.json"),
                 &format!("created-{s}-{ms}"),
             );
         }
+        planted_to += 1;
     }
     let app = App::new(Source::Live, p.dir.path());
     let path = app.export().unwrap();
