@@ -138,6 +138,9 @@ pub struct DirectAppender {
     carry: usize,
     /// The file's logical end: what was committed, without tail or padding.
     end: u64,
+    /// Just past the last newline committed: where a file whose writing failed is cut
+    /// back to, as whole-block commits may end inside a line.
+    line_end: u64,
 }
 
 impl DirectAppender {
@@ -153,6 +156,7 @@ impl DirectAppender {
             off,
             carry: 0,
             end,
+            line_end: end,
         }
     }
 
@@ -181,6 +185,21 @@ impl DirectAppender {
         self.end
     }
 
+    /// Just past the last newline committed (the end the file had when this was made, if
+    /// none was since).
+    pub fn line_end(&self) -> u64 {
+        self.line_end
+    }
+
+    /// Notes the last newline of `committed`, bytes written at file offset `at`. Scans from
+    /// the end: a line at most.
+    fn note_lines(&mut self, committed: usize, at: u64) {
+        let bytes = &self.staging[self.off..self.off + committed];
+        if let Some(i) = bytes.iter().rposition(|&b| b == b'\n') {
+            self.line_end = self.line_end.max(at + i as u64 + 1);
+        }
+    }
+
     /// Writes the new bytes at the logical end, followed by `tail` and then `pad` bytes to
     /// the end of a block, in one direct write from the start of the block the end is in.
     /// The next commit overwrites `tail` and the padding: what a reader sees between two
@@ -199,6 +218,7 @@ impl DirectAppender {
         let written = write_whole(f, &self.staging[self.off..], start);
         self.staging.truncate(content);
         written?;
+        self.note_lines(content - self.off, start);
         self.end += new as u64;
         let keep = (self.end % DIRECT_ALIGN as u64) as usize;
         self.staging.copy_within(content - keep..content, self.off);
@@ -243,6 +263,7 @@ impl DirectAppender {
             written?;
         }
         self.end = start + on_disk as u64;
+        self.note_lines(on_disk, start);
         self.staging
             .copy_within(self.off + whole..self.off + total, self.off);
         self.staging.truncate(self.off + total - whole);
@@ -402,7 +423,7 @@ impl AppendFile {
             Mode::Direct(d) => match d.commit_exact(&self.file, whole_only) {
                 Ok(()) => return Ok(()),
                 Err(e) if direct_refused(&e) => self.go_buffered()?,
-                Err(e) => return Err(e),
+                Err(e) => return Err(self.cut_to_last_line(e)),
             },
             Mode::Buffered { .. } => {}
         }
@@ -451,25 +472,51 @@ impl AppendFile {
         written
     }
 
-    /// Leaves direct I/O for buffered writes from the logical end, cutting off whatever a
-    /// refused or short direct write left past it; the new bytes move along.
+    /// Leaves direct I/O for buffered writes from the last whole line, cutting off whatever
+    /// a refused or short direct write left past it; the start of the line that whole-block
+    /// commits left unfinished, read back, and the new bytes move along.
     fn go_buffered(&mut self) -> io::Result<()> {
         let Mode::Direct(d) = &self.mode else {
             return Ok(());
         };
-        let (end, buf) = (d.end(), d.pending_bytes().to_vec());
+        let (end, line_end) = (d.end(), d.line_end());
         set_direct(&self.file, false);
+        // A file opened write-only cannot be read back: it goes on from the logical end.
+        let mut buf = vec![0; (end - line_end) as usize];
+        let from = match self.file.read_exact_at(&mut buf, line_end) {
+            Ok(()) => line_end,
+            Err(_) => {
+                buf.clear();
+                end
+            }
+        };
+        buf.extend_from_slice(d.pending_bytes());
         self.mode = Mode::Buffered {
             buf,
-            pos: end,
-            reserved: end,
+            pos: from,
+            reserved: from,
             reserving: false,
-            dropped: end,
+            dropped: from,
             dropping: true,
             regular: true,
         };
-        self.file.set_len(end)?;
-        (&self.file).seek(SeekFrom::Start(end)).map(drop)
+        self.file.set_len(from)?;
+        (&self.file).seek(SeekFrom::Start(from)).map(drop)
+    }
+
+    /// After the direct write that failed with `e`: cuts the file back to its last whole
+    /// line, since the run stops with that error.
+    fn cut_to_last_line(&mut self, e: io::Error) -> io::Error {
+        let Mode::Direct(d) = &self.mode else {
+            return e;
+        };
+        match self.file.set_len(d.line_end()) {
+            Ok(()) => e,
+            Err(c) => io::Error::new(
+                e.kind(),
+                format!("{e}; cutting off the line it left unfinished failed too: {c}"),
+            ),
+        }
     }
 }
 
@@ -556,7 +603,10 @@ pub fn create_output(path: &Path) -> io::Result<Output> {
             moved_to = Some(old);
         }
     }
+    // Readable too: a direct write refused midway makes the writer read back the start of
+    // the line it left unfinished (`AppendFile::go_buffered`).
     let file = std::fs::OpenOptions::new()
+        .read(true)
         .write(true)
         .create_new(true)
         .mode(0o600)
@@ -936,6 +986,49 @@ mod tests {
         drop(w);
         assert_eq!(std::fs::read(&path).unwrap(), want);
         std::fs::remove_file(&path).unwrap();
+    }
+
+    /// After whole-block commits, which end inside a line, a failed write cuts the file
+    /// back to its last whole line, and leaving direct I/O carries the line's start along.
+    #[test]
+    fn a_failed_or_refused_direct_write_leaves_whole_lines() {
+        for refused in [false, true] {
+            let path = scratch(if refused { "refused" } else { "failed" });
+            let f = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(&path)
+                .unwrap();
+            let mut w = AppendFile::with_direct(f, 1 << 12, true).unwrap();
+            if !w.is_direct() {
+                eprintln!("SKIP: {} takes no direct writes", path.display());
+                return;
+            }
+            let mut want = Vec::new();
+            for i in 0..300 {
+                let line = format!("{{\"n\":{i},\"pad\":\"{}\"}}\n", "x".repeat(i % 50));
+                w.buffer().extend_from_slice(line.as_bytes());
+                want.extend_from_slice(line.as_bytes());
+            }
+            w.commit_blocks().unwrap();
+            let size = std::fs::metadata(&path).unwrap().len() as usize;
+            assert!(size > 0 && size.is_multiple_of(DIRECT_ALIGN));
+            assert_ne!(want[size - 1], b'\n', "the blocks end inside a line");
+            let whole = want[..size].iter().rposition(|&b| b == b'\n').unwrap() + 1;
+            if refused {
+                w.go_buffered().unwrap();
+                assert_eq!(std::fs::metadata(&path).unwrap().len() as usize, whole);
+                w.commit().unwrap();
+                assert_eq!(std::fs::read(&path).unwrap(), want);
+            } else {
+                let e = w.cut_to_last_line(io::Error::other("disk full"));
+                assert_eq!(e.to_string(), "disk full");
+                assert_eq!(std::fs::read(&path).unwrap(), want[..whole]);
+            }
+            std::fs::remove_file(&path).unwrap();
+        }
     }
 
     /// A reader following the file by offset, as `tail -f` does, while it is written

@@ -289,9 +289,11 @@ fn export_writes_devices_fifos_and_stdout_as_streams() {
     assert!(err.contains("No space left on device"), "{err}");
 }
 
-/// A small tmpfs, unmounted when dropped.
+/// A small file system (tmpfs, or ext4 on a loop device, which takes direct I/O),
+/// unmounted when dropped.
 struct SmallFs {
     dir: tempfile::TempDir,
+    _image: Option<tempfile::TempDir>,
 }
 
 impl SmallFs {
@@ -303,7 +305,27 @@ impl SmallFs {
             .status()
             .unwrap();
         assert!(st.success(), "mount a tmpfs");
-        SmallFs { dir }
+        SmallFs { dir, _image: None }
+    }
+
+    fn ext4(size: &str) -> SmallFs {
+        let image_dir = tempfile::tempdir().unwrap();
+        let image = image_dir.path().join("fs.img");
+        let run = |cmd: &mut Command| {
+            let o = cmd.output().unwrap();
+            assert!(o.status.success(), "{cmd:?}: {o:?}");
+        };
+        run(Command::new("truncate").args(["-s", size]).arg(&image));
+        run(Command::new("mkfs.ext4").arg("-q").arg(&image));
+        let dir = tempfile::tempdir().unwrap();
+        run(Command::new("mount")
+            .args(["-o", "loop"])
+            .arg(&image)
+            .arg(dir.path()));
+        SmallFs {
+            dir,
+            _image: Some(image_dir),
+        }
     }
 
     fn path(&self) -> &Path {
@@ -412,7 +434,20 @@ fn record_on_a_full_file_system_leaves_whole_lines() {
     if !live_ok("record_on_a_full_file_system_leaves_whole_lines") {
         return;
     }
-    let fs = SmallFs::mount("256k");
+    record_until_full(&SmallFs::mount("256k"), &["--buffered"]);
+}
+
+/// Item 12: as above, written with direct I/O (the default where the file system takes
+/// it), whose whole-block writes may end inside a line.
+#[test]
+fn record_direct_on_a_full_file_system_leaves_whole_lines() {
+    if !live_ok("record_direct_on_a_full_file_system_leaves_whole_lines") {
+        return;
+    }
+    record_until_full(&SmallFs::ext4("3M"), &[]);
+}
+
+fn record_until_full(fs: &SmallFs, how: &[&str]) {
     let out = fs.path().join("rec.ndjson");
     // Forks to write about once the start-up scan is in.
     let stress = common::build_c("benches/stress.c");
@@ -423,15 +458,10 @@ fn record_on_a_full_file_system_leaves_whole_lines() {
             .spawn()
             .unwrap(),
     );
-    let o = nswatch(&[
-        "record",
-        "--buffered",
-        "--no-bpf",
-        "--duration",
-        "20s",
-        "-o",
-        out.to_str().unwrap(),
-    ]);
+    let mut args = vec!["record", "--no-bpf", "--duration", "20s", "-o"];
+    args.push(out.to_str().unwrap());
+    args.extend(how);
+    let o = nswatch(&args);
     let _ = load.kill();
     let err = stderr(&o);
     assert!(!o.status.success(), "{err}");
