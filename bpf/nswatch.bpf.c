@@ -2,7 +2,9 @@
 //
 // The cause of every namespace change: setns, unshare, clone, clone3, fork and vfork, each
 // seen on entry (arguments, what a setns fd refers to, the namespace set before) and on exit
-// (result, the set after), sent to user space as one record through a BPF ring buffer.
+// (result, the set after), sent to user space as one record through a BPF ring buffer; and
+// execve/execveat where they move the caller into its time_for_children (the one change of
+// namespace at exec, for which perf writes no record).
 //
 // Two ways in, one chosen at load time by src/bpf/probe.rs, sharing every line that builds
 // the record (enter() and leave() below):
@@ -33,6 +35,8 @@ char LICENSE[] SEC("license") = "Dual MIT/GPL";
 #define NR_CLONE3 435
 #define NR_FORK 57
 #define NR_VFORK 58
+#define NR_EXECVE 59
+#define NR_EXECVEAT 322
 /* The functions the syscall table calls: SYSCALL_DEFINE0 ones (fork, vfork) may exist in BTF
  * only as their alias __do_sys_*, which probe.rs substitutes when it must. */
 #define SYS_FN(name) "__x64_sys_" #name
@@ -49,6 +53,8 @@ char LICENSE[] SEC("license") = "Dual MIT/GPL";
 /* No fork or vfork syscall on arm64 (the C library forks with clone): numbers no call has. */
 #define NR_FORK (-1000)
 #define NR_VFORK (-1001)
+#define NR_EXECVE 221
+#define NR_EXECVEAT 281
 #define SYS_FN(name) "__arm64_sys_" #name
 #define ARG0(r) BPF_CORE_READ(r, regs[0])
 #define ARG1(r) BPF_CORE_READ(r, regs[1])
@@ -62,6 +68,7 @@ char LICENSE[] SEC("license") = "Dual MIT/GPL";
 #define PIDFS_MAGIC 0x50494446
 
 #define CLONE_NEWTIME 0x00000080
+#define CLONE_VM 0x00000100
 #define CLONE_NEWNS 0x00020000
 #define CLONE_NEWCGROUP 0x02000000
 #define CLONE_NEWUTS 0x04000000
@@ -75,7 +82,11 @@ char LICENSE[] SEC("license") = "Dual MIT/GPL";
 
 #define RINGBUF_SIZE (1024 * 1024)
 
-enum { SYS_SETNS = 1, SYS_UNSHARE = 2, SYS_CLONE = 3, SYS_CLONE3 = 4, SYS_FORK = 5, SYS_VFORK = 6 };
+enum { SYS_SETNS = 1, SYS_UNSHARE = 2, SYS_CLONE = 3, SYS_CLONE3 = 4, SYS_FORK = 5, SYS_VFORK = 6,
+       SYS_EXECVE = 7, SYS_EXECVEAT = 8 };
+/* An exec in flight is kept under its process id with this bit: a thread that execs takes
+ * the process id as its tid (de_thread), so its exit is seen under another tid. */
+#define EXEC_KEY 0x80000000u
 enum { FD_NONE = 1, FD_NSFS = 2, FD_PIDFD = 3, FD_OTHER = 4 };
 /* Slots of a namespace set: perf's 7 in kernel index order, then what perf leaves out. */
 enum { NS_NET, NS_UTS, NS_IPC, NS_PID, NS_USER, NS_MNT, NS_CGROUP, NS_TIME,
@@ -255,23 +266,33 @@ static __always_inline int enter(u32 syscall, u64 a0, u64 a1)
 		if (a1 < 8 || bpf_probe_read_user(&e.flags, 8, (void *)a0) < 0)
 			e.status |= ST_CLONE3_ARGS_UNREAD;
 	}
-	/* fork and vfork take no flags: e.flags stays 0. */
+	/* fork, vfork and exec take no flags: e.flags stays 0. */
 	if (!read_set(task, e.before))
 		e.status |= ST_NO_NSPROXY;
-	if (syscall != SYS_SETNS && syscall != SYS_UNSHARE) {
+	bool exec = syscall == SYS_EXECVE || syscall == SYS_EXECVEAT;
+	bool time_waits = e.before[NS_TIME] != e.before[NS_TIME_CHILDREN];
+	if (exec) {
+		/* Only an exec after unshare(CLONE_NEWTIME) changes a namespace. */
+		if (!time_waits)
+			return 0;
+	} else if (syscall != SYS_SETNS && syscall != SYS_UNSHARE) {
 		/* A plain fork or thread is no namespace change unless the child lands in the
-		 * caller's pid_for_children or time_for_children that differ from its own. */
+		 * caller's pid_for_children, or in its time_for_children: a CLONE_VM child
+		 * (a thread, vfork) shares its creator's namespaces and stays in the old time
+		 * namespace, entering the new one only at exec. */
 		u64 mask = syscall == SYS_CLONE3 ? CLONE_NEW_ANY | CLONE_NEWTIME :
 			   syscall == SYS_CLONE	 ? CLONE_NEW_ANY :
 						   0;
+		bool shares_vm = syscall == SYS_VFORK ||
+				 (syscall != SYS_FORK && (e.flags & CLONE_VM));
 		if (!(e.flags & mask) && !(e.status & ST_CLONE3_ARGS_UNREAD) &&
-		    e.before[NS_PID] == e.before[NS_PID_CHILDREN] &&
-		    e.before[NS_TIME] == e.before[NS_TIME_CHILDREN])
+		    e.before[NS_PID] == e.before[NS_PID_CHILDREN] && !(time_waits && !shares_vm))
 			return 0;
 	}
 	bpf_get_current_comm(&e.comm, sizeof(e.comm));
-	bool again = bpf_map_lookup_elem(&inflight, &e.tid) != 0;
-	if (bpf_map_update_elem(&inflight, &e.tid, &e, BPF_ANY) < 0) {
+	u32 key = exec ? e.pid | EXEC_KEY : e.tid;
+	bool again = bpf_map_lookup_elem(&inflight, &key) != 0;
+	if (bpf_map_update_elem(&inflight, &key, &e, BPF_ANY) < 0) {
 		count_drop(1);
 		return 0;
 	}
@@ -280,23 +301,32 @@ static __always_inline int enter(u32 syscall, u64 a0, u64 a1)
 	return 0;
 }
 
-/* Completes the call entered by this tid with its return value and the set after, and sends
- * the record. */
-static __always_inline int leave(s64 ret)
+/* Completes the call entered by this tid (`exec`: by this process) with its return value and
+ * the set after, and sends the record. */
+static __always_inline int leave(s64 ret, bool exec)
 {
-	u32 tid = (u32)bpf_get_current_pid_tgid();
-	struct nsw_event *in = bpf_map_lookup_elem(&inflight, &tid);
+	u64 id = bpf_get_current_pid_tgid();
+	u32 tid = (u32)id;
+	u32 key = exec ? (u32)(id >> 32) | EXEC_KEY : tid;
+	struct nsw_event *in = bpf_map_lookup_elem(&inflight, &key);
 	if (!in)
 		return 0;
 	__sync_fetch_and_add(&inflight_n, -1);
+	if (exec && ret < 0) {
+		/* A failed exec changed nothing, and a PATH search fails at every directory
+		 * before the one that holds the program. */
+		bpf_map_delete_elem(&inflight, &key);
+		return 0;
+	}
 	struct nsw_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
 		count_drop(0);
-		bpf_map_delete_elem(&inflight, &tid);
+		bpf_map_delete_elem(&inflight, &key);
 		return 0;
 	}
 	__builtin_memcpy(e, in, sizeof(*e));
-	bpf_map_delete_elem(&inflight, &tid);
+	bpf_map_delete_elem(&inflight, &key);
+	e->tid = tid;
 	e->exit_ns = bpf_ktime_get_ns();
 	e->ret = ret;
 	e->cpu = bpf_get_smp_processor_id();
@@ -307,9 +337,9 @@ static __always_inline int leave(s64 ret)
 	 * (a container, a sandbox being born) wakes it at once: its first process may live a
 	 * millisecond, and the reader names the new group from /proc while it lives. */
 	u64 used = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
-	bool made = ret >= 0 && (e->syscall == SYS_UNSHARE ?
-					 (e->flags & (CLONE_NEW_ANY | CLONE_NEWTIME)) != 0 :
-					 e->syscall != SYS_SETNS);
+	bool made = ret >= 0 && !exec &&
+		    (e->syscall == SYS_UNSHARE ? (e->flags & (CLONE_NEW_ANY | CLONE_NEWTIME)) != 0 :
+						 e->syscall != SYS_SETNS);
 	/* A setns into a network namespace (`ip netns exec`) wakes it too, unless one of the
 	 * last two that did entered the same namespace: the reader looks at /run/netns while
 	 * the name is there, which `ip netns add` writes after making the namespace, and a
@@ -330,7 +360,7 @@ static __always_inline int leave(s64 ret)
 
 /* ---- fentry/fexit: the arguments come from the user's registers the wrapper receives. */
 
-#define TRAMPOLINES(name, code)                                                          \
+#define TRAMPOLINES(name, code, exec)                                                    \
 	SEC("fentry/" SYS_FN(name))                                                      \
 	int BPF_PROG(nsw_fentry_##name, struct pt_regs *regs)                            \
 	{                                                                                \
@@ -339,17 +369,19 @@ static __always_inline int leave(s64 ret)
 	SEC("fexit/" SYS_FN(name))                                                       \
 	int BPF_PROG(nsw_fexit_##name, struct pt_regs *regs, long ret)                   \
 	{                                                                                \
-		return leave(ret);                                                       \
+		return leave(ret, exec);                                                 \
 	}
 
-TRAMPOLINES(setns, SYS_SETNS)
-TRAMPOLINES(unshare, SYS_UNSHARE)
-TRAMPOLINES(clone, SYS_CLONE)
-TRAMPOLINES(clone3, SYS_CLONE3)
-TRAMPOLINES(fork, SYS_FORK)
-TRAMPOLINES(vfork, SYS_VFORK)
+TRAMPOLINES(setns, SYS_SETNS, false)
+TRAMPOLINES(unshare, SYS_UNSHARE, false)
+TRAMPOLINES(clone, SYS_CLONE, false)
+TRAMPOLINES(clone3, SYS_CLONE3, false)
+TRAMPOLINES(fork, SYS_FORK, false)
+TRAMPOLINES(vfork, SYS_VFORK, false)
+TRAMPOLINES(execve, SYS_EXECVE, true)
+TRAMPOLINES(execveat, SYS_EXECVEAT, true)
 
-/* ---- raw_tp: every syscall of the machine comes here first; all but six leave at once. */
+/* ---- raw_tp: every syscall of the machine comes here first; all but eight leave at once. */
 
 static __always_inline u32 syscall_of(long nr)
 {
@@ -360,6 +392,8 @@ static __always_inline u32 syscall_of(long nr)
 	case NR_CLONE3: return SYS_CLONE3;
 	case NR_FORK: return SYS_FORK;
 	case NR_VFORK: return SYS_VFORK;
+	case NR_EXECVE: return SYS_EXECVE;
+	case NR_EXECVEAT: return SYS_EXECVEAT;
 	default: return 0;
 	}
 }
@@ -381,7 +415,8 @@ int nsw_sys_exit(struct bpf_raw_tracepoint_args *ctx)
 {
 	if (!inflight_n)
 		return 0;
-	if (!syscall_of(SYSCALL_NR((struct pt_regs *)ctx->args[0])))
+	u32 syscall = syscall_of(SYSCALL_NR((struct pt_regs *)ctx->args[0]));
+	if (!syscall)
 		return 0;
-	return leave((s64)ctx->args[1]);
+	return leave((s64)ctx->args[1], syscall == SYS_EXECVE || syscall == SYS_EXECVEAT);
 }

@@ -22,6 +22,7 @@ pub mod nsset;
 pub mod order;
 pub mod out_file;
 pub mod perf_data;
+pub mod privilege;
 pub mod procfs;
 pub mod profile;
 pub mod record;

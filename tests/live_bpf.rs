@@ -106,6 +106,8 @@ both_hooks!(
     unshare_net_uts,
     unshare_pid_then_fork,
     unshare_time_then_fork,
+    a_thread_stays_in_the_old_time_namespace,
+    a_vfork_child_enters_the_time_namespace_at_exec,
     unshare_pid_then_vfork,
     unshare_pid_then_fork_syscall,
     setns_with_a_namespace_fd,
@@ -381,6 +383,70 @@ fn unshare_pid_then_fork(hook: &str) {
 
 fn unshare_time_then_fork(hook: &str) {
     unshare_then_fork(hook, "unshare_time_fork", "CLONE_NEWTIME", "time", "clone");
+}
+
+/// After unshare(CLONE_NEWTIME) a thread (clone3 with CLONE_VM) shares its creator's
+/// namespaces and stays in the old time namespace: its clone is no namespace change.
+fn a_thread_stays_in_the_old_time_namespace(hook: &str) {
+    let r = record(hook, &[], "unshare_time_thread");
+    assert_eq!(r.call("unshare").int("ret"), 0);
+    let (before, after, seen) = (r.ns("before"), r.ns("after"), r.ns("child"));
+    assert_ne!(after.num("time_for_children"), before.num("time"));
+    assert_eq!(
+        seen.num("time"),
+        before.num("time"),
+        "the kernel's own rule"
+    );
+    let thread = seen.num("tid");
+    assert!(r.caused(thread).is_empty(), "{:#?}", r.caused(thread));
+    let clones: Vec<&Value> = r
+        .events
+        .iter()
+        .filter(|e| {
+            let c = if e["type"] == "ns_syscall" {
+                *e
+            } else {
+                &e["cause"]
+            };
+            ["clone", "clone3"].contains(&c["syscall"].as_str().unwrap_or(""))
+        })
+        .collect();
+    assert!(clones.is_empty(), "a thread is no change: {clones:#?}");
+}
+
+/// After unshare(CLONE_NEWTIME) a vfork child stays in the old time namespace until it
+/// execs: the stream says so at the exec, not at the vfork.
+fn a_vfork_child_enters_the_time_namespace_at_exec(hook: &str) {
+    if !cfg!(target_arch = "x86_64") {
+        return;
+    }
+    let r = record(hook, &[], "unshare_time_vfork_exec");
+    let (before, after) = (r.ns("before"), r.ns("after"));
+    let child = r.line("child", "vpid", &r.call("vfork").num("ret").to_string());
+    let tid = child.num("tid");
+    let seen = r.ns("child");
+    assert_eq!(
+        seen.num("time"),
+        after.num("time_for_children"),
+        "in at exec"
+    );
+    assert_ne!(seen.num("time"), before.num("time"));
+    assert!(
+        r.caused(tid)
+            .iter()
+            .all(|e| e["cause"]["syscall"] != "vfork"),
+        "{:#?}",
+        r.caused(tid)
+    );
+    let execs = r.syscalls(tid);
+    assert_eq!(execs.len(), 1, "{:#?}", r.events);
+    let e = execs[0];
+    assert_eq!(e["syscall"], "execve");
+    assert_eq!(e["ok"], true);
+    assert_eq!(e["before"]["time"]["ino"], before.num("time"));
+    assert_eq!(e["after"]["time"]["ino"], seen.num("time"));
+    assert_eq!(e["after"]["time_for_children"]["ino"], seen.num("time"));
+    assert_schema(&r.events);
 }
 
 /// The C library's vfork() is the vfork syscall on x86_64 (arm64 has none: it is clone).

@@ -27,9 +27,10 @@ impl Correlator {
     }
 
     /// Takes a cause from the merge. Returns it when no perf record will follow (the call
-    /// failed, so it changed nothing), to be written as an "ns_syscall" event now.
+    /// failed, so it changed nothing; or it was an exec, for which perf writes none), to be
+    /// written as an "ns_syscall" event now.
     pub fn syscall(&mut self, c: Box<Cause>) -> Option<Box<Cause>> {
-        if c.ok() {
+        if c.ok() && c.syscall.makes_record() {
             self.pending.push(c);
             None
         } else {
@@ -145,5 +146,17 @@ mod tests {
         assert_eq!(out.len(), 1);
         assert_eq!(c.len(), 1);
         assert_eq!(c.finish().len(), 1);
+    }
+
+    #[test]
+    fn an_exec_into_a_time_namespace_passes_at_once() {
+        let mut c = Correlator::new();
+        let exec = cause(Syscall::Execve, 10, 100, 200, 0);
+        assert_eq!(
+            c.syscall(exec.clone()),
+            Some(exec),
+            "perf writes no record for it"
+        );
+        assert!(c.is_empty());
     }
 }

@@ -1,4 +1,5 @@
-//! One record of the eBPF probe: a setns/unshare/clone/clone3/fork/vfork call seen on entry and exit,
+//! One record of the eBPF probe: a setns/unshare/clone/clone3/fork/vfork call (or an exec that
+//! entered a time namespace) seen on entry and exit,
 //! decoded from the ring buffer's bytes, and written as the "cause" fields of the schema.
 //!
 //! The layout is `struct nsw_event` of bpf/nswatch.bpf.c: change both together.
@@ -43,6 +44,12 @@ pub enum Syscall {
     Fork,
     /// vfork(): as fork (the C library's vfork() on x86_64 is this syscall).
     Vfork,
+    /// execve(): seen only when it moved the caller into its time_for_children, the one
+    /// namespace change an exec makes (a thread or vfork child created after
+    /// unshare(CLONE_NEWTIME) enters the new time namespace there). perf writes no record.
+    Execve,
+    /// execveat(): as execve.
+    Execveat,
 }
 
 impl Syscall {
@@ -55,7 +62,25 @@ impl Syscall {
             Syscall::Clone3 => "clone3",
             Syscall::Fork => "fork",
             Syscall::Vfork => "vfork",
+            Syscall::Execve => "execve",
+            Syscall::Execveat => "execveat",
         }
+    }
+
+    /// The syscall of that name.
+    pub fn from_name(name: &str) -> Option<Syscall> {
+        [
+            Syscall::Setns,
+            Syscall::Unshare,
+            Syscall::Clone,
+            Syscall::Clone3,
+            Syscall::Fork,
+            Syscall::Vfork,
+            Syscall::Execve,
+            Syscall::Execveat,
+        ]
+        .into_iter()
+        .find(|s| s.name() == name)
     }
 
     /// clone, clone3, fork or vfork: the perf record that follows is the child's.
@@ -64,6 +89,12 @@ impl Syscall {
             self,
             Syscall::Clone | Syscall::Clone3 | Syscall::Fork | Syscall::Vfork
         )
+    }
+
+    /// Whether a successful call makes perf write a NAMESPACES record (the caller's or the
+    /// child's) that its cause travels in; an exec makes none.
+    pub fn makes_record(self) -> bool {
+        !matches!(self, Syscall::Execve | Syscall::Execveat)
     }
 }
 
@@ -203,6 +234,8 @@ impl Cause {
             4 => Syscall::Clone3,
             5 => Syscall::Fork,
             6 => Syscall::Vfork,
+            7 => Syscall::Execve,
+            8 => Syscall::Execveat,
             n => return Err(BadRecord::Syscall(n)),
         };
         let status = u32_at(b, 68);
@@ -445,13 +478,10 @@ impl Cause {
         comm: &str,
     ) -> Result<Cause, String> {
         use serde_json::Value;
-        let syscall = match v.get("syscall").and_then(Value::as_str) {
-            Some("setns") => Syscall::Setns,
-            Some("unshare") => Syscall::Unshare,
-            Some("clone") => Syscall::Clone,
-            Some("clone3") => Syscall::Clone3,
-            other => return Err(format!("cause: syscall {other:?}")),
-        };
+        let name = v.get("syscall").and_then(Value::as_str);
+        let syscall = name
+            .and_then(Syscall::from_name)
+            .ok_or_else(|| format!("cause: syscall {name:?}"))?;
         let flags = v
             .get("flags")
             .and_then(Value::as_str)
@@ -970,5 +1000,23 @@ mod tests {
         assert_eq!(errno_name(libc::EPERM as i64), "EPERM");
         assert_eq!(errno_name(4000), "E4000");
         assert_eq!(ns_type_name(0x80), "time");
+    }
+
+    #[test]
+    fn every_syscall_reads_back_from_its_name() {
+        for code in 1..=8u32 {
+            let mut b = [0u8; RECORD_SIZE];
+            b[40..44].copy_from_slice(&code.to_le_bytes());
+            let mut c = Cause::blank();
+            c.parse_into(&b, 4).unwrap();
+            assert_eq!(Syscall::from_name(c.syscall.name()), Some(c.syscall));
+            let mut o = b"{".to_vec();
+            c.write_fields(&mut o, None);
+            o.push(b'}');
+            let v: serde_json::Value = serde_json::from_slice(&o).unwrap();
+            let back = Cause::from_json(&v, 1, 1, 0, "t").unwrap();
+            assert_eq!(back.syscall, c.syscall);
+        }
+        assert_eq!(Syscall::from_name("exit"), None);
     }
 }

@@ -181,10 +181,14 @@ impl Inbox {
             self.spare.push(c);
             return;
         }
-        let unshare = matches!(c.syscall, Syscall::Unshare);
         let setns = matches!(c.syscall, Syscall::Setns);
-        // The program records clones only when the child lands in other namespaces.
-        let made = !setns && (!unshare || c.flags & NEW_NAMESPACES != 0);
+        // The program records clones only when the child lands in other namespaces; an
+        // exec enters a time namespace made earlier.
+        let made = match c.syscall {
+            Syscall::Setns | Syscall::Execve | Syscall::Execveat => false,
+            Syscall::Unshare => c.flags & NEW_NAMESPACES != 0,
+            Syscall::Clone | Syscall::Clone3 | Syscall::Fork | Syscall::Vfork => true,
+        };
         // A setns into a network namespace only when neither of the last two such calls
         // noted entered it: a storm between two namespaces notes two.
         let net = c.after[0];
@@ -194,7 +198,7 @@ impl Inbox {
             self.joined_nets = [net, self.joined_nets[0]];
         }
         if c.ret >= 0 && (made || joined_net) {
-            let clone = !unshare && !setns;
+            let clone = c.syscall.creates_task();
             self.created.push(Creation {
                 pid: c.pid,
                 tid: c.tid,

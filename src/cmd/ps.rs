@@ -53,6 +53,7 @@ pub fn run(args: &PsArgs) -> Result<()> {
             census.source
         );
     }
+    say_what_is_unseen(&census);
     let out = tree::build(&census.model, census.host_pid, args.all);
     let stdout = io::stdout();
     let mut w = io::BufWriter::new(stdout.lock());
@@ -65,6 +66,30 @@ pub fn run(args: &PsArgs) -> Result<()> {
     }
     w.flush()?;
     Ok(())
+}
+
+/// Tells on standard error what a user without the right to read every task's namespaces
+/// does not see: `ps` shows the rest, as `lsns` does, and exits 0.
+fn say_what_is_unseen(census: &census::Census) {
+    if census.unreadable > 0 {
+        let iterator = match &census.source {
+            census::Source::Proc { why: Some(w) } => format!("; the BPF task iterator: {w}"),
+            census::Source::Proc { why: None } => "; the BPF task iterator: not asked".into(),
+            census::Source::Iterator => String::new(),
+        };
+        eprintln!(
+            "nswatch ps: {} of {} tasks not readable, left out: their namespaces \
+             (/proc/PID/ns) need root or CAP_SYS_PTRACE{iterator}",
+            census.unreadable, census.tasks
+        );
+    }
+    if census.host_is_own {
+        eprintln!(
+            "nswatch ps: the host's namespaces (pid 1's, pid 2's) are not readable: \
+             \"host\" is nswatch's own namespaces (pid {})",
+            census.host_pid
+        );
+    }
 }
 
 fn write_group(w: &mut impl Write, g: &GroupNode, depth: usize, threads: bool) -> io::Result<()> {

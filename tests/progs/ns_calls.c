@@ -142,6 +142,16 @@ static void fork_and_report(const char *how)
 	waitpid(child, NULL, 0);
 }
 
+// A thread reports itself: after unshare(CLONE_NEWTIME) it stays in its creator's time
+// namespace, as every CLONE_VM child does.
+static void *report_thread(void *arg)
+{
+	(void)arg;
+	printf("child tid=%ld vpid=%d\n", host_tid(), getpid());
+	print_ns("child", host_tid());
+	return NULL;
+}
+
 static void *sleeper(void *arg)
 {
 	(void)arg;
@@ -185,6 +195,30 @@ int main(int argc, char **argv)
 		print_ns("after", tid);
 		fork_and_report(!strcmp(s + 12, "vfork") ? "vfork" :
 				!strcmp(s + 12, "sysfork") ? "fork" : "clone");
+	} else if (!strcmp(s, "unshare_time_thread")) {
+		print_ns("before", tid);
+		long r = unshare(CLONE_NEWTIME);
+		print_call("unshare", r, errno);
+		print_ns("after", tid);
+		pthread_t t;
+		pthread_create(&t, NULL, report_thread, NULL);
+		pthread_join(t, NULL);
+	} else if (!strcmp(s, "unshare_time_vfork_exec")) {
+		// The vfork child stays in the old time namespace until it execs.
+		print_ns("before", tid);
+		long r = unshare(CLONE_NEWTIME);
+		print_call("unshare", r, errno);
+		print_ns("after", tid);
+		pid_t child = vfork();
+		if (child == 0) {
+			execl("/proc/self/exe", argv[0], "report_self", (char *)NULL);
+			_exit(127);
+		}
+		print_call("vfork", child, errno);
+		waitpid(child, NULL, 0);
+	} else if (!strcmp(s, "report_self")) {
+		printf("child tid=%ld vpid=%d\n", tid, getpid());
+		print_ns("child", tid);
 	} else if (!strcmp(s, "setns_nsfd")) {
 		int release;
 		pid_t h = holder(CLONE_NEWNET, &release);
