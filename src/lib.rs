@@ -27,6 +27,7 @@ pub mod procfs;
 pub mod profile;
 pub mod record;
 pub mod report;
+pub mod rotate;
 pub mod runtime_state;
 pub mod session;
 pub mod symbols;

@@ -7,6 +7,7 @@ use nswatch::model::json::{write_change, write_labeled};
 use nswatch::model::{Attributor, GroupId};
 use nswatch::out_file::{create_output, AppendFile, DIRECT_WRITE};
 use nswatch::record::kind_name;
+use nswatch::rotate::{parse_size, Rotation, DEFAULT_KEEP};
 use nswatch::session::{Session, SessionOptions, Update};
 use std::collections::BTreeMap;
 use std::io;
@@ -34,6 +35,15 @@ pub struct RecordArgs {
     /// cache and no writeback after, the file's size still exactly the lines written.
     #[arg(long)]
     buffered: bool,
+    /// Rotate the file (`-o`) when it reaches SIZE (e.g. 100M; K, M, G, T are powers of
+    /// 1024): FILE is renamed FILE.1 (FILE.1 to FILE.2, and so on) and a new FILE is
+    /// created, never splitting a line; a file already there is rotated first.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, requires = "output")]
+    rotate_size: Option<u64>,
+    /// How many rotated files --rotate-size keeps (FILE.1, the newest, to FILE.N; the
+    /// oldest beyond them is removed) [default: 5].
+    #[arg(long, value_name = "N", requires = "rotate_size")]
+    rotate_keep: Option<u32>,
     /// Keep only events of these process ids (repeatable).
     #[arg(long = "pid", value_name = "PID")]
     pids: Vec<u32>,
@@ -220,6 +230,14 @@ impl Sink {
 
 /// Runs `nswatch record`.
 pub fn run(args: &RecordArgs) -> Result<()> {
+    let rotation = match (&args.output, args.rotate_size) {
+        (Some(p), Some(size)) => {
+            let r = Rotation::new(p, size, args.rotate_keep.unwrap_or(DEFAULT_KEEP));
+            r.check()?;
+            Some(r)
+        }
+        _ => None,
+    };
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, Arc::clone(&stop))
@@ -261,16 +279,18 @@ pub fn run(args: &RecordArgs) -> Result<()> {
         }
     };
     let capacity = DIRECT_WRITE + (1 << 16);
-    let out = match &args.output {
+    let out = match (&args.output, rotation) {
+        // Every error names the file.
+        (Some(_), Some(r)) => AppendFile::rotating(r, capacity, !args.buffered)?,
         // A new file, 0600, never through a planted link; a device or FIFO as a stream.
-        Some(p) => {
+        (Some(p), None) => {
             let o = create_output(p)?;
             AppendFile::with_direct(o.file, capacity, o.fresh && !args.buffered)
                 .with_context(|| format!("{}: preparing it for writing", p.display()))?
         }
         // Standard output's offset may be shared (`(nswatch record; echo) > f`): written
         // buffered, so that the offset moves with the lines.
-        None => io::stdout()
+        (None, _) => io::stdout()
             .as_fd()
             .try_clone_to_owned()
             .map(std::fs::File::from)
@@ -422,6 +442,14 @@ pub fn run(args: &RecordArgs) -> Result<()> {
         sink.group_events[1],
         sink.group_events[2],
     );
+    if let Some(r) = sink.out.rotation() {
+        eprintln!(
+            "  output rotated {} times (at {} bytes, {} rotated files kept)",
+            r.rotations(),
+            r.size(),
+            r.keep()
+        );
+    }
     let pins = session.pin_stats();
     let unheld = if pins.skipped > 0 {
         format!(
