@@ -44,6 +44,20 @@ pub enum ErrorKind {
     },
     /// A record type this build does not know (perf itself stops on these too).
     UnknownType,
+    /// An attr's event id that an earlier attr has already (each event instance has its
+    /// own id, so a shared one names no attr).
+    SharedId {
+        /// The id.
+        id: u64,
+        /// Index of the attr that has it, counted from 0 in header order.
+        attr: usize,
+    },
+    /// A record's event id belongs to no attr, and the attrs differ in layout: which
+    /// layout the record has is unknown (perf refuses these too).
+    UnknownId(u64),
+    /// The file shrank while it was being read (another process truncated it); the offset
+    /// is where its contents stopped being there.
+    TruncatedWhileReading,
     /// Reading the input failed.
     Io(String),
 }
@@ -119,6 +133,18 @@ impl fmt::Display for DecodeError {
             ErrorKind::UnknownType => write!(
                 f,
                 "unknown record type (a newer perf or kernel, or a damaged file; --skip-unknown skips it)"
+            ),
+            ErrorKind::SharedId { id, attr } => write!(
+                f,
+                "event id {id:#x} is given to attr {attr} already (an id names one event)"
+            ),
+            ErrorKind::UnknownId(id) => write!(
+                f,
+                "event id {id:#x} belongs to no attr of the header, and the attrs differ in \
+                 layout: the record cannot be read"
+            ),
+            ErrorKind::TruncatedWhileReading => f.write_str(
+                "the file was truncated while being read (another process shrank it)",
             ),
             ErrorKind::Io(e) => write!(f, "read error: {e}"),
         }

@@ -58,7 +58,7 @@ pub fn run(args: &ExportArgs) -> Result<()> {
     let result: Result<()> = match input {
         Input::Perf(mut data) => {
             let mut builder = EventBuilder::new();
-            data.for_each(Order::Time, |dec, view| -> Result<()> {
+            let r = data.for_each(Order::Time, |dec, view| -> Result<()> {
                 if stop.load(Ordering::Relaxed) {
                     return Err(interrupted());
                 }
@@ -66,8 +66,9 @@ pub fn run(args: &ExportArgs) -> Result<()> {
                     trace.event(&mut model, &ev)?;
                 }
                 Ok(())
-            })
-            .map(drop)
+            });
+            super::report::warn_order(&name, &data);
+            r.map(drop)
         }
         Input::Ndjson(mut lines) => {
             let mut reader = JsonReader::new();

@@ -22,9 +22,17 @@ use std::path::Path;
 const MAGIC: u64 = 0x3245_4c49_4652_4550;
 const FILE_HEADER_LEN: usize = 104;
 const PIPE_HEADER_LEN: u64 = 16;
-/// Most records a time-ordered read holds back before it releases the oldest half anyway
-/// (input without FINISHED_ROUND records still runs in bounded memory).
-const REORDER_CAP: usize = 1 << 20;
+/// Most records, and record bytes, a time-ordered read of a stream holds back (copied)
+/// before it releases the oldest half anyway, so that a stream without FINISHED_ROUND
+/// records runs in bounded memory (docs/DESIGN.md, "Time order").
+pub const STREAM_REORDER_RECORDS: usize = 1 << 18;
+/// See [`STREAM_REORDER_RECORDS`].
+pub const STREAM_REORDER_BYTES: usize = 16 << 20;
+/// The same bounds for a file: its records wait in the page cache, not copied, so the
+/// window is wider (only the 24 bytes per record that locate them are the reader's own).
+const FILE_REORDER_RECORDS: usize = 1 << 20;
+/// See [`FILE_REORDER_RECORDS`].
+const FILE_REORDER_BYTES: usize = 256 << 20;
 /// How often a file map drops the pages already read, so resident memory stays flat.
 pub(crate) const DROP_EVERY: usize = 2 << 20;
 /// Arena size below which a stream's arena is not compacted.
@@ -61,6 +69,10 @@ pub struct ReadStats {
     pub by_type: Vec<u64>,
     /// Bytes of record data read.
     pub bytes: u64,
+    /// Records handed on out of time order ([`Order::Time`]): they came after records
+    /// newer than them had been released, which happens only once the reorder window
+    /// overflowed (input without FINISHED_ROUND, or rounds larger than the window).
+    pub late: u64,
 }
 
 impl ReadStats {
@@ -112,10 +124,24 @@ pub struct PerfData {
     source: Source,
     info: FileInfo,
     decoder: Decoder,
+    /// [`ReadStats::late`] of the last read.
+    late: u64,
 }
 
 fn truncated(offset: u64, needed: u64, available: u64) -> DecodeError {
     DecodeError::at(offset, ErrorKind::Truncated { needed, available })
+}
+
+/// The error for an attr id that another attr has, the id lying at `at`.
+fn shared_id(e: crate::decoder::SharedId, at: u64, ty: Option<u32>) -> DecodeError {
+    DecodeError {
+        offset: at,
+        record_type: ty,
+        kind: ErrorKind::SharedId {
+            id: e.id,
+            attr: e.attr,
+        },
+    }
 }
 
 fn endian_of(magic: u64) -> Result<Endian, ErrorKind> {
@@ -201,6 +227,7 @@ impl PerfData {
                 },
                 info,
                 decoder,
+                late: 0,
             });
         }
         if header_size < FILE_HEADER_LEN as u64 || header_size > 4096 {
@@ -253,7 +280,9 @@ impl PerfData {
             let ids_at = at + attr_size as usize;
             let (ioff, isize) = section(ids_at, "attr ids")?;
             let ids = (0..isize / 8).filter_map(|k| b.u64((ioff + 8 * k) as usize));
-            decoder.add_attr(attr, ids);
+            decoder
+                .add_attr_checked(attr, ids)
+                .map_err(|e| shared_id(e, ioff + 8 * e.at as u64, None))?;
         }
         // Feature sections follow the data, one {offset, size} per set bit, in bit order.
         let mut idx = (data_sec.0 + data_sec.1) as usize;
@@ -276,6 +305,7 @@ impl PerfData {
             source: Source::Whole { data, start, end },
             info,
             decoder,
+            late: 0,
         })
     }
 
@@ -306,12 +336,36 @@ impl PerfData {
                 ..Default::default()
             },
             decoder: Decoder::new(),
+            late: 0,
         })
     }
 
     /// What the header says; in pipe mode, complete only after the records were read.
     pub fn info(&self) -> &FileInfo {
         &self.info
+    }
+
+    /// Records the last read handed on out of time order ([`ReadStats::late`]), to warn
+    /// about once.
+    pub fn late_records(&self) -> u64 {
+        self.late
+    }
+
+    /// The warning to print about [`PerfData::late_records`], if any.
+    pub fn order_warning(&self) -> Option<String> {
+        let (records, bytes) = match self.source {
+            Source::Stream { .. } => (STREAM_REORDER_RECORDS, STREAM_REORDER_BYTES),
+            Source::Whole { .. } => (FILE_REORDER_RECORDS, FILE_REORDER_BYTES),
+        };
+        (self.late > 0).then(|| {
+            format!(
+                "warning: {} records came after newer ones had been handed on, and were \
+                 handed on out of time order: the input's rounds (FINISHED_ROUND) are larger \
+                 than the reorder window of {records} records or {} MiB, or it has none",
+                self.late,
+                bytes >> 20
+            )
+        })
     }
 
     /// The decoder with this input's attrs.
@@ -353,7 +407,10 @@ impl PerfData {
                 // their round is released.
                 let mut buf = Vec::with_capacity(64 << 10);
                 let mut arena: Vec<u8> = Vec::new();
-                let mut reorder = ReorderBuffer::<(usize, u64)>::new(REORDER_CAP);
+                let mut reorder = ReorderBuffer::<(usize, u64)>::new(
+                    STREAM_REORDER_RECORDS,
+                    STREAM_REORDER_BYTES,
+                );
                 let mut ready = Vec::new();
                 let mut arena_limit = ARENA_MIN;
                 loop {
@@ -387,7 +444,8 @@ impl PerfData {
                         Order::Time => {
                             let a = arena.len();
                             arena.extend_from_slice(&buf);
-                            let full = reorder.push(self.decoder.time_of(&view), (a, off));
+                            let time = self.decoder.time_of(&view);
+                            let full = reorder.push(time, buf.len(), (a, off));
                             if view.ty == kind::FINISHED_ROUND {
                                 reorder.finish_round(&mut ready);
                             } else if full {
@@ -409,6 +467,7 @@ impl PerfData {
                     }
                 }
                 reorder.flush(&mut ready);
+                stats.late = reorder.late();
                 hand_on(
                     &mut arena,
                     &mut ready,
@@ -420,6 +479,7 @@ impl PerfData {
                 )?;
             }
         }
+        self.late = stats.late;
         Ok(stats)
     }
 }
@@ -528,7 +588,7 @@ impl<'m> Mapped<'m> {
         v: &mut impl Visit<'m, E>,
     ) -> Result<(), E> {
         let (start, end) = (self.start, self.end);
-        let mut reorder = ReorderBuffer::<usize>::new(REORDER_CAP);
+        let mut reorder = ReorderBuffer::<usize>::new(FILE_REORDER_RECORDS, FILE_REORDER_BYTES);
         let mut ready = Vec::new();
         let mut dropped = start;
         // Checked every DROP_EVERY bytes read, not DROP_EVERY past what was dropped: while
@@ -557,7 +617,7 @@ impl<'m> Mapped<'m> {
                     v.record(decoder, &view)?;
                 }
                 Order::Time => {
-                    let full = reorder.push(decoder.time_of(&view), off);
+                    let full = reorder.push(decoder.time_of(&view), view.size(), off);
                     if view.ty == kind::FINISHED_ROUND {
                         reorder.finish_round(&mut ready);
                     } else if full {
@@ -585,6 +645,7 @@ impl<'m> Mapped<'m> {
             }
         }
         reorder.flush(&mut ready);
+        stats.late = reorder.late();
         for o in ready.drain(..) {
             let r = self.again(o)?;
             stats.count(r.ty, r.size());
@@ -617,8 +678,9 @@ fn hand_on<E: From<DecodeError>>(
     Ok(())
 }
 
-/// Moves the records still waiting to the front of a fresh arena once the released ones
-/// take most of it, so the arena is bounded by the reorder window, not the stream.
+/// Moves the records still waiting to the front of the arena once the released ones take
+/// most of it, so the arena is bounded by the reorder window (twice its bytes at most),
+/// not by the stream. In place: a fresh arena would double the peak.
 fn compact(
     arena: &mut Vec<u8>,
     reorder: &mut ReorderBuffer<(usize, u64)>,
@@ -628,15 +690,19 @@ fn compact(
     if arena.len() < *limit {
         return;
     }
-    let mut fresh = Vec::with_capacity(arena.len() / 2);
-    for (a, _) in reorder.items_mut() {
-        let size = Bytes::new(&arena[*a..], endian).u16(6).unwrap_or(0) as usize;
-        let at = fresh.len();
-        fresh.extend_from_slice(&arena[*a..*a + size]);
-        *a = at;
+    let mut waiting: Vec<&mut (usize, u64)> = reorder.items_mut().collect();
+    // Front to back, each record moves down (or stays): no move overwrites one not made.
+    waiting.sort_unstable_by_key(|x| x.0);
+    let mut to = 0;
+    for item in waiting {
+        let from = item.0;
+        let size = Bytes::new(&arena[from..], endian).u16(6).unwrap_or(0) as usize;
+        arena.copy_within(from..from + size, to);
+        item.0 = to;
+        to += size;
     }
-    *arena = fresh;
-    *limit = (2 * arena.len()).max(ARENA_MIN);
+    arena.truncate(to);
+    *limit = (2 * to).max(ARENA_MIN);
 }
 
 /// Drops the already-read pages of a file map from memory (they are clean file pages and
@@ -706,7 +772,10 @@ fn take_user_record(
             let attr = parse_attr(b, HEADER_LEN, size, view.offset)?;
             let n = (view.size() - HEADER_LEN - size) / 8;
             let ids = (0..n).filter_map(|k| b.u64(HEADER_LEN + size + 8 * k));
-            decoder.add_attr(attr, ids);
+            decoder.add_attr_checked(attr, ids).map_err(|e| {
+                let at = view.offset + (HEADER_LEN + size + 8 * e.at) as u64;
+                shared_id(e, at, Some(view.ty))
+            })?;
             Ok(0)
         }
         kind::HEADER_FEATURE => {

@@ -243,7 +243,7 @@ impl PerfData {
             gone: false,
             work,
         };
-        Some(std::thread::scope(|s| {
+        let out = std::thread::scope(|s| {
             let handle = s.spawn(move || consume(consumer));
             let mut stats = ReadStats::default();
             let r = map.walk(order, decoder, info, &mut stats, &mut producer);
@@ -263,6 +263,10 @@ impl PerfData {
                 (r, _) => r,
             };
             (r.map(|()| stats), out)
-        }))
+        });
+        if let Ok(stats) = &out.0 {
+            self.late = stats.late;
+        }
+        Some(out)
     }
 }
