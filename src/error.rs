@@ -56,8 +56,11 @@ pub enum ErrorKind {
     /// layout the record has is unknown (perf refuses these too).
     UnknownId(u64),
     /// The file shrank while it was being read (another process truncated it); the offset
-    /// is where its contents stopped being there.
-    TruncatedWhileReading,
+    /// is where the reader found its contents gone.
+    TruncatedWhileReading {
+        /// The file's size afterwards, when it could be read.
+        size_now: Option<u64>,
+    },
     /// Reading the input failed.
     Io(String),
 }
@@ -143,9 +146,13 @@ impl fmt::Display for DecodeError {
                 "event id {id:#x} belongs to no attr of the header, and the attrs differ in \
                  layout: the record cannot be read"
             ),
-            ErrorKind::TruncatedWhileReading => f.write_str(
-                "the file was truncated while being read (another process shrank it)",
-            ),
+            ErrorKind::TruncatedWhileReading { size_now } => {
+                f.write_str("truncated while being read (another process shrank the file")?;
+                match size_now {
+                    Some(n) => write!(f, " to {n} bytes)"),
+                    None => f.write_str(")"),
+                }
+            }
             ErrorKind::Io(e) => write!(f, "read error: {e}"),
         }
     }

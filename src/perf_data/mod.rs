@@ -6,6 +6,7 @@
 //! header. Either way the records go through the one [`Decoder`].
 
 pub mod features;
+mod guard;
 pub mod split;
 
 use crate::attr::{Attr, ATTR_SIZE_MAX, ATTR_SIZE_MIN};
@@ -15,8 +16,10 @@ use crate::error::{DecodeError, ErrorKind};
 use crate::order::ReorderBuffer;
 use crate::record::{kind, RecordView, HEADER_LEN};
 use features::{feat, Features};
+use guard::GuardedMap;
 use std::io::Read;
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// "PERFILE2" read as a little-endian u64.
 const MAGIC: u64 = 0x3245_4c49_4652_4550;
@@ -95,16 +98,41 @@ impl ReadStats {
 }
 
 enum Backing {
-    Map(memmap2::Mmap),
+    Map(GuardedMap),
     Owned(Vec<u8>),
 }
 
 impl Backing {
     fn bytes(&self) -> &[u8] {
         match self {
-            Backing::Map(m) => m,
+            Backing::Map(g) => &g.map,
             Backing::Owned(v) => v,
         }
+    }
+
+    /// The map's fault note (see [`guard`]): `usize::MAX` while the file is whole.
+    fn fault(&self) -> &'static AtomicUsize {
+        match self {
+            Backing::Map(g) => g.fault(),
+            Backing::Owned(_) => guard::never(),
+        }
+    }
+
+    /// The error to stop with once the file shrank under the map.
+    #[cold]
+    fn truncation(&self) -> Option<DecodeError> {
+        let Backing::Map(g) = self else {
+            return None;
+        };
+        let at = g.fault().load(Ordering::Acquire);
+        (at != usize::MAX).then(|| {
+            DecodeError::at(
+                at as u64,
+                ErrorKind::TruncatedWhileReading {
+                    size_now: g.size_now(),
+                },
+            )
+        })
     }
 }
 
@@ -130,6 +158,18 @@ pub struct PerfData {
 
 fn truncated(offset: u64, needed: u64, available: u64) -> DecodeError {
     DecodeError::at(offset, ErrorKind::Truncated { needed, available })
+}
+
+/// What [`ErrorKind::BadField`] names for a feature section too short for its contents.
+fn feature_field(bit: u32) -> &'static str {
+    match bit {
+        feat::HOSTNAME => "feature HOSTNAME: a string longer than its section; section size",
+        feat::OSRELEASE => "feature OSRELEASE: a string longer than its section; section size",
+        feat::VERSION => "feature VERSION: a string longer than its section; section size",
+        feat::ARCH => "feature ARCH: a string longer than its section; section size",
+        feat::CMDLINE => "feature CMDLINE: more strings than its section holds; section size",
+        _ => "feature section too short for its fields; section size",
+    }
 }
 
 /// The error for an attr id that another attr has, the id lying at `at`.
@@ -189,10 +229,10 @@ impl PerfData {
             // A FIFO or character device cannot be mapped: stream it.
             return PerfData::from_reader(Box::new(file));
         }
-        // SAFETY: the map is read-only and private; nswatch never writes the file. A file
-        // truncated under us by another process would fault, as it would for perf itself.
-        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(io)?;
-        let _ = map.advise(memmap2::Advice::Sequential);
+        // A file truncated under the map by another process ends the read with an error
+        // (guard.rs), not SIGBUS.
+        let map = GuardedMap::new(file).map_err(io)?;
+        let _ = map.map.advise(memmap2::Advice::Sequential);
         PerfData::from_backing(Backing::Map(map))
     }
 
@@ -202,6 +242,23 @@ impl PerfData {
     }
 
     fn from_backing(data: Backing) -> Result<PerfData, DecodeError> {
+        let header = PerfData::header(&data);
+        // Zeros read where the file was are no header: say what happened instead.
+        if let Some(e) = data.truncation() {
+            return Err(e);
+        }
+        let (info, decoder, start, end) = header?;
+        Ok(PerfData {
+            source: Source::Whole { data, start, end },
+            info,
+            decoder,
+            late: 0,
+        })
+    }
+
+    /// Reads the header of an input addressable whole: what it says, its attrs, and where
+    /// its records lie.
+    fn header(data: &Backing) -> Result<(FileInfo, Decoder, usize, usize), DecodeError> {
         let bytes = data.bytes();
         let len = bytes.len() as u64;
         if bytes.len() < 16 {
@@ -218,17 +275,7 @@ impl PerfData {
         let mut decoder = Decoder::new();
         if header_size == PIPE_HEADER_LEN {
             info.pipe = true;
-            let end = bytes.len();
-            return Ok(PerfData {
-                source: Source::Whole {
-                    data,
-                    start: PIPE_HEADER_LEN as usize,
-                    end,
-                },
-                info,
-                decoder,
-                late: 0,
-            });
+            return Ok((info, decoder, PIPE_HEADER_LEN as usize, bytes.len()));
         }
         if header_size < FILE_HEADER_LEN as u64 || header_size > 4096 {
             return Err(DecodeError::at(
@@ -291,22 +338,25 @@ impl PerfData {
             if word & (1 << (bit % 64)) == 0 {
                 continue;
             }
-            // A damaged feature index only loses the informative features.
-            let Ok((off, size)) = section(idx, "feature") else {
-                break;
-            };
-            if let Some(sec) = b.range(off as usize, (off + size) as usize) {
-                info.features.read(bit, &sec);
+            // Features are informative, but an index or a section that contradicts the file
+            // is damage like any other: said, with its offset, not read past in silence.
+            let (off, size) = section(idx, Features::name(bit))?;
+            let sec = b
+                .range(off as usize, (off + size) as usize)
+                .ok_or_else(|| truncated(idx as u64, size, len.saturating_sub(off)))?;
+            if !info.features.read(bit, &sec) {
+                return Err(DecodeError::at(
+                    off,
+                    ErrorKind::BadField {
+                        field: feature_field(bit),
+                        value: size,
+                    },
+                ));
             }
             idx += 16;
         }
         let (start, end) = (data_sec.0 as usize, (data_sec.0 + data_sec.1) as usize);
-        Ok(PerfData {
-            source: Source::Whole { data, start, end },
-            info,
-            decoder,
-            late: 0,
-        })
+        Ok((info, decoder, start, end))
     }
 
     /// Reads a pipe-mode stream (`perf record -o -`) from `reader`, one record at a time.
@@ -516,6 +566,8 @@ impl<E, F: FnMut(&Decoder, &RecordView<'_>) -> Result<(), E>> Visit<'_, E> for P
 #[derive(Clone, Copy)]
 struct Mapped<'m> {
     data: &'m Backing,
+    /// The map's fault note, read after each record.
+    fault: &'m AtomicUsize,
     /// The input up to the end of the data section.
     all: Bytes<'m>,
     raw: &'m [u8],
@@ -528,6 +580,7 @@ impl<'m> Mapped<'m> {
     fn new(data: &'m Backing, start: usize, end: usize, endian: Endian) -> Self {
         Mapped {
             data,
+            fault: data.fault(),
             all: Bytes::new(&data.bytes()[..end], endian),
             raw: &data.bytes()[..end],
             endian,
@@ -539,9 +592,38 @@ impl<'m> Mapped<'m> {
     /// The file map, when the input is one.
     fn mmap(&self) -> Option<&'m memmap2::Mmap> {
         match self.data {
-            Backing::Map(m) => Some(m),
+            Backing::Map(g) => Some(&g.map),
             Backing::Owned(_) => None,
         }
+    }
+
+    /// Fails once the file shrank under the map: what was read since is zeros.
+    #[inline(always)]
+    fn check(&self) -> Result<(), DecodeError> {
+        if self.fault.load(Ordering::Relaxed) == usize::MAX {
+            return Ok(());
+        }
+        Err(self.truncated())
+    }
+
+    #[cold]
+    fn truncated(&self) -> DecodeError {
+        self.data.truncation().unwrap_or_else(|| {
+            DecodeError::at(0, ErrorKind::TruncatedWhileReading { size_now: None })
+        })
+    }
+
+    /// Reads `view`'s last byte, then [`Mapped::check`]s: the file shrinks from its end, so
+    /// a record whose last byte is still the file's is whole, and one cut is refused
+    /// before anything is made of it.
+    #[inline(always)]
+    fn whole(&self, view: &RecordView<'m>) -> Result<(), DecodeError> {
+        let last = view.offset as usize + view.size() - 1;
+        if let Some(b) = self.raw.get(last) {
+            // SAFETY: a reference to a byte of the map; the read is what matters.
+            unsafe { std::ptr::read_volatile(b) };
+        }
+        self.check()
     }
 
     /// The record at file offset `off`.
@@ -596,7 +678,16 @@ impl<'m> Mapped<'m> {
         let mut next_drop = start + DROP_EVERY;
         let mut off = start;
         while off < end {
-            let view = self.at(off)?;
+            let view = match self.at(off) {
+                Ok(v) => {
+                    self.whole(&v)?;
+                    v
+                }
+                Err(e) => {
+                    self.check()?;
+                    return Err(e.into());
+                }
+            };
             let next = off + view.size();
             // The kernel's records (nearly all of them) tell the reader nothing.
             let skip = if view.is_kernel() {
@@ -614,7 +705,10 @@ impl<'m> Mapped<'m> {
             match order {
                 Order::File => {
                     stats.count(view.ty, view.size());
-                    v.record(decoder, &view)?;
+                    if let Err(e) = v.record(decoder, &view) {
+                        self.check()?;
+                        return Err(e);
+                    }
                 }
                 Order::Time => {
                     let full = reorder.push(decoder.time_of(&view), view.size(), off);
@@ -625,8 +719,12 @@ impl<'m> Mapped<'m> {
                     }
                     for o in ready.drain(..) {
                         let r = self.again(o)?;
+                        self.whole(&r)?;
                         stats.count(r.ty, r.size());
-                        v.record(decoder, &r)?;
+                        if let Err(e) = v.record(decoder, &r) {
+                            self.check()?;
+                            return Err(e);
+                        }
                     }
                 }
             }
@@ -639,7 +737,7 @@ impl<'m> Mapped<'m> {
                     let waiting = reorder.items().copied().min().unwrap_or(off);
                     let limit = waiting.min(v.in_use());
                     if !v.pages(off, limit) {
-                        drop_pages(m, &mut dropped, limit);
+                        drop_pages(&m.map, &mut dropped, limit);
                     }
                 }
             }
@@ -648,9 +746,15 @@ impl<'m> Mapped<'m> {
         stats.late = reorder.late();
         for o in ready.drain(..) {
             let r = self.again(o)?;
+            self.whole(&r)?;
             stats.count(r.ty, r.size());
-            v.record(decoder, &r)?;
+            if let Err(e) = v.record(decoder, &r) {
+                self.check()?;
+                return Err(e);
+            }
         }
+        // A fault of another reader of the map (split.rs) counts as well.
+        self.check()?;
         Ok(())
     }
 }
@@ -782,7 +886,10 @@ fn take_user_record(
             if let (Some(bit), Some(sec)) =
                 (b.u64(HEADER_LEN), b.range(HEADER_LEN + 8, view.size()))
             {
-                info.features.read(bit.min(u32::MAX as u64) as u32, &sec);
+                let bit = bit.min(u32::MAX as u64) as u32;
+                if !info.features.read(bit, &sec) {
+                    return Err(bad(feature_field(bit), sec.len() as u64));
+                }
             }
             Ok(0)
         }

@@ -262,6 +262,12 @@ impl PerfData {
                 (Ok(()), Err(e)) => Err(E::from(e)),
                 (r, _) => r,
             };
+            // The consumer reads the map too, after the walk's last look: a file that
+            // shrank meanwhile ends the read with that error all the same.
+            let r = match map.data.truncation() {
+                Some(e) => Err(E::from(e)),
+                None => r,
+            };
             (r.map(|()| stats), out)
         });
         if let Ok(stats) = &out.0 {
