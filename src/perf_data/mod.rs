@@ -25,17 +25,17 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 const MAGIC: u64 = 0x3245_4c49_4652_4550;
 const FILE_HEADER_LEN: usize = 104;
 const PIPE_HEADER_LEN: u64 = 16;
-/// Most records, and record bytes, a time-ordered read of a stream holds back (copied)
-/// before it releases the oldest half anyway, so that a stream without FINISHED_ROUND
-/// records runs in bounded memory (docs/DESIGN.md, "Time order").
-pub const STREAM_REORDER_RECORDS: usize = 1 << 18;
-/// See [`STREAM_REORDER_RECORDS`].
-pub const STREAM_REORDER_BYTES: usize = 16 << 20;
-/// The same bounds for a file: its records wait in the page cache, not copied, so the
-/// window is wider (only the 24 bytes per record that locate them are the reader's own).
-const FILE_REORDER_RECORDS: usize = 1 << 20;
-/// See [`FILE_REORDER_RECORDS`].
-const FILE_REORDER_BYTES: usize = 256 << 20;
+/// Most records, and record bytes, a time-ordered read holds back before it releases the
+/// oldest half anyway, so that input without FINISHED_ROUND records runs in bounded
+/// memory (docs/DESIGN.md, "Time order"). A stream's records wait copied; a file's in its
+/// map, whose pages are dropped as for any other read.
+pub const REORDER_RECORDS: usize = 1 << 18;
+/// See [`REORDER_RECORDS`].
+pub const REORDER_BYTES: usize = 16 << 20;
+/// How far behind the reading point the pages of records waiting to be ordered stay
+/// mapped; older ones are dropped too, and come back from the page cache when the record
+/// is handed on, so that a file without rounds keeps its resident memory flat.
+const PIN_WAITING: usize = 16 << 20;
 /// How often a file map drops the pages already read, so resident memory stays flat.
 pub(crate) const DROP_EVERY: usize = 2 << 20;
 /// Arena size below which a stream's arena is not compacted.
@@ -403,10 +403,7 @@ impl PerfData {
 
     /// The warning to print about [`PerfData::late_records`], if any.
     pub fn order_warning(&self) -> Option<String> {
-        let (records, bytes) = match self.source {
-            Source::Stream { .. } => (STREAM_REORDER_RECORDS, STREAM_REORDER_BYTES),
-            Source::Whole { .. } => (FILE_REORDER_RECORDS, FILE_REORDER_BYTES),
-        };
+        let (records, bytes) = (REORDER_RECORDS, REORDER_BYTES);
         (self.late > 0).then(|| {
             format!(
                 "warning: {} records came after newer ones had been handed on, and were \
@@ -457,10 +454,8 @@ impl PerfData {
                 // their round is released.
                 let mut buf = Vec::with_capacity(64 << 10);
                 let mut arena: Vec<u8> = Vec::new();
-                let mut reorder = ReorderBuffer::<(usize, u64)>::new(
-                    STREAM_REORDER_RECORDS,
-                    STREAM_REORDER_BYTES,
-                );
+                let mut reorder =
+                    ReorderBuffer::<(usize, u64)>::new(REORDER_RECORDS, REORDER_BYTES);
                 let mut ready = Vec::new();
                 let mut arena_limit = ARENA_MIN;
                 loop {
@@ -544,10 +539,11 @@ trait Visit<'m, E> {
         usize::MAX
     }
 
-    /// The walk has read up to `read`, and pages below `limit` may be dropped. Returns
-    /// false when the walk should drop them itself; true when another thread does the page
-    /// work (dropping, and mapping ahead of the walk).
-    fn pages(&mut self, _read: usize, _limit: usize) -> bool {
+    /// The walk has read up to `read`, and pages below `limit` may be dropped, from `low`
+    /// on even where they were dropped before (records handed on late in time order
+    /// brought them back). Returns false when the walk should drop them itself; true when
+    /// another thread does the page work (dropping, and mapping ahead of the walk).
+    fn pages(&mut self, _read: usize, _low: usize, _limit: usize) -> bool {
         false
     }
 }
@@ -670,12 +666,14 @@ impl<'m> Mapped<'m> {
         v: &mut impl Visit<'m, E>,
     ) -> Result<(), E> {
         let (start, end) = (self.start, self.end);
-        let mut reorder = ReorderBuffer::<usize>::new(FILE_REORDER_RECORDS, FILE_REORDER_BYTES);
+        let mut reorder = ReorderBuffer::<usize>::new(REORDER_RECORDS, REORDER_BYTES);
         let mut ready = Vec::new();
         let mut dropped = start;
         // Checked every DROP_EVERY bytes read, not DROP_EVERY past what was dropped: while
         // old records wait, the latter would look for the oldest one at every record.
         let mut next_drop = start + DROP_EVERY;
+        // The lowest offset of a record handed on since the last drop.
+        let mut low = usize::MAX;
         let mut off = start;
         while off < end {
             let view = match self.at(off) {
@@ -718,6 +716,8 @@ impl<'m> Mapped<'m> {
                         reorder.release_overflow(&mut ready);
                     }
                     for o in ready.drain(..) {
+                        // Its page may have been dropped already, and comes back.
+                        low = low.min(o);
                         let r = self.again(o)?;
                         self.whole(&r)?;
                         stats.count(r.ty, r.size());
@@ -732,13 +732,16 @@ impl<'m> Mapped<'m> {
             if off >= next_drop {
                 next_drop = off + DROP_EVERY;
                 if let Backing::Map(m) = self.data {
-                    // In time order, records still waiting must stay mapped, and so must
-                    // those another reader has not read yet.
+                    // In time order, records still waiting stay mapped while they are
+                    // within PIN_WAITING of the reading point; those another reader has
+                    // not read yet always do.
                     let waiting = reorder.items().copied().min().unwrap_or(off);
-                    let limit = waiting.min(v.in_use());
-                    if !v.pages(off, limit) {
+                    let limit = waiting.max(off.saturating_sub(PIN_WAITING)).min(v.in_use());
+                    if !v.pages(off, low, limit) {
+                        dropped = dropped.min(low);
                         drop_pages(&m.map, &mut dropped, limit);
                     }
+                    low = usize::MAX;
                 }
             }
         }

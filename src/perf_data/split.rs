@@ -45,6 +45,8 @@ const MAP_AHEAD: usize = 2 * DROP_EVERY;
 /// consumer has not handed back).
 struct PageWork {
     read: AtomicUsize,
+    /// Lowest offset of a record handed on late since the consumer last dropped pages.
+    low: AtomicUsize,
     limit: AtomicUsize,
 }
 
@@ -85,6 +87,8 @@ impl<'m, T> Consumer<'m, T> {
         };
         // Below the limit, no item sent or to be sent points: the reading thread computed
         // it from its waiting records and the batches not handed back yet.
+        let low = self.work.low.swap(usize::MAX, Ordering::AcqRel);
+        self.dropped = self.dropped.min(low);
         drop_pages(
             m,
             &mut self.dropped,
@@ -176,7 +180,8 @@ where
         self.sent.iter().copied().fold(self.batch_min, usize::min)
     }
 
-    fn pages(&mut self, read: usize, limit: usize) -> bool {
+    fn pages(&mut self, read: usize, low: usize, limit: usize) -> bool {
+        self.work.low.fetch_min(low, Ordering::AcqRel);
         self.work.read.store(read, Ordering::Release);
         self.work.limit.store(limit, Ordering::Release);
         true
@@ -221,6 +226,7 @@ impl PerfData {
         let (back_tx, back_rx) = channel();
         let work = Arc::new(PageWork {
             read: AtomicUsize::new(map.start),
+            low: AtomicUsize::new(usize::MAX),
             limit: AtomicUsize::new(map.start),
         });
         let consumer = Consumer {
