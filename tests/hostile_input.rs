@@ -1,7 +1,7 @@
 //! Hostile input, generated here (nothing is checked in): each file or stream is refused
 //! with exit status 1 and a message naming the offset, or read whole, within a wall time and
 //! a peak resident memory that the test measures (common::bounded). The bounds hold for a
-//! debug build on a loaded machine; the figures of a release build are in docs/TESTING.md.
+//! debug build on a loaded machine (its figures are in docs/TESTING.md).
 
 mod common;
 
