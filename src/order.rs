@@ -36,7 +36,9 @@ impl<T> ReorderBuffer<T> {
     /// memory.
     pub fn new(cap: usize, cap_bytes: usize) -> Self {
         ReorderBuffer {
-            pending: Vec::new(),
+            // Reserved whole (pages are touched only as items come): growing by doubling
+            // would hold the old and the new copy at once, half as much again at the peak.
+            pending: Vec::with_capacity(cap.max(2)),
             sorted: true,
             last_time: 0,
             round_max: 0,

@@ -25,17 +25,20 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 const MAGIC: u64 = 0x3245_4c49_4652_4550;
 const FILE_HEADER_LEN: usize = 104;
 const PIPE_HEADER_LEN: u64 = 16;
-/// Most records, and record bytes, a time-ordered read holds back before it releases the
-/// oldest half anyway, so that input without FINISHED_ROUND records runs in bounded
-/// memory (docs/DESIGN.md, "Time order"). A stream's records wait copied; a file's in its
-/// map, whose pages are dropped as for any other read.
-pub const REORDER_RECORDS: usize = 1 << 18;
-/// See [`REORDER_RECORDS`].
-pub const REORDER_BYTES: usize = 16 << 20;
+/// Most records, and record bytes, a time-ordered read of a stream holds back (copied)
+/// before it releases the oldest half anyway, so that a stream without FINISHED_ROUND
+/// records runs in bounded memory (docs/DESIGN.md, "Time order").
+pub const STREAM_REORDER_RECORDS: usize = 1 << 19;
+/// See [`STREAM_REORDER_RECORDS`].
+pub const STREAM_REORDER_BYTES: usize = 32 << 20;
+/// The bound for a file, whose records wait in its map, not copied: only the 24 bytes that
+/// locate each are the reader's own (the map's pages are dropped as the read goes, see
+/// [`PIN_WAITING`]), so the window is as wide as a large machine's rounds need.
+pub const FILE_REORDER_RECORDS: usize = 1 << 20;
 /// How far behind the reading point the pages of records waiting to be ordered stay
 /// mapped; older ones are dropped too, and come back from the page cache when the record
 /// is handed on, so that a file without rounds keeps its resident memory flat.
-const PIN_WAITING: usize = 16 << 20;
+pub const PIN_WAITING: usize = 16 << 20;
 /// How often a file map drops the pages already read, so resident memory stays flat.
 pub(crate) const DROP_EVERY: usize = 2 << 20;
 /// Arena size below which a stream's arena is not compacted.
@@ -403,14 +406,19 @@ impl PerfData {
 
     /// The warning to print about [`PerfData::late_records`], if any.
     pub fn order_warning(&self) -> Option<String> {
-        let (records, bytes) = (REORDER_RECORDS, REORDER_BYTES);
+        let window = match self.source {
+            Source::Stream { .. } => format!(
+                "{STREAM_REORDER_RECORDS} records or {} MiB",
+                STREAM_REORDER_BYTES >> 20
+            ),
+            Source::Whole { .. } => format!("{FILE_REORDER_RECORDS} records"),
+        };
         (self.late > 0).then(|| {
             format!(
                 "warning: {} records came after newer ones had been handed on, and were \
                  handed on out of time order: the input's rounds (FINISHED_ROUND) are larger \
-                 than the reorder window of {records} records or {} MiB, or it has none",
+                 than the reorder window of {window}, or it has none",
                 self.late,
-                bytes >> 20
             )
         })
     }
@@ -454,8 +462,10 @@ impl PerfData {
                 // their round is released.
                 let mut buf = Vec::with_capacity(64 << 10);
                 let mut arena: Vec<u8> = Vec::new();
-                let mut reorder =
-                    ReorderBuffer::<(usize, u64)>::new(REORDER_RECORDS, REORDER_BYTES);
+                let mut reorder = ReorderBuffer::<(usize, u64)>::new(
+                    STREAM_REORDER_RECORDS,
+                    STREAM_REORDER_BYTES,
+                );
                 let mut ready = Vec::new();
                 let mut arena_limit = ARENA_MIN;
                 loop {
@@ -654,6 +664,26 @@ impl<'m> Mapped<'m> {
         self.at(off)
     }
 
+    /// While records are handed on late (a release by force, the end): drops the pages from
+    /// `low` (the lowest handed on since) up to [`PIN_WAITING`] behind `off`, where no
+    /// record but those still waiting lies, which come back from the page cache.
+    fn drop_behind<E>(
+        &self,
+        off: usize,
+        low: &mut usize,
+        dropped: &mut usize,
+        v: &mut impl Visit<'m, E>,
+    ) {
+        if let Backing::Map(m) = self.data {
+            let limit = off.saturating_sub(PIN_WAITING).min(v.in_use());
+            if !v.pages(off, *low, limit) {
+                *dropped = (*dropped).min(*low);
+                drop_pages(&m.map, dropped, limit);
+            }
+            *low = usize::MAX;
+        }
+    }
+
     /// Walks the records from `start` to `end`, in `order`, handing each to `v`. Pages
     /// already read are dropped as the walk goes, except those of records still waiting to
     /// be ordered and those `v` says another reader still needs.
@@ -666,7 +696,7 @@ impl<'m> Mapped<'m> {
         v: &mut impl Visit<'m, E>,
     ) -> Result<(), E> {
         let (start, end) = (self.start, self.end);
-        let mut reorder = ReorderBuffer::<usize>::new(REORDER_RECORDS, REORDER_BYTES);
+        let mut reorder = ReorderBuffer::<usize>::new(FILE_REORDER_RECORDS, usize::MAX);
         let mut ready = Vec::new();
         let mut dropped = start;
         // Checked every DROP_EVERY bytes read, not DROP_EVERY past what was dropped: while
@@ -715,6 +745,7 @@ impl<'m> Mapped<'m> {
                     } else if full {
                         reorder.release_overflow(&mut ready);
                     }
+                    let mut handed = 0;
                     for o in ready.drain(..) {
                         // Its page may have been dropped already, and comes back.
                         low = low.min(o);
@@ -724,6 +755,12 @@ impl<'m> Mapped<'m> {
                         if let Err(e) = v.record(decoder, &r) {
                             self.check()?;
                             return Err(e);
+                        }
+                        handed += r.size();
+                        if handed >= DROP_EVERY {
+                            // A release by force brings back the pages of half the window.
+                            handed = 0;
+                            self.drop_behind(off, &mut low, &mut dropped, v);
                         }
                     }
                 }
@@ -747,13 +784,20 @@ impl<'m> Mapped<'m> {
         }
         reorder.flush(&mut ready);
         stats.late = reorder.late();
+        let mut handed = 0;
         for o in ready.drain(..) {
+            low = low.min(o);
             let r = self.again(o)?;
             self.whole(&r)?;
             stats.count(r.ty, r.size());
             if let Err(e) = v.record(decoder, &r) {
                 self.check()?;
                 return Err(e);
+            }
+            handed += r.size();
+            if handed >= DROP_EVERY {
+                handed = 0;
+                self.drop_behind(end, &mut low, &mut dropped, v);
             }
         }
         // A fault of another reader of the map (split.rs) counts as well.

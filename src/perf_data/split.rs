@@ -184,7 +184,10 @@ where
         self.work.low.fetch_min(low, Ordering::AcqRel);
         self.work.read.store(read, Ordering::Release);
         self.work.limit.store(limit, Ordering::Release);
-        true
+        // With no batch in flight the consumer sleeps, and does no page work: while records
+        // wait to be ordered (input without rounds), the walk drops the pages itself.
+        self.reap();
+        !(self.sent.is_empty() && self.batch.is_empty())
     }
 }
 
