@@ -128,6 +128,7 @@ pub fn run(args: &ReportArgs) -> Result<()> {
         let mut out = BufWriter::with_capacity(1 << 16, io::stdout().lock());
         let r = by_container(args, &name, &mut data, order, &mut out);
         out.flush()?;
+        warn_order(&name, &data);
         return r.with_context(|| name);
     }
     if let Format::Json = args.format {
@@ -152,7 +153,15 @@ pub fn run(args: &ReportArgs) -> Result<()> {
         (_, true) => text_split(&name, &mut data, order),
         (_, false) => text(&name, &mut data, order),
     };
+    warn_order(&name, &data);
     result.with_context(|| name)
+}
+
+/// Says once, after the read, how many records went out of time order.
+pub(crate) fn warn_order(name: &str, data: &PerfData) {
+    if let Some(w) = data.order_warning() {
+        eprintln!("nswatch: {name}: {w}");
+    }
 }
 
 /// The model for a file read whole in time order. Ended tasks are kept only for their exit
