@@ -238,11 +238,9 @@ impl Story {
             line.push(b' ');
             let what = match (c.cause, c.before) {
                 (Cause::AtStart, _) => "at start",
-                (Cause::NewTask, Some(b)) => mask_text(
-                    mask_texts,
-                    MaskText::NotInParents,
-                    after.diff(sets.get(b)),
-                ),
+                (Cause::NewTask, Some(b)) => {
+                    mask_text(mask_texts, MaskText::NotInParents, after.diff(sets.get(b)))
+                }
                 (_, Some(b)) => mask_text(mask_texts, MaskText::Changed, after.diff(sets.get(b))),
                 (_, None) => "new task",
             };

@@ -647,8 +647,8 @@ impl App {
             .unwrap_or_default()
     }
 
-    /// Samples the cgroups of the groups on screen (of every shown group while sorting by
-    /// CPU or memory, which needs them all) that have a cgroup of their own.
+    /// Samples the cgroups of the containers on screen (of every shown one while sorting
+    /// by CPU or memory, which needs them all) that have a cgroup of their own.
     pub fn sample_usage(&mut self, sampler: &mut Sampler) {
         let (first, n) = match self.sort.column {
             Column::Cpu | Column::Mem => (0, self.rows.len()),
@@ -660,7 +660,9 @@ impl App {
             .skip(first)
             .take(n)
             .filter_map(|r| match r.item {
-                Item::Group(g) => self.tree.groups[g].cgroup.as_deref(),
+                Item::Group(g) if self.tree.groups[g].kind == "container" => {
+                    self.tree.groups[g].cgroup.as_deref()
+                }
                 _ => None,
             })
             .filter(|c| crate::tui::usage::own_cgroup(c))

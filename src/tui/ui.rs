@@ -130,7 +130,7 @@ impl Columns {
     /// Width of a figure's column, its leading space included.
     const FIGURE: usize = 7;
     /// The name keeps this much before figures are given up.
-    const NAME_MIN: usize = 16;
+    const NAME_MIN: usize = 24;
     /// Figures given up first on a narrow screen, in order (the sort column stays).
     const DROP: [Column; 7] = [
         Column::Exits,

@@ -170,12 +170,11 @@ impl Sampler {
     }
 }
 
-/// True when `path` is a cgroup of the group's own, whose figures are the group's: a
-/// container's cgroup as a runtime lays it out. A sandbox made by `unshare` stays in its
-/// creator's cgroup, shared with host processes: its figures would not be its own.
+/// True when `path` is a container's own cgroup as a runtime lays it out, whose figures
+/// are the container's. A sandbox made by `unshare` stays in its creator's cgroup, shared
+/// with other processes: those figures would not be its own.
 pub fn own_cgroup(path: &str) -> bool {
-    let name = crate::model::cgroup::name_path(path);
-    name.is_container() || (name.runtime.is_some() && path != "/")
+    crate::model::cgroup::name_path(path).is_container()
 }
 
 /// `n` bytes in at most 5 characters: "512K", "1.2G".
