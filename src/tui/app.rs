@@ -654,18 +654,19 @@ impl App {
             Column::Cpu | Column::Mem => (0, self.rows.len()),
             _ => self.drawn.get(),
         };
-        let paths: Vec<&str> = self
+        let paths: Vec<(&str, u32)> = self
             .rows
             .iter()
             .skip(first)
             .take(n)
             .filter_map(|r| match r.item {
                 Item::Group(g) if self.tree.groups[g].kind == "container" => {
-                    self.tree.groups[g].cgroup.as_deref()
+                    let g = &self.tree.groups[g];
+                    Some((g.cgroup.as_deref()?, g.processes.first()?.pid))
                 }
                 _ => None,
             })
-            .filter(|c| crate::tui::usage::own_cgroup(c))
+            .filter(|(c, _)| crate::tui::usage::own_cgroup(c))
             .collect();
         self.usage = sampler.sample(paths);
         self.redraw = true;

@@ -89,23 +89,48 @@ pub struct Reading {
 
 /// Reads the figures of cgroup `path` (as /proc/PID/cgroup writes it) under `mounts`.
 pub fn read(mounts: &Mounts, path: &str) -> Reading {
-    let rel = path.trim_start_matches('/');
-    let file = |base: &Option<PathBuf>, name: &str| -> Option<String> {
-        let dir = base.as_ref()?.join(rel);
-        std::fs::read_to_string(dir.join(name)).ok()
+    read_with(mounts, path, None)
+}
+
+/// [`read`], where a hierarchy's own line in `proc_cgroup` (a member task's
+/// /proc/PID/cgroup text) gives that hierarchy's path first: on a hybrid machine the v1
+/// memory hierarchy may hold the group at another path than the one it was named from.
+pub fn read_with(mounts: &Mounts, path: &str, proc_cgroup: Option<&str>) -> Reading {
+    // The path a hierarchy's line gives: "0::/p" for v2, "4:memory:/p" for a v1 one.
+    let line_path = |controller: Option<&str>| -> Option<&str> {
+        proc_cgroup?.lines().find_map(|l| {
+            let mut f = l.splitn(3, ':');
+            let (id, ctl, p) = (f.next()?, f.next()?, f.next()?);
+            let hit = match controller {
+                None => id == "0" && ctl.is_empty(),
+                Some(c) => ctl.split(',').any(|x| x == c),
+            };
+            hit.then_some(p)
+        })
     };
-    let v2_cpu = file(&mounts.v2, "cpu.stat").and_then(|t| {
+    let file = |base: &Option<PathBuf>, controller: Option<&str>, name: &str| {
+        let base = base.as_ref()?;
+        line_path(controller)
+            .into_iter()
+            .chain([path])
+            .find_map(|p| {
+                std::fs::read_to_string(base.join(p.trim_start_matches('/')).join(name)).ok()
+            })
+    };
+    let v2_cpu = file(&mounts.v2, None, "cpu.stat").and_then(|t| {
         t.lines()
             .find_map(|l| l.strip_prefix("usage_usec "))
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(|us| us * 1000)
     });
-    let cpu_ns = v2_cpu
-        .or_else(|| file(&mounts.cpuacct, "cpuacct.usage").and_then(|t| t.trim().parse().ok()));
-    let mem_bytes = file(&mounts.v2, "memory.current")
+    let cpu_ns = v2_cpu.or_else(|| {
+        file(&mounts.cpuacct, Some("cpuacct"), "cpuacct.usage").and_then(|t| t.trim().parse().ok())
+    });
+    let mem_bytes = file(&mounts.v2, None, "memory.current")
         .and_then(|t| t.trim().parse().ok())
         .or_else(|| {
-            file(&mounts.memory, "memory.usage_in_bytes").and_then(|t| t.trim().parse().ok())
+            file(&mounts.memory, Some("memory"), "memory.usage_in_bytes")
+                .and_then(|t| t.trim().parse().ok())
         });
     Reading { cpu_ns, mem_bytes }
 }
@@ -136,21 +161,22 @@ impl Sampler {
         }
     }
 
-    /// Reads each of `cgroups` (paths) now; the CPU share is the CPU time used since its
+    /// Reads each of `cgroups` (paths, each with a member task's pid) now; the CPU share is the CPU time used since its
     /// previous reading over the wall time between them. Paths not read this time are
     /// forgotten.
     pub fn sample<'a>(
         &mut self,
-        cgroups: impl IntoIterator<Item = &'a str>,
+        cgroups: impl IntoIterator<Item = (&'a str, u32)>,
     ) -> HashMap<String, Usage> {
         let now = Instant::now();
         let mut out = HashMap::new();
         let mut last = HashMap::new();
-        for path in cgroups {
+        for (path, pid) in cgroups {
             if out.contains_key(path) {
                 continue;
             }
-            let r = read(&self.mounts, path);
+            let own = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok();
+            let r = read_with(&self.mounts, path, own.as_deref());
             let cpu_pct = r.cpu_ns.and_then(|ns| {
                 last.insert(path.to_string(), (ns, now));
                 let (prev, at) = self.last.get(path)?;
@@ -237,11 +263,25 @@ mod tests {
         let m = Mounts {
             v2: Some(v2),
             cpuacct: Some(v1.clone()),
-            memory: Some(mem),
+            memory: Some(mem.clone()),
         };
         let r = read(&m, "/a/b");
         assert_eq!(r.cpu_ns, Some(1_500_000));
         assert_eq!(r.mem_bytes, Some(4096));
+        // A task's own line moves the v1 memory path (hybrid: memory elsewhere).
+        std::fs::create_dir_all(mem.join("x/a/b")).unwrap();
+        std::fs::write(mem.join("x/a/b/memory.usage_in_bytes"), "8192\n").unwrap();
+        let m2 = Mounts {
+            v2: m.v2.clone(),
+            cpuacct: m.cpuacct.clone(),
+            memory: Some(mem.clone()),
+        };
+        let r = read_with(
+            &m2,
+            "/a/b",
+            Some("4:memory:/x/a/b\n2:cpuacct:/a/b\n0::/a/b\n"),
+        );
+        assert_eq!(r.mem_bytes, Some(8192));
         // v1 alone.
         let m = Mounts {
             v2: None,
