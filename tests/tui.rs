@@ -956,3 +956,52 @@ fn narrow_panes_cut_ids_with_an_ellipsis() {
     assert_eq!(s[15], "│container web-1  [ct-14]  r…│", "{}", dump(&s));
     assert_eq!(s[16], "│cgroup /runc-web-1.scope    │");
 }
+
+#[test]
+fn the_order_follows_each_new_second() {
+    let (mut m, mut app) = scene();
+    let order = |app: &App| -> Vec<String> {
+        app.rows()
+            .iter()
+            .filter_map(|r| match r.item {
+                nswatch::tui::app::Item::Group(g) => Some(app.tree.groups[g].name.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    assert_eq!(order(&app), ["web-1", "host", "blue"]);
+    // In the next second blue changes namespaces three times, web-1 does nothing: once the
+    // second closes blue leads, with no change to the model's groups in between.
+    for i in 0..3u64 {
+        let call = Box::leak(Box::new(Cause {
+            enter_ns: T0 + S + 1 + i,
+            pid: 300,
+            tid: 300,
+            ..cause(
+                Syscall::Setns,
+                libc::CLONE_NEWNET as u64,
+                Some((
+                    5,
+                    Target::Nsfs {
+                        ns_type: libc::CLONE_NEWNET as u32,
+                        ino: 20,
+                    },
+                )),
+                0,
+            )
+        }));
+        app.observe(
+            &mut m,
+            &Event {
+                time_ns: Some(T0 + S + 1 + i),
+                cpu: Some(0),
+                pid: Some(300),
+                tid: Some(300),
+                synthesized: false,
+                body: Body::NsSyscall { call },
+            },
+        );
+    }
+    app.advance(T0 + 2 * S);
+    assert_eq!(order(&app), ["blue", "web-1", "host"]);
+}

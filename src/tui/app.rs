@@ -534,6 +534,10 @@ impl App {
     pub fn advance(&mut self, now_ns: u64) -> bool {
         let rolled = self.rates.advance(now_ns);
         self.redraw |= rolled;
+        // Sorted by a figure, the order follows the new second's figures.
+        if rolled && self.sort.column != Column::Name && self.frozen.is_none() {
+            self.relayout();
+        }
         rolled
     }
 
