@@ -8,8 +8,9 @@
 //! under a lock held for that swap alone; the [`Server`]'s thread answers each scrape from
 //! the latest snapshot. Neither side walks the other's data.
 //!
-//! A group that ended stays in the output for the retention time (5 minutes by default)
-//! so that scrapes see its last counts, and at most [`MAX_ENDED`] ended groups are kept:
+//! A group that ended stays in the output for the retention time (`record`'s default, 5
+//! minutes, is several scrapes at the usual 15 s to 1 min intervals, and Prometheus's own
+//! look-back) so that scrapes see its last counts, and at most [`MAX_ENDED`] ended groups are kept:
 //! a node with heavy container churn keeps a bounded number of series.
 
 use crate::bpf::event::{errno_name, Syscall};
@@ -26,20 +27,17 @@ use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// How often the session publishes its counts for the scrapes: what a scrape sees is at
-/// most this (plus one `--latency`) old. Each publication copies the groups' counts,
-/// ~20 µs for 1,000 groups.
+/// most this (plus one `--latency`) old. Each publication copies the groups' counts.
 pub const PUBLISH_EVERY: Duration = Duration::from_millis(500);
-
-/// The default retention of an ended group: five minutes, several scrapes at the usual
-/// intervals (15 s to 1 min) so that its final counts are scraped, and Prometheus's own
-/// look-back (a series not scraped for five minutes is stale there anyway).
-pub const DEFAULT_RETENTION: Duration = Duration::from_secs(300);
 
 /// Ended groups kept at most, whatever the retention: beyond this the ones that ended
 /// first leave first, so that churn faster than 2,000 groups per retention time cannot
@@ -186,8 +184,10 @@ impl Snapshot {
 pub struct Counts {
     groups: Vec<GroupCounts>,
     index: HashMap<GroupId, usize>,
-    /// The group of the last update and its slot: most updates are of the group before.
-    last: Option<(GroupId, usize)>,
+    /// The groups of the last two updates and their slots, the latest first: most
+    /// updates are of one of them (a fork storm's one group; a setns storm's two, in
+    /// turn).
+    last: [Option<(GroupId, usize)>; 2],
     starts: HashMap<(Kind, String), StartsExits>,
     retention_ns: u64,
     max_ended: usize,
@@ -204,7 +204,7 @@ impl Counts {
         Counts {
             groups: Vec::new(),
             index: HashMap::new(),
-            last: None,
+            last: [None; 2],
             starts: HashMap::new(),
             retention_ns: retention.as_nanos().min(u64::MAX as u128) as u64,
             max_ended: MAX_ENDED,
@@ -217,8 +217,12 @@ impl Counts {
 
     fn slot(&mut self, model: &Attributor, g: GroupId) -> &mut GroupCounts {
         let i = match self.last {
-            Some((last, i)) if last == g => i,
-            _ => {
+            [Some((a, i)), _] if a == g => i,
+            [first, Some((b, i))] if b == g => {
+                self.last = [Some((g, i)), first];
+                i
+            }
+            [first, _] => {
                 let i = match self.index.get(&g) {
                     Some(&i) => i,
                     None => {
@@ -227,7 +231,7 @@ impl Counts {
                         self.groups.len() - 1
                     }
                 };
-                self.last = Some((g, i));
+                self.last = [Some((g, i)), first];
                 i
             }
         };
@@ -342,6 +346,13 @@ impl Counts {
         *self.shared.lock().unwrap_or_else(|e| e.into_inner()) = Arc::new(snap);
     }
 
+    /// Publishes the groups' counts alone, at `now_ns` (monotonic), the capture's left at
+    /// zero: for a model fed without a [`Session`] (a replay, a benchmark).
+    pub fn publish_model(&mut self, model: &Attributor, now_ns: u64) {
+        let snap = self.snapshot(model, now_ns);
+        *self.shared.lock().unwrap_or_else(|e| e.into_inner()) = Arc::new(snap);
+    }
+
     /// The groups' part of a snapshot at `now_ns`, the groups past their retention
     /// dropped first.
     fn snapshot(&mut self, model: &Attributor, now_ns: u64) -> Snapshot {
@@ -386,7 +397,7 @@ impl Counts {
             for (i, g) in self.groups.iter().enumerate() {
                 self.index.insert(g.id, i);
             }
-            self.last = None;
+            self.last = [None; 2];
         }
     }
 
@@ -664,10 +675,14 @@ impl ProcessStat {
         let tck = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
         // SAFETY: sysconf has no preconditions.
         let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(1) as u64;
-        let btime = std::fs::read_to_string("/proc/stat")
-            .ok()?
-            .lines()
-            .find_map(|l| l.strip_prefix("btime ")?.trim().parse::<u64>().ok())?;
+        // Reading /proc/stat formats every interrupt's counts: the boot time is read once.
+        static BTIME: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
+        let btime = (*BTIME.get_or_init(|| {
+            std::fs::read_to_string("/proc/stat")
+                .ok()?
+                .lines()
+                .find_map(|l| l.strip_prefix("btime ")?.trim().parse::<u64>().ok())
+        }))?;
         let open_fds = std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count() as u64);
         let mut lim = libc::rlimit {
             rlim_cur: 0,
@@ -698,13 +713,21 @@ pub fn encode(shared: &Arc<Mutex<Arc<Snapshot>>>) -> String {
     out
 }
 
-/// The HTTP server of `/metrics`, on its own thread.
+/// The HTTP server of `/metrics`: one thread that accepts a connection, reads its
+/// request, answers and closes it, one after another. A scrape wakes that one thread;
+/// tiny_http's accepting thread, queue and workers woke several a scrape.
 pub struct Server {
-    http: Arc<tiny_http::Server>,
     addr: SocketAddr,
+    /// The listening socket, shut down to end the thread's `accept`.
+    listener: TcpListener,
+    stop: Arc<AtomicBool>,
     shared: Arc<Mutex<Arc<Snapshot>>>,
     thread: Option<JoinHandle<()>>,
 }
+
+/// How long a client may take to send its request or read the answer: a client that
+/// stalls holds up the next scrape for that long at most.
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl Server {
     /// Listens on `addr` and serves scrapes from a thread of its own. Fails (before
@@ -713,17 +736,20 @@ impl Server {
         let listener = TcpListener::bind(addr)
             .map_err(|e| anyhow::anyhow!("--metrics {addr}: cannot listen: {e}"))?;
         let addr = listener.local_addr()?;
-        let http = tiny_http::Server::from_listener(listener, None)
-            .map_err(|e| anyhow::anyhow!("--metrics {addr}: {e}"))?;
-        let http = Arc::new(http);
         let shared: Arc<Mutex<Arc<Snapshot>>> = Arc::default();
-        let (h, s) = (Arc::clone(&http), Arc::clone(&shared));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (l, sh, st) = (
+            listener.try_clone()?,
+            Arc::clone(&shared),
+            Arc::clone(&stop),
+        );
         let thread = std::thread::Builder::new()
             .name("nswatch-metrics".into())
-            .spawn(move || serve(&h, &s))?;
+            .spawn(move || serve(&l, &sh, &st))?;
         Ok(Server {
-            http,
             addr,
+            listener,
+            stop,
             shared,
             thread: Some(thread),
         })
@@ -742,36 +768,74 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        self.http.unblock();
+        self.stop.store(true, Ordering::Relaxed);
+        // SAFETY: a socket of ours; shutting down a listening socket makes a blocked
+        // accept() return (EINVAL) on Linux.
+        unsafe { libc::shutdown(self.listener.as_raw_fd(), libc::SHUT_RDWR) };
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
     }
 }
 
-fn serve(http: &tiny_http::Server, shared: &Arc<Mutex<Arc<Snapshot>>>) {
-    use tiny_http::{Header, Method, Response};
-    let header = |v: &str| Header::from_bytes(&b"Content-Type"[..], v.as_bytes()).ok();
-    for req in http.incoming_requests() {
-        let path = req.url().split('?').next().unwrap_or("");
-        let get = matches!(req.method(), Method::Get | Method::Head);
-        let resp = match (get, path) {
-            (true, "/metrics") => Response::from_string(encode(shared)).with_header(
-                header(prometheus_client::encoding::prometheus_text::CONTENT_TYPE)
-                    .expect("a valid header"),
-            ),
-            (true, "/") => {
-                Response::from_string("nswatch: Prometheus metrics at /metrics\n".to_string())
-            }
-            (true, _) => {
-                Response::from_string("not found: try /metrics\n".to_string()).with_status_code(404)
-            }
-            (false, _) => Response::from_string("only GET\n".to_string()).with_status_code(405),
-        };
-        // A scraper that went away is its own business.
-        let _ = req.respond(resp);
+fn serve(listener: &TcpListener, shared: &Arc<Mutex<Arc<Snapshot>>>, stop: &AtomicBool) {
+    for conn in listener.incoming() {
+        if stop.load(Ordering::Relaxed) {
+            return;
+        }
+        // A client that went away, or timed out, is its own business.
+        if let Ok(mut c) = conn {
+            let _ = answer(&mut c, shared);
+        } else {
+            // accept() failing at once (out of fds): do not spin.
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 }
+
+/// Reads one request's head and answers it: the metrics on `GET /metrics`, 404 or 405
+/// otherwise; the connection is closed after.
+fn answer(c: &mut TcpStream, shared: &Arc<Mutex<Arc<Snapshot>>>) -> io::Result<()> {
+    c.set_read_timeout(Some(CLIENT_TIMEOUT))?;
+    c.set_write_timeout(Some(CLIENT_TIMEOUT))?;
+    let mut head = [0u8; 4096];
+    let mut n = 0;
+    while n < head.len() {
+        let k = c.read(&mut head[n..])?;
+        n += k;
+        if k == 0 || head[..n].windows(4).any(|w| w == b"\r\n\r\n") {
+            break;
+        }
+    }
+    let line = head[..n].split(|&b| b == b'\n').next().unwrap_or_default();
+    let mut words = std::str::from_utf8(line).unwrap_or("").split_whitespace();
+    let (method, target) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
+    let path = target.split('?').next().unwrap_or("");
+    let get = matches!(method, "GET" | "HEAD");
+    let (status, kind, body) = match (get, path) {
+        (true, "/metrics") => (
+            "200 OK",
+            prometheus_client::encoding::prometheus_text::CONTENT_TYPE,
+            encode(shared),
+        ),
+        (true, "/") => ("200 OK", TEXT, "nswatch: metrics at /metrics\n".into()),
+        (true, _) => ("404 Not Found", TEXT, "not found: try /metrics\n".into()),
+        (false, _) => ("405 Method Not Allowed", TEXT, "GET /metrics\n".into()),
+    };
+    let mut out = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    if method != "HEAD" {
+        out.extend_from_slice(body.as_bytes());
+    }
+    c.write_all(&out)?;
+    c.shutdown(std::net::Shutdown::Write)
+}
+
+const TEXT: &str = "text/plain; charset=utf-8";
 
 #[cfg(test)]
 mod tests {
@@ -837,8 +901,7 @@ mod tests {
     }
 
     fn scrape(counts: &mut Counts, m: &Attributor, now: u64) -> String {
-        let snap = counts.snapshot(m, now);
-        *counts.shared.lock().unwrap() = Arc::new(snap);
+        counts.publish_model(m, now);
         encode(&counts.shared)
     }
 
@@ -1062,6 +1125,49 @@ mod tests {
         for (i, s) in SYSCALLS.iter().enumerate() {
             assert_eq!(*s as usize, i, "{}", s.name());
         }
+    }
+
+    fn ask(addr: SocketAddr, request: &str) -> String {
+        let mut c = TcpStream::connect(addr).unwrap();
+        c.write_all(request.as_bytes()).unwrap();
+        let mut out = String::new();
+        c.read_to_string(&mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn the_server_answers_scrapes_and_stops() {
+        let server = Server::start("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = server.addr();
+        assert_ne!(addr.port(), 0);
+        let out = ask(addr, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert!(out.starts_with("HTTP/1.1 200 OK\r\n"), "{out}");
+        assert!(
+            out.contains("Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n"),
+            "{out}"
+        );
+        let (head, body) = out.split_once("\r\n\r\n").unwrap();
+        assert!(
+            head.contains(&format!("Content-Length: {}\r\n", body.len())),
+            "{out}"
+        );
+        assert!(
+            body.contains("# TYPE nswatch_group_tasks gauge\n"),
+            "{body}"
+        );
+        assert!(body.contains("\nprocess_resident_memory_bytes "), "{body}");
+        let out = ask(addr, "HEAD /metrics?x=1 HTTP/1.0\r\n\r\n");
+        assert!(
+            out.starts_with("HTTP/1.1 200 OK") && out.ends_with("\r\n\r\n"),
+            "{out}"
+        );
+        assert!(ask(addr, "GET /x HTTP/1.0\r\n\r\n").starts_with("HTTP/1.1 404 "));
+        assert!(ask(addr, "POST /metrics HTTP/1.0\r\n\r\n").starts_with("HTTP/1.1 405 "));
+        assert!(ask(addr, "\r\n\r\n").starts_with("HTTP/1.1 405 "));
+        let t0 = Instant::now();
+        drop(server);
+        assert!(t0.elapsed() < Duration::from_secs(1));
+        assert!(TcpStream::connect(addr).is_err(), "still listening");
     }
 
     #[test]
