@@ -184,9 +184,8 @@ impl Snapshot {
 pub struct Counts {
     groups: Vec<GroupCounts>,
     index: HashMap<GroupId, usize>,
-    /// The groups of the last two updates and their slots, the latest first: most
-    /// updates are of one of them (a fork storm's one group; a setns storm's two, in
-    /// turn).
+    /// Two groups lately counted and their slots, the newer first: most updates are of
+    /// one of them (a fork storm's one group; a setns storm's two, in turn).
     last: [Option<(GroupId, usize)>; 2],
     starts: HashMap<(Kind, String), StartsExits>,
     retention_ns: u64,
@@ -215,67 +214,86 @@ impl Counts {
         }
     }
 
+    /// The counts of group `g`: one of the last two groups' at once, else
+    /// [`Counts::slot_slow`].
+    #[inline(always)]
     fn slot(&mut self, model: &Attributor, g: GroupId) -> &mut GroupCounts {
-        let i = match self.last {
-            [Some((a, i)), _] if a == g => i,
-            [first, Some((b, i))] if b == g => {
-                self.last = [Some((g, i)), first];
-                i
-            }
-            [first, _] => {
-                let i = match self.index.get(&g) {
-                    Some(&i) => i,
-                    None => {
-                        self.groups.push(GroupCounts::new(model.group(g)));
-                        self.index.insert(g, self.groups.len() - 1);
-                        self.groups.len() - 1
-                    }
-                };
-                self.last = [Some((g, i)), first];
-                i
+        match self.last {
+            [Some((a, i)), _] | [_, Some((a, i))] if a == g => &mut self.groups[i],
+            _ => self.slot_slow(model, g),
+        }
+    }
+
+    /// The counts of a group other than the last two: the index's, or new ones; it
+    /// replaces the older of the two.
+    #[cold]
+    #[inline(never)]
+    fn slot_slow(&mut self, model: &Attributor, g: GroupId) -> &mut GroupCounts {
+        let i = match self.index.get(&g) {
+            Some(&i) => i,
+            None => {
+                self.groups.push(GroupCounts::new(model.group(g)));
+                self.index.insert(g, self.groups.len() - 1);
+                self.groups.len() - 1
             }
         };
+        self.last = [Some((g, i)), self.last[0]];
         &mut self.groups[i]
     }
 
     /// Counts one update of the session. Events of tasks found by a /proc scan are state,
-    /// not activity: not counted.
+    /// not activity: not counted. On the path of every record: the common events are
+    /// counted inline, the rest by [`Counts::put_rare`].
+    #[inline]
     pub fn put(&mut self, model: &Attributor, update: &Update<'_>) {
+        let Update::Event {
+            event,
+            group: Some(g),
+        } = *update
+        else {
+            return self.put_rare(model, update);
+        };
+        if event.synthesized {
+            return;
+        }
+        match &event.body {
+            Body::Fork { .. } => self.slot(model, g).forks += 1,
+            Body::Exit { .. } => self.slot(model, g).exits += 1,
+            Body::Namespaces { cause: None, .. } => {}
+            Body::Namespaces { cause: Some(c), .. } => {
+                self.slot(model, g).ns_ok[c.syscall as usize] += 1
+            }
+            _ => self.put_rare(model, update),
+        }
+    }
+
+    #[inline(never)]
+    fn put_rare(&mut self, model: &Attributor, update: &Update<'_>) {
         match *update {
             Update::Event {
                 event,
                 group: Some(g),
-            } => {
-                if event.synthesized {
-                    return;
-                }
-                match &event.body {
-                    Body::Fork { .. } => self.slot(model, g).forks += 1,
-                    Body::Exit { .. } => self.slot(model, g).exits += 1,
-                    Body::Comm { exec: true, .. } => self.slot(model, g).execs += 1,
-                    Body::Namespaces { cause: Some(c), .. } => {
-                        self.slot(model, g).ns_ok[c.syscall as usize] += 1
-                    }
-                    Body::NsSyscall { call } => {
-                        let s = self.slot(model, g);
-                        if call.ok() {
-                            s.ns_ok[call.syscall as usize] += 1;
-                        } else {
-                            s.ns_failed[call.syscall as usize] += 1;
-                            let errno = -call.ret;
-                            match s
-                                .errnos
-                                .iter_mut()
-                                .find(|(c, e, _)| *c == call.syscall && *e == errno)
-                            {
-                                Some(x) => x.2 += 1,
-                                None => s.errnos.push((call.syscall, errno, 1)),
-                            }
+            } => match &event.body {
+                Body::Comm { exec: true, .. } => self.slot(model, g).execs += 1,
+                Body::NsSyscall { call } => {
+                    let s = self.slot(model, g);
+                    if call.ok() {
+                        s.ns_ok[call.syscall as usize] += 1;
+                    } else {
+                        s.ns_failed[call.syscall as usize] += 1;
+                        let errno = -call.ret;
+                        match s
+                            .errnos
+                            .iter_mut()
+                            .find(|(c, e, _)| *c == call.syscall && *e == errno)
+                        {
+                            Some(x) => x.2 += 1,
+                            None => s.errnos.push((call.syscall, errno, 1)),
                         }
                     }
-                    _ => {}
                 }
-            }
+                _ => {}
+            },
             Update::Event { group: None, .. } => {}
             Update::Group(c) => {
                 let g = model.group(c.group);
