@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Offline decode speed: `nswatch report` against `perf script`, on the same fork-storm
-# perf.data, in one run.
+# Offline decode speed: `nswatch report` against `perf script`, on the same perf.data, in
+# one run, for each capture shape: a fork storm (FORK, NAMESPACES and EXIT records of
+# short-lived tasks) and a setns storm (one NAMESPACES record per call of one task).
 #
 #   sudo benches/compare_perf_script.sh
 #
@@ -10,6 +11,9 @@
 #                     MIN_RECORDS records
 #   MIN_RECORDS=500000
 #   MMAP_PAGES=2048   perf record -m (per-CPU ring; large, so the storm loses little)
+#   CAPTURES="fork setns"  the capture shapes measured
+#   SETNS_SECONDS=2   length of the setns storm (one thread flipping between two network
+#                     namespaces: benches/stress.c)
 #   CARGO_TARGET_DIR  honoured for the release build (default: <repo>/target)
 #
 # Commands timed (stdout to /dev/null, the file in the page cache, a warm-up run each):
@@ -24,6 +28,8 @@ FORK_N=${FORK_N:-200000}
 MIN_RECORDS=${MIN_RECORDS:-500000}
 MMAP_PAGES=${MMAP_PAGES:-2048}
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+CAPTURES=${CAPTURES:-"fork setns"}
+SETNS_SECONDS=${SETNS_SECONDS:-2}
 
 if [[ $(id -u) -ne 0 ]]; then
     echo "compare_perf_script.sh: needs root (perf record -a)" >&2
@@ -69,52 +75,70 @@ int main(int argc, char **argv)
 }
 EOF
 gcc -O2 -o "$TMP/forkloop" "$TMP/forkloop.c"
+gcc -O2 -pthread -o "$TMP/stress" "$ROOT/benches/stress.c"
 
-DATA=$TMP/big.data
 # Records in the file, as perf counts them (every record, perf's own included).
 count_records() {
     perf report -D -i "$1" 2>/dev/null | awk '/TOTAL events:/ { n = $NF } END { print n + 0 }'
 }
 
-n=$FORK_N
-records=0
-for attempt in 1 2 3 4; do
-    log "perf record --namespaces -a -e dummy -- forkloop $n"
+# Records the fork storm into $DATA; sets WHAT.
+capture_fork() {
+    n=$FORK_N
+    records=0
+    for attempt in 1 2 3 4; do
+        log "perf record --namespaces -a -e dummy -- forkloop $n"
+        (cd "$TMP" && perf record --namespaces -a -e dummy -m "$MMAP_PAGES" -q -o "$DATA" \
+            -- ./forkloop "$n" >/dev/null 2>"$TMP/record.err") ||
+            { cat "$TMP/record.err" >&2; exit 1; }
+        records=$(count_records "$DATA")
+        log "$records records"
+        ((records >= MIN_RECORDS)) && break
+        ((attempt == 4)) && { echo "compare_perf_script.sh: only $records records" >&2; exit 1; }
+        n=$((n * 2))
+    done
+    WHAT="forkloop $n"
+}
+
+# Records the setns storm into $DATA; sets WHAT.
+capture_setns() {
+    log "perf record --namespaces -a -e dummy -- stress setns $SETNS_SECONDS 1"
     (cd "$TMP" && perf record --namespaces -a -e dummy -m "$MMAP_PAGES" -q -o "$DATA" \
-        -- ./forkloop "$n" >/dev/null 2>"$TMP/record.err") ||
+        -- ./stress setns "$SETNS_SECONDS" 1 >"$TMP/stress.out" 2>"$TMP/record.err") ||
         { cat "$TMP/record.err" >&2; exit 1; }
     records=$(count_records "$DATA")
-    log "$records records"
-    ((records >= MIN_RECORDS)) && break
-    ((attempt == 4)) && { echo "compare_perf_script.sh: only $records records" >&2; exit 1; }
-    n=$((n * 2))
-done
-lost=$(perf report -D -i "$DATA" 2>/dev/null | awk '/^ *LOST events:/ { print $NF; exit }')
-size=$(stat -c %s "$DATA")
+    WHAT="setns storm: $(cat "$TMP/stress.out")"
+}
 
-# Same work? Events each tool prints (outside the timing; perf prints a NAMESPACES event on
-# three lines, so its events are the lines naming a record type).
-nd_lines=$("$NSWATCH" report --format ndjson "$DATA" | wc -l)
-ps_lines=$(perf script --show-namespace-events --show-task-events -i "$DATA" 2>/dev/null |
-    grep -c 'PERF_RECORD_' || true)
+# Times the three commands on $DATA and prints the table for capture $1.
+measure() {
+    lost=$(perf report -D -i "$DATA" 2>/dev/null | awk '/^ *LOST events:/ { print $NF; exit }')
+    size=$(stat -c %s "$DATA")
 
-declare -A CMD=(
-    [ndjson]="\"$NSWATCH\" report --format ndjson \"$DATA\""
-    [text]="\"$NSWATCH\" report \"$DATA\""
-    [perf]="perf script --show-namespace-events --show-task-events -i \"$DATA\""
-)
-ORDER=(ndjson text perf)
-declare -A TIMES
+    # Same work? Events each tool prints (outside the timing; perf prints a NAMESPACES event on
+    # three lines, so its events are the lines naming a record type).
+    nd_lines=$("$NSWATCH" report --format ndjson "$DATA" | wc -l)
+    ps_lines=$(perf script --show-namespace-events --show-task-events -i "$DATA" 2>/dev/null |
+        grep -c 'PERF_RECORD_' || true)
 
-run_once() { # prints wall seconds of one run
-    local t0 t1
-    t0=$(date +%s%N)
-    eval "${CMD[$1]}" >/dev/null 2>"$TMP/$1.err" || { cat "$TMP/$1.err" >&2; exit 1; }
-    t1=$(date +%s%N)
-    awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.4f", (b - a) / 1e9 }'
+    declare -A CMD=(
+        [ndjson]="\"$NSWATCH\" report --format ndjson \"$DATA\""
+        [text]="\"$NSWATCH\" report \"$DATA\""
+        [perf]="perf script --show-namespace-events --show-task-events -i \"$DATA\""
+    )
+    ORDER=(ndjson text perf)
+    declare -A TIMES
+
+    run_once() { # prints wall seconds of one run
+        local t0 t1
+        t0=$(date +%s%N)
+        eval "${CMD[$1]}" >/dev/null 2>"$TMP/$1.err" || { cat "$TMP/$1.err" >&2; exit 1; }
+        t1=$(date +%s%N)
+        awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.4f", (b - a) / 1e9 }'
 }
 
 cat "$DATA" >/dev/null
+TIMES=()
 for k in "${ORDER[@]}"; do run_once "$k" >/dev/null; done # warm-up
 for ((r = 1; r <= REPS; r++)); do
     for k in "${ORDER[@]}"; do
@@ -132,7 +156,8 @@ m_nd=$(median "${TIMES[ndjson]}")
 m_tx=$(median "${TIMES[text]}")
 m_ps=$(median "${TIMES[perf]}")
 
-echo "file: $records records ($((size >> 20)) MiB, forkloop $n, lost records: ${lost:-0})"
+echo
+echo "== $1 capture: $records records ($((size >> 20)) MiB, $WHAT, lost records: ${lost:-0})"
 echo "events printed: nswatch ndjson $nd_lines, perf script $ps_lines"
 echo "median of $REPS runs (all: ndjson [${TIMES[ndjson]% }] text [${TIMES[text]% }] perf [${TIMES[perf]% }])"
 printf '%-58s %8.3fs  %6s M records/s\n' "nswatch report --format ndjson" "$m_nd" "$(rate "$records" "$m_nd")"
@@ -140,3 +165,11 @@ printf '%-58s %8.3fs  %6s M records/s\n' "nswatch report (text)" "$m_tx" "$(rate
 printf '%-58s %8.3fs  %6s M records/s\n' "perf script --show-namespace-events --show-task-events" "$m_ps" "$(rate "$records" "$m_ps")"
 echo "ratio (perf script / nswatch report text): $(ratio "$m_ps" "$m_tx")x"
 echo "ratio (perf script / nswatch report --format ndjson): $(ratio "$m_ps" "$m_nd")x"
+}
+
+for c in $CAPTURES; do
+    DATA=$TMP/$c.data
+    "capture_$c"
+    measure "$c"
+    rm -f "$DATA"
+done

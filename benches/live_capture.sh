@@ -26,6 +26,9 @@
 #                      scrape as the load starts) while the load runs: the "metrics"
 #                      rows, interleaved with the others; the scrapes' CPU is the tracer's
 #                      too (SCRAPE_EVERY=1 for a scraper 15 times as eager)
+#   CONTAINER=0        1: every load runs inside new namespaces, as in a container
+#                      (`unshare -m -u -i -n -p -f --mount-proc`), whose files no tracer
+#                      holds unless it holds them itself
 #
 # CPU time of the tracer is read from /proc/PID/task/*/schedstat (ns run on a CPU, exact)
 # right after the tracer has started and right before SIGINT: start-up (the /proc scan)
@@ -97,6 +100,9 @@ if ((METRICS)); then
 fi
 gcc -O2 -pthread -o "$TMP/stress" "$ROOT/benches/stress.c"
 STRESS=$TMP/stress
+LOAD=("$STRESS")
+CONTAINER=${CONTAINER:-0}
+((CONTAINER)) && LOAD=(unshare -m -u -i -n -p -f --mount-proc "$STRESS")
 
 # CPU ns used so far by every thread of PID.
 cpu_ns() {
@@ -225,21 +231,21 @@ if has_load fork; then
         N=$FORK_N
     else
         wait_idle
-        cal=$("$STRESS" fork 2000)
+        cal=$("${LOAD[@]}" fork 2000)
         N=$(awk -v r="$(rate_of "$cal")" -v s="$FORK_SECONDS" 'BEGIN { printf "%d", r * s }')
         log "calibration: $cal -> N=$N"
     fi
 
     for ((r = 1; r <= REPS; r++)); do
         wait_idle
-        out=$("$STRESS" fork "$N")
+        out=$("${LOAD[@]}" fork "$N")
         F_ALONE+=("$(rate_of "$out")")
         log "rep $r fork alone: $out"
 
         NSW_ARGS=()
         for VARIANT in $(in_turn "${VARIANTS[@]}"); do
             wait_idle
-            run_traced nswatch "$STRESS" fork "$N"
+            run_traced nswatch "${LOAD[@]}" fork "$N"
             F_NSW[$VARIANT]+="$(rate_of "$OUT") "
             F_NSW_REC[$VARIANT]+="$RECORDS "
             F_NSW_LOST[$VARIANT]+="$LOST "
@@ -250,7 +256,7 @@ if has_load fork; then
         done
 
         wait_idle
-        run_traced perf "$STRESS" fork "$N"
+        run_traced perf "${LOAD[@]}" fork "$N"
         F_PERF+=("$(rate_of "$OUT")")
         F_PERF_CPU+=("$CPU_NS")
         log "rep $r fork perf: $OUT; cpu ${CPU_NS} ns"
@@ -271,18 +277,18 @@ declare -A S_RATE S_REC S_RECS S_LOST S_LATE S_NSREC S_NSALL S_CPU
 if has_load setns; then
     for ((r = 1; r <= REPS; r++)); do
         wait_idle
-        out=$("$STRESS" setns "$SETNS_SECONDS" "$SETNS_THREADS")
+        out=$("${LOAD[@]}" setns "$SETNS_SECONDS" "$SETNS_THREADS")
         S_ALONE+=("$(rate_of "$out")")
         log "rep $r setns alone: $out"
         wait_idle
-        run_traced perf "$STRESS" setns "$SETNS_SECONDS" "$SETNS_THREADS"
+        run_traced perf "${LOAD[@]}" setns "$SETNS_SECONDS" "$SETNS_THREADS"
         S_PERF+=("$(rate_of "$OUT")")
         log "rep $r setns perf: $OUT; cpu ${CPU_NS} ns"
         for slot in $(in_turn $SLOTS); do
             pages=${slot#*:} VARIANT=${slot%%:*}
             NSW_ARGS=(--ring-pages "$pages")
             wait_idle
-            run_traced nswatch "$STRESS" setns "$SETNS_SECONDS" "$SETNS_THREADS"
+            run_traced nswatch "${LOAD[@]}" setns "$SETNS_SECONDS" "$SETNS_THREADS"
             el=$(awk '{for (i = 1; i < NF; i++) if ($(i+1) == "s,") print $i}' <<<"$OUT")
             S_RATE[$slot]+="$(rate_of "$OUT") "
             S_REC[$slot]+="$RECORDS "
@@ -324,6 +330,7 @@ paired() {
 
 echo
 echo "nswatch live capture: $(nproc) CPUs, kernel $(uname -r), $REPS reps, medians, output: $OUTPUT"
+((CONTAINER)) && echo "loads inside new namespaces: ${LOAD[*]:0:${#LOAD[@]}-1}"
 has_load fork && echo "fork loop: N=$N forks"
 has_load setns && echo "setns storm: $SETNS_THREADS threads x ${SETNS_SECONDS}s"
 ((${#NSW_FLAGS[@]})) && echo "nswatch record flags: ${NSW_FLAGS[*]}"

@@ -5,6 +5,7 @@
 
 use crate::model::cgroup;
 use crate::model::{Attributor, GroupId, Kind, Naming, TaskSnapshot};
+use crate::nsset::NsSet;
 use crate::procfs::{self, ProcTask};
 use crate::record::{NsKind, NsLink};
 use anyhow::{anyhow, Result};
@@ -56,21 +57,22 @@ pub fn scan_tasks(proc_root: &Path, bpf: bool) -> (Vec<ProcTask>, Source) {
     (procfs::scan(proc_root), Source::Proc { why })
 }
 
-/// As [`scan_tasks`] with the iterator already loaded (a session that scans again), or
-/// from /proc when there is none or it fails.
-pub fn rescan_tasks(iter: Option<&crate::bpf::iter::TaskIter>) -> Vec<ProcTask> {
-    iter.and_then(|it| it.scan().ok())
-        .unwrap_or_else(|| procfs::scan(Path::new("/proc")))
-}
-
 /// A model of the machine as it is now.
 pub struct Census {
-    /// The model, every live task in it.
+    /// The model, every live task in it whose namespaces could be read.
     pub model: Attributor,
-    /// Which pid the host set was read from (1, or 2 when /proc/1/ns is unreadable).
+    /// Which pid the host set was read from: 1, or 2 when /proc/1/ns is unreadable, or
+    /// nswatch's own when neither is ([`Census::host_is_own`]).
     pub host_pid: u32,
+    /// True when the host set is nswatch's own namespaces: neither pid 1's nor pid 2's
+    /// could be read (a user without CAP_SYS_PTRACE, and no task iterator).
+    pub host_is_own: bool,
     /// Tasks scanned.
     pub tasks: usize,
+    /// Tasks scanned whose namespaces could not be read (other users' tasks, for a user
+    /// without CAP_SYS_PTRACE when the task iterator cannot run): left out of the model,
+    /// for a task whose namespaces are unknown is in no group, the host's least of all.
+    pub unreadable: usize,
     /// Where they were read from.
     pub source: Source,
 }
@@ -83,27 +85,54 @@ pub fn take(proc_root: &Path, time_ns: u64) -> Result<Census> {
 
 /// [`take`], through the BPF task iterator only if `bpf` is true.
 pub fn take_with(proc_root: &Path, time_ns: u64, bpf: bool) -> Result<Census> {
-    let (host_pid, host) = procfs::host_set(proc_root).ok_or_else(|| {
+    let (tasks, source) = scan_tasks(proc_root, bpf);
+    let (host_pid, host, host_is_own) = host_of(proc_root, &tasks).ok_or_else(|| {
         anyhow!(
-            "cannot read the host's namespaces from {0}/1/ns nor {0}/2/ns",
+            "cannot read the host's namespaces from {0}/1/ns, {0}/2/ns nor {0}/self/ns",
             proc_root.display()
         )
     })?;
-    let (tasks, source) = scan_tasks(proc_root, bpf);
     let mut model = Attributor::new(host);
-    feed(&mut model, proc_root, time_ns, &tasks);
+    let unreadable = feed(&mut model, proc_root, time_ns, &tasks);
     Ok(Census {
         model,
         host_pid,
+        host_is_own,
         tasks: tasks.len(),
+        unreadable,
         source,
     })
 }
 
+/// The host's namespace set: pid 1's (or kthreadd's) from /proc ([`procfs::host_set`]),
+/// else from the scanned `tasks` (the task iterator reads every task's, /proc only those
+/// ptrace rules let it), else nswatch's own, with `true`: what the user can see is then
+/// told apart from where nswatch runs, as `lsns` does.
+pub fn host_of(proc_root: &Path, tasks: &[ProcTask]) -> Option<(u32, NsSet, bool)> {
+    let known = |ns: &NsSet| ns.links().iter().all(|l| l.ino != 0);
+    if let Some((pid, ns)) = procfs::host_set(proc_root) {
+        return Some((pid, ns, false));
+    }
+    for pid in [1, 2] {
+        if let Some(t) = tasks.iter().find(|t| t.tid == pid && known(&t.ns)) {
+            return Some((pid, t.ns, false));
+        }
+    }
+    let own = procfs::read_ns(&proc_root.join("self")).filter(known)?;
+    Some((std::process::id(), own, true))
+}
+
 /// Adds scanned tasks to `model`, then settles origins and names every group that has none.
-pub fn feed(model: &mut Attributor, proc_root: &Path, time_ns: u64, tasks: &[ProcTask]) {
+/// Tasks whose namespaces could not be read ([`NsSet::is_unknown`]) are left out, as
+/// they cannot be placed: returns how many.
+pub fn feed(model: &mut Attributor, proc_root: &Path, time_ns: u64, tasks: &[ProcTask]) -> usize {
     let host_pid_ns = model.host().get(NsKind::Pid);
+    let mut unreadable = 0;
     for t in tasks {
+        if t.ns.is_unknown() {
+            unreadable += 1;
+            continue;
+        }
         // NSpid only differs from the host pid inside another pid namespace; the iterator
         // gives it, /proc only in one more file.
         let nspid = if t.nspid != 0 {
@@ -137,6 +166,7 @@ pub fn feed(model: &mut Attributor, proc_root: &Path, time_ns: u64, tasks: &[Pro
     for g in unnamed {
         name_group(model, proc_root, g, &netns);
     }
+    unreadable
 }
 
 /// Names group `id` from its leader's cgroup path, the tool that created it, or the named
@@ -237,7 +267,7 @@ pub fn naming_of_cgroup(id: u64) -> Option<Naming> {
 /// The path of cgroup `id` in the cgroup v2 hierarchy, as a `0::` line of /proc/PID/cgroup
 /// gives it: the cgroup file system hands out file handles holding the id
 /// (`FILEID_KERNFS`), so it is opened by handle and its path read back from /proc/self/fd.
-/// Needs CAP_DAC_READ_SEARCH; `None` once the cgroup is removed, or without a v2 mount.
+/// Needs CAP_DAC_READ_SEARCH (raised for this open alone when permitted); `None` once the cgroup is removed, or without a v2 mount.
 pub fn cgroup_path(id: u64) -> Option<String> {
     /// statfs's f_type of cgroup2.
     const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
@@ -267,15 +297,19 @@ pub fn cgroup_path(id: u64) -> Option<String> {
         kind: FILEID_KERNFS,
         id,
     };
-    // SAFETY: `dir` is an open directory on the cgroup2 mount; the handle is a
-    // `struct file_handle` header followed by its 8 bytes of id, as the kernel reads it.
-    let fd = unsafe {
-        libc::open_by_handle_at(
-            dir.as_raw_fd(),
-            (&mut handle as *mut KernfsHandle).cast(),
-            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
-        )
-    };
+    // A user given CAP_DAC_READ_SEARCH has it only here: the handle is nswatch's, its
+    // target a cgroup directory (see crate::privilege).
+    let fd = crate::privilege::with_capability(crate::privilege::CAP_DAC_READ_SEARCH, || {
+        // SAFETY: `dir` is an open directory on the cgroup2 mount; the handle is a
+        // `struct file_handle` header followed by its 8 bytes of id, as the kernel reads it.
+        unsafe {
+            libc::open_by_handle_at(
+                dir.as_raw_fd(),
+                (&mut handle as *mut KernfsHandle).cast(),
+                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+            )
+        }
+    });
     if fd < 0 {
         return None;
     }
@@ -377,6 +411,41 @@ mod tests {
         assert_eq!(naming.cgroup, Some(docker));
     }
 
+    /// A user given CAP_DAC_READ_SEARCH has it permitted, not effective
+    /// ([`crate::privilege::drop_file_overrides`]): the lookup by id raises it for itself.
+    #[test]
+    fn a_cgroup_is_found_with_dac_read_search_permitted_only() {
+        use crate::privilege::{Caps, CAP_DAC_READ_SEARCH};
+        let before = Caps::current().unwrap();
+        let root = ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"]
+            .into_iter()
+            .map(Path::new)
+            .find(|p| p.join("cgroup.procs").exists());
+        let Some(dir) = root.map(|r| r.join(format!("nswatch-cap-test-{}", std::process::id())))
+        else {
+            eprintln!("SKIP a_cgroup_is_found_with_dac_read_search_permitted_only: no cgroup v2");
+            return;
+        };
+        if !before.has(CAP_DAC_READ_SEARCH) || fs::create_dir(&dir).is_err() {
+            eprintln!("SKIP a_cgroup_is_found_with_dac_read_search_permitted_only: not root");
+            return;
+        }
+        let id = fs::metadata(&dir).unwrap().ino();
+        // This test's thread alone: capabilities are per thread.
+        let lowered = Caps {
+            effective: before.effective & !(1 << CAP_DAC_READ_SEARCH),
+            ..before
+        };
+        lowered.apply().unwrap();
+        let path = cgroup_path(id);
+        let after = Caps::current().unwrap();
+        before.apply().unwrap();
+        fs::remove_dir(&dir).unwrap();
+        assert_eq!(after, lowered, "lowered again after the lookup");
+        let name = dir.file_name().unwrap().to_str().unwrap();
+        assert_eq!(path, Some(format!("/{name}")));
+    }
+
     #[test]
     fn this_machine_has_a_host_with_this_process_in_it() {
         let c = take(Path::new("/proc"), 0).unwrap();
@@ -388,7 +457,53 @@ mod tests {
             assert_eq!(a.group, GroupId::HOST);
         }
         assert!(c.tasks > 1);
-        assert_eq!(c.model.live_tasks(), c.tasks);
+        assert_eq!(c.model.live_tasks(), c.tasks - c.unreadable);
+    }
+
+    fn task(tid: u32, ino: u64) -> ProcTask {
+        ProcTask {
+            pid: tid,
+            tid,
+            ppid: 0,
+            start_time: 0,
+            comm: "t".into(),
+            ns: NsSet::from_links(
+                [NsLink {
+                    dev: 4 * ino.min(1),
+                    ino,
+                }; 7],
+            ),
+            nspid: 0,
+        }
+    }
+
+    #[test]
+    fn tasks_whose_namespaces_are_unknown_are_in_no_group() {
+        let mut model = Attributor::new(task(1, 100).ns);
+        let tasks = [task(1, 100), task(2, 0), task(3, 200)];
+        assert!(tasks[1].ns.is_unknown());
+        let empty = tempfile::tempdir().unwrap();
+        assert_eq!(feed(&mut model, empty.path(), 0, &tasks), 1);
+        assert_eq!(model.live_tasks(), 2);
+        assert_eq!(model.current(1).map(|iv| iv.group), Some(GroupId::HOST));
+        assert_eq!(model.current(2), None, "unknown is not the host");
+        assert_ne!(model.current(3).map(|iv| iv.group), Some(GroupId::HOST));
+    }
+
+    #[test]
+    fn the_host_comes_from_the_scan_when_proc_hides_it() {
+        let empty = tempfile::tempdir().unwrap();
+        let scanned = [task(1, 0), task(2, 100), task(7, 200)];
+        let (pid, host, own) = host_of(empty.path(), &scanned).unwrap();
+        assert_eq!((pid, host, own), (2, task(2, 100).ns, false));
+        // Nothing readable, and no self in a directory that is not /proc.
+        assert_eq!(host_of(empty.path(), &scanned[..1]), None);
+        // /proc's own, when pid 1's and 2's are nowhere.
+        let proc_root = Path::new("/proc");
+        if procfs::host_set(proc_root).is_none() {
+            let (pid, _, own) = host_of(proc_root, &[]).unwrap();
+            assert_eq!((pid, own), (std::process::id(), true));
+        }
     }
 
     #[test]

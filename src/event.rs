@@ -257,6 +257,12 @@ impl Digits {
         }
     }
 
+    /// How many digits.
+    #[inline(always)]
+    pub(crate) fn len(&self) -> usize {
+        usize::from(self.len)
+    }
+
     /// The digit of `v` < 10.
     #[inline(always)]
     fn one(v: u8) -> Digits {

@@ -19,17 +19,21 @@ mod live_naming;
 #[cfg(feature = "metrics")]
 pub mod metrics;
 pub mod model;
+pub mod ndjson;
 pub mod nsset;
 pub mod order;
 pub mod out_file;
 pub mod perf_data;
+pub mod privilege;
 pub mod procfs;
 pub mod profile;
 pub mod record;
 pub mod report;
+pub mod rotate;
 pub mod runtime_state;
 pub mod session;
 pub mod symbols;
+pub mod text;
 #[cfg(feature = "tui")]
 pub mod tui;
 

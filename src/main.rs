@@ -36,6 +36,17 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // Before anything opens a file or starts a thread (threads inherit capability sets).
+    if let Err(e) = nswatch::privilege::refuse_set_id() {
+        eprintln!("nswatch: {e}");
+        return ExitCode::FAILURE;
+    }
+    if let Err(e) = nswatch::privilege::drop_file_overrides() {
+        eprintln!(
+            "nswatch: taking file permission overrides out of the effective capabilities: {e}"
+        );
+        return ExitCode::FAILURE;
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Report(args) => cmd::report::run(&args),
@@ -55,7 +66,9 @@ fn main() -> ExitCode {
             }) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("nswatch: {e:#}");
+            // Messages quote file names and what the input held: escaped, like every text
+            // output, so that a hostile name cannot drive the terminal.
+            eprintln!("nswatch: {}", nswatch::text::escape(&format!("{e:#}")));
             ExitCode::FAILURE
         }
     }

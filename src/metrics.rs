@@ -243,7 +243,7 @@ impl Counts {
 
     /// Counts one update of the session. Events of tasks found by a /proc scan are state,
     /// not activity: not counted. On the path of every record: the common events are
-    /// counted inline, the rest by [`Counts::put_rare`].
+    /// counted inline, the rest by a call.
     #[inline]
     pub fn put(&mut self, model: &Attributor, update: &Update<'_>) {
         let Update::Event {

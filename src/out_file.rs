@@ -52,8 +52,11 @@
 
 use std::fs::File;
 use std::io::{self, Seek, SeekFrom, Write};
-use std::os::fd::AsRawFd;
-use std::os::unix::fs::FileExt;
+use std::os::fd::{AsRawFd, FromRawFd, RawFd};
+use std::os::unix::fs::{FileExt, FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use crate::rotate::Rotation;
 
 /// Bytes reserved at a time (past the bytes a write needs), in buffered writes.
 pub const RESERVE: u64 = 8 << 20;
@@ -137,6 +140,9 @@ pub struct DirectAppender {
     carry: usize,
     /// The file's logical end: what was committed, without tail or padding.
     end: u64,
+    /// Just past the last newline committed: where a file whose writing failed is cut
+    /// back to, as whole-block commits may end inside a line.
+    line_end: u64,
 }
 
 impl DirectAppender {
@@ -152,6 +158,7 @@ impl DirectAppender {
             off,
             carry: 0,
             end,
+            line_end: end,
         }
     }
 
@@ -180,6 +187,21 @@ impl DirectAppender {
         self.end
     }
 
+    /// Just past the last newline committed (the end the file had when this was made, if
+    /// none was since).
+    pub fn line_end(&self) -> u64 {
+        self.line_end
+    }
+
+    /// Notes the last newline of `committed`, bytes written at file offset `at`. Scans from
+    /// the end: a line at most.
+    fn note_lines(&mut self, committed: usize, at: u64) {
+        let bytes = &self.staging[self.off..self.off + committed];
+        if let Some(i) = bytes.iter().rposition(|&b| b == b'\n') {
+            self.line_end = self.line_end.max(at + i as u64 + 1);
+        }
+    }
+
     /// Writes the new bytes at the logical end, followed by `tail` and then `pad` bytes to
     /// the end of a block, in one direct write from the start of the block the end is in.
     /// The next commit overwrites `tail` and the padding: what a reader sees between two
@@ -198,6 +220,7 @@ impl DirectAppender {
         let written = write_whole(f, &self.staging[self.off..], start);
         self.staging.truncate(content);
         written?;
+        self.note_lines(content - self.off, start);
         self.end += new as u64;
         let keep = (self.end % DIRECT_ALIGN as u64) as usize;
         self.staging.copy_within(content - keep..content, self.off);
@@ -242,6 +265,7 @@ impl DirectAppender {
             written?;
         }
         self.end = start + on_disk as u64;
+        self.note_lines(on_disk, start);
         self.staging
             .copy_within(self.off + whole..self.off + total, self.off);
         self.staging.truncate(self.off + total - whole);
@@ -297,6 +321,10 @@ enum Mode {
         /// The page cache was given back below this offset; `dropping` for regular files.
         dropped: u64,
         dropping: bool,
+        /// A regular file, cut back to its last whole line after a failed write.
+        regular: bool,
+        /// The last commit ended with a newline (or nothing was committed yet).
+        ends_line: bool,
     },
     /// A direct write of whole blocks per commit, and a buffered one of the rest.
     Direct(DirectAppender),
@@ -310,6 +338,14 @@ enum Mode {
 pub struct AppendFile {
     file: File,
     mode: Mode,
+    /// Set by [`AppendFile::rotating`].
+    rotation: Option<Rotating>,
+}
+
+/// A rotating file's [`Rotation`], and the buffer capacity each new file gets.
+struct Rotating {
+    rotation: Rotation,
+    capacity: usize,
 }
 
 impl AppendFile {
@@ -343,9 +379,90 @@ impl AppendFile {
                 reserving: m.is_file(),
                 dropped: end,
                 dropping: m.is_file(),
+                regular: m.is_file(),
+                ends_line: true,
             }
         };
-        Ok(AppendFile { file, mode })
+        Ok(AppendFile {
+            file,
+            mode,
+            rotation: None,
+        })
+    }
+
+    /// A new file at the rotation's path (see [`Rotation::open_first`]), written as
+    /// [`AppendFile::with_direct`] writes, which rotates after each commit that leaves it
+    /// at the rotation's size or more and ends on a whole line; a commit of whole blocks
+    /// ([`AppendFile::commit_blocks`]) that would reach that size commits everything
+    /// instead. Each new file is written as the last one was (directly or buffered).
+    pub fn rotating(
+        mut rotation: Rotation,
+        capacity: usize,
+        direct: bool,
+    ) -> io::Result<AppendFile> {
+        let file = rotation.open_first()?;
+        let mut out = AppendFile::with_direct(file, capacity, direct)?;
+        out.rotation = Some(Rotating { rotation, capacity });
+        Ok(out)
+    }
+
+    /// The rotation of a file made by [`AppendFile::rotating`].
+    pub fn rotation(&self) -> Option<&Rotation> {
+        self.rotation.as_ref().map(|r| &r.rotation)
+    }
+
+    /// The bytes committed to the file (its size, once a commit is done).
+    pub fn committed(&self) -> u64 {
+        match &self.mode {
+            Mode::Direct(d) => d.end(),
+            Mode::Buffered { pos, .. } => *pos,
+        }
+    }
+
+    /// The bytes committed end with a newline (or there are none).
+    fn ends_line(&self) -> bool {
+        match &self.mode {
+            Mode::Direct(d) => d.end() == d.line_end(),
+            Mode::Buffered { ends_line, .. } => *ends_line,
+        }
+    }
+
+    /// A rotating file holds (or would hold, with `more` bytes) its rotation's size.
+    fn rotation_due(&self, more: usize) -> bool {
+        self.rotation
+            .as_ref()
+            .is_some_and(|r| self.committed() + more as u64 >= r.rotation.size())
+    }
+
+    /// Rotates the file (see [`crate::rotate`]): it is complete, and nothing is written to
+    /// it after; the blocks reserved past its end are given back first.
+    fn rotate(&mut self) -> io::Result<()> {
+        let Some(mut r) = self.rotation.take() else {
+            return Ok(());
+        };
+        let direct = self.is_direct();
+        if let Mode::Buffered { pos, reserved, .. } = &mut self.mode {
+            if *reserved > *pos {
+                let _ = self.file.set_len(*pos);
+                *reserved = *pos;
+            }
+        }
+        let new = r
+            .rotation
+            .rotate()
+            .and_then(|f| AppendFile::with_direct(f, r.capacity, direct));
+        match new {
+            Ok(new) => {
+                // The old writer is dropped: nothing waits in it, nothing is written.
+                drop(std::mem::replace(self, new));
+                self.rotation = Some(r);
+                Ok(())
+            }
+            Err(e) => {
+                self.rotation = Some(r);
+                Err(e)
+            }
+        }
     }
 
     /// True while the file is written with direct I/O.
@@ -377,9 +494,14 @@ impl AppendFile {
         }
     }
 
-    /// Writes what waits in the buffer.
+    /// Writes what waits in the buffer; a rotating file that this leaves at its
+    /// rotation's size, ending on a whole line, is rotated.
     pub fn commit(&mut self) -> io::Result<()> {
-        self.commit_some(false)
+        self.commit_some(false)?;
+        if self.rotation_due(0) && self.ends_line() {
+            self.rotate()?;
+        }
+        Ok(())
     }
 
     /// Writes what waits in the buffer, but where the file is written directly only the
@@ -387,6 +509,10 @@ impl AppendFile {
     /// next commit: for commits that come often, each of which would otherwise make the
     /// next one wait for a page's writeback (see [`DirectAppender::commit_exact`]).
     pub fn commit_blocks(&mut self) -> io::Result<()> {
+        if self.rotation_due(self.pending()) {
+            // A rotation cuts only after a whole line: everything goes.
+            return self.commit();
+        }
         self.commit_some(true)
     }
 
@@ -398,7 +524,7 @@ impl AppendFile {
             Mode::Direct(d) => match d.commit_exact(&self.file, whole_only) {
                 Ok(()) => return Ok(()),
                 Err(e) if direct_refused(&e) => self.go_buffered()?,
-                Err(e) => return Err(e),
+                Err(e) => return Err(self.cut_to_last_line(e)),
             },
             Mode::Buffered { .. } => {}
         }
@@ -409,6 +535,8 @@ impl AppendFile {
             reserving,
             dropped,
             dropping,
+            regular,
+            ends_line,
         } = &mut self.mode
         else {
             unreachable!("direct writes went buffered above");
@@ -423,9 +551,10 @@ impl AppendFile {
                 *reserved = *pos + buf.len() as u64 + RESERVE;
             }
         }
-        let written = self.file.write_all(buf);
-        // What a failed write took is unknown; the rest is dropped with it.
-        *pos += buf.len() as u64;
+        *ends_line = buf.last() == Some(&b'\n');
+        let (kept, written) = write_lines(&self.file, buf, *regular);
+        // A failed write left the file at its last whole line; the rest is dropped.
+        *pos += kept as u64;
         buf.clear();
         if *dropping && *pos >= *dropped + DROP_EVERY + DROP_KEEP {
             let end = *pos - DROP_KEEP;
@@ -446,25 +575,352 @@ impl AppendFile {
         written
     }
 
-    /// Leaves direct I/O for buffered writes from the logical end, cutting off whatever a
-    /// refused or short direct write left past it; the new bytes move along.
+    /// Leaves direct I/O for buffered writes from the last whole line, cutting off whatever
+    /// a refused or short direct write left past it; the start of the line that whole-block
+    /// commits left unfinished, read back, and the new bytes move along.
     fn go_buffered(&mut self) -> io::Result<()> {
         let Mode::Direct(d) = &self.mode else {
             return Ok(());
         };
-        let (end, buf) = (d.end(), d.pending_bytes().to_vec());
+        let (end, line_end) = (d.end(), d.line_end());
         set_direct(&self.file, false);
+        // A file opened write-only cannot be read back: it goes on from the logical end.
+        let mut buf = vec![0; (end - line_end) as usize];
+        let from = match self.file.read_exact_at(&mut buf, line_end) {
+            Ok(()) => line_end,
+            Err(_) => {
+                buf.clear();
+                end
+            }
+        };
+        buf.extend_from_slice(d.pending_bytes());
         self.mode = Mode::Buffered {
             buf,
-            pos: end,
-            reserved: end,
+            pos: from,
+            reserved: from,
             reserving: false,
-            dropped: end,
+            dropped: from,
             dropping: true,
+            regular: true,
+            ends_line: true,
         };
-        self.file.set_len(end)?;
-        (&self.file).seek(SeekFrom::Start(end)).map(drop)
+        self.file.set_len(from)?;
+        (&self.file).seek(SeekFrom::Start(from)).map(drop)
     }
+
+    /// After the direct write that failed with `e`: cuts the file back to its last whole
+    /// line, since the run stops with that error.
+    fn cut_to_last_line(&mut self, e: io::Error) -> io::Error {
+        let Mode::Direct(d) = &self.mode else {
+            return e;
+        };
+        match self.file.set_len(d.line_end()) {
+            Ok(()) => e,
+            Err(c) => io::Error::new(
+                e.kind(),
+                format!("{e}; cutting off the line it left unfinished failed too: {c}"),
+            ),
+        }
+    }
+}
+
+/// An output file opened by [`create_output`].
+#[derive(Debug)]
+pub struct Output {
+    /// Open for writing, close-on-exec.
+    pub file: File,
+    /// A regular file created empty by [`create_output`], which nothing else holds open:
+    /// it may be written in place (positioned writes, truncation, direct I/O). Otherwise
+    /// a stream (a character device, a FIFO, or one of the caller's own descriptors),
+    /// written once in order, never truncated nor sought.
+    pub fresh: bool,
+    /// Where a file that was at the path before was moved (`PATH.old`).
+    pub moved_to: Option<PathBuf>,
+}
+
+/// Opens `path` for output (`-o`), never writing through a link it did not expect and
+/// never into a file that someone else may hold (see "Output files" in docs/DESIGN.md):
+///
+/// - nothing there: a new file, created with `O_EXCL | O_NOFOLLOW`, mode 0600;
+/// - a regular file: moved to `PATH.old` (an empty one removed), then as above; a name
+///   that reappears in between (a planted link) makes the creation fail;
+/// - a character device or a FIFO: opened as a stream, except a FIFO that the kernel's
+///   `protected_fifos` rule would keep from `O_CREAT` (in a sticky directory others may
+///   write to, owned by neither the caller nor the directory's owner);
+/// - a symbolic link: followed only to one of the caller's own descriptors (`/dev/stdout`,
+///   `/dev/fd/N`, `/proc/self/fd/N`, which are duplicated) or, through links owned by root
+///   or the caller, to a character device or a FIFO; anything else is refused.
+///
+/// Every error names the path and what was being done.
+pub fn create_output(path: &Path) -> io::Result<Output> {
+    let show = path.display();
+    let named = |what: &str, e: io::Error| io::Error::new(e.kind(), format!("{show}: {what}: {e}"));
+    let refused =
+        |why: String| io::Error::new(io::ErrorKind::PermissionDenied, format!("{show}: {why}"));
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(m) => Some(m),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+        Err(e) => return Err(named("cannot look at it", e)),
+    };
+    let mut moved_to = None;
+    if let Some(m) = meta {
+        let t = m.file_type();
+        if t.is_symlink() {
+            return follow_link(path).map_err(|why| match why {
+                Some(e) => e,
+                None => refused(
+                    "is a symbolic link, not followed (remove it or name its target)".into(),
+                ),
+            });
+        }
+        if t.is_char_device() || t.is_fifo() {
+            fifo_allowed(path, &m).map_err(refused)?;
+            return open_stream(path, &m);
+        }
+        if t.is_dir() {
+            return Err(refused("is a directory".into()));
+        }
+        if !t.is_file() {
+            let what = if t.is_block_device() {
+                "a block device"
+            } else if t.is_socket() {
+                "a socket"
+            } else {
+                "not a regular file"
+            };
+            return Err(refused(format!(
+                "is {what}, not written (name a new file, a character device or a FIFO)"
+            )));
+        }
+        if m.len() == 0 {
+            // Nothing to keep: an empty file (perf's rule too) is not moved over an older
+            // PATH.old, but removed.
+            std::fs::remove_file(path).map_err(|e| named("removing the empty file there", e))?;
+        } else {
+            let mut old = path.as_os_str().to_owned();
+            old.push(".old");
+            let old = PathBuf::from(old);
+            // rename() moves the name: a hard link to another file moves, its target is
+            // never written.
+            std::fs::rename(path, &old)
+                .map_err(|e| named(&format!("moving the file there to {}", old.display()), e))?;
+            moved_to = Some(old);
+        }
+    }
+    let file = create_new(path)?;
+    Ok(Output {
+        file,
+        fresh: true,
+        moved_to,
+    })
+}
+
+/// Creates the regular file `path`, which must not exist: `O_CREAT|O_EXCL|O_NOFOLLOW`,
+/// mode 0600 whatever the umask, read-write and close-on-exec. Something at the name (a
+/// link or file planted by another user) makes it fail with `AlreadyExists`, said as such.
+pub fn create_new(path: &Path) -> io::Result<File> {
+    let show = path.display();
+    let named = |what: &str, e: io::Error| io::Error::new(e.kind(), format!("{show}: {what}: {e}"));
+    // Readable too: a direct write refused midway makes the writer read back the start of
+    // the line it left unfinished (`AppendFile::go_buffered`).
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| {
+            if e.kind() == io::ErrorKind::AlreadyExists {
+                named(
+                    "creating it: something appeared at that name after it was cleared \
+                     (a link or file planted by another user?)",
+                    e,
+                )
+            } else {
+                named("creating it", e)
+            }
+        })?;
+    // 0600 whatever the umask: the file holds every task of the machine.
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))
+        .map_err(|e| named("setting its mode to 0600", e))?;
+    Ok(file)
+}
+
+/// Follows the link at `path` where [`create_output`] allows it; `Err(None)` where it
+/// does not.
+fn follow_link(path: &Path) -> Result<Output, Option<io::Error>> {
+    let euid = unsafe { libc::geteuid() };
+    let mut p = path.to_path_buf();
+    for _ in 0..8 {
+        if let Some(fd) = own_descriptor(&p) {
+            return dup_own(path, fd).map_err(Some);
+        }
+        let m = std::fs::symlink_metadata(&p).map_err(|_| None)?;
+        let t = m.file_type();
+        if !t.is_symlink() {
+            if (t.is_char_device() || t.is_fifo()) && fifo_allowed(&p, &m).is_ok() {
+                return open_stream(&p, &m).map_err(Some);
+            }
+            return Err(None);
+        }
+        // A link another user owns may have been planted: it is not followed.
+        if m.uid() != 0 && m.uid() != euid {
+            return Err(None);
+        }
+        let target = std::fs::read_link(&p).map_err(|_| None)?;
+        p = match p.parent() {
+            Some(dir) => dir.join(target),
+            None => target,
+        };
+    }
+    Err(None)
+}
+
+/// The descriptor number when `p` is one of this process's `/proc/PID/fd/N` links
+/// (`/proc/self/fd/N`, `/dev/fd/N`, `/proc/thread-self/fd/N`).
+fn own_descriptor(p: &Path) -> Option<RawFd> {
+    let fd: RawFd = p.file_name()?.to_str()?.parse().ok()?;
+    let dir = std::fs::canonicalize(p.parent()?).ok()?;
+    let pid = std::process::id();
+    // SAFETY: gettid has no arguments and cannot fail.
+    let tid = unsafe { libc::gettid() };
+    let own = [
+        PathBuf::from(format!("/proc/{pid}/fd")),
+        PathBuf::from(format!("/proc/{pid}/task/{tid}/fd")),
+    ];
+    own.contains(&dir).then_some(fd)
+}
+
+/// A duplicate of the caller's descriptor `fd`, named `path` (`/dev/stdout`): a stream
+/// sharing its offset and flags, as the shell's redirection made it.
+fn dup_own(path: &Path, fd: RawFd) -> io::Result<Output> {
+    let show = path.display();
+    // SAFETY: fcntl with integer arguments; a new descriptor is owned by the File below.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    if flags < 0 {
+        let e = io::Error::last_os_error();
+        return Err(io::Error::new(
+            e.kind(),
+            format!("{show}: descriptor {fd}: {e}"),
+        ));
+    }
+    if flags & libc::O_ACCMODE == libc::O_RDONLY {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!("{show}: descriptor {fd} is not open for writing"),
+        ));
+    }
+    let new = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) };
+    if new < 0 {
+        let e = io::Error::last_os_error();
+        return Err(io::Error::new(
+            e.kind(),
+            format!("{show}: duplicating descriptor {fd}: {e}"),
+        ));
+    }
+    // SAFETY: `new` is a fresh descriptor that nothing else owns.
+    let file = unsafe { File::from_raw_fd(new) };
+    Ok(Output {
+        file,
+        fresh: false,
+        moved_to: None,
+    })
+}
+
+/// Opens the character device or FIFO at `p` (already looked at: `m`) for writing, as a
+/// stream: no creation, no truncation, no link followed, and the same node as `m`.
+fn open_stream(p: &Path, m: &std::fs::Metadata) -> io::Result<Output> {
+    let show = p.display();
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(p)
+        .map_err(|e| io::Error::new(e.kind(), format!("{show}: opening it for writing: {e}")))?;
+    let now = file
+        .metadata()
+        .map_err(|e| io::Error::new(e.kind(), format!("{show}: cannot look at it: {e}")))?;
+    if (now.dev(), now.ino()) != (m.dev(), m.ino()) {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!("{show}: was replaced while it was being opened, not written"),
+        ));
+    }
+    Ok(Output {
+        file,
+        fresh: false,
+        moved_to: None,
+    })
+}
+
+/// The kernel's `protected_fifos` rule (level 2), which `O_CREAT` would apply: a FIFO in
+/// a sticky directory that others may write to (`/tmp`) is written only when the caller
+/// or the directory's owner owns it, since its owner reads what goes in. Character
+/// devices pass (only root makes them).
+fn fifo_allowed(p: &Path, m: &std::fs::Metadata) -> Result<(), String> {
+    if !m.file_type().is_fifo() {
+        return Ok(());
+    }
+    let dir = match p.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let Ok(d) = std::fs::metadata(dir) else {
+        return Ok(());
+    };
+    let euid = unsafe { libc::geteuid() };
+    let sticky_shared = d.mode() & 0o1000 != 0 && d.mode() & 0o022 != 0;
+    if sticky_shared && m.uid() != euid && m.uid() != d.uid() {
+        return Err(format!(
+            "is a FIFO owned by uid {} in the shared sticky directory {}, not written \
+             (its owner would read the output)",
+            m.uid(),
+            dir.display()
+        ));
+    }
+    Ok(())
+}
+
+/// Writes `lines` at the descriptor's offset; returns how many of their bytes the file
+/// keeps, and the error if a write failed. A failed write (a full disk) leaves a regular
+/// file (`regular`) cut back to the last whole line it wrote, and the offset there; what
+/// a stream took of a cut line cannot be taken back.
+fn write_lines(f: &File, lines: &[u8], regular: bool) -> (usize, io::Result<()>) {
+    let mut done = 0;
+    while done < lines.len() {
+        let e = match (&*f).write(&lines[done..]) {
+            Ok(0) => io::Error::new(io::ErrorKind::WriteZero, "a write wrote nothing"),
+            Ok(n) => {
+                done += n;
+                continue;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => e,
+        };
+        if !regular {
+            return (done, Err(e));
+        }
+        let keep = lines[..done]
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1);
+        let cut = (|| {
+            let at = (&*f).stream_position()? - (done - keep) as u64;
+            f.set_len(at)?;
+            (&*f).seek(SeekFrom::Start(at))
+        })();
+        return match cut {
+            Ok(_) => (keep, Err(e)),
+            Err(c) => (
+                done,
+                Err(io::Error::new(
+                    e.kind(),
+                    format!("{e}; cutting off the line it left unfinished failed too: {c}"),
+                )),
+            ),
+        };
+    }
+    (done, Ok(()))
 }
 
 /// Reserves the blocks of `[start, end)` past the file's size; false when refused,
@@ -486,7 +942,8 @@ impl Drop for AppendFile {
     /// blocks reserved past the end of buffered ones: truncating a file to its own size
     /// frees what KEEP_SIZE allocated beyond it.
     fn drop(&mut self) {
-        let _ = self.commit();
+        // Dropping never rotates: what is committed here stays in this file.
+        let _ = self.commit_some(false);
         if let Mode::Buffered { pos, reserved, .. } = self.mode {
             if reserved > pos {
                 let _ = self.file.set_len(pos);
@@ -646,6 +1103,49 @@ mod tests {
         std::fs::remove_file(&path).unwrap();
     }
 
+    /// After whole-block commits, which end inside a line, a failed write cuts the file
+    /// back to its last whole line, and leaving direct I/O carries the line's start along.
+    #[test]
+    fn a_failed_or_refused_direct_write_leaves_whole_lines() {
+        for refused in [false, true] {
+            let path = scratch(if refused { "refused" } else { "failed" });
+            let f = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(&path)
+                .unwrap();
+            let mut w = AppendFile::with_direct(f, 1 << 12, true).unwrap();
+            if !w.is_direct() {
+                eprintln!("SKIP: {} takes no direct writes", path.display());
+                return;
+            }
+            let mut want = Vec::new();
+            for i in 0..300 {
+                let line = format!("{{\"n\":{i},\"pad\":\"{}\"}}\n", "x".repeat(i % 50));
+                w.buffer().extend_from_slice(line.as_bytes());
+                want.extend_from_slice(line.as_bytes());
+            }
+            w.commit_blocks().unwrap();
+            let size = std::fs::metadata(&path).unwrap().len() as usize;
+            assert!(size > 0 && size.is_multiple_of(DIRECT_ALIGN));
+            assert_ne!(want[size - 1], b'\n', "the blocks end inside a line");
+            let whole = want[..size].iter().rposition(|&b| b == b'\n').unwrap() + 1;
+            if refused {
+                w.go_buffered().unwrap();
+                assert_eq!(std::fs::metadata(&path).unwrap().len() as usize, whole);
+                w.commit().unwrap();
+                assert_eq!(std::fs::read(&path).unwrap(), want);
+            } else {
+                let e = w.cut_to_last_line(io::Error::other("disk full"));
+                assert_eq!(e.to_string(), "disk full");
+                assert_eq!(std::fs::read(&path).unwrap(), want[..whole]);
+            }
+            std::fs::remove_file(&path).unwrap();
+        }
+    }
+
     /// A reader following the file by offset, as `tail -f` does, while it is written
     /// directly: what it reads is the file, each byte once, never padding.
     #[test]
@@ -690,6 +1190,50 @@ mod tests {
             want.len()
         );
         std::fs::remove_file(&path).unwrap();
+    }
+
+    /// A rotating file, written directly or buffered with commits of whole blocks and
+    /// exact ones: every rotated file ends on a whole line and holds the rotation's size
+    /// or more (less a commit), and the files, oldest to newest, are what was written.
+    #[test]
+    fn rotation_cuts_only_between_lines_and_loses_nothing() {
+        for direct in [true, false] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("out.ndjson");
+            let size = 20_000;
+            let rotation = Rotation::new(&path, size, 1000);
+            let mut w = AppendFile::rotating(rotation.clone(), 1 << 12, direct).unwrap();
+            let mut want = Vec::new();
+            for i in 0..3000usize {
+                let line = format!("{{\"n\":{i},\"pad\":\"{}\"}}\n", "x".repeat(i % 300));
+                w.buffer().extend_from_slice(line.as_bytes());
+                want.extend_from_slice(line.as_bytes());
+                if i % 7 == 0 {
+                    w.commit_blocks().unwrap();
+                } else if i % 5 == 0 {
+                    w.commit().unwrap();
+                }
+            }
+            let rotations = w.rotation().unwrap().rotations();
+            drop(w);
+            assert!(rotations >= 10, "{rotations} rotations");
+            assert!(!rotation.name(rotations as u32 + 1).exists());
+            let mut got = Vec::new();
+            for n in (1..=rotations as u32).rev() {
+                let f = std::fs::read(rotation.name(n)).unwrap();
+                assert_eq!(f.last(), Some(&b'\n'), "FILE.{n} (direct: {direct})");
+                assert!(f.len() as u64 >= size, "FILE.{n}: {} bytes", f.len());
+                assert!(f.len() < size as usize + 4 * DIRECT_ALIGN + 64 * 1024);
+                got.extend_from_slice(&f);
+            }
+            got.extend_from_slice(&std::fs::read(&path).unwrap());
+            assert!(
+                got == want,
+                "{} bytes of {} (direct: {direct})",
+                got.len(),
+                want.len()
+            );
+        }
     }
 
     #[test]

@@ -1,9 +1,10 @@
 //! `nswatch report`'s text: one line per namespace change of a task, then the distinct
 //! namespace sets and their tasks.
 
-use crate::event::{Body, Event};
+use crate::event::{push_u64, Body, Digits, Event};
 use crate::nsset::{link_name, mask_names, Interner, NsSet, SetId};
 use crate::record::NsLink;
+use crate::text::escape;
 use hashbrown::HashMap;
 use std::io::{self, Write};
 
@@ -60,6 +61,19 @@ pub struct Story {
     changes: Vec<Change>,
     finishing: bool,
     namespaces_events: u64,
+    /// The texts of the line parts made of namespace names ("changed: net"), by
+    /// what they say and the link mask: a storm repeats a few.
+    mask_texts: HashMap<(MaskText, u32), String>,
+    /// One line, built before it is written.
+    line: Vec<u8>,
+}
+
+/// Which text of a link mask a line shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum MaskText {
+    NotInParents,
+    Changed,
+    VsHost,
 }
 
 /// Until the host's set is known, changes wait; after this many NAMESPACES events without a
@@ -187,41 +201,61 @@ impl Story {
             _ => 0,
         };
         let upto = self.changes.len() - keep;
-        for c in &self.changes[..upto] {
-            let after = self.sets.get(c.after);
+        let Story {
+            sets,
+            changes,
+            mask_texts,
+            line,
+            ..
+        } = self;
+        // Built by hand, not through `format!`: a setns storm is a line per record, and
+        // the formatting machinery was most of report's time on one.
+        for c in &changes[..upto] {
+            let after = sets.get(c.after);
             // A task first seen in the host's set is no news.
             if c.cause == Cause::AtStart && after.diff(&host) == 0 {
                 continue;
             }
-            let what = match (c.cause, c.before) {
-                (Cause::AtStart, _) => "at start".to_string(),
-                (Cause::NewTask, Some(b)) => {
-                    format!(
-                        "new task, not in parent's: {}",
-                        mask_names(after.diff(self.sets.get(b)))
-                    )
+            line.clear();
+            push_time(line, c.time_ns);
+            line.push(b' ');
+            match c.cpu {
+                Some(cpu) => {
+                    line.push(b'[');
+                    push_right(line, cpu as u64, 3, b'0');
+                    line.push(b']');
                 }
-                (_, Some(b)) => format!("changed: {}", mask_names(after.diff(self.sets.get(b)))),
-                (_, None) => "new task".to_string(),
+                None => line.extend_from_slice(b"[---]"),
+            }
+            line.push(b' ');
+            push_right(line, c.pid as u64, 7, b' ');
+            line.push(b'/');
+            let at = line.len();
+            push_u64(line, c.tid as u64);
+            pad_to(line, at, 7);
+            line.push(b' ');
+            push_padded(line, &escape(c.comm.as_deref().unwrap_or("?")), 16);
+            line.push(b' ');
+            let what = match (c.cause, c.before) {
+                (Cause::AtStart, _) => "at start",
+                (Cause::NewTask, Some(b)) => {
+                    mask_text(mask_texts, MaskText::NotInParents, after.diff(sets.get(b)))
+                }
+                (_, Some(b)) => mask_text(mask_texts, MaskText::Changed, after.diff(sets.get(b))),
+                (_, None) => "new task",
             };
+            push_padded(line, what, 36);
+            line.push(b' ');
             let vs_host = match after.diff(&host) {
-                0 => "back in the host's namespaces".to_string(),
-                m => format!("differs from host: {}", mask_names(m)),
+                0 => "back in the host's namespaces",
+                m => mask_text(mask_texts, MaskText::VsHost, m),
             };
-            writeln!(
-                out,
-                "{} {} {:>7}/{:<7} {:<16} {:<36} {}",
-                fmt_time(c.time_ns),
-                fmt_cpu(c.cpu),
-                c.pid,
-                c.tid,
-                c.comm.as_deref().unwrap_or("?"),
-                what,
-                vs_host
-            )?;
+            line.extend_from_slice(vs_host.as_bytes());
+            line.push(b'\n');
+            out.write_all(line)?;
         }
         // What was written is not needed again.
-        self.changes.drain(..upto);
+        changes.drain(..upto);
         Ok(())
     }
 
@@ -265,7 +299,7 @@ impl Story {
                 let list: Vec<String> = tasks
                     .first
                     .iter()
-                    .map(|(p, t, c)| format!("{p}/{t} {}", c.as_deref().unwrap_or("?")))
+                    .map(|(p, t, c)| format!("{p}/{t} {}", escape(c.as_deref().unwrap_or("?"))))
                     .collect();
                 let more = tasks.count - tasks.first.len();
                 let more = if more > 0 {
@@ -285,17 +319,58 @@ pub fn fmt_link(l: &NsLink) -> String {
     format!("{}/{:#x}", l.dev, l.ino)
 }
 
+/// The text `what` says of link mask `mask`, made once.
+fn mask_text(texts: &mut HashMap<(MaskText, u32), String>, what: MaskText, mask: u32) -> &str {
+    texts.entry((what, mask)).or_insert_with(|| {
+        let prefix = match what {
+            MaskText::NotInParents => "new task, not in parent's: ",
+            MaskText::Changed => "changed: ",
+            MaskText::VsHost => "differs from host: ",
+        };
+        format!("{prefix}{}", mask_names(mask))
+    })
+}
+
+/// `fmt_time`'s text, appended.
+fn push_time(out: &mut Vec<u8>, t: Option<u64>) {
+    match t {
+        Some(t) => {
+            push_right(out, t / 1_000_000_000, 6, b' ');
+            out.push(b'.');
+            push_right(out, t % 1_000_000_000, 9, b'0');
+        }
+        None => out.extend_from_slice(format!("{:>16}", "-").as_bytes()),
+    }
+}
+
+/// `v` in decimal, right-aligned in `width` columns filled with `fill`.
+fn push_right(out: &mut Vec<u8>, v: u64, width: usize, fill: u8) {
+    let d = Digits::of(v);
+    out.resize(out.len() + width.saturating_sub(d.len()), fill);
+    d.push_to(out);
+}
+
+/// Spaces after what was appended from `at` on, up to `width` bytes (ASCII only).
+fn pad_to(out: &mut Vec<u8>, at: usize, width: usize) {
+    let n = out.len() - at;
+    out.resize(out.len() + width.saturating_sub(n), b' ');
+}
+
+/// `s` left-aligned in `width` characters, as `{:<width}` does.
+fn push_padded(out: &mut Vec<u8>, s: &str, width: usize) {
+    out.extend_from_slice(s.as_bytes());
+    let chars = if s.is_ascii() {
+        s.len()
+    } else {
+        s.chars().count()
+    };
+    out.resize(out.len() + width.saturating_sub(chars), b' ');
+}
+
 fn fmt_time(t: Option<u64>) -> String {
     match t {
         Some(t) => format!("{:>6}.{:09}", t / 1_000_000_000, t % 1_000_000_000),
         None => format!("{:>16}", "-"),
-    }
-}
-
-fn fmt_cpu(c: Option<u32>) -> String {
-    match c {
-        Some(c) => format!("[{c:03}]"),
-        None => "[---]".to_string(),
     }
 }
 
@@ -340,13 +415,13 @@ pub fn write_groups(model: &crate::model::Attributor, out: &mut dyn Write) -> io
         writeln!(
             out,
             "  {:<18} {:<9} {:<24} {}",
-            g.label,
+            escape(&g.label),
             g.kind.name(),
-            who,
+            escape(&who),
             life
         )?;
         if !more.is_empty() {
-            writeln!(out, "            {}", more.join("  "))?;
+            writeln!(out, "            {}", escape(&more.join("  ")))?;
         }
     }
     Ok(())

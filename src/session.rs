@@ -26,6 +26,7 @@ use crate::bpf::correlate::Correlator;
 use crate::bpf::{Cause, Probe};
 use crate::census;
 use crate::event::{Body, Event};
+use crate::live::pins::Pins;
 use crate::live::{monotonic_ns, Capture, CaptureOptions, CaptureStats, Creation, Item};
 use crate::live_naming::Namer;
 use crate::model::{Attributor, Change, ChangeKind, GroupId};
@@ -87,6 +88,58 @@ pub struct SessionStats {
     pub bpf: String,
     /// Tasks read from /proc at start.
     pub synthesized: usize,
+    /// Tasks of the last scan whose namespaces could not be read (no CAP_SYS_PTRACE for
+    /// /proc/PID/ns, and no task iterator): handed on without a namespaces event and in no
+    /// group, until a record of theirs tells.
+    pub unreadable: usize,
+    /// Where the last scan read its tasks (the task iterator, or /proc and why).
+    pub scan: Option<census::Source>,
+    /// True when neither pid 1's nor pid 2's namespaces could be read: the host is
+    /// nswatch's own namespaces.
+    pub host_is_own: bool,
+}
+
+impl SessionStats {
+    /// What the start-up scan could not tell, for a warning: `None` when it read every
+    /// task's namespaces.
+    pub fn unreadable_warning(&self) -> Option<String> {
+        let mut parts = Vec::new();
+        if self.unreadable > 0 {
+            let why = match &self.scan {
+                Some(census::Source::Proc { why: Some(w) }) => {
+                    format!("; the BPF task iterator: {w}")
+                }
+                _ => String::new(),
+            };
+            parts.push(format!(
+                "the namespaces of {} of {} tasks could not be read (/proc/PID/ns needs root or \
+                 CAP_SYS_PTRACE{why}): they are in no group, and have no namespaces event, \
+                 until a record of theirs tells",
+                self.unreadable, self.synthesized
+            ));
+        }
+        if self.host_is_own {
+            parts.push(
+                "the host's namespaces (pid 1's, pid 2's) could not be read: the host is \
+                 nswatch's own namespaces"
+                    .to_string(),
+            );
+        }
+        (!parts.is_empty()).then(|| parts.join("; "))
+    }
+}
+
+/// The namespace files the session holds for live groups ([`crate::live::pins`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PinStats {
+    /// Held now.
+    pub held: usize,
+    /// The most held at once.
+    pub peak: usize,
+    /// The most it holds: half the open-files limit left at start.
+    pub budget: usize,
+    /// Groups not held, or held in part, for want of room under the budget.
+    pub skipped: u64,
 }
 
 /// Everything but the rings, so that ring callbacks can borrow it while the rings are read.
@@ -114,9 +167,12 @@ pub struct Session {
     bootstrapped: bool,
     last_rescan: Instant,
     rescan_every: Duration,
-    /// The task iterator, loaded at the first scan (`None` inside: it could not be, /proc
-    /// is read instead).
-    task_iter: std::cell::OnceCell<Option<crate::bpf::iter::TaskIter>>,
+    /// The task iterator, loaded at the first scan (an error inside: it could not be, /proc
+    /// is read instead, and this says why).
+    task_iter: std::cell::OnceCell<Result<crate::bpf::iter::TaskIter, String>>,
+    /// Namespace files of live groups: each NAMESPACES record of their tasks then finds
+    /// its dentries instead of making them.
+    pins: Pins,
 }
 
 impl Session {
@@ -141,13 +197,21 @@ impl Session {
         };
         let mut cap = Capture::open(opts.capture)?;
         // Without the right to read PID 1's or kthreadd's links (a CAP_PERFMON user that is
-        // not root), the host is what nswatch itself sees.
-        let host = procfs::host_set(Path::new("/proc"))
-            .map(|(_, h)| h)
-            .or_else(|| procfs::read_ns(Path::new("/proc/self")))
-            .context(
-                "reading the host's namespaces from /proc/1/ns, /proc/2/ns or /proc/self/ns",
-            )?;
+        // not root), the task iterator reads them where it can run; else the host is what
+        // nswatch itself sees, and the stats say so.
+        let task_iter = std::cell::OnceCell::new();
+        let host = match procfs::host_set(Path::new("/proc")) {
+            Some((_, h)) => (h, false),
+            None => {
+                let iter = task_iter.get_or_init(load_task_iter);
+                let tasks = iter.as_ref().ok().and_then(|it| it.scan().ok());
+                census::host_of(Path::new("/proc"), tasks.as_deref().unwrap_or_default())
+                    .map(|(_, h, own)| (h, own))
+                    .context(
+                        "reading the host's namespaces from /proc/1/ns, /proc/2/ns or /proc/self/ns",
+                    )?
+            }
+        };
         if let Some(p) = probe {
             cap.set_side(Box::new(p))
                 .context("adding the eBPF ring buffer to epoll")?;
@@ -159,7 +223,7 @@ impl Session {
                 causes: Correlator::new(),
                 expired: Vec::new(),
                 spare: Vec::new(),
-                model: Attributor::new(host),
+                model: Attributor::new(host.0),
                 namer: Namer::default(),
                 creations: Vec::new(),
                 pending: Vec::new(),
@@ -167,32 +231,61 @@ impl Session {
                 stats: SessionStats {
                     records: vec![0; 129],
                     bpf,
+                    host_is_own: host.1,
                     ..SessionStats::default()
                 },
             },
             bootstrapped: false,
             last_rescan: Instant::now(),
             rescan_every: opts.rescan_every,
-            task_iter: std::cell::OnceCell::new(),
+            task_iter,
+            pins: Pins::new(Pins::budget_from_limit()),
         })
+    }
+
+    /// Runs `run` with `f` wrapped so that group starts and ends hold and release their
+    /// namespace files before the caller sees them.
+    fn pinning<T>(
+        &mut self,
+        mut f: impl FnMut(&Attributor, Update<'_>),
+        run: impl FnOnce(&mut Self, &mut dyn FnMut(&Attributor, Update<'_>)) -> T,
+    ) -> T {
+        let mut pins = std::mem::replace(&mut self.pins, Pins::new(0));
+        let out = run(self, &mut |m: &Attributor, u: Update<'_>| {
+            if let Update::Group(c) = &u {
+                pins.see(m, c);
+            }
+            f(m, u)
+        });
+        self.pins = pins;
+        out
     }
 
     /// Reads /proc and hands on every task as synthesized "comm" and "namespaces" events,
     /// as perf does at start, after what the rings hold from before the scan. The first
     /// [`Session::poll`] does it when it was not called. Returns the number of tasks.
-    pub fn bootstrap(&mut self, mut f: impl FnMut(&Attributor, Update<'_>)) -> Result<usize> {
+    pub fn bootstrap(&mut self, f: impl FnMut(&Attributor, Update<'_>)) -> Result<usize> {
         self.bootstrapped = true;
-        self.snapshot(&mut f)
+        self.pinning(f, |s, mut f| s.snapshot(&mut f))
     }
 
     /// Waits up to `timeout` for records, and hands on everything that is due.
     pub fn poll(
         &mut self,
         timeout: Duration,
-        mut f: impl FnMut(&Attributor, Update<'_>),
+        f: impl FnMut(&Attributor, Update<'_>),
+    ) -> Result<()> {
+        self.pinning(f, |s, f| s.poll_pinned(timeout, f))
+    }
+
+    fn poll_pinned(
+        &mut self,
+        timeout: Duration,
+        mut f: &mut dyn FnMut(&Attributor, Update<'_>),
     ) -> Result<()> {
         if !self.bootstrapped {
-            self.bootstrap(&mut f)?;
+            self.bootstrapped = true;
+            self.snapshot(&mut f)?;
         }
         // A task read early without its runtime's id is read again within milliseconds.
         let again = self.core.namer.read_again_in();
@@ -234,7 +327,11 @@ impl Session {
     }
 
     /// Hands on what the rings still hold and the causes still waiting, at the end.
-    pub fn finish(&mut self, mut f: impl FnMut(&Attributor, Update<'_>)) -> Result<()> {
+    pub fn finish(&mut self, f: impl FnMut(&Attributor, Update<'_>)) -> Result<()> {
+        self.pinning(f, |s, f| s.finish_pinned(f))
+    }
+
+    fn finish_pinned(&mut self, mut f: &mut dyn FnMut(&Attributor, Update<'_>)) -> Result<()> {
         let core = &mut self.core;
         self.cap.flush(|item| core.handle(item, &mut f))?;
         for c in self.core.causes.finish() {
@@ -283,18 +380,31 @@ impl Session {
         self.cap.stats().side
     }
 
+    /// The namespace files held for live groups.
+    pub fn pin_stats(&self) -> PinStats {
+        PinStats {
+            held: self.pins.held(),
+            peak: self.pins.peak(),
+            budget: self.pins.budget(),
+            skipped: self.pins.skipped(),
+        }
+    }
+
     fn snapshot(&mut self, f: &mut impl FnMut(&Attributor, Update<'_>)) -> Result<usize> {
         let time = monotonic_ns();
-        let iter = self
-            .task_iter
-            .get_or_init(|| crate::bpf::iter::TaskIter::load().ok());
-        let tasks = census::rescan_tasks(iter.as_ref());
+        let iter = self.task_iter.get_or_init(load_task_iter);
+        let (tasks, source) = match iter.as_ref().map(|it| it.scan()) {
+            Ok(Ok(tasks)) => (tasks, census::Source::Iterator),
+            Ok(Err(e)) => (procfs::scan(Path::new("/proc")), proc_source(e.to_string())),
+            Err(why) => (procfs::scan(Path::new("/proc")), proc_source(why.clone())),
+        };
         let core = &mut self.core;
         self.cap
             .drain_until(time, |item| core.handle(item, &mut *f))?;
         self.cap.recycle(&mut self.core.spare);
         self.core.synthesize(time, &tasks, f);
         self.core.stats.synthesized = self.core.stats.synthesized.max(tasks.len());
+        self.core.stats.scan = Some(source);
         Ok(tasks.len())
     }
 }
@@ -430,7 +540,7 @@ impl Core {
     ) {
         let present: hashbrown::HashSet<u32> = tasks.iter().map(|t| t.tid).collect();
         self.model.end_missing(time, |tid| present.contains(&tid));
-        census::feed(&mut self.model, Path::new("/proc"), time, tasks);
+        self.stats.unreadable = census::feed(&mut self.model, Path::new("/proc"), time, tasks);
         self.hand_on_changes(f);
         for t in tasks {
             self.builder.set_comm(t.tid, &t.comm);
@@ -454,6 +564,10 @@ impl Core {
                     group,
                 },
             );
+            // Unknown links are no namespaces: a reader would take them for the host's.
+            if t.ns.is_unknown() {
+                continue;
+            }
             let ns = head(Body::Namespaces {
                 ns: &t.ns,
                 comm: Some(t.comm.as_str().into()),
@@ -462,6 +576,15 @@ impl Core {
             f(&self.model, Update::Event { event: &ns, group });
         }
     }
+}
+
+/// Loads the task iterator, or says why it cannot run.
+fn load_task_iter() -> Result<crate::bpf::iter::TaskIter, String> {
+    crate::bpf::iter::TaskIter::load().map_err(|e| e.to_string())
+}
+
+fn proc_source(why: String) -> census::Source {
+    census::Source::Proc { why: Some(why) }
 }
 
 /// Hands on a call that made no NAMESPACES record as an "ns_syscall" event.

@@ -466,3 +466,115 @@ fn top_exits_when_its_terminal_goes_away() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// The fixture's event stream `copies` times over, each copy 1 s after the last: a long
+/// recording.
+fn long_ndjson(copies: u64) -> String {
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/unshare-mnt-pid.data");
+    let one = common::nswatch(&["report", "--format", "ndjson", fixture]);
+    // Each line split around its time, to shift it without parsing.
+    let parts: Vec<(&str, u64, &str)> = one
+        .lines()
+        .map(|l| {
+            let at = l.find("\"time_ns\":").unwrap() + "\"time_ns\":".len();
+            let end = at + l[at..].find(|c: char| !c.is_ascii_digit()).unwrap();
+            (&l[..at], l[at..end].parse().unwrap(), &l[end..])
+        })
+        .collect();
+    let mut out = String::with_capacity(one.len() * copies as usize);
+    for i in 0..copies {
+        for (head, t, tail) in &parts {
+            let t = if *t == 0 { 0 } else { t + i * 1_000_000_000 };
+            out.push_str(&format!("{head}{t}{tail}\n"));
+        }
+    }
+    out
+}
+
+#[test]
+fn quitting_a_replay_at_max_speed_mid_read_exits_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("long.ndjson");
+    std::fs::write(&file, long_ndjson(2000)).unwrap();
+    let tmux = Tmux::start(
+        "quitmid",
+        &["top", "--replay", file.to_str().unwrap(), "--speed", "max"],
+        100,
+        24,
+    );
+    let s = tmux.wait_for("the replay under way", Duration::from_secs(20), |s| {
+        s.lines()
+            .next()
+            .is_some_and(|l| l.contains("long.ndjson max") && l.contains('%'))
+    });
+    assert!(!s.contains("(end)"), "the replay ended already:\n{s}");
+    tmux.keys(&["q"]);
+    assert_eq!(tmux.wait_exit(), "0", "{}", tmux.screen());
+    assert!(
+        !tmux.screen().contains("nswatch: quit"),
+        "{}",
+        tmux.screen()
+    );
+}
+
+#[test]
+fn a_replay_shows_a_bad_line_in_its_status_and_stays_up_until_q() {
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/unshare-mnt-pid.data");
+    let good = common::nswatch(&["report", "--format", "ndjson", fixture]);
+    let line_100 = good
+        .split_inclusive('\n')
+        .take(100)
+        .map(str::len)
+        .sum::<usize>();
+    // Invalid UTF-8 in line 101; and, in another file, a line that never ends.
+    let mut bad_utf8 = good.as_bytes().to_vec();
+    bad_utf8.insert(line_100 + 10, 0xff);
+    let mut endless = good.as_bytes().to_vec();
+    endless.extend_from_slice(b"{\"type\":\"fork\",\"a\":");
+    endless.resize(endless.len() + (4 << 20), b'[');
+    let dir = tempfile::tempdir().unwrap();
+    for (name, bytes, want) in [
+        (
+            "bad-utf8.ndjson",
+            bad_utf8,
+            format!(
+                "read stopped: line 101 (offset {line_100:#x}): invalid UTF-8 at offset {:#x}",
+                line_100 + 10
+            ),
+        ),
+        (
+            "endless.ndjson",
+            endless,
+            format!(
+                "read stopped: line {} (offset {:#x}) is longer than 1048576 bytes",
+                good.lines().count() + 1,
+                good.len()
+            ),
+        ),
+    ] {
+        let file = dir.path().join(name);
+        std::fs::write(&file, bytes).unwrap();
+        let tmux = Tmux::start(
+            "badline",
+            &["top", "--replay", file.to_str().unwrap(), "--speed", "max"],
+            140,
+            30,
+        );
+        let s = tmux.wait_for(
+            "the error in the status line",
+            Duration::from_secs(20),
+            |s| s.contains(&want),
+        );
+        // The lines before the bad one were played.
+        let header = s.lines().next().unwrap();
+        assert!(
+            header.contains("(end)") && !header.contains(" 0 tasks"),
+            "{s}"
+        );
+        // Still up a second later, until q.
+        std::thread::sleep(Duration::from_secs(1));
+        assert!(tmux.screen().contains(&want), "{}", tmux.screen());
+        tmux.keys(&["q"]);
+        assert_eq!(tmux.wait_exit(), "0");
+    }
+}

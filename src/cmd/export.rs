@@ -7,9 +7,12 @@ use nswatch::event::JsonReader;
 use nswatch::export::chrome::ChromeTrace;
 use nswatch::export::trace_writer::Sink;
 use nswatch::model::Attributor;
+use nswatch::ndjson::Lines;
+use nswatch::out_file::create_output;
 use nswatch::perf_data::Order;
+use nswatch::text::escape;
 use nswatch::EventBuilder;
-use std::fs::File;
+use std::cell::Cell;
 use std::io;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -30,8 +33,9 @@ pub struct ExportArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "chrome")]
     format: Format,
-    /// Output file (standard output when absent). A file is a complete document after
-    /// every write, even if nswatch is killed.
+    /// Output file (standard output when absent): created 0600, a file already there moved
+    /// to FILE.old, a symbolic link not followed (but to a device, a FIFO or /dev/stdout).
+    /// A file is a complete document after every write, even if nswatch is killed.
     #[arg(short, long)]
     output: Option<PathBuf>,
 }
@@ -45,64 +49,103 @@ pub fn run(args: &ExportArgs) -> Result<()> {
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, Arc::clone(&stop))?;
     }
-    let sink = match &args.output {
+    // A new file (0600, never through a planted link) is rewritten in place to stay a
+    // document; a device, FIFO or the caller's descriptor is a stream, written once.
+    let (sink, fresh) = match &args.output {
         Some(p) => {
-            Sink::File(File::create(p).with_context(|| format!("{}: cannot create", p.display()))?)
+            let o = create_output(p)?;
+            if o.fresh {
+                (Sink::File(o.file), true)
+            } else {
+                (Sink::Stream(Box::new(o.file)), false)
+            }
         }
-        None => Sink::Stream(Box::new(io::stdout())),
+        None => (Sink::Stream(Box::new(io::stdout())), false),
+    };
+    let out_name = args.output.as_ref().map_or_else(
+        || "standard output".to_string(),
+        |p| p.display().to_string(),
+    );
+    // Write errors name the output, not the input; a file cut short says so in it.
+    let out_failed = Cell::new(false);
+    let to_out = |e: io::Error| {
+        out_failed.set(true);
+        let left = if fresh {
+            ": the file ends with the events written before, marked \"nswatchExport\":\"incomplete\""
+        } else {
+            ""
+        };
+        anyhow!("{out_name}: writing the trace: {e}{left}")
     };
     let Format::Chrome = args.format;
-    let mut trace = ChromeTrace::new(sink, &name)?;
+    let mut trace = match ChromeTrace::new(sink, &name) {
+        Ok(t) => t,
+        Err(e) => {
+            if let (true, Some(p)) = (fresh, &args.output) {
+                // Not even the start of the document went out: nothing to keep.
+                let _ = std::fs::remove_file(p);
+            }
+            return Err(anyhow!("{out_name}: writing the start of the trace: {e}"));
+        }
+    };
     let mut model = Attributor::learning();
     let interrupted = || anyhow!("interrupted");
     let result: Result<()> = match input {
         Input::Perf(mut data) => {
             let mut builder = EventBuilder::new();
-            data.for_each(Order::Time, |dec, view| -> Result<()> {
+            let r = data.for_each(Order::Time, |dec, view| -> Result<()> {
                 if stop.load(Ordering::Relaxed) {
                     return Err(interrupted());
                 }
                 if let Some(ev) = builder.decode(dec, view)? {
-                    trace.event(&mut model, &ev)?;
+                    trace.event(&mut model, &ev).map_err(to_out)?;
                 }
                 Ok(())
-            })
-            .map(drop)
+            });
+            super::report::warn_order(&name, &data);
+            r.map(drop)
         }
-        Input::Ndjson(mut lines) => {
+        Input::Ndjson(input) => {
             let mut reader = JsonReader::new();
-            let mut line = String::new();
-            let (mut number, mut offset) = (0u64, 0u64);
+            let mut lines = Lines::new(input);
             loop {
                 if stop.load(Ordering::Relaxed) {
                     break Err(interrupted());
                 }
-                line.clear();
-                let n = lines.read_line(&mut line)?;
-                if n == 0 {
-                    break Ok(());
+                let line = match lines.next_line() {
+                    Ok(Some(line)) => line,
+                    Ok(None) => break Ok(()),
+                    Err(e) => break Err(e.into()),
+                };
+                let (text, number, offset) = (line.text, line.number, line.offset);
+                if text.trim().is_empty() {
+                    continue;
                 }
-                number += 1;
-                if !line.trim().is_empty() {
-                    match reader.read(&line) {
-                        Ok(Some(ev)) => trace.event(&mut model, &ev)?,
-                        // The recording's container_start/rename lines name the groups.
-                        Ok(None) => {
-                            trace.announce(&mut model, &line)?;
-                        }
-                        Err(e) if JsonReader::is_cut_off(&line) => {
-                            eprintln!(
-                                "nswatch: {name}: line {number} (offset {offset:#x}) is cut \
-                                 off at the end of the input, ignored ({e})"
-                            );
-                            break Ok(());
-                        }
-                        Err(e) => {
-                            break Err(anyhow!("at line {number} (offset {offset:#x}): {e}"));
+                match reader.read(text) {
+                    Ok(Some(ev)) => {
+                        if let Err(e) = trace.event(&mut model, &ev) {
+                            break Err(to_out(e));
                         }
                     }
+                    // The recording's container_start/rename lines name the groups.
+                    Ok(None) => {
+                        if let Err(e) = trace.announce(&mut model, text) {
+                            break Err(to_out(e));
+                        }
+                    }
+                    Err(e) if line.is_cut_off() => {
+                        eprintln!(
+                            "nswatch: {}: line {number} (offset {offset:#x}) is cut off at the \
+                             end of the input, ignored ({})",
+                            escape(&name),
+                            escape(&e.to_string())
+                        );
+                        break Ok(());
+                    }
+                    Err(e) => {
+                        break Err(anyhow!("at line {number} (offset {offset:#x}): {e}"));
+                    }
                 }
-                offset += n as u64;
             }
         }
     };
@@ -112,8 +155,13 @@ pub fn run(args: &ExportArgs) -> Result<()> {
         Err(e) if e.to_string() == "interrupted" => "interrupted",
         Err(_) => "input damaged",
     };
+    if out_failed.get() {
+        // Nothing more is written: the file is as the last successful write left it.
+        drop(trace);
+        return result;
+    }
     let closed = trace.finish(&mut model, why);
     result.with_context(|| name.clone())?;
-    closed.context("writing the trace")?;
+    closed.map_err(to_out)?;
     Ok(())
 }

@@ -4,6 +4,7 @@ use anyhow::Result;
 use clap::{Args, ValueEnum};
 use nswatch::census;
 use nswatch::model::tree::{self, GroupNode, Row, Tree};
+use nswatch::text::escape;
 use std::io::{self, Write};
 use std::path::PathBuf;
 
@@ -52,6 +53,7 @@ pub fn run(args: &PsArgs) -> Result<()> {
             census.source
         );
     }
+    say_what_is_unseen(&census);
     let out = tree::build(&census.model, census.host_pid, args.all);
     let stdout = io::stdout();
     let mut w = io::BufWriter::new(stdout.lock());
@@ -66,14 +68,38 @@ pub fn run(args: &PsArgs) -> Result<()> {
     Ok(())
 }
 
+/// Tells on standard error what a user without the right to read every task's namespaces
+/// does not see: `ps` shows the rest, as `lsns` does, and exits 0.
+fn say_what_is_unseen(census: &census::Census) {
+    if census.unreadable > 0 {
+        let iterator = match &census.source {
+            census::Source::Proc { why: Some(w) } => format!("; the BPF task iterator: {w}"),
+            census::Source::Proc { why: None } => "; the BPF task iterator: not asked".into(),
+            census::Source::Iterator => String::new(),
+        };
+        eprintln!(
+            "nswatch ps: {} of {} tasks not readable, left out: their namespaces \
+             (/proc/PID/ns) need root or CAP_SYS_PTRACE{iterator}",
+            census.unreadable, census.tasks
+        );
+    }
+    if census.host_is_own {
+        eprintln!(
+            "nswatch ps: the host's namespaces (pid 1's, pid 2's) are not readable: \
+             \"host\" is nswatch's own namespaces (pid {})",
+            census.host_pid
+        );
+    }
+}
+
 fn write_group(w: &mut impl Write, g: &GroupNode, depth: usize, threads: bool) -> io::Result<()> {
     let pad = "  ".repeat(depth);
-    write!(w, "{pad}{} {}", g.kind, g.name)?;
+    write!(w, "{pad}{} {}", g.kind, escape(&g.name))?;
     if let Some(rt) = &g.runtime {
-        write!(w, "  runtime={rt}")?;
+        write!(w, "  runtime={}", escape(rt))?;
     }
     if let Some(id) = g.runtime_id.as_ref().filter(|id| **id != g.name) {
-        write!(w, " id={id}")?;
+        write!(w, " id={}", escape(id))?;
     }
     for (key, v) in [
         ("image", &g.image),
@@ -81,7 +107,7 @@ fn write_group(w: &mut impl Write, g: &GroupNode, depth: usize, threads: bool) -
         ("pod", &g.pod_name),
     ] {
         if let Some(v) = v {
-            write!(w, " {key}={v}")?;
+            write!(w, " {key}={}", escape(v))?;
         }
     }
     write!(
@@ -99,14 +125,14 @@ fn write_group(w: &mut impl Write, g: &GroupNode, depth: usize, threads: bool) -
     }
     writeln!(w)?;
     if let Some(c) = &g.cgroup {
-        writeln!(w, "{pad}    cgroup {c}")?;
+        writeln!(w, "{pad}    cgroup {}", escape(c))?;
     }
     for p in &g.processes {
         write!(w, "{pad}    {:>7} ", p.pid)?;
         if p.nspid != 0 && p.nspid != p.pid {
             write!(w, "[{}] ", p.nspid)?;
         }
-        write!(w, "{}  {}", p.comm, p.origin)?;
+        write!(w, "{}  {}", escape(&p.comm), p.origin)?;
         if p.threads.len() > 1 {
             if threads {
                 let t: Vec<String> = p.threads.iter().map(u32::to_string).collect();
@@ -130,7 +156,12 @@ fn write_text(w: &mut impl Write, out: &Tree, threads: bool) -> io::Result<()> {
         match row {
             Row::Pod(i) => {
                 let pod = &out.pods[i];
-                writeln!(w, "pod {}  {} containers", pod.id, pod.containers.len())?;
+                writeln!(
+                    w,
+                    "pod {}  {} containers",
+                    escape(&pod.id),
+                    pod.containers.len()
+                )?;
             }
             Row::Group(i) if out.groups[i].kind == "host" => {
                 writeln!(w, "host processes:")?;

@@ -5,14 +5,16 @@ use nswatch::event::{Body, Event, JsonWriter, EVENT_TYPES};
 use nswatch::live::CaptureOptions;
 use nswatch::model::json::{write_change, write_labeled};
 use nswatch::model::{Attributor, GroupId};
-use nswatch::out_file::{AppendFile, DIRECT_WRITE};
+use nswatch::out_file::{create_output, AppendFile, DIRECT_WRITE};
 use nswatch::record::kind_name;
+use nswatch::rotate::{parse_size, Rotation, DEFAULT_KEEP};
 use nswatch::session::{Session, SessionOptions, Update};
 use std::collections::BTreeMap;
 use std::io;
 use std::os::fd::AsFd;
+use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
-use std::process::{Child, Command};
+use std::process::{Child, Command, ExitStatus};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -20,7 +22,9 @@ use std::time::{Duration, Instant};
 /// Arguments of `nswatch record`.
 #[derive(clap::Args)]
 pub struct RecordArgs {
-    /// Write the events to FILE instead of standard output.
+    /// Write the events to FILE instead of standard output: created 0600, a file already
+    /// there moved to FILE.old; a symbolic link is not followed (but to a device, a FIFO or
+    /// one of nswatch's own descriptors, e.g. /dev/stdout).
     #[arg(short = 'o', long, value_name = "FILE")]
     output: Option<PathBuf>,
     /// Stop after this long (e.g. 10, 10s, 500ms, 2m).
@@ -31,6 +35,15 @@ pub struct RecordArgs {
     /// cache and no writeback after, the file's size still exactly the lines written.
     #[arg(long)]
     buffered: bool,
+    /// Rotate the file (`-o`) when it reaches SIZE (e.g. 100M; K, M, G, T are powers of
+    /// 1024): FILE is renamed FILE.1 (FILE.1 to FILE.2, and so on) and a new FILE is
+    /// created, never splitting a line; a file already there is rotated first.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, requires = "output")]
+    rotate_size: Option<u64>,
+    /// How many rotated files --rotate-size keeps (FILE.1, the newest, to FILE.N; the
+    /// oldest beyond them is removed) [default: 5].
+    #[arg(long, value_name = "N", requires = "rotate_size")]
+    rotate_keep: Option<u32>,
     /// Keep only events of these process ids (repeatable).
     #[arg(long = "pid", value_name = "PID")]
     pids: Vec<u32>,
@@ -234,6 +247,14 @@ impl Sink {
 
 /// Runs `nswatch record`.
 pub fn run(args: &RecordArgs) -> Result<()> {
+    let rotation = match (&args.output, args.rotate_size) {
+        (Some(p), Some(size)) => {
+            let r = Rotation::new(p, size, args.rotate_keep.unwrap_or(DEFAULT_KEEP));
+            r.check()?;
+            Some(r)
+        }
+        _ => None,
+    };
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, Arc::clone(&stop))
@@ -281,13 +302,18 @@ pub fn run(args: &RecordArgs) -> Result<()> {
         }
     };
     let capacity = DIRECT_WRITE + (1 << 16);
-    let out = match &args.output {
-        Some(p) => std::fs::File::create(p)
-            .and_then(|f| AppendFile::with_direct(f, capacity, !args.buffered))
-            .with_context(|| format!("creating {}", p.display()))?,
+    let out = match (&args.output, rotation) {
+        // Every error names the file.
+        (Some(_), Some(r)) => AppendFile::rotating(r, capacity, !args.buffered)?,
+        // A new file, 0600, never through a planted link; a device or FIFO as a stream.
+        (Some(p), None) => {
+            let o = create_output(p)?;
+            AppendFile::with_direct(o.file, capacity, o.fresh && !args.buffered)
+                .with_context(|| format!("{}: preparing it for writing", p.display()))?
+        }
         // Standard output's offset may be shared (`(nswatch record; echo) > f`): written
         // buffered, so that the offset moves with the lines.
-        None => io::stdout()
+        (None, _) => io::stdout()
             .as_fd()
             .try_clone_to_owned()
             .map(std::fs::File::from)
@@ -330,6 +356,9 @@ pub fn run(args: &RecordArgs) -> Result<()> {
     // (it may be seen twice, never not at all). What the rings hold from before the scan
     // is written first, so that the stream stays in time order.
     let synthesized = session.bootstrap(|m, u| sink.put(m, u))?;
+    if let Some(w) = session.stats().unreadable_warning() {
+        eprintln!("nswatch: {w}");
+    }
     let mut child: Option<Child> = match args.command.split_first() {
         Some((cmd, rest)) => Some(
             Command::new(cmd)
@@ -370,13 +399,17 @@ pub fn run(args: &RecordArgs) -> Result<()> {
     // What the rings still hold is written, even after an interrupt.
     let flushed = session.finish(|m, u| sink.put(m, u));
     let written = sink.flush();
+    // How the command ended, when it ended on its own: nswatch exits the same way.
+    let mut command_status = None;
     if let Some(c) = child.as_mut() {
         // Interrupted, or the recording failed (a write error, say): the command is not
         // waited for, as perf record does not wait for its workload.
         if stop.load(Ordering::Relaxed) || result.is_err() || written.is_err() {
             let _ = c.kill();
+            let _ = c.wait();
+        } else {
+            command_status = c.wait().ok();
         }
-        let _ = c.wait();
     }
     let stats = session.capture_stats();
     let st = session.stats();
@@ -441,6 +474,27 @@ pub fn run(args: &RecordArgs) -> Result<()> {
         sink.group_events[1],
         sink.group_events[2],
     );
+    if let Some(r) = sink.out.rotation() {
+        eprintln!(
+            "  output rotated {} times (at {} bytes, {} rotated files kept)",
+            r.rotations(),
+            r.size(),
+            r.keep()
+        );
+    }
+    let pins = session.pin_stats();
+    let unheld = if pins.skipped > 0 {
+        format!(
+            "; {} groups not held (open-files limit: raise ulimit -n)",
+            pins.skipped
+        )
+    } else {
+        String::new()
+    };
+    eprintln!(
+        "  namespace files held for live groups: {} now, {} at most (room for {}){unheld}",
+        pins.held, pins.peak, pins.budget
+    );
     eprintln!(
         "  per cpu: {}; wake-ups {}, {} of them with the reorder window cut short (a ring half full); ring resyncs {}{hotplug}",
         per_cpu.join(", "),
@@ -456,5 +510,36 @@ pub fn run(args: &RecordArgs) -> Result<()> {
     flushed?;
     // After a failed run the error was said above; a write that fails only now says so.
     written.with_context(|| format!("writing {where_to}"))?;
+    if let Some(status) = command_status.filter(|s| !s.success()) {
+        // The file is complete and closed before the process ends.
+        drop(sink);
+        drop(session);
+        exit_like(status);
+    }
     Ok(())
+}
+
+/// Ends nswatch as the command it ran ended, as `perf record -- CMD` does: with its exit
+/// code, or killed by the same signal (re-raised with its default action, without a core
+/// dump of nswatch's own), so that a shell or a script sees the command's failure.
+fn exit_like(status: ExitStatus) -> ! {
+    if let Some(sig) = status.signal() {
+        // SAFETY: plain libc calls on this process; the signal's default action ends it.
+        unsafe {
+            let no_core = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            libc::setrlimit(libc::RLIMIT_CORE, &no_core);
+            libc::signal(sig, libc::SIG_DFL);
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, sig);
+            libc::sigprocmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+            libc::raise(sig);
+        }
+        // A signal whose default action does not end a process: the shell's convention.
+        std::process::exit(128 + sig);
+    }
+    std::process::exit(status.code().unwrap_or(1));
 }

@@ -7,10 +7,12 @@ use nswatch::event::{EventReceiver, EventSender, JsonWriter, SentEvent};
 use nswatch::model::json::{write_change, write_labeled, Announcements};
 use nswatch::model::recorded::CgroupNames;
 use nswatch::model::{Attributor, Change, GroupId, EXIT_TAIL_NS};
+use nswatch::ndjson;
 use nswatch::perf_data::split::Consumer;
 use nswatch::perf_data::{FileInfo, Order, PerfData};
 use nswatch::report::{write_groups, Story};
 use nswatch::session::{hand_on, Update};
+use nswatch::text::escape;
 use nswatch::{Body, Event, EventBuilder, Record};
 use std::io::{self, BufRead, BufWriter, Write};
 use std::path::PathBuf;
@@ -72,6 +74,8 @@ pub struct ReportArgs {
     threads: usize,
 }
 
+/// The file's header line, its fields escaped ([`escape`]): they come from the machine
+/// that recorded it.
 fn describe(info: &FileInfo) -> String {
     let f = &info.features;
     let mut parts = vec![if info.pipe { "pipe mode" } else { "file mode" }.to_string()];
@@ -87,7 +91,7 @@ fn describe(info: &FileInfo) -> String {
     if let Some(c) = &f.cmdline {
         parts.push(format!("cmdline: {}", c.join(" ")));
     }
-    parts.join(", ")
+    escape(&parts.join(", ")).into_owned()
 }
 
 /// Writes `ev` labelled with its group, with the group events it caused in the order
@@ -124,6 +128,7 @@ pub fn run(args: &ReportArgs) -> Result<()> {
         let mut out = BufWriter::with_capacity(1 << 16, io::stdout().lock());
         let r = by_container(args, &name, &mut data, order, &mut out);
         out.flush()?;
+        warn_order(&name, &data);
         return r.with_context(|| name);
     }
     if let Format::Json = args.format {
@@ -148,7 +153,15 @@ pub fn run(args: &ReportArgs) -> Result<()> {
         (_, true) => text_split(&name, &mut data, order),
         (_, false) => text(&name, &mut data, order),
     };
+    warn_order(&name, &data);
     result.with_context(|| name)
+}
+
+/// Says once, after the read, how many records went out of time order.
+pub(crate) fn warn_order(name: &str, data: &PerfData) {
+    if let Some(w) = data.order_warning() {
+        eprintln!("nswatch: {name}: {w}");
+    }
 }
 
 /// The model for a file read whole in time order. Ended tasks are kept only for their exit
@@ -285,7 +298,7 @@ fn make_events<'b, 'm>(
 fn text(name: &str, data: &mut PerfData, order: Order) -> Result<()> {
     let mut out = BufWriter::with_capacity(1 << 16, io::stdout().lock());
     if !data.info().pipe {
-        writeln!(out, "# {name}: {}", describe(data.info()))?;
+        writeln!(out, "# {}: {}", escape(name), describe(data.info()))?;
     }
     let mut builder = EventBuilder::new();
     let mut story = Story::new();
@@ -321,7 +334,7 @@ fn text(name: &str, data: &mut PerfData, order: Order) -> Result<()> {
 fn text_split(name: &str, data: &mut PerfData, order: Order) -> Result<()> {
     if !data.info().pipe {
         let mut out = io::stdout().lock();
-        writeln!(out, "# {name}: {}", describe(data.info()))?;
+        writeln!(out, "# {}: {}", escape(name), describe(data.info()))?;
         out.flush()?;
     }
     let tell = |events: Consumer<'_, SentEvent<'_>>| {
@@ -361,7 +374,7 @@ fn finish_text(
     out: &mut impl Write,
 ) -> Result<()> {
     if info.pipe {
-        writeln!(out, "# {name}: {}", describe(info))?;
+        writeln!(out, "# {}: {}", escape(name), describe(info))?;
     }
     // Even after a damaged record, what was read is told, marked as such.
     if r.is_err() {
@@ -378,38 +391,35 @@ fn finish_text(
 
 /// `report` of an NDJSON recording: the text story or the event stream, with the groups
 /// named as the recording's container_start/rename lines announced them.
-fn from_ndjson(args: &ReportArgs, name: &str, mut input: Box<dyn BufRead>) -> Result<()> {
+fn from_ndjson(args: &ReportArgs, name: &str, input: Box<dyn BufRead>) -> Result<()> {
     if args.by.is_some() {
         anyhow::bail!("--by container reads a perf.data file (NDJSON keeps no samples' stacks)");
     }
     let mut reader = JsonReader::new();
-    let mut line = String::new();
-    let (mut number, mut offset) = (0u64, 0u64);
+    let mut input = ndjson::Lines::new(input);
     // Each line in turn; a line cut off at the end (a recording killed mid-write) ends
     // the input, as in `export`.
     let mut each = |f: &mut dyn FnMut(Option<&Event<'_>>, &str) -> Result<()>| -> Result<()> {
-        loop {
-            line.clear();
-            let n = input.read_line(&mut line)?;
-            if n == 0 {
-                return Ok(());
+        while let Some(line) = input.next_line()? {
+            let (text, number, offset) = (line.text, line.number, line.offset);
+            if text.trim().is_empty() {
+                continue;
             }
-            number += 1;
-            if !line.trim().is_empty() {
-                match reader.read(&line) {
-                    Ok(ev) => f(ev.as_ref(), &line)?,
-                    Err(e) if JsonReader::is_cut_off(&line) => {
-                        eprintln!(
-                            "nswatch: {name}: line {number} (offset {offset:#x}) is cut off \
-                             at the end of the input, ignored ({e})"
-                        );
-                        return Ok(());
-                    }
-                    Err(e) => anyhow::bail!("at line {number} (offset {offset:#x}): {e}"),
+            match reader.read(text) {
+                Ok(ev) => f(ev.as_ref(), text)?,
+                Err(e) if line.is_cut_off() => {
+                    eprintln!(
+                        "nswatch: {}: line {number} (offset {offset:#x}) is cut off at the end \
+                         of the input, ignored ({})",
+                        escape(name),
+                        escape(&e.to_string())
+                    );
+                    return Ok(());
                 }
+                Err(e) => anyhow::bail!("at line {number} (offset {offset:#x}): {e}"),
             }
-            offset += n as u64;
         }
+        Ok(())
     };
     match args.format {
         Format::Json => {
@@ -432,7 +442,7 @@ fn from_ndjson(args: &ReportArgs, name: &str, mut input: Box<dyn BufRead>) -> Re
         }
         Format::Text => {
             let mut out = BufWriter::with_capacity(1 << 16, io::stdout().lock());
-            writeln!(out, "# {name}: NDJSON events")?;
+            writeln!(out, "# {}: NDJSON events", escape(name))?;
             let mut story = Story::new();
             let mut model = file_model();
             let mut names = Announcements::new();
@@ -576,11 +586,15 @@ fn by_container(
     });
     if let Err(e) = &r {
         // What was counted before the damage is still shown, marked as such.
-        eprintln!("nswatch: {name}: incomplete, the input is damaged: {e:#}");
+        eprintln!(
+            "nswatch: {}: incomplete, the input is damaged: {}",
+            escape(name),
+            escape(&format!("{e:#}"))
+        );
     }
     if args.folded {
         for (stack, n) in profile.folded() {
-            writeln!(out, "{stack} {n}")?;
+            writeln!(out, "{} {n}", escape(stack))?;
         }
         return r.map(drop);
     }
@@ -627,7 +641,7 @@ fn by_container(
             writeln!(out, "{v:#}")?;
         }
         Format::Text => {
-            writeln!(out, "# {name}: {}", describe(&info))?;
+            writeln!(out, "# {}: {}", escape(name), describe(&info))?;
             writeln!(
                 out,
                 "# {total} samples, period {}, {} groups{}",
@@ -661,10 +675,10 @@ fn by_container(
                     pct(row.samples),
                     row.samples,
                     row.period,
-                    gi.label,
+                    escape(&gi.label),
                     gi.kind,
-                    who,
-                    comms.join(", ")
+                    escape(&who),
+                    escape(&comms.join(", "))
                 )?;
             }
         }

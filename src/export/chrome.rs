@@ -11,6 +11,10 @@
 //! Slices are written when they end, so events are not in time order; the format does not
 //! require it. A track's "pid" is its group id plus one (pid 0 is the idle task's in many
 //! viewers); its threads keep their host tids.
+//!
+//! After the array, `"nswatchExport"` says `"complete"` once the whole input was written,
+//! and `"incomplete"` while the export runs and after it stopped early (interrupted, a
+//! damaged input, a write that failed, a kill).
 
 use crate::event::{push_str, push_u64, Body, Event};
 use crate::export::trace_writer::{Sink, TraceWriter};
@@ -79,6 +83,13 @@ pub fn track_name(g: &Group) -> String {
     format!("{} ({what})", g.display_name())
 }
 
+/// The end of the document until it is finished (after every write, and what a killed or
+/// failed export leaves): a reader can tell a trace cut short from a whole one.
+const INCOMPLETE: &[u8] = b"\n],\"nswatchExport\":\"incomplete\"}\n";
+
+/// The end of a document written to the end of its input.
+const COMPLETE: &[u8] = b"\n],\"nswatchExport\":\"complete\"}\n";
+
 fn track(g: GroupId) -> u64 {
     u64::from(g.0) + 1
 }
@@ -93,7 +104,7 @@ impl ChromeTrace {
         push_str(&mut head, source);
         head.extend_from_slice(b"},\"traceEvents\":[");
         Ok(ChromeTrace {
-            w: TraceWriter::new(sink, &head, b"\n]}\n")?,
+            w: TraceWriter::new(sink, &head, INCOMPLETE, COMPLETE)?,
             stays: HashMap::new(),
             named: HashSet::new(),
             names: Announcements::new(),
@@ -473,7 +484,8 @@ impl ChromeTrace {
 
     /// Ends every open stay at the last time seen (`why`: "end of trace", or why the input
     /// stopped early), writes the ends of the groups left without a task, and closes the
-    /// document.
+    /// document: `"nswatchExport":"complete"` at the end of the trace, `"incomplete"`
+    /// otherwise.
     pub fn finish(mut self, model: &mut Attributor, why: &str) -> io::Result<()> {
         model.finish();
         let changes: Vec<_> = model.take_changes().collect();
@@ -484,7 +496,11 @@ impl ChromeTrace {
         for tid in tids {
             self.close(tid, end, why)?;
         }
-        self.w.finish()
+        if why == "end of trace" {
+            self.w.finish()
+        } else {
+            self.w.finish_incomplete()
+        }
     }
 }
 

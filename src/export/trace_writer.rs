@@ -32,6 +32,14 @@
 //!
 //! A stream (pipe, terminal) cannot be rewritten; the brackets are written by
 //! [`TraceWriter::finish`], or on drop when an error or a signal ends the export early.
+//!
+//! **Complete or not.** The closing text written after each write (`tail`) says the
+//! document is incomplete; [`TraceWriter::finish`] replaces it with one that says it is
+//! complete (`done_tail`, no longer, written over it in place and then cut to its length,
+//! so that it needs no new block on a full disk). A write that fails (a full disk) cuts
+//! the file back to what the last successful write left, the closing text rewritten over
+//! the same bytes, and no further write is made: the file is then a well-formed document
+//! of the elements written before, marked incomplete, and the error is returned.
 
 use crate::out_file::{direct_refused, set_direct, try_direct, DirectAppender, DIRECT_WRITE};
 use std::fs::File;
@@ -67,6 +75,8 @@ pub struct TraceWriter {
     buf: Vec<u8>,
     flush_at: usize,
     tail: &'static [u8],
+    /// What [`TraceWriter::finish`] ends the document with instead of `tail`.
+    done_tail: &'static [u8],
     /// Where the next bytes go in a file (the tail is written after them each flush);
     /// the logical end of a directly written file.
     pos: u64,
@@ -74,22 +84,35 @@ pub struct TraceWriter {
     /// Where each element buffered in `buf` ends (buffered writes only).
     ends: Vec<usize>,
     done: bool,
+    /// A write failed: the file was cut back to its last complete state, and nothing more
+    /// is written.
+    failed: bool,
+    /// The head is on disk (with the tail after it): the file is a document.
+    started: bool,
 }
 
 impl TraceWriter {
     /// Starts a document: `head` must open the array (end with `[`), `tail` close it and
-    /// whatever encloses it (e.g. `]}`). A file is emptied first and written directly
-    /// where its file system allows it (see the module documentation).
-    pub fn new(sink: Sink, head: &[u8], tail: &'static [u8]) -> io::Result<TraceWriter> {
-        TraceWriter::start(sink, head, tail, true)
+    /// whatever encloses it (e.g. `]}`), saying that the document is incomplete;
+    /// `done_tail` (no longer than `tail`) closes it in [`TraceWriter::finish`]. A file is
+    /// emptied first and written directly where its file system allows it (see the module
+    /// documentation).
+    pub fn new(
+        sink: Sink,
+        head: &[u8],
+        tail: &'static [u8],
+        done_tail: &'static [u8],
+    ) -> io::Result<TraceWriter> {
+        TraceWriter::start(sink, head, (tail, done_tail), true)
     }
 
     fn start(
         sink: Sink,
         head: &[u8],
-        tail: &'static [u8],
+        (tail, done_tail): (&'static [u8], &'static [u8]),
         direct: bool,
     ) -> io::Result<TraceWriter> {
+        assert!(done_tail.len() <= tail.len());
         let mut mode = Mode::Paged;
         if let Sink::File(f) = &sink {
             f.set_len(0)?;
@@ -112,13 +135,17 @@ impl TraceWriter {
             buf: Vec::with_capacity(buf_capacity),
             flush_at,
             tail,
+            done_tail,
             pos: 0,
             elements: 0,
             ends: Vec::new(),
             done: false,
+            failed: false,
+            started: false,
         };
         w.buffer().extend_from_slice(head);
         w.flush()?;
+        w.started = true;
         Ok(w)
     }
 
@@ -168,8 +195,48 @@ impl TraceWriter {
         matches!(self.mode, Mode::Direct(_))
     }
 
-    /// Writes what is buffered (and, to a file, the closing brackets after it).
+    /// Writes what is buffered (and, to a file, the closing brackets after it). After an
+    /// error, the file is as the last successful flush left it, and every later call
+    /// fails.
     pub fn flush(&mut self) -> io::Result<()> {
+        if self.failed {
+            return Err(io::Error::other("an earlier write failed"));
+        }
+        let written = self.write_out();
+        if let Err(e) = written {
+            self.failed = true;
+            self.done = true;
+            return Err(self.cut_back(e));
+        }
+        Ok(())
+    }
+
+    /// After a failed write: a file is cut back to what the last successful write left
+    /// (its bytes up to `pos`, then `tail` over the bytes the tail had there already),
+    /// or emptied when not even the head went out. Returns `e`, or says what failed
+    /// besides.
+    fn cut_back(&mut self, e: io::Error) -> io::Error {
+        let Sink::File(f) = &self.sink else {
+            return e;
+        };
+        set_direct(f, false);
+        let cut = if self.started {
+            let end = self.pos + self.tail.len() as u64;
+            f.set_len(end)
+                .and_then(|()| f.write_all_at(self.tail, self.pos))
+        } else {
+            f.set_len(0)
+        };
+        match cut {
+            Ok(()) => e,
+            Err(c) => io::Error::new(
+                e.kind(),
+                format!("{e}; closing the document after the last write failed too: {c}"),
+            ),
+        }
+    }
+
+    fn write_out(&mut self) -> io::Result<()> {
         match &mut self.sink {
             Sink::File(f) => {
                 if let Mode::Direct(d) = &mut self.mode {
@@ -205,25 +272,46 @@ impl TraceWriter {
         Ok(())
     }
 
-    /// Ends the document.
+    /// Ends the document, marked complete (`done_tail`).
     pub fn finish(mut self) -> io::Result<()> {
-        self.close()
+        self.close(true)
     }
 
-    fn close(&mut self) -> io::Result<()> {
+    /// Ends the document as it stands, marked incomplete (`tail`): what is buffered is
+    /// written.
+    pub fn finish_incomplete(mut self) -> io::Result<()> {
+        self.close(false)
+    }
+
+    /// An error when a write failed before (already returned once).
+    fn close(&mut self, complete: bool) -> io::Result<()> {
+        if self.failed {
+            return Err(io::Error::other("an earlier write failed"));
+        }
         if self.done {
             return Ok(());
         }
-        self.done = true;
         self.flush()?;
-        match &mut self.sink {
-            // Direct writes left spaces to the block's end: the document ends at its tail.
-            Sink::File(f) => f.set_len(self.pos + self.tail.len() as u64),
-            Sink::Stream(w) => {
-                w.write_all(self.tail)?;
-                w.flush()
+        self.done = true;
+        let tail = if complete { self.done_tail } else { self.tail };
+        let closed = match &mut self.sink {
+            // The tail is on disk after `pos`: the last one is written over it, padded to
+            // its length (JSON allows whitespace at the end), then the file cut to it.
+            // Direct writes left spaces to the block's end, cut off as well.
+            Sink::File(f) => {
+                set_direct(f, false);
+                let mut last = tail.to_vec();
+                last.resize(self.tail.len(), b' ');
+                f.write_all_at(&last, self.pos)
+                    .and_then(|()| f.set_len(self.pos + tail.len() as u64))
             }
+            Sink::Stream(w) => w.write_all(tail).and_then(|()| w.flush()),
+        };
+        if let Err(e) = closed {
+            self.failed = true;
+            return Err(self.cut_back(e));
         }
+        Ok(())
     }
 }
 
@@ -267,9 +355,10 @@ fn pieces(len: usize, ends: &[usize], mut pos: u64, tail: usize) -> Vec<(usize, 
 }
 
 impl Drop for TraceWriter {
-    /// An export cut short by an error still ends with a closed array and object.
+    /// An export cut short by an error still ends with a closed array and object, marked
+    /// incomplete.
     fn drop(&mut self) {
-        let _ = self.close();
+        let _ = self.close(false);
     }
 }
 
@@ -284,7 +373,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.json");
         let file = File::create(&path).unwrap();
-        let mut w = TraceWriter::start(Sink::File(file), b"{\"a\":[", b"\n]}\n", direct).unwrap();
+        let mut w = TraceWriter::start(
+            Sink::File(file),
+            b"{\"a\":[",
+            (b"\n]}\n", b"\n]}\n"),
+            direct,
+        )
+        .unwrap();
         if direct && direct_is_whole(&File::open(dir.path()).unwrap()) {
             assert!(w.is_direct(), "ext4, XFS and btrfs take direct writes");
         }
@@ -338,8 +433,13 @@ mod tests {
         // within one; each flush rewrites the partial block it starts in.
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.json");
-        let mut w =
-            TraceWriter::start(Sink::File(File::create(&path).unwrap()), b"[", b"]", true).unwrap();
+        let mut w = TraceWriter::start(
+            Sink::File(File::create(&path).unwrap()),
+            b"[",
+            (b"]", b"]"),
+            true,
+        )
+        .unwrap();
         let mut want = Vec::new();
         for i in 0..3_000usize {
             let s = "x".repeat(i * 7 % 5_000);
@@ -405,8 +505,13 @@ mod tests {
         }
         let out = Shared::default();
         {
-            let mut w =
-                TraceWriter::new(Sink::Stream(Box::new(out.clone())), b"{\"a\":[", b"]}").unwrap();
+            let mut w = TraceWriter::new(
+                Sink::Stream(Box::new(out.clone())),
+                b"{\"a\":[",
+                b"]}",
+                b"]}",
+            )
+            .unwrap();
             w.element(|b| b.extend_from_slice(b"1")).unwrap();
             w.element(|b| b.extend_from_slice(b"{}")).unwrap();
         }

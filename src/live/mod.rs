@@ -17,6 +17,7 @@
 //! input: its items are keyed by their own time and handed out in order with the records.
 
 pub mod open;
+pub mod pins;
 pub mod ring;
 
 use crate::bpf::Cause;

@@ -102,7 +102,8 @@ pub fn side_band_decoder_attr() -> Attr {
 /// Why live capture cannot start, said so that the user knows what to change.
 #[derive(Debug)]
 pub enum OpenError {
-    /// Not permitted: not root and no CAP_PERFMON (or CAP_SYS_ADMIN).
+    /// Not permitted: not root and no CAP_PERFMON (or CAP_SYS_ADMIN). perf_event_open
+    /// refuses `attr.namespaces` without them whatever perf_event_paranoid is.
     NotPermitted {
         /// /proc/sys/kernel/perf_event_paranoid, if readable.
         paranoid: Option<i32>,
@@ -144,9 +145,10 @@ impl fmt::Display for OpenError {
         match self {
             OpenError::NotPermitted { paranoid, err } => write!(
                 f,
-                "perf_event_open: {err}: system-wide tracing needs root or CAP_PERFMON \
-                 (CAP_SYS_ADMIN before Linux 5.8); kernel.perf_event_paranoid is {} \
-                 (0 or -1 lets unprivileged users trace the whole system)",
+                "perf_event_open: {err}: namespace records need root or CAP_PERFMON \
+                 (CAP_SYS_ADMIN before Linux 5.8) at any kernel.perf_event_paranoid \
+                 (here kernel.perf_event_paranoid is {}; lowering it does not help); run as \
+                 root, or give the binary the capabilities: setcap cap_perfmon,cap_bpf+ep PATH",
                 paranoid.map_or("unreadable".to_string(), |p| p.to_string())
             ),
             OpenError::TooManyFiles(err) => write!(

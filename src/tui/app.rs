@@ -854,27 +854,61 @@ impl App {
         })
     }
 
-    /// Writes [`App::export_json`] to a new file in the export directory.
+    /// Writes [`App::export_json`] to a new file in the export directory: created with
+    /// `O_EXCL | O_NOFOLLOW` (a name taken, a link planted there included, moves on to the
+    /// next name), mode 0600; removed again if the write fails.
     pub fn export(&self) -> std::io::Result<PathBuf> {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default();
-        let path = unique(
+        let text = serde_json::to_string_pretty(&self.export_json())? + "\n";
+        let (path, mut file) = create_unique(
             &self.export_dir,
             &format!("nswatch-top-{}.{:03}", now.as_secs(), now.subsec_millis()),
-        );
-        let text = serde_json::to_string_pretty(&self.export_json())?;
-        std::fs::write(&path, text + "\n")?;
+        )?;
+        if let Err(e) = std::io::Write::write_all(&mut file, text.as_bytes()) {
+            let _ = std::fs::remove_file(&path);
+            return Err(std::io::Error::new(
+                e.kind(),
+                format!("{}: writing: {e}", path.display()),
+            ));
+        }
         Ok(std::fs::canonicalize(&path).unwrap_or(path))
     }
 }
 
-fn unique(dir: &Path, stem: &str) -> PathBuf {
-    let mut p = dir.join(format!("{stem}.json"));
-    let mut n = 1;
-    while p.exists() {
-        p = dir.join(format!("{stem}-{n}.json"));
-        n += 1;
+/// Creates `dir/stem.json`, or `dir/stem-N.json` for the first N free: whatever is at a
+/// name, a dangling link too, is left alone and the next one tried.
+fn create_unique(dir: &Path, stem: &str) -> std::io::Result<(PathBuf, std::fs::File)> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    for n in 0..10_000 {
+        let p = match n {
+            0 => dir.join(format!("{stem}.json")),
+            n => dir.join(format!("{stem}-{n}.json")),
+        };
+        let created = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&p);
+        match created {
+            Ok(f) => {
+                // 0600 whatever the umask: the export lists the machine's tasks.
+                f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+                return Ok((p, f));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => {
+                return Err(std::io::Error::new(
+                    e.kind(),
+                    format!("{}: creating: {e}", p.display()),
+                ))
+            }
+        }
     }
-    p
+    Err(std::io::Error::new(
+        std::io::ErrorKind::AlreadyExists,
+        format!("{}: no free name for {stem}.json", dir.display()),
+    ))
 }

@@ -128,10 +128,12 @@ impl Rates {
             self.second_ns = now_ns;
             return false;
         }
-        if now_ns < self.second_ns + SECOND {
+        // Subtracted, not added: a recording's time can be anything up to u64::MAX.
+        let elapsed = now_ns.saturating_sub(self.second_ns);
+        if elapsed < SECOND {
             return false;
         }
-        let seconds = (now_ns - self.second_ns) / SECOND;
+        let seconds = elapsed / SECOND;
         // A long gap (replay of a sparse file, a paused clock) is at most a history of
         // zeros; rolling more changes nothing.
         for _ in 0..seconds.min(HISTORY as u64 + 1) {
@@ -154,6 +156,18 @@ impl Rates {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_up_to_the_largest_close_seconds_without_overflow() {
+        let mut r = Rates::default();
+        r.advance(u64::MAX - SECOND / 2);
+        r.add(None, Metric::Fork);
+        assert!(!r.advance(u64::MAX));
+        let mut r = Rates::default();
+        r.advance(1);
+        assert!(r.advance(u64::MAX));
+        assert!(!r.advance(u64::MAX));
+    }
 
     #[test]
     fn seconds_close_into_rates_and_history() {

@@ -10,6 +10,7 @@ use crate::event::{EventBuilder, JsonReader};
 use crate::live::monotonic_ns;
 use crate::model::json::Announcements;
 use crate::model::Attributor;
+use crate::ndjson::Lines;
 use crate::session::{Session, SessionOptions};
 use crate::tui::app::{App, Source};
 use crate::tui::ui;
@@ -18,7 +19,7 @@ use anyhow::{Context, Result};
 use crossterm::event::{self as term_event, Event as TermEvent};
 use ratatui::DefaultTerminal;
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
+use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -431,39 +432,38 @@ pub fn run_replay(opts: ReplayOptions) -> Result<()> {
             })
             .map(drop)
         }
-        None => {
+        // A `?` inside returns from the closure, not from `run_replay`: every error of the
+        // reading, a quit included, ends in `r`.
+        None => (|| -> Result<()> {
             let size = file.metadata().map_or(0, |m| m.len());
             file.seek(SeekFrom::Start(0))?;
-            let mut lines = BufReader::with_capacity(1 << 16, file);
+            let mut lines = Lines::new(BufReader::with_capacity(1 << 16, &mut file));
             let mut reader = JsonReader::new();
-            let (mut line, mut number, mut read) = (String::new(), 0u64, 0u64);
-            loop {
-                line.clear();
-                let n = lines.read_line(&mut line)?;
-                if n == 0 {
-                    break Ok(());
-                }
-                number += 1;
-                read += n as u64;
+            while let Some(line) = lines.next_line()? {
+                let read = line.offset + line.text.len() as u64;
                 if size > 0 {
                     player.app.stats.progress_pct = Some(read as f64 * 100.0 / size as f64);
                 }
-                if line.trim().is_empty() {
+                if line.text.trim().is_empty() {
                     continue;
                 }
-                match reader.read(&line) {
+                match reader.read(line.text) {
                     Ok(Some(ev)) => play(&mut player, &mut model, &mut names, &ev)?,
-                    Ok(None) => player.app.announce(&mut model, &mut names, &line),
-                    Err(_) if JsonReader::is_cut_off(&line) => {
+                    Ok(None) => player.app.announce(&mut model, &mut names, line.text),
+                    Err(_) if line.is_cut_off() => {
                         player.app.status = Some(format!(
-                            "line {number} is cut off at the end of the file, ignored"
+                            "line {} is cut off at the end of the file, ignored",
+                            line.number
                         ));
-                        break Ok(());
+                        break;
                     }
-                    Err(e) => break Err(anyhow::anyhow!("line {number}: {e}")),
+                    Err(e) => {
+                        anyhow::bail!("line {} (offset {:#x}): {e}", line.number, line.offset)
+                    }
                 }
             }
-        }
+            Ok(())
+        })(),
     };
     match r {
         Err(e) if e.is::<Quit>() => return Ok(()),
