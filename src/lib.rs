@@ -16,6 +16,8 @@ pub mod event;
 pub mod export;
 pub mod live;
 mod live_naming;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 pub mod model;
 pub mod ndjson;
 pub mod nsset;

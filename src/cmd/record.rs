@@ -69,6 +69,16 @@ pub struct RecordArgs {
     /// flags, target, result).
     #[arg(long)]
     no_bpf: bool,
+    /// Serve Prometheus metrics on ADDR at /metrics while recording: a port alone listens
+    /// on loopback (9464 is 127.0.0.1:9464), an address with its port there (0.0.0.0:9464:
+    /// every interface). With --quiet, the metrics alone.
+    #[cfg(feature = "metrics")]
+    #[arg(long, value_name = "ADDR", value_parser = nswatch::metrics::parse_addr)]
+    metrics: Option<std::net::SocketAddr>,
+    /// How long a group that ended stays in the metrics (e.g. 5m, 30s).
+    #[cfg(feature = "metrics")]
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration, requires = "metrics")]
+    metrics_retention: Duration,
     /// Trace the whole machine while this command runs, and stop when it exits.
     #[arg(last = true, value_name = "COMMAND")]
     command: Vec<String>,
@@ -162,10 +172,17 @@ struct Sink {
     /// next one ([`Sink::flush_due`]).
     last_commit: Instant,
     commit_every: Duration,
+    /// The counts `--metrics` serves: of every update, whatever the filter.
+    #[cfg(feature = "metrics")]
+    metrics: Option<nswatch::metrics::Counts>,
 }
 
 impl Sink {
     fn put(&mut self, model: &Attributor, update: Update<'_>) {
+        #[cfg(feature = "metrics")]
+        if let Some(m) = self.metrics.as_mut() {
+            m.put(model, &update);
+        }
         match update {
             Update::Event { event, .. } if !self.filter.keep(model, event) => return,
             Update::Event { event, group } => {
@@ -259,6 +276,12 @@ pub fn run(args: &RecordArgs) -> Result<()> {
         bpf: !args.no_bpf,
         ..Default::default()
     };
+    // A bad --metrics address fails before anything starts.
+    #[cfg(feature = "metrics")]
+    let metrics = args
+        .metrics
+        .map(nswatch::metrics::Server::start)
+        .transpose()?;
     let mut session = Session::start(opts)?;
     // `record` labels each event with its task's group at that moment, in time order, and
     // never asks about the past: it keeps no history and no ended tasks. (With the 5 s a
@@ -318,6 +341,11 @@ pub fn run(args: &RecordArgs) -> Result<()> {
         last_commit: Instant::now(),
         // Under a quarter of --latency between writes is a storm's pace.
         commit_every: args.latency / 4,
+        #[cfg(feature = "metrics")]
+        metrics: metrics.as_ref().map(|m| {
+            eprintln!("nswatch: metrics at http://{}/metrics", m.addr());
+            m.counts(args.metrics_retention)
+        }),
     };
     let where_to = args.output.as_ref().map_or_else(
         || "standard output".to_string(),
@@ -359,6 +387,10 @@ pub fn run(args: &RecordArgs) -> Result<()> {
         });
         if let Err(e) = session.poll(wait, |m, u| sink.put(m, u)) {
             break Err(e);
+        }
+        #[cfg(feature = "metrics")]
+        if let Some(m) = sink.metrics.as_mut() {
+            m.after_poll(&session);
         }
         if let Err(e) = sink.flush_due() {
             break Err(anyhow::Error::from(e).context(format!("writing {where_to}")));
