@@ -6,9 +6,13 @@
 //! process at the sample's time (the old image's until exec's new mappings replace them).
 //! Files are read once and their symbols cached; a file that
 //! cannot be read or parsed is remembered as such, so it costs one attempt.
+//!
+//! Names are demangled as perf prints them ([`demangle`]): Rust paths without their hash,
+//! C++ names with their parameter types.
 
 use crate::record::{Mmap, Record};
 use hashbrown::HashMap;
+use std::borrow::Cow;
 use std::rc::Rc;
 
 /// perf's callchain context markers (PERF_CONTEXT_HV, KERNEL, USER, GUEST…) are the values
@@ -20,6 +24,39 @@ const PERF_CONTEXT_USER: u64 = (-512i64) as u64;
 /// Addresses from here up are kernel text on x86_64 and arm64, for callchains that carry
 /// no context marker.
 const KERNEL_START: u64 = 0xffff_8000_0000_0000;
+
+/// The name perf prints for symbol `name`: a Rust symbol (legacy `_ZN…17h<hash>E` or v0
+/// `_R…`) as its path without the hash (`nswatch::perf_data::read_exact_or_eof`), a C++ one
+/// without its parameter and return types (`ns::f` for `ns::f(int)`, as `perf report` and
+/// `perf script` print it unless asked for more with `-v`), anything else as it is.
+///
+/// ```
+/// use nswatch::symbols::demangle;
+/// assert_eq!(demangle("_ZN7nswatch9perf_data17read_exact_or_eof17h0123456789abcdefE"),
+///            "nswatch::perf_data::read_exact_or_eof");
+/// assert_eq!(demangle("_ZN2ns1fEi"), "ns::f");
+/// assert_eq!(demangle("main"), "main");
+/// ```
+pub fn demangle(name: &str) -> Cow<'_, str> {
+    if !name.starts_with("_Z") && !name.starts_with("_R") && !name.starts_with("__Z") {
+        return Cow::Borrowed(name);
+    }
+    if let Ok(d) = rustc_demangle::try_demangle(name) {
+        // A legacy Rust symbol is also a valid C++ name: it is Rust when its last element
+        // is the hash, which the alternate form leaves out.
+        let short = format!("{d:#}");
+        if name.starts_with("_R") || short != d.to_string() {
+            return Cow::Owned(short);
+        }
+    }
+    let plain = cpp_demangle::DemangleOptions::new()
+        .no_params()
+        .no_return_type();
+    match cpp_demangle::Symbol::new(name).map(|s| s.demangle_with_options(&plain)) {
+        Ok(Ok(d)) => Cow::Owned(d),
+        _ => Cow::Borrowed(name),
+    }
+}
 
 /// Symbols of one ELF file, addresses in the file's own (link-time) address space.
 #[derive(Debug, Default)]
@@ -45,7 +82,7 @@ impl ElfSymbols {
             .collect();
         fn take<'d, S: ObjectSymbol<'d>>(it: impl Iterator<Item = S>) -> Vec<(u64, u64, Box<str>)> {
             it.filter(|s| s.kind() == SymbolKind::Text && s.is_definition() && s.address() != 0)
-                .filter_map(|s| Some((s.address(), s.size(), s.name().ok()?.into())))
+                .filter_map(|s| Some((s.address(), s.size(), demangle(s.name().ok()?).into())))
                 .collect()
         }
         let mut syms = take(file.symbols());
@@ -387,6 +424,48 @@ mod tests {
         panic!("{containing:#x} is not mapped");
     }
 
+    #[inline(never)]
+    fn rust_marker() -> u64 {
+        std::hint::black_box(7)
+    }
+
+    #[test]
+    fn rust_and_cpp_names_are_demangled_as_perf_prints_them() {
+        // Legacy Rust: the hash goes; v0: the crate disambiguator goes.
+        assert_eq!(
+            demangle("_ZN7nswatch9perf_data17read_exact_or_eof17h6f1e2d3c4b5a6978E"),
+            "nswatch::perf_data::read_exact_or_eof"
+        );
+        assert_eq!(
+            demangle("_ZN4core3ptr85drop_in_place$LT$std..rt..lang_start$LT$$LP$$RP$$GT$..$u7b$$u7b$closure$u7d$$u7d$$GT$17h0123456789abcdefE"),
+            "core::ptr::drop_in_place<std::rt::lang_start<()>::{{closure}}>"
+        );
+        assert_eq!(demangle("_RNvCs1234_7nswatch4main"), "nswatch::main");
+        // C++ as perf prints it by default: without parameter and return types.
+        assert_eq!(demangle("_ZN2ns1fEi"), "ns::f");
+        assert_eq!(demangle("_Z4spinv"), "spin");
+        assert_eq!(
+            demangle("_ZNSt6vectorIiSaIiEE9push_backERKi"),
+            "std::vector<int, std::allocator<int> >::push_back"
+        );
+        assert_eq!(demangle("_ZN2ns5KlassC2Ev"), "ns::Klass::Klass");
+        assert_eq!(demangle("_Z3maxIiET_S0_S0_"), "max<int>");
+        // A `_ZN…E` name whose last element is no hash is C++, not Rust.
+        assert_eq!(demangle("_ZN3foo3barE"), "foo::bar");
+        // C names, and what neither demangler reads, stay as they are.
+        assert_eq!(demangle("main"), "main");
+        assert_eq!(demangle("_Zgarbage"), "_Zgarbage");
+        assert_eq!(demangle("_start"), "_start");
+    }
+
+    #[test]
+    fn a_rust_function_of_this_test_binary_is_named_by_its_path() {
+        let ip = rust_marker as *const () as u64 + 1;
+        let mut s = Symbolizer::new();
+        s.observe(&Record::Mmap(self_mapping(ip)));
+        assert_eq!(s.user_frame(7, ip), "nswatch::symbols::tests::rust_marker");
+    }
+
     #[test]
     fn a_function_of_this_test_binary_resolves_through_its_mapping() {
         let ip = nswatch_symbols_test_marker as *const () as u64 + 3;
@@ -485,6 +564,36 @@ mod tests {
         let mut out = Vec::new();
         s.frames(3, &[PERF_CONTEXT_USER, ip, ip + 1, 0x10], &mut out);
         assert_eq!(out, ["nswatch_beta", "nswatch_beta", "[unknown]"]);
+    }
+
+    #[test]
+    fn a_cpp_object_built_with_gxx_has_its_names_demangled() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("lib.cc");
+        std::fs::write(
+            &src,
+            "namespace ns { struct Klass { int v; __attribute__((noinline)) int get(int x) const; };\n\
+             int Klass::get(int x) const { return v + x; }\n\
+             __attribute__((noinline)) long f(int x) { Klass k{x}; return k.get(x); } }\n",
+        )
+        .unwrap();
+        let so = dir.path().join("libcxx.so");
+        let ok = std::process::Command::new("g++")
+            .args(["-shared", "-fPIC", "-O1", "-o"])
+            .arg(&so)
+            .arg(&src)
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        if !ok {
+            eprintln!("skipped: no working g++ (the demangling itself is tested on strings)");
+            return;
+        }
+        let elf = ElfSymbols::open(&so).unwrap();
+        let names: Vec<&str> = elf.syms.iter().map(|s| &*s.2).collect();
+        assert!(names.contains(&"ns::f"), "{names:?}");
+        assert!(names.contains(&"ns::Klass::get"), "{names:?}");
+        assert!(!names.iter().any(|n| n.starts_with("_ZN2ns")), "{names:?}");
     }
 
     #[test]
