@@ -10,10 +10,13 @@
 //! Names are demangled as perf prints them ([`demangle`]): Rust paths without their hash,
 //! C++ names with their parameter types.
 
+pub use crate::record::BuildId;
 use crate::record::{Mmap, Record};
 use hashbrown::HashMap;
 use std::borrow::Cow;
-use std::rc::Rc;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// perf's callchain context markers (PERF_CONTEXT_HV, KERNEL, USER, GUEST…) are the values
 /// from here up; they say which mode the following frames are in and are not addresses.
@@ -65,6 +68,8 @@ pub struct ElfSymbols {
     loads: Vec<(u64, u64, u64)>,
     /// Function symbols sorted by start: (start, size, name).
     syms: Vec<(u64, u64, Box<str>)>,
+    /// The file's GNU build-id, when it has one.
+    build_id: Option<BuildId>,
 }
 
 impl ElfSymbols {
@@ -73,6 +78,7 @@ impl ElfSymbols {
     pub fn parse(data: &[u8]) -> Option<ElfSymbols> {
         use object::{Object, ObjectSegment, ObjectSymbol, SymbolKind};
         let file = object::File::parse(data).ok()?;
+        let build_id = file.build_id().ok().flatten().and_then(BuildId::new);
         let loads = file
             .segments()
             .map(|s| {
@@ -92,16 +98,28 @@ impl ElfSymbols {
         // Sized symbols first at one address, so aliases resolve to one that has a size.
         syms.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
         syms.dedup_by_key(|s| s.0);
-        Some(ElfSymbols { loads, syms })
+        Some(ElfSymbols {
+            loads,
+            syms,
+            build_id,
+        })
     }
 
     /// Reads and parses the file at `path`.
-    pub fn open(path: &std::path::Path) -> Option<ElfSymbols> {
-        let file = std::fs::File::open(path).ok()?;
+    pub fn open(path: &Path) -> Option<ElfSymbols> {
+        ElfSymbols::read(&std::fs::File::open(path).ok()?)
+    }
+
+    fn read(file: &std::fs::File) -> Option<ElfSymbols> {
         // SAFETY: read-only private map, dropped before return; a file truncated meanwhile
         // would fault, as it would for perf.
-        let map = unsafe { memmap2::Mmap::map(&file) }.ok()?;
+        let map = unsafe { memmap2::Mmap::map(file) }.ok()?;
         ElfSymbols::parse(&map)
+    }
+
+    /// The file's GNU build-id (`.note.gnu.build-id`), when it has one.
+    pub fn build_id(&self) -> Option<BuildId> {
+        self.build_id
     }
 
     /// The link-time address of file offset `off`, through the PT_LOAD that holds it.
@@ -204,10 +222,28 @@ struct Mapping {
     start: u64,
     end: u64,
     pgoff: u64,
-    file: Rc<str>,
+    file: Arc<str>,
+    /// The build-id the MMAP2 record carries, if any.
+    build_id: Option<BuildId>,
+    /// The file's symbols once looked for (`Some(None)`: looked for, none usable). A fork's
+    /// copy keeps them: it maps the same file.
+    elf: Option<Option<Arc<ElfSymbols>>>,
 }
 
+/// A file's identity on its file system, so that one file reached by several paths (the
+/// same libc through every process's /proc/PID/root) is read once.
+type FileKey = (u64, u64, i64, i64);
+
 /// Resolves callchain addresses to names, following the mappings of every process.
+///
+/// A file is read through the process's own root (`/proc/PID/root/PATH`, so a container's
+/// files are its own, not the host's at the same path) when [`Symbolizer::set_process_roots`]
+/// is on, else at the host's path; a file whose build-id differs from the one the recording
+/// gives for it is never used, and perf's build-id cache (`~/.debug/.build-id/`) is read
+/// first when that build-id is known. Parsed symbol tables are kept by build-id: a process
+/// that maps a file already read (another container of the same image) reuses them.
+///
+/// The type is `Send`: a profiler may keep it on a thread of its own.
 #[derive(Debug, Default)]
 pub struct Symbolizer {
     kernel: Option<Kallsyms>,
@@ -217,21 +253,97 @@ pub struct Symbolizer {
     /// `_text` of the running kernel, to compute the slide.
     kernel_text: Option<u64>,
     maps: HashMap<u32, Vec<Mapping>>,
-    elfs: HashMap<Rc<str>, Option<Rc<ElfSymbols>>>,
-    /// Prefix for file lookups (a root directory the recording's paths are relative to).
-    root: Option<std::path::PathBuf>,
+    /// Prefix for host-path lookups (a root directory the recording's paths are relative to).
+    root: Option<PathBuf>,
+    /// Read files through /proc/PID/root (the recording was made on this machine).
+    process_roots: bool,
+    /// Read /proc/PID/maps on an address no known mapping covers (a live profiler).
+    live: bool,
+    /// When each process's maps were last read in live mode, to read them at most once per
+    /// [`LIVE_MAPS_INTERVAL`] for addresses that stay unmapped (JIT code, a stray word).
+    maps_read: HashMap<u32, Instant>,
+    /// perf's build-id cache directories, searched in order.
+    cache_dirs: Vec<PathBuf>,
+    /// The build-ids the recording gives for each path.
+    recorded: HashMap<Arc<str>, Vec<BuildId>>,
+    /// Symbol tables by build-id: the cache that names a short-lived container's frames.
+    by_id: HashMap<BuildId, Arc<ElfSymbols>>,
+    /// Files read, by identity: their symbols, `None` for a file that is no usable ELF.
+    by_file: HashMap<FileKey, Option<Arc<ElfSymbols>>>,
+    /// Why files were not used, one line per path, for the caller to show once.
+    notes: Vec<String>,
+    noted: hashbrown::HashSet<Arc<str>>,
 }
+
+/// How long a live symbolizer waits before it reads a process's maps again for an address
+/// that no mapping covered.
+const LIVE_MAPS_INTERVAL: Duration = Duration::from_millis(200);
 
 /// The last path component, for `module+0xoff` frames.
 fn basename(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
 }
 
+/// perf's build-id cache directories: `$PERF_BUILDID_DIR` when set (as perf reads it), else
+/// `$HOME/.debug`; and root's, which `sudo perf record` fills when sudo sets HOME to root's.
+pub fn build_id_cache_dirs() -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    if let Some(d) = std::env::var_os("PERF_BUILDID_DIR").filter(|d| !d.is_empty()) {
+        dirs.push(PathBuf::from(d));
+        return dirs;
+    }
+    if let Some(home) = std::env::var_os("HOME").filter(|d| !d.is_empty()) {
+        dirs.push(Path::new(&home).join(".debug"));
+    }
+    let root = PathBuf::from("/root/.debug");
+    if !dirs.contains(&root) {
+        dirs.push(root);
+    }
+    dirs
+}
+
+/// The path of `id` in the build-id cache `dir`: `.build-id/xx/yyyy…`, a link to perf's
+/// directory for that file (holding `elf`) or, from older perf, to the file itself.
+fn cached_file(dir: &Path, id: &BuildId) -> PathBuf {
+    let hex = id.to_string();
+    let link = dir.join(".build-id").join(&hex[..2]).join(&hex[2..]);
+    if link.is_dir() {
+        link.join("elf")
+    } else {
+        link
+    }
+}
+
 impl Symbolizer {
     /// A symbolizer without kernel symbols; user frames are read from the files MMAP
-    /// records name.
+    /// records name, at their host paths.
     pub fn new() -> Symbolizer {
         Symbolizer::default()
+    }
+
+    /// A symbolizer for a profiler that samples live processes: kernel frames from
+    /// /proc/kallsyms, each process's files read through its own root, its mappings read
+    /// from /proc/PID/maps when an address is not in those it knows (MMAP records may be
+    /// given to [`Symbolizer::observe`] too), perf's build-id cache searched. Call
+    /// [`Symbolizer::symbolize`] while the process lives; its files' symbols stay cached by
+    /// build-id after it is gone.
+    ///
+    /// ```
+    /// let mut sym = nswatch::symbols::Symbolizer::live();
+    /// let here = std::process::id();
+    /// let name = sym.symbolize(here, main as *const () as u64);
+    /// assert!(name.ends_with("main"), "{name}");
+    /// # fn main() {}
+    /// ```
+    pub fn live() -> Symbolizer {
+        let mut s = Symbolizer::new();
+        if let Some(k) = Kallsyms::read() {
+            s.set_kallsyms(k);
+        }
+        s.live = true;
+        s.process_roots = true;
+        s.cache_dirs = build_id_cache_dirs();
+        s
     }
 
     /// Uses `kallsyms` for kernel frames. Only sound when the recording was made by the
@@ -247,8 +359,43 @@ impl Symbolizer {
     }
 
     /// Looks files up under `root` instead of `/` (a copy of the recording machine's files).
-    pub fn set_root(&mut self, root: impl Into<std::path::PathBuf>) {
+    pub fn set_root(&mut self, root: impl Into<PathBuf>) {
         self.root = Some(root.into());
+    }
+
+    /// Reads each process's files through `/proc/PID/root`, as perf does through the
+    /// process's mount namespace: only sound for a recording made on this machine (the
+    /// caller checks, as for kernel symbols). A process that is gone has no root any more;
+    /// its files are then looked for in the build-id cache, then at the host's path when
+    /// the build-id allows.
+    pub fn set_process_roots(&mut self, on: bool) {
+        self.process_roots = on;
+    }
+
+    /// Searches these build-id cache directories (see [`build_id_cache_dirs`]).
+    pub fn set_build_id_cache(&mut self, dirs: Vec<PathBuf>) {
+        self.cache_dirs = dirs;
+    }
+
+    /// The build-ids a recording gives for its files (path as mapped, build-id), from
+    /// [`crate::perf_data::features::Features::build_ids`]: a file at that path is used only
+    /// when its build-id is one of them.
+    pub fn add_recorded_build_ids<'i>(
+        &mut self,
+        ids: impl IntoIterator<Item = &'i (String, BuildId)>,
+    ) {
+        for (path, id) in ids {
+            let list = self.recorded.entry(Arc::from(path.as_str())).or_default();
+            if !list.contains(id) {
+                list.push(*id);
+            }
+        }
+    }
+
+    /// Why files were not used (a build-id that differs, a file that is gone), one line per
+    /// path, each once; the frames in those files are named `file+0xoffset`.
+    pub fn notes(&self) -> &[String] {
+        &self.notes
     }
 
     /// Follows one record: MMAP/MMAP2 add a mapping (replacing what it overlaps), FORK of a
@@ -263,11 +410,16 @@ impl Symbolizer {
                     self.maps.insert(t.pid, parent);
                 }
             }
-            Record::Exit(t) if t.pid == t.tid => {
-                self.maps.remove(&t.pid);
-            }
+            Record::Exit(t) if t.pid == t.tid => self.forget(t.pid),
             _ => {}
         }
+    }
+
+    /// Drops what is known of process `pid`'s mappings (it exited). The symbols of its
+    /// files stay cached by build-id.
+    pub fn forget(&mut self, pid: u32) {
+        self.maps.remove(&pid);
+        self.maps_read.remove(&pid);
     }
 
     fn add_mapping(&mut self, m: &Mmap<'_>) {
@@ -284,56 +436,245 @@ impl Symbolizer {
         if m.prot != 0 && m.prot & PROT_EXEC == 0 {
             return;
         }
-        let end = m.addr.saturating_add(m.len);
-        let list = self.maps.entry(m.pid).or_default();
-        // A new mapping replaces whatever it overlaps (mmap MAP_FIXED over an old one).
-        list.retain(|x| x.end <= m.addr || x.start >= end);
-        let file: Rc<str> = match self.elfs.get_key_value(&*m.filename) {
+        let file: Arc<str> = match self.recorded.get_key_value(&*m.filename) {
             Some((k, _)) => k.clone(),
             None => m.filename.as_ref().into(),
         };
-        let at = list.partition_point(|x| x.start < m.addr);
+        self.insert_mapping(m.pid, m.addr, m.len, m.pgoff, file, m.build_id);
+    }
+
+    fn insert_mapping(
+        &mut self,
+        pid: u32,
+        addr: u64,
+        len: u64,
+        pgoff: u64,
+        file: Arc<str>,
+        build_id: Option<BuildId>,
+    ) {
+        let end = addr.saturating_add(len);
+        let list = self.maps.entry(pid).or_default();
+        // A new mapping replaces whatever it overlaps (mmap MAP_FIXED over an old one).
+        list.retain(|x| x.end <= addr || x.start >= end);
+        let at = list.partition_point(|x| x.start < addr);
         list.insert(
             at,
             Mapping {
-                start: m.addr,
+                start: addr,
                 end,
-                pgoff: m.pgoff,
+                pgoff,
                 file,
+                build_id,
+                elf: None,
             },
         );
     }
 
-    fn elf(&mut self, file: &Rc<str>) -> Option<Rc<ElfSymbols>> {
-        if let Some(e) = self.elfs.get(file) {
-            return e.clone();
-        }
-        // perf's pseudo-files ([vdso], [heap], //anon, memfd) have no file to read.
-        let e = if file.starts_with('/') && !file.ends_with(" (deleted)") {
-            let path = match &self.root {
-                Some(r) => r.join(file.trim_start_matches('/')),
-                None => std::path::PathBuf::from(&**file),
-            };
-            ElfSymbols::open(&path).map(Rc::new)
-        } else {
-            None
+    /// Reads the executable mappings of live process `pid` from /proc/PID/maps, replacing
+    /// what was known. False when the process is gone or its maps unreadable.
+    fn read_maps(&mut self, pid: u32) -> bool {
+        self.maps_read.insert(pid, Instant::now());
+        let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/maps")) else {
+            return false;
         };
-        self.elfs.insert(file.clone(), e.clone());
-        e
+        let old = self.maps.remove(&pid).unwrap_or_default();
+        for line in text.lines() {
+            // START-END PERMS OFFSET DEV INODE PATH (the path may hold spaces).
+            let mut f = line.splitn(6, ' ');
+            let (Some(range), Some(perms), Some(off), Some(_), Some(_)) =
+                (f.next(), f.next(), f.next(), f.next(), f.next())
+            else {
+                continue;
+            };
+            let path = f.next().unwrap_or("").trim_start();
+            let Some((a, b)) = range.split_once('-') else {
+                continue;
+            };
+            let (Ok(a), Ok(b), Ok(off)) = (
+                u64::from_str_radix(a, 16),
+                u64::from_str_radix(b, 16),
+                u64::from_str_radix(off, 16),
+            ) else {
+                continue;
+            };
+            if !perms.contains('x') || path.is_empty() {
+                continue;
+            }
+            // A mapping already known keeps the symbols it found.
+            if let Some(m) = old
+                .iter()
+                .find(|m| m.start == a && m.end == b && m.pgoff == off && &*m.file == path)
+            {
+                self.maps.entry(pid).or_default().push(m.clone());
+                continue;
+            }
+            self.insert_mapping(pid, a, b - a, off, path.into(), None);
+        }
+        true
+    }
+
+    /// The index of the mapping of `pid` that holds `addr`.
+    fn mapping_at(&self, pid: u32, addr: u64) -> Option<usize> {
+        let l = self.maps.get(&pid)?;
+        let i = l.partition_point(|x| x.start <= addr).checked_sub(1)?;
+        (addr < l[i].end).then_some(i)
+    }
+
+    /// Notes once per path why its file was not used.
+    fn note(&mut self, file: &Arc<str>, why: String) {
+        if self.noted.insert(file.clone()) {
+            self.notes.push(why);
+        }
+    }
+
+    /// Reads (or finds already read) the file at `path`: its symbols, keyed by identity.
+    fn read_file(&mut self, path: &Path) -> Option<Option<Arc<ElfSymbols>>> {
+        use std::os::unix::fs::MetadataExt;
+        let file = std::fs::File::open(path).ok()?;
+        let meta = file.metadata().ok()?;
+        if !meta.is_file() {
+            return Some(None);
+        }
+        let key = (meta.dev(), meta.ino(), meta.size() as i64, meta.mtime());
+        if let Some(e) = self.by_file.get(&key) {
+            return Some(e.clone());
+        }
+        let e = ElfSymbols::read(&file).map(|e| match e.build_id {
+            // The same contents read before by another path: one table.
+            Some(id) => self.by_id.entry(id).or_insert_with(|| Arc::new(e)).clone(),
+            None => Arc::new(e),
+        });
+        self.by_file.insert(key, e.clone());
+        Some(e)
+    }
+
+    /// The symbols of `file` as mapped by process `pid`: by build-id from what was read
+    /// before or perf's cache, else through the process's root (or at the host path when it
+    /// has none), never from a file whose build-id is not the recording's.
+    fn resolve(&mut self, pid: u32, m: &Mapping) -> Option<Arc<ElfSymbols>> {
+        let file = &m.file;
+        // perf's pseudo-files ([vdso], [heap], //anon, memfd) have no file to read.
+        if !file.starts_with('/') || file.ends_with(" (deleted)") {
+            return None;
+        }
+        let expected: Vec<BuildId> = match m.build_id {
+            Some(id) => vec![id],
+            None => self.recorded.get(file).cloned().unwrap_or_default(),
+        };
+        for id in &expected {
+            if let Some(e) = self.by_id.get(id) {
+                return Some(e.clone());
+            }
+        }
+        for id in &expected {
+            for dir in self.cache_dirs.clone() {
+                let path = cached_file(&dir, id);
+                if let Some(Some(e)) = self.read_file(&path) {
+                    if e.build_id == Some(*id) {
+                        return Some(e);
+                    }
+                }
+            }
+        }
+        let rel = file.trim_start_matches('/');
+        let mut candidates = Vec::new();
+        let proc_root = PathBuf::from(format!("/proc/{pid}/root"));
+        if self.process_roots && proc_root.exists() {
+            if let Some(i) = self.mapping_index_of(pid, m) {
+                // A live process's mapping, opened as the kernel holds it: right even where
+                // its path does not resolve from its root (a chroot inside its namespace).
+                let l = &self.maps[&pid][i];
+                if self.live {
+                    candidates.push(PathBuf::from(format!(
+                        "/proc/{pid}/map_files/{:x}-{:x}",
+                        l.start, l.end
+                    )));
+                }
+            }
+            candidates.push(proc_root.join(rel));
+        } else {
+            candidates.push(match &self.root {
+                Some(r) => r.join(rel),
+                None => PathBuf::from(&**file),
+            });
+        }
+        let mut refused = None;
+        for path in &candidates {
+            let Some(e) = self.read_file(path) else {
+                continue;
+            };
+            let Some(e) = e else {
+                continue;
+            };
+            match e.build_id {
+                Some(id) if !expected.is_empty() && !expected.contains(&id) => {
+                    refused = Some((path.clone(), id));
+                }
+                _ => return Some(e),
+            }
+        }
+        let want = expected
+            .iter()
+            .map(|id| id.to_string())
+            .collect::<Vec<_>>()
+            .join(" or ");
+        let where_ = if self.process_roots && !proc_root.exists() {
+            format!("process {pid} is gone, so is its root, ")
+        } else {
+            String::new()
+        };
+        let why = match refused {
+            Some((path, id)) => format!(
+                "{file}: not symbolized: {} has build-id {id}, the recording's is {want}, \
+                 and {where_}perf's build-id cache has no copy",
+                path.display()
+            ),
+            None if !expected.is_empty() => format!(
+                "{file}: not symbolized: {where_}no file with build-id {want} \
+                 (perf's build-id cache has no copy)"
+            ),
+            None => format!("{file}: not symbolized: {where_}no readable ELF file at that path"),
+        };
+        self.note(file, why);
+        None
+    }
+
+    fn mapping_index_of(&self, pid: u32, m: &Mapping) -> Option<usize> {
+        self.maps
+            .get(&pid)?
+            .iter()
+            .position(|x| x.start == m.start && x.end == m.end)
     }
 
     /// The name of user address `addr` in process `pid`: the function, else
     /// `file+0xVADDR`, else `[unknown]`.
     pub fn user_frame(&mut self, pid: u32, addr: u64) -> String {
-        let Some(m) = self.maps.get(&pid).and_then(|l| {
-            let i = l.partition_point(|x| x.start <= addr).checked_sub(1)?;
-            let m = &l[i];
-            (addr < m.end).then(|| m.clone())
-        }) else {
+        let mut at = self.mapping_at(pid, addr);
+        if at.is_none()
+            && self.live
+            && self
+                .maps_read
+                .get(&pid)
+                .is_none_or(|t| t.elapsed() >= LIVE_MAPS_INTERVAL)
+            && self.read_maps(pid)
+        {
+            at = self.mapping_at(pid, addr);
+        }
+        let Some(i) = at else {
             return "[unknown]".to_string();
         };
+        let m = &self.maps[&pid][i];
+        let elf = match &m.elf {
+            Some(e) => e.clone(),
+            None => {
+                let m = m.clone();
+                let e = self.resolve(pid, &m);
+                self.maps.get_mut(&pid).expect("looked up")[i].elf = Some(e.clone());
+                e
+            }
+        };
+        let m = &self.maps[&pid][i];
         let off = addr - m.start + m.pgoff;
-        let elf = self.elf(&m.file);
         let vaddr = elf.as_ref().and_then(|e| e.vaddr_of_offset(off));
         if let (Some(e), Some(v)) = (&elf, vaddr) {
             if let Some(name) = e.lookup(v) {
@@ -341,6 +682,17 @@ impl Symbolizer {
             }
         }
         format!("{}+{:#x}", basename(&m.file), vaddr.unwrap_or(off))
+    }
+
+    /// The name of the function at user address `addr` of live process `pid` (a live
+    /// profiler's call; see [`Symbolizer::live`]): [`Symbolizer::user_frame`] for user
+    /// addresses, the kernel's function for kernel ones.
+    pub fn symbolize(&mut self, pid: u32, addr: u64) -> String {
+        if addr >= KERNEL_START {
+            self.kernel_frame(addr)
+        } else {
+            self.user_frame(pid, addr)
+        }
     }
 
     /// The name of kernel address `addr`: the function when kallsyms is in use, else
@@ -418,6 +770,7 @@ mod tests {
                     prot: 5,
                     flags: 2,
                     filename: Cow::Owned(f[5].to_string()),
+                    build_id: None,
                 };
             }
         }
@@ -552,6 +905,7 @@ mod tests {
             prot: 5,
             flags: 2,
             filename: Cow::Owned(so.to_str().unwrap().to_string()),
+            build_id: None,
         };
         let mut s = Symbolizer::new();
         s.observe(&Record::Mmap(map));
@@ -596,6 +950,122 @@ mod tests {
         assert!(!names.iter().any(|n| n.starts_with("_ZN2ns")), "{names:?}");
     }
 
+    /// Builds a shared object defining `func` with cc; `None` without a working cc.
+    fn cc_so(dir: &Path, name: &str, func: &str) -> Option<PathBuf> {
+        let src = dir.join(format!("{name}.c"));
+        std::fs::write(&src, format!("int {func}(int x) {{ return x * 7; }}\n")).unwrap();
+        let so = dir.join(format!("{name}.so"));
+        let ok = std::process::Command::new("cc")
+            .args(["-shared", "-fPIC", "-O1", "-Wl,--build-id", "-o"])
+            .arg(&so)
+            .arg(&src)
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then_some(so)
+    }
+
+    /// An MMAP2 record mapping all of `path` executable at 0x7f0000000000 in `pid`.
+    fn map_whole(pid: u32, path: &str, build_id: Option<BuildId>) -> Record<'static> {
+        Record::Mmap(Mmap {
+            pid,
+            tid: pid,
+            addr: 0x7f00_0000_0000,
+            len: 0x10_0000,
+            pgoff: 0,
+            prot: 5,
+            flags: 2,
+            filename: Cow::Owned(path.to_string()),
+            build_id,
+        })
+    }
+
+    /// The address of `func` in the mapping [`map_whole`] makes.
+    fn addr_of(elf: &ElfSymbols, func: &str) -> u64 {
+        let v = elf.syms.iter().find(|s| &*s.2 == func).unwrap().0;
+        let &(off, _, seg) = elf
+            .loads
+            .iter()
+            .find(|(_, sz, s)| v >= *s && v < s + sz)
+            .unwrap();
+        0x7f00_0000_0000 + v - seg + off
+    }
+
+    #[test]
+    fn a_file_whose_build_id_is_not_the_recordings_is_never_used_and_the_cache_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let (Some(right), Some(wrong)) = (
+            cc_so(dir.path(), "right", "right_func"),
+            cc_so(dir.path(), "wrong", "wrong_func"),
+        ) else {
+            eprintln!("skipped: no working cc");
+            return;
+        };
+        let right_elf = ElfSymbols::open(&right).unwrap();
+        let wrong_elf = ElfSymbols::open(&wrong).unwrap();
+        let id = right_elf.build_id().expect("linked with --build-id");
+        assert_ne!(Some(id), wrong_elf.build_id());
+        let ip = addr_of(&right_elf, "right_func");
+        let path = wrong.to_str().unwrap();
+
+        // No build-id known: the file at the path is used, as perf does.
+        let mut s = Symbolizer::new();
+        s.observe(&map_whole(1, path, None));
+        assert!(s.user_frame(1, addr_of(&wrong_elf, "wrong_func")) == "wrong_func");
+
+        // The recording's build-id is the other file's: the one at the path is refused,
+        // said once, and the frame is named by file and offset.
+        let mut s = Symbolizer::new();
+        s.add_recorded_build_ids(&[(path.to_string(), id)]);
+        s.observe(&map_whole(1, path, None));
+        s.observe(&map_whole(2, path, None));
+        let name = s.user_frame(1, ip);
+        assert!(name.starts_with("wrong.so+0x"), "{name}");
+        assert!(s.user_frame(2, ip).starts_with("wrong.so+0x"));
+        assert_eq!(s.notes().len(), 1, "{:?}", s.notes());
+        assert!(s.notes()[0].contains(&id.to_string()), "{:?}", s.notes());
+        // MMAP2's own build-id says the same.
+        let mut s = Symbolizer::new();
+        s.observe(&map_whole(1, path, Some(id)));
+        assert!(s.user_frame(1, ip).starts_with("wrong.so+0x"));
+
+        // perf's cache holds the right file, as perf lays it out: named from there.
+        let cache = dir.path().join("cache");
+        let hex = id.to_string();
+        let entry = cache.join("opt/app/lib.so").join(&hex);
+        std::fs::create_dir_all(&entry).unwrap();
+        std::fs::copy(&right, entry.join("elf")).unwrap();
+        std::fs::create_dir_all(cache.join(".build-id").join(&hex[..2])).unwrap();
+        std::os::unix::fs::symlink(
+            format!("../../opt/app/lib.so/{hex}"),
+            cache.join(".build-id").join(&hex[..2]).join(&hex[2..]),
+        )
+        .unwrap();
+        let mut s = Symbolizer::new();
+        s.set_build_id_cache(vec![cache]);
+        s.add_recorded_build_ids(&[(path.to_string(), id)]);
+        s.observe(&map_whole(1, path, None));
+        assert_eq!(s.user_frame(1, ip), "right_func");
+        assert!(s.notes().is_empty());
+        // Another process mapping the same build-id at another path reuses the table.
+        s.observe(&map_whole(3, "/gone/elsewhere.so", Some(id)));
+        assert_eq!(s.user_frame(3, ip), "right_func");
+        assert_eq!(s.by_id.len(), 1);
+    }
+
+    #[test]
+    fn a_live_process_is_read_through_its_maps_and_root() {
+        let ip = rust_marker as *const () as u64 + 1;
+        let mut s = Symbolizer::live();
+        let me = std::process::id();
+        assert_eq!(s.symbolize(me, ip), "nswatch::symbols::tests::rust_marker");
+        // Through /proc/self/map_files or /proc/PID/root, and cached by build-id.
+        assert_eq!(s.by_id.len(), 1, "{:?}", s.notes());
+        s.forget(me);
+        assert_eq!(s.symbolize(me, ip), "nswatch::symbols::tests::rust_marker");
+        assert_eq!(s.by_id.len(), 1);
+        assert_eq!(s.symbolize(u32::MAX - 1, ip), "[unknown]");
+    }
+
     #[test]
     fn kallsyms_are_parsed_and_slid_by_the_recorded_text() {
         let k = Kallsyms::parse(
@@ -620,6 +1090,7 @@ mod tests {
             prot: 0,
             flags: 0,
             filename: Cow::Borrowed("[kernel.kallsyms]_text"),
+            build_id: None,
         }));
         assert_eq!(s.kernel_frame(0xffffffff81200150), "do_syscall_64");
         let mut out = Vec::new();

@@ -515,13 +515,15 @@ fn by_container(
     out: &mut impl Write,
 ) -> Result<()> {
     use nswatch::profile::ContainerProfile;
-    use nswatch::symbols::{recorded_here, Kallsyms, Symbolizer};
+    use nswatch::symbols::{build_id_cache_dirs, recorded_here, Kallsyms, Symbolizer};
 
     let mut builder = EventBuilder::new();
     let mut model = file_model();
     let mut profile = ContainerProfile::new();
     let mut sym = Symbolizer::new();
     let info = data.info().clone();
+    sym.set_build_id_cache(build_id_cache_dirs());
+    sym.add_recorded_build_ids(&info.features.build_ids);
     if args.folded
         && recorded_here(
             info.features.hostname.as_deref(),
@@ -531,6 +533,8 @@ fn by_container(
         if let Some(k) = Kallsyms::read() {
             sym.set_kallsyms(k);
         }
+        // The processes may still run: their files are read through their own roots.
+        sym.set_process_roots(true);
     }
     let mut frames = Vec::new();
     let r = data.for_each(order, |dec, view| -> Result<()> {
@@ -591,6 +595,9 @@ fn by_container(
             escape(name),
             escape(&format!("{e:#}"))
         );
+    }
+    for why in sym.notes() {
+        eprintln!("nswatch: {}", escape(why));
     }
     if args.folded {
         for (stack, n) in profile.folded() {

@@ -1,6 +1,7 @@
 //! perf.data feature sections (the `# hostname : …` lines of `perf report --header-only`).
 
 use crate::bytes::Bytes;
+use crate::record::BuildId;
 use serde::Serialize;
 
 /// Feature bit numbers (tools/perf/util/header.h, `HEADER_*`).
@@ -49,6 +50,32 @@ pub struct Features {
     pub clock_tod_ns: Option<u64>,
     /// Event-clock time that `clock_tod_ns` corresponds to.
     pub clock_ref_ns: Option<u64>,
+    /// The build-ids perf recorded for the files its samples hit (HEADER_BUILD_ID, or the
+    /// pipe's PERF_RECORD_HEADER_BUILD_ID records), as (path as mapped, build-id).
+    #[serde(skip)]
+    pub build_ids: Vec<(String, BuildId)>,
+}
+
+/// `header.misc` bit of a build-id entry whose `size` byte is valid (else the id is 20 bytes).
+const MISC_BUILD_ID_SIZE: u16 = 1 << 15;
+
+/// One `struct perf_record_header_build_id` at the start of `b`: (its size, the entry).
+/// Layout: header {u32 type, u16 misc, u16 size}, i32 pid, u8 build_id[20], u8 size,
+/// 3 reserved bytes, then the NUL-padded path up to `size`. `None` when it does not fit.
+pub(crate) fn build_id_entry(b: &Bytes<'_>) -> Option<(usize, Option<(String, BuildId)>)> {
+    let misc = b.u16(4)?;
+    let size = b.u16(6)? as usize;
+    if size < 36 || size > b.len() {
+        return None;
+    }
+    let n = if misc & MISC_BUILD_ID_SIZE != 0 {
+        (b.range(32, 33)?.to_contiguous()[0] as usize).min(20)
+    } else {
+        20
+    };
+    let id = BuildId::new(&b.range(12, 12 + n)?.to_contiguous());
+    let name = b.c_str(36, size)?.into_owned();
+    Some((size, id.map(|id| (name, id))))
 }
 
 /// `struct perf_header_string`: u32 length (padding included), then NUL-padded bytes.
@@ -73,6 +100,7 @@ impl Features {
             feat::CMDLINE => "CMDLINE",
             feat::CLOCKID => "CLOCKID",
             feat::CLOCK_DATA => "CLOCK_DATA",
+            feat::BUILD_ID => "BUILD_ID",
             _ => "feature",
         }
     }
@@ -104,6 +132,19 @@ impl Features {
                 })();
                 return self.cmdline.is_some();
             }
+            feat::BUILD_ID => {
+                // Entries back to back to the section's end.
+                while off < b.len() {
+                    let Some((size, entry)) =
+                        b.range(off, b.len()).and_then(|r| build_id_entry(&r))
+                    else {
+                        return false;
+                    };
+                    self.build_ids.extend(entry);
+                    off += size;
+                }
+                return true;
+            }
             feat::CLOCKID => {
                 self.clock_res_ns = b.u64(0);
                 return self.clock_res_ns.is_some();
@@ -131,6 +172,42 @@ impl Features {
 mod tests {
     use super::*;
     use crate::bytes::Endian;
+
+    #[test]
+    fn build_id_entries_are_read_back_to_back_and_a_cut_one_is_damage() {
+        let entry = |misc: u16, id: &[u8], size_byte: u8, name: &str| {
+            let mut e = Vec::new();
+            let len = (36 + name.len() + 1).next_multiple_of(8);
+            e.extend_from_slice(&67u32.to_le_bytes());
+            e.extend_from_slice(&misc.to_le_bytes());
+            e.extend_from_slice(&(len as u16).to_le_bytes());
+            e.extend_from_slice(&(-1i32).to_le_bytes());
+            let mut b = [0u8; 20];
+            b[..id.len()].copy_from_slice(id);
+            e.extend_from_slice(&b);
+            e.extend_from_slice(&[size_byte, 0, 0, 0]);
+            e.extend_from_slice(name.as_bytes());
+            e.resize(len, 0);
+            e
+        };
+        let mut sec = entry(2, &[0xab; 20], 0, "/usr/lib/libc.so.6");
+        sec.extend(entry(
+            2 | MISC_BUILD_ID_SIZE,
+            &[0x12; 16],
+            16,
+            "/opt/app/bin",
+        ));
+        let mut f = Features::default();
+        assert!(f.read(feat::BUILD_ID, &Bytes::new(&sec, Endian::Little)));
+        assert_eq!(f.build_ids.len(), 2);
+        assert_eq!(f.build_ids[0].0, "/usr/lib/libc.so.6");
+        assert_eq!(f.build_ids[0].1.as_bytes(), [0xab; 20]);
+        assert_eq!(f.build_ids[1].0, "/opt/app/bin");
+        assert_eq!(f.build_ids[1].1.to_string(), "12".repeat(16));
+        // An entry whose size runs past the section.
+        let cut = &sec[..sec.len() - 8];
+        assert!(!Features::default().read(feat::BUILD_ID, &Bytes::new(cut, Endian::Little)));
+    }
 
     #[test]
     fn reads_strings_and_rejects_absurd_counts() {

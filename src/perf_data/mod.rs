@@ -171,6 +171,7 @@ fn feature_field(bit: u32) -> &'static str {
         feat::VERSION => "feature VERSION: a string longer than its section; section size",
         feat::ARCH => "feature ARCH: a string longer than its section; section size",
         feat::CMDLINE => "feature CMDLINE: more strings than its section holds; section size",
+        feat::BUILD_ID => "feature BUILD_ID: an entry longer than its section; section size",
         _ => "feature section too short for its fields; section size",
     }
 }
@@ -938,6 +939,13 @@ fn take_user_record(
                     return Err(bad(feature_field(bit), sec.len() as u64));
                 }
             }
+            Ok(0)
+        }
+        kind::HEADER_BUILD_ID => {
+            // The same entry as the file header's BUILD_ID feature, one per record.
+            let (_, entry) = features::build_id_entry(b)
+                .ok_or_else(|| bad("build_id.size", view.size() as u64))?;
+            info.features.build_ids.extend(entry);
             Ok(0)
         }
         kind::AUXTRACE => b.u64(HEADER_LEN).ok_or_else(|| bad("auxtrace.size", 0)),

@@ -15,7 +15,7 @@ mod task;
 
 pub use cgroup::Cgroup;
 pub use loss::{Lost, LostSamples, Throttle};
-pub use mmap::Mmap;
+pub use mmap::{BuildId, Mmap};
 pub use namespaces::{Namespaces, NsKind, NsLink, NS_KINDS};
 pub use sample::Sample;
 pub use sample_id::SampleId;
@@ -370,11 +370,11 @@ impl<'a> RecordView<'a> {
             }
             kind::MMAP => {
                 need(32)?;
-                Record::Mmap(Mmap::parse(body, false))
+                Record::Mmap(Mmap::parse(body, false, self.misc))
             }
             kind::MMAP2 => {
                 need(64)?;
-                Record::Mmap(Mmap::parse(body, true))
+                Record::Mmap(Mmap::parse(body, true, self.misc))
             }
             kind::FINISHED_ROUND => Record::FinishedRound,
             kind::FINISHED_INIT => Record::FinishedInit,
