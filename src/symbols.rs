@@ -15,7 +15,7 @@ use crate::record::{Mmap, Record};
 use hashbrown::HashMap;
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 /// perf's callchain context markers (PERF_CONTEXT_HV, KERNEL, USER, GUEST…) are the values
@@ -66,8 +66,11 @@ pub fn demangle(name: &str) -> Cow<'_, str> {
 pub struct ElfSymbols {
     /// PT_LOAD segments: (file offset, file size, virtual address).
     loads: Vec<(u64, u64, u64)>,
-    /// Function symbols sorted by start: (start, size, name).
+    /// Function symbols sorted by start: (start, size, name as in the file).
     syms: Vec<(u64, u64, Box<str>)>,
+    /// The demangled name of each symbol, made on its first lookup: a Rust binary has
+    /// hundreds of thousands of symbols, of which a profile meets a few hundred.
+    demangled: Vec<OnceLock<Box<str>>>,
     /// The file's GNU build-id, when it has one.
     build_id: Option<BuildId>,
 }
@@ -88,7 +91,7 @@ impl ElfSymbols {
             .collect();
         fn take<'d, S: ObjectSymbol<'d>>(it: impl Iterator<Item = S>) -> Vec<(u64, u64, Box<str>)> {
             it.filter(|s| s.kind() == SymbolKind::Text && s.is_definition() && s.address() != 0)
-                .filter_map(|s| Some((s.address(), s.size(), demangle(s.name().ok()?).into())))
+                .filter_map(|s| Some((s.address(), s.size(), s.name().ok()?.into())))
                 .collect()
         }
         let mut syms = take(file.symbols());
@@ -100,6 +103,7 @@ impl ElfSymbols {
         syms.dedup_by_key(|s| s.0);
         Some(ElfSymbols {
             loads,
+            demangled: (0..syms.len()).map(|_| OnceLock::new()).collect(),
             syms,
             build_id,
         })
@@ -140,7 +144,16 @@ impl ElfSymbols {
         } else {
             self.syms.get(i + 1).map_or(u64::MAX, |n| n.0)
         };
-        (vaddr < end).then_some(&**name)
+        if vaddr >= end {
+            return None;
+        }
+        if let Some(d) = self.demangled[i].get() {
+            return Some(d);
+        }
+        Some(match demangle(name) {
+            Cow::Borrowed(n) => n,
+            Cow::Owned(d) => self.demangled[i].get_or_init(|| d.into()),
+        })
     }
 }
 
@@ -944,7 +957,7 @@ mod tests {
             return;
         }
         let elf = ElfSymbols::open(&so).unwrap();
-        let names: Vec<&str> = elf.syms.iter().map(|s| &*s.2).collect();
+        let names: Vec<&str> = elf.syms.iter().filter_map(|s| elf.lookup(s.0)).collect();
         assert!(names.contains(&"ns::f"), "{names:?}");
         assert!(names.contains(&"ns::Klass::get"), "{names:?}");
         assert!(!names.iter().any(|n| n.starts_with("_ZN2ns")), "{names:?}");
@@ -1054,6 +1067,9 @@ mod tests {
 
     #[test]
     fn a_live_process_is_read_through_its_maps_and_root() {
+        // A profiler may keep it on a thread of its own.
+        fn send<T: Send>() {}
+        send::<Symbolizer>();
         let ip = rust_marker as *const () as u64 + 1;
         let mut s = Symbolizer::live();
         let me = std::process::id();
