@@ -1,6 +1,7 @@
-//! Samples counted per container (`nswatch report --by container`) and per-container folded
-//! stacks (`--folded`). Pure: the caller attributes each sample with the model at the
-//! sample's time and names its frames; this module only counts.
+//! Samples counted per container (`nswatch report --by container`), per-container folded
+//! stacks (`--folded`) and pprof profiles (`--format pprof`). Pure: the caller attributes
+//! each sample with the model at the sample's time and names its frames; this module only
+//! counts and encodes.
 
 use crate::model::GroupId;
 use hashbrown::HashMap;
@@ -28,14 +29,31 @@ impl Row {
     }
 }
 
-/// Samples per group and, when asked for, folded stacks.
+/// Samples per group and, when asked for, folded stacks or the stacks of a pprof profile.
 #[derive(Debug, Default)]
 pub struct ContainerProfile {
     rows: HashMap<Option<GroupId>, Row>,
     folded: HashMap<String, u64>,
+    /// (group, comm, frames leaf first) → (samples, period), for pprof.
+    stacks: HashMap<StackKey, (u64, u64)>,
     samples: u64,
     period: u64,
 }
+
+/// A pprof stack: (group, comm, frames leaf first).
+type StackKey = (Option<GroupId>, Box<str>, Box<[Box<str>]>);
+
+/// What a pprof profile's values measure: the second value of each sample, its period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeriodUnit {
+    /// cpu-clock or task-clock samples: the period is CPU time.
+    CpuNanoseconds,
+    /// Any other event: the period counts events.
+    Events,
+}
+
+/// The labels a pprof sample of a group carries: (key, value) pairs, `container` first.
+pub type Labels = Vec<(&'static str, String)>;
 
 /// Characters that would break a folded line: `;` separates frames and a newline ends the
 /// line (the count is the text after the last space, so spaces are fine).
@@ -89,6 +107,80 @@ impl ContainerProfile {
         *self.folded.entry(key).or_default() += 1;
     }
 
+    /// Counts one stack for a pprof profile (see [`ContainerProfile::write_pprof`]), from
+    /// frames given leaf first as perf records them.
+    pub fn add_pprof_stack(
+        &mut self,
+        group: Option<GroupId>,
+        comm: &str,
+        frames_leaf_first: &[String],
+        period: u64,
+    ) {
+        let key = (
+            group,
+            Box::<str>::from(comm),
+            frames_leaf_first
+                .iter()
+                .map(|f| f.as_str().into())
+                .collect(),
+        );
+        let v = self.stacks.entry(key).or_default();
+        v.0 += 1;
+        v.1 = v.1.saturating_add(period);
+    }
+
+    /// Writes the stacks given to [`ContainerProfile::add_pprof_stack`] as a gzipped
+    /// `profile.proto` (the format of `go tool pprof`, Pyroscope, Parca and Grafana): two
+    /// values per sample, `samples/count` and the period (`cpu/nanoseconds` or
+    /// `events/count`), and on every sample the labels `labels(group)` gives (`container`,
+    /// `runtime`…) and `comm`. Functions are the frames' names; locations carry no address.
+    pub fn write_pprof(
+        &self,
+        unit: PeriodUnit,
+        labels: impl Fn(Option<GroupId>) -> Labels,
+        out: impl std::io::Write,
+    ) -> std::io::Result<()> {
+        use prost::Message;
+        use std::io::Write;
+        let mut b = pprof::Builder::default();
+        let (period_type, period_unit) = match unit {
+            PeriodUnit::CpuNanoseconds => ("cpu", "nanoseconds"),
+            PeriodUnit::Events => ("events", "count"),
+        };
+        let samples = b.value_type("samples", "count");
+        let period = b.value_type(period_type, period_unit);
+        let mut p = pprof::Profile {
+            sample_type: vec![samples, period],
+            period_type: Some(period),
+            ..Default::default()
+        };
+        // Sorted, so that one input gives one file.
+        let mut stacks: Vec<_> = self.stacks.iter().collect();
+        stacks.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        let mut group_labels: HashMap<Option<GroupId>, Vec<pprof::Label>> = HashMap::new();
+        for ((group, comm, frames), (n, sum)) in stacks {
+            let mut label = group_labels
+                .entry(*group)
+                .or_insert_with(|| {
+                    labels(*group)
+                        .into_iter()
+                        .map(|(k, v)| b.label(k, &v))
+                        .collect()
+                })
+                .clone();
+            label.push(b.label("comm", comm));
+            p.sample.push(pprof::Sample {
+                location_id: frames.iter().map(|f| b.location(f)).collect(),
+                value: vec![*n as i64, (*sum).min(i64::MAX as u64) as i64],
+                label,
+            });
+        }
+        b.finish(&mut p);
+        let mut gz = flate2::write::GzEncoder::new(out, flate2::Compression::default());
+        gz.write_all(&p.encode_to_vec())?;
+        gz.finish()?.flush()
+    }
+
     /// Every sample counted.
     pub fn samples(&self) -> u64 {
         self.samples
@@ -120,6 +212,155 @@ impl ContainerProfile {
     }
 }
 
+/// The messages of pprof's `profile.proto` that nswatch writes (field numbers as in
+/// github.com/google/pprof/proto/profile.proto), and the string and id tables.
+mod pprof {
+    use hashbrown::HashMap;
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct Profile {
+        #[prost(message, repeated, tag = "1")]
+        pub sample_type: Vec<ValueType>,
+        #[prost(message, repeated, tag = "2")]
+        pub sample: Vec<Sample>,
+        #[prost(message, repeated, tag = "4")]
+        pub location: Vec<Location>,
+        #[prost(message, repeated, tag = "5")]
+        pub function: Vec<Function>,
+        #[prost(string, repeated, tag = "6")]
+        pub string_table: Vec<String>,
+        #[prost(message, optional, tag = "11")]
+        pub period_type: Option<ValueType>,
+        #[prost(int64, tag = "14")]
+        pub default_sample_type: i64,
+    }
+
+    #[derive(Clone, Copy, PartialEq, prost::Message)]
+    pub struct ValueType {
+        #[prost(int64, tag = "1")]
+        pub r#type: i64,
+        #[prost(int64, tag = "2")]
+        pub unit: i64,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct Sample {
+        #[prost(uint64, repeated, tag = "1")]
+        pub location_id: Vec<u64>,
+        #[prost(int64, repeated, tag = "2")]
+        pub value: Vec<i64>,
+        #[prost(message, repeated, tag = "3")]
+        pub label: Vec<Label>,
+    }
+
+    #[derive(Clone, Copy, PartialEq, prost::Message)]
+    pub struct Label {
+        #[prost(int64, tag = "1")]
+        pub key: i64,
+        #[prost(int64, tag = "2")]
+        pub str: i64,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct Location {
+        #[prost(uint64, tag = "1")]
+        pub id: u64,
+        #[prost(message, repeated, tag = "4")]
+        pub line: Vec<Line>,
+    }
+
+    #[derive(Clone, Copy, PartialEq, prost::Message)]
+    pub struct Line {
+        #[prost(uint64, tag = "1")]
+        pub function_id: u64,
+    }
+
+    #[derive(Clone, Copy, PartialEq, prost::Message)]
+    pub struct Function {
+        #[prost(uint64, tag = "1")]
+        pub id: u64,
+        #[prost(int64, tag = "2")]
+        pub name: i64,
+        #[prost(int64, tag = "3")]
+        pub system_name: i64,
+    }
+
+    /// The string table (index 0 is "", as the format requires) and one location and
+    /// function per distinct frame name.
+    pub struct Builder {
+        strings: Vec<String>,
+        index: HashMap<String, i64>,
+        locations: HashMap<String, u64>,
+        functions: Vec<Function>,
+    }
+
+    impl Default for Builder {
+        fn default() -> Self {
+            Builder {
+                strings: vec![String::new()],
+                index: HashMap::from([(String::new(), 0)]),
+                locations: HashMap::new(),
+                functions: Vec::new(),
+            }
+        }
+    }
+
+    impl Builder {
+        pub fn string(&mut self, s: &str) -> i64 {
+            if let Some(&i) = self.index.get(s) {
+                return i;
+            }
+            let i = self.strings.len() as i64;
+            self.strings.push(s.to_string());
+            self.index.insert(s.to_string(), i);
+            i
+        }
+
+        pub fn value_type(&mut self, ty: &str, unit: &str) -> ValueType {
+            ValueType {
+                r#type: self.string(ty),
+                unit: self.string(unit),
+            }
+        }
+
+        pub fn label(&mut self, key: &str, value: &str) -> Label {
+            Label {
+                key: self.string(key),
+                str: self.string(value),
+            }
+        }
+
+        /// The location of frame `name` (ids count from 1: 0 means none in the format).
+        pub fn location(&mut self, name: &str) -> u64 {
+            if let Some(&id) = self.locations.get(name) {
+                return id;
+            }
+            let id = self.functions.len() as u64 + 1;
+            let s = self.string(name);
+            self.functions.push(Function {
+                id,
+                name: s,
+                system_name: s,
+            });
+            self.locations.insert(name.to_string(), id);
+            id
+        }
+
+        pub fn finish(self, p: &mut Profile) {
+            p.location = self
+                .functions
+                .iter()
+                .map(|f| Location {
+                    id: f.id,
+                    line: vec![Line { function_id: f.id }],
+                })
+                .collect();
+            p.function = self.functions;
+            p.string_table = self.strings;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -138,6 +379,67 @@ mod tests {
         assert_eq!(rows.last().unwrap().group, None);
         assert_eq!(rows.iter().map(|r| r.samples).sum::<u64>(), p.samples());
         assert_eq!(p.period(), 26);
+    }
+
+    #[test]
+    fn a_pprof_profile_decodes_with_every_sample_labelled() {
+        use prost::Message;
+        use std::io::Read;
+        let mut p = ContainerProfile::new();
+        let stack = |f: &[&str]| f.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        p.add_pprof_stack(Some(GroupId(3)), "sh", &stack(&["leaf", "main"]), 10);
+        p.add_pprof_stack(Some(GroupId(3)), "sh", &stack(&["leaf", "main"]), 5);
+        p.add_pprof_stack(None, "?", &stack(&["main"]), 1);
+        let labels = |g: Option<GroupId>| match g {
+            Some(_) => vec![
+                ("container", "ct-3".to_string()),
+                ("runtime", "runc".into()),
+            ],
+            None => vec![("container", "[unknown]".to_string())],
+        };
+        let mut gz = Vec::new();
+        p.write_pprof(PeriodUnit::CpuNanoseconds, labels, &mut gz)
+            .unwrap();
+        let mut raw = Vec::new();
+        flate2::read::GzDecoder::new(&gz[..])
+            .read_to_end(&mut raw)
+            .unwrap();
+        let prof = pprof::Profile::decode(&raw[..]).unwrap();
+        let st = |i: i64| prof.string_table[i as usize].as_str();
+        assert_eq!(st(0), "");
+        let types: Vec<(&str, &str)> = prof
+            .sample_type
+            .iter()
+            .map(|v| (st(v.r#type), st(v.unit)))
+            .collect();
+        assert_eq!(types, [("samples", "count"), ("cpu", "nanoseconds")]);
+        assert_eq!(prof.sample.len(), 2);
+        let name_of = |loc: u64| {
+            let l = prof.location.iter().find(|l| l.id == loc).unwrap();
+            let f = prof
+                .function
+                .iter()
+                .find(|f| f.id == l.line[0].function_id)
+                .unwrap();
+            st(f.name)
+        };
+        for s in &prof.sample {
+            let labels: Vec<(&str, &str)> =
+                s.label.iter().map(|l| (st(l.key), st(l.str))).collect();
+            let frames: Vec<&str> = s.location_id.iter().map(|&l| name_of(l)).collect();
+            match labels[0].1 {
+                "ct-3" => {
+                    assert_eq!(s.value, [2, 15]);
+                    assert_eq!(labels[1..], [("runtime", "runc"), ("comm", "sh")]);
+                    assert_eq!(frames, ["leaf", "main"]);
+                }
+                other => {
+                    assert_eq!(other, "[unknown]");
+                    assert_eq!(s.value, [1, 1]);
+                    assert_eq!(frames, ["main"]);
+                }
+            }
+        }
     }
 
     #[test]

@@ -128,9 +128,10 @@ fn a_binary_only_in_a_containers_root_is_named_and_a_planted_host_file_never_use
         .unwrap();
     std::thread::sleep(Duration::from_millis(800));
     // A container as runtimes make them: its own mount and pid namespaces, the root
-    // pivoted into its tree, the program exec'd there.
+    // pivoted into its tree, the program exec'd there. It spins until the test stops it
+    // (perf's own end, with build-ids, can take long on a busy machine).
     let script = format!(
-        "mount --bind {r} {r} && cd {r} && pivot_root . .oldroot && exec {bin} 40",
+        "mount --bind {r} {r} && cd {r} && pivot_root . .oldroot && exec {bin} 900",
         r = root.display()
     );
     let mut spinner = Spinner(
@@ -232,4 +233,42 @@ fn a_binary_only_in_a_containers_root_is_named_and_a_planted_host_file_never_use
             .any(|l| l.contains(";main;") && l.contains("nswatch_ct_leaf")),
         "{cached}"
     );
+
+    // The same stacks as pprof: the container's samples carry its label, and go's pprof
+    // names the program's function in them.
+    let pb = dir.path().join("ct.pb.gz");
+    let out = Command::new(env!("CARGO_BIN_EXE_nswatch"))
+        .args(["report", "--by", "container", "--format", "pprof", "-o"])
+        .arg(&pb)
+        .arg(&data)
+        .env("PERF_BUILDID_DIR", &cache)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    match Command::new("go")
+        .args([
+            "tool",
+            "pprof",
+            "-top",
+            "-sample_index=samples",
+            "-nodefraction=0",
+        ])
+        .arg(format!("-tagfocus=container={label}"))
+        .arg(&pb)
+        .output()
+    {
+        Ok(top) => {
+            let top = String::from_utf8_lossy(&top.stdout);
+            assert!(top.contains("nswatch_ct_leaf"), "{top}");
+            let n = ct["samples"].as_u64().unwrap();
+            assert!(top.contains(&format!("accounting for {n}, ")), "{n}: {top}");
+        }
+        Err(e) => {
+            assert!(
+                !common::require_live(),
+                "go: {e} (apt-get install golang-go)"
+            );
+            eprintln!("pprof not read back: go: {e} (apt-get install golang-go)");
+        }
+    }
 }

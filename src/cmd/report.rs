@@ -28,6 +28,9 @@ enum Format {
     Ndjson,
     /// With `--by container`: one JSON document (totals and the containers).
     Json,
+    /// With `--by container` and `-o FILE`: a gzipped pprof profile.proto, every sample
+    /// labelled with its container (`go tool pprof`, Pyroscope, Parca, Grafana).
+    Pprof,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -67,6 +70,9 @@ pub struct ReportArgs {
     /// root first) for flamegraph.pl or inferno-flamegraph.
     #[arg(long, requires = "by")]
     folded: bool,
+    /// Where `--format pprof` writes its profile (binary, so never to a terminal).
+    #[arg(short = 'o', long)]
+    output: Option<PathBuf>,
     /// Threads for the event stream and the text story of a file: 1 reads on this thread
     /// alone (best on a machine whose other CPUs are busy); 0 (the default) uses a second
     /// thread when the machine has a second CPU. Standard input is always read on one.
@@ -114,6 +120,9 @@ fn write_with_changes(
 
 /// Runs `nswatch report`.
 pub fn run(args: &ReportArgs) -> Result<()> {
+    if args.output.is_some() && args.by.is_none() {
+        anyhow::bail!("-o goes with --by container --format pprof");
+    }
     let name = args.file.display().to_string();
     let mut data = match super::input::open(&args.file, true)? {
         Input::Perf(data) => data,
@@ -131,8 +140,10 @@ pub fn run(args: &ReportArgs) -> Result<()> {
         warn_order(&name, &data);
         return r.with_context(|| name);
     }
-    if let Format::Json = args.format {
-        anyhow::bail!("--format json goes with --by container; the event stream is --format ndjson")
+    if let Format::Json | Format::Pprof = args.format {
+        anyhow::bail!(
+            "--format json and pprof go with --by container; the event stream is --format ndjson"
+        )
     }
     // A mapped file is read on two threads where there are two CPUs (a stream, from a
     // pipe, on one: its records are not addressable after they are read).
@@ -422,9 +433,9 @@ fn from_ndjson(args: &ReportArgs, name: &str, input: Box<dyn BufRead>) -> Result
         Ok(())
     };
     match args.format {
-        Format::Json => {
+        Format::Json | Format::Pprof => {
             anyhow::bail!(
-                "--format json goes with --by container; the event stream is --format ndjson"
+                "--format json and pprof go with --by container; the event stream is --format ndjson"
             )
         }
         Format::Ndjson => {
@@ -514,8 +525,21 @@ fn by_container(
     order: Order,
     out: &mut impl Write,
 ) -> Result<()> {
-    use nswatch::profile::ContainerProfile;
+    use nswatch::profile::{ContainerProfile, PeriodUnit};
     use nswatch::symbols::{build_id_cache_dirs, recorded_here, Kallsyms, Symbolizer};
+
+    let pprof = matches!(args.format, Format::Pprof);
+    let pprof_out = match (pprof, &args.output) {
+        (true, Some(p)) => Some(nswatch::out_file::create_output(p)?.file),
+        (true, None) => anyhow::bail!("--format pprof writes a binary file: give -o FILE"),
+        (false, Some(_)) => anyhow::bail!("-o goes with --format pprof"),
+        (false, None) => None,
+    };
+    if pprof && args.folded {
+        anyhow::bail!("--folded and --format pprof are two outputs of the stacks: choose one");
+    }
+    // Both want every sample's frames named.
+    let stacks = args.folded || pprof;
 
     let mut builder = EventBuilder::new();
     let mut model = file_model();
@@ -524,7 +548,7 @@ fn by_container(
     let info = data.info().clone();
     sym.set_build_id_cache(build_id_cache_dirs());
     sym.add_recorded_build_ids(&info.features.build_ids);
-    if args.folded
+    if stacks
         && recorded_here(
             info.features.hostname.as_deref(),
             info.features.os_release.as_deref(),
@@ -539,7 +563,7 @@ fn by_container(
     let mut frames = Vec::new();
     let r = data.for_each(order, |dec, view| -> Result<()> {
         let (rec, id) = dec.decode(view)?;
-        if args.folded {
+        if stacks {
             sym.observe(&rec);
         }
         let is_sample = matches!(rec, Record::Sample(_));
@@ -578,13 +602,17 @@ fn by_container(
             unreachable!("a SAMPLE record makes a sample event")
         };
         profile.add(g, &comm, period.unwrap_or(0));
-        if args.folded {
+        if stacks {
             frames.clear();
             match callchain {
                 Some(c) => sym.frames(pid, c, &mut frames),
                 None => sym.frames(pid, &ip.iter().copied().collect::<Vec<_>>(), &mut frames),
             }
-            profile.add_stack(&group_info(&model, g).label, &comm, &frames);
+            if pprof {
+                profile.add_pprof_stack(g, &comm, &frames, period.unwrap_or(0));
+            } else {
+                profile.add_stack(&group_info(&model, g).label, &comm, &frames);
+            }
         }
         Ok(())
     });
@@ -603,6 +631,34 @@ fn by_container(
         for (stack, n) in profile.folded() {
             writeln!(out, "{} {n}", escape(stack))?;
         }
+        return r.map(drop);
+    }
+    if let Some(file) = pprof_out {
+        // cpu-clock and task-clock periods are nanoseconds; perf's dummy side-band event
+        // (software config 9) takes no samples.
+        let cpu = data
+            .decoder()
+            .attrs()
+            .filter(|a| !(a.kind == 1 && a.config == 9))
+            .all(|a| a.kind == 1 && a.config <= 1);
+        let unit = if cpu {
+            PeriodUnit::CpuNanoseconds
+        } else {
+            PeriodUnit::Events
+        };
+        let labels = |g| {
+            let gi = group_info(&model, g);
+            let mut l = vec![
+                ("container", gi.label),
+                ("container_name", gi.name),
+                ("container_kind", gi.kind.to_string()),
+            ];
+            l.extend(gi.runtime.map(|r| ("runtime", r)));
+            l
+        };
+        profile
+            .write_pprof(unit, labels, io::BufWriter::new(file))
+            .with_context(|| format!("writing {}", args.output.as_ref().unwrap().display()))?;
         return r.map(drop);
     }
     let total = profile.samples();
@@ -630,6 +686,8 @@ fn by_container(
         })
     };
     match args.format {
+        // Written above, with the stacks.
+        Format::Pprof => {}
         Format::Ndjson => {
             for row in profile.rows() {
                 let mut v = row_json(row);
