@@ -177,7 +177,9 @@ impl Kallsyms {
                 (addr != 0 && matches!(ty, "t" | "T" | "w" | "W")).then(|| (addr, name.into()))
             })
             .collect();
-        syms.sort_unstable_by_key(|s| s.0);
+        // Stable: of aliases at one address (`memcpy` and `__pi_memcpy`), the lookup gives
+        // the last listed, as perf names them.
+        syms.sort_by_key(|s| s.0);
         Kallsyms { syms }
     }
 
@@ -1089,9 +1091,12 @@ mod tests {
              ffffffff81000100 T do_syscall_64\n\
              ffffffff81000200 t helper\t[mod]\n\
              ffffffff81000300 D some_data\n\
-             0000000000000000 T zeroed\n",
+             0000000000000000 T zeroed\n\
+             ffffffff81000400 T memcpy\n\
+             ffffffff81000400 T __pi_memcpy\n",
         );
-        assert_eq!(k.len(), 3);
+        assert_eq!(k.len(), 5);
+        assert_eq!(k.lookup(0xffffffff81000404), Some("__pi_memcpy"));
         let mut s = Symbolizer::new();
         s.set_kallsyms(k);
         assert_eq!(s.kernel_frame(0xffffffff81000150), "do_syscall_64");
