@@ -33,6 +33,7 @@ pub mod symbols;
 pub mod text;
 #[cfg(feature = "tui")]
 pub mod tui;
+pub mod units;
 
 pub use decoder::Decoder;
 pub use error::{DecodeError, ErrorKind};

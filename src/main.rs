@@ -10,6 +10,10 @@ use std::process::ExitCode;
 #[derive(Parser)]
 #[command(name = "nswatch", version, about, long_about = None)]
 struct Cli {
+    /// Fewer messages: no warnings or summaries on standard error, only errors (as perf's
+    /// -q).
+    #[arg(short, long, global = true)]
+    quiet: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -48,6 +52,7 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     let cli = Cli::parse();
+    cmd::set_quiet(cli.quiet);
     let result = match cli.command {
         Command::Report(args) => cmd::report::run(&args),
         Command::Record(args) => cmd::record::run(&args),

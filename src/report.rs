@@ -238,11 +238,9 @@ impl Story {
             line.push(b' ');
             let what = match (c.cause, c.before) {
                 (Cause::AtStart, _) => "at start",
-                (Cause::NewTask, Some(b)) => mask_text(
-                    mask_texts,
-                    MaskText::NotInParents,
-                    after.diff(sets.get(b)),
-                ),
+                (Cause::NewTask, Some(b)) => {
+                    mask_text(mask_texts, MaskText::NotInParents, after.diff(sets.get(b)))
+                }
                 (_, Some(b)) => mask_text(mask_texts, MaskText::Changed, after.diff(sets.get(b))),
                 (_, None) => "new task",
             };
@@ -316,9 +314,11 @@ impl Story {
     }
 }
 
-/// A link as perf script prints it: dev/0xino.
+/// A link as `lsns`, `ps`, `top` and the NDJSON's `ino` write it: the inode number in
+/// decimal (`4026531833`, what `readlink /proc/PID/ns/net` shows as `net:[4026531833]`).
+/// The device is left out: every namespace file lives on the one nsfs.
 pub fn fmt_link(l: &NsLink) -> String {
-    format!("{}/{:#x}", l.dev, l.ino)
+    l.ino.to_string()
 }
 
 /// The text `what` says of link mask `mask`, made once.

@@ -133,7 +133,7 @@ pub fn run(args: &ExportArgs) -> Result<()> {
                         }
                     }
                     Err(e) if line.is_cut_off() => {
-                        eprintln!(
+                        super::note!(
                             "nswatch: {}: line {number} (offset {offset:#x}) is cut off at the \
                              end of the input, ignored ({})",
                             escape(&name),

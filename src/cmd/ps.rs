@@ -71,6 +71,9 @@ pub fn run(args: &PsArgs) -> Result<()> {
 /// Tells on standard error what a user without the right to read every task's namespaces
 /// does not see: `ps` shows the rest, as `lsns` does, and exits 0.
 fn say_what_is_unseen(census: &census::Census) {
+    if super::quiet() {
+        return;
+    }
     if census.unreadable > 0 {
         let iterator = match &census.source {
             census::Source::Proc { why: Some(w) } => format!("; the BPF task iterator: {w}"),

@@ -8,6 +8,7 @@ use nswatch::model::{Attributor, GroupId};
 use nswatch::out_file::{create_output, AppendFile, DIRECT_WRITE};
 use nswatch::record::kind_name;
 use nswatch::session::{Session, SessionOptions, Update};
+use nswatch::units::parse_duration;
 use std::collections::BTreeMap;
 use std::io;
 use std::os::fd::AsFd;
@@ -26,7 +27,7 @@ pub struct RecordArgs {
     /// one of nswatch's own descriptors, e.g. /dev/stdout).
     #[arg(short = 'o', long, value_name = "FILE")]
     output: Option<PathBuf>,
-    /// Stop after this long (e.g. 10, 10s, 500ms, 2m).
+    /// Stop after this long (e.g. 10 (seconds), 1m30s, 500ms).
     #[arg(long, value_parser = parse_duration)]
     duration: Option<Duration>,
     /// Write the file (`-o`) through the page cache. By default it is written with direct
@@ -52,9 +53,9 @@ pub struct RecordArgs {
     /// (~80 µs in a VM): shorter is fresher output, longer is cheaper.
     #[arg(long, default_value = "250ms", value_parser = parse_duration)]
     latency: Duration,
-    /// Count only: write no events, just the summary.
-    #[arg(short, long)]
-    quiet: bool,
+    /// Count only: write no events (nor any file), just the summary on standard error.
+    #[arg(long, conflicts_with = "output")]
+    count_only: bool,
     /// Do not load the eBPF probe: namespace changes without their causes (syscall,
     /// flags, target, result).
     #[arg(long)]
@@ -62,29 +63,6 @@ pub struct RecordArgs {
     /// Trace the whole machine while this command runs, and stop when it exits.
     #[arg(last = true, value_name = "COMMAND")]
     command: Vec<String>,
-}
-
-/// Parses "10", "10s", "500ms", "2m", "1.5s".
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let (num, unit) = match s.find(|c: char| c.is_ascii_alphabetic()) {
-        Some(i) => s.split_at(i),
-        None => (s, "s"),
-    };
-    let v: f64 = num
-        .trim()
-        .parse()
-        .map_err(|_| format!("not a duration: {s:?}"))?;
-    let secs = match unit {
-        "ms" => v / 1000.0,
-        "s" => v,
-        "m" => v * 60.0,
-        "h" => v * 3600.0,
-        _ => return Err(format!("unknown unit in {s:?} (use ms, s, m or h)")),
-    };
-    if !(0.0..1e9).contains(&secs) {
-        return Err(format!("out of range: {s:?}"));
-    }
-    Ok(Duration::from_secs_f64(secs))
 }
 
 /// Which events the user asked for.
@@ -144,7 +122,7 @@ struct Sink {
     counts: [u64; EVENT_TYPES.len()],
     /// Group events written: starts, exits, renames.
     group_events: [u64; 3],
-    quiet: bool,
+    count_only: bool,
     filter: Filter,
     /// The first write error; later updates are dropped, the run stops at the next check.
     error: Option<io::Error>,
@@ -160,7 +138,7 @@ impl Sink {
             Update::Event { event, .. } if !self.filter.keep(model, event) => return,
             Update::Event { event, group } => {
                 self.counts[event.body.type_index()] += 1;
-                if !self.quiet {
+                if !self.count_only {
                     let g = group.map(|g| model.group(g));
                     write_labeled(&mut self.json, event, g, self.out.buffer());
                 }
@@ -168,7 +146,7 @@ impl Sink {
             Update::Group(c) if !self.filter.keep_group(model, c.group) => return,
             Update::Group(c) => {
                 self.group_events[c.kind as usize] += 1;
-                if !self.quiet {
+                if !self.count_only {
                     write_change(model, c, self.out.buffer());
                 }
             }
@@ -251,7 +229,7 @@ pub fn run(args: &RecordArgs) -> Result<()> {
         "off" => "off (--no-bpf)".to_string(),
         s => {
             if let Some(why) = s.strip_prefix("unavailable: ") {
-                eprintln!(
+                super::note!(
                     "nswatch: eBPF unavailable, recording namespace changes without their causes: {why}"
                 );
                 "unavailable".to_string()
@@ -292,7 +270,7 @@ pub fn run(args: &RecordArgs) -> Result<()> {
         json: JsonWriter::new(),
         counts: [0; EVENT_TYPES.len()],
         group_events: [0; 3],
-        quiet: args.quiet,
+        count_only: args.count_only,
         filter,
         error: None,
         last_commit: Instant::now(),
@@ -309,7 +287,7 @@ pub fn run(args: &RecordArgs) -> Result<()> {
     // is written first, so that the stream stays in time order.
     let synthesized = session.bootstrap(|m, u| sink.put(m, u))?;
     if let Some(w) = session.stats().unreadable_warning() {
-        eprintln!("nswatch: {w}");
+        super::note!("nswatch: {w}");
     }
     let mut child: Option<Child> = match args.command.split_first() {
         Some((cmd, rest)) => Some(
@@ -396,24 +374,24 @@ pub fn run(args: &RecordArgs) -> Result<()> {
     } else {
         String::new()
     };
-    eprintln!(
+    super::note!(
         "nswatch record: {total} records in {:.3} s ({}); lost records {}; late {}",
         started.elapsed().as_secs_f64(),
         list(records),
         st.lost_records,
         stats.late,
     );
-    eprintln!(
+    super::note!(
         "  events{}: {}; synthesized tasks {synthesized}",
-        if args.quiet {
-            " (not written: --quiet)"
+        if args.count_only {
+            " (not written: --count-only)"
         } else {
             " written"
         },
         list(events)
     );
     let m = session.model();
-    eprintln!(
+    super::note!(
         "  groups: {} seen, {} live ({} tasks); container_start {}, container_exit {}, container_rename {}",
         m.groups().len() - 1,
         m.groups().iter().filter(|g| g.is_live()).count() - 1,
@@ -431,18 +409,20 @@ pub fn run(args: &RecordArgs) -> Result<()> {
     } else {
         String::new()
     };
-    eprintln!(
+    super::note!(
         "  namespace files held for live groups: {} now, {} at most (room for {}){unheld}",
-        pins.held, pins.peak, pins.budget
+        pins.held,
+        pins.peak,
+        pins.budget
     );
-    eprintln!(
+    super::note!(
         "  per cpu: {}; wake-ups {}, {} of them with the reorder window cut short (a ring half full); ring resyncs {}{hotplug}",
         per_cpu.join(", "),
         stats.wakeups,
         stats.hurried,
         stats.resyncs
     );
-    eprintln!(
+    super::note!(
         "  eBPF: {bpf_state}; namespace syscalls {}, {} of them matched to their NAMESPACES record; lost syscall records {}",
         stats.side, st.matched, st.bpf_lost
     );

@@ -8,14 +8,16 @@ use nswatch::model::json::{write_change, write_labeled, Announcements};
 use nswatch::model::recorded::CgroupNames;
 use nswatch::model::{Attributor, Change, GroupId, EXIT_TAIL_NS};
 use nswatch::ndjson;
+use nswatch::out_file::create_output;
 use nswatch::perf_data::split::Consumer;
 use nswatch::perf_data::{FileInfo, Order, PerfData};
 use nswatch::report::{write_groups, Story};
 use nswatch::session::{hand_on, Update};
 use nswatch::text::escape;
 use nswatch::{Body, Event, EventBuilder, Record};
+use std::fs::File;
 use std::io::{self, BufRead, BufWriter, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::input::Input;
 
@@ -49,7 +51,21 @@ enum OrderArg {
 pub struct ReportArgs {
     /// The perf.data file, or NDJSON written by `nswatch record` (told apart by their
     /// content); `-` reads standard input (`perf record -o - … | nswatch report -`).
-    file: PathBuf,
+    /// Default: perf.data.
+    #[arg(
+        short = 'i',
+        long = "input",
+        value_name = "FILE",
+        conflicts_with = "file"
+    )]
+    input: Option<PathBuf>,
+    /// The same as `-i FILE`.
+    #[arg(value_name = "FILE")]
+    file: Option<PathBuf>,
+    /// Write the report to FILE instead of standard output: created 0600, a file already
+    /// there moved to FILE.old, a symbolic link not followed.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    output: Option<PathBuf>,
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
@@ -112,12 +128,49 @@ fn write_with_changes(
     });
 }
 
+/// Where the report goes: standard output, or the file of `-o`.
+pub struct Dest(Option<File>);
+
+impl Dest {
+    /// Opens `-o FILE` through [`create_output`] (FILE.old kept, 0600, no link followed).
+    pub fn open(path: Option<&Path>) -> Result<Dest> {
+        Ok(Dest(match path {
+            Some(p) => Some(create_output(p)?.file),
+            None => None,
+        }))
+    }
+
+    /// A writer to it; writers made one after the other write one after the other (a
+    /// file's clones share its offset).
+    pub fn writer(&self) -> io::Result<Box<dyn Write + Send>> {
+        Ok(match &self.0 {
+            Some(f) => Box::new(f.try_clone()?),
+            None => Box::new(io::stdout()),
+        })
+    }
+}
+
 /// Runs `nswatch report`.
 pub fn run(args: &ReportArgs) -> Result<()> {
-    let name = args.file.display().to_string();
-    let mut data = match super::input::open(&args.file, true)? {
+    let path = args
+        .input
+        .as_deref()
+        .or(args.file.as_deref())
+        .unwrap_or(Path::new("perf.data"));
+    let name = path.display().to_string();
+    if args.input.is_none() && args.file.is_none() && !path.exists() {
+        anyhow::bail!(
+            "perf.data: no such file in the current directory (record one with `perf record \
+             --namespaces -a` or `nswatch record -o FILE`, or name it: -i FILE)"
+        );
+    }
+    let input = super::input::open(path, true)?;
+    let dest = Dest::open(args.output.as_deref())?;
+    let mut data = match input {
         Input::Perf(data) => data,
-        Input::Ndjson(lines) => return from_ndjson(args, &name, lines).with_context(|| name),
+        Input::Ndjson(lines) => {
+            return from_ndjson(args, &dest, &name, lines).with_context(|| name)
+        }
     };
     data.decoder_mut().set_skip_unknown(args.skip_unknown);
     let order = match args.order {
@@ -125,7 +178,7 @@ pub fn run(args: &ReportArgs) -> Result<()> {
         OrderArg::File => Order::File,
     };
     if args.by == Some(By::Container) {
-        let mut out = BufWriter::with_capacity(1 << 16, io::stdout().lock());
+        let mut out = BufWriter::with_capacity(1 << 16, dest.writer()?);
         let r = by_container(args, &name, &mut data, order, &mut out);
         out.flush()?;
         return r.with_context(|| name);
@@ -147,10 +200,10 @@ pub fn run(args: &ReportArgs) -> Result<()> {
             n => n >= 2,
         };
     let result = match (args.format, two) {
-        (Format::Ndjson, true) => ndjson_split(&mut data, order),
-        (Format::Ndjson, false) => ndjson(&mut data, order),
-        (_, true) => text_split(&name, &mut data, order),
-        (_, false) => text(&name, &mut data, order),
+        (Format::Ndjson, true) => ndjson_split(&dest, &mut data, order),
+        (Format::Ndjson, false) => ndjson(&dest, &mut data, order),
+        (_, true) => text_split(&dest, &name, &mut data, order),
+        (_, false) => text(&dest, &name, &mut data, order),
     };
     result.with_context(|| name)
 }
@@ -241,9 +294,9 @@ impl<W: Write> Lines<W> {
 }
 
 /// `report --format ndjson` on this thread.
-fn ndjson(data: &mut PerfData, order: Order) -> Result<()> {
+fn ndjson(dest: &Dest, data: &mut PerfData, order: Order) -> Result<()> {
     let mut builder = EventBuilder::new();
-    let mut lines = Lines::new(io::stdout().lock());
+    let mut lines = Lines::new(dest.writer()?);
     let r = data.for_each(order, |dec, view| -> Result<()> {
         if let Some(ev) = builder.decode(dec, view)? {
             lines.event(&ev)?;
@@ -257,9 +310,9 @@ fn ndjson(data: &mut PerfData, order: Order) -> Result<()> {
 /// `report --format ndjson` on two threads. This one reads in order, decodes and makes
 /// the events; the other keeps the command names, runs the model and writes the lines.
 /// Events cross small ([`SentEvent`]), and each record is decoded once.
-fn ndjson_split(data: &mut PerfData, order: Order) -> Result<()> {
+fn ndjson_split(dest: &Dest, data: &mut PerfData, order: Order) -> Result<()> {
     let write = |events: Consumer<'_, SentEvent<'_>>| -> Result<()> {
-        let mut lines = Lines::new(io::stdout().lock());
+        let mut lines = Lines::new(dest.writer()?);
         let mut receiver = EventReceiver::new();
         let r = events.for_each(|sent| -> Result<()> {
             receiver.receive(sent, |ev| lines.event(ev)).transpose()?;
@@ -286,8 +339,8 @@ fn make_events<'b, 'm>(
 }
 
 /// `report` (text) on this thread.
-fn text(name: &str, data: &mut PerfData, order: Order) -> Result<()> {
-    let mut out = BufWriter::with_capacity(1 << 16, io::stdout().lock());
+fn text(dest: &Dest, name: &str, data: &mut PerfData, order: Order) -> Result<()> {
+    let mut out = BufWriter::with_capacity(1 << 16, dest.writer()?);
     if !data.info().pipe {
         writeln!(out, "# {}: {}", escape(name), describe(data.info()))?;
     }
@@ -322,14 +375,17 @@ fn text(name: &str, data: &mut PerfData, order: Order) -> Result<()> {
 
 /// `report` (text) on two threads: this one reads in order, decodes and makes the events,
 /// and hands them to the other, which tells the story.
-fn text_split(name: &str, data: &mut PerfData, order: Order) -> Result<()> {
+fn text_split(dest: &Dest, name: &str, data: &mut PerfData, order: Order) -> Result<()> {
     if !data.info().pipe {
-        let mut out = io::stdout().lock();
+        let mut out = dest.writer()?;
         writeln!(out, "# {}: {}", escape(name), describe(data.info()))?;
         out.flush()?;
     }
     let tell = |events: Consumer<'_, SentEvent<'_>>| {
-        let mut out = BufWriter::with_capacity(1 << 16, io::stdout().lock());
+        let mut out = match dest.writer() {
+            Ok(w) => BufWriter::with_capacity(1 << 16, w),
+            Err(e) => return ((Story::new(), file_model()), Err(e.into())),
+        };
         let mut story = Story::new();
         let mut model = file_model();
         let mut receiver = EventReceiver::new();
@@ -351,7 +407,7 @@ fn text_split(name: &str, data: &mut PerfData, order: Order) -> Result<()> {
         .context("not a mapped file")?;
     // The teller's error came first: the reader only stopped because the teller did.
     let r = told.and(read.map(drop));
-    let mut out = BufWriter::with_capacity(1 << 16, io::stdout().lock());
+    let mut out = BufWriter::with_capacity(1 << 16, dest.writer()?);
     finish_text(name, data.info(), &mut story, &model, r, &mut out)
 }
 
@@ -382,7 +438,7 @@ fn finish_text(
 
 /// `report` of an NDJSON recording: the text story or the event stream, with the groups
 /// named as the recording's container_start/rename lines announced them.
-fn from_ndjson(args: &ReportArgs, name: &str, input: Box<dyn BufRead>) -> Result<()> {
+fn from_ndjson(args: &ReportArgs, dest: &Dest, name: &str, input: Box<dyn BufRead>) -> Result<()> {
     if args.by.is_some() {
         anyhow::bail!("--by container reads a perf.data file (NDJSON keeps no samples' stacks)");
     }
@@ -399,7 +455,7 @@ fn from_ndjson(args: &ReportArgs, name: &str, input: Box<dyn BufRead>) -> Result
             match reader.read(text) {
                 Ok(ev) => f(ev.as_ref(), text)?,
                 Err(e) if line.is_cut_off() => {
-                    eprintln!(
+                    super::note!(
                         "nswatch: {}: line {number} (offset {offset:#x}) is cut off at the end \
                          of the input, ignored ({})",
                         escape(name),
@@ -419,7 +475,7 @@ fn from_ndjson(args: &ReportArgs, name: &str, input: Box<dyn BufRead>) -> Result
             )
         }
         Format::Ndjson => {
-            let mut lines = Lines::new(io::stdout().lock());
+            let mut lines = Lines::new(dest.writer()?);
             let r = each(&mut |ev, line| {
                 match ev {
                     Some(ev) => lines.event(ev)?,
@@ -432,7 +488,7 @@ fn from_ndjson(args: &ReportArgs, name: &str, input: Box<dyn BufRead>) -> Result
             r
         }
         Format::Text => {
-            let mut out = BufWriter::with_capacity(1 << 16, io::stdout().lock());
+            let mut out = BufWriter::with_capacity(1 << 16, dest.writer()?);
             writeln!(out, "# {}: NDJSON events", escape(name))?;
             let mut story = Story::new();
             let mut model = file_model();

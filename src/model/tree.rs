@@ -67,7 +67,9 @@ pub struct GroupNode {
     pub shares_with_host: Vec<&'static str>,
     /// Namespaces it shares with the other containers of its pod (and not with the host).
     pub shares_with_pod: Vec<&'static str>,
-    /// Its leader's namespaces, by name: [dev, ino].
+    /// Its leader's namespaces, by name: [dev, ino] (written in JSON as the NDJSON's
+    /// `{"dev":D,"ino":I}`).
+    #[serde(serialize_with = "links_json")]
     pub namespaces: BTreeMap<&'static str, [u64; 2]>,
     /// Live tasks (threads).
     pub tasks: u32,
@@ -80,7 +82,8 @@ pub struct GroupNode {
 pub struct PodNode {
     /// "pod-<net ino>".
     pub id: String,
-    /// The shared network namespace, [dev, ino].
+    /// The shared network namespace, [dev, ino] (in JSON `{"dev":D,"ino":I}`).
+    #[serde(serialize_with = "link_json")]
     pub net: [u64; 2],
     /// Labels of its containers.
     pub containers: Vec<String>,
@@ -108,6 +111,36 @@ pub enum Row {
     Pod(usize),
     /// A group (index into [`Tree::groups`]).
     Group(usize),
+}
+
+/// A namespace as the NDJSON events write it.
+#[derive(Serialize)]
+struct LinkJson {
+    dev: u64,
+    ino: u64,
+}
+
+fn link_json<S: serde::Serializer>(l: &[u64; 2], s: S) -> Result<S::Ok, S::Error> {
+    LinkJson {
+        dev: l[0],
+        ino: l[1],
+    }
+    .serialize(s)
+}
+
+fn links_json<S: serde::Serializer>(
+    m: &BTreeMap<&'static str, [u64; 2]>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.collect_map(m.iter().map(|(k, l)| {
+        (
+            k,
+            LinkJson {
+                dev: l[0],
+                ino: l[1],
+            },
+        )
+    }))
 }
 
 fn mask_list(mask: u32) -> Vec<&'static str> {
