@@ -378,13 +378,40 @@ fn fmt_time(t: Option<u64>) -> String {
 
 /// Writes the groups `model` made (the host aside): label, kind, name and runtime, and
 /// what else names them (cgroup, image, pod, the command that made them), with their life.
-pub fn write_groups(model: &crate::model::Attributor, out: &mut dyn Write) -> io::Result<()> {
-    let groups: Vec<_> = model
+/// Groups of kernel threads alone ([`crate::model::Group::kernel_threads`]) count with the
+/// host: listed only with `all`, else only counted.
+pub fn write_groups(
+    model: &crate::model::Attributor,
+    all: bool,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let (groups, kernel): (Vec<_>, Vec<_>) = model
         .groups()
         .iter()
         .filter(|g| g.kind != crate::model::Kind::Host)
-        .collect();
-    writeln!(out, "\ngroups: {}", groups.len())?;
+        .partition(|g| !g.kernel_threads);
+    let groups = if all {
+        model
+            .groups()
+            .iter()
+            .filter(|g| g.kind != crate::model::Kind::Host)
+            .collect()
+    } else {
+        groups
+    };
+    match (kernel.len(), all) {
+        (0, _) => writeln!(out, "\ngroups: {}", groups.len())?,
+        (k, true) => writeln!(
+            out,
+            "\ngroups: {} ({k} of kernel threads alone, counted with the host)",
+            groups.len()
+        )?,
+        (k, false) => writeln!(
+            out,
+            "\ngroups: {} (and {k} of kernel threads alone, counted with the host: --all lists it)",
+            groups.len()
+        )?,
+    }
     for g in groups {
         let mut who = g.display_name().to_string();
         if let Some(rt) = &g.naming.runtime {
@@ -414,9 +441,14 @@ pub fn write_groups(model: &crate::model::Attributor, out: &mut dyn Write) -> io
                 fmt_time(Some(e)).trim_start()
             ),
         };
+        let kernel = if g.kernel_threads {
+            "  (kernel threads)"
+        } else {
+            ""
+        };
         writeln!(
             out,
-            "  {:<18} {:<9} {:<24} {}",
+            "  {:<18} {:<9} {:<24} {}{kernel}",
             escape(&g.label),
             g.kind.name(),
             escape(&who),

@@ -161,3 +161,177 @@ fn quiet_means_fewer_messages_and_count_only_writes_no_events() {
     assert_eq!(f.status.code(), Some(2));
     assert!(!dir.path().join("c.ndjson").exists());
 }
+
+#[test]
+fn kernel_threads_with_their_own_mount_namespace_count_as_the_host() {
+    // kdevtmpfs (pid 25 in the fixture) runs in a mount namespace of its own.
+    let f = fixture("unshare-net-uts.data");
+    let f = f.to_str().unwrap();
+    let plain = nswatch(&["report", f]);
+    let groups = &plain[plain.find("\ngroups:").unwrap()..];
+    assert!(!groups.contains("sb-4026531860"), "{groups}");
+    assert!(groups.contains("1 of kernel threads alone"), "{groups}");
+    let all = nswatch(&["report", "--all", f]);
+    let groups = &all[all.find("\ngroups:").unwrap()..];
+    assert!(
+        groups
+            .lines()
+            .any(|l| l.contains("sb-4026531860") && l.contains("(kernel threads)")),
+        "{groups}"
+    );
+    // The NDJSON says so, and a report of it counts the group the same way.
+    let nd = nswatch(&["report", "--format", "ndjson", f]);
+    let start: serde_json::Value = nd
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|v| v["type"] == "container_start" && v["container"] == "sb-4026531860")
+        .unwrap();
+    assert_eq!(start["kernel_threads"], true, "{start}");
+    assert!(nd
+        .lines()
+        .filter(|l| l.contains("container_start"))
+        .all(|l| l.contains("sb-4026531860") || !l.contains("kernel_threads")));
+}
+
+#[test]
+fn ps_lists_kernel_threads_groups_only_with_all() {
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("SKIP ps_lists_kernel_threads_groups_only_with_all: not root");
+        return;
+    }
+    let ps: serde_json::Value = serde_json::from_str(&nswatch(&["ps", "--json"])).unwrap();
+    let all: serde_json::Value =
+        serde_json::from_str(&nswatch(&["ps", "--json", "--all"])).unwrap();
+    let kernel = |v: &serde_json::Value| -> Vec<String> {
+        v["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|g| g["kernel_threads"] == true)
+            .map(|g| g["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert!(kernel(&ps).is_empty(), "{ps}");
+    // A machine with devtmpfs has kdevtmpfs in a mount namespace of its own.
+    let kdevtmpfs = all["groups"].as_array().unwrap().iter().find(|g| {
+        g["processes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["comm"] == "kdevtmpfs")
+    });
+    match kdevtmpfs {
+        Some(g) if g["kind"] != "host" => {
+            assert_eq!(g["kernel_threads"], true, "{g}");
+            assert!(kernel(&all).contains(&g["id"].as_str().unwrap().to_string()));
+        }
+        _ => eprintln!("no kdevtmpfs in a namespace of its own on this machine"),
+    }
+    // Counted with the host: the host's count is its own group's and theirs.
+    let tasks = |g: &serde_json::Value| g["tasks"].as_u64().unwrap();
+    let groups = all["groups"].as_array().unwrap();
+    let host = groups.iter().find(|g| g["kind"] == "host").unwrap();
+    let theirs: u64 = groups
+        .iter()
+        .filter(|g| g["kernel_threads"] == true)
+        .map(tasks)
+        .sum();
+    assert_eq!(all["host_tasks"].as_u64().unwrap(), tasks(host) + theirs);
+}
+
+#[test]
+fn ps_finds_the_group_of_a_pid() {
+    let me = std::process::id().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let r = run_in(
+        dir.path(),
+        &[
+            "ps",
+            "-p",
+            &format!("{me},999999"),
+            "-o",
+            "pid,comm,id,kind",
+        ],
+    );
+    assert!(r.status.success(), "{}", text(&r.stderr));
+    assert!(
+        text(&r.stderr).contains("pid 999999: no such process"),
+        "{}",
+        text(&r.stderr)
+    );
+    let out = text(&r.stdout);
+    let mut lines = out.lines();
+    let head: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    assert_eq!(head, ["PID", "COMM", "ID", "KIND"]);
+    let row: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    assert_eq!(row[0], me, "{out}");
+    assert!(lines.next().is_none(), "one process asked, one row: {out}");
+    // The same as JSON, keys in lower case; the text tree lists only that process.
+    let j = nswatch(&["ps", "-p", &me, "-o", "PID,ID", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&j).unwrap();
+    assert_eq!(v[0]["pid"].as_u64().unwrap().to_string(), me);
+    assert_eq!(v[0]["id"].as_str().unwrap(), row[2]);
+    let tree = nswatch(&["ps", "-p", &me]);
+    let listed: Vec<&str> = tree
+        .lines()
+        .filter(|l| l.starts_with("    ") && !l.trim_start().starts_with("cgroup"))
+        .collect();
+    assert_eq!(listed.len(), 1, "{tree}");
+    assert!(listed[0].trim_start().starts_with(&me), "{tree}");
+    // None found: said, and a failure.
+    let none = run_in(dir.path(), &["ps", "-p", "999999"]);
+    assert_eq!(none.status.code(), Some(1));
+    assert!(text(&none.stderr).contains("pid 999999: no such process"));
+}
+
+#[test]
+fn ps_columns_json_and_output_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = run_in(dir.path(), &["ps", "-o", "id,bogus"]);
+    assert!(!bad.status.success());
+    assert!(
+        text(&bad.stderr).contains("unknown column \"bogus\""),
+        "{}",
+        text(&bad.stderr)
+    );
+    let help = nswatch(&["ps", "-o", "help"]);
+    assert!(help.contains("NS_MNT") && help.contains("COMM"), "{help}");
+    let table = nswatch(&["ps", "--all", "-o", "ID,KIND,TASKS,NS_NET"]);
+    let host = table.lines().find(|l| l.starts_with("host ")).unwrap();
+    let net: u64 = host.split_whitespace().nth(3).unwrap().parse().unwrap();
+    // `--json` is `--format json`; namespaces are the NDJSON's {"dev","ino"}.
+    let v: serde_json::Value = serde_json::from_str(&nswatch(&["ps", "--json", "--all"])).unwrap();
+    let h = v["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["kind"] == "host")
+        .unwrap();
+    assert_eq!(h["namespaces"]["net"]["ino"].as_u64(), Some(net), "{h}");
+    assert!(h["namespaces"]["net"]["dev"].is_u64(), "{h}");
+    let f: serde_json::Value =
+        serde_json::from_str(&nswatch(&["ps", "--format", "json", "--all"])).unwrap();
+    assert_eq!(
+        f["groups"][0]
+            .as_object()
+            .unwrap()
+            .keys()
+            .collect::<Vec<_>>(),
+        v["groups"][0]
+            .as_object()
+            .unwrap()
+            .keys()
+            .collect::<Vec<_>>()
+    );
+    // --output-file: 0600, the old file kept.
+    std::fs::write(dir.path().join("ps.txt"), "old\n").unwrap();
+    let r = run_in(dir.path(), &["ps", "--output-file", "ps.txt"]);
+    assert!(r.status.success() && r.stdout.is_empty());
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("ps.txt.old")).unwrap(),
+        "old\n"
+    );
+    assert!(std::fs::read_to_string(dir.path().join("ps.txt"))
+        .unwrap()
+        .starts_with("host "));
+}

@@ -83,6 +83,10 @@ pub struct ReportArgs {
     /// root first) for flamegraph.pl or inferno-flamegraph.
     #[arg(long, requires = "by")]
     folded: bool,
+    /// List the groups of kernel threads alone too (kdevtmpfs's mount namespace), which
+    /// are counted with the host.
+    #[arg(short, long)]
+    all: bool,
     /// Threads for the event stream and the text story of a file: 1 reads on this thread
     /// alone (best on a machine whose other CPUs are busy); 0 (the default) uses a second
     /// thread when the machine has a second CPU. Standard input is always read on one.
@@ -202,8 +206,8 @@ pub fn run(args: &ReportArgs) -> Result<()> {
     let result = match (args.format, two) {
         (Format::Ndjson, true) => ndjson_split(&dest, &mut data, order),
         (Format::Ndjson, false) => ndjson(&dest, &mut data, order),
-        (_, true) => text_split(&dest, &name, &mut data, order),
-        (_, false) => text(&dest, &name, &mut data, order),
+        (_, true) => text_split(&dest, args.all, &name, &mut data, order),
+        (_, false) => text(&dest, args.all, &name, &mut data, order),
     };
     result.with_context(|| name)
 }
@@ -339,7 +343,7 @@ fn make_events<'b, 'm>(
 }
 
 /// `report` (text) on this thread.
-fn text(dest: &Dest, name: &str, data: &mut PerfData, order: Order) -> Result<()> {
+fn text(dest: &Dest, all: bool, name: &str, data: &mut PerfData, order: Order) -> Result<()> {
     let mut out = BufWriter::with_capacity(1 << 16, dest.writer()?);
     if !data.info().pipe {
         writeln!(out, "# {}: {}", escape(name), describe(data.info()))?;
@@ -370,12 +374,20 @@ fn text(dest: &Dest, name: &str, data: &mut PerfData, order: Order) -> Result<()
         }
         Ok(())
     });
-    finish_text(name, data.info(), &mut story, &model, r.map(drop), &mut out)
+    finish_text(
+        name,
+        all,
+        data.info(),
+        &mut story,
+        &model,
+        r.map(drop),
+        &mut out,
+    )
 }
 
 /// `report` (text) on two threads: this one reads in order, decodes and makes the events,
 /// and hands them to the other, which tells the story.
-fn text_split(dest: &Dest, name: &str, data: &mut PerfData, order: Order) -> Result<()> {
+fn text_split(dest: &Dest, all: bool, name: &str, data: &mut PerfData, order: Order) -> Result<()> {
     if !data.info().pipe {
         let mut out = dest.writer()?;
         writeln!(out, "# {}: {}", escape(name), describe(data.info()))?;
@@ -408,12 +420,13 @@ fn text_split(dest: &Dest, name: &str, data: &mut PerfData, order: Order) -> Res
     // The teller's error came first: the reader only stopped because the teller did.
     let r = told.and(read.map(drop));
     let mut out = BufWriter::with_capacity(1 << 16, dest.writer()?);
-    finish_text(name, data.info(), &mut story, &model, r, &mut out)
+    finish_text(name, all, data.info(), &mut story, &model, r, &mut out)
 }
 
 /// The end of the text story: the sets and their tasks, after what was read.
 fn finish_text(
     name: &str,
+    all: bool,
     info: &FileInfo,
     story: &mut Story,
     model: &Attributor,
@@ -431,7 +444,7 @@ fn finish_text(
         )?;
     }
     story.finish(out)?;
-    write_groups(model, out)?;
+    write_groups(model, all, out)?;
     out.flush()?;
     r
 }
@@ -514,7 +527,7 @@ fn from_ndjson(args: &ReportArgs, dest: &Dest, name: &str, input: Box<dyn BufRea
                 )?;
             }
             story.finish(&mut out)?;
-            write_groups(&model, &mut out)?;
+            write_groups(&model, args.all, &mut out)?;
             out.flush()?;
             r
         }

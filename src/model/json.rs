@@ -120,6 +120,9 @@ pub fn write_change(model: &Attributor, change: &Change, out: &mut Vec<u8>) {
         "parent",
         model.parent_of(g.id).map(|p| model.group(p).label.as_str()),
     );
+    if g.kernel_threads {
+        out.extend_from_slice(b",\"kernel_threads\":true");
+    }
     out.extend_from_slice(b",\"owns\":");
     push_kind_list(out, g.differs);
     if change.kind == ChangeKind::Exit {
@@ -148,6 +151,8 @@ pub struct Announced {
     pub creator: Option<String>,
     /// The label of the group it is nested in ("parent").
     pub parent: Option<String>,
+    /// A group of kernel threads alone ("kernel_threads": true).
+    pub kernel_threads: bool,
 }
 
 impl Announced {
@@ -192,6 +197,7 @@ impl Announced {
             naming,
             creator: s("creator"),
             parent: s("parent"),
+            kernel_threads: v.get("kernel_threads") == Some(&serde_json::Value::Bool(true)),
         })
     }
 }
@@ -202,8 +208,8 @@ impl Announced {
 /// at once (a [`ChangeKind::Rename`] when its name changes).
 #[derive(Debug, Default)]
 pub struct Announcements {
-    /// Namings waiting for their group, by label.
-    pending: hashbrown::HashMap<String, Naming>,
+    /// Namings waiting for their group, by label, and whether it is of kernel threads.
+    pending: hashbrown::HashMap<String, (Naming, bool)>,
     /// Everything announced, by label (the latest), for callers that show more than the
     /// model keeps (the creator, the parent).
     seen: hashbrown::HashMap<String, Announced>,
@@ -236,9 +242,15 @@ impl Announcements {
             .find(|g| g.label == a.label && g.is_live())
             .map(|g| g.id);
         match live {
-            Some(id) => model.set_naming(id, a.naming.clone()),
+            Some(id) => {
+                if a.kernel_threads {
+                    model.mark_kernel_threads(id);
+                }
+                model.set_naming(id, a.naming.clone())
+            }
             None => {
-                self.pending.insert(a.label.clone(), a.naming.clone());
+                self.pending
+                    .insert(a.label.clone(), (a.naming.clone(), a.kernel_threads));
             }
         }
         self.seen.insert(a.label.clone(), a);
@@ -253,7 +265,10 @@ impl Announcements {
             return;
         }
         if let Some(g) = group {
-            if let Some(naming) = self.pending.remove(&model.group(g).label) {
+            if let Some((naming, kernel)) = self.pending.remove(&model.group(g).label) {
+                if kernel {
+                    model.mark_kernel_threads(g);
+                }
                 model.set_naming(g, naming);
             }
         }
