@@ -28,6 +28,7 @@ pub mod profile;
 pub mod record;
 pub mod report;
 pub mod runtime_state;
+pub mod select;
 pub mod session;
 pub mod symbols;
 pub mod text;

@@ -95,6 +95,12 @@ impl Story {
 
     /// Takes in one event.
     pub fn add(&mut self, ev: &Event<'_>) {
+        self.add_shown(ev, true)
+    }
+
+    /// Takes in one event; one not `shown` (another process or container than the one
+    /// asked for) is followed but neither told nor counted in the summary.
+    pub fn add_shown(&mut self, ev: &Event<'_>, shown: bool) {
         let (Some(pid), Some(tid)) = (ev.pid, ev.tid) else {
             return;
         };
@@ -135,7 +141,7 @@ impl Story {
                 }
                 // Owned only where kept: most records repeat a known task's set.
                 let comm = comm.as_deref();
-                if self.seen.insert((tid, id)) {
+                if shown && self.seen.insert((tid, id)) {
                     let m = self.members.entry(id).or_default();
                     m.count += 1;
                     if m.first.len() < LIST_TASKS {
@@ -155,10 +161,11 @@ impl Story {
                     },
                 };
                 self.current.insert(tid, id);
-                let report = match before {
-                    Some(b) => b != id,
-                    None => cause == Cause::AtStart,
-                };
+                let report = shown
+                    && match before {
+                        Some(b) => b != id,
+                        None => cause == Cause::AtStart,
+                    };
                 if report {
                     self.changes.push(Change {
                         time_ns: ev.time_ns,
@@ -271,12 +278,17 @@ impl Story {
             );
         };
         let host = *self.sets.get(host_id);
-        writeln!(out, "\nnamespace sets: {}", self.sets.len())?;
+        // The sets of the tasks shown, and the host's.
         let mut ids: Vec<SetId> = self.members.keys().copied().collect();
+        if !self.members.contains_key(&host_id) {
+            ids.push(host_id);
+        }
         ids.sort_by_key(|&id| (id != host_id, id));
+        writeln!(out, "\nnamespace sets: {}", ids.len())?;
+        let none = SetTasks::default();
         for id in ids {
             let set = self.sets.get(id);
-            let tasks = &self.members[&id];
+            let tasks = self.members.get(&id).unwrap_or(&none);
             let label = if id == host_id {
                 "host".to_string()
             } else {
@@ -380,25 +392,21 @@ fn fmt_time(t: Option<u64>) -> String {
 /// what else names them (cgroup, image, pod, the command that made them), with their life.
 /// Groups of kernel threads alone ([`crate::model::Group::kernel_threads`]) count with the
 /// host: listed only with `all`, else only counted.
+/// Only the groups `keep` keeps are written (`--pid`, `--container`).
 pub fn write_groups(
     model: &crate::model::Attributor,
     all: bool,
+    keep: &dyn Fn(&crate::model::Group) -> bool,
     out: &mut dyn Write,
 ) -> io::Result<()> {
-    let (groups, kernel): (Vec<_>, Vec<_>) = model
-        .groups()
-        .iter()
-        .filter(|g| g.kind != crate::model::Kind::Host)
-        .partition(|g| !g.kernel_threads);
-    let groups = if all {
+    let listed = || {
         model
             .groups()
             .iter()
-            .filter(|g| g.kind != crate::model::Kind::Host)
-            .collect()
-    } else {
-        groups
+            .filter(|g| g.kind != crate::model::Kind::Host && keep(g))
     };
+    let (groups, kernel): (Vec<_>, Vec<_>) = listed().partition(|g| !g.kernel_threads);
+    let groups = if all { listed().collect() } else { groups };
     match (kernel.len(), all) {
         (0, _) => writeln!(out, "\ngroups: {}", groups.len())?,
         (k, true) => writeln!(

@@ -335,3 +335,182 @@ fn ps_columns_json_and_output_file() {
         .unwrap()
         .starts_with("host "));
 }
+
+/// fixtures/unshare-mnt-pid.data as `nswatch record` writes it for a docker container
+/// named "web" with id `ID` (its other groups as they are).
+const ID: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+fn docker_recording(dir: &Path) -> std::path::PathBuf {
+    let f = fixture("unshare-mnt-pid.data");
+    let mut out = String::new();
+    for line in nswatch(&["report", "--format", "ndjson", f.to_str().unwrap()]).lines() {
+        let mut v: serde_json::Value = serde_json::from_str(line).unwrap();
+        if v["type"] == "container_start" && v["kind"] == "container" {
+            v["name"] = "web".into();
+            v["runtime"] = "docker".into();
+            v["runtime_id"] = ID.into();
+        }
+        out.push_str(&format!("{v}\n"));
+    }
+    let path = dir.join("web.ndjson");
+    std::fs::write(&path, out).unwrap();
+    path
+}
+
+/// The containers named by the events of an NDJSON text.
+fn containers_of(nd: &str) -> std::collections::BTreeSet<String> {
+    nd.lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter_map(|v| v["container"].as_str().map(String::from))
+        .collect()
+}
+
+#[test]
+fn container_is_named_by_label_name_id_or_id_prefix() {
+    let dir = tempfile::tempdir().unwrap();
+    let rec = docker_recording(dir.path());
+    let rec = rec.to_str().unwrap();
+    let all = nswatch(&["report", "--format", "ndjson", rec]);
+    let label = all
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|v| v["type"] == "container_start" && v["kind"] == "container")
+        .unwrap()["container"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(containers_of(&all).len() > 2, "{all}");
+    let mut outputs = Vec::new();
+    for q in [label.as_str(), "web", ID, &ID[..12]] {
+        let nd = nswatch(&["report", "--format", "ndjson", "--container", q, rec]);
+        assert_eq!(
+            containers_of(&nd),
+            [label.clone()].into(),
+            "--container {q}: {nd}"
+        );
+        assert!(nd.lines().count() > 3, "{nd}");
+        outputs.push(nd);
+    }
+    assert!(outputs.windows(2).all(|w| w[0] == w[1]));
+    // Fewer than 12 characters of the id is not enough, as for docker.
+    let short = run_in(dir.path(), &["report", "--container", &ID[..11], rec]);
+    assert_eq!(short.status.code(), Some(1));
+    assert!(
+        text(&short.stderr).contains("no group named"),
+        "{}",
+        text(&short.stderr)
+    );
+    // The text report tells only its tasks' changes and lists only it.
+    let t = nswatch(&["report", "--container", "web", rec]);
+    let groups = &t[t.find("\ngroups:").unwrap()..];
+    assert!(groups.starts_with("\ngroups: 1\n"), "{groups}");
+    assert!(groups.contains("web (docker)"), "{groups}");
+    // export draws only its track.
+    let trace: serde_json::Value =
+        serde_json::from_str(&nswatch(&["export", "--container", "web", rec])).unwrap();
+    let tracks: std::collections::BTreeSet<u64> = trace["traceEvents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["pid"].as_u64().unwrap())
+        .collect();
+    assert_eq!(tracks.len(), 1, "{trace}");
+}
+
+#[test]
+fn pid_lists_and_unknown_pids() {
+    let f = fixture("unshare-net-uts.data");
+    let f = f.to_str().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let nd = |args: &[&str]| -> Output {
+        let mut a = vec!["report", "--format", "ndjson", f];
+        a.extend_from_slice(args);
+        run_in(dir.path(), &a)
+    };
+    let pids = |o: &Output| -> std::collections::BTreeSet<u64> {
+        text(&o.stdout)
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .filter(|v| !v["type"].as_str().unwrap().starts_with("container_"))
+            .map(|v| v["pid"].as_u64().unwrap())
+            .collect()
+    };
+    // unshare (24109) and its parent shell (24108); -p 1,2 and -p 1 -p 2 alike.
+    let both = nd(&["-p", "24108,24109"]);
+    assert!(both.status.success(), "{}", text(&both.stderr));
+    assert_eq!(pids(&both), [24108, 24109].into());
+    assert_eq!(nd(&["-p", "24108", "--pid", "24109"]).stdout, both.stdout);
+    // One unknown: said; all unknown: a failure, as perf record -p.
+    let some = nd(&["-p", "24109,999999"]);
+    assert!(some.status.success());
+    assert_eq!(pids(&some), [24109].into());
+    assert!(
+        text(&some.stderr).contains("no event of pid 999999"),
+        "{}",
+        text(&some.stderr)
+    );
+    let none = nd(&["-p", "999999"]);
+    assert_eq!(none.status.code(), Some(1));
+    assert!(text(&none.stderr).contains("no event of pid 999999"));
+    let e = run_in(dir.path(), &["export", "-p", "999999", f]);
+    assert_eq!(e.status.code(), Some(1));
+    // record: a pid that is not running.
+    let r = run_in(dir.path(), &["record", "-p", "999999", "--", "true"]);
+    assert_eq!(r.status.code(), Some(1));
+    assert!(
+        text(&r.stderr).contains("pid 999999: no such process"),
+        "{}",
+        text(&r.stderr)
+    );
+}
+
+#[test]
+fn record_keeps_the_container_asked_for() {
+    if !live_ok("record_keeps_the_container_asked_for") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // A sandbox of its own (net, uts) made while recording, named by its label.
+    let first = run_in(
+        dir.path(),
+        &[
+            "record", "-q", "--no-bpf", "--", "unshare", "-n", "-u", "true",
+        ],
+    );
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    let out = text(&first.stdout);
+    let label = out
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|v| v["type"] == "container_start" && v["owns"] == serde_json::json!(["net", "uts"]))
+        .map(|v| v["container"].as_str().unwrap().to_string());
+    let Some(label) = label else {
+        panic!("no sandbox start in {out}");
+    };
+    // The kdevtmpfs group exists from the start: record --container keeps only it.
+    let kernel = out
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|v| v["type"] == "container_start" && v["kernel_threads"] == true);
+    if let Some(k) = kernel {
+        let k = k["container"].as_str().unwrap();
+        let r = run_in(
+            dir.path(),
+            &["record", "-q", "--no-bpf", "--container", k, "--", "true"],
+        );
+        assert!(r.status.success());
+        assert_eq!(containers_of(&text(&r.stdout)), [k.to_string()].into());
+    }
+    // A label not there: said, and nothing written.
+    let r = run_in(
+        dir.path(),
+        &["record", "--no-bpf", "--container", &label, "--", "true"],
+    );
+    assert!(r.status.success());
+    assert!(
+        text(&r.stderr).contains("no group named"),
+        "{}",
+        text(&r.stderr)
+    );
+    assert_eq!(text(&r.stdout), "");
+}

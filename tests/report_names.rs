@@ -96,7 +96,10 @@ fn report_of_ndjson_names_the_groups_the_recording_announced() {
     // kdevtmpfs's group too, marked again.
     assert_eq!(starts.len(), announced.len() + 1, "{stream}");
     assert_eq!(
-        starts.iter().filter(|v| v["kernel_threads"] == true).count(),
+        starts
+            .iter()
+            .filter(|v| v["kernel_threads"] == true)
+            .count(),
         1
     );
     let ct = starts.iter().find(|v| v["kind"] == "container").unwrap();

@@ -1,12 +1,13 @@
 //! `nswatch record`: stream every task and namespace change on the machine as NDJSON.
 
 use anyhow::{Context, Result};
-use nswatch::event::{Body, Event, JsonWriter, EVENT_TYPES};
+use nswatch::event::{JsonWriter, EVENT_TYPES};
 use nswatch::live::CaptureOptions;
 use nswatch::model::json::{write_change, write_labeled};
-use nswatch::model::{Attributor, GroupId};
+use nswatch::model::Attributor;
 use nswatch::out_file::{create_output, AppendFile, DIRECT_WRITE};
 use nswatch::record::kind_name;
+use nswatch::select::{ContainerQuery, Selection};
 use nswatch::session::{Session, SessionOptions, Update};
 use nswatch::units::parse_duration;
 use std::collections::BTreeMap;
@@ -35,9 +36,13 @@ pub struct RecordArgs {
     /// cache and no writeback after, the file's size still exactly the lines written.
     #[arg(long)]
     buffered: bool,
-    /// Keep only events of these process ids (repeatable).
-    #[arg(long = "pid", value_name = "PID")]
+    /// Keep only events of these process ids (comma list, repeatable).
+    #[arg(short = 'p', long = "pid", value_name = "PID", value_delimiter = ',')]
     pids: Vec<u32>,
+    /// Keep only events of this group and the containers nested in it: its label
+    /// (ct-4026532300), name, runtime id, or the id's first 12 or more characters.
+    #[arg(long, value_name = "NAME|ID")]
+    container: Option<String>,
     /// Keep only events of tasks with this command name (repeatable).
     #[arg(long = "comm", value_name = "NAME")]
     comms: Vec<String>,
@@ -65,48 +70,6 @@ pub struct RecordArgs {
     command: Vec<String>,
 }
 
-/// Which events the user asked for.
-struct Filter {
-    pids: Vec<u32>,
-    comms: Vec<String>,
-}
-
-impl Filter {
-    /// Events of other tasks are dropped; LOST notices and group events always pass.
-    fn keep(&self, model: &Attributor, ev: &Event<'_>) -> bool {
-        if matches!(ev.body, Body::Lost { .. } | Body::NsSyscallLost { .. }) {
-            return true;
-        }
-        if !self.pids.is_empty() && !ev.pid.is_some_and(|p| self.pids.contains(&p)) {
-            return false;
-        }
-        if !self.comms.is_empty() {
-            let name = match &ev.body {
-                Body::Comm { comm, .. } => Some(&**comm),
-                Body::NsSyscall { call } => Some(call.comm.as_str()),
-                // An EXIT's task has just ended: it is found among the ended ones.
-                _ => ev.tid.and_then(|tid| {
-                    let time = ev.time_ns.unwrap_or(model.now_ns());
-                    model.task_at(0, tid, time).map(|(t, _)| t.comm())
-                }),
-            };
-            return name.is_some_and(|n| self.comms.iter().any(|c| c == n));
-        }
-        true
-    }
-}
-
-impl Filter {
-    /// A group event passes when the task that started the group would.
-    fn keep_group(&self, model: &Attributor, g: GroupId) -> bool {
-        let leader = model.group(g).leader;
-        let task = model.task(leader);
-        (self.pids.is_empty() || self.pids.contains(&task.map_or(leader, |t| t.pid)))
-            && (self.comms.is_empty()
-                || task.is_some_and(|t| self.comms.iter().any(|c| c == t.comm())))
-    }
-}
-
 /// Lines are written out once this many bytes wait (and after every poll): a setns storm
 /// writes ~600 MB/s of NDJSON, and one write() per 64 KiB was 1,700 syscalls a second at
 /// 110 MB/s.
@@ -123,7 +86,7 @@ struct Sink {
     /// Group events written: starts, exits, renames.
     group_events: [u64; 3],
     count_only: bool,
-    filter: Filter,
+    filter: Selection,
     /// The first write error; later updates are dropped, the run stops at the next check.
     error: Option<io::Error>,
     /// When lines were last written, and how long lines may wait after a poll for the
@@ -134,8 +97,14 @@ struct Sink {
 
 impl Sink {
     fn put(&mut self, model: &Attributor, update: Update<'_>) {
+        let keep = match &update {
+            Update::Event { event, group } => self.filter.keep(model, event, *group),
+            Update::Group(c) => self.filter.keep_group(model, c.group),
+        };
+        if !keep {
+            return;
+        }
         match update {
-            Update::Event { event, .. } if !self.filter.keep(model, event) => return,
             Update::Event { event, group } => {
                 self.counts[event.body.type_index()] += 1;
                 if !self.count_only {
@@ -143,7 +112,6 @@ impl Sink {
                     write_labeled(&mut self.json, event, g, self.out.buffer());
                 }
             }
-            Update::Group(c) if !self.filter.keep_group(model, c.group) => return,
             Update::Group(c) => {
                 self.group_events[c.kind as usize] += 1;
                 if !self.count_only {
@@ -198,6 +166,7 @@ impl Sink {
 
 /// Runs `nswatch record`.
 pub fn run(args: &RecordArgs) -> Result<()> {
+    check_pids(&args.pids)?;
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, Arc::clone(&stop))
@@ -260,10 +229,11 @@ pub fn run(args: &RecordArgs) -> Result<()> {
     } else {
         FLUSH_AT
     };
-    let filter = Filter {
-        pids: args.pids.clone(),
-        comms: args.comms.clone(),
-    };
+    let filter = Selection::new(
+        args.pids.clone(),
+        args.comms.clone(),
+        args.container.as_deref(),
+    );
     let mut sink = Sink {
         out,
         flush_at,
@@ -288,6 +258,9 @@ pub fn run(args: &RecordArgs) -> Result<()> {
     let synthesized = session.bootstrap(|m, u| sink.put(m, u))?;
     if let Some(w) = session.stats().unreadable_warning() {
         super::note!("nswatch: {w}");
+    }
+    if let Some(q) = &sink.filter.container {
+        check_container(q, session.model());
     }
     let mut child: Option<Child> = match args.command.split_first() {
         Some((cmd, rest)) => Some(
@@ -437,6 +410,35 @@ pub fn run(args: &RecordArgs) -> Result<()> {
         exit_like(status);
     }
     Ok(())
+}
+
+/// Says which of the pids asked for (`-p`) are not running; an error when none is, as
+/// `perf record -p` says.
+fn check_pids(pids: &[u32]) -> Result<()> {
+    let gone: Vec<u32> = pids
+        .iter()
+        .copied()
+        .filter(|p| !std::path::Path::new(&format!("/proc/{p}")).exists())
+        .collect();
+    for p in &gone {
+        eprintln!("nswatch record: pid {p}: no such process");
+    }
+    if !pids.is_empty() && gone.len() == pids.len() {
+        anyhow::bail!("none of the processes asked for (-p) is running");
+    }
+    Ok(())
+}
+
+/// Says when no group is now what `--container` names: its events are written once one
+/// starts (or is named so).
+fn check_container(q: &ContainerQuery, model: &Attributor) {
+    if !q.matches(model).iter().any(|g| g.is_live()) {
+        super::note!(
+            "nswatch record: no group named {:?} now (a label, a name, a runtime id or its \
+             first 12+ characters): its events are written once it starts",
+            q.as_str()
+        );
+    }
 }
 
 /// Ends nswatch as the command it ran ended, as `perf record -- CMD` does: with its exit

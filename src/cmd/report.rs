@@ -6,12 +6,13 @@ use nswatch::event::JsonReader;
 use nswatch::event::{EventReceiver, EventSender, JsonWriter, SentEvent};
 use nswatch::model::json::{write_change, write_labeled, Announcements};
 use nswatch::model::recorded::CgroupNames;
-use nswatch::model::{Attributor, Change, GroupId, EXIT_TAIL_NS};
+use nswatch::model::{Attributor, Change, Group, GroupId, EXIT_TAIL_NS};
 use nswatch::ndjson;
 use nswatch::out_file::create_output;
 use nswatch::perf_data::split::Consumer;
 use nswatch::perf_data::{FileInfo, Order, PerfData};
 use nswatch::report::{write_groups, Story};
+use nswatch::select::Selection;
 use nswatch::session::{hand_on, Update};
 use nswatch::text::escape;
 use nswatch::{Body, Event, EventBuilder, Record};
@@ -83,6 +84,14 @@ pub struct ReportArgs {
     /// root first) for flamegraph.pl or inferno-flamegraph.
     #[arg(long, requires = "by")]
     folded: bool,
+    /// Only the events of these process ids (comma list, repeatable), and the groups
+    /// they started.
+    #[arg(short = 'p', long = "pid", value_name = "PID", value_delimiter = ',')]
+    pids: Vec<u32>,
+    /// Only the events of this group and the containers nested in it: its label
+    /// (ct-4026532300), name, runtime id, or the id's first 12 or more characters.
+    #[arg(long, value_name = "NAME|ID")]
+    container: Option<String>,
     /// List the groups of kernel threads alone too (kdevtmpfs's mount namespace), which
     /// are counted with the host.
     #[arg(short, long)]
@@ -170,12 +179,31 @@ pub fn run(args: &ReportArgs) -> Result<()> {
     }
     let input = super::input::open(path, true)?;
     let dest = Dest::open(args.output.as_deref())?;
-    let mut data = match input {
-        Input::Perf(data) => data,
-        Input::Ndjson(lines) => {
-            return from_ndjson(args, &dest, &name, lines).with_context(|| name)
-        }
+    let mut select = Selection::new(args.pids.clone(), Vec::new(), args.container.as_deref());
+    let r = match input {
+        Input::Perf(mut data) => from_perf(args, &dest, &name, &mut data, &mut select),
+        Input::Ndjson(lines) => from_ndjson(args, &dest, &name, lines, &mut select),
     };
+    let r = r.with_context(|| name.clone());
+    if r.is_ok() {
+        if let Some((what, none)) = select.unseen_report() {
+            if none {
+                anyhow::bail!("{}: {what}", escape(&name));
+            }
+            super::note!("nswatch: {}: {what}", escape(&name));
+        }
+    }
+    r
+}
+
+/// `report` of a perf.data file.
+fn from_perf(
+    args: &ReportArgs,
+    dest: &Dest,
+    name: &str,
+    data: &mut PerfData,
+    select: &mut Selection,
+) -> Result<()> {
     data.decoder_mut().set_skip_unknown(args.skip_unknown);
     let order = match args.order {
         OrderArg::Time => Order::Time,
@@ -183,9 +211,9 @@ pub fn run(args: &ReportArgs) -> Result<()> {
     };
     if args.by == Some(By::Container) {
         let mut out = BufWriter::with_capacity(1 << 16, dest.writer()?);
-        let r = by_container(args, &name, &mut data, order, &mut out);
+        let r = by_container(args, name, data, order, select, &mut out);
         out.flush()?;
-        return r.with_context(|| name);
+        return r;
     }
     if let Format::Json = args.format {
         anyhow::bail!("--format json goes with --by container; the event stream is --format ndjson")
@@ -197,19 +225,20 @@ pub fn run(args: &ReportArgs) -> Result<()> {
         .decoder()
         .attrs()
         .any(|a| a.sample_type & nswatch::attr::sample::CGROUP != 0);
+    // A selection is decided on the model's view, on the reading thread.
     let two = data.is_mapped()
+        && select.is_all()
         && !(cgroups && matches!(args.format, Format::Text))
         && match args.threads {
             0 => std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2),
             n => n >= 2,
         };
-    let result = match (args.format, two) {
-        (Format::Ndjson, true) => ndjson_split(&dest, &mut data, order),
-        (Format::Ndjson, false) => ndjson(&dest, &mut data, order),
-        (_, true) => text_split(&dest, args.all, &name, &mut data, order),
-        (_, false) => text(&dest, args.all, &name, &mut data, order),
-    };
-    result.with_context(|| name)
+    match (args.format, two) {
+        (Format::Ndjson, true) => ndjson_split(dest, data, order),
+        (Format::Ndjson, false) => ndjson(dest, data, order, select),
+        (_, true) => text_split(dest, args.all, name, data, order),
+        (_, false) => text(dest, args.all, name, data, order, select),
+    }
 }
 
 /// The model for a file read whole in time order. Ended tasks are kept only for their exit
@@ -234,11 +263,14 @@ struct Lines<W: Write> {
     pending: Vec<Change>,
     /// An NDJSON input's own container_start/rename lines, naming the groups.
     names: Announcements,
+    /// `--pid`, `--container`: which events and group changes are written.
+    select: Selection,
 }
 
 impl<W: Write> Lines<W> {
-    fn new(out: W) -> Self {
+    fn new(out: W, select: Selection) -> Self {
         Lines {
+            select,
             out,
             buf: Vec::with_capacity(1 << 17),
             json: JsonWriter::new(),
@@ -256,10 +288,23 @@ impl<W: Write> Lines<W> {
             json,
             pending,
             buf,
+            select,
             ..
         } = self;
         let changes = model.take_changes();
-        if changes.len() == 0 {
+        if !select.is_all() {
+            pending.extend(changes);
+            let keep = select.keep(model, ev, g);
+            let select = &*select;
+            hand_on(model, pending, ev, g, |_, _| {}, &mut |m, u| match u {
+                Update::Event { event, group } if keep => {
+                    write_labeled(json, event, group.map(|g| m.group(g)), buf)
+                }
+                Update::Event { .. } => {}
+                Update::Group(c) if select.keep_group(m, c.group) => write_change(m, c, buf),
+                Update::Group(_) => {}
+            });
+        } else if changes.len() == 0 {
             // Most events change no group: what `hand_on` does then, without its steps.
             drop(changes);
             write_labeled(json, ev, g.map(|g| model.group(g)), buf);
@@ -279,35 +324,43 @@ impl<W: Write> Lines<W> {
     fn announce(&mut self, line: &str) {
         if self.names.read_line(&mut self.model, line) {
             let changes: Vec<Change> = self.model.take_changes().collect();
-            for c in &changes {
+            for c in changes
+                .iter()
+                .filter(|c| self.select.keep_group(&self.model, c.group))
+            {
                 write_change(&self.model, c, &mut self.buf);
             }
         }
     }
 
-    fn finish(mut self) -> io::Result<()> {
+    /// Writes what is left; hands back the selection, which knows what it found.
+    fn finish(mut self) -> io::Result<Selection> {
         // Groups still without a task at the end are declared ended.
         self.model.finish();
         let changes: Vec<Change> = self.model.take_changes().collect();
-        for c in &changes {
+        for c in changes
+            .iter()
+            .filter(|c| self.select.keep_group(&self.model, c.group))
+        {
             write_change(&self.model, c, &mut self.buf);
         }
         self.out.write_all(&self.buf)?;
-        self.out.flush()
+        self.out.flush()?;
+        Ok(self.select)
     }
 }
 
 /// `report --format ndjson` on this thread.
-fn ndjson(dest: &Dest, data: &mut PerfData, order: Order) -> Result<()> {
+fn ndjson(dest: &Dest, data: &mut PerfData, order: Order, select: &mut Selection) -> Result<()> {
     let mut builder = EventBuilder::new();
-    let mut lines = Lines::new(dest.writer()?);
+    let mut lines = Lines::new(dest.writer()?, std::mem::take(select));
     let r = data.for_each(order, |dec, view| -> Result<()> {
         if let Some(ev) = builder.decode(dec, view)? {
             lines.event(&ev)?;
         }
         Ok(())
     });
-    lines.finish()?;
+    *select = lines.finish()?;
     r.map(drop)
 }
 
@@ -316,7 +369,7 @@ fn ndjson(dest: &Dest, data: &mut PerfData, order: Order) -> Result<()> {
 /// Events cross small ([`SentEvent`]), and each record is decoded once.
 fn ndjson_split(dest: &Dest, data: &mut PerfData, order: Order) -> Result<()> {
     let write = |events: Consumer<'_, SentEvent<'_>>| -> Result<()> {
-        let mut lines = Lines::new(dest.writer()?);
+        let mut lines = Lines::new(dest.writer()?, Selection::default());
         let mut receiver = EventReceiver::new();
         let r = events.for_each(|sent| -> Result<()> {
             receiver.receive(sent, |ev| lines.event(ev)).transpose()?;
@@ -343,7 +396,14 @@ fn make_events<'b, 'm>(
 }
 
 /// `report` (text) on this thread.
-fn text(dest: &Dest, all: bool, name: &str, data: &mut PerfData, order: Order) -> Result<()> {
+fn text(
+    dest: &Dest,
+    all: bool,
+    name: &str,
+    data: &mut PerfData,
+    order: Order,
+    select: &mut Selection,
+) -> Result<()> {
     let mut out = BufWriter::with_capacity(1 << 16, dest.writer()?);
     if !data.info().pipe {
         writeln!(out, "# {}: {}", escape(name), describe(data.info()))?;
@@ -359,9 +419,9 @@ fn text(dest: &Dest, all: bool, name: &str, data: &mut PerfData, order: Order) -
             _ => None,
         };
         if let Some(ev) = builder.event(&rec, &id) {
-            story.add(&ev);
+            let g = model.observe(&ev);
+            story.add_shown(&ev, select.keep(&model, &ev, g));
             story.write_changes(&mut out)?;
-            model.observe(&ev);
             match (&ev.body, sample_cgroup, ev.pid, ev.tid) {
                 (Body::Cgroup { id, path }, ..) => cgroups.cgroup(*id, path),
                 (Body::Sample { .. }, Some(cg), Some(pid), Some(tid)) => {
@@ -374,9 +434,11 @@ fn text(dest: &Dest, all: bool, name: &str, data: &mut PerfData, order: Order) -
         }
         Ok(())
     });
+    let keep = |g: &Group| select.keep_group(&model, g.id);
+    let end = (all, &keep as &dyn Fn(&Group) -> bool);
     finish_text(
         name,
-        all,
+        end,
         data.info(),
         &mut story,
         &model,
@@ -420,13 +482,22 @@ fn text_split(dest: &Dest, all: bool, name: &str, data: &mut PerfData, order: Or
     // The teller's error came first: the reader only stopped because the teller did.
     let r = told.and(read.map(drop));
     let mut out = BufWriter::with_capacity(1 << 16, dest.writer()?);
-    finish_text(name, all, data.info(), &mut story, &model, r, &mut out)
+    finish_text(
+        name,
+        (all, &|_| true),
+        data.info(),
+        &mut story,
+        &model,
+        r,
+        &mut out,
+    )
 }
 
 /// The end of the text story: the sets and their tasks, after what was read.
+/// `groups`: `--all`, and which groups the selection keeps.
 fn finish_text(
     name: &str,
-    all: bool,
+    groups: (bool, &dyn Fn(&Group) -> bool),
     info: &FileInfo,
     story: &mut Story,
     model: &Attributor,
@@ -444,14 +515,20 @@ fn finish_text(
         )?;
     }
     story.finish(out)?;
-    write_groups(model, all, out)?;
+    write_groups(model, groups.0, groups.1, out)?;
     out.flush()?;
     r
 }
 
 /// `report` of an NDJSON recording: the text story or the event stream, with the groups
 /// named as the recording's container_start/rename lines announced them.
-fn from_ndjson(args: &ReportArgs, dest: &Dest, name: &str, input: Box<dyn BufRead>) -> Result<()> {
+fn from_ndjson(
+    args: &ReportArgs,
+    dest: &Dest,
+    name: &str,
+    input: Box<dyn BufRead>,
+    select: &mut Selection,
+) -> Result<()> {
     if args.by.is_some() {
         anyhow::bail!("--by container reads a perf.data file (NDJSON keeps no samples' stacks)");
     }
@@ -488,7 +565,7 @@ fn from_ndjson(args: &ReportArgs, dest: &Dest, name: &str, input: Box<dyn BufRea
             )
         }
         Format::Ndjson => {
-            let mut lines = Lines::new(dest.writer()?);
+            let mut lines = Lines::new(dest.writer()?, std::mem::take(select));
             let r = each(&mut |ev, line| {
                 match ev {
                     Some(ev) => lines.event(ev)?,
@@ -497,7 +574,7 @@ fn from_ndjson(args: &ReportArgs, dest: &Dest, name: &str, input: Box<dyn BufRea
                 }
                 Ok(())
             });
-            lines.finish()?;
+            *select = lines.finish()?;
             r
         }
         Format::Text => {
@@ -509,9 +586,9 @@ fn from_ndjson(args: &ReportArgs, dest: &Dest, name: &str, input: Box<dyn BufRea
             let r = each(&mut |ev, line| {
                 match ev {
                     Some(ev) => {
-                        story.add(ev);
+                        let g = names.observe(&mut model, ev);
+                        story.add_shown(ev, select.keep(&model, ev, g));
                         story.write_changes(&mut out)?;
-                        names.observe(&mut model, ev);
                     }
                     None => {
                         names.read_line(&mut model, line);
@@ -527,7 +604,12 @@ fn from_ndjson(args: &ReportArgs, dest: &Dest, name: &str, input: Box<dyn BufRea
                 )?;
             }
             story.finish(&mut out)?;
-            write_groups(&model, args.all, &mut out)?;
+            write_groups(
+                &model,
+                args.all,
+                &|g| select.keep_group(&model, g.id),
+                &mut out,
+            )?;
             out.flush()?;
             r
         }
@@ -572,6 +654,7 @@ fn by_container(
     name: &str,
     data: &mut PerfData,
     order: Order,
+    select: &mut Selection,
     out: &mut impl Write,
 ) -> Result<()> {
     use nswatch::profile::ContainerProfile;
@@ -620,6 +703,9 @@ fn by_container(
         let g = owner
             .map(|(_, iv)| iv.group)
             .or(idle.then_some(GroupId::HOST));
+        if !select.keep(&model, &ev, g) {
+            return Ok(());
+        }
         let comm = match owner {
             Some((t, _)) if !t.comm().is_empty() => t.comm().to_string(),
             _ if tid == 0 => "swapper".to_string(),
