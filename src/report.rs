@@ -66,6 +66,8 @@ pub struct Story {
     mask_texts: HashMap<(MaskText, u32), String>,
     /// One line, built before it is written.
     line: Vec<u8>,
+    /// How times are written.
+    times: Times,
 }
 
 /// Which text of a link mask a line shows.
@@ -86,6 +88,11 @@ impl Story {
     /// An empty story.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Writes times as `times` says (the recording's clock by default).
+    pub fn set_times(&mut self, times: Times) {
+        self.times = times;
     }
 
     /// The host's set, once known.
@@ -213,6 +220,7 @@ impl Story {
             changes,
             mask_texts,
             line,
+            times,
             ..
         } = self;
         // Built by hand, not through `format!`: a setns storm is a line per record, and
@@ -224,7 +232,7 @@ impl Story {
                 continue;
             }
             line.clear();
-            push_time(line, c.time_ns);
+            times.push(line, c.time_ns);
             line.push(b' ');
             match c.cpu {
                 Some(cpu) => {
@@ -467,4 +475,196 @@ pub fn write_groups(
         }
     }
     Ok(())
+}
+
+/// How the lines of [`write_event_line`] and [`Story`] write times: the recording's clock
+/// (CLOCK_MONOTONIC seconds, as perf prints them), or wall-clock time.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Times(pub Option<crate::units::WallClock>);
+
+impl Times {
+    /// Appends the time of `t` (or a dash where unknown), in a fixed width.
+    pub fn push(&self, out: &mut Vec<u8>, t: Option<u64>) {
+        match (self.0, t) {
+            (Some(w), Some(t)) => out.extend_from_slice(w.rfc3339(t).as_bytes()),
+            (Some(_), None) => out.extend_from_slice(format!("{:>30}", "-").as_bytes()),
+            (None, t) => push_time(out, t),
+        }
+    }
+}
+
+/// The start of a line of `record`'s text: time, CPU, pid/tid, command name and group,
+/// aligned as `report`'s story lines.
+#[allow(clippy::too_many_arguments)]
+fn push_head(
+    out: &mut Vec<u8>,
+    times: &Times,
+    time: Option<u64>,
+    cpu: Option<u32>,
+    pid: u32,
+    tid: u32,
+    comm: &str,
+    group: &str,
+) {
+    times.push(out, time);
+    out.push(b' ');
+    match cpu {
+        Some(cpu) => {
+            out.push(b'[');
+            push_right(out, cpu as u64, 3, b'0');
+            out.push(b']');
+        }
+        None => out.extend_from_slice(b"[---]"),
+    }
+    out.push(b' ');
+    push_right(out, pid as u64, 7, b' ');
+    out.push(b'/');
+    let at = out.len();
+    push_u64(out, tid as u64);
+    pad_to(out, at, 7);
+    out.push(b' ');
+    push_padded(out, &escape(comm), 16);
+    out.push(b' ');
+    push_padded(out, &escape(group), 18);
+    out.push(b' ');
+}
+
+/// Appends `ev`, which the model put in `group`, as one line for people (`nswatch record`
+/// on a terminal): time, CPU, pid/tid, command name, group label, what happened. Names
+/// are escaped ([`escape`]). Returns false, writing nothing, for what a person does not
+/// need a line for: the start-up scan's tasks in the host, samples, and the groups of
+/// kernel threads alone ([`crate::model::Group::kernel_threads`]), which count as the host.
+pub fn write_event_line(
+    model: &crate::model::Attributor,
+    ev: &Event<'_>,
+    group: Option<crate::model::GroupId>,
+    times: &Times,
+    out: &mut Vec<u8>,
+) -> bool {
+    use crate::bpf::event::{errno_name, flag_names};
+    let label = group.map_or("-", |g| model.group(g).label.as_str());
+    if group.is_some_and(|g| model.group(g).kernel_threads) {
+        return false;
+    }
+    if ev.synthesized
+        && (group == Some(crate::model::GroupId::HOST)
+            || !matches!(ev.body, Body::Namespaces { .. }))
+    {
+        return false;
+    }
+    let tid = ev.tid.unwrap_or(0);
+    let pid = ev.pid.unwrap_or(tid);
+    // An EXIT's task has just ended: it is found among the ended ones.
+    let time = ev.time_ns.unwrap_or(model.now_ns());
+    let task_comm = model
+        .task_at(0, tid, time)
+        .map(|(t, _)| t.comm().to_string())
+        .filter(|c| !c.is_empty());
+    // A new task's own record in the host, as every fork makes: the fork line said it.
+    let born_in_host = matches!(ev.body, Body::Namespaces { cause: None, .. })
+        && group == Some(crate::model::GroupId::HOST)
+        && model.task_at(0, tid, time).is_some_and(|(t, _)| {
+            t.previous().is_none() && time - t.born_ns().min(time) < 10_000_000
+        });
+    if born_in_host {
+        return false;
+    }
+    let what = match &ev.body {
+        Body::Namespaces { ns, cause, .. } => {
+            let vs_host = match ns.diff(model.host()) {
+                0 => "in the host's namespaces".to_string(),
+                m => format!("differs from host: {}", mask_names(m)),
+            };
+            let why = match cause {
+                Some(c) => format!(
+                    " ({} {}{})",
+                    c.syscall.name(),
+                    flag_names(c.syscall, c.flags),
+                    if c.ok() {
+                        String::new()
+                    } else {
+                        format!(" {}", errno_name(c.ret))
+                    }
+                ),
+                None if ev.synthesized => " (at start)".to_string(),
+                None => String::new(),
+            };
+            format!("namespaces  {vs_host}{why}")
+        }
+        Body::Fork { ppid, ptid } => format!("fork        from {ppid}/{ptid}"),
+        Body::Exit { .. } => "exit".to_string(),
+        Body::Comm { comm, exec } => format!(
+            "comm        {}{}",
+            escape(comm),
+            if *exec { " (exec)" } else { "" }
+        ),
+        Body::Cgroup { id, path } => format!("cgroup      {id} {}", escape(path)),
+        Body::Lost { lost } => format!("lost        {lost} records (ring full)"),
+        Body::LostSamples { lost } => format!("lost        {lost} samples"),
+        Body::Sample { .. } => return false,
+        Body::NsSyscall { call } => format!(
+            "ns_syscall  {} {}{}",
+            call.syscall.name(),
+            flag_names(call.syscall, call.flags),
+            if call.ok() {
+                String::new()
+            } else {
+                format!(" {}", errno_name(call.ret))
+            }
+        ),
+        Body::NsSyscallLost { lost } => format!("lost        {lost} syscall records"),
+    };
+    let comm = match &ev.body {
+        Body::Namespaces { comm: Some(c), .. } => c.to_string(),
+        Body::NsSyscall { call } => call.comm.clone(),
+        _ => task_comm.unwrap_or_else(|| "?".to_string()),
+    };
+    push_head(out, times, ev.time_ns, ev.cpu, pid, tid, &comm, label);
+    out.extend_from_slice(what.as_bytes());
+    out.push(b'\n');
+    true
+}
+
+/// Appends a group change as one line for people, in [`write_event_line`]'s columns:
+/// `container_start  container web (docker)`; nothing for a group of kernel threads.
+pub fn write_change_line(
+    model: &crate::model::Attributor,
+    change: &crate::model::Change,
+    times: &Times,
+    out: &mut Vec<u8>,
+) {
+    let g = model.group(change.group);
+    if g.kernel_threads {
+        return;
+    }
+    let leader = model.task_at(0, g.leader, change.time_ns).map(|(t, _)| t);
+    let comm = leader
+        .map(|t| t.comm().to_string())
+        .filter(|c| !c.is_empty())
+        .unwrap_or_else(|| "?".to_string());
+    let pid = leader.map_or(g.leader, |t| t.pid);
+    push_head(
+        out,
+        times,
+        Some(change.time_ns),
+        None,
+        pid,
+        g.leader,
+        &comm,
+        &g.label,
+    );
+    let mut what = format!(
+        "{:<11} {} {}",
+        crate::model::json::change_type(change.kind),
+        g.kind.name(),
+        g.display_name()
+    );
+    if let Some(rt) = &g.naming.runtime {
+        what.push_str(&format!(" ({rt})"));
+    }
+    if g.differs != 0 {
+        what.push_str(&format!(" own: {}", mask_names(g.differs)));
+    }
+    out.extend_from_slice(escape(&what).as_bytes());
+    out.push(b'\n');
 }

@@ -514,3 +514,106 @@ fn record_keeps_the_container_asked_for() {
     );
     assert_eq!(text(&r.stdout), "");
 }
+
+fn unix_ns(rfc3339: &str) -> u128 {
+    humantime::parse_rfc3339(rfc3339)
+        .unwrap_or_else(|e| panic!("{rfc3339}: {e}"))
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+}
+
+#[test]
+fn wall_clock_times_on_request() {
+    let f = fixture("unshare-net-uts.data");
+    let f = f.to_str().unwrap();
+    let nd = nswatch(&["report", "--time", "wall", "--format", "ndjson", f]);
+    let lines: Vec<serde_json::Value> = nd
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    // Every line keeps its time_ns and gains wall_time, one offset apart.
+    let offsets: std::collections::BTreeSet<i128> = lines
+        .iter()
+        .map(|v| {
+            let wall = unix_ns(v["wall_time"].as_str().unwrap_or_else(|| panic!("{v}")));
+            wall as i128 - v["time_ns"].as_u64().unwrap() as i128
+        })
+        .collect();
+    assert_eq!(offsets.len(), 1, "{offsets:?}");
+    let mono = nswatch(&["report", "--format", "ndjson", f]);
+    assert!(!mono.contains("wall_time"));
+    // The text's time column is RFC 3339.
+    let text = nswatch(&["report", "--time", "wall", f]);
+    let line = text
+        .lines()
+        .find(|l| l.contains("changed: net,uts"))
+        .unwrap();
+    let first = line.split_whitespace().next().unwrap();
+    let t = lines
+        .iter()
+        .find(|v| v["type"] == "namespaces" && v["time_ns"] == 750459186518u64)
+        .unwrap();
+    // Each run reads the clocks' offset anew (this file has no perf clock data): the
+    // same to well within a millisecond.
+    let (a, b) = (unix_ns(first), unix_ns(t["wall_time"].as_str().unwrap()));
+    assert!(a.abs_diff(b) < 1_000_000, "{line} vs {t}");
+}
+
+#[test]
+fn record_prints_lines_for_people_and_ndjson_for_programs() {
+    if !live_ok("record_prints_lines_for_people_and_ndjson_for_programs") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let r = run_in(
+        dir.path(),
+        &[
+            "record", "-q", "--format", "text", "--time", "wall", "--", "unshare", "-n", "-u",
+            "true",
+        ],
+    );
+    assert!(r.status.success(), "{}", text(&r.stderr));
+    let out = text(&r.stdout);
+    assert!(!out.contains('{'), "{out}");
+    let start = out
+        .lines()
+        .find(|l| l.contains("container_start") && l.contains("own: net,uts"))
+        .unwrap_or_else(|| panic!("{out}"));
+    let change = out
+        .lines()
+        .find(|l| l.contains(" unshare ") && l.contains("differs from host: net,uts"))
+        .unwrap_or_else(|| panic!("{out}"));
+    // Time, CPU, pid/tid, command, group: the same group on both lines.
+    let label = start.split_whitespace().nth(4).unwrap();
+    assert!(label.starts_with("sb-"), "{start}");
+    assert_eq!(change.split_whitespace().nth(4), Some(label), "{change}");
+    let now = unix_ns(&humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string());
+    let then = unix_ns(change.split_whitespace().next().unwrap());
+    assert!(now - then < 60_000_000_000, "{change}");
+    // To a pipe: NDJSON, with wall_time when asked.
+    let nd = run_in(
+        dir.path(),
+        &["record", "-q", "--no-bpf", "--time", "wall", "--", "true"],
+    );
+    let first: serde_json::Value =
+        serde_json::from_str(text(&nd.stdout).lines().next().unwrap()).unwrap();
+    assert!(first["wall_time"].is_string(), "{first}");
+    // On a terminal: text (through script(1), which gives the command a terminal).
+    let tty = Command::new("script")
+        .args(["-qec"])
+        .arg(format!(
+            "{} record -q --no-bpf -- true",
+            env!("CARGO_BIN_EXE_nswatch")
+        ))
+        .arg("/dev/null")
+        .current_dir(dir.path())
+        .output();
+    match tty {
+        Ok(o) if o.status.success() => {
+            let t = text(&o.stdout);
+            assert!(t.lines().count() > 0 && !t.contains("{\"type\""), "{t}");
+        }
+        _ => eprintln!("no script(1): the terminal's default not checked"),
+    }
+}

@@ -3,15 +3,17 @@
 use anyhow::{Context, Result};
 use nswatch::event::{JsonWriter, EVENT_TYPES};
 use nswatch::live::CaptureOptions;
-use nswatch::model::json::{write_change, write_labeled};
+use nswatch::model::json::{add_wall_times, write_change, write_labeled};
 use nswatch::model::Attributor;
 use nswatch::out_file::{create_output, AppendFile, DIRECT_WRITE};
 use nswatch::record::kind_name;
+use nswatch::report::{write_change_line, write_event_line, Times};
 use nswatch::select::{ContainerQuery, Selection};
 use nswatch::session::{Session, SessionOptions, Update};
 use nswatch::units::parse_duration;
+use nswatch::units::WallClock;
 use std::collections::BTreeMap;
-use std::io;
+use std::io::{self, IsTerminal};
 use std::os::fd::AsFd;
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
@@ -58,6 +60,14 @@ pub struct RecordArgs {
     /// (~80 µs in a VM): shorter is fresher output, longer is cheaper.
     #[arg(long, default_value = "250ms", value_parser = parse_duration)]
     latency: Duration,
+    /// How events are written: one line of text each (the default on a terminal), or NDJSON
+    /// (the default to a pipe or a file).
+    #[arg(long, value_enum)]
+    format: Option<RecordFormat>,
+    /// Times as the recording's clock (mono: CLOCK_MONOTONIC ns, as perf -k mono), or
+    /// also as wall-clock time (wall: RFC 3339 in the text, a "wall_time" field in NDJSON).
+    #[arg(long, value_enum, default_value = "mono")]
+    time: TimeArg,
     /// Count only: write no events (nor any file), just the summary on standard error.
     #[arg(long, conflicts_with = "output")]
     count_only: bool,
@@ -68,6 +78,24 @@ pub struct RecordArgs {
     /// Trace the whole machine while this command runs, and stop when it exits.
     #[arg(last = true, value_name = "COMMAND")]
     command: Vec<String>,
+}
+
+/// `record --format`.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum RecordFormat {
+    /// A line for people per event: time, CPU, pid/tid, command, group, what happened.
+    Text,
+    /// One JSON object per event (schema/event-v1.schema.json).
+    Ndjson,
+}
+
+/// `--time`.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TimeArg {
+    /// The recording's clock, CLOCK_MONOTONIC (seconds since boot).
+    Mono,
+    /// Wall-clock time, RFC 3339, UTC.
+    Wall,
 }
 
 /// Lines are written out once this many bytes wait (and after every poll): a setns storm
@@ -87,6 +115,10 @@ struct Sink {
     group_events: [u64; 3],
     count_only: bool,
     filter: Selection,
+    /// Lines for people instead of NDJSON, with their times.
+    text: Option<Times>,
+    /// `--time wall` in NDJSON.
+    wall: Option<WallClock>,
     /// The first write error; later updates are dropped, the run stops at the next check.
     error: Option<io::Error>,
     /// When lines were last written, and how long lines may wait after a poll for the
@@ -107,15 +139,29 @@ impl Sink {
         match update {
             Update::Event { event, group } => {
                 self.counts[event.body.type_index()] += 1;
-                if !self.count_only {
+                if self.count_only {
+                } else if let Some(times) = &self.text {
+                    write_event_line(model, event, group, times, self.out.buffer());
+                } else {
                     let g = group.map(|g| model.group(g));
+                    let from = self.out.buffer().len();
                     write_labeled(&mut self.json, event, g, self.out.buffer());
+                    if let Some(w) = &self.wall {
+                        add_wall_times(self.out.buffer(), from, w);
+                    }
                 }
             }
             Update::Group(c) => {
                 self.group_events[c.kind as usize] += 1;
-                if !self.count_only {
+                if self.count_only {
+                } else if let Some(times) = &self.text {
+                    write_change_line(model, c, times, self.out.buffer());
+                } else {
+                    let from = self.out.buffer().len();
                     write_change(model, c, self.out.buffer());
+                    if let Some(w) = &self.wall {
+                        add_wall_times(self.out.buffer(), from, w);
+                    }
                 }
             }
         }
@@ -224,6 +270,12 @@ pub fn run(args: &RecordArgs) -> Result<()> {
             .and_then(|f| AppendFile::new(f, capacity))
             .context("standard output")?,
     };
+    // Text on a terminal, NDJSON to a pipe or a file, unless asked.
+    let text = match args.format {
+        Some(f) => f == RecordFormat::Text,
+        None => args.output.is_none() && io::stdout().is_terminal(),
+    };
+    let wall = (args.time == TimeArg::Wall).then(WallClock::now);
     let flush_at = if out.is_direct() {
         DIRECT_WRITE
     } else {
@@ -242,6 +294,8 @@ pub fn run(args: &RecordArgs) -> Result<()> {
         group_events: [0; 3],
         count_only: args.count_only,
         filter,
+        text: text.then_some(Times(wall)),
+        wall,
         error: None,
         last_commit: Instant::now(),
         // Under a quarter of --latency between writes is a storm's pace.

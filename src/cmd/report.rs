@@ -4,6 +4,7 @@ use anyhow::{Context, Result};
 use clap::ValueEnum;
 use nswatch::event::JsonReader;
 use nswatch::event::{EventReceiver, EventSender, JsonWriter, SentEvent};
+use nswatch::model::json::add_wall_times;
 use nswatch::model::json::{write_change, write_labeled, Announcements};
 use nswatch::model::recorded::CgroupNames;
 use nswatch::model::{Attributor, Change, Group, GroupId, EXIT_TAIL_NS};
@@ -11,8 +12,12 @@ use nswatch::ndjson;
 use nswatch::out_file::create_output;
 use nswatch::perf_data::split::Consumer;
 use nswatch::perf_data::{FileInfo, Order, PerfData};
+use nswatch::report::Times;
 use nswatch::report::{write_groups, Story};
 use nswatch::select::Selection;
+use nswatch::units::WallClock;
+
+use super::record::TimeArg;
 use nswatch::session::{hand_on, Update};
 use nswatch::text::escape;
 use nswatch::{Body, Event, EventBuilder, Record};
@@ -92,6 +97,11 @@ pub struct ReportArgs {
     /// (ct-4026532300), name, runtime id, or the id's first 12 or more characters.
     #[arg(long, value_name = "NAME|ID")]
     container: Option<String>,
+    /// Times as the recording's clock (mono, as perf script prints them), or as wall-clock
+    /// time (wall: RFC 3339 in the text, a "wall_time" field in NDJSON; from perf's clock
+    /// data where the file has it, else for a recording made since this machine booted).
+    #[arg(long, value_enum, default_value = "mono")]
+    time: TimeArg,
     /// List the groups of kernel threads alone too (kdevtmpfs's mount namespace), which
     /// are counted with the host.
     #[arg(short, long)]
@@ -141,16 +151,25 @@ fn write_with_changes(
     });
 }
 
-/// Where the report goes: standard output, or the file of `-o`.
-pub struct Dest(Option<File>);
+/// Where the report goes (standard output, or the file of `-o`), and how its times are
+/// written (`--time`).
+pub struct Dest(Option<File>, Times);
 
 impl Dest {
     /// Opens `-o FILE` through [`create_output`] (FILE.old kept, 0600, no link followed).
     pub fn open(path: Option<&Path>) -> Result<Dest> {
-        Ok(Dest(match path {
-            Some(p) => Some(create_output(p)?.file),
-            None => None,
-        }))
+        Ok(Dest(
+            match path {
+                Some(p) => Some(create_output(p)?.file),
+                None => None,
+            },
+            Times::default(),
+        ))
+    }
+
+    /// How times are written.
+    pub fn times(&self) -> Times {
+        self.1
     }
 
     /// A writer to it; writers made one after the other write one after the other (a
@@ -178,7 +197,22 @@ pub fn run(args: &ReportArgs) -> Result<()> {
         );
     }
     let input = super::input::open(path, true)?;
-    let dest = Dest::open(args.output.as_deref())?;
+    let mut dest = Dest::open(args.output.as_deref())?;
+    if args.time == TimeArg::Wall {
+        let recorded = match &input {
+            Input::Perf(data) => {
+                let f = &data.info().features;
+                f.clock_tod_ns.zip(f.clock_ref_ns)
+            }
+            Input::Ndjson(_) => None,
+        };
+        // perf's clock data (perf record -k mono writes it) ties its clock to the wall
+        // clock; else the times are taken as this machine's CLOCK_MONOTONIC since boot.
+        dest.1 = Times(Some(match recorded {
+            Some((tod, at)) => WallClock::with_offset(tod as i128 - at as i128),
+            None => WallClock::now(),
+        }));
+    }
     let mut select = Selection::new(args.pids.clone(), Vec::new(), args.container.as_deref());
     let r = match input {
         Input::Perf(mut data) => from_perf(args, &dest, &name, &mut data, &mut select),
@@ -265,12 +299,15 @@ struct Lines<W: Write> {
     names: Announcements,
     /// `--pid`, `--container`: which events and group changes are written.
     select: Selection,
+    /// `--time wall`.
+    wall: Option<WallClock>,
 }
 
 impl<W: Write> Lines<W> {
-    fn new(out: W, select: Selection) -> Self {
+    fn new(out: W, select: Selection, times: Times) -> Self {
         Lines {
             select,
+            wall: times.0,
             out,
             buf: Vec::with_capacity(1 << 17),
             json: JsonWriter::new(),
@@ -282,6 +319,7 @@ impl<W: Write> Lines<W> {
 
     #[inline(always)]
     fn event(&mut self, ev: &Event<'_>) -> io::Result<()> {
+        let from = self.buf.len();
         let g = self.names.observe(&mut self.model, ev);
         let Lines {
             model,
@@ -312,6 +350,9 @@ impl<W: Write> Lines<W> {
             pending.extend(changes);
             write_with_changes(model, json, ev, g, pending, buf);
         }
+        if let Some(w) = &self.wall {
+            add_wall_times(&mut self.buf, from, w);
+        }
         if self.buf.len() >= 1 << 16 {
             self.out.write_all(&self.buf)?;
             self.buf.clear();
@@ -322,6 +363,7 @@ impl<W: Write> Lines<W> {
     /// An NDJSON input's line that is no event: an announcement names a group, and a
     /// rename it makes is written as the model's own.
     fn announce(&mut self, line: &str) {
+        let from = self.buf.len();
         if self.names.read_line(&mut self.model, line) {
             let changes: Vec<Change> = self.model.take_changes().collect();
             for c in changes
@@ -331,18 +373,25 @@ impl<W: Write> Lines<W> {
                 write_change(&self.model, c, &mut self.buf);
             }
         }
+        if let Some(w) = &self.wall {
+            add_wall_times(&mut self.buf, from, w);
+        }
     }
 
     /// Writes what is left; hands back the selection, which knows what it found.
     fn finish(mut self) -> io::Result<Selection> {
         // Groups still without a task at the end are declared ended.
         self.model.finish();
+        let from = self.buf.len();
         let changes: Vec<Change> = self.model.take_changes().collect();
         for c in changes
             .iter()
             .filter(|c| self.select.keep_group(&self.model, c.group))
         {
             write_change(&self.model, c, &mut self.buf);
+        }
+        if let Some(w) = &self.wall {
+            add_wall_times(&mut self.buf, from, w);
         }
         self.out.write_all(&self.buf)?;
         self.out.flush()?;
@@ -353,7 +402,7 @@ impl<W: Write> Lines<W> {
 /// `report --format ndjson` on this thread.
 fn ndjson(dest: &Dest, data: &mut PerfData, order: Order, select: &mut Selection) -> Result<()> {
     let mut builder = EventBuilder::new();
-    let mut lines = Lines::new(dest.writer()?, std::mem::take(select));
+    let mut lines = Lines::new(dest.writer()?, std::mem::take(select), dest.times());
     let r = data.for_each(order, |dec, view| -> Result<()> {
         if let Some(ev) = builder.decode(dec, view)? {
             lines.event(&ev)?;
@@ -369,7 +418,7 @@ fn ndjson(dest: &Dest, data: &mut PerfData, order: Order, select: &mut Selection
 /// Events cross small ([`SentEvent`]), and each record is decoded once.
 fn ndjson_split(dest: &Dest, data: &mut PerfData, order: Order) -> Result<()> {
     let write = |events: Consumer<'_, SentEvent<'_>>| -> Result<()> {
-        let mut lines = Lines::new(dest.writer()?, Selection::default());
+        let mut lines = Lines::new(dest.writer()?, Selection::default(), dest.times());
         let mut receiver = EventReceiver::new();
         let r = events.for_each(|sent| -> Result<()> {
             receiver.receive(sent, |ev| lines.event(ev)).transpose()?;
@@ -410,6 +459,7 @@ fn text(
     }
     let mut builder = EventBuilder::new();
     let mut story = Story::new();
+    story.set_times(dest.times());
     let mut model = file_model();
     let mut cgroups = CgroupNames::new();
     let r = data.for_each(order, |dec, view| -> Result<()> {
@@ -461,6 +511,7 @@ fn text_split(dest: &Dest, all: bool, name: &str, data: &mut PerfData, order: Or
             Err(e) => return ((Story::new(), file_model()), Err(e.into())),
         };
         let mut story = Story::new();
+        story.set_times(dest.times());
         let mut model = file_model();
         let mut receiver = EventReceiver::new();
         let r = events.for_each(|sent| -> Result<()> {
@@ -565,7 +616,7 @@ fn from_ndjson(
             )
         }
         Format::Ndjson => {
-            let mut lines = Lines::new(dest.writer()?, std::mem::take(select));
+            let mut lines = Lines::new(dest.writer()?, std::mem::take(select), dest.times());
             let r = each(&mut |ev, line| {
                 match ev {
                     Some(ev) => lines.event(ev)?,
@@ -581,6 +632,7 @@ fn from_ndjson(
             let mut out = BufWriter::with_capacity(1 << 16, dest.writer()?);
             writeln!(out, "# {}: NDJSON events", escape(name))?;
             let mut story = Story::new();
+            story.set_times(dest.times());
             let mut model = file_model();
             let mut names = Announcements::new();
             let r = each(&mut |ev, line| {

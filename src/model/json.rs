@@ -90,6 +90,30 @@ pub(crate) fn push_kind_list(out: &mut Vec<u8>, mask: u32) {
     out.push(b']');
 }
 
+/// Adds `"wall_time"` (RFC 3339, UTC, ns) to every event line of `out` from byte `from`
+/// on, for the line's own `time_ns` (`--time wall`): a field added, the others unchanged.
+/// A line without a time is left as it is.
+pub fn add_wall_times(out: &mut Vec<u8>, from: usize, wall: &crate::units::WallClock) {
+    const KEY: &[u8] = b"\"time_ns\":";
+    let tail = out.split_off(from);
+    for line in tail.split_inclusive(|&b| b == b'\n') {
+        let time = memchr::memmem::find(line, KEY).and_then(|at| {
+            let digits = &line[at + KEY.len()..];
+            let n = digits.iter().take_while(|b| b.is_ascii_digit()).count();
+            std::str::from_utf8(&digits[..n]).ok()?.parse::<u64>().ok()
+        });
+        match time {
+            Some(t) if line.ends_with(b"}\n") => {
+                out.extend_from_slice(&line[..line.len() - 2]);
+                out.extend_from_slice(b",\"wall_time\":\"");
+                out.extend_from_slice(wall.rfc3339(t).as_bytes());
+                out.extend_from_slice(b"\"}\n");
+            }
+            _ => out.extend_from_slice(line),
+        }
+    }
+}
+
 /// Appends one group change as an event line.
 pub fn write_change(model: &Attributor, change: &Change, out: &mut Vec<u8>) {
     let g = model.group(change.group);
