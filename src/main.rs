@@ -20,11 +20,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Read a perf.data file (or pipe-mode stream) recorded with `perf record --namespaces`
-    /// and tell its namespace story.
+    /// Read a perf.data file (default ./perf.data; or a pipe-mode stream) recorded with
+    /// `perf record --namespaces`, or NDJSON from `nswatch record`, and tell its namespace
+    /// story.
     Report(cmd::report::ReportArgs),
-    /// Stream every task and namespace change on this machine, live, as NDJSON (root or
-    /// CAP_PERFMON).
+    /// Stream every task and namespace change on this machine, live: a line each on a
+    /// terminal, NDJSON to a pipe or a file (root or CAP_PERFMON).
     Record(cmd::record::RecordArgs),
     /// Show the machine as a tree of host, pods, containers and sandboxes, with their
     /// processes, from one scan of /proc.

@@ -95,6 +95,11 @@ impl Story {
         self.times = times;
     }
 
+    /// How times are written.
+    pub fn times(&self) -> Times {
+        self.times
+    }
+
     /// The host's set, once known.
     pub fn host(&self) -> Option<&NsSet> {
         self.host.map(|h| self.sets.get(h))
@@ -353,7 +358,7 @@ fn mask_text(texts: &mut HashMap<(MaskText, u32), String>, what: MaskText, mask:
     })
 }
 
-/// `fmt_time`'s text, appended.
+/// A time in seconds (`   751.609692888`, 16 columns), or a dash, appended.
 fn push_time(out: &mut Vec<u8>, t: Option<u64>) {
     match t {
         Some(t) => {
@@ -389,13 +394,6 @@ fn push_padded(out: &mut Vec<u8>, s: &str, width: usize) {
     out.resize(out.len() + width.saturating_sub(chars), b' ');
 }
 
-fn fmt_time(t: Option<u64>) -> String {
-    match t {
-        Some(t) => format!("{:>6}.{:09}", t / 1_000_000_000, t % 1_000_000_000),
-        None => format!("{:>16}", "-"),
-    }
-}
-
 /// Writes the groups `model` made (the host aside): label, kind, name and runtime, and
 /// what else names them (cgroup, image, pod, the command that made them), with their life.
 /// Groups of kernel threads alone ([`crate::model::Group::kernel_threads`]) count with the
@@ -405,8 +403,14 @@ pub fn write_groups(
     model: &crate::model::Attributor,
     all: bool,
     keep: &dyn Fn(&crate::model::Group) -> bool,
+    times: &Times,
     out: &mut dyn Write,
 ) -> io::Result<()> {
+    let at = |t: u64| {
+        let mut b = Vec::new();
+        times.push(&mut b, Some(t));
+        String::from_utf8_lossy(&b).trim_start().to_string()
+    };
     let listed = || {
         model
             .groups()
@@ -450,12 +454,8 @@ pub fn write_groups(
         }
         let life = match (g.started_ns, g.ended_ns) {
             (0, None) => "from the start".to_string(),
-            (s, None) => format!("from {}", fmt_time(Some(s)).trim_start()),
-            (s, Some(e)) => format!(
-                "{} to {}",
-                fmt_time(Some(s)).trim_start(),
-                fmt_time(Some(e)).trim_start()
-            ),
+            (s, None) => format!("from {}", at(s)),
+            (s, Some(e)) => format!("{} to {}", at(s), at(e)),
         };
         let kernel = if g.kernel_threads {
             "  (kernel threads)"

@@ -566,7 +566,7 @@ fn finish_text(
         )?;
     }
     story.finish(out)?;
-    write_groups(model, groups.0, groups.1, out)?;
+    write_groups(model, groups.0, groups.1, &story.times(), out)?;
     out.flush()?;
     r
 }
@@ -660,6 +660,7 @@ fn from_ndjson(
                 &model,
                 args.all,
                 &|g| select.keep_group(&model, g.id),
+                &dest.times(),
                 &mut out,
             )?;
             out.flush()?;
