@@ -21,6 +21,11 @@
 #                      RING_SIZES; default: this build's default, 256 pages)
 #   NSW_FLAGS=         more `nswatch record` flags for every run (e.g. --no-bpf)
 #   LOADS="fork setns" the loads measured (one of them alone for more reps of it)
+#   METRICS=0          1: this build measured a second time with `--metrics` on, scraped
+#                      every SCRAPE_EVERY=15 s (Prometheus's usual interval; the first
+#                      scrape as the load starts) while the load runs: the "metrics"
+#                      rows, interleaved with the others; the scrapes' CPU is the tracer's
+#                      too (SCRAPE_EVERY=1 for a scraper 15 times as eager)
 #   CONTAINER=0        1: every load runs inside new namespaces, as in a container
 #                      (`unshare -m -u -i -n -p -f --mount-proc`), whose files no tracer
 #                      holds unless it holds them itself
@@ -49,6 +54,10 @@ OUTPUT=${OUTPUT:-quiet}
 BASE=${BASE:-}
 read -r -a NSW_FLAGS <<<"${NSW_FLAGS:-}"
 LOADS=${LOADS:-"fork setns"}
+METRICS=${METRICS:-0}
+SCRAPE_EVERY=${SCRAPE_EVERY:-15}
+METRICS_PORT=${METRICS_PORT:-19464}
+SCRAPER_PID=
 has_load() { [[ " $LOADS " == *" $1 "* ]]; }
 case $OUTPUT in
     quiet | ndjson | null) ;;
@@ -63,6 +72,7 @@ fi
 TMP=$(mktemp -d /tmp/live_capture.XXXXXX)
 TRACER_PID=
 cleanup() {
+    [[ -n $SCRAPER_PID ]] && kill "$SCRAPER_PID" 2>/dev/null
     if [[ -n $TRACER_PID ]] && kill -0 "$TRACER_PID" 2>/dev/null; then
         kill -INT "$TRACER_PID" 2>/dev/null || true
         wait "$TRACER_PID" 2>/dev/null || true
@@ -83,6 +93,10 @@ if [[ -n $BASE ]]; then
     [[ -x $BASE ]] || { echo "live_capture.sh: BASE=$BASE is not executable" >&2; exit 1; }
     BIN[base]=$BASE
     VARIANTS=(base new)
+fi
+if ((METRICS)); then
+    BIN[metrics]=$NSW
+    VARIANTS+=(metrics)
 fi
 gcc -O2 -pthread -o "$TMP/stress" "$ROOT/benches/stress.c"
 STRESS=$TMP/stress
@@ -137,6 +151,16 @@ BUSY_RUNS=0
 
 rate_of() { awk '{print $(NF-1)}' <<<"$1"; }
 
+# The words given, in reverse order on even repetitions ($r): a build measured right
+# after another one every time would pay for what that one left (caches, frequency).
+in_turn() {
+    if ((r % 2)); then
+        echo "$@"
+    else
+        printf '%s\n' "$@" | tac | tr '\n' ' '
+    fi
+}
+
 # Runs the workload "$@" under a tracer started by start_tracer; sets globals.
 #   TRACER: "nswatch" (with NSW_ARGS) or "perf"
 run_traced() {
@@ -147,9 +171,17 @@ run_traced() {
             local out=(--count-only)
             [[ $OUTPUT == ndjson ]] && out=(-o "$TMP/out.ndjson")
             [[ $OUTPUT == null ]] && out=(-o /dev/null)
-            "${BIN[$VARIANT]}" record "${out[@]}" "${NSW_FLAGS[@]}" "${NSW_ARGS[@]}" 2>"$err" &
+            local metrics=()
+            [[ $VARIANT == metrics ]] && metrics=(--metrics "127.0.0.1:$METRICS_PORT")
+            "${BIN[$VARIANT]}" record "${out[@]}" "${NSW_FLAGS[@]}" "${metrics[@]}" "${NSW_ARGS[@]}" 2>"$err" &
             TRACER_PID=$!
             sleep 1
+            if [[ $VARIANT == metrics ]]; then
+                while curl -sf -o /dev/null "http://127.0.0.1:$METRICS_PORT/metrics"; do
+                    sleep "$SCRAPE_EVERY"
+                done &
+                SCRAPER_PID=$!
+            fi
             ;;
         perf)
             rm -f "$TMP/perf.data"
@@ -163,6 +195,11 @@ run_traced() {
     c0=$(cpu_ns "$TRACER_PID")
     OUT=$("$@")
     c1=$(cpu_ns "$TRACER_PID")
+    if [[ -n $SCRAPER_PID ]]; then
+        kill "$SCRAPER_PID" 2>/dev/null || true
+        wait "$SCRAPER_PID" 2>/dev/null || true
+        SCRAPER_PID=
+    fi
     kill -INT "$TRACER_PID"
     wait "$TRACER_PID" || true
     TRACER_PID=
@@ -206,7 +243,7 @@ if has_load fork; then
         log "rep $r fork alone: $out"
 
         NSW_ARGS=()
-        for VARIANT in "${VARIANTS[@]}"; do
+        for VARIANT in $(in_turn "${VARIANTS[@]}"); do
             wait_idle
             run_traced nswatch "${LOAD[@]}" fork "$N"
             F_NSW[$VARIANT]+="$(rate_of "$OUT") "
@@ -233,6 +270,7 @@ SLOTS=
 for pages in $RING_SIZES; do
     [[ -n $BASE && $pages == "${BASE_RING:-$DEFAULT_RING}" ]] && SLOTS+="base:$pages "
     SLOTS+="new:$pages "
+    ((METRICS)) && [[ $pages == "$DEFAULT_RING" ]] && SLOTS+="metrics:$pages "
 done
 declare -a S_ALONE S_PERF
 declare -A S_RATE S_REC S_RECS S_LOST S_LATE S_NSREC S_NSALL S_CPU
@@ -246,7 +284,7 @@ if has_load setns; then
         run_traced perf "${LOAD[@]}" setns "$SETNS_SECONDS" "$SETNS_THREADS"
         S_PERF+=("$(rate_of "$OUT")")
         log "rep $r setns perf: $OUT; cpu ${CPU_NS} ns"
-        for slot in $SLOTS; do
+        for slot in $(in_turn $SLOTS); do
             pages=${slot#*:} VARIANT=${slot%%:*}
             NSW_ARGS=(--ring-pages "$pages")
             wait_idle
@@ -366,3 +404,20 @@ for v in "${VARIANTS[@]}"; do
             "setns slowdown $(pct "$sa" "$(median ${S_RATE[$d]:-0})")% (perf record: $(pct "$sa" "$sp")%)"
     fi
 done
+# Metrics on against off: CPU per record, the medians' ratio and the per-rep ratios.
+if ((METRICS)); then
+    more() {
+        local -a off on
+        read -r -a off <<<"$1"
+        read -r -a on <<<"$2"
+        local i reps=()
+        for i in "${!off[@]}"; do
+            reps+=("$(awk -v a="${off[i]}" -v b="${on[i]}" 'BEGIN { printf "%+.1f%%", (b - a) / a * 100 }')")
+        done
+        echo "$(median "${off[@]}") -> $(median "${on[@]}") ns/record," \
+            "$(awk -v a="$(median "${off[@]}")" -v b="$(median "${on[@]}")" 'BEGIN { printf "%+.1f%%", (b - a) / a * 100 }')" \
+            "(per rep: ${reps[*]})"
+    }
+    has_load fork && echo "metrics on: fork loop $(more "${F_NSW_NSREC[new]}" "${F_NSW_NSREC[metrics]}")"
+    has_load setns && echo "metrics on: setns storm $(more "${S_NSREC[new:$DEFAULT_RING]}" "${S_NSREC[metrics:$DEFAULT_RING]}")"
+fi

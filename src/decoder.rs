@@ -21,6 +21,17 @@ pub struct Decoder {
     hot: Option<Trailer>,
 }
 
+/// An event id that [`Decoder::add_attr_checked`] refused because another attr has it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SharedId {
+    /// Position of the id in the list given.
+    pub at: usize,
+    /// The id.
+    pub id: u64,
+    /// Index of the attr that has it already.
+    pub attr: usize,
+}
+
 /// Where the sample_id trailer's fields lie in a kernel record (other than SAMPLE), counted
 /// from the trailer's start, for a layout shared by every attr: the fast paths of the
 /// records a file is full of (FORK, EXIT, NAMESPACES) read them without a lookup.
@@ -131,7 +142,48 @@ impl Decoder {
     }
 
     /// Adds an attr and the event ids the kernel gave its instances (one per CPU or task).
+    /// For ids the kernel gave (live rings): an id already given to another attr moves to
+    /// this one. Input read from a file goes through [`Decoder::add_attr_checked`].
     pub fn add_attr(&mut self, attr: Attr, ids: impl IntoIterator<Item = u64>) {
+        let idx = self.push_attr(attr);
+        for id in ids {
+            self.by_id.insert(id, idx);
+        }
+    }
+
+    /// Adds an attr and its ids, refusing an id that another attr already has: the kernel
+    /// gives each event instance its own id, so a shared one names no attr, and accepting
+    /// them would let N attrs pointing at one list of M ids cost N × M insertions. On
+    /// refusal, returns the position in `ids` of the first shared id, the id, and the index
+    /// of the attr that has it; the attr is added without the ids from there on. Id 0 is
+    /// left out: perf's own synthesized records carry it and belong to the first attr.
+    pub fn add_attr_checked(
+        &mut self,
+        attr: Attr,
+        ids: impl IntoIterator<Item = u64>,
+    ) -> Result<(), SharedId> {
+        let idx = self.push_attr(attr);
+        for (at, id) in ids.into_iter().enumerate() {
+            if id == 0 {
+                continue;
+            }
+            match self.by_id.entry(id) {
+                hashbrown::hash_map::Entry::Occupied(e) if *e.get() != idx => {
+                    return Err(SharedId {
+                        at,
+                        id,
+                        attr: *e.get(),
+                    });
+                }
+                e => {
+                    e.insert(idx);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn push_attr(&mut self, attr: Attr) -> usize {
         let fmt = attr.format();
         let idx = self.attrs.len();
         if let Some((_, first)) = self.attrs.first() {
@@ -139,9 +191,7 @@ impl Decoder {
         }
         self.attrs.push((attr, fmt));
         self.hot = self.uniform.then(|| Trailer::of(&self.attrs[0].1));
-        for id in ids {
-            self.by_id.insert(id, idx);
-        }
+        idx
     }
 
     /// The attrs, in the order they were added.
@@ -213,18 +263,29 @@ impl Decoder {
 
     /// The layout of the attr `view` belongs to. With several layouts, the record's id picks
     /// one; perf requires the id to sit at the same place in all of them, so reading it with
-    /// the first layout is sound.
+    /// the first layout is sound. As in perf, a record with no id to read (a non-sample
+    /// record without `sample_id_all`, perf's own records) or id 0 (perf's synthesized
+    /// records) has the first attr's layout, and an id no attr has is an error: read with
+    /// a layout picked at random, its fields would be garbage.
     #[inline]
-    pub fn format_of(&self, view: &RecordView<'_>) -> SampleFormat {
+    pub fn format_of(&self, view: &RecordView<'_>) -> Result<SampleFormat, DecodeError> {
         let Some((_, first)) = self.attrs.first() else {
-            return SampleFormat::default();
+            return Ok(SampleFormat::default());
         };
         if self.uniform {
-            return *first;
+            return Ok(*first);
         }
-        view.event_id(first)
-            .and_then(|id| self.by_id.get(&id))
-            .map_or(*first, |&i| self.attrs[i].1)
+        match view.event_id(first) {
+            None | Some(0) => Ok(*first),
+            Some(id) => match self.by_id.get(&id) {
+                Some(&i) => Ok(self.attrs[i].1),
+                None => Err(DecodeError::in_record(
+                    view.offset,
+                    view.ty,
+                    ErrorKind::UnknownId(id),
+                )),
+            },
+        }
     }
 
     /// Decodes `view` with the layout of its attr.
@@ -237,7 +298,7 @@ impl Decoder {
                 ErrorKind::UnknownType,
             ));
         }
-        view.decode(&self.format_of(view))
+        view.decode(&self.format_of(view)?)
     }
 
     /// The record's timestamp, read from its trailer (or sample body) without decoding the
@@ -266,7 +327,8 @@ impl Decoder {
     fn time_by_format(&self, view: &RecordView<'_>) -> Option<u64> {
         use crate::attr::sample;
         use crate::record::{kind, HEADER_LEN};
-        let fmt = self.format_of(view);
+        // A record of no known attr has no known time; decoding it says why.
+        let fmt = self.format_of(view).ok()?;
         if !fmt.has(sample::TIME) {
             return match view.ty {
                 kind::FORK | kind::EXIT => view.bytes.u64(HEADER_LEN + 16),

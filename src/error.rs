@@ -44,6 +44,23 @@ pub enum ErrorKind {
     },
     /// A record type this build does not know (perf itself stops on these too).
     UnknownType,
+    /// An attr's event id that an earlier attr has already (each event instance has its
+    /// own id, so a shared one names no attr).
+    SharedId {
+        /// The id.
+        id: u64,
+        /// Index of the attr that has it, counted from 0 in header order.
+        attr: usize,
+    },
+    /// A record's event id belongs to no attr, and the attrs differ in layout: which
+    /// layout the record has is unknown (perf refuses these too).
+    UnknownId(u64),
+    /// The file shrank while it was being read (another process truncated it); the offset
+    /// is where the reader found its contents gone.
+    TruncatedWhileReading {
+        /// The file's size afterwards, when it could be read.
+        size_now: Option<u64>,
+    },
     /// Reading the input failed.
     Io(String),
 }
@@ -120,6 +137,22 @@ impl fmt::Display for DecodeError {
                 f,
                 "unknown record type (a newer perf or kernel, or a damaged file; --skip-unknown skips it)"
             ),
+            ErrorKind::SharedId { id, attr } => write!(
+                f,
+                "event id {id:#x} is given to attr {attr} already (an id names one event)"
+            ),
+            ErrorKind::UnknownId(id) => write!(
+                f,
+                "event id {id:#x} belongs to no attr of the header, and the attrs differ in \
+                 layout: the record cannot be read"
+            ),
+            ErrorKind::TruncatedWhileReading { size_now } => {
+                f.write_str("truncated while being read (another process shrank the file")?;
+                match size_now {
+                    Some(n) => write!(f, " to {n} bytes)"),
+                    None => f.write_str(")"),
+                }
+            }
             ErrorKind::Io(e) => write!(f, "read error: {e}"),
         }
     }

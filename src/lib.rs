@@ -16,6 +16,8 @@ pub mod event;
 pub mod export;
 pub mod live;
 mod live_naming;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 pub mod model;
 pub mod ndjson;
 pub mod nsset;
@@ -27,6 +29,7 @@ pub mod procfs;
 pub mod profile;
 pub mod record;
 pub mod report;
+pub mod rotate;
 pub mod runtime_state;
 pub mod select;
 pub mod session;

@@ -56,6 +56,8 @@ use std::os::fd::{AsRawFd, FromRawFd, RawFd};
 use std::os::unix::fs::{FileExt, FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use crate::rotate::Rotation;
+
 /// Bytes reserved at a time (past the bytes a write needs), in buffered writes.
 pub const RESERVE: u64 = 8 << 20;
 
@@ -321,6 +323,8 @@ enum Mode {
         dropping: bool,
         /// A regular file, cut back to its last whole line after a failed write.
         regular: bool,
+        /// The last commit ended with a newline (or nothing was committed yet).
+        ends_line: bool,
     },
     /// A direct write of whole blocks per commit, and a buffered one of the rest.
     Direct(DirectAppender),
@@ -334,6 +338,14 @@ enum Mode {
 pub struct AppendFile {
     file: File,
     mode: Mode,
+    /// Set by [`AppendFile::rotating`].
+    rotation: Option<Rotating>,
+}
+
+/// A rotating file's [`Rotation`], and the buffer capacity each new file gets.
+struct Rotating {
+    rotation: Rotation,
+    capacity: usize,
 }
 
 impl AppendFile {
@@ -368,9 +380,89 @@ impl AppendFile {
                 dropped: end,
                 dropping: m.is_file(),
                 regular: m.is_file(),
+                ends_line: true,
             }
         };
-        Ok(AppendFile { file, mode })
+        Ok(AppendFile {
+            file,
+            mode,
+            rotation: None,
+        })
+    }
+
+    /// A new file at the rotation's path (see [`Rotation::open_first`]), written as
+    /// [`AppendFile::with_direct`] writes, which rotates after each commit that leaves it
+    /// at the rotation's size or more and ends on a whole line; a commit of whole blocks
+    /// ([`AppendFile::commit_blocks`]) that would reach that size commits everything
+    /// instead. Each new file is written as the last one was (directly or buffered).
+    pub fn rotating(
+        mut rotation: Rotation,
+        capacity: usize,
+        direct: bool,
+    ) -> io::Result<AppendFile> {
+        let file = rotation.open_first()?;
+        let mut out = AppendFile::with_direct(file, capacity, direct)?;
+        out.rotation = Some(Rotating { rotation, capacity });
+        Ok(out)
+    }
+
+    /// The rotation of a file made by [`AppendFile::rotating`].
+    pub fn rotation(&self) -> Option<&Rotation> {
+        self.rotation.as_ref().map(|r| &r.rotation)
+    }
+
+    /// The bytes committed to the file (its size, once a commit is done).
+    pub fn committed(&self) -> u64 {
+        match &self.mode {
+            Mode::Direct(d) => d.end(),
+            Mode::Buffered { pos, .. } => *pos,
+        }
+    }
+
+    /// The bytes committed end with a newline (or there are none).
+    fn ends_line(&self) -> bool {
+        match &self.mode {
+            Mode::Direct(d) => d.end() == d.line_end(),
+            Mode::Buffered { ends_line, .. } => *ends_line,
+        }
+    }
+
+    /// A rotating file holds (or would hold, with `more` bytes) its rotation's size.
+    fn rotation_due(&self, more: usize) -> bool {
+        self.rotation
+            .as_ref()
+            .is_some_and(|r| self.committed() + more as u64 >= r.rotation.size())
+    }
+
+    /// Rotates the file (see [`crate::rotate`]): it is complete, and nothing is written to
+    /// it after; the blocks reserved past its end are given back first.
+    fn rotate(&mut self) -> io::Result<()> {
+        let Some(mut r) = self.rotation.take() else {
+            return Ok(());
+        };
+        let direct = self.is_direct();
+        if let Mode::Buffered { pos, reserved, .. } = &mut self.mode {
+            if *reserved > *pos {
+                let _ = self.file.set_len(*pos);
+                *reserved = *pos;
+            }
+        }
+        let new = r
+            .rotation
+            .rotate()
+            .and_then(|f| AppendFile::with_direct(f, r.capacity, direct));
+        match new {
+            Ok(new) => {
+                // The old writer is dropped: nothing waits in it, nothing is written.
+                drop(std::mem::replace(self, new));
+                self.rotation = Some(r);
+                Ok(())
+            }
+            Err(e) => {
+                self.rotation = Some(r);
+                Err(e)
+            }
+        }
     }
 
     /// True while the file is written with direct I/O.
@@ -402,9 +494,14 @@ impl AppendFile {
         }
     }
 
-    /// Writes what waits in the buffer.
+    /// Writes what waits in the buffer; a rotating file that this leaves at its
+    /// rotation's size, ending on a whole line, is rotated.
     pub fn commit(&mut self) -> io::Result<()> {
-        self.commit_some(false)
+        self.commit_some(false)?;
+        if self.rotation_due(0) && self.ends_line() {
+            self.rotate()?;
+        }
+        Ok(())
     }
 
     /// Writes what waits in the buffer, but where the file is written directly only the
@@ -412,6 +509,10 @@ impl AppendFile {
     /// next commit: for commits that come often, each of which would otherwise make the
     /// next one wait for a page's writeback (see [`DirectAppender::commit_exact`]).
     pub fn commit_blocks(&mut self) -> io::Result<()> {
+        if self.rotation_due(self.pending()) {
+            // A rotation cuts only after a whole line: everything goes.
+            return self.commit();
+        }
         self.commit_some(true)
     }
 
@@ -435,6 +536,7 @@ impl AppendFile {
             dropped,
             dropping,
             regular,
+            ends_line,
         } = &mut self.mode
         else {
             unreachable!("direct writes went buffered above");
@@ -449,6 +551,7 @@ impl AppendFile {
                 *reserved = *pos + buf.len() as u64 + RESERVE;
             }
         }
+        *ends_line = buf.last() == Some(&b'\n');
         let (kept, written) = write_lines(&self.file, buf, *regular);
         // A failed write left the file at its last whole line; the rest is dropped.
         *pos += kept as u64;
@@ -499,6 +602,7 @@ impl AppendFile {
             dropped: from,
             dropping: true,
             regular: true,
+            ends_line: true,
         };
         self.file.set_len(from)?;
         (&self.file).seek(SeekFrom::Start(from)).map(drop)
@@ -603,6 +707,20 @@ pub fn create_output(path: &Path) -> io::Result<Output> {
             moved_to = Some(old);
         }
     }
+    let file = create_new(path)?;
+    Ok(Output {
+        file,
+        fresh: true,
+        moved_to,
+    })
+}
+
+/// Creates the regular file `path`, which must not exist: `O_CREAT|O_EXCL|O_NOFOLLOW`,
+/// mode 0600 whatever the umask, read-write and close-on-exec. Something at the name (a
+/// link or file planted by another user) makes it fail with `AlreadyExists`, said as such.
+pub fn create_new(path: &Path) -> io::Result<File> {
+    let show = path.display();
+    let named = |what: &str, e: io::Error| io::Error::new(e.kind(), format!("{show}: {what}: {e}"));
     // Readable too: a direct write refused midway makes the writer read back the start of
     // the line it left unfinished (`AppendFile::go_buffered`).
     let file = std::fs::OpenOptions::new()
@@ -626,11 +744,7 @@ pub fn create_output(path: &Path) -> io::Result<Output> {
     // 0600 whatever the umask: the file holds every task of the machine.
     file.set_permissions(std::fs::Permissions::from_mode(0o600))
         .map_err(|e| named("setting its mode to 0600", e))?;
-    Ok(Output {
-        file,
-        fresh: true,
-        moved_to,
-    })
+    Ok(file)
 }
 
 /// Follows the link at `path` where [`create_output`] allows it; `Err(None)` where it
@@ -828,7 +942,8 @@ impl Drop for AppendFile {
     /// blocks reserved past the end of buffered ones: truncating a file to its own size
     /// frees what KEEP_SIZE allocated beyond it.
     fn drop(&mut self) {
-        let _ = self.commit();
+        // Dropping never rotates: what is committed here stays in this file.
+        let _ = self.commit_some(false);
         if let Mode::Buffered { pos, reserved, .. } = self.mode {
             if reserved > pos {
                 let _ = self.file.set_len(pos);
@@ -1075,6 +1190,50 @@ mod tests {
             want.len()
         );
         std::fs::remove_file(&path).unwrap();
+    }
+
+    /// A rotating file, written directly or buffered with commits of whole blocks and
+    /// exact ones: every rotated file ends on a whole line and holds the rotation's size
+    /// or more (less a commit), and the files, oldest to newest, are what was written.
+    #[test]
+    fn rotation_cuts_only_between_lines_and_loses_nothing() {
+        for direct in [true, false] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("out.ndjson");
+            let size = 20_000;
+            let rotation = Rotation::new(&path, size, 1000);
+            let mut w = AppendFile::rotating(rotation.clone(), 1 << 12, direct).unwrap();
+            let mut want = Vec::new();
+            for i in 0..3000usize {
+                let line = format!("{{\"n\":{i},\"pad\":\"{}\"}}\n", "x".repeat(i % 300));
+                w.buffer().extend_from_slice(line.as_bytes());
+                want.extend_from_slice(line.as_bytes());
+                if i % 7 == 0 {
+                    w.commit_blocks().unwrap();
+                } else if i % 5 == 0 {
+                    w.commit().unwrap();
+                }
+            }
+            let rotations = w.rotation().unwrap().rotations();
+            drop(w);
+            assert!(rotations >= 10, "{rotations} rotations");
+            assert!(!rotation.name(rotations as u32 + 1).exists());
+            let mut got = Vec::new();
+            for n in (1..=rotations as u32).rev() {
+                let f = std::fs::read(rotation.name(n)).unwrap();
+                assert_eq!(f.last(), Some(&b'\n'), "FILE.{n} (direct: {direct})");
+                assert!(f.len() as u64 >= size, "FILE.{n}: {} bytes", f.len());
+                assert!(f.len() < size as usize + 4 * DIRECT_ALIGN + 64 * 1024);
+                got.extend_from_slice(&f);
+            }
+            got.extend_from_slice(&std::fs::read(&path).unwrap());
+            assert!(
+                got == want,
+                "{} bytes of {} (direct: {direct})",
+                got.len(),
+                want.len()
+            );
+        }
     }
 
     #[test]

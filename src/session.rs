@@ -370,6 +370,11 @@ impl Session {
         self.cap.cpus()
     }
 
+    /// Data bytes of each ring (what [`CaptureStats::ring_used`] is out of).
+    pub fn ring_bytes(&self) -> u64 {
+        self.cap.ring_bytes()
+    }
+
     /// Namespace syscalls the probe reported.
     pub fn syscalls(&self) -> u64 {
         self.cap.stats().side

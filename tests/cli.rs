@@ -152,3 +152,83 @@ fn reads_a_file_mode_capture_redirected_to_standard_input() {
     ]);
     assert_eq!(String::from_utf8(out.stdout).unwrap(), direct);
 }
+
+/// `record` with a rotation it cannot do says what is wrong, and exits non-zero, before it
+/// opens anything (no perf event, no file; a FIFO is not even opened, which would wait for
+/// a reader): a size of 0 or one that does not parse, `--rotate-keep` alone, rotation
+/// without `-o FILE` or to something other than a regular file.
+#[test]
+fn record_refuses_a_rotation_it_cannot_do_before_starting() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("out.ndjson");
+    let fifo = dir.path().join("fifo");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo with a valid path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let link = dir.path().join("link.ndjson");
+    std::os::unix::fs::symlink(dir.path().join("target"), &link).unwrap();
+    let f = file.to_str().unwrap();
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["-o", f, "--rotate-size", "0"],
+            "a rotation size must be more than 0",
+        ),
+        (
+            &["-o", f, "--rotate-size", "0K"],
+            "a rotation size must be more than 0",
+        ),
+        (&["-o", f, "--rotate-size", "10Q"], "not a size: \"10Q\""),
+        (&["-o", f, "--rotate-size", "1.5G"], "not a size: \"1.5G\""),
+        (&["-o", f, "--rotate-size", "lots"], "not a size: \"lots\""),
+        (&["-o", f, "--rotate-keep", "3"], "--rotate-size <SIZE>"),
+        (&["--rotate-size", "100M"], "--output <FILE>"),
+        (
+            &["-o", "/dev/stdout", "--rotate-size", "100M"],
+            "/dev/stdout: is a symbolic link; --rotate-size needs a regular file",
+        ),
+        (
+            &["-o", "/dev/null", "--rotate-size", "100M"],
+            "/dev/null: is a character device; --rotate-size needs a regular file",
+        ),
+        (
+            &["-o", fifo.to_str().unwrap(), "--rotate-size", "1M"],
+            "is a FIFO; --rotate-size needs a regular file",
+        ),
+        (
+            &["-o", link.to_str().unwrap(), "--rotate-size", "1M"],
+            "is a symbolic link; --rotate-size needs a regular file",
+        ),
+        (
+            &["-o", dir.path().to_str().unwrap(), "--rotate-size", "1M"],
+            "is a directory; --rotate-size needs a regular file",
+        ),
+    ];
+    for (args, want) in cases {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_nswatch"))
+            .arg("record")
+            .args(*args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let t0 = std::time::Instant::now();
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s;
+            }
+            if t0.elapsed() > std::time::Duration::from_secs(20) {
+                let _ = child.kill();
+                panic!("{args:?}: still running after 20 s");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        let mut err = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+        assert!(!status.success(), "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+        assert!(!err.contains("perf_event_open"), "{args:?} started: {err}");
+        assert!(!file.exists(), "{args:?} created the file");
+        assert!(!dir.path().join("target").exists(), "{args:?}");
+    }
+}

@@ -578,3 +578,253 @@ fn a_replay_shows_a_bad_line_in_its_status_and_stays_up_until_q() {
         assert_eq!(tmux.wait_exit(), "0");
     }
 }
+
+/// A replay of the fixture played to its end in a `w`x`h` pane.
+fn ended_replay(tag: &str, w: u16, h: u16) -> Tmux {
+    let fixture = common::fixture("unshare-mnt-pid.data");
+    let tmux = Tmux::start(
+        tag,
+        &[
+            "top",
+            "--replay",
+            fixture.to_str().unwrap(),
+            "--speed",
+            "max",
+        ],
+        w,
+        h,
+    );
+    tmux.wait_for("the end of the replay", Duration::from_secs(20), |s| {
+        s.contains("(end)")
+    });
+    tmux
+}
+
+#[test]
+fn the_first_key_after_a_resize_acts_at_once() {
+    let tmux = ended_replay("resize", 80, 24);
+    tmux.keys(&["j"]);
+    tmux.wait_for("the selection to move", Duration::from_secs(5), |s| {
+        s.contains("groups (2 rows)")
+    });
+    tmux.tmux(&["resize-window", "-t", "t", "-x", "100", "-y", "30"]);
+    tmux.keys(&["q"]);
+    // One key, no other: top must be gone (wait_exit allows 10 s).
+    assert_eq!(tmux.wait_exit(), "0");
+}
+
+#[test]
+fn a_resize_alone_redraws_at_the_new_size() {
+    let tmux = ended_replay("redraw", 80, 24);
+    tmux.tmux(&["resize-window", "-t", "t", "-x", "130", "-y", "30"]);
+    // Wide enough for the tree beside the detail and events.
+    tmux.wait_for("the wide layout", Duration::from_secs(5), |s| {
+        s.lines().count() >= 30 && s.contains("┌ detail ")
+    });
+    tmux.keys(&["q"]);
+    assert_eq!(tmux.wait_exit(), "0");
+}
+
+/// The group rows of the tree pane, in order, as "kind name" ("host" for the host).
+fn group_rows(screen: &str) -> Vec<String> {
+    screen
+        .lines()
+        .filter_map(|l| {
+            let l = l.trim_start_matches('│');
+            let rest = l.strip_prefix("▸ ").or_else(|| l.strip_prefix("▾ "))?;
+            let w: Vec<&str> = rest.split_whitespace().collect();
+            Some(match w.first() {
+                Some(&"host") => "host".to_string(),
+                _ => format!("{} {}", w.first()?, w.get(1)?),
+            })
+        })
+        .collect()
+}
+
+#[test]
+fn sort_by_a_column_and_reverse_it() {
+    let tmux = ended_replay("sort", 80, 24);
+    // Busiest first by default: the host, with its 66 tasks, before the sandbox.
+    let s = tmux.wait_for("the default sort", Duration::from_secs(5), |s| {
+        s.contains("sort activity ▼")
+    });
+    assert_eq!(group_rows(&s), ["host", "sb sb-4026531860"], "{s}");
+    // `>`: the next column, the name (A to Z); `I` reverses it.
+    tmux.keys(&[">"]);
+    let s = tmux.wait_for("sort by name", Duration::from_secs(5), |s| {
+        s.contains("sort name ▲") && s.contains("NAME▲")
+    });
+    assert_eq!(group_rows(&s), ["host", "sb sb-4026531860"], "{s}");
+    tmux.keys(&["I"]);
+    let s = tmux.wait_for("sort by name reversed", Duration::from_secs(5), |s| {
+        s.contains("sort name ▼")
+    });
+    assert_eq!(group_rows(&s), ["sb sb-4026531860", "host"], "{s}");
+    // `<` twice: back past activity to NS/s, still reversed.
+    tmux.keys(&["<", "<"]);
+    tmux.wait_for("sort by NS/s", Duration::from_secs(5), |s| {
+        s.contains("sort ns/s ▲") && s.contains("NS/s▲")
+    });
+    tmux.keys(&["q"]);
+    assert_eq!(tmux.wait_exit(), "0");
+}
+
+/// The lines of the events pane (below its title, above its bottom border).
+fn event_lines(screen: &str) -> Vec<&str> {
+    screen
+        .lines()
+        .skip_while(|l| !l.contains("namespace events"))
+        .skip(1)
+        .take_while(|l| !l.starts_with('└'))
+        .filter(|l| !l.trim_matches(|c| c == '│' || c == ' ').is_empty())
+        .collect()
+}
+
+#[test]
+fn the_filter_narrows_the_events_pane() {
+    let tmux = ended_replay("filter", 80, 24);
+    let s = tmux.screen();
+    assert_eq!(event_lines(&s).len(), 7, "{s}");
+    tmux.keys(&["/"]);
+    tmux.keys(&["-l", "ct-4026532178"]);
+    tmux.keys(&["Enter"]);
+    let s = tmux.wait_for("the filtered events", Duration::from_secs(5), |s| {
+        s.contains("namespace events (3) filter")
+    });
+    let lines = event_lines(&s);
+    assert_eq!(lines.len(), 3, "{s}");
+    assert!(lines.iter().all(|l| l.contains("ct-4026532178")), "{s}");
+    tmux.keys(&["q"]);
+    assert_eq!(tmux.wait_exit(), "0");
+}
+
+#[test]
+fn narrow_panes_cut_with_an_ellipsis_and_keep_the_name() {
+    let tmux = ended_replay("narrow", 80, 24);
+    tmux.tmux(&["resize-window", "-t", "t", "-x", "36", "-y", "24"]);
+    // Drawn at the new width (tmux cuts the old screen to it before top redraws).
+    let s = tmux.wait_for("the narrow layout", Duration::from_secs(5), |s| {
+        s.lines()
+            .any(|l| l.starts_with("┌ groups") && l.ends_with('┐') && l.chars().count() == 36)
+    });
+    let cut: Vec<&str> = event_lines(&s)
+        .into_iter()
+        .filter(|l| l.ends_with("…│"))
+        .collect();
+    assert!(!cut.is_empty(), "no event line cut with '…':\n{s}");
+    // The name column keeps its room: the sandbox's id shows whole or cut with '…'.
+    assert!(
+        s.lines()
+            .any(|l| l.contains("▸ sb sb-4026531860") || l.contains("▸ sb sb-40…")),
+        "{s}"
+    );
+    tmux.keys(&["q"]);
+    assert_eq!(tmux.wait_exit(), "0");
+}
+
+/// Processes killed and reaped when dropped.
+struct Kids(Vec<Child>);
+
+impl Drop for Kids {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn ns_ino(pid: u32, kind: &str) -> u64 {
+    let link = std::fs::read_link(format!("/proc/{pid}/ns/{kind}")).unwrap();
+    let s = link.to_string_lossy();
+    s[s.find('[').unwrap() + 1..s.len() - 1].parse().unwrap()
+}
+
+#[test]
+fn live_top_at_80x24_shows_the_busiest_of_many_sandboxes_first() {
+    if !live_ok("nswatch top with many sandboxes") {
+        return;
+    }
+    let tmux = Tmux::start("many", &["top"], 80, 24);
+    tmux.wait_for("the live header", Duration::from_secs(20), |s| {
+        s.contains("nswatch top live")
+    });
+    let spawn = |args: &[&str]| {
+        Command::new("unshare")
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("unshare")
+    };
+    let mut kids = Kids(Vec::new());
+    for _ in 0..12 {
+        kids.0.push(spawn(&["-u", "sleep", "120"]));
+    }
+    // One sandbox forks and execs all the time: the busiest.
+    let busy = spawn(&["-u", "sh", "-c", "while :; do /bin/true; done"]);
+    let busy_pid = busy.id();
+    kids.0.push(busy);
+    std::thread::sleep(Duration::from_millis(200));
+    let want = format!("sb-{}", ns_ino(busy_pid, "uts"));
+    // The first sandbox row, before the idle ones (the host, doing this machine's other
+    // work, may be busier still, and sorts like any group).
+    let s = tmux.wait_for("the busiest sandbox first", Duration::from_secs(15), |s| {
+        let rows = group_rows(s);
+        rows.iter()
+            .find(|r| r.starts_with("sb "))
+            .is_some_and(|r| r.ends_with(&want))
+            && rows.iter().filter(|r| r.starts_with("sb ")).count() >= 3
+    });
+    let rows = group_rows(&s);
+    // The tree pane of an 80x24 screen holds 9 rows: 13 sandboxes and the host do not
+    // fit, yet the busiest shows, near the top.
+    assert!(rows.len() <= 9, "{s}");
+    let at = rows.iter().position(|r| r.ends_with(&want)).unwrap();
+    assert!(at <= 1, "{s}");
+    // The sandboxes have no cgroup of their own: no CPU or memory figure for them.
+    let row = s.lines().find(|l| l.contains(&want)).unwrap();
+    assert_eq!(row.split_whitespace().nth(5), Some("-"), "{s}");
+    drop(kids);
+    tmux.keys(&["q"]);
+    assert_eq!(tmux.wait_exit(), "0");
+}
+
+#[test]
+fn live_top_reads_a_containers_cpu_and_memory_from_its_cgroup() {
+    use common::runtimes::{runtime_ok, Container, Runtime};
+    let what = "nswatch top: CPU and memory of a runc container";
+    if !live_ok(what) || !runtime_ok(what, Runtime::Runc) {
+        return;
+    }
+    let tmux = Tmux::start("cpu", &["top"], 100, 30);
+    tmux.wait_for("the live header", Duration::from_secs(20), |s| {
+        s.contains("nswatch top live")
+    });
+    let mut c = Container::start(Runtime::Runc, "cpu");
+    // Busy work inside: a shell loop that never waits.
+    c.exec(&["/bin/sh", "-c", "while :; do :; done"]);
+    let name = c.id().to_string();
+    tmux.keys(&["/"]);
+    tmux.keys(&["-l", &name]);
+    tmux.keys(&["Enter"]);
+    // NAME, TASKS, CPU%, MEM: "▸ ct NAME TASKS CPU% MEM …".
+    let figures = |s: &str| -> Option<(f64, String)> {
+        let row = tree_row(s, "ct", &name)?;
+        let w: Vec<&str> = row.split_whitespace().collect();
+        Some((w.get(4)?.parse().ok()?, w.get(5)?.to_string()))
+    };
+    let s = tmux.wait_for("the container's CPU", Duration::from_secs(15), |s| {
+        figures(s).is_some_and(|(cpu, _)| cpu >= 20.0)
+    });
+    let (cpu, mem) = figures(&s).unwrap();
+    // A loop that never waits keeps about one core busy (less on a shared machine).
+    assert!(cpu <= 105.0, "CPU {cpu}% in:\n{s}");
+    assert!(
+        mem != "-" && mem.ends_with(['K', 'M', 'G']),
+        "memory {mem:?} in:\n{s}"
+    );
+    c.stop();
+    tmux.keys(&["q"]);
+    assert_eq!(tmux.wait_exit(), "0");
+}

@@ -314,23 +314,23 @@ fn main_view_at_80x24() {
         &[
             (
                 2,
-                "┌ groups (3 rows) sort tree ───────────────────────────────────────────────────┐",
+                "┌ groups (3 rows) sort activity ▼ ─────────────────────────────────────────────┐",
             ),
             (
                 3,
-                "│NAME                              TASKS FORK/s EXEC/s EXIT/s   NS/s ACTIVITY  │",
+                "│NAME                           TASKS   CPU%    MEM FORK/s EXEC/s EXIT/s   NS/s│",
             ),
             (
                 4,
-                "│▸ ct web-1                            5      3      1      1      ·          █│",
+                "│▸ ct web-1                         5      -      -      3      1      1      ·│",
             ),
             (
                 5,
-                "│▸ sb blue                             1      ·      ·      ·      1          █│",
+                "│▸ host                             2      -      -      1      ·      ·      ·│",
             ),
             (
                 6,
-                "│▸ host                                2      1      ·      ·      ·          █│",
+                "│▸ sb blue                          1      -      -      ·      ·      ·      1│",
             ),
             (
                 7,
@@ -342,7 +342,7 @@ fn main_view_at_80x24() {
             ),
             (
                 23,
-                "? help  q quit  Enter expand  / filter  s sort  p pause  e export  Tab pane",
+                "? help  q quit  / filter  < > sort  I reverse  t time  p pause  e export",
             ),
         ],
     );
@@ -364,19 +364,19 @@ fn expanded_group_shows_processes_and_threads() {
         &[
             (
                 2,
-                "┌ groups (8 rows) sort tree ───────────────────────────────────────────────────┐",
+                "┌ groups (8 rows) sort activity ▼ ─────────────────────────────────────────────┐",
             ),
             (
                 4,
-                "│▾ ct web-1                            5      3      1      1      ·          █│",
+                "│▾ ct web-1                         5      -      -      3      1      1      ·│",
             ),
             (
                 5,
-                "│    500 [1] nginx                     1                                       │",
+                "│    500 [1] nginx                  1                                          │",
             ),
             (
                 6,
-                "│  ▾ 501 [7] nginx                     2                                       │",
+                "│  ▾ 501 [7] nginx                  2                                          │",
             ),
             (
                 7,
@@ -384,19 +384,19 @@ fn expanded_group_shows_processes_and_threads() {
             ),
             (
                 8,
-                "│    510 worker                        1                                       │",
+                "│    510 worker                     1                                          │",
             ),
             (
                 9,
-                "│    511 nginx                         1                                       │",
+                "│    511 nginx                      1                                          │",
             ),
             (
                 10,
-                "│▸ sb blue                             1      ·      ·      ·      1          █│",
+                "│▸ host                             2      -      -      1      ·      ·      ·│",
             ),
             (
                 11,
-                "│▸ host                                2      1      ·      ·      ·          █│",
+                "│▸ sb blue                          1      -      -      ·      ·      ·      1│",
             ),
         ],
     );
@@ -410,11 +410,11 @@ fn expanded_group_shows_processes_and_threads() {
         &[
             (
                 2,
-                "┌ groups (3 rows) sort tree ───────────────────────────────────────────────────┐",
+                "┌ groups (3 rows) sort activity ▼ ─────────────────────────────────────────────┐",
             ),
             (
                 4,
-                "│▸ ct web-1                            5      3      1      1      ·          █│",
+                "│▸ ct web-1                         5      -      -      3      1      1      ·│",
             ),
         ],
     );
@@ -476,14 +476,15 @@ fn detail_pane_at_80x24() {
 fn wide_screen_shows_tree_detail_and_events() {
     let (_m, mut app) = scene();
     key(&mut app, KeyCode::Char('j'));
+    key(&mut app, KeyCode::Char('j'));
     let s = screen(&app, 160, 30);
     assert_lines(
         &s,
         &[
-            (2, "┌ groups (3 rows) sort tree ────────────────────────────────────────────────────────────────┐┌ detail ─────────────────────────────────────────────────────────┐"),
-            (3, "│NAME                                           TASKS FORK/s EXEC/s EXIT/s   NS/s ACTIVITY  ││sandbox blue  [sb-20]  runtime ip-netns                          │"),
-            (5, "│▸ sb blue                                          1      ·      ·      ·      1          █││tasks 1 in 1 processes  creator ip                               │"),
-            (6, "│▸ host                                             2      1      ·      ·      ·          █││own net  shares with host uts,ipc,pid,user,mnt,cgroup            │"),
+            (2, "┌ groups (3 rows) sort activity ▼ ──────────────────────────────────────────────────────────┐┌ detail ─────────────────────────────────────────────────────────┐"),
+            (3, "│NAME                             TASKS   CPU%    MEM FORK/s EXEC/s EXIT/s   NS/s ACTIVITY▼ ││sandbox blue  [sb-20]  runtime ip-netns                          │"),
+            (5, "│▸ host                               2      -      -      1      ·      ·      ·          █││tasks 1 in 1 processes  creator ip                               │"),
+            (6, "│▸ sb blue                            1      -      -      ·      ·      ·      1          █││own net  shares with host uts,ipc,pid,user,mnt,cgroup            │"),
             (8, "│                                                                                           ││mnt    4:6            net    4:20*                               │"),
             (11, "│                                                                                           ││    300 ip created                                               │"),
             (16, "│                                                                                           │┌ namespace events (4) ───────────────────────────────────────────┐"),
@@ -503,8 +504,8 @@ fn filter_narrows_and_escape_drops_it() {
     assert_lines(
         &s,
         &[
-            (2, "┌ groups (1 rows) sort tree filter \"blu\" ──────────────────────────────────────┐"),
-            (4, "│▸ sb blue                             1      ·      ·      ·      1          █│"),
+            (2, "┌ groups (1 rows) sort activity ▼ filter \"blu\" ────────────────────────────────┐"),
+            (4, "│▸ sb blue                          1      -      -      ·      ·      ·      1│"),
             (5, "│                                                                              │"),
             (23, "filter: blu_  (Enter keeps, Esc drops)"),
         ],
@@ -522,7 +523,7 @@ fn filter_narrows_and_escape_drops_it() {
         &[
             (
                 4,
-                "│▸ ct web-1                            5      3      1      1      ·          █│",
+                "│▸ ct web-1                         5      -      -      3      1      1      ·│",
             ),
             (
                 5,
@@ -530,56 +531,103 @@ fn filter_narrows_and_escape_drops_it() {
             ),
             (
                 23,
-                "? help  q quit  Enter expand  / filter  s sort  p pause  e export  Tab pane",
+                "? help  q quit  / filter  < > sort  I reverse  t time  p pause  e export",
             ),
         ],
     );
 }
 
 #[test]
-fn sort_cycles_and_orders_siblings() {
+fn sort_by_any_column_and_reverse() {
     let (_m, mut app) = scene();
-    key(&mut app, KeyCode::Char('s'));
+    // web-1 has a cgroup of its own: its CPU and memory show, the others' do not.
+    app.set_usage(
+        [(
+            "/runc-web-1.scope".to_string(),
+            nswatch::tui::usage::Usage {
+                cpu_pct: Some(12.5),
+                mem_bytes: Some(300 << 20),
+            },
+        )]
+        .into_iter()
+        .collect(),
+    );
+    // `>` from the default (activity, the last column) wraps to the name: A to Z, and
+    // the host is sorted like any group.
+    key(&mut app, KeyCode::Char('>'));
     let s = screen(&app, 80, 24);
-    // By name: blue before web-1; the host stays last.
     assert_lines(
         &s,
         &[
             (
                 2,
-                "┌ groups (3 rows) sort name ───────────────────────────────────────────────────┐",
+                "┌ groups (3 rows) sort name ▲ ─────────────────────────────────────────────────┐",
+            ),
+            (
+                3,
+                "│NAME▲                          TASKS   CPU%    MEM FORK/s EXEC/s EXIT/s   NS/s│",
             ),
             (
                 4,
-                "│▸ sb blue                             1      ·      ·      ·      1          █│",
+                "│▸ sb blue                          1      -      -      ·      ·      ·      1│",
             ),
             (
                 5,
-                "│▸ ct web-1                            5      3      1      1      ·          █│",
+                "│▸ host                             2      -      -      1      ·      ·      ·│",
             ),
             (
                 6,
-                "│▸ host                                2      1      ·      ·      ·          █│",
+                "│▸ ct web-1                         5   12.5   300M      3      1      1      ·│",
             ),
         ],
     );
-    key(&mut app, KeyCode::Char('s'));
-    key(&mut app, KeyCode::Char('s'));
+    // Reversed: Z to A.
+    key(&mut app, KeyCode::Char('I'));
+    let s = screen(&app, 80, 24);
+    assert!(s[2].starts_with("┌ groups (3 rows) sort name ▼ ─"));
+    assert!(s[4].starts_with("│▸ ct web-1"), "{}", dump(&s));
+    assert_eq!(
+        s[6],
+        "│▸ sb blue                          1      -      -      ·      ·      ·      1│"
+    );
+    // `<` twice from the name: activity, then NS/s, still reversed (fewest first).
+    key(&mut app, KeyCode::Char('<'));
+    key(&mut app, KeyCode::Char('<'));
     let s = screen(&app, 80, 24);
     assert_lines(
         &s,
         &[
             (
-                2,
-                "┌ groups (3 rows) sort activity ───────────────────────────────────────────────┐",
+                3,
+                "│NAME                           TASKS   CPU%    MEM FORK/s EXEC/s EXIT/s  NS/s▲│",
+            ),
+            (
+                6,
+                "│▸ sb blue                          1      -      -      ·      ·      ·      1│",
+            ),
+        ],
+    );
+    // Largest first again, then `s` four times: round to CPU%.
+    key(&mut app, KeyCode::Char('r'));
+    let s = screen(&app, 80, 24);
+    assert_eq!(
+        s[4],
+        "│▸ sb blue                          1      -      -      ·      ·      ·      1│"
+    );
+    for _ in 0..4 {
+        key(&mut app, KeyCode::Char('s'));
+    }
+    let s = screen(&app, 80, 24);
+    assert_lines(
+        &s,
+        &[
+            (
+                3,
+                "│NAME                           TASKS  CPU%▼    MEM FORK/s EXEC/s EXIT/s   NS/s│",
             ),
             (
                 4,
-                "│▸ ct web-1                            5      3      1      1      ·          █│",
-            ),
-            (
-                5,
-                "│▸ sb blue                             1      ·      ·      ·      1          █│",
+                "│▸ ct web-1                         5   12.5   300M      3      1      1      ·│",
             ),
         ],
     );
@@ -617,7 +665,7 @@ fn pause_freezes_the_view_while_events_go_on() {
             ),
             (
                 2,
-                "┌ groups (3 rows) sort tree ───────────────────────────────────────────────────┐",
+                "┌ groups (3 rows) sort activity ▼ ─────────────────────────────────────────────┐",
             ),
         ],
     );
@@ -635,8 +683,8 @@ fn pause_freezes_the_view_while_events_go_on() {
                 "per s fork 0 exec 0 exit 0 ns 0 · lost 0 · bpf on · cpu 0.4%",
             ),
             (
-                6,
-                "│▸ ct ct-34                            1      ·      ·      ·      ·           │",
+                7,
+                "│▸ ct ct-34                         1      -      -      ·      ·      ·      ·│",
             ),
             (
                 15,
@@ -655,20 +703,24 @@ fn help_overlays_and_any_key_closes_it() {
         &s,
         &[
             (
+                4,
+                "│▸ ct web-1   ┌ keys ────────────────────────────────────────────┐     1      ·│",
+            ),
+            (
                 5,
-                "│▸ sb blue    ┌ keys ────────────────────────────────────────────┐ 1          █│",
+                "│▸ host       │ ↑ ↓  j k        move                             │     ·      ·│",
             ),
             (
-                6,
-                "│▸ host       │ ↑ ↓  j k        move                             │ ·          █│",
+                10,
+                "│             │ < >  s F6       sort by the column left, right   │             │",
             ),
             (
-                12,
-                "│             │ p               pause the view (capture goes on) │             │",
+                14,
+                "┌ namespace ev│ e               export the view as JSON          │─────────────┐",
             ),
             (
-                17,
-                "│    0.010 sta└──────────────────────────────────────────────────┘             │",
+                18,
+                "│    0.000 sta└──────────────────────────────────────────────────┘             │",
             ),
         ],
     );
@@ -695,7 +747,9 @@ fn export_writes_the_view_and_says_where() {
         .iter()
         .map(|g| g["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["web-1", "blue", "host"]);
+    assert_eq!(names, ["web-1", "host", "blue"]);
+    assert_eq!(v["sort"], "activity");
+    assert_eq!(v["sort_reverse"], false);
     assert_eq!(v["groups"][0]["rates"]["forks"], 3);
     assert_eq!(v["groups"][0]["history"], serde_json::json!([5]));
     assert_eq!(
@@ -715,7 +769,7 @@ fn selection_stays_in_view_when_scrolling() {
     let (_m, mut app) = scene();
     key(&mut app, KeyCode::Enter);
     key(&mut app, KeyCode::End);
-    // At 80x20 the tree shows 6 of its 7 rows: scrolled by one so that the last (host),
+    // At 80x20 the tree shows 6 of its 7 rows: scrolled by one so that the last (blue),
     // selected, shows.
     let s = screen(&app, 80, 20);
     assert_lines(
@@ -723,11 +777,11 @@ fn selection_stays_in_view_when_scrolling() {
         &[
             (
                 4,
-                "│    500 [1] nginx                     1                                       │",
+                "│    500 [1] nginx                  1                                          │",
             ),
             (
                 9,
-                "│▸ host                                2      1      ·      ·      ·          █│",
+                "│▸ sb blue                          1      -      -      ·      ·      ·      1│",
             ),
             (
                 10,
@@ -745,12 +799,22 @@ fn small_screens_draw_without_panicking_and_keep_the_header() {
         let s = screen(&app, w, h);
         assert_eq!(s.len(), h as usize);
         if h >= 3 {
-            let want: String = HEADER[0].1.chars().take(w as usize).collect();
-            assert_eq!(s[0], want.trim_end());
+            // Cut with '…' where it does not fit.
+            let head = HEADER[0].1;
+            let want: String = if head.chars().count() > w as usize {
+                let mut c: String = head.chars().take(w as usize - 1).collect();
+                c.push('…');
+                c
+            } else {
+                head.to_string()
+            };
+            assert_eq!(s[0], want);
         }
     }
     let s = screen(&app, 40, 10);
-    assert_eq!(s[4], "│▸ …      5      3      1      1      ·│");
+    // The name keeps its room; the figures after TASKS and CPU% give way.
+    assert_eq!(s[3], "│NAME                      TASKS   CPU%│");
+    assert_eq!(s[4], "│▸ ct web-1                    5      -│");
 }
 
 #[test]
@@ -763,8 +827,10 @@ fn sparkline_scales_to_its_maximum() {
 #[test]
 fn selection_follows_its_group_when_another_goes() {
     let (mut m, mut app) = scene();
+    // Reversed: the least busy first, web-1 last.
+    key(&mut app, KeyCode::Char('I'));
     key(&mut app, KeyCode::End);
-    assert_eq!(app.selected_group().unwrap().name, "host");
+    assert_eq!(app.selected_group().unwrap().name, "web-1");
     // blue's only task exits: the snapshot loses a row above the selection.
     app.observe(
         &mut m,
@@ -782,18 +848,18 @@ fn selection_follows_its_group_when_another_goes() {
     app.end_of_input(&mut m);
     app.refresh(&m, 1);
     assert_eq!(app.selected, 1);
-    assert_eq!(app.selected_group().unwrap().name, "host");
+    assert_eq!(app.selected_group().unwrap().name, "web-1");
     let s = screen(&app, 80, 24);
     assert_lines(
         &s,
         &[
             (
                 2,
-                "┌ groups (2 rows) sort tree ───────────────────────────────────────────────────┐",
+                "┌ groups (2 rows) sort activity ▲ ─────────────────────────────────────────────┐",
             ),
             (
                 5,
-                "│▸ host                                2      1      ·      ·      ·          █│",
+                "│▸ ct web-1                         5      -      -      3      1      1      ·│",
             ),
             (
                 15,
@@ -801,4 +867,141 @@ fn selection_follows_its_group_when_another_goes() {
             ),
         ],
     );
+}
+
+#[test]
+fn filter_narrows_the_events_pane_too() {
+    let (_m, mut app) = scene();
+    key(&mut app, KeyCode::Char('/'));
+    for c in "blu".chars() {
+        key(&mut app, KeyCode::Char(c));
+    }
+    key(&mut app, KeyCode::Enter);
+    let s = screen(&app, 80, 24);
+    // blue's events, written under the id it had then (sb-20), and nothing else.
+    assert_lines(
+        &s,
+        &[
+            (
+                14,
+                "┌ namespace events (2) filter \"blu\" · Tab: detail ─────────────────────────────┐",
+            ),
+            (
+                15,
+                "│    0.010 setns   net:20             ip[300] in sb-20 (net)                   │",
+            ),
+            (
+                16,
+                "│    0.010 start   sandbox            sb-20 (by ip)                            │",
+            ),
+            (
+                17,
+                "│                                                                              │",
+            ),
+        ],
+    );
+    // A command name narrows it as well.
+    key(&mut app, KeyCode::Char('/'));
+    key(&mut app, KeyCode::Esc);
+    key(&mut app, KeyCode::Char('/'));
+    for c in "nsenter".chars() {
+        key(&mut app, KeyCode::Char(c));
+    }
+    let s = screen(&app, 80, 24);
+    assert!(
+        s[14].starts_with("┌ namespace events (1) filter \"nsenter\""),
+        "{}",
+        dump(&s)
+    );
+    assert!(s[15].contains("nsenter[200] in host"), "{}", dump(&s));
+}
+
+#[test]
+fn times_are_wall_clock_where_known_and_t_toggles() {
+    let (_m, mut app) = scene();
+    // Without a wall clock (a recording that gave none) the times are relative.
+    assert_eq!(app.time_text(T0 + 700_000_000), "    0.700");
+    // Event clock T0 is wall-clock 12:34:56.000 local time.
+    // SAFETY: mktime reads and normalizes a plain struct.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    tm.tm_year = 2026 - 1900;
+    tm.tm_mon = 0;
+    tm.tm_mday = 15;
+    tm.tm_hour = 12;
+    tm.tm_min = 34;
+    tm.tm_sec = 56;
+    tm.tm_isdst = -1;
+    let wall = unsafe { libc::mktime(&mut tm) } as i128 * 1_000_000_000;
+    app.set_wall_offset(wall - T0 as i128);
+    let s = screen(&app, 80, 24);
+    assert_eq!(
+        s[15],
+        "│12:34:56.700 setns   EINVAL fd other    nsenter[200] in host                  │"
+    );
+    key(&mut app, KeyCode::Char('t'));
+    assert_lines(&screen(&app, 80, 24), &EVENTS_80);
+}
+
+#[test]
+fn narrow_panes_cut_ids_with_an_ellipsis() {
+    let (_m, mut app) = scene();
+    let s = screen(&app, 44, 24);
+    assert!(
+        s[15].ends_with("nsen…│") && s[23].ends_with("I rever…"),
+        "the events pane cuts its lines with '…':\n{}",
+        dump(&s)
+    );
+    key(&mut app, KeyCode::Tab);
+    let s = screen(&app, 30, 24);
+    assert_eq!(s[15], "│container web-1  [ct-14]  r…│", "{}", dump(&s));
+    assert_eq!(s[16], "│cgroup /runc-web-1.scope    │");
+}
+
+#[test]
+fn the_order_follows_each_new_second() {
+    let (mut m, mut app) = scene();
+    let order = |app: &App| -> Vec<String> {
+        app.rows()
+            .iter()
+            .filter_map(|r| match r.item {
+                nswatch::tui::app::Item::Group(g) => Some(app.tree.groups[g].name.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    assert_eq!(order(&app), ["web-1", "host", "blue"]);
+    // In the next second blue changes namespaces three times, web-1 does nothing: once the
+    // second closes blue leads, with no change to the model's groups in between.
+    for i in 0..3u64 {
+        let call = Box::leak(Box::new(Cause {
+            enter_ns: T0 + S + 1 + i,
+            pid: 300,
+            tid: 300,
+            ..cause(
+                Syscall::Setns,
+                libc::CLONE_NEWNET as u64,
+                Some((
+                    5,
+                    Target::Nsfs {
+                        ns_type: libc::CLONE_NEWNET as u32,
+                        ino: 20,
+                    },
+                )),
+                0,
+            )
+        }));
+        app.observe(
+            &mut m,
+            &Event {
+                time_ns: Some(T0 + S + 1 + i),
+                cpu: Some(0),
+                pid: Some(300),
+                tid: Some(300),
+                synthesized: false,
+                body: Body::NsSyscall { call },
+            },
+        );
+    }
+    app.advance(T0 + 2 * S);
+    assert_eq!(order(&app), ["blue", "web-1", "host"]);
 }

@@ -141,7 +141,7 @@ fuzz_target!(|data: &[u8]| {
         assert!(view.size() >= 8 && view.size() <= rest.len());
         sink += view.event_id(&fmt).is_some() as usize;
         sink += decoder.time_of(&view).is_some() as usize;
-        assert_eq!(decoder.format_of(&view), fmt);
+        assert_eq!(decoder.format_of(&view), Ok(fmt));
         let decoded = decoder.decode(&view);
         let hot = decoder.hot(&view);
         assert_eq!(

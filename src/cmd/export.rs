@@ -107,7 +107,7 @@ pub fn run(args: &ExportArgs) -> Result<()> {
     let result: Result<()> = match input {
         Input::Perf(mut data) => {
             let mut builder = EventBuilder::new();
-            data.for_each(Order::Time, |dec, view| -> Result<()> {
+            let r = data.for_each(Order::Time, |dec, view| -> Result<()> {
                 if stop.load(Ordering::Relaxed) {
                     return Err(interrupted());
                 }
@@ -115,8 +115,9 @@ pub fn run(args: &ExportArgs) -> Result<()> {
                     trace.event(&mut model, &ev).map_err(to_out)?;
                 }
                 Ok(())
-            })
-            .map(drop)
+            });
+            super::report::warn_order(&name, &data);
+            r.map(drop)
         }
         Input::Ndjson(input) => {
             let mut reader = JsonReader::new();

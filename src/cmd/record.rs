@@ -9,6 +9,7 @@ use nswatch::out_file::{create_output, AppendFile, DIRECT_WRITE};
 use nswatch::record::kind_name;
 use nswatch::report::{write_change_line, write_event_line, Times};
 use nswatch::select::{ContainerQuery, Selection};
+use nswatch::rotate::{parse_size, Rotation, DEFAULT_KEEP};
 use nswatch::session::{Session, SessionOptions, Update};
 use nswatch::units::parse_duration;
 use nswatch::units::WallClock;
@@ -38,6 +39,15 @@ pub struct RecordArgs {
     /// cache and no writeback after, the file's size still exactly the lines written.
     #[arg(long)]
     buffered: bool,
+    /// Rotate the file (`-o`) when it reaches SIZE (e.g. 100M; K, M, G, T are powers of
+    /// 1024): FILE is renamed FILE.1 (FILE.1 to FILE.2, and so on) and a new FILE is
+    /// created, never splitting a line; a file already there is rotated first.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, requires = "output")]
+    rotate_size: Option<u64>,
+    /// How many rotated files --rotate-size keeps (FILE.1, the newest, to FILE.N; the
+    /// oldest beyond them is removed) [default: 5].
+    #[arg(long, value_name = "N", requires = "rotate_size")]
+    rotate_keep: Option<u32>,
     /// Keep only events of these process ids (comma list, repeatable).
     #[arg(short = 'p', long = "pid", value_name = "PID", value_delimiter = ',')]
     pids: Vec<u32>,
@@ -75,6 +85,16 @@ pub struct RecordArgs {
     /// flags, target, result).
     #[arg(long)]
     no_bpf: bool,
+    /// Serve Prometheus metrics on ADDR at /metrics while recording: a port alone listens
+    /// on loopback (9464 is 127.0.0.1:9464), an address with its port there (0.0.0.0:9464:
+    /// every interface). With --quiet, the metrics alone.
+    #[cfg(feature = "metrics")]
+    #[arg(long, value_name = "ADDR", value_parser = nswatch::metrics::parse_addr)]
+    metrics: Option<std::net::SocketAddr>,
+    /// How long a group that ended stays in the metrics (e.g. 5m, 30s).
+    #[cfg(feature = "metrics")]
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration, requires = "metrics")]
+    metrics_retention: Duration,
     /// Trace the whole machine while this command runs, and stop when it exits.
     #[arg(last = true, value_name = "COMMAND")]
     command: Vec<String>,
@@ -125,10 +145,17 @@ struct Sink {
     /// next one ([`Sink::flush_due`]).
     last_commit: Instant,
     commit_every: Duration,
+    /// The counts `--metrics` serves: of every update, whatever the filter.
+    #[cfg(feature = "metrics")]
+    metrics: Option<nswatch::metrics::Counts>,
 }
 
 impl Sink {
     fn put(&mut self, model: &Attributor, update: Update<'_>) {
+        #[cfg(feature = "metrics")]
+        if let Some(m) = self.metrics.as_mut() {
+            m.put(model, &update);
+        }
         let keep = match &update {
             Update::Event { event, group } => self.filter.keep(model, event, *group),
             Update::Group(c) => self.filter.keep_group(model, c.group),
@@ -213,6 +240,14 @@ impl Sink {
 /// Runs `nswatch record`.
 pub fn run(args: &RecordArgs) -> Result<()> {
     check_pids(&args.pids)?;
+    let rotation = match (&args.output, args.rotate_size) {
+        (Some(p), Some(size)) => {
+            let r = Rotation::new(p, size, args.rotate_keep.unwrap_or(DEFAULT_KEEP));
+            r.check()?;
+            Some(r)
+        }
+        _ => None,
+    };
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, Arc::clone(&stop))
@@ -234,6 +269,12 @@ pub fn run(args: &RecordArgs) -> Result<()> {
         bpf: !args.no_bpf,
         ..Default::default()
     };
+    // A bad --metrics address fails before anything starts.
+    #[cfg(feature = "metrics")]
+    let metrics = args
+        .metrics
+        .map(nswatch::metrics::Server::start)
+        .transpose()?;
     let mut session = Session::start(opts)?;
     // `record` labels each event with its task's group at that moment, in time order, and
     // never asks about the past: it keeps no history and no ended tasks. (With the 5 s a
@@ -254,16 +295,18 @@ pub fn run(args: &RecordArgs) -> Result<()> {
         }
     };
     let capacity = DIRECT_WRITE + (1 << 16);
-    let out = match &args.output {
+    let out = match (&args.output, rotation) {
+        // Every error names the file.
+        (Some(_), Some(r)) => AppendFile::rotating(r, capacity, !args.buffered)?,
         // A new file, 0600, never through a planted link; a device or FIFO as a stream.
-        Some(p) => {
+        (Some(p), None) => {
             let o = create_output(p)?;
             AppendFile::with_direct(o.file, capacity, o.fresh && !args.buffered)
                 .with_context(|| format!("{}: preparing it for writing", p.display()))?
         }
         // Standard output's offset may be shared (`(nswatch record; echo) > f`): written
         // buffered, so that the offset moves with the lines.
-        None => io::stdout()
+        (None, _) => io::stdout()
             .as_fd()
             .try_clone_to_owned()
             .map(std::fs::File::from)
@@ -300,6 +343,11 @@ pub fn run(args: &RecordArgs) -> Result<()> {
         last_commit: Instant::now(),
         // Under a quarter of --latency between writes is a storm's pace.
         commit_every: args.latency / 4,
+        #[cfg(feature = "metrics")]
+        metrics: metrics.as_ref().map(|m| {
+            eprintln!("nswatch: metrics at http://{}/metrics", m.addr());
+            m.counts(args.metrics_retention)
+        }),
     };
     let where_to = args.output.as_ref().map_or_else(
         || "standard output".to_string(),
@@ -344,6 +392,10 @@ pub fn run(args: &RecordArgs) -> Result<()> {
         });
         if let Err(e) = session.poll(wait, |m, u| sink.put(m, u)) {
             break Err(e);
+        }
+        #[cfg(feature = "metrics")]
+        if let Some(m) = sink.metrics.as_mut() {
+            m.after_poll(&session);
         }
         if let Err(e) = sink.flush_due() {
             break Err(anyhow::Error::from(e).context(format!("writing {where_to}")));
@@ -427,6 +479,14 @@ pub fn run(args: &RecordArgs) -> Result<()> {
         sink.group_events[1],
         sink.group_events[2],
     );
+    if let Some(r) = sink.out.rotation() {
+        eprintln!(
+            "  output rotated {} times (at {} bytes, {} rotated files kept)",
+            r.rotations(),
+            r.size(),
+            r.keep()
+        );
+    }
     let pins = session.pin_stats();
     let unheld = if pins.skipped > 0 {
         format!(

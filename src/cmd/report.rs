@@ -247,6 +247,7 @@ fn from_perf(
         let mut out = BufWriter::with_capacity(1 << 16, dest.writer()?);
         let r = by_container(args, name, data, order, select, &mut out);
         out.flush()?;
+        warn_order(name, data);
         return r;
     }
     if let Format::Json = args.format {
@@ -267,11 +268,20 @@ fn from_perf(
             0 => std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2),
             n => n >= 2,
         };
-    match (args.format, two) {
+    let result = match (args.format, two) {
         (Format::Ndjson, true) => ndjson_split(dest, data, order),
         (Format::Ndjson, false) => ndjson(dest, data, order, select),
         (_, true) => text_split(dest, args.all, name, data, order),
         (_, false) => text(dest, args.all, name, data, order, select),
+    };
+    warn_order(name, data);
+    result
+}
+
+/// Says once, after the read, how many records went out of time order.
+pub(crate) fn warn_order(name: &str, data: &PerfData) {
+    if let Some(w) = data.order_warning() {
+        super::note!("nswatch: {}: {w}", escape(name));
     }
 }
 

@@ -146,6 +146,9 @@ pub struct CaptureStats {
     /// Drains whose reorder window was cut short because a ring was more than half full
     /// of records held back by it.
     pub hurried: u64,
+    /// Bytes each ring held when it was last read (indexed like `per_cpu`): how close it
+    /// came to overflowing, against [`Capture::ring_bytes`].
+    pub ring_used: Vec<u64>,
 }
 
 /// What of a ring a hurried drain still holds back: an eighth of it. The window holds
@@ -310,6 +313,7 @@ impl Capture {
             opts,
             stats: CaptureStats {
                 per_cpu: vec![0; n],
+                ring_used: vec![0; n],
                 ..Default::default()
             },
             last_time: 0,
@@ -376,6 +380,7 @@ impl Capture {
             self.heads.push(0);
             self.pos.push(0);
             self.stats.per_cpu.push(0);
+            self.stats.ring_used.push(0);
             self.stats.reopened += 1;
             missed = true;
         }
@@ -423,6 +428,11 @@ impl Capture {
             Some(side) => items.drain(..).for_each(|c| side.recycle(c)),
             None => items.clear(),
         }
+    }
+
+    /// Data bytes of each ring.
+    pub fn ring_bytes(&self) -> u64 {
+        self.rings.first().map_or(0, Ring::data_size)
     }
 
     /// The CPU of each ring, in ring order (a CPU that went offline and came back has a
@@ -583,6 +593,7 @@ impl Capture {
         let mut hurried = false;
         for (i, r) in rings.iter().enumerate() {
             let (used, size) = (heads[i] - pos[i], r.data_size());
+            stats.ring_used[i] = used;
             if used > size / 2 && next[i] != NONE {
                 let oldest = (next[i] >> 64) as u64;
                 let span = u128::from(now.saturating_sub(oldest));

@@ -25,6 +25,10 @@ pub const DEFAULT_GRACE_NS: u64 = 5_000_000_000;
 /// commands and a setns storm; a container that stopped is declared ended that much later.
 pub const EXIT_LINGER_NS: u64 = 100_000_000;
 
+/// How far back among the ended tasks a late end is still put in its place (see
+/// `Attributor::retire`).
+const LATE_END_PLACES: usize = 4096;
+
 /// NAMESPACES events after which a [`Attributor::learning`] model without a PID 1 or 2
 /// record takes the most common set as the host's.
 pub const HOST_GUESS_AFTER: u32 = 1000;
@@ -823,18 +827,24 @@ impl Attributor {
     /// Ends a task taken out of the live table; it stays findable for the grace period.
     fn retire(&mut self, mut t: Task, time: u64) -> GroupId {
         t.ended_ns = time.max(t.current.start_ns);
-        let g = t.current.group;
+        let (g, tid) = (t.current.group, t.tid);
         self.leave(g, time);
-        self.ended_slots[ended_slot(t.tid)] += 1;
         // Ends come in time order but for a record later than the reorder window (or a
         // task born after its reused tid's lost EXIT): those few are put in their place.
+        // One that ended before thousands of others (input whose times go back, such as a
+        // capture repeated) is not kept: a place deep in the list costs a shift of what
+        // follows, and a stream of them would cost quadratic time.
         match self.dead.back() {
             Some(last) if last.ended_ns > t.ended_ns => {
                 let at = self.dead.partition_point(|d| d.ended_ns <= t.ended_ns);
+                if self.dead.len() - at > LATE_END_PLACES {
+                    return g;
+                }
                 self.dead.insert(at, t);
             }
             _ => self.dead.push_back(t),
         }
+        self.ended_slots[ended_slot(tid)] += 1;
         g
     }
 
@@ -1196,6 +1206,28 @@ mod tests {
         };
         let g = m.add_snapshot(0, &snap);
         assert!(m.group(g).kernel_threads);
+    }
+
+    #[test]
+    fn an_end_far_behind_the_others_is_not_kept() {
+        let mut m = Attributor::new(set(HOST));
+        m.set_grace_ns(u64::MAX / 4);
+        // Two tasks born early whose ends come late, past thousands of others' ends.
+        fork(&mut m, 5, 90_001, 90_001, 1);
+        fork(&mut m, 5, 90_002, 90_002, 1);
+        let n = LATE_END_PLACES as u64 + 10;
+        for i in 0..n {
+            let tid = 1000 + i as u32;
+            fork(&mut m, 100 + 2 * i, tid, tid, 1);
+            exit(&mut m, 101 + 2 * i, tid);
+        }
+        // Just before the last few ends: put in its place, and found.
+        exit(&mut m, 101 + 2 * (n - 5), 90_001);
+        assert!(m.attribute(90_001, 90_001, 50).is_some());
+        // Before all of them: not kept (a shift of thousands per such end otherwise).
+        exit(&mut m, 50, 90_002);
+        assert!(m.attribute(90_002, 90_002, 20).is_none());
+        assert!(m.attribute(1000, 1000, 100).is_some(), "the others stay");
     }
 
     #[test]

@@ -281,11 +281,11 @@ impl Tree {
     /// containers under it, then the groups in no pod, then the host; a nested container
     /// follows its parent one level deeper.
     pub fn rows(&self) -> Vec<(usize, Row)> {
-        self.rows_by(|_, _| Ordering::Equal)
+        self.rows_by(|a, b| (a.kind == "host").cmp(&(b.kind == "host")))
     }
 
-    /// [`Tree::rows`] with siblings ordered by `cmp` (stable: equal ones keep model order).
-    /// The host stays last.
+    /// The tree in display order with siblings ordered by `cmp` (stable: equal ones keep
+    /// model order). The host is one of the top-level groups, ordered like them.
     pub fn rows_by(&self, cmp: impl Fn(&GroupNode, &GroupNode) -> Ordering) -> Vec<(usize, Row)> {
         let mut children: HashMap<&str, Vec<usize>> = HashMap::new();
         for (i, g) in self.groups.iter().enumerate() {
@@ -313,7 +313,7 @@ impl Tree {
                 walk(tree, children, c, depth + 1, out);
             }
         }
-        let top = |g: &GroupNode| g.kind != "host" && g.parent.is_none();
+        let top = |g: &GroupNode| g.parent.is_none();
         for (pi, pod) in self.pods.iter().enumerate() {
             out.push((0, Row::Pod(pi)));
             let mut members: Vec<usize> = (0..self.groups.len())
@@ -330,9 +330,6 @@ impl Tree {
         rest.sort_by(|&a, &b| cmp(&self.groups[a], &self.groups[b]));
         for i in rest {
             walk(self, &children, i, 0, &mut out);
-        }
-        if let Some(h) = self.groups.iter().position(|g| g.kind == "host") {
-            out.push((0, Row::Group(h)));
         }
         out
     }

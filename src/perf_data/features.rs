@@ -23,8 +23,8 @@ pub mod feat {
     pub const BITS: u32 = 256;
 }
 
-/// The feature sections nswatch reads. Absent or malformed ones stay `None`: features are
-/// informative, and a damaged one must not hide the records.
+/// The feature sections nswatch reads. Absent ones stay `None`; one whose own lengths
+/// contradict it is damage, which [`Features::read`] reports.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Features {
     /// Host name of the recording machine.
@@ -62,8 +62,25 @@ fn string(b: &Bytes<'_>, off: &mut usize) -> Option<String> {
 }
 
 impl Features {
-    /// Reads feature `bit` from its section bytes `b`; unknown bits are ignored.
-    pub fn read(&mut self, bit: u32, b: &Bytes<'_>) {
+    /// Name of feature `bit` (perf's `HEADER_*` without the prefix), for errors.
+    pub fn name(bit: u32) -> &'static str {
+        match bit {
+            feat::HOSTNAME => "HOSTNAME",
+            feat::OSRELEASE => "OSRELEASE",
+            feat::VERSION => "VERSION",
+            feat::ARCH => "ARCH",
+            feat::NRCPUS => "NRCPUS",
+            feat::CMDLINE => "CMDLINE",
+            feat::CLOCKID => "CLOCKID",
+            feat::CLOCK_DATA => "CLOCK_DATA",
+            _ => "feature",
+        }
+    }
+
+    /// Reads feature `bit` from its section bytes `b`; unknown bits (and versions) are
+    /// ignored. Returns false when the section is too short for what it says it holds (a
+    /// string or a count past its end), leaving the feature `None`.
+    pub fn read(&mut self, bit: u32, b: &Bytes<'_>) -> bool {
         let mut off = 0;
         match bit {
             feat::HOSTNAME => self.hostname = string(b, &mut off),
@@ -73,6 +90,7 @@ impl Features {
             feat::NRCPUS => {
                 self.nr_cpus_avail = b.u32(0);
                 self.nr_cpus_online = b.u32(4);
+                return self.nr_cpus_online.is_some();
             }
             feat::CMDLINE => {
                 self.cmdline = (|| {
@@ -83,16 +101,28 @@ impl Features {
                         return None;
                     }
                     (0..n).map(|_| string(b, &mut off)).collect()
-                })()
+                })();
+                return self.cmdline.is_some();
             }
-            feat::CLOCKID => self.clock_res_ns = b.u64(0),
+            feat::CLOCKID => {
+                self.clock_res_ns = b.u64(0);
+                return self.clock_res_ns.is_some();
+            }
             // Version 1 is the only layout perf has written.
             feat::CLOCK_DATA if b.u32(0) == Some(1) => {
                 self.clockid = b.u32(4);
                 self.clock_tod_ns = b.u64(8);
                 self.clock_ref_ns = b.u64(16);
+                return self.clock_ref_ns.is_some();
             }
-            _ => {}
+            _ => return true,
+        }
+        // The four strings.
+        match bit {
+            feat::HOSTNAME => self.hostname.is_some(),
+            feat::OSRELEASE => self.os_release.is_some(),
+            feat::VERSION => self.perf_version.is_some(),
+            _ => self.arch.is_some(),
         }
     }
 }
@@ -108,13 +138,17 @@ mod tests {
         sec.extend_from_slice(&8u32.to_le_bytes());
         sec.extend_from_slice(b"myhost\0\0");
         let mut f = Features::default();
-        f.read(feat::HOSTNAME, &Bytes::new(&sec, Endian::Little));
+        assert!(f.read(feat::HOSTNAME, &Bytes::new(&sec, Endian::Little)));
         assert_eq!(f.hostname.as_deref(), Some("myhost"));
 
         let bad = u32::MAX.to_le_bytes();
-        f.read(feat::CMDLINE, &Bytes::new(&bad, Endian::Little));
+        assert!(!f.read(feat::CMDLINE, &Bytes::new(&bad, Endian::Little)));
         assert_eq!(f.cmdline, None);
-        f.read(feat::HOSTNAME, &Bytes::new(&bad, Endian::Little));
+        assert!(!f.read(feat::HOSTNAME, &Bytes::new(&bad, Endian::Little)));
         assert_eq!(f.hostname, None);
+        assert!(
+            f.read(200, &Bytes::new(&bad, Endian::Little)),
+            "unknown bits are no damage"
+        );
     }
 }

@@ -6,6 +6,7 @@
 //! header. Either way the records go through the one [`Decoder`].
 
 pub mod features;
+mod guard;
 pub mod split;
 
 use crate::attr::{Attr, ATTR_SIZE_MAX, ATTR_SIZE_MIN};
@@ -15,16 +16,29 @@ use crate::error::{DecodeError, ErrorKind};
 use crate::order::ReorderBuffer;
 use crate::record::{kind, RecordView, HEADER_LEN};
 use features::{feat, Features};
+use guard::GuardedMap;
 use std::io::Read;
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// "PERFILE2" read as a little-endian u64.
 const MAGIC: u64 = 0x3245_4c49_4652_4550;
 const FILE_HEADER_LEN: usize = 104;
 const PIPE_HEADER_LEN: u64 = 16;
-/// Most records a time-ordered read holds back before it releases the oldest half anyway
-/// (input without FINISHED_ROUND records still runs in bounded memory).
-const REORDER_CAP: usize = 1 << 20;
+/// Most records, and record bytes, a time-ordered read of a stream holds back (copied)
+/// before it releases the oldest half anyway, so that a stream without FINISHED_ROUND
+/// records runs in bounded memory (docs/DESIGN.md, "Time order").
+pub const STREAM_REORDER_RECORDS: usize = 1 << 19;
+/// See [`STREAM_REORDER_RECORDS`].
+pub const STREAM_REORDER_BYTES: usize = 32 << 20;
+/// The bound for a file, whose records wait in its map, not copied: only the 24 bytes that
+/// locate each are the reader's own (the map's pages are dropped as the read goes, see
+/// [`PIN_WAITING`]), so the window is as wide as a large machine's rounds need.
+pub const FILE_REORDER_RECORDS: usize = 1 << 20;
+/// How far behind the reading point the pages of records waiting to be ordered stay
+/// mapped; older ones are dropped too, and come back from the page cache when the record
+/// is handed on, so that a file without rounds keeps its resident memory flat.
+pub const PIN_WAITING: usize = 16 << 20;
 /// How often a file map drops the pages already read, so resident memory stays flat.
 pub(crate) const DROP_EVERY: usize = 2 << 20;
 /// Arena size below which a stream's arena is not compacted.
@@ -61,6 +75,10 @@ pub struct ReadStats {
     pub by_type: Vec<u64>,
     /// Bytes of record data read.
     pub bytes: u64,
+    /// Records handed on out of time order ([`Order::Time`]): they came after records
+    /// newer than them had been released, which happens only once the reorder window
+    /// overflowed (input without FINISHED_ROUND, or rounds larger than the window).
+    pub late: u64,
 }
 
 impl ReadStats {
@@ -83,16 +101,41 @@ impl ReadStats {
 }
 
 enum Backing {
-    Map(memmap2::Mmap),
+    Map(GuardedMap),
     Owned(Vec<u8>),
 }
 
 impl Backing {
     fn bytes(&self) -> &[u8] {
         match self {
-            Backing::Map(m) => m,
+            Backing::Map(g) => &g.map,
             Backing::Owned(v) => v,
         }
+    }
+
+    /// The map's fault note (see [`guard`]): `usize::MAX` while the file is whole.
+    fn fault(&self) -> &'static AtomicUsize {
+        match self {
+            Backing::Map(g) => g.fault(),
+            Backing::Owned(_) => guard::never(),
+        }
+    }
+
+    /// The error to stop with once the file shrank under the map.
+    #[cold]
+    fn truncation(&self) -> Option<DecodeError> {
+        let Backing::Map(g) = self else {
+            return None;
+        };
+        let at = g.fault().load(Ordering::Acquire);
+        (at != usize::MAX).then(|| {
+            DecodeError::at(
+                at as u64,
+                ErrorKind::TruncatedWhileReading {
+                    size_now: g.size_now(),
+                },
+            )
+        })
     }
 }
 
@@ -112,10 +155,36 @@ pub struct PerfData {
     source: Source,
     info: FileInfo,
     decoder: Decoder,
+    /// [`ReadStats::late`] of the last read.
+    late: u64,
 }
 
 fn truncated(offset: u64, needed: u64, available: u64) -> DecodeError {
     DecodeError::at(offset, ErrorKind::Truncated { needed, available })
+}
+
+/// What [`ErrorKind::BadField`] names for a feature section too short for its contents.
+fn feature_field(bit: u32) -> &'static str {
+    match bit {
+        feat::HOSTNAME => "feature HOSTNAME: a string longer than its section; section size",
+        feat::OSRELEASE => "feature OSRELEASE: a string longer than its section; section size",
+        feat::VERSION => "feature VERSION: a string longer than its section; section size",
+        feat::ARCH => "feature ARCH: a string longer than its section; section size",
+        feat::CMDLINE => "feature CMDLINE: more strings than its section holds; section size",
+        _ => "feature section too short for its fields; section size",
+    }
+}
+
+/// The error for an attr id that another attr has, the id lying at `at`.
+fn shared_id(e: crate::decoder::SharedId, at: u64, ty: Option<u32>) -> DecodeError {
+    DecodeError {
+        offset: at,
+        record_type: ty,
+        kind: ErrorKind::SharedId {
+            id: e.id,
+            attr: e.attr,
+        },
+    }
 }
 
 fn endian_of(magic: u64) -> Result<Endian, ErrorKind> {
@@ -163,10 +232,10 @@ impl PerfData {
             // A FIFO or character device cannot be mapped: stream it.
             return PerfData::from_reader(Box::new(file));
         }
-        // SAFETY: the map is read-only and private; nswatch never writes the file. A file
-        // truncated under us by another process would fault, as it would for perf itself.
-        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(io)?;
-        let _ = map.advise(memmap2::Advice::Sequential);
+        // A file truncated under the map by another process ends the read with an error
+        // (guard.rs), not SIGBUS.
+        let map = GuardedMap::new(file).map_err(io)?;
+        let _ = map.map.advise(memmap2::Advice::Sequential);
         PerfData::from_backing(Backing::Map(map))
     }
 
@@ -176,6 +245,23 @@ impl PerfData {
     }
 
     fn from_backing(data: Backing) -> Result<PerfData, DecodeError> {
+        let header = PerfData::header(&data);
+        // Zeros read where the file was are no header: say what happened instead.
+        if let Some(e) = data.truncation() {
+            return Err(e);
+        }
+        let (info, decoder, start, end) = header?;
+        Ok(PerfData {
+            source: Source::Whole { data, start, end },
+            info,
+            decoder,
+            late: 0,
+        })
+    }
+
+    /// Reads the header of an input addressable whole: what it says, its attrs, and where
+    /// its records lie.
+    fn header(data: &Backing) -> Result<(FileInfo, Decoder, usize, usize), DecodeError> {
         let bytes = data.bytes();
         let len = bytes.len() as u64;
         if bytes.len() < 16 {
@@ -192,16 +278,7 @@ impl PerfData {
         let mut decoder = Decoder::new();
         if header_size == PIPE_HEADER_LEN {
             info.pipe = true;
-            let end = bytes.len();
-            return Ok(PerfData {
-                source: Source::Whole {
-                    data,
-                    start: PIPE_HEADER_LEN as usize,
-                    end,
-                },
-                info,
-                decoder,
-            });
+            return Ok((info, decoder, PIPE_HEADER_LEN as usize, bytes.len()));
         }
         if header_size < FILE_HEADER_LEN as u64 || header_size > 4096 {
             return Err(DecodeError::at(
@@ -253,7 +330,9 @@ impl PerfData {
             let ids_at = at + attr_size as usize;
             let (ioff, isize) = section(ids_at, "attr ids")?;
             let ids = (0..isize / 8).filter_map(|k| b.u64((ioff + 8 * k) as usize));
-            decoder.add_attr(attr, ids);
+            decoder
+                .add_attr_checked(attr, ids)
+                .map_err(|e| shared_id(e, ioff + 8 * e.at as u64, None))?;
         }
         // Feature sections follow the data, one {offset, size} per set bit, in bit order.
         let mut idx = (data_sec.0 + data_sec.1) as usize;
@@ -262,21 +341,25 @@ impl PerfData {
             if word & (1 << (bit % 64)) == 0 {
                 continue;
             }
-            // A damaged feature index only loses the informative features.
-            let Ok((off, size)) = section(idx, "feature") else {
-                break;
-            };
-            if let Some(sec) = b.range(off as usize, (off + size) as usize) {
-                info.features.read(bit, &sec);
+            // Features are informative, but an index or a section that contradicts the file
+            // is damage like any other: said, with its offset, not read past in silence.
+            let (off, size) = section(idx, Features::name(bit))?;
+            let sec = b
+                .range(off as usize, (off + size) as usize)
+                .ok_or_else(|| truncated(idx as u64, size, len.saturating_sub(off)))?;
+            if !info.features.read(bit, &sec) {
+                return Err(DecodeError::at(
+                    off,
+                    ErrorKind::BadField {
+                        field: feature_field(bit),
+                        value: size,
+                    },
+                ));
             }
             idx += 16;
         }
         let (start, end) = (data_sec.0 as usize, (data_sec.0 + data_sec.1) as usize);
-        Ok(PerfData {
-            source: Source::Whole { data, start, end },
-            info,
-            decoder,
-        })
+        Ok((info, decoder, start, end))
     }
 
     /// Reads a pipe-mode stream (`perf record -o -`) from `reader`, one record at a time.
@@ -306,12 +389,38 @@ impl PerfData {
                 ..Default::default()
             },
             decoder: Decoder::new(),
+            late: 0,
         })
     }
 
     /// What the header says; in pipe mode, complete only after the records were read.
     pub fn info(&self) -> &FileInfo {
         &self.info
+    }
+
+    /// Records the last read handed on out of time order ([`ReadStats::late`]), to warn
+    /// about once.
+    pub fn late_records(&self) -> u64 {
+        self.late
+    }
+
+    /// The warning to print about [`PerfData::late_records`], if any.
+    pub fn order_warning(&self) -> Option<String> {
+        let window = match self.source {
+            Source::Stream { .. } => format!(
+                "{STREAM_REORDER_RECORDS} records or {} MiB",
+                STREAM_REORDER_BYTES >> 20
+            ),
+            Source::Whole { .. } => format!("{FILE_REORDER_RECORDS} records"),
+        };
+        (self.late > 0).then(|| {
+            format!(
+                "warning: {} records came after newer ones had been handed on, and were \
+                 handed on out of time order: the input's rounds (FINISHED_ROUND) are larger \
+                 than the reorder window of {window}, or it has none",
+                self.late,
+            )
+        })
     }
 
     /// The decoder with this input's attrs.
@@ -353,7 +462,10 @@ impl PerfData {
                 // their round is released.
                 let mut buf = Vec::with_capacity(64 << 10);
                 let mut arena: Vec<u8> = Vec::new();
-                let mut reorder = ReorderBuffer::<(usize, u64)>::new(REORDER_CAP);
+                let mut reorder = ReorderBuffer::<(usize, u64)>::new(
+                    STREAM_REORDER_RECORDS,
+                    STREAM_REORDER_BYTES,
+                );
                 let mut ready = Vec::new();
                 let mut arena_limit = ARENA_MIN;
                 loop {
@@ -387,7 +499,8 @@ impl PerfData {
                         Order::Time => {
                             let a = arena.len();
                             arena.extend_from_slice(&buf);
-                            let full = reorder.push(self.decoder.time_of(&view), (a, off));
+                            let time = self.decoder.time_of(&view);
+                            let full = reorder.push(time, buf.len(), (a, off));
                             if view.ty == kind::FINISHED_ROUND {
                                 reorder.finish_round(&mut ready);
                             } else if full {
@@ -409,6 +522,7 @@ impl PerfData {
                     }
                 }
                 reorder.flush(&mut ready);
+                stats.late = reorder.late();
                 hand_on(
                     &mut arena,
                     &mut ready,
@@ -420,6 +534,7 @@ impl PerfData {
                 )?;
             }
         }
+        self.late = stats.late;
         Ok(stats)
     }
 }
@@ -434,10 +549,11 @@ trait Visit<'m, E> {
         usize::MAX
     }
 
-    /// The walk has read up to `read`, and pages below `limit` may be dropped. Returns
-    /// false when the walk should drop them itself; true when another thread does the page
-    /// work (dropping, and mapping ahead of the walk).
-    fn pages(&mut self, _read: usize, _limit: usize) -> bool {
+    /// The walk has read up to `read`, and pages below `limit` may be dropped, from `low`
+    /// on even where they were dropped before (records handed on late in time order
+    /// brought them back). Returns false when the walk should drop them itself; true when
+    /// another thread does the page work (dropping, and mapping ahead of the walk).
+    fn pages(&mut self, _read: usize, _low: usize, _limit: usize) -> bool {
         false
     }
 }
@@ -456,6 +572,8 @@ impl<E, F: FnMut(&Decoder, &RecordView<'_>) -> Result<(), E>> Visit<'_, E> for P
 #[derive(Clone, Copy)]
 struct Mapped<'m> {
     data: &'m Backing,
+    /// The map's fault note, read after each record.
+    fault: &'m AtomicUsize,
     /// The input up to the end of the data section.
     all: Bytes<'m>,
     raw: &'m [u8],
@@ -468,6 +586,7 @@ impl<'m> Mapped<'m> {
     fn new(data: &'m Backing, start: usize, end: usize, endian: Endian) -> Self {
         Mapped {
             data,
+            fault: data.fault(),
             all: Bytes::new(&data.bytes()[..end], endian),
             raw: &data.bytes()[..end],
             endian,
@@ -479,9 +598,38 @@ impl<'m> Mapped<'m> {
     /// The file map, when the input is one.
     fn mmap(&self) -> Option<&'m memmap2::Mmap> {
         match self.data {
-            Backing::Map(m) => Some(m),
+            Backing::Map(g) => Some(&g.map),
             Backing::Owned(_) => None,
         }
+    }
+
+    /// Fails once the file shrank under the map: what was read since is zeros.
+    #[inline(always)]
+    fn check(&self) -> Result<(), DecodeError> {
+        if self.fault.load(Ordering::Relaxed) == usize::MAX {
+            return Ok(());
+        }
+        Err(self.truncated())
+    }
+
+    #[cold]
+    fn truncated(&self) -> DecodeError {
+        self.data.truncation().unwrap_or_else(|| {
+            DecodeError::at(0, ErrorKind::TruncatedWhileReading { size_now: None })
+        })
+    }
+
+    /// Reads `view`'s last byte, then [`Mapped::check`]s: the file shrinks from its end, so
+    /// a record whose last byte is still the file's is whole, and one cut is refused
+    /// before anything is made of it.
+    #[inline(always)]
+    fn whole(&self, view: &RecordView<'m>) -> Result<(), DecodeError> {
+        let last = view.offset as usize + view.size() - 1;
+        if let Some(b) = self.raw.get(last) {
+            // SAFETY: a reference to a byte of the map; the read is what matters.
+            unsafe { std::ptr::read_volatile(b) };
+        }
+        self.check()
     }
 
     /// The record at file offset `off`.
@@ -516,6 +664,26 @@ impl<'m> Mapped<'m> {
         self.at(off)
     }
 
+    /// While records are handed on late (a release by force, the end): drops the pages from
+    /// `low` (the lowest handed on since) up to [`PIN_WAITING`] behind `off`, where no
+    /// record but those still waiting lies, which come back from the page cache.
+    fn drop_behind<E>(
+        &self,
+        off: usize,
+        low: &mut usize,
+        dropped: &mut usize,
+        v: &mut impl Visit<'m, E>,
+    ) {
+        if let Backing::Map(m) = self.data {
+            let limit = off.saturating_sub(PIN_WAITING).min(v.in_use());
+            if !v.pages(off, *low, limit) {
+                *dropped = (*dropped).min(*low);
+                drop_pages(&m.map, dropped, limit);
+            }
+            *low = usize::MAX;
+        }
+    }
+
     /// Walks the records from `start` to `end`, in `order`, handing each to `v`. Pages
     /// already read are dropped as the walk goes, except those of records still waiting to
     /// be ordered and those `v` says another reader still needs.
@@ -528,15 +696,26 @@ impl<'m> Mapped<'m> {
         v: &mut impl Visit<'m, E>,
     ) -> Result<(), E> {
         let (start, end) = (self.start, self.end);
-        let mut reorder = ReorderBuffer::<usize>::new(REORDER_CAP);
+        let mut reorder = ReorderBuffer::<usize>::new(FILE_REORDER_RECORDS, usize::MAX);
         let mut ready = Vec::new();
         let mut dropped = start;
         // Checked every DROP_EVERY bytes read, not DROP_EVERY past what was dropped: while
         // old records wait, the latter would look for the oldest one at every record.
         let mut next_drop = start + DROP_EVERY;
+        // The lowest offset of a record handed on since the last drop.
+        let mut low = usize::MAX;
         let mut off = start;
         while off < end {
-            let view = self.at(off)?;
+            let view = match self.at(off) {
+                Ok(v) => {
+                    self.whole(&v)?;
+                    v
+                }
+                Err(e) => {
+                    self.check()?;
+                    return Err(e.into());
+                }
+            };
             let next = off + view.size();
             // The kernel's records (nearly all of them) tell the reader nothing.
             let skip = if view.is_kernel() {
@@ -554,19 +733,35 @@ impl<'m> Mapped<'m> {
             match order {
                 Order::File => {
                     stats.count(view.ty, view.size());
-                    v.record(decoder, &view)?;
+                    if let Err(e) = v.record(decoder, &view) {
+                        self.check()?;
+                        return Err(e);
+                    }
                 }
                 Order::Time => {
-                    let full = reorder.push(decoder.time_of(&view), off);
+                    let full = reorder.push(decoder.time_of(&view), view.size(), off);
                     if view.ty == kind::FINISHED_ROUND {
                         reorder.finish_round(&mut ready);
                     } else if full {
                         reorder.release_overflow(&mut ready);
                     }
+                    let mut handed = 0;
                     for o in ready.drain(..) {
+                        // Its page may have been dropped already, and comes back.
+                        low = low.min(o);
                         let r = self.again(o)?;
+                        self.whole(&r)?;
                         stats.count(r.ty, r.size());
-                        v.record(decoder, &r)?;
+                        if let Err(e) = v.record(decoder, &r) {
+                            self.check()?;
+                            return Err(e);
+                        }
+                        handed += r.size();
+                        if handed >= DROP_EVERY {
+                            // A release by force brings back the pages of half the window.
+                            handed = 0;
+                            self.drop_behind(off, &mut low, &mut dropped, v);
+                        }
                     }
                 }
             }
@@ -574,22 +769,39 @@ impl<'m> Mapped<'m> {
             if off >= next_drop {
                 next_drop = off + DROP_EVERY;
                 if let Backing::Map(m) = self.data {
-                    // In time order, records still waiting must stay mapped, and so must
-                    // those another reader has not read yet.
+                    // In time order, records still waiting stay mapped while they are
+                    // within PIN_WAITING of the reading point; those another reader has
+                    // not read yet always do.
                     let waiting = reorder.items().copied().min().unwrap_or(off);
-                    let limit = waiting.min(v.in_use());
-                    if !v.pages(off, limit) {
-                        drop_pages(m, &mut dropped, limit);
+                    let limit = waiting.max(off.saturating_sub(PIN_WAITING)).min(v.in_use());
+                    if !v.pages(off, low, limit) {
+                        dropped = dropped.min(low);
+                        drop_pages(&m.map, &mut dropped, limit);
                     }
+                    low = usize::MAX;
                 }
             }
         }
         reorder.flush(&mut ready);
+        stats.late = reorder.late();
+        let mut handed = 0;
         for o in ready.drain(..) {
+            low = low.min(o);
             let r = self.again(o)?;
+            self.whole(&r)?;
             stats.count(r.ty, r.size());
-            v.record(decoder, &r)?;
+            if let Err(e) = v.record(decoder, &r) {
+                self.check()?;
+                return Err(e);
+            }
+            handed += r.size();
+            if handed >= DROP_EVERY {
+                handed = 0;
+                self.drop_behind(end, &mut low, &mut dropped, v);
+            }
         }
+        // A fault of another reader of the map (split.rs) counts as well.
+        self.check()?;
         Ok(())
     }
 }
@@ -617,8 +829,9 @@ fn hand_on<E: From<DecodeError>>(
     Ok(())
 }
 
-/// Moves the records still waiting to the front of a fresh arena once the released ones
-/// take most of it, so the arena is bounded by the reorder window, not the stream.
+/// Moves the records still waiting to the front of the arena once the released ones take
+/// most of it, so the arena is bounded by the reorder window (twice its bytes at most),
+/// not by the stream. In place: a fresh arena would double the peak.
 fn compact(
     arena: &mut Vec<u8>,
     reorder: &mut ReorderBuffer<(usize, u64)>,
@@ -628,15 +841,19 @@ fn compact(
     if arena.len() < *limit {
         return;
     }
-    let mut fresh = Vec::with_capacity(arena.len() / 2);
-    for (a, _) in reorder.items_mut() {
-        let size = Bytes::new(&arena[*a..], endian).u16(6).unwrap_or(0) as usize;
-        let at = fresh.len();
-        fresh.extend_from_slice(&arena[*a..*a + size]);
-        *a = at;
+    let mut waiting: Vec<&mut (usize, u64)> = reorder.items_mut().collect();
+    // Front to back, each record moves down (or stays): no move overwrites one not made.
+    waiting.sort_unstable_by_key(|x| x.0);
+    let mut to = 0;
+    for item in waiting {
+        let from = item.0;
+        let size = Bytes::new(&arena[from..], endian).u16(6).unwrap_or(0) as usize;
+        arena.copy_within(from..from + size, to);
+        item.0 = to;
+        to += size;
     }
-    *arena = fresh;
-    *limit = (2 * arena.len()).max(ARENA_MIN);
+    arena.truncate(to);
+    *limit = (2 * to).max(ARENA_MIN);
 }
 
 /// Drops the already-read pages of a file map from memory (they are clean file pages and
@@ -706,14 +923,20 @@ fn take_user_record(
             let attr = parse_attr(b, HEADER_LEN, size, view.offset)?;
             let n = (view.size() - HEADER_LEN - size) / 8;
             let ids = (0..n).filter_map(|k| b.u64(HEADER_LEN + size + 8 * k));
-            decoder.add_attr(attr, ids);
+            decoder.add_attr_checked(attr, ids).map_err(|e| {
+                let at = view.offset + (HEADER_LEN + size + 8 * e.at) as u64;
+                shared_id(e, at, Some(view.ty))
+            })?;
             Ok(0)
         }
         kind::HEADER_FEATURE => {
             if let (Some(bit), Some(sec)) =
                 (b.u64(HEADER_LEN), b.range(HEADER_LEN + 8, view.size()))
             {
-                info.features.read(bit.min(u32::MAX as u64) as u32, &sec);
+                let bit = bit.min(u32::MAX as u64) as u32;
+                if !info.features.read(bit, &sec) {
+                    return Err(bad(feature_field(bit), sec.len() as u64));
+                }
             }
             Ok(0)
         }

@@ -45,6 +45,8 @@ const MAP_AHEAD: usize = 2 * DROP_EVERY;
 /// consumer has not handed back).
 struct PageWork {
     read: AtomicUsize,
+    /// Lowest offset of a record handed on late since the consumer last dropped pages.
+    low: AtomicUsize,
     limit: AtomicUsize,
 }
 
@@ -85,6 +87,8 @@ impl<'m, T> Consumer<'m, T> {
         };
         // Below the limit, no item sent or to be sent points: the reading thread computed
         // it from its waiting records and the batches not handed back yet.
+        let low = self.work.low.swap(usize::MAX, Ordering::AcqRel);
+        self.dropped = self.dropped.min(low);
         drop_pages(
             m,
             &mut self.dropped,
@@ -176,10 +180,14 @@ where
         self.sent.iter().copied().fold(self.batch_min, usize::min)
     }
 
-    fn pages(&mut self, read: usize, limit: usize) -> bool {
+    fn pages(&mut self, read: usize, low: usize, limit: usize) -> bool {
+        self.work.low.fetch_min(low, Ordering::AcqRel);
         self.work.read.store(read, Ordering::Release);
         self.work.limit.store(limit, Ordering::Release);
-        true
+        // With no batch in flight the consumer sleeps, and does no page work: while records
+        // wait to be ordered (input without rounds), the walk drops the pages itself.
+        self.reap();
+        !(self.sent.is_empty() && self.batch.is_empty())
     }
 }
 
@@ -221,6 +229,7 @@ impl PerfData {
         let (back_tx, back_rx) = channel();
         let work = Arc::new(PageWork {
             read: AtomicUsize::new(map.start),
+            low: AtomicUsize::new(usize::MAX),
             limit: AtomicUsize::new(map.start),
         });
         let consumer = Consumer {
@@ -243,7 +252,7 @@ impl PerfData {
             gone: false,
             work,
         };
-        Some(std::thread::scope(|s| {
+        let out = std::thread::scope(|s| {
             let handle = s.spawn(move || consume(consumer));
             let mut stats = ReadStats::default();
             let r = map.walk(order, decoder, info, &mut stats, &mut producer);
@@ -262,7 +271,17 @@ impl PerfData {
                 (Ok(()), Err(e)) => Err(E::from(e)),
                 (r, _) => r,
             };
+            // The consumer reads the map too, after the walk's last look: a file that
+            // shrank meanwhile ends the read with that error all the same.
+            let r = match map.data.truncation() {
+                Some(e) => Err(E::from(e)),
+                None => r,
+            };
             (r.map(|()| stats), out)
-        }))
+        });
+        if let Ok(stats) = &out.0 {
+            self.late = stats.late;
+        }
+        Some(out)
     }
 }

@@ -12,8 +12,9 @@ use crate::nsset::mask_names;
 use crate::session::Update;
 use crate::tui::keys::{self, Action};
 use crate::tui::rates::{Counts, Metric, Rates, HISTORY};
+use crate::tui::usage::{Sampler, Usage};
 use crossterm::event::KeyEvent;
-use hashbrown::HashSet;
+use hashbrown::{HashMap, HashSet};
 use serde::Serialize;
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -77,42 +78,97 @@ pub struct Recent {
     pub changed: String,
     /// The group it is in (or that started or ended): its display name.
     pub group: String,
+    /// That group's stable id ("ct-4026532301"), which a later rename keeps.
+    pub group_id: String,
 }
 
-/// How sibling groups are ordered.
+/// A column of the groups pane, by which siblings can be sorted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Sort {
-    /// Model order: oldest first.
-    Tree,
-    /// By name.
+pub enum Column {
+    /// The group's name.
     Name,
-    /// Most tasks first.
+    /// Live tasks.
     Tasks,
-    /// Most activity (forks, execs, exits, changes per second) first.
+    /// CPU use of its cgroup, percent of one core.
+    Cpu,
+    /// Memory of its cgroup.
+    Mem,
+    /// Forks per second.
+    Forks,
+    /// Execs per second.
+    Execs,
+    /// Exits per second.
+    Exits,
+    /// Namespace changes per second.
+    Ns,
+    /// All of the four per second (the sparkline's figure).
     Activity,
 }
 
-impl Sort {
-    /// The next order, for `s`.
-    pub fn next(self) -> Sort {
+impl Column {
+    /// Left to right, as drawn.
+    pub const ALL: [Column; 9] = [
+        Column::Name,
+        Column::Tasks,
+        Column::Cpu,
+        Column::Mem,
+        Column::Forks,
+        Column::Execs,
+        Column::Exits,
+        Column::Ns,
+        Column::Activity,
+    ];
+
+    /// Its heading.
+    pub fn heading(self) -> &'static str {
         match self {
-            Sort::Tree => Sort::Name,
-            Sort::Name => Sort::Tasks,
-            Sort::Tasks => Sort::Activity,
-            Sort::Activity => Sort::Tree,
+            Column::Name => "NAME",
+            Column::Tasks => "TASKS",
+            Column::Cpu => "CPU%",
+            Column::Mem => "MEM",
+            Column::Forks => "FORK/s",
+            Column::Execs => "EXEC/s",
+            Column::Exits => "EXIT/s",
+            Column::Ns => "NS/s",
+            Column::Activity => "ACTIVITY",
         }
     }
 
-    /// Its name in the header.
-    pub fn name(self) -> &'static str {
-        match self {
-            Sort::Tree => "tree",
-            Sort::Name => "name",
-            Sort::Tasks => "tasks",
-            Sort::Activity => "activity",
+    fn step(self, by: isize) -> Column {
+        let i = Column::ALL.iter().position(|&c| c == self).unwrap_or(0) as isize;
+        let n = Column::ALL.len() as isize;
+        Column::ALL[(i + by).rem_euclid(n) as usize]
+    }
+}
+
+/// How sibling groups are ordered: by a column, names A to Z and figures largest first,
+/// or the other way round.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Sort {
+    /// The column.
+    pub column: Column,
+    /// The other way round.
+    pub reverse: bool,
+}
+
+impl Default for Sort {
+    /// The busiest first.
+    fn default() -> Sort {
+        Sort {
+            column: Column::Activity,
+            reverse: false,
         }
     }
+}
+
+/// How event times are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Times {
+    /// Local wall-clock time, HH:MM:SS.mmm (where the source gives a wall clock).
+    Wall,
+    /// Seconds since the first event.
+    Relative,
 }
 
 /// One line of the tree pane.
@@ -202,6 +258,16 @@ pub struct App {
     pub editing: bool,
     /// Sibling order.
     pub sort: Sort,
+    /// How event times are written.
+    pub times: Times,
+    /// Wall-clock ns minus event-clock ns, where known.
+    wall_offset_ns: Option<i128>,
+    /// CPU and memory by cgroup path, of the groups last sampled.
+    usage: HashMap<String, Usage>,
+    /// Names of the groups the filter matches, for the events pane.
+    filter_groups: HashSet<String>,
+    /// The tree rows drawn last (first, count), kept by the drawing.
+    pub drawn: std::cell::Cell<(usize, usize)>,
     frozen: Option<Frozen>,
     /// Help shown.
     pub help: bool,
@@ -266,7 +332,12 @@ impl App {
             expanded_procs: HashSet::new(),
             filter: String::new(),
             editing: false,
-            sort: Sort::Tree,
+            sort: Sort::default(),
+            times: Times::Wall,
+            wall_offset_ns: None,
+            usage: HashMap::new(),
+            filter_groups: HashSet::new(),
+            drawn: std::cell::Cell::new((0, 0)),
             frozen: None,
             help: false,
             pane: Pane::Events,
@@ -306,6 +377,7 @@ impl App {
                     comm: g.creator.clone().unwrap_or_default(),
                     changed: String::new(),
                     group: g.display_name().to_string(),
+                    group_id: g.label.clone(),
                 });
             }
             Update::Event { event, group } => self.event(model, event, group),
@@ -407,6 +479,9 @@ impl App {
                     group: group
                         .map(|g| model.group(g).display_name().to_string())
                         .unwrap_or_default(),
+                    group_id: group
+                        .map(|g| model.group(g).label.clone())
+                        .unwrap_or_default(),
                 });
             }
             Body::NsSyscall { call } => {
@@ -434,6 +509,9 @@ impl App {
                     group: group
                         .map(|g| model.group(g).display_name().to_string())
                         .unwrap_or_default(),
+                    group_id: group
+                        .map(|g| model.group(g).label.clone())
+                        .unwrap_or_default(),
                 });
             }
             Body::Lost { lost } => self.stats.lost_records += lost,
@@ -456,6 +534,10 @@ impl App {
     pub fn advance(&mut self, now_ns: u64) -> bool {
         let rolled = self.rates.advance(now_ns);
         self.redraw |= rolled;
+        // Sorted by a figure, the order follows the new second's figures.
+        if rolled && self.sort.column != Column::Name && self.frozen.is_none() {
+            self.relayout();
+        }
         rolled
     }
 
@@ -474,6 +556,12 @@ impl App {
         self.live_tasks = model.live_tasks();
         self.model_changed = false;
         self.relayout_keeping(key);
+    }
+
+    /// Sets the CPU and memory figures by cgroup path directly (tests).
+    pub fn set_usage(&mut self, usage: HashMap<String, Usage>) {
+        self.usage = usage;
+        self.relayout();
     }
 
     /// Sets the tree directly (tests, benches).
@@ -518,6 +606,77 @@ impl App {
     /// Time of the first recent event, the origin of the times shown.
     pub fn first_ns(&self) -> u64 {
         self.first_ns.unwrap_or(0)
+    }
+
+    /// Sets the wall clock's lead over the events' clock (ns): event times can then be
+    /// written as wall-clock times.
+    pub fn set_wall_offset(&mut self, offset_ns: i128) {
+        self.wall_offset_ns = Some(offset_ns);
+        self.redraw = true;
+    }
+
+    /// An event time as shown: local HH:MM:SS.mmm, or seconds since the first event.
+    pub fn time_text(&self, t_ns: u64) -> String {
+        match (self.times, self.wall_offset_ns) {
+            (Times::Wall, Some(off)) => wall_text(t_ns as i128 + off),
+            _ => format!("{:>9.3}", t_ns.saturating_sub(self.first_ns()) as f64 / 1e9),
+        }
+    }
+
+    /// The recent events the filter lets through, oldest first: those of a group it
+    /// matches, or whose command, pid, syscall or flags hold its text.
+    pub fn shown_events(&self) -> impl Iterator<Item = &Recent> {
+        let f = self.filter.to_lowercase();
+        self.recent().iter().filter(move |r| {
+            if f.is_empty() || self.filter_groups.contains(&r.group_id) {
+                return true;
+            }
+            let has = |s: &str| s.to_lowercase().contains(&f);
+            has(&r.group)
+                || has(&r.comm)
+                || has(&r.flags)
+                || has(&r.changed)
+                || r.syscall.is_some_and(has)
+                || r.pid.to_string() == f
+        })
+    }
+
+    /// CPU and memory of a group's own cgroup, as last sampled (none where the group has
+    /// no cgroup of its own, or in a replay).
+    pub fn usage_of(&self, g: &GroupNode) -> Usage {
+        g.cgroup
+            .as_ref()
+            .and_then(|c| self.usage.get(c))
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// Samples the cgroups of the containers on screen (of every shown one while sorting
+    /// by CPU or memory, which needs them all) that have a cgroup of their own.
+    pub fn sample_usage(&mut self, sampler: &mut Sampler) {
+        let (first, n) = match self.sort.column {
+            Column::Cpu | Column::Mem => (0, self.rows.len()),
+            _ => self.drawn.get(),
+        };
+        let paths: Vec<(&str, u32)> = self
+            .rows
+            .iter()
+            .skip(first)
+            .take(n)
+            .filter_map(|r| match r.item {
+                Item::Group(g) if self.tree.groups[g].kind == "container" => {
+                    let g = &self.tree.groups[g];
+                    Some((g.cgroup.as_deref()?, g.processes.first()?.pid))
+                }
+                _ => None,
+            })
+            .filter(|(c, _)| crate::tui::usage::own_cgroup(c))
+            .collect();
+        self.usage = sampler.sample(paths);
+        self.redraw = true;
+        if matches!(self.sort.column, Column::Cpu | Column::Mem) {
+            self.relayout();
+        }
     }
 
     /// True while paused.
@@ -606,12 +765,36 @@ impl App {
     fn relayout_keeping(&mut self, key: Option<(String, u32, u32)>) {
         let sort = self.sort;
         let rates = self.shown_rates();
-        let activity = |g: &GroupNode| rates.get(g.gid).map_or(0, |r| r.last.sum());
-        let order = self.tree.rows_by(|a, b| match sort {
-            Sort::Tree => std::cmp::Ordering::Equal,
-            Sort::Name => a.name.cmp(&b.name),
-            Sort::Tasks => b.tasks.cmp(&a.tasks),
-            Sort::Activity => activity(b).cmp(&activity(a)),
+        let counts = |g: &GroupNode| rates.get(g.gid).map_or(Counts::default(), |r| r.last);
+        // Figures compare largest first; ties go to the busier, then model order.
+        let cpu = |g: &GroupNode| self.usage_of(g).cpu_pct.unwrap_or(-1.0);
+        let mem = |g: &GroupNode| self.usage_of(g).mem_bytes;
+        let busier = |a: &GroupNode, b: &GroupNode| {
+            counts(b)
+                .sum()
+                .cmp(&counts(a).sum())
+                .then(cpu(b).total_cmp(&cpu(a)))
+                .then(b.tasks.cmp(&a.tasks))
+        };
+        let order = self.tree.rows_by(|a, b| {
+            let (ca, cb) = (counts(a), counts(b));
+            let o = match sort.column {
+                Column::Name => a.name.cmp(&b.name),
+                Column::Tasks => b.tasks.cmp(&a.tasks),
+                Column::Cpu => cpu(b).total_cmp(&cpu(a)),
+                Column::Mem => mem(b).cmp(&mem(a)),
+                Column::Forks => cb.forks.cmp(&ca.forks),
+                Column::Execs => cb.execs.cmp(&ca.execs),
+                Column::Exits => cb.exits.cmp(&ca.exits),
+                Column::Ns => cb.ns.cmp(&ca.ns),
+                Column::Activity => std::cmp::Ordering::Equal,
+            }
+            .then_with(|| busier(a, b));
+            if sort.reverse {
+                o.reverse()
+            } else {
+                o
+            }
         });
         let mut rows = Vec::with_capacity(order.len());
         let pod_shown = |pod: &str| {
@@ -661,6 +844,16 @@ impl App {
                 }
             }
         }
+        self.filter_groups = if self.filter.is_empty() {
+            HashSet::new()
+        } else {
+            self.tree
+                .groups
+                .iter()
+                .filter(|g| self.matches(g))
+                .map(|g| g.id.clone())
+                .collect()
+        };
         self.rows = rows;
         self.selected = self.selected.min(self.rows.len().saturating_sub(1));
         if let Some(key) = key {
@@ -713,9 +906,23 @@ impl App {
                 self.filter.clear();
                 self.relayout();
             }
-            Action::Sort => {
-                self.sort = self.sort.next();
+            Action::SortNext | Action::SortPrev => {
+                let by = if action == Action::SortNext { 1 } else { -1 };
+                self.sort.column = self.sort.column.step(by);
                 self.relayout();
+            }
+            Action::SortReverse => {
+                self.sort.reverse = !self.sort.reverse;
+                self.relayout();
+            }
+            Action::Times => {
+                self.times = match self.times {
+                    Times::Wall => Times::Relative,
+                    Times::Relative => Times::Wall,
+                };
+                if self.times == Times::Wall && self.wall_offset_ns.is_none() {
+                    self.status = Some("no wall clock in this source: times are relative".into());
+                }
             }
             Action::Pause => {
                 self.frozen = match self.frozen.take() {
@@ -843,14 +1050,15 @@ impl App {
             "source": source,
             "paused": self.paused(),
             "filter": self.filter,
-            "sort": self.sort,
+            "sort": self.sort.column,
+            "sort_reverse": self.sort.reverse,
             "stats": self.shown_stats(),
             "live_tasks": self.live_tasks,
             "rates": rates.total.last,
             "host_pid": self.tree.host_pid,
             "pods": self.tree.pods,
             "groups": groups,
-            "events": self.recent(),
+            "events": self.shown_events().collect::<Vec<_>>(),
         })
     }
 
@@ -911,4 +1119,19 @@ fn create_unique(dir: &Path, stem: &str) -> std::io::Result<(PathBuf, std::fs::F
         std::io::ErrorKind::AlreadyExists,
         format!("{}: no free name for {stem}.json", dir.display()),
     ))
+}
+
+/// Local time of `ns` since the epoch, HH:MM:SS.mmm.
+fn wall_text(ns: i128) -> String {
+    let secs = ns.div_euclid(1_000_000_000) as libc::time_t;
+    let ms = ns.rem_euclid(1_000_000_000) / 1_000_000;
+    // SAFETY: localtime_r fills the struct it is given from a plain integer.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    if unsafe { libc::localtime_r(&secs, &mut tm) }.is_null() {
+        return format!("{:>12}", "?");
+    }
+    format!(
+        "{:02}:{:02}:{:02}.{ms:03}",
+        tm.tm_hour, tm.tm_min, tm.tm_sec
+    )
 }

@@ -37,8 +37,14 @@ pub enum Action {
     FilterDone,
     /// Esc in the filter: drop it.
     FilterCancel,
-    /// `s`.
-    Sort,
+    /// `>`, `.`, `s`, F6: sort by the next column to the right.
+    SortNext,
+    /// `<`, `,`: sort by the next column to the left.
+    SortPrev,
+    /// `I`, `r`: reverse the sort.
+    SortReverse,
+    /// `t`: wall-clock or relative event times.
+    Times,
     /// `p`.
     Pause,
     /// `e`.
@@ -88,7 +94,10 @@ pub fn action(key: KeyEvent, editing: bool, help: bool) -> Action {
         KeyCode::Right | KeyCode::Char('l') | KeyCode::Char('+') => Action::Expand,
         KeyCode::Left | KeyCode::Char('h') | KeyCode::Char('-') => Action::Collapse,
         KeyCode::Char('/') => Action::FilterStart,
-        KeyCode::Char('s') => Action::Sort,
+        KeyCode::Char('>' | '.' | 's') | KeyCode::F(6) => Action::SortNext,
+        KeyCode::Char('<' | ',') => Action::SortPrev,
+        KeyCode::Char('I' | 'r') => Action::SortReverse,
+        KeyCode::Char('t') => Action::Times,
         KeyCode::Char('p') => Action::Pause,
         KeyCode::Char('e') => Action::Export,
         KeyCode::Char('?') | KeyCode::F(1) => Action::Help,
@@ -104,8 +113,10 @@ pub const HELP: &[(&str, &str)] = &[
     ("PgUp PgDn g G", "page, top, bottom"),
     ("Enter  space", "expand or collapse"),
     ("→ ← l h", "expand, collapse / go to group"),
-    ("/", "filter (Enter keeps, Esc drops)"),
-    ("s", "sort: tree, name, tasks, activity"),
+    ("/", "filter every pane (Enter keeps)"),
+    ("< >  s F6", "sort by the column left, right"),
+    ("I  r", "reverse the sort"),
+    ("t", "wall-clock or relative times"),
     ("p", "pause the view (capture goes on)"),
     ("e", "export the view as JSON"),
     ("Tab", "events or detail (narrow screen)"),

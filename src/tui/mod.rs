@@ -7,10 +7,12 @@
 //! loops (live and replay).
 
 pub mod app;
+pub mod input;
 pub mod keys;
 pub mod rates;
 pub mod run;
 pub mod ui;
+pub mod usage;
 
 pub use app::App;
 pub use run::{run_live, run_replay, ReplayOptions, TopOptions};

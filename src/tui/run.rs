@@ -13,10 +13,10 @@ use crate::model::Attributor;
 use crate::ndjson::Lines;
 use crate::session::{Session, SessionOptions};
 use crate::tui::app::{App, Source};
-use crate::tui::ui;
+use crate::tui::usage::{Mounts, Sampler};
+use crate::tui::{input, ui};
 use crate::{Event, Order, PerfData};
 use anyhow::{Context, Result};
-use crossterm::event::{self as term_event, Event as TermEvent};
 use ratatui::DefaultTerminal;
 use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
@@ -88,6 +88,13 @@ impl Drop for Term {
     }
 }
 
+/// The wall clock, ns since the epoch.
+fn realtime_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
 /// nswatch's own CPU time (getrusage) per second of wall time.
 struct CpuMeter {
     last_cpu: Duration,
@@ -137,16 +144,22 @@ fn stop_flag() -> Result<Arc<AtomicBool>> {
     Ok(stop)
 }
 
-/// Reads keys and resizes, waiting at most `wait` for the first. True when one came.
+/// Reads keys, waiting at most `wait` for the first; a resize (`winch`) asks for a
+/// redraw. True when a key or a resize came.
 ///
-/// The waiting is done here with poll(2), not by crossterm: on a terminal that went away
-/// (tmux killed, ssh dropped) crossterm's read loops on end-of-file forever, so it is only
-/// called when standard input holds bytes and has not hung up; a hang-up quits.
-fn pump_keys(app: &mut App, wait: Duration) -> Result<bool> {
+/// The waiting is done here with poll(2), level-triggered, and the bytes parsed by
+/// [`input::parse_keys`] (see there why not by crossterm). On a terminal that went away
+/// (tmux killed, ssh dropped) standard input hangs up: that quits.
+fn pump_keys(app: &mut App, wait: Duration, winch: &AtomicBool) -> Result<bool> {
     let mut any = false;
     let mut wait = wait;
     for _ in 0..KEY_BATCH {
-        match stdin_state(wait) {
+        let state = stdin_state(wait);
+        if winch.swap(false, Ordering::Relaxed) {
+            app.touch();
+            any = true;
+        }
+        match state {
             Stdin::HungUp => {
                 app.quit = true;
                 return Ok(any);
@@ -155,21 +168,40 @@ fn pump_keys(app: &mut App, wait: Duration) -> Result<bool> {
             Stdin::Readable => {}
         }
         wait = Duration::ZERO;
-        // crossterm parses what one read brought into several events and queues them:
-        // drain its queue, which the fd no longer shows.
-        while term_event::poll(Duration::ZERO)? {
-            any = true;
-            match term_event::read()? {
-                TermEvent::Key(k) => app.handle_key(k),
-                TermEvent::Resize(..) => app.touch(),
-                _ => {}
+        let mut buf = [0u8; 1024];
+        // SAFETY: reads into a buffer of its length; poll said it will not block.
+        let n = unsafe { libc::read(libc::STDIN_FILENO, buf.as_mut_ptr().cast(), buf.len()) };
+        if n == 0 {
+            app.quit = true;
+            return Ok(any);
+        }
+        if n < 0 {
+            let e = std::io::Error::last_os_error();
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::Interrupted | std::io::ErrorKind::WouldBlock
+            ) {
+                continue;
             }
+            return Err(anyhow::Error::new(e).context("reading the terminal"));
+        }
+        for key in input::parse_keys(&buf[..n as usize]) {
+            any = true;
+            app.handle_key(key);
             if app.quit {
                 return Ok(any);
             }
         }
     }
     Ok(any)
+}
+
+/// A flag raised by SIGWINCH (the terminal was resized).
+fn winch_flag() -> Result<Arc<AtomicBool>> {
+    let winch = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGWINCH, Arc::clone(&winch))
+        .context("installing a signal handler")?;
+    Ok(winch)
 }
 
 /// Most terminal events read in one go (then the loop gets back to its other work).
@@ -210,10 +242,13 @@ pub fn run_live(opts: TopOptions) -> Result<()> {
     let mut session = Session::start(opts.session)?;
     let host_pid = crate::procfs::host_set(Path::new("/proc")).map_or(0, |(p, _)| p);
     let mut app = App::new(Source::Live, opts.export_dir);
+    app.set_wall_offset(realtime_ns() as i128 - monotonic_ns() as i128);
+    let mut usage = Sampler::new(Mounts::of_this_machine());
     app.stats.bpf = session.stats().bpf.clone();
     session.bootstrap(|m, u| app.update(m, u))?;
     app.refresh(session.model(), host_pid);
     let mut term = Term::new()?;
+    let winch = winch_flag()?;
     let mut cpu = CpuMeter::new();
     let mut last_refresh = Instant::now();
     loop {
@@ -221,12 +256,13 @@ pub fn run_live(opts: TopOptions) -> Result<()> {
         let st = session.stats();
         app.stats.lost_records = st.lost_records;
         app.stats.bpf_lost = st.bpf_lost;
-        pump_keys(&mut app, Duration::ZERO)?;
+        pump_keys(&mut app, Duration::ZERO, &winch)?;
         if app.quit || stop.load(Ordering::Relaxed) {
             break;
         }
         if app.advance(monotonic_ns()) {
             app.stats.cpu_pct = cpu.sample();
+            app.sample_usage(&mut usage);
         }
         if app.model_changed() && last_refresh.elapsed() >= opts.refresh {
             app.refresh(session.model(), host_pid);
@@ -295,6 +331,7 @@ struct Player {
     app: App,
     clock: Clock,
     stop: Arc<AtomicBool>,
+    winch: Arc<AtomicBool>,
     frame: Duration,
     refresh: Duration,
     last_refresh: Instant,
@@ -305,7 +342,7 @@ struct Player {
 impl Player {
     /// Keys, rates, snapshot and drawing, once; waits at most `wait` for a key.
     fn step(&mut self, model: &Attributor, wait: Duration) -> Result<()> {
-        pump_keys(&mut self.app, wait)?;
+        pump_keys(&mut self.app, wait, &self.winch)?;
         self.last_pump = Instant::now();
         if self.app.quit || self.stop.load(Ordering::Relaxed) {
             return Err(Quit.into());
@@ -390,6 +427,13 @@ pub fn run_replay(opts: ReplayOptions) -> Result<()> {
         speed: opts.speed,
     };
     let mut app = App::new(source, opts.export_dir);
+    // perf's clock data ties the recording's clock to the wall clock; an NDJSON recording
+    // has no such tie, and its times are shown relative.
+    if let Some(f) = data.as_ref().map(|d| &d.info().features) {
+        if let (Some(tod), Some(r)) = (f.clock_tod_ns, f.clock_ref_ns) {
+            app.set_wall_offset(tod as i128 - r as i128);
+        }
+    }
     app.stats.bpf = if perf { "not recorded" } else { "as recorded" }.to_string();
     let mut player = Player {
         term: Term::new()?,
@@ -400,6 +444,7 @@ pub fn run_replay(opts: ReplayOptions) -> Result<()> {
             paused_at: None,
         },
         stop,
+        winch: winch_flag()?,
         frame: opts.frame,
         refresh: opts.refresh,
         last_refresh: Instant::now(),

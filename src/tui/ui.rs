@@ -2,8 +2,9 @@
 //! the tree's scroll offset, which only the drawing can know (it depends on the height).
 
 use crate::model::tree::GroupNode;
-use crate::tui::app::{App, Item, Pane, Recent, RecentKind, Source, ViewRow};
+use crate::tui::app::{App, Column, Item, Pane, Recent, RecentKind, Sort, Source, ViewRow};
 use crate::tui::keys::HELP;
+use crate::tui::usage::human_bytes;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
@@ -91,7 +92,10 @@ fn draw_header(frame: &mut Frame<'_>, app: &App, area: Rect) {
     }
     let bpf = stats.bpf.split(':').next().unwrap_or("");
     let _ = write!(l2, " · bpf {bpf} · cpu {:.1}%", stats.cpu_pct);
-    let mut first = vec![Span::styled(l1, Style::new().add_modifier(Modifier::BOLD))];
+    let mut first = vec![Span::styled(
+        cut(&l1, area.width as usize),
+        Style::new().add_modifier(Modifier::BOLD),
+    )];
     if app.paused() {
         first.push(Span::styled(
             "  PAUSED",
@@ -109,32 +113,77 @@ fn draw_header(frame: &mut Frame<'_>, app: &App, area: Rect) {
     frame.render_widget(
         Paragraph::new(vec![
             Line::from(first),
-            Line::from(Span::styled(l2, lost_style)),
+            Line::from(Span::styled(cut(&l2, area.width as usize), lost_style)),
         ]),
         area,
     );
 }
 
-/// Widths of the tree's columns for an inner width.
+/// The tree's columns for an inner width: the name, the figures that fit, a sparkline.
 struct Columns {
     name: usize,
+    figures: Vec<Column>,
     spark: usize,
 }
 
 impl Columns {
-    /// TASKS and four rates.
-    const NUMBERS: usize = 5 * 7;
+    /// Width of a figure's column, its leading space included.
+    const FIGURE: usize = 7;
+    /// The name keeps this much before figures are given up.
+    const NAME_MIN: usize = 24;
+    /// Figures given up first on a narrow screen, in order (the sort column stays).
+    const DROP: [Column; 7] = [
+        Column::Exits,
+        Column::Execs,
+        Column::Forks,
+        Column::Mem,
+        Column::Ns,
+        Column::Cpu,
+        Column::Tasks,
+    ];
 
-    fn for_width(w: usize) -> Columns {
-        let spark = if w >= 100 {
+    fn for_width(w: usize, sort: Column) -> Columns {
+        let mut figures: Vec<Column> = Column::ALL
+            .into_iter()
+            .filter(|c| !matches!(c, Column::Name | Column::Activity))
+            .collect();
+        let mut spark = if w >= 110 {
             20
-        } else if w >= 70 {
+        } else if w >= 90 {
             10
         } else {
             0
         };
-        let name = w.saturating_sub(Self::NUMBERS + if spark > 0 { spark + 1 } else { 0 });
-        Columns { name, spark }
+        let used = |f: &[Column], spark: usize| {
+            f.len() * Self::FIGURE + if spark > 0 { spark + 1 } else { 0 }
+        };
+        if w.saturating_sub(used(&figures, spark)) < Self::NAME_MIN {
+            spark = 0;
+        }
+        for drop in Self::DROP {
+            if w.saturating_sub(used(&figures, spark)) >= Self::NAME_MIN {
+                break;
+            }
+            if drop != sort {
+                figures.retain(|&c| c != drop);
+            }
+        }
+        let name = w.saturating_sub(used(&figures, spark));
+        Columns {
+            name,
+            figures,
+            spark,
+        }
+    }
+}
+
+/// The arrow of the sort column: which way its values go down the screen.
+fn sort_arrow(sort: Sort) -> char {
+    let up = (sort.column == Column::Name) != sort.reverse;
+    if up {
+        '▲'
+    } else {
+        '▼'
     }
 }
 
@@ -152,6 +201,15 @@ fn fit(s: &str, w: usize) -> String {
         let mut out: String = s.chars().take(w - 1).collect();
         out.push('…');
         out
+    }
+}
+
+/// `s` cut to `w` columns, ending with '…' where cut; not padded.
+fn cut(s: &str, w: usize) -> String {
+    if s.chars().count() <= w {
+        s.to_string()
+    } else {
+        fit(s, w)
     }
 }
 
@@ -261,12 +319,31 @@ fn row_text(app: &App, row: &ViewRow, cols: &Columns) -> (String, Color) {
         ),
     };
     let mut line = fit(&name, cols.name);
-    let _ = write!(line, " {tasks:>6}");
     match group {
         Some(node) => {
             let r = app.group_rate(node.gid);
-            for n in [r.forks, r.execs, r.exits, r.ns] {
-                line.push_str(&rate(n));
+            let u = app.usage_of(node);
+            for c in &cols.figures {
+                match c {
+                    Column::Tasks => {
+                        let _ = write!(line, " {tasks:>6}");
+                    }
+                    Column::Cpu => match u.cpu_pct {
+                        Some(p) => {
+                            let _ = write!(line, " {p:>6.1}");
+                        }
+                        None => line.push_str("      -"),
+                    },
+                    Column::Mem => {
+                        let m = u.mem_bytes.map_or("-".to_string(), human_bytes);
+                        let _ = write!(line, " {m:>6}");
+                    }
+                    Column::Forks => line.push_str(&rate(r.forks)),
+                    Column::Execs => line.push_str(&rate(r.execs)),
+                    Column::Exits => line.push_str(&rate(r.exits)),
+                    Column::Ns => line.push_str(&rate(r.ns)),
+                    Column::Name | Column::Activity => {}
+                }
             }
             if cols.spark > 0 {
                 line.push(' ');
@@ -277,14 +354,30 @@ fn row_text(app: &App, row: &ViewRow, cols: &Columns) -> (String, Color) {
                 ));
             }
         }
-        None => line.push_str(&" ".repeat(28 + if cols.spark > 0 { cols.spark + 1 } else { 0 })),
+        None => {
+            // A process shows its threads under TASKS; the rest is blank.
+            for c in &cols.figures {
+                if *c == Column::Tasks {
+                    let _ = write!(line, " {tasks:>6}");
+                } else {
+                    line.push_str(&" ".repeat(Columns::FIGURE));
+                }
+            }
+            if cols.spark > 0 {
+                line.push_str(&" ".repeat(cols.spark + 1));
+            }
+        }
     }
     (line, color)
 }
 
 fn draw_tree(frame: &mut Frame<'_>, app: &App, area: Rect) {
     let shown = app.rows().len();
-    let mut title = format!(" groups ({shown} rows) sort {} ", app.sort.name());
+    let mut title = format!(
+        " groups ({shown} rows) sort {} {} ",
+        app.sort.column.heading().to_lowercase(),
+        sort_arrow(app.sort)
+    );
     if !app.filter.is_empty() {
         let _ = write!(title, "filter \"{}\" ", app.filter);
     }
@@ -294,11 +387,33 @@ fn draw_tree(frame: &mut Frame<'_>, app: &App, area: Rect) {
     if inner.height == 0 || inner.width == 0 {
         return;
     }
-    let cols = Columns::for_width(inner.width as usize);
-    let mut head = fit("NAME", cols.name);
-    head.push_str("  TASKS FORK/s EXEC/s EXIT/s   NS/s");
+    let cols = Columns::for_width(inner.width as usize, app.sort.column);
+    let arrow = sort_arrow(app.sort);
+    let mut head = if app.sort.column == Column::Name {
+        fit(&format!("NAME{arrow}"), cols.name)
+    } else {
+        fit("NAME", cols.name)
+    };
+    for c in &cols.figures {
+        if *c == app.sort.column {
+            // The arrow after the heading, which gives up its "/s" to make room.
+            let mut h = c.heading().to_string();
+            if h.chars().count() >= 6 {
+                h.truncate(h.trim_end_matches("/s").len());
+            }
+            h.push(arrow);
+            let _ = write!(head, " {h:>6}");
+        } else {
+            let _ = write!(head, " {:>6}", c.heading());
+        }
+    }
     if cols.spark > 0 {
-        let _ = write!(head, " {}", fit("ACTIVITY", cols.spark));
+        let h = if app.sort.column == Column::Activity {
+            format!("ACTIVITY{arrow}")
+        } else {
+            "ACTIVITY".to_string()
+        };
+        let _ = write!(head, " {}", fit(&h, cols.spark));
     }
     let mut lines = vec![Line::from(Span::styled(
         head,
@@ -314,6 +429,7 @@ fn draw_tree(frame: &mut Frame<'_>, app: &App, area: Rect) {
     }
     scroll = scroll.min(shown.saturating_sub(height));
     app.scroll.set(scroll);
+    app.drawn.set((scroll, height));
     for (i, row) in app.rows().iter().enumerate().skip(scroll).take(height) {
         let (text, color) = row_text(app, row, &cols);
         let mut style = Style::new().fg(color);
@@ -348,8 +464,7 @@ fn recent_color(r: &Recent) -> Color {
 }
 
 /// One line of the events pane, without colour.
-pub fn recent_text(r: &Recent, origin_ns: u64) -> String {
-    let t = r.time_ns.saturating_sub(origin_ns) as f64 / 1e9;
+pub fn recent_text(r: &Recent, time: &str) -> String {
     let what = match r.kind {
         RecentKind::Start => "start",
         RecentKind::Exit => "exit",
@@ -361,7 +476,7 @@ pub fn recent_text(r: &Recent, origin_ns: u64) -> String {
         (None, RecentKind::Change) if r.flags.is_empty() || r.flags == "-" => r.changed.clone(),
         _ => r.flags.clone(),
     };
-    let mut s = format!("{t:>9.3} {} {} ", fit(what, 7), fit(&detail, 18));
+    let mut s = format!("{time} {} {} ", fit(what, 7), fit(&detail, 18));
     match r.kind {
         RecentKind::Start | RecentKind::Exit | RecentKind::Rename => {
             s.push_str(&r.group);
@@ -383,23 +498,26 @@ pub fn recent_text(r: &Recent, origin_ns: u64) -> String {
 }
 
 fn draw_events(frame: &mut Frame<'_>, app: &App, area: Rect, narrow: bool) {
-    let recent = app.recent();
-    let title = if narrow {
-        format!(" namespace events ({}) · Tab: detail ", recent.len())
-    } else {
-        format!(" namespace events ({}) ", recent.len())
-    };
+    let shown: Vec<&Recent> = app.shown_events().collect();
+    let mut title = format!(" namespace events ({}) ", shown.len());
+    if !app.filter.is_empty() {
+        let _ = write!(title, "filter \"{}\" ", app.filter);
+    }
+    if narrow {
+        title.push_str("· Tab: detail ");
+    }
     let block = Block::new().borders(Borders::ALL).title(title);
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    let origin = app.first_ns();
-    let lines: Vec<Line<'_>> = recent
+    let w = inner.width as usize;
+    let lines: Vec<Line<'_>> = shown
         .iter()
         .rev()
         .take(inner.height as usize)
         .map(|r| {
+            let text = recent_text(r, &app.time_text(r.time_ns));
             Line::from(Span::styled(
-                recent_text(r, origin),
+                fit(text.trim_end(), w),
                 Style::new().fg(recent_color(r)),
             ))
         })
@@ -501,6 +619,14 @@ pub fn detail_lines(g: &GroupNode, w: usize) -> Vec<Line<'static>> {
         }
         out.push(Line::from(s));
     }
+    // Long ids and paths end in '…' where the pane is too narrow for them.
+    for line in &mut out {
+        if let [span] = line.spans.as_mut_slice() {
+            if span.content.chars().count() > w {
+                span.content = cut(&span.content, w).into();
+            }
+        }
+    }
     out
 }
 
@@ -552,7 +678,10 @@ fn draw_footer(frame: &mut Frame<'_>, app: &App, area: Rect) {
         Line::from(Span::styled(s.clone(), Style::new().fg(Color::Green)))
     } else {
         Line::from(Span::styled(
-            "? help  q quit  Enter expand  / filter  s sort  p pause  e export  Tab pane",
+            cut(
+                "? help  q quit  / filter  < > sort  I reverse  t time  p pause  e export",
+                area.width as usize,
+            ),
             Style::new().fg(Color::DarkGray),
         ))
     };

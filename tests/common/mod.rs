@@ -2,6 +2,7 @@
 //! decoding of the same file in the same shape, so the two can be compared record for record.
 #![allow(dead_code)]
 
+pub mod bounded;
 pub mod machine;
 pub mod recording;
 pub mod rootfs;
