@@ -184,3 +184,90 @@ impl Selection {
         Some((parts.join("; "), none))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Event;
+    use crate::model::Naming;
+    use crate::nsset::NsSet;
+    use crate::record::NsLink;
+
+    fn set(inos: [u64; 7]) -> NsSet {
+        NsSet::from_links(inos.map(|ino| NsLink { dev: 4, ino }))
+    }
+
+    fn enter(m: &mut Attributor, tid: u32, s: &NsSet) -> GroupId {
+        let ev = Event {
+            time_ns: Some(10),
+            cpu: Some(0),
+            pid: Some(tid),
+            tid: Some(tid),
+            synthesized: false,
+            body: Body::Namespaces {
+                ns: s,
+                comm: None,
+                cause: None,
+            },
+        };
+        m.observe(&ev).unwrap()
+    }
+
+    const ID: &str = "0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn a_container_by_label_name_id_or_long_prefix_with_what_is_nested_in_it() {
+        let mut m = Attributor::new(set([1, 2, 3, 4, 5, 6, 7]));
+        let outer = enter(&mut m, 100, &set([1, 2, 3, 14, 5, 16, 7]));
+        m.set_naming(
+            outer,
+            Naming {
+                name: Some("web".into()),
+                runtime_id: Some(ID.into()),
+                ..Naming::default()
+            },
+        );
+        // A container started inside it: its pid namespace's parent is the outer one's.
+        let inner_pid = NsLink { dev: 4, ino: 24 };
+        m.set_pid_ns_parent(inner_pid, NsLink { dev: 4, ino: 14 });
+        let inner = enter(&mut m, 200, &set([1, 2, 3, 24, 5, 26, 7]));
+        let other = enter(&mut m, 300, &set([1, 2, 3, 34, 5, 36, 7]));
+        for q in ["ct-14", "web", ID, &ID[..12]] {
+            let q = ContainerQuery::new(q);
+            assert!(q.selects(&m, outer), "{q:?}");
+            assert!(q.selects(&m, inner), "{q:?} nested");
+            assert!(!q.selects(&m, other), "{q:?}");
+            assert!(!q.selects(&m, GroupId::HOST), "{q:?}");
+        }
+        assert!(!ContainerQuery::new(&ID[..11]).selects(&m, outer));
+        assert!(!ContainerQuery::new("we").selects(&m, outer));
+        // The inner one alone by its own label.
+        let q = ContainerQuery::new("ct-24");
+        assert!(q.selects(&m, inner) && !q.selects(&m, outer));
+    }
+
+    #[test]
+    fn pids_found_and_not() {
+        let mut m = Attributor::new(set([1, 2, 3, 4, 5, 6, 7]));
+        let host = set([1, 2, 3, 4, 5, 6, 7]);
+        let g = enter(&mut m, 100, &host);
+        let mut s = Selection::new(vec![100, 999], Vec::new(), None);
+        let ev = Event {
+            time_ns: Some(10),
+            cpu: Some(0),
+            pid: Some(100),
+            tid: Some(100),
+            synthesized: false,
+            body: Body::Exit { ppid: 1, ptid: 1 },
+        };
+        assert!(s.keep(&m, &ev, Some(g)));
+        assert_eq!(s.unseen_pids(), [999]);
+        let (what, none) = s.unseen_report().unwrap();
+        assert!(what.contains("999") && !none);
+        let s = Selection::new(vec![999], Vec::new(), None);
+        assert!(s.unseen_report().unwrap().1);
+        assert!(Selection::new(vec![], vec![], None)
+            .unseen_report()
+            .is_none());
+    }
+}
