@@ -147,12 +147,12 @@ impl Drop for Prometheus {
     }
 }
 
-/// Starts `nswatch record --quiet --metrics ADDR [extra…]` and waits until it serves.
+/// Starts `nswatch record --count-only --metrics ADDR [extra…]` and waits until it serves.
 fn start_agent(extra: &[&str]) -> (Recorder, SocketAddr) {
     let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     let child = Recorder(
         Command::new(env!("CARGO_BIN_EXE_nswatch"))
-            .args(["record", "--quiet", "--metrics", &addr.to_string()])
+            .args(["record", "--count-only", "--metrics", &addr.to_string()])
             .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -394,7 +394,7 @@ fn bad_metrics_addresses_fail_before_anything_starts() {
     let port = busy.local_addr().unwrap().port();
     let run = |args: &[&str]| {
         let out = Command::new(env!("CARGO_BIN_EXE_nswatch"))
-            .args(["record", "--quiet", "--duration", "5"])
+            .args(["record", "--count-only", "--duration", "5"])
             .args(args)
             .output()
             .unwrap();
