@@ -159,14 +159,23 @@ fn start_agent(extra: &[&str]) -> (Recorder, SocketAddr) {
             .spawn()
             .unwrap(),
     );
+    let mut child = child;
     let t0 = Instant::now();
-    // Served once the start-up scan is published: the host has tasks.
+    // Served once the start-up scan is published: the host has tasks. Loading the probe
+    // and scanning /proc take a while on a loaded machine.
     while !get(addr, "/metrics")
         .is_some_and(|(_, b)| b.contains("nswatch_group_tasks{group=\"host\""))
     {
+        if let Ok(Some(status)) = child.try_wait() {
+            let mut err = String::new();
+            if let Some(mut e) = child.stderr.take() {
+                std::io::Read::read_to_string(&mut e, &mut err).unwrap();
+            }
+            panic!("record --metrics {addr} ended ({status}) before serving: {err}");
+        }
         assert!(
-            t0.elapsed() < Duration::from_secs(30),
-            "no metrics at {addr}"
+            t0.elapsed() < Duration::from_secs(90),
+            "no metrics at {addr} after 90 s"
         );
         std::thread::sleep(Duration::from_millis(50));
     }
