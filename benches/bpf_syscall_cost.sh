@@ -37,9 +37,9 @@ measure() {
   for _ in $(seq "$RUNS"); do
     case $where in
       alone) "$tmp/ns_loop" "$mode" "$n" ;;
-      none) "$nsw" record --quiet --no-bpf -- "$tmp/ns_loop" "$mode" "$n" 2>/dev/null ;;
+      none) "$nsw" record --count-only --no-bpf -- "$tmp/ns_loop" "$mode" "$n" 2>/dev/null ;;
       raw_tp | fentry)
-        NSWATCH_BPF_HOOK=$where "$nsw" record --quiet -- "$tmp/ns_loop" "$mode" "$n" 2>"$tmp/err"
+        NSWATCH_BPF_HOOK=$where "$nsw" record --count-only -- "$tmp/ns_loop" "$mode" "$n" 2>"$tmp/err"
         grep -q "eBPF: on ($where)" "$tmp/err" || { cat "$tmp/err" >&2; exit 1; }
         grep -o 'lost syscall records [0-9]*' "$tmp/err" >>"$tmp/lost.$where.$mode"
         ;;

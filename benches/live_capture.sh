@@ -11,7 +11,7 @@
 #   SETNS_THREADS=2    threads of the setns storm
 #   RING_SIZES="64 128 256 512"  --ring-pages values tried under the setns storm
 #   CARGO_TARGET_DIR=/tmp/live-bench-target
-#   OUTPUT=quiet       quiet: `nswatch record --quiet` (counts only); ndjson: every event
+#   OUTPUT=quiet       quiet: `nswatch record --count-only` (counts only); ndjson: every event
 #                      written as NDJSON to a file (`-o`, deleted after each run); null:
 #                      every event made into its NDJSON line and written to /dev/null
 #                      (nswatch's whole work, without a file system's cost of keeping it)
@@ -168,7 +168,7 @@ run_traced() {
     local err=$TMP/tracer.err
     case $tracer in
         nswatch)
-            local out=(--quiet)
+            local out=(--count-only)
             [[ $OUTPUT == ndjson ]] && out=(-o "$TMP/out.ndjson")
             [[ $OUTPUT == null ]] && out=(-o /dev/null)
             local metrics=()

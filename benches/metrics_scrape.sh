@@ -47,7 +47,7 @@ log "building nswatch (release)"
 NSW=$CARGO_TARGET_DIR/release/nswatch
 URL=http://127.0.0.1:$PORT/metrics
 
-"$NSW" record --quiet --metrics "127.0.0.1:$PORT" 2>"$TMP/err" &
+"$NSW" record --count-only --metrics "127.0.0.1:$PORT" 2>"$TMP/err" &
 NSW_PID=$!
 until curl -sf -o /dev/null "$URL"; do
     kill -0 "$NSW_PID" || { cat "$TMP/err" >&2; exit 1; }

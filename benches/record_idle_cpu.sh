@@ -15,7 +15,7 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/tmp/live-bench-target}
 cargo build --release --quiet
 BIN="$CARGO_TARGET_DIR/release/nswatch"
 ARGS=("$@")
-[[ ${#ARGS[@]} -gt 0 ]] || ARGS=(--quiet)
+[[ ${#ARGS[@]} -gt 0 ]] || ARGS=(--count-only)
 ERR=$(mktemp)
 trap 'rm -f "$ERR"' EXIT
 "$BIN" record "${ARGS[@]}" 2>"$ERR" >/dev/null &

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Soak test: `nswatch record --quiet` (or writing NDJSON to a file) under continuous churn;
+# Soak test: `nswatch record --count-only` (or writing NDJSON to a file) under continuous churn;
 # watches its memory.
 #
 #   sudo benches/soak.sh [SECONDS]        (default 600)
@@ -75,7 +75,7 @@ gcc -O2 -pthread -o "$TMP/stress" "$ROOT/benches/stress.c"
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 cpu_s() { awk '{printf "%.2f", $1 / 1e9}' "/proc/$1/schedstat"; }
 
-if [[ $OUTPUT == quiet ]]; then OUT_ARGS=(--quiet); else OUT_ARGS=(-o "$TMP/out.ndjson"); fi
+if [[ $OUTPUT == quiet ]]; then OUT_ARGS=(--count-only); else OUT_ARGS=(-o "$TMP/out.ndjson"); fi
 "$NSW" record "${OUT_ARGS[@]}" "${EXTRA[@]}" 2>"$TMP/nsw.err" &
 NSW_PID=$!
 sleep 1

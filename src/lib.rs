@@ -31,11 +31,13 @@ pub mod record;
 pub mod report;
 pub mod rotate;
 pub mod runtime_state;
+pub mod select;
 pub mod session;
 pub mod symbols;
 pub mod text;
 #[cfg(feature = "tui")]
 pub mod tui;
+pub mod units;
 
 pub use decoder::Decoder;
 pub use error::{DecodeError, ErrorKind};

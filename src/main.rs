@@ -10,17 +10,22 @@ use std::process::ExitCode;
 #[derive(Parser)]
 #[command(name = "nswatch", version, about, long_about = None)]
 struct Cli {
+    /// Fewer messages: no warnings or summaries on standard error, only errors (as perf's
+    /// -q).
+    #[arg(short, long, global = true)]
+    quiet: bool,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand)]
 enum Command {
-    /// Read a perf.data file (or pipe-mode stream) recorded with `perf record --namespaces`
-    /// and tell its namespace story.
+    /// Read a perf.data file (default ./perf.data; or a pipe-mode stream) recorded with
+    /// `perf record --namespaces`, or NDJSON from `nswatch record`, and tell its namespace
+    /// story.
     Report(cmd::report::ReportArgs),
-    /// Stream every task and namespace change on this machine, live, as NDJSON (root or
-    /// CAP_PERFMON).
+    /// Stream every task and namespace change on this machine, live: a line each on a
+    /// terminal, NDJSON to a pipe or a file (root or CAP_PERFMON).
     Record(cmd::record::RecordArgs),
     /// Show the machine as a tree of host, pods, containers and sandboxes, with their
     /// processes, from one scan of /proc.
@@ -48,6 +53,7 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     let cli = Cli::parse();
+    cmd::set_quiet(cli.quiet);
     let result = match cli.command {
         Command::Report(args) => cmd::report::run(&args),
         Command::Record(args) => cmd::record::run(&args),

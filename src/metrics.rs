@@ -375,6 +375,14 @@ impl Counts {
     /// dropped first.
     fn snapshot(&mut self, model: &Attributor, now_ns: u64) -> Snapshot {
         self.expire(now_ns);
+        // Groups found by the start-up scan, or quiet since, have a series too: their tasks
+        // are state, shown whether or not they did anything.
+        for g in model.groups().iter().filter(|g| g.is_live()) {
+            if !self.index.contains_key(&g.id) {
+                self.groups.push(GroupCounts::new(g));
+                self.index.insert(g.id, self.groups.len() - 1);
+            }
+        }
         for s in &mut self.groups {
             if s.ended_ns.is_none() {
                 let g = model.group(s.id);
@@ -1075,6 +1083,33 @@ mod tests {
             value(&text, "nswatch_metrics_groups"),
             Some(1.0),
             "the host"
+        );
+    }
+
+    #[test]
+    fn a_group_found_at_start_has_its_tasks_without_any_activity() {
+        let mut m = Attributor::new(set(HOST));
+        let mut counts = Counts::new(Arc::default(), Duration::from_secs(300));
+        let sandbox = set([40, 2, 3, 4, 5, 6, 7]);
+        let mut start = ev(
+            0,
+            300,
+            Body::Namespaces {
+                ns: &sandbox,
+                comm: None,
+                cause: None,
+            },
+        );
+        start.synthesized = true;
+        feed(&mut m, &mut counts, &start);
+        let text = scrape(&mut counts, &m, 10);
+        assert!(
+            text.contains("nswatch_group_tasks{group=\"host\""),
+            "the host, which no change started: {text}"
+        );
+        assert!(
+            text.contains("nswatch_group_tasks{group=\"sb-40\""),
+            "the quiet sandbox: {text}"
         );
     }
 

@@ -230,17 +230,15 @@ impl DirectAppender {
     }
 
     /// Writes the new bytes at the logical end leaving the file's size exactly at the end
-    /// of what it wrote: the whole blocks from the start of the block the end is in go in
-    /// one direct write, and the bytes past the last whole block (less than a block), unless
-    /// `whole_only`, in a buffered one with `O_DIRECT` turned off for it. With `whole_only`
-    /// they wait in the buffer for the next commit (nothing is written when no block is
-    /// filled). The file is a prefix of what was committed at every moment (a direct write
-    /// rewrites the block's old bytes with the same bytes), so a reader following it sees
-    /// each line once. The next direct write covers the page the buffered one dirtied,
-    /// which the kernel writes back, waiting for the device, and drops first
-    /// (`kiocb_invalidate_pages`): commits that come often should be `whole_only`. On an
-    /// error the new bytes stay in the buffer, and committing again writes the same bytes
-    /// at the same offsets.
+    /// of what it wrote: what goes into the block the end is in (when the file ends inside
+    /// one) in a buffered write with `O_DIRECT` turned off for it, the whole blocks after it
+    /// in one direct write, and the bytes past the last whole block (less than a block),
+    /// unless `whole_only`, in another buffered one. With `whole_only` those wait in the
+    /// buffer for the next commit (nothing is written when no block is filled). The file
+    /// is a prefix of what was committed at every moment and no direct write covers a page
+    /// a reader may have cached, so a reader following it sees each line once. On an error
+    /// the new bytes stay in the buffer, and committing again writes the same bytes at the
+    /// same offsets.
     pub fn commit_exact(&mut self, f: &File, whole_only: bool) -> io::Result<()> {
         self.staging.reserve(2 * DIRECT_ALIGN);
         self.realign();
@@ -250,19 +248,31 @@ impl DirectAppender {
         if whole_only && whole == 0 {
             return Ok(());
         }
-        if whole > 0 {
-            write_whole(f, &self.staging[self.off..self.off + whole], start)?;
+        // The block the end is in, when partly written, may sit in a follower's page
+        // cache, zeros past the end included: a direct write over it races with that
+        // reader, and where the kernel cannot drop the page after the write the follower
+        // reads the stale zeros. So that block's new bytes go buffered, and direct writes
+        // start at the next block, which no reader has looked at.
+        let head = if self.carry > 0 {
+            DIRECT_ALIGN.min(total)
+        } else {
+            0
+        };
+        if head > self.carry {
+            let bytes = &self.staging[self.off + self.carry..self.off + head];
+            write_buffered(f, bytes, start + self.carry as u64)?;
+        }
+        let direct_from = if self.carry > 0 { DIRECT_ALIGN } else { 0 };
+        if whole > direct_from {
+            let blocks = &self.staging[self.off + direct_from..self.off + whole];
+            write_whole(f, blocks, start + direct_from as u64)?;
         }
         // Of the file's bytes from `start`: on disk once this commit is done.
         let on_disk = if whole_only { whole } else { total };
-        // The block's old bytes are on disk already.
-        let from = whole.max(self.carry);
+        let from = whole.max(head);
         if on_disk > from {
             let rest = &self.staging[self.off + from..self.off + on_disk];
-            set_direct(f, false);
-            let written = f.write_all_at(rest, start + from as u64);
-            set_direct(f, true);
-            written?;
+            write_buffered(f, rest, start + from as u64)?;
         }
         self.end = start + on_disk as u64;
         self.note_lines(on_disk, start);
@@ -290,6 +300,14 @@ impl DirectAppender {
         }
         self.off = want;
     }
+}
+
+/// A buffered write of `buf` at `at` on a file opened with `O_DIRECT`, turned off for it.
+fn write_buffered(f: &File, buf: &[u8], at: u64) -> io::Result<()> {
+    set_direct(f, false);
+    let written = f.write_all_at(buf, at);
+    set_direct(f, true);
+    written
 }
 
 /// One direct write of `buf` at `at`; a short one is an error ([`direct_refused`]: a full
@@ -1183,11 +1201,13 @@ mod tests {
         drop(w);
         done.store(true, Ordering::Release);
         let seen = follower.join().unwrap();
+        let first_bad = seen.iter().zip(&want).position(|(a, b)| a != b);
         assert!(
             seen == want,
-            "the follower read {} bytes of {}",
+            "the follower read {} bytes of {}; first difference at {first_bad:?}: {:?}",
             seen.len(),
-            want.len()
+            want.len(),
+            first_bad.map(|i| String::from_utf8_lossy(&seen[i..(i + 64).min(seen.len())]))
         );
         std::fs::remove_file(&path).unwrap();
     }

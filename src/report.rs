@@ -66,6 +66,8 @@ pub struct Story {
     mask_texts: HashMap<(MaskText, u32), String>,
     /// One line, built before it is written.
     line: Vec<u8>,
+    /// How times are written.
+    times: Times,
 }
 
 /// Which text of a link mask a line shows.
@@ -88,6 +90,16 @@ impl Story {
         Self::default()
     }
 
+    /// Writes times as `times` says (the recording's clock by default).
+    pub fn set_times(&mut self, times: Times) {
+        self.times = times;
+    }
+
+    /// How times are written.
+    pub fn times(&self) -> Times {
+        self.times
+    }
+
     /// The host's set, once known.
     pub fn host(&self) -> Option<&NsSet> {
         self.host.map(|h| self.sets.get(h))
@@ -95,6 +107,12 @@ impl Story {
 
     /// Takes in one event.
     pub fn add(&mut self, ev: &Event<'_>) {
+        self.add_shown(ev, true)
+    }
+
+    /// Takes in one event; one not `shown` (another process or container than the one
+    /// asked for) is followed but neither told nor counted in the summary.
+    pub fn add_shown(&mut self, ev: &Event<'_>, shown: bool) {
         let (Some(pid), Some(tid)) = (ev.pid, ev.tid) else {
             return;
         };
@@ -135,7 +153,7 @@ impl Story {
                 }
                 // Owned only where kept: most records repeat a known task's set.
                 let comm = comm.as_deref();
-                if self.seen.insert((tid, id)) {
+                if shown && self.seen.insert((tid, id)) {
                     let m = self.members.entry(id).or_default();
                     m.count += 1;
                     if m.first.len() < LIST_TASKS {
@@ -155,10 +173,11 @@ impl Story {
                     },
                 };
                 self.current.insert(tid, id);
-                let report = match before {
-                    Some(b) => b != id,
-                    None => cause == Cause::AtStart,
-                };
+                let report = shown
+                    && match before {
+                        Some(b) => b != id,
+                        None => cause == Cause::AtStart,
+                    };
                 if report {
                     self.changes.push(Change {
                         time_ns: ev.time_ns,
@@ -206,6 +225,7 @@ impl Story {
             changes,
             mask_texts,
             line,
+            times,
             ..
         } = self;
         // Built by hand, not through `format!`: a setns storm is a line per record, and
@@ -217,7 +237,7 @@ impl Story {
                 continue;
             }
             line.clear();
-            push_time(line, c.time_ns);
+            times.push(line, c.time_ns);
             line.push(b' ');
             match c.cpu {
                 Some(cpu) => {
@@ -271,12 +291,17 @@ impl Story {
             );
         };
         let host = *self.sets.get(host_id);
-        writeln!(out, "\nnamespace sets: {}", self.sets.len())?;
+        // The sets of the tasks shown, and the host's.
         let mut ids: Vec<SetId> = self.members.keys().copied().collect();
+        if !self.members.contains_key(&host_id) {
+            ids.push(host_id);
+        }
         ids.sort_by_key(|&id| (id != host_id, id));
+        writeln!(out, "\nnamespace sets: {}", ids.len())?;
+        let none = SetTasks::default();
         for id in ids {
             let set = self.sets.get(id);
-            let tasks = &self.members[&id];
+            let tasks = self.members.get(&id).unwrap_or(&none);
             let label = if id == host_id {
                 "host".to_string()
             } else {
@@ -314,9 +339,11 @@ impl Story {
     }
 }
 
-/// A link as perf script prints it: dev/0xino.
+/// A link as `lsns`, `ps`, `top` and the NDJSON's `ino` write it: the inode number in
+/// decimal (`4026531833`, what `readlink /proc/PID/ns/net` shows as `net:[4026531833]`).
+/// The device is left out: every namespace file lives on the one nsfs.
 pub fn fmt_link(l: &NsLink) -> String {
-    format!("{}/{:#x}", l.dev, l.ino)
+    l.ino.to_string()
 }
 
 /// The text `what` says of link mask `mask`, made once.
@@ -331,7 +358,7 @@ fn mask_text(texts: &mut HashMap<(MaskText, u32), String>, what: MaskText, mask:
     })
 }
 
-/// `fmt_time`'s text, appended.
+/// A time in seconds (`   751.609692888`, 16 columns), or a dash, appended.
 fn push_time(out: &mut Vec<u8>, t: Option<u64>) {
     match t {
         Some(t) => {
@@ -367,22 +394,44 @@ fn push_padded(out: &mut Vec<u8>, s: &str, width: usize) {
     out.resize(out.len() + width.saturating_sub(chars), b' ');
 }
 
-fn fmt_time(t: Option<u64>) -> String {
-    match t {
-        Some(t) => format!("{:>6}.{:09}", t / 1_000_000_000, t % 1_000_000_000),
-        None => format!("{:>16}", "-"),
-    }
-}
-
 /// Writes the groups `model` made (the host aside): label, kind, name and runtime, and
 /// what else names them (cgroup, image, pod, the command that made them), with their life.
-pub fn write_groups(model: &crate::model::Attributor, out: &mut dyn Write) -> io::Result<()> {
-    let groups: Vec<_> = model
-        .groups()
-        .iter()
-        .filter(|g| g.kind != crate::model::Kind::Host)
-        .collect();
-    writeln!(out, "\ngroups: {}", groups.len())?;
+/// Groups of kernel threads alone ([`crate::model::Group::kernel_threads`]) count with the
+/// host: listed only with `all`, else only counted.
+/// Only the groups `keep` keeps are written (`--pid`, `--container`).
+pub fn write_groups(
+    model: &crate::model::Attributor,
+    all: bool,
+    keep: &dyn Fn(&crate::model::Group) -> bool,
+    times: &Times,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let at = |t: u64| {
+        let mut b = Vec::new();
+        times.push(&mut b, Some(t));
+        String::from_utf8_lossy(&b).trim_start().to_string()
+    };
+    let listed = || {
+        model
+            .groups()
+            .iter()
+            .filter(|g| g.kind != crate::model::Kind::Host && keep(g))
+    };
+    let (groups, kernel): (Vec<_>, Vec<_>) = listed().partition(|g| !g.kernel_threads);
+    let groups = if all { listed().collect() } else { groups };
+    match (kernel.len(), all) {
+        (0, _) => writeln!(out, "\ngroups: {}", groups.len())?,
+        (k, true) => writeln!(
+            out,
+            "\ngroups: {} ({k} of kernel threads alone, counted with the host)",
+            groups.len()
+        )?,
+        (k, false) => writeln!(
+            out,
+            "\ngroups: {} (and {k} of kernel threads alone, counted with the host: --all lists it)",
+            groups.len()
+        )?,
+    }
     for g in groups {
         let mut who = g.display_name().to_string();
         if let Some(rt) = &g.naming.runtime {
@@ -405,16 +454,17 @@ pub fn write_groups(model: &crate::model::Attributor, out: &mut dyn Write) -> io
         }
         let life = match (g.started_ns, g.ended_ns) {
             (0, None) => "from the start".to_string(),
-            (s, None) => format!("from {}", fmt_time(Some(s)).trim_start()),
-            (s, Some(e)) => format!(
-                "{} to {}",
-                fmt_time(Some(s)).trim_start(),
-                fmt_time(Some(e)).trim_start()
-            ),
+            (s, None) => format!("from {}", at(s)),
+            (s, Some(e)) => format!("{} to {}", at(s), at(e)),
+        };
+        let kernel = if g.kernel_threads {
+            "  (kernel threads)"
+        } else {
+            ""
         };
         writeln!(
             out,
-            "  {:<18} {:<9} {:<24} {}",
+            "  {:<18} {:<9} {:<24} {}{kernel}",
             escape(&g.label),
             g.kind.name(),
             escape(&who),
@@ -425,4 +475,196 @@ pub fn write_groups(model: &crate::model::Attributor, out: &mut dyn Write) -> io
         }
     }
     Ok(())
+}
+
+/// How the lines of [`write_event_line`] and [`Story`] write times: the recording's clock
+/// (CLOCK_MONOTONIC seconds, as perf prints them), or wall-clock time.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Times(pub Option<crate::units::WallClock>);
+
+impl Times {
+    /// Appends the time of `t` (or a dash where unknown), in a fixed width.
+    pub fn push(&self, out: &mut Vec<u8>, t: Option<u64>) {
+        match (self.0, t) {
+            (Some(w), Some(t)) => out.extend_from_slice(w.rfc3339(t).as_bytes()),
+            (Some(_), None) => out.extend_from_slice(format!("{:>30}", "-").as_bytes()),
+            (None, t) => push_time(out, t),
+        }
+    }
+}
+
+/// The start of a line of `record`'s text: time, CPU, pid/tid, command name and group,
+/// aligned as `report`'s story lines.
+#[allow(clippy::too_many_arguments)]
+fn push_head(
+    out: &mut Vec<u8>,
+    times: &Times,
+    time: Option<u64>,
+    cpu: Option<u32>,
+    pid: u32,
+    tid: u32,
+    comm: &str,
+    group: &str,
+) {
+    times.push(out, time);
+    out.push(b' ');
+    match cpu {
+        Some(cpu) => {
+            out.push(b'[');
+            push_right(out, cpu as u64, 3, b'0');
+            out.push(b']');
+        }
+        None => out.extend_from_slice(b"[---]"),
+    }
+    out.push(b' ');
+    push_right(out, pid as u64, 7, b' ');
+    out.push(b'/');
+    let at = out.len();
+    push_u64(out, tid as u64);
+    pad_to(out, at, 7);
+    out.push(b' ');
+    push_padded(out, &escape(comm), 16);
+    out.push(b' ');
+    push_padded(out, &escape(group), 18);
+    out.push(b' ');
+}
+
+/// Appends `ev`, which the model put in `group`, as one line for people (`nswatch record`
+/// on a terminal): time, CPU, pid/tid, command name, group label, what happened. Names
+/// are escaped ([`escape`]). Returns false, writing nothing, for what a person does not
+/// need a line for: the start-up scan's tasks in the host, samples, and the groups of
+/// kernel threads alone ([`crate::model::Group::kernel_threads`]), which count as the host.
+pub fn write_event_line(
+    model: &crate::model::Attributor,
+    ev: &Event<'_>,
+    group: Option<crate::model::GroupId>,
+    times: &Times,
+    out: &mut Vec<u8>,
+) -> bool {
+    use crate::bpf::event::{errno_name, flag_names};
+    let label = group.map_or("-", |g| model.group(g).label.as_str());
+    if group.is_some_and(|g| model.group(g).kernel_threads) {
+        return false;
+    }
+    if ev.synthesized
+        && (group == Some(crate::model::GroupId::HOST)
+            || !matches!(ev.body, Body::Namespaces { .. }))
+    {
+        return false;
+    }
+    let tid = ev.tid.unwrap_or(0);
+    let pid = ev.pid.unwrap_or(tid);
+    // An EXIT's task has just ended: it is found among the ended ones.
+    let time = ev.time_ns.unwrap_or(model.now_ns());
+    let task_comm = model
+        .task_at(0, tid, time)
+        .map(|(t, _)| t.comm().to_string())
+        .filter(|c| !c.is_empty());
+    // A new task's own record in the host, as every fork makes: the fork line said it.
+    let born_in_host = matches!(ev.body, Body::Namespaces { cause: None, .. })
+        && group == Some(crate::model::GroupId::HOST)
+        && model.task_at(0, tid, time).is_some_and(|(t, _)| {
+            t.previous().is_none() && time - t.born_ns().min(time) < 10_000_000
+        });
+    if born_in_host {
+        return false;
+    }
+    let what = match &ev.body {
+        Body::Namespaces { ns, cause, .. } => {
+            let vs_host = match ns.diff(model.host()) {
+                0 => "in the host's namespaces".to_string(),
+                m => format!("differs from host: {}", mask_names(m)),
+            };
+            let why = match cause {
+                Some(c) => format!(
+                    " ({} {}{})",
+                    c.syscall.name(),
+                    flag_names(c.syscall, c.flags),
+                    if c.ok() {
+                        String::new()
+                    } else {
+                        format!(" {}", errno_name(c.ret))
+                    }
+                ),
+                None if ev.synthesized => " (at start)".to_string(),
+                None => String::new(),
+            };
+            format!("namespaces  {vs_host}{why}")
+        }
+        Body::Fork { ppid, ptid } => format!("fork        from {ppid}/{ptid}"),
+        Body::Exit { .. } => "exit".to_string(),
+        Body::Comm { comm, exec } => format!(
+            "comm        {}{}",
+            escape(comm),
+            if *exec { " (exec)" } else { "" }
+        ),
+        Body::Cgroup { id, path } => format!("cgroup      {id} {}", escape(path)),
+        Body::Lost { lost } => format!("lost        {lost} records (ring full)"),
+        Body::LostSamples { lost } => format!("lost        {lost} samples"),
+        Body::Sample { .. } => return false,
+        Body::NsSyscall { call } => format!(
+            "ns_syscall  {} {}{}",
+            call.syscall.name(),
+            flag_names(call.syscall, call.flags),
+            if call.ok() {
+                String::new()
+            } else {
+                format!(" {}", errno_name(call.ret))
+            }
+        ),
+        Body::NsSyscallLost { lost } => format!("lost        {lost} syscall records"),
+    };
+    let comm = match &ev.body {
+        Body::Namespaces { comm: Some(c), .. } => c.to_string(),
+        Body::NsSyscall { call } => call.comm.clone(),
+        _ => task_comm.unwrap_or_else(|| "?".to_string()),
+    };
+    push_head(out, times, ev.time_ns, ev.cpu, pid, tid, &comm, label);
+    out.extend_from_slice(what.as_bytes());
+    out.push(b'\n');
+    true
+}
+
+/// Appends a group change as one line for people, in [`write_event_line`]'s columns:
+/// `container_start  container web (docker)`; nothing for a group of kernel threads.
+pub fn write_change_line(
+    model: &crate::model::Attributor,
+    change: &crate::model::Change,
+    times: &Times,
+    out: &mut Vec<u8>,
+) {
+    let g = model.group(change.group);
+    if g.kernel_threads {
+        return;
+    }
+    let leader = model.task_at(0, g.leader, change.time_ns).map(|(t, _)| t);
+    let comm = leader
+        .map(|t| t.comm().to_string())
+        .filter(|c| !c.is_empty())
+        .unwrap_or_else(|| "?".to_string());
+    let pid = leader.map_or(g.leader, |t| t.pid);
+    push_head(
+        out,
+        times,
+        Some(change.time_ns),
+        None,
+        pid,
+        g.leader,
+        &comm,
+        &g.label,
+    );
+    let mut what = format!(
+        "{:<11} {} {}",
+        crate::model::json::change_type(change.kind),
+        g.kind.name(),
+        g.display_name()
+    );
+    if let Some(rt) = &g.naming.runtime {
+        what.push_str(&format!(" ({rt})"));
+    }
+    if g.differs != 0 {
+        what.push_str(&format!(" own: {}", mask_names(g.differs)));
+    }
+    out.extend_from_slice(escape(&what).as_bytes());
+    out.push(b'\n');
 }

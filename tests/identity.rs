@@ -375,7 +375,7 @@ fn a_podman_pods_containers_are_one_pod() {
         assert_eq!(g["pod_name"], pod_name, "{g}");
         assert_eq!(g["runtime"], "podman", "{g}");
     }
-    assert_eq!(entry["net"][1], c.ns("net").1);
+    assert_eq!(entry["net"]["ino"], c.ns("net").1);
     // One pod for the shared network namespace.
     let same_net = snap["pods"]
         .as_array()

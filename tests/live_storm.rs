@@ -27,7 +27,7 @@ fn a_setns_storm_goes_round_the_ring_many_times() {
     }
     let stress = common::build_c("benches/stress.c");
     let out = Command::new(env!("CARGO_BIN_EXE_nswatch"))
-        .args(["record", "--quiet", "--"])
+        .args(["record", "--count-only", "--"])
         .arg(&stress)
         // 15,000 calls a second each: a debug build (the test suite's) keeps up.
         .args(["setns", "1", "2", "15000"])

@@ -147,26 +147,35 @@ impl Drop for Prometheus {
     }
 }
 
-/// Starts `nswatch record --quiet --metrics ADDR [extra…]` and waits until it serves.
+/// Starts `nswatch record --count-only --metrics ADDR [extra…]` and waits until it serves.
 fn start_agent(extra: &[&str]) -> (Recorder, SocketAddr) {
     let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     let child = Recorder(
         Command::new(env!("CARGO_BIN_EXE_nswatch"))
-            .args(["record", "--quiet", "--metrics", &addr.to_string()])
+            .args(["record", "--count-only", "--metrics", &addr.to_string()])
             .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap(),
     );
+    let mut child = child;
     let t0 = Instant::now();
-    // Served once the start-up scan is published: the host has tasks.
+    // Served once the start-up scan is published: the host has tasks. Loading the probe
+    // and scanning /proc take a while on a loaded machine.
     while !get(addr, "/metrics")
         .is_some_and(|(_, b)| b.contains("nswatch_group_tasks{group=\"host\""))
     {
+        if let Ok(Some(status)) = child.try_wait() {
+            let mut err = String::new();
+            if let Some(mut e) = child.stderr.take() {
+                std::io::Read::read_to_string(&mut e, &mut err).unwrap();
+            }
+            panic!("record --metrics {addr} ended ({status}) before serving: {err}");
+        }
         assert!(
-            t0.elapsed() < Duration::from_secs(30),
-            "no metrics at {addr}"
+            t0.elapsed() < Duration::from_secs(90),
+            "no metrics at {addr} after 90 s"
         );
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -394,7 +403,7 @@ fn bad_metrics_addresses_fail_before_anything_starts() {
     let port = busy.local_addr().unwrap().port();
     let run = |args: &[&str]| {
         let out = Command::new(env!("CARGO_BIN_EXE_nswatch"))
-            .args(["record", "--quiet", "--duration", "5"])
+            .args(["record", "--count-only", "--duration", "5"])
             .args(args)
             .output()
             .unwrap();

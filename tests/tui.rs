@@ -754,7 +754,7 @@ fn export_writes_the_view_and_says_where() {
     assert_eq!(v["groups"][0]["history"], serde_json::json!([5]));
     assert_eq!(
         v["groups"][0]["namespaces"]["pid"],
-        serde_json::json!([4, 14])
+        serde_json::json!({"dev": 4, "ino": 14})
     );
     assert_eq!(v["groups"][0]["runtime"], "runc");
     assert_eq!(v["rates"]["forks"], 4);

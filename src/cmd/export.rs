@@ -10,6 +10,7 @@ use nswatch::model::Attributor;
 use nswatch::ndjson::Lines;
 use nswatch::out_file::create_output;
 use nswatch::perf_data::Order;
+use nswatch::select::Selection;
 use nswatch::text::escape;
 use nswatch::EventBuilder;
 use std::cell::Cell;
@@ -38,6 +39,14 @@ pub struct ExportArgs {
     /// A file is a complete document after every write, even if nswatch is killed.
     #[arg(short, long)]
     output: Option<PathBuf>,
+    /// Only the tasks of these process ids (comma list, repeatable), and the groups they
+    /// started.
+    #[arg(short = 'p', long = "pid", value_name = "PID", value_delimiter = ',')]
+    pids: Vec<u32>,
+    /// Only the tracks of this group and the containers nested in it: its label
+    /// (ct-4026532300), name, runtime id, or the id's first 12 or more characters.
+    #[arg(long, value_name = "NAME|ID")]
+    container: Option<String>,
 }
 
 /// Runs `nswatch export`.
@@ -88,6 +97,11 @@ pub fn run(args: &ExportArgs) -> Result<()> {
             return Err(anyhow!("{out_name}: writing the start of the trace: {e}"));
         }
     };
+    trace.select(Selection::new(
+        args.pids.clone(),
+        Vec::new(),
+        args.container.as_deref(),
+    ));
     let mut model = Attributor::learning();
     let interrupted = || anyhow!("interrupted");
     let result: Result<()> = match input {
@@ -134,7 +148,7 @@ pub fn run(args: &ExportArgs) -> Result<()> {
                         }
                     }
                     Err(e) if line.is_cut_off() => {
-                        eprintln!(
+                        super::note!(
                             "nswatch: {}: line {number} (offset {offset:#x}) is cut off at the \
                              end of the input, ignored ({})",
                             escape(&name),
@@ -160,8 +174,15 @@ pub fn run(args: &ExportArgs) -> Result<()> {
         drop(trace);
         return result;
     }
+    let unseen = trace.selection().unseen_report();
     let closed = trace.finish(&mut model, why);
     result.with_context(|| name.clone())?;
     closed.map_err(to_out)?;
+    if let Some((what, none)) = unseen {
+        if none {
+            anyhow::bail!("{}: {what}", escape(&name));
+        }
+        super::note!("nswatch: {}: {what}", escape(&name));
+    }
     Ok(())
 }

@@ -1,16 +1,20 @@
 //! `nswatch record`: stream every task and namespace change on the machine as NDJSON.
 
 use anyhow::{Context, Result};
-use nswatch::event::{Body, Event, JsonWriter, EVENT_TYPES};
+use nswatch::event::{JsonWriter, EVENT_TYPES};
 use nswatch::live::CaptureOptions;
-use nswatch::model::json::{write_change, write_labeled};
-use nswatch::model::{Attributor, GroupId};
+use nswatch::model::json::{add_wall_times, write_change, write_labeled};
+use nswatch::model::Attributor;
 use nswatch::out_file::{create_output, AppendFile, DIRECT_WRITE};
 use nswatch::record::kind_name;
+use nswatch::report::{write_change_line, write_event_line, Times};
 use nswatch::rotate::{parse_size, Rotation, DEFAULT_KEEP};
+use nswatch::select::{ContainerQuery, Selection};
 use nswatch::session::{Session, SessionOptions, Update};
+use nswatch::units::parse_duration;
+use nswatch::units::WallClock;
 use std::collections::BTreeMap;
-use std::io;
+use std::io::{self, IsTerminal};
 use std::os::fd::AsFd;
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
@@ -27,7 +31,7 @@ pub struct RecordArgs {
     /// one of nswatch's own descriptors, e.g. /dev/stdout).
     #[arg(short = 'o', long, value_name = "FILE")]
     output: Option<PathBuf>,
-    /// Stop after this long (e.g. 10, 10s, 500ms, 2m).
+    /// Stop after this long (e.g. 10 (seconds), 1m30s, 500ms).
     #[arg(long, value_parser = parse_duration)]
     duration: Option<Duration>,
     /// Write the file (`-o`) through the page cache. By default it is written with direct
@@ -44,9 +48,13 @@ pub struct RecordArgs {
     /// oldest beyond them is removed) [default: 5].
     #[arg(long, value_name = "N", requires = "rotate_size")]
     rotate_keep: Option<u32>,
-    /// Keep only events of these process ids (repeatable).
-    #[arg(long = "pid", value_name = "PID")]
+    /// Keep only events of these process ids (comma list, repeatable).
+    #[arg(short = 'p', long = "pid", value_name = "PID", value_delimiter = ',')]
     pids: Vec<u32>,
+    /// Keep only events of this group and the containers nested in it: its label
+    /// (ct-4026532300), name, runtime id, or the id's first 12 or more characters.
+    #[arg(long, value_name = "NAME|ID")]
+    container: Option<String>,
     /// Keep only events of tasks with this command name (repeatable).
     #[arg(long = "comm", value_name = "NAME")]
     comms: Vec<String>,
@@ -62,9 +70,17 @@ pub struct RecordArgs {
     /// (~80 µs in a VM): shorter is fresher output, longer is cheaper.
     #[arg(long, default_value = "250ms", value_parser = parse_duration)]
     latency: Duration,
-    /// Count only: write no events, just the summary.
-    #[arg(short, long)]
-    quiet: bool,
+    /// How events are written: one line of text each (the default on a terminal), or NDJSON
+    /// (the default to a pipe or a file).
+    #[arg(long, value_enum)]
+    format: Option<RecordFormat>,
+    /// Times as the recording's clock (mono: CLOCK_MONOTONIC ns, as perf -k mono), or
+    /// also as wall-clock time (wall: RFC 3339 in the text, a "wall_time" field in NDJSON).
+    #[arg(long, value_enum, default_value = "mono")]
+    time: TimeArg,
+    /// Count only: write no events (nor any file), just the summary on standard error.
+    #[arg(long, conflicts_with = "output")]
+    count_only: bool,
     /// Do not load the eBPF probe: namespace changes without their causes (syscall,
     /// flags, target, result).
     #[arg(long)]
@@ -84,69 +100,22 @@ pub struct RecordArgs {
     command: Vec<String>,
 }
 
-/// Parses "10", "10s", "500ms", "2m", "1.5s".
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let (num, unit) = match s.find(|c: char| c.is_ascii_alphabetic()) {
-        Some(i) => s.split_at(i),
-        None => (s, "s"),
-    };
-    let v: f64 = num
-        .trim()
-        .parse()
-        .map_err(|_| format!("not a duration: {s:?}"))?;
-    let secs = match unit {
-        "ms" => v / 1000.0,
-        "s" => v,
-        "m" => v * 60.0,
-        "h" => v * 3600.0,
-        _ => return Err(format!("unknown unit in {s:?} (use ms, s, m or h)")),
-    };
-    if !(0.0..1e9).contains(&secs) {
-        return Err(format!("out of range: {s:?}"));
-    }
-    Ok(Duration::from_secs_f64(secs))
+/// `record --format`.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum RecordFormat {
+    /// A line for people per event: time, CPU, pid/tid, command, group, what happened.
+    Text,
+    /// One JSON object per event (schema/event-v1.schema.json).
+    Ndjson,
 }
 
-/// Which events the user asked for.
-struct Filter {
-    pids: Vec<u32>,
-    comms: Vec<String>,
-}
-
-impl Filter {
-    /// Events of other tasks are dropped; LOST notices and group events always pass.
-    fn keep(&self, model: &Attributor, ev: &Event<'_>) -> bool {
-        if matches!(ev.body, Body::Lost { .. } | Body::NsSyscallLost { .. }) {
-            return true;
-        }
-        if !self.pids.is_empty() && !ev.pid.is_some_and(|p| self.pids.contains(&p)) {
-            return false;
-        }
-        if !self.comms.is_empty() {
-            let name = match &ev.body {
-                Body::Comm { comm, .. } => Some(&**comm),
-                Body::NsSyscall { call } => Some(call.comm.as_str()),
-                // An EXIT's task has just ended: it is found among the ended ones.
-                _ => ev.tid.and_then(|tid| {
-                    let time = ev.time_ns.unwrap_or(model.now_ns());
-                    model.task_at(0, tid, time).map(|(t, _)| t.comm())
-                }),
-            };
-            return name.is_some_and(|n| self.comms.iter().any(|c| c == n));
-        }
-        true
-    }
-}
-
-impl Filter {
-    /// A group event passes when the task that started the group would.
-    fn keep_group(&self, model: &Attributor, g: GroupId) -> bool {
-        let leader = model.group(g).leader;
-        let task = model.task(leader);
-        (self.pids.is_empty() || self.pids.contains(&task.map_or(leader, |t| t.pid)))
-            && (self.comms.is_empty()
-                || task.is_some_and(|t| self.comms.iter().any(|c| c == t.comm())))
-    }
+/// `--time`.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TimeArg {
+    /// The recording's clock, CLOCK_MONOTONIC (seconds since boot).
+    Mono,
+    /// Wall-clock time, RFC 3339, UTC.
+    Wall,
 }
 
 /// Lines are written out once this many bytes wait (and after every poll): a setns storm
@@ -164,8 +133,12 @@ struct Sink {
     counts: [u64; EVENT_TYPES.len()],
     /// Group events written: starts, exits, renames.
     group_events: [u64; 3],
-    quiet: bool,
-    filter: Filter,
+    count_only: bool,
+    filter: Selection,
+    /// Lines for people instead of NDJSON, with their times.
+    text: Option<Times>,
+    /// `--time wall` in NDJSON.
+    wall: Option<WallClock>,
     /// The first write error; later updates are dropped, the run stops at the next check.
     error: Option<io::Error>,
     /// When lines were last written, and how long lines may wait after a poll for the
@@ -183,20 +156,39 @@ impl Sink {
         if let Some(m) = self.metrics.as_mut() {
             m.put(model, &update);
         }
+        let keep = match &update {
+            Update::Event { event, group } => self.filter.keep(model, event, *group),
+            Update::Group(c) => self.filter.keep_group(model, c.group),
+        };
+        if !keep {
+            return;
+        }
         match update {
-            Update::Event { event, .. } if !self.filter.keep(model, event) => return,
             Update::Event { event, group } => {
                 self.counts[event.body.type_index()] += 1;
-                if !self.quiet {
+                if self.count_only {
+                } else if let Some(times) = &self.text {
+                    write_event_line(model, event, group, times, self.out.buffer());
+                } else {
                     let g = group.map(|g| model.group(g));
+                    let from = self.out.buffer().len();
                     write_labeled(&mut self.json, event, g, self.out.buffer());
+                    if let Some(w) = &self.wall {
+                        add_wall_times(self.out.buffer(), from, w);
+                    }
                 }
             }
-            Update::Group(c) if !self.filter.keep_group(model, c.group) => return,
             Update::Group(c) => {
                 self.group_events[c.kind as usize] += 1;
-                if !self.quiet {
+                if self.count_only {
+                } else if let Some(times) = &self.text {
+                    write_change_line(model, c, times, self.out.buffer());
+                } else {
+                    let from = self.out.buffer().len();
                     write_change(model, c, self.out.buffer());
+                    if let Some(w) = &self.wall {
+                        add_wall_times(self.out.buffer(), from, w);
+                    }
                 }
             }
         }
@@ -247,6 +239,7 @@ impl Sink {
 
 /// Runs `nswatch record`.
 pub fn run(args: &RecordArgs) -> Result<()> {
+    check_pids(&args.pids)?;
     let rotation = match (&args.output, args.rotate_size) {
         (Some(p), Some(size)) => {
             let r = Rotation::new(p, size, args.rotate_keep.unwrap_or(DEFAULT_KEEP));
@@ -292,7 +285,7 @@ pub fn run(args: &RecordArgs) -> Result<()> {
         "off" => "off (--no-bpf)".to_string(),
         s => {
             if let Some(why) = s.strip_prefix("unavailable: ") {
-                eprintln!(
+                super::note!(
                     "nswatch: eBPF unavailable, recording namespace changes without their causes: {why}"
                 );
                 "unavailable".to_string()
@@ -320,23 +313,32 @@ pub fn run(args: &RecordArgs) -> Result<()> {
             .and_then(|f| AppendFile::new(f, capacity))
             .context("standard output")?,
     };
+    // Text on a terminal, NDJSON to a pipe or a file, unless asked.
+    let text = match args.format {
+        Some(f) => f == RecordFormat::Text,
+        None => args.output.is_none() && io::stdout().is_terminal(),
+    };
+    let wall = (args.time == TimeArg::Wall).then(WallClock::now);
     let flush_at = if out.is_direct() {
         DIRECT_WRITE
     } else {
         FLUSH_AT
     };
-    let filter = Filter {
-        pids: args.pids.clone(),
-        comms: args.comms.clone(),
-    };
+    let filter = Selection::new(
+        args.pids.clone(),
+        args.comms.clone(),
+        args.container.as_deref(),
+    );
     let mut sink = Sink {
         out,
         flush_at,
         json: JsonWriter::new(),
         counts: [0; EVENT_TYPES.len()],
         group_events: [0; 3],
-        quiet: args.quiet,
+        count_only: args.count_only,
         filter,
+        text: text.then_some(Times(wall)),
+        wall,
         error: None,
         last_commit: Instant::now(),
         // Under a quarter of --latency between writes is a storm's pace.
@@ -357,7 +359,10 @@ pub fn run(args: &RecordArgs) -> Result<()> {
     // is written first, so that the stream stays in time order.
     let synthesized = session.bootstrap(|m, u| sink.put(m, u))?;
     if let Some(w) = session.stats().unreadable_warning() {
-        eprintln!("nswatch: {w}");
+        super::note!("nswatch: {w}");
+    }
+    if let Some(q) = &sink.filter.container {
+        check_container(q, session.model());
     }
     let mut child: Option<Child> = match args.command.split_first() {
         Some((cmd, rest)) => Some(
@@ -448,24 +453,24 @@ pub fn run(args: &RecordArgs) -> Result<()> {
     } else {
         String::new()
     };
-    eprintln!(
+    super::note!(
         "nswatch record: {total} records in {:.3} s ({}); lost records {}; late {}",
         started.elapsed().as_secs_f64(),
         list(records),
         st.lost_records,
         stats.late,
     );
-    eprintln!(
+    super::note!(
         "  events{}: {}; synthesized tasks {synthesized}",
-        if args.quiet {
-            " (not written: --quiet)"
+        if args.count_only {
+            " (not written: --count-only)"
         } else {
             " written"
         },
         list(events)
     );
     let m = session.model();
-    eprintln!(
+    super::note!(
         "  groups: {} seen, {} live ({} tasks); container_start {}, container_exit {}, container_rename {}",
         m.groups().len() - 1,
         m.groups().iter().filter(|g| g.is_live()).count() - 1,
@@ -491,18 +496,20 @@ pub fn run(args: &RecordArgs) -> Result<()> {
     } else {
         String::new()
     };
-    eprintln!(
+    super::note!(
         "  namespace files held for live groups: {} now, {} at most (room for {}){unheld}",
-        pins.held, pins.peak, pins.budget
+        pins.held,
+        pins.peak,
+        pins.budget
     );
-    eprintln!(
+    super::note!(
         "  per cpu: {}; wake-ups {}, {} of them with the reorder window cut short (a ring half full); ring resyncs {}{hotplug}",
         per_cpu.join(", "),
         stats.wakeups,
         stats.hurried,
         stats.resyncs
     );
-    eprintln!(
+    super::note!(
         "  eBPF: {bpf_state}; namespace syscalls {}, {} of them matched to their NAMESPACES record; lost syscall records {}",
         stats.side, st.matched, st.bpf_lost
     );
@@ -517,6 +524,35 @@ pub fn run(args: &RecordArgs) -> Result<()> {
         exit_like(status);
     }
     Ok(())
+}
+
+/// Says which of the pids asked for (`-p`) are not running; an error when none is, as
+/// `perf record -p` says.
+fn check_pids(pids: &[u32]) -> Result<()> {
+    let gone: Vec<u32> = pids
+        .iter()
+        .copied()
+        .filter(|p| !std::path::Path::new(&format!("/proc/{p}")).exists())
+        .collect();
+    for p in &gone {
+        eprintln!("nswatch record: pid {p}: no such process");
+    }
+    if !pids.is_empty() && gone.len() == pids.len() {
+        anyhow::bail!("none of the processes asked for (-p) is running");
+    }
+    Ok(())
+}
+
+/// Says when no group is now what `--container` names: its events are written once one
+/// starts (or is named so).
+fn check_container(q: &ContainerQuery, model: &Attributor) {
+    if !q.matches(model).iter().any(|g| g.is_live()) {
+        super::note!(
+            "nswatch record: no group named {:?} now (a label, a name, a runtime id or its \
+             first 12+ characters): its events are written once it starts",
+            q.as_str()
+        );
+    }
 }
 
 /// Ends nswatch as the command it ran ended, as `perf record -- CMD` does: with its exit

@@ -4,18 +4,26 @@ use anyhow::{Context, Result};
 use clap::ValueEnum;
 use nswatch::event::JsonReader;
 use nswatch::event::{EventReceiver, EventSender, JsonWriter, SentEvent};
+use nswatch::model::json::add_wall_times;
 use nswatch::model::json::{write_change, write_labeled, Announcements};
 use nswatch::model::recorded::CgroupNames;
-use nswatch::model::{Attributor, Change, GroupId, EXIT_TAIL_NS};
+use nswatch::model::{Attributor, Change, Group, GroupId, EXIT_TAIL_NS};
 use nswatch::ndjson;
+use nswatch::out_file::create_output;
 use nswatch::perf_data::split::Consumer;
 use nswatch::perf_data::{FileInfo, Order, PerfData};
+use nswatch::report::Times;
 use nswatch::report::{write_groups, Story};
+use nswatch::select::Selection;
+use nswatch::units::WallClock;
+
+use super::record::TimeArg;
 use nswatch::session::{hand_on, Update};
 use nswatch::text::escape;
 use nswatch::{Body, Event, EventBuilder, Record};
+use std::fs::File;
 use std::io::{self, BufRead, BufWriter, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::input::Input;
 
@@ -52,7 +60,21 @@ enum OrderArg {
 pub struct ReportArgs {
     /// The perf.data file, or NDJSON written by `nswatch record` (told apart by their
     /// content); `-` reads standard input (`perf record -o - … | nswatch report -`).
-    file: PathBuf,
+    /// Default: perf.data.
+    #[arg(
+        short = 'i',
+        long = "input",
+        value_name = "FILE",
+        conflicts_with = "file"
+    )]
+    input: Option<PathBuf>,
+    /// The same as `-i FILE`.
+    #[arg(value_name = "FILE")]
+    file: Option<PathBuf>,
+    /// Write the report to FILE instead of standard output: created 0600, a file already
+    /// there moved to FILE.old, a symbolic link not followed.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    output: Option<PathBuf>,
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
@@ -70,9 +92,23 @@ pub struct ReportArgs {
     /// root first) for flamegraph.pl or inferno-flamegraph.
     #[arg(long, requires = "by")]
     folded: bool,
-    /// Where `--format pprof` writes its profile (binary, so never to a terminal).
-    #[arg(short = 'o', long)]
-    output: Option<PathBuf>,
+    /// Only the events of these process ids (comma list, repeatable), and the groups
+    /// they started.
+    #[arg(short = 'p', long = "pid", value_name = "PID", value_delimiter = ',')]
+    pids: Vec<u32>,
+    /// Only the events of this group and the containers nested in it: its label
+    /// (ct-4026532300), name, runtime id, or the id's first 12 or more characters.
+    #[arg(long, value_name = "NAME|ID")]
+    container: Option<String>,
+    /// Times as the recording's clock (mono, as perf script prints them), or as wall-clock
+    /// time (wall: RFC 3339 in the text, a "wall_time" field in NDJSON; from perf's clock
+    /// data where the file has it, else for a recording made since this machine booted).
+    #[arg(long, value_enum, default_value = "mono")]
+    time: TimeArg,
+    /// List the groups of kernel threads alone too (kdevtmpfs's mount namespace), which
+    /// are counted with the host.
+    #[arg(short, long)]
+    all: bool,
     /// Threads for the event stream and the text story of a file: 1 reads on this thread
     /// alone (best on a machine whose other CPUs are busy); 0 (the default) uses a second
     /// thread when the machine has a second CPU. Standard input is always read on one.
@@ -118,27 +154,110 @@ fn write_with_changes(
     });
 }
 
+/// Where the report goes (standard output, or the file of `-o`), and how its times are
+/// written (`--time`).
+pub struct Dest(Option<File>, Times);
+
+impl Dest {
+    /// Opens `-o FILE` through [`create_output`] (FILE.old kept, 0600, no link followed).
+    pub fn open(path: Option<&Path>) -> Result<Dest> {
+        Ok(Dest(
+            match path {
+                Some(p) => Some(create_output(p)?.file),
+                None => None,
+            },
+            Times::default(),
+        ))
+    }
+
+    /// How times are written.
+    pub fn times(&self) -> Times {
+        self.1
+    }
+
+    /// A writer to it; writers made one after the other write one after the other (a
+    /// file's clones share its offset).
+    pub fn writer(&self) -> io::Result<Box<dyn Write + Send>> {
+        Ok(match &self.0 {
+            Some(f) => Box::new(f.try_clone()?),
+            None => Box::new(io::stdout()),
+        })
+    }
+}
+
 /// Runs `nswatch report`.
 pub fn run(args: &ReportArgs) -> Result<()> {
-    if args.output.is_some() && args.by.is_none() {
-        anyhow::bail!("-o goes with --by container --format pprof");
+    let path = args
+        .input
+        .as_deref()
+        .or(args.file.as_deref())
+        .unwrap_or(Path::new("perf.data"));
+    let name = path.display().to_string();
+    if args.input.is_none() && args.file.is_none() && !path.exists() {
+        anyhow::bail!(
+            "perf.data: no such file in the current directory (record one with `perf record \
+             --namespaces -a` or `nswatch record -o FILE`, or name it: -i FILE)"
+        );
     }
-    let name = args.file.display().to_string();
-    let mut data = match super::input::open(&args.file, true)? {
-        Input::Perf(data) => data,
-        Input::Ndjson(lines) => return from_ndjson(args, &name, lines).with_context(|| name),
+    let input = super::input::open(path, true)?;
+    // pprof is binary: its file is opened where the profile is written, and nothing else
+    // goes to it.
+    let text_out = match args.format {
+        Format::Pprof => None,
+        _ => args.output.as_deref(),
     };
+    let mut dest = Dest::open(text_out)?;
+    if args.time == TimeArg::Wall {
+        let recorded = match &input {
+            Input::Perf(data) => {
+                let f = &data.info().features;
+                f.clock_tod_ns.zip(f.clock_ref_ns)
+            }
+            Input::Ndjson(_) => None,
+        };
+        // perf's clock data (perf record -k mono writes it) ties its clock to the wall
+        // clock; else the times are taken as this machine's CLOCK_MONOTONIC since boot.
+        dest.1 = Times(Some(match recorded {
+            Some((tod, at)) => WallClock::with_offset(tod as i128 - at as i128),
+            None => WallClock::now(),
+        }));
+    }
+    let mut select = Selection::new(args.pids.clone(), Vec::new(), args.container.as_deref());
+    let r = match input {
+        Input::Perf(mut data) => from_perf(args, &dest, &name, &mut data, &mut select),
+        Input::Ndjson(lines) => from_ndjson(args, &dest, &name, lines, &mut select),
+    };
+    let r = r.with_context(|| name.clone());
+    if r.is_ok() {
+        if let Some((what, none)) = select.unseen_report() {
+            if none {
+                anyhow::bail!("{}: {what}", escape(&name));
+            }
+            super::note!("nswatch: {}: {what}", escape(&name));
+        }
+    }
+    r
+}
+
+/// `report` of a perf.data file.
+fn from_perf(
+    args: &ReportArgs,
+    dest: &Dest,
+    name: &str,
+    data: &mut PerfData,
+    select: &mut Selection,
+) -> Result<()> {
     data.decoder_mut().set_skip_unknown(args.skip_unknown);
     let order = match args.order {
         OrderArg::Time => Order::Time,
         OrderArg::File => Order::File,
     };
     if args.by == Some(By::Container) {
-        let mut out = BufWriter::with_capacity(1 << 16, io::stdout().lock());
-        let r = by_container(args, &name, &mut data, order, &mut out);
+        let mut out = BufWriter::with_capacity(1 << 16, dest.writer()?);
+        let r = by_container(args, name, data, order, select, &mut out);
         out.flush()?;
-        warn_order(&name, &data);
-        return r.with_context(|| name);
+        warn_order(name, data);
+        return r;
     }
     if let Format::Json | Format::Pprof = args.format {
         anyhow::bail!(
@@ -152,26 +271,28 @@ pub fn run(args: &ReportArgs) -> Result<()> {
         .decoder()
         .attrs()
         .any(|a| a.sample_type & nswatch::attr::sample::CGROUP != 0);
+    // A selection is decided on the model's view, on the reading thread.
     let two = data.is_mapped()
+        && select.is_all()
         && !(cgroups && matches!(args.format, Format::Text))
         && match args.threads {
             0 => std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2),
             n => n >= 2,
         };
     let result = match (args.format, two) {
-        (Format::Ndjson, true) => ndjson_split(&mut data, order),
-        (Format::Ndjson, false) => ndjson(&mut data, order),
-        (_, true) => text_split(&name, &mut data, order),
-        (_, false) => text(&name, &mut data, order),
+        (Format::Ndjson, true) => ndjson_split(dest, data, order),
+        (Format::Ndjson, false) => ndjson(dest, data, order, select),
+        (_, true) => text_split(dest, args.all, name, data, order),
+        (_, false) => text(dest, args.all, name, data, order, select),
     };
-    warn_order(&name, &data);
-    result.with_context(|| name)
+    warn_order(name, data);
+    result
 }
 
 /// Says once, after the read, how many records went out of time order.
 pub(crate) fn warn_order(name: &str, data: &PerfData) {
     if let Some(w) = data.order_warning() {
-        eprintln!("nswatch: {name}: {w}");
+        super::note!("nswatch: {}: {w}", escape(name));
     }
 }
 
@@ -197,11 +318,17 @@ struct Lines<W: Write> {
     pending: Vec<Change>,
     /// An NDJSON input's own container_start/rename lines, naming the groups.
     names: Announcements,
+    /// `--pid`, `--container`: which events and group changes are written.
+    select: Selection,
+    /// `--time wall`.
+    wall: Option<WallClock>,
 }
 
 impl<W: Write> Lines<W> {
-    fn new(out: W) -> Self {
+    fn new(out: W, select: Selection, times: Times) -> Self {
         Lines {
+            select,
+            wall: times.0,
             out,
             buf: Vec::with_capacity(1 << 17),
             json: JsonWriter::new(),
@@ -213,22 +340,39 @@ impl<W: Write> Lines<W> {
 
     #[inline(always)]
     fn event(&mut self, ev: &Event<'_>) -> io::Result<()> {
+        let from = self.buf.len();
         let g = self.names.observe(&mut self.model, ev);
         let Lines {
             model,
             json,
             pending,
             buf,
+            select,
             ..
         } = self;
         let changes = model.take_changes();
-        if changes.len() == 0 {
+        if !select.is_all() {
+            pending.extend(changes);
+            let keep = select.keep(model, ev, g);
+            let select = &*select;
+            hand_on(model, pending, ev, g, |_, _| {}, &mut |m, u| match u {
+                Update::Event { event, group } if keep => {
+                    write_labeled(json, event, group.map(|g| m.group(g)), buf)
+                }
+                Update::Event { .. } => {}
+                Update::Group(c) if select.keep_group(m, c.group) => write_change(m, c, buf),
+                Update::Group(_) => {}
+            });
+        } else if changes.len() == 0 {
             // Most events change no group: what `hand_on` does then, without its steps.
             drop(changes);
             write_labeled(json, ev, g.map(|g| model.group(g)), buf);
         } else {
             pending.extend(changes);
             write_with_changes(model, json, ev, g, pending, buf);
+        }
+        if let Some(w) = &self.wall {
+            add_wall_times(&mut self.buf, from, w);
         }
         if self.buf.len() >= 1 << 16 {
             self.out.write_all(&self.buf)?;
@@ -240,46 +384,62 @@ impl<W: Write> Lines<W> {
     /// An NDJSON input's line that is no event: an announcement names a group, and a
     /// rename it makes is written as the model's own.
     fn announce(&mut self, line: &str) {
+        let from = self.buf.len();
         if self.names.read_line(&mut self.model, line) {
             let changes: Vec<Change> = self.model.take_changes().collect();
-            for c in &changes {
+            for c in changes
+                .iter()
+                .filter(|c| self.select.keep_group(&self.model, c.group))
+            {
                 write_change(&self.model, c, &mut self.buf);
             }
         }
+        if let Some(w) = &self.wall {
+            add_wall_times(&mut self.buf, from, w);
+        }
     }
 
-    fn finish(mut self) -> io::Result<()> {
+    /// Writes what is left; hands back the selection, which knows what it found.
+    fn finish(mut self) -> io::Result<Selection> {
         // Groups still without a task at the end are declared ended.
         self.model.finish();
+        let from = self.buf.len();
         let changes: Vec<Change> = self.model.take_changes().collect();
-        for c in &changes {
+        for c in changes
+            .iter()
+            .filter(|c| self.select.keep_group(&self.model, c.group))
+        {
             write_change(&self.model, c, &mut self.buf);
         }
+        if let Some(w) = &self.wall {
+            add_wall_times(&mut self.buf, from, w);
+        }
         self.out.write_all(&self.buf)?;
-        self.out.flush()
+        self.out.flush()?;
+        Ok(self.select)
     }
 }
 
 /// `report --format ndjson` on this thread.
-fn ndjson(data: &mut PerfData, order: Order) -> Result<()> {
+fn ndjson(dest: &Dest, data: &mut PerfData, order: Order, select: &mut Selection) -> Result<()> {
     let mut builder = EventBuilder::new();
-    let mut lines = Lines::new(io::stdout().lock());
+    let mut lines = Lines::new(dest.writer()?, std::mem::take(select), dest.times());
     let r = data.for_each(order, |dec, view| -> Result<()> {
         if let Some(ev) = builder.decode(dec, view)? {
             lines.event(&ev)?;
         }
         Ok(())
     });
-    lines.finish()?;
+    *select = lines.finish()?;
     r.map(drop)
 }
 
 /// `report --format ndjson` on two threads. This one reads in order, decodes and makes
 /// the events; the other keeps the command names, runs the model and writes the lines.
 /// Events cross small ([`SentEvent`]), and each record is decoded once.
-fn ndjson_split(data: &mut PerfData, order: Order) -> Result<()> {
+fn ndjson_split(dest: &Dest, data: &mut PerfData, order: Order) -> Result<()> {
     let write = |events: Consumer<'_, SentEvent<'_>>| -> Result<()> {
-        let mut lines = Lines::new(io::stdout().lock());
+        let mut lines = Lines::new(dest.writer()?, Selection::default(), dest.times());
         let mut receiver = EventReceiver::new();
         let r = events.for_each(|sent| -> Result<()> {
             receiver.receive(sent, |ev| lines.event(ev)).transpose()?;
@@ -306,13 +466,21 @@ fn make_events<'b, 'm>(
 }
 
 /// `report` (text) on this thread.
-fn text(name: &str, data: &mut PerfData, order: Order) -> Result<()> {
-    let mut out = BufWriter::with_capacity(1 << 16, io::stdout().lock());
+fn text(
+    dest: &Dest,
+    all: bool,
+    name: &str,
+    data: &mut PerfData,
+    order: Order,
+    select: &mut Selection,
+) -> Result<()> {
+    let mut out = BufWriter::with_capacity(1 << 16, dest.writer()?);
     if !data.info().pipe {
         writeln!(out, "# {}: {}", escape(name), describe(data.info()))?;
     }
     let mut builder = EventBuilder::new();
     let mut story = Story::new();
+    story.set_times(dest.times());
     let mut model = file_model();
     let mut cgroups = CgroupNames::new();
     let r = data.for_each(order, |dec, view| -> Result<()> {
@@ -322,9 +490,9 @@ fn text(name: &str, data: &mut PerfData, order: Order) -> Result<()> {
             _ => None,
         };
         if let Some(ev) = builder.event(&rec, &id) {
-            story.add(&ev);
+            let g = model.observe(&ev);
+            story.add_shown(&ev, select.keep(&model, &ev, g));
             story.write_changes(&mut out)?;
-            model.observe(&ev);
             match (&ev.body, sample_cgroup, ev.pid, ev.tid) {
                 (Body::Cgroup { id, path }, ..) => cgroups.cgroup(*id, path),
                 (Body::Sample { .. }, Some(cg), Some(pid), Some(tid)) => {
@@ -337,20 +505,34 @@ fn text(name: &str, data: &mut PerfData, order: Order) -> Result<()> {
         }
         Ok(())
     });
-    finish_text(name, data.info(), &mut story, &model, r.map(drop), &mut out)
+    let keep = |g: &Group| select.keep_group(&model, g.id);
+    let end = (all, &keep as &dyn Fn(&Group) -> bool);
+    finish_text(
+        name,
+        end,
+        data.info(),
+        &mut story,
+        &model,
+        r.map(drop),
+        &mut out,
+    )
 }
 
 /// `report` (text) on two threads: this one reads in order, decodes and makes the events,
 /// and hands them to the other, which tells the story.
-fn text_split(name: &str, data: &mut PerfData, order: Order) -> Result<()> {
+fn text_split(dest: &Dest, all: bool, name: &str, data: &mut PerfData, order: Order) -> Result<()> {
     if !data.info().pipe {
-        let mut out = io::stdout().lock();
+        let mut out = dest.writer()?;
         writeln!(out, "# {}: {}", escape(name), describe(data.info()))?;
         out.flush()?;
     }
     let tell = |events: Consumer<'_, SentEvent<'_>>| {
-        let mut out = BufWriter::with_capacity(1 << 16, io::stdout().lock());
+        let mut out = match dest.writer() {
+            Ok(w) => BufWriter::with_capacity(1 << 16, w),
+            Err(e) => return ((Story::new(), file_model()), Err(e.into())),
+        };
         let mut story = Story::new();
+        story.set_times(dest.times());
         let mut model = file_model();
         let mut receiver = EventReceiver::new();
         let r = events.for_each(|sent| -> Result<()> {
@@ -371,13 +553,23 @@ fn text_split(name: &str, data: &mut PerfData, order: Order) -> Result<()> {
         .context("not a mapped file")?;
     // The teller's error came first: the reader only stopped because the teller did.
     let r = told.and(read.map(drop));
-    let mut out = BufWriter::with_capacity(1 << 16, io::stdout().lock());
-    finish_text(name, data.info(), &mut story, &model, r, &mut out)
+    let mut out = BufWriter::with_capacity(1 << 16, dest.writer()?);
+    finish_text(
+        name,
+        (all, &|_| true),
+        data.info(),
+        &mut story,
+        &model,
+        r,
+        &mut out,
+    )
 }
 
 /// The end of the text story: the sets and their tasks, after what was read.
+/// `groups`: `--all`, and which groups the selection keeps.
 fn finish_text(
     name: &str,
+    groups: (bool, &dyn Fn(&Group) -> bool),
     info: &FileInfo,
     story: &mut Story,
     model: &Attributor,
@@ -395,14 +587,20 @@ fn finish_text(
         )?;
     }
     story.finish(out)?;
-    write_groups(model, out)?;
+    write_groups(model, groups.0, groups.1, &story.times(), out)?;
     out.flush()?;
     r
 }
 
 /// `report` of an NDJSON recording: the text story or the event stream, with the groups
 /// named as the recording's container_start/rename lines announced them.
-fn from_ndjson(args: &ReportArgs, name: &str, input: Box<dyn BufRead>) -> Result<()> {
+fn from_ndjson(
+    args: &ReportArgs,
+    dest: &Dest,
+    name: &str,
+    input: Box<dyn BufRead>,
+    select: &mut Selection,
+) -> Result<()> {
     if args.by.is_some() {
         anyhow::bail!("--by container reads a perf.data file (NDJSON keeps no samples' stacks)");
     }
@@ -419,7 +617,7 @@ fn from_ndjson(args: &ReportArgs, name: &str, input: Box<dyn BufRead>) -> Result
             match reader.read(text) {
                 Ok(ev) => f(ev.as_ref(), text)?,
                 Err(e) if line.is_cut_off() => {
-                    eprintln!(
+                    super::note!(
                         "nswatch: {}: line {number} (offset {offset:#x}) is cut off at the end \
                          of the input, ignored ({})",
                         escape(name),
@@ -439,7 +637,7 @@ fn from_ndjson(args: &ReportArgs, name: &str, input: Box<dyn BufRead>) -> Result
             )
         }
         Format::Ndjson => {
-            let mut lines = Lines::new(io::stdout().lock());
+            let mut lines = Lines::new(dest.writer()?, std::mem::take(select), dest.times());
             let r = each(&mut |ev, line| {
                 match ev {
                     Some(ev) => lines.event(ev)?,
@@ -448,21 +646,22 @@ fn from_ndjson(args: &ReportArgs, name: &str, input: Box<dyn BufRead>) -> Result
                 }
                 Ok(())
             });
-            lines.finish()?;
+            *select = lines.finish()?;
             r
         }
         Format::Text => {
-            let mut out = BufWriter::with_capacity(1 << 16, io::stdout().lock());
+            let mut out = BufWriter::with_capacity(1 << 16, dest.writer()?);
             writeln!(out, "# {}: NDJSON events", escape(name))?;
             let mut story = Story::new();
+            story.set_times(dest.times());
             let mut model = file_model();
             let mut names = Announcements::new();
             let r = each(&mut |ev, line| {
                 match ev {
                     Some(ev) => {
-                        story.add(ev);
+                        let g = names.observe(&mut model, ev);
+                        story.add_shown(ev, select.keep(&model, ev, g));
                         story.write_changes(&mut out)?;
-                        names.observe(&mut model, ev);
                     }
                     None => {
                         names.read_line(&mut model, line);
@@ -478,7 +677,13 @@ fn from_ndjson(args: &ReportArgs, name: &str, input: Box<dyn BufRead>) -> Result
                 )?;
             }
             story.finish(&mut out)?;
-            write_groups(&model, &mut out)?;
+            write_groups(
+                &model,
+                args.all,
+                &|g| select.keep_group(&model, g.id),
+                &dest.times(),
+                &mut out,
+            )?;
             out.flush()?;
             r
         }
@@ -523,6 +728,7 @@ fn by_container(
     name: &str,
     data: &mut PerfData,
     order: Order,
+    select: &mut Selection,
     out: &mut impl Write,
 ) -> Result<()> {
     use nswatch::profile::{ContainerProfile, PeriodUnit};
@@ -532,8 +738,7 @@ fn by_container(
     let pprof_out = match (pprof, &args.output) {
         (true, Some(p)) => Some(nswatch::out_file::create_output(p)?.file),
         (true, None) => anyhow::bail!("--format pprof writes a binary file: give -o FILE"),
-        (false, Some(_)) => anyhow::bail!("-o goes with --format pprof"),
-        (false, None) => None,
+        (false, _) => None,
     };
     if pprof && args.folded {
         anyhow::bail!("--folded and --format pprof are two outputs of the stacks: choose one");
@@ -588,6 +793,9 @@ fn by_container(
         let g = owner
             .map(|(_, iv)| iv.group)
             .or(idle.then_some(GroupId::HOST));
+        if !select.keep(&model, &ev, g) {
+            return Ok(());
+        }
         let comm = match owner {
             Some((t, _)) if !t.comm().is_empty() => t.comm().to_string(),
             _ if tid == 0 => "swapper".to_string(),

@@ -1,10 +1,10 @@
 //! `nswatch top`: the live terminal UI, or a recording played through it.
 
-use crate::cmd::record::parse_duration;
 use anyhow::{bail, Result};
 use nswatch::live::CaptureOptions;
 use nswatch::session::SessionOptions;
 use nswatch::tui::{run_live, run_replay, ReplayOptions, TopOptions};
+use nswatch::units::parse_duration;
 use std::path::PathBuf;
 use std::time::Duration;
 

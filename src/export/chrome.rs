@@ -22,6 +22,7 @@ use crate::model::json::push_kind_list;
 use crate::model::json::Announcements;
 use crate::model::{Attributor, ChangeKind, Group, GroupId};
 use crate::nsset::link_name;
+use crate::select::Selection;
 use hashbrown::{HashMap, HashSet};
 use std::io;
 
@@ -55,6 +56,8 @@ pub struct ChromeTrace {
     last_ns: u64,
     slices: u64,
     instants: u64,
+    /// `--pid`, `--container`: the tracks and tasks written.
+    select: Selection,
 }
 
 fn push_key(out: &mut Vec<u8>, key: &str) {
@@ -112,7 +115,19 @@ impl ChromeTrace {
             last_ns: 0,
             slices: 0,
             instants: 0,
+            select: Selection::default(),
         })
+    }
+
+    /// Writes only the tasks and group events `select` keeps (by process id and group:
+    /// see [`Selection::shows`]); the model still takes in every event.
+    pub fn select(&mut self, select: Selection) {
+        self.select = select;
+    }
+
+    /// The selection, which knows what it found.
+    pub fn selection(&self) -> &Selection {
+        &self.select
     }
 
     /// Slices written so far.
@@ -163,6 +178,14 @@ impl ChromeTrace {
     }
 
     fn open(&mut self, model: &Attributor, tid: u32, stay: Stay) -> io::Result<()> {
+        if !self.select.shows(model, stay.group, stay.pid) {
+            // Not followed: if it moves where it is shown, it is first seen there.
+            if let Some(old) = self.stays.remove(&tid) {
+                let end = self.last_ns;
+                self.close_stay(tid, old, end, "lost")?;
+            }
+            return Ok(());
+        }
         self.name_group(model, stay.group, false)?;
         let start = stay.start_ns;
         if let Some(old) = self.stays.insert(tid, stay) {
@@ -233,8 +256,12 @@ impl ChromeTrace {
         })
     }
 
+    /// An instant on group `g`'s track, task `tid`'s (`pid` of `tid`'s process where
+    /// known, for the selection).
+    #[allow(clippy::too_many_arguments)]
     fn instant(
         &mut self,
+        model: &Attributor,
         name: &str,
         scope: u8,
         ts_ns: u64,
@@ -242,6 +269,10 @@ impl ChromeTrace {
         tid: u32,
         args: impl FnOnce(&mut Vec<u8>),
     ) -> io::Result<()> {
+        let pid = self.stays.get(&tid).map_or(tid, |s| s.pid);
+        if tid != 0 && !self.select.shows(model, g, pid) {
+            return Ok(());
+        }
         let ts = self.clamp(ts_ns);
         self.instants += 1;
         self.w.element(|o| {
@@ -269,7 +300,9 @@ impl ChromeTrace {
         // A rename of a live group is a change of its own.
         let changes: Vec<_> = model.take_changes().collect();
         for c in &changes {
-            self.name_group(model, c.group, c.kind == ChangeKind::Rename)?;
+            if self.select.keep_group(model, c.group) {
+                self.name_group(model, c.group, c.kind == ChangeKind::Rename)?;
+            }
         }
         self.write_changes(model, changes, false)?;
         Ok(was)
@@ -285,9 +318,15 @@ impl ChromeTrace {
         let tid = ev.tid;
         let before = tid.and_then(|t| model.current(t).copied());
         let g = self.names.observe(model, ev);
+        if !self.select.is_all() {
+            // What was found, for the caller to say what was not.
+            self.select.keep(model, ev, g);
+        }
         let changes: Vec<_> = model.take_changes().collect();
         for c in &changes {
-            self.name_group(model, c.group, c.kind == ChangeKind::Rename)?;
+            if self.select.keep_group(model, c.group) {
+                self.name_group(model, c.group, c.kind == ChangeKind::Rename)?;
+            }
         }
         match (&ev.body, tid, g) {
             (Body::Fork { .. }, Some(tid), Some(g)) => {
@@ -334,7 +373,7 @@ impl ChromeTrace {
                                 None if born_now => "clone",
                                 None => "setns/unshare",
                             };
-                            self.instant("namespaces", b't', time, g, tid, |o| {
+                            self.instant(model, "namespaces", b't', time, g, tid, |o| {
                                 o.extend_from_slice(b"\"cause\":");
                                 push_str(o, why);
                                 if let Some(c) = cause {
@@ -420,7 +459,7 @@ impl ChromeTrace {
                 // entered its time_for_children): an instant on the task's track.
                 let at = self.stays.get(&tid).map_or(GroupId::HOST, |s| s.group);
                 self.name_group(model, at, false)?;
-                self.instant(call.syscall.name(), b't', time, at, tid, |o| {
+                self.instant(model, call.syscall.name(), b't', time, at, tid, |o| {
                     o.extend_from_slice(b"\"cause\":");
                     push_str(o, call.syscall.name());
                     o.push(b',');
@@ -429,7 +468,7 @@ impl ChromeTrace {
             }
             (Body::Lost { lost }, _, _) => {
                 let lost = *lost;
-                self.instant("lost records", b'g', time, GroupId::HOST, 0, |o| {
+                self.instant(model, "lost records", b'g', time, GroupId::HOST, 0, |o| {
                     o.extend_from_slice(b"\"lost\":");
                     push_u64(o, lost);
                 })?;
@@ -462,7 +501,10 @@ impl ChromeTrace {
             let (runtime, runtime_id) = (grp.naming.runtime.clone(), grp.naming.runtime_id.clone());
             let owns = grp.differs;
             let what = crate::model::json::change_type(c.kind);
-            self.instant(what, b'p', c.time_ns, c.group, leader, |o| {
+            if !self.select.keep_group(model, c.group) {
+                continue;
+            }
+            self.instant(model, what, b'p', c.time_ns, c.group, leader, |o| {
                 o.extend_from_slice(b"\"container\":");
                 push_str(o, &label);
                 push_key(o, "kind");

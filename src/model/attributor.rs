@@ -4,7 +4,9 @@
 use crate::bpf::event::Syscall;
 use crate::bpf::Cause;
 use crate::event::{Body, Event};
-use crate::model::group::{classify, differs_from_host, Group, GroupId, Kind, Naming};
+use crate::model::group::{
+    classify, differs_from_host, is_kernel_thread, Group, GroupId, Kind, Naming,
+};
 use crate::model::task::{Interval, Origin, Task};
 use crate::nsset::{Interner, NsSet, SetId};
 use crate::record::{NsKind, NsLink};
@@ -206,6 +208,7 @@ impl Attributor {
                 name: Some("host".to_string()),
                 ..Naming::default()
             },
+            kernel_threads: false,
         };
         Attributor {
             host,
@@ -372,7 +375,7 @@ impl Attributor {
                 }
                 let born = if ev.synthesized { 0 } else { time };
                 let created = cause.map_or(0, created_by);
-                Some(self.set_namespaces(pid, tid, time, born, ns, comm.as_deref(), created))
+                Some(self.set_namespaces(pid, tid, time, born, ns, comm.as_deref(), created, None))
             }
             Body::Fork { ppid, ptid } => Some(self.fork(pid, tid, *ppid, *ptid, time)),
             Body::Exit { .. } => self.exit(tid, time),
@@ -390,7 +393,16 @@ impl Attributor {
     /// that events do not: parent, NSpid, start time). Call [`Attributor::settle_origins`]
     /// once every task of the scan is in.
     pub fn add_snapshot(&mut self, time_ns: u64, snap: &TaskSnapshot<'_>) -> GroupId {
-        let g = self.set_namespaces(snap.pid, snap.tid, time_ns, 0, &snap.ns, Some(snap.comm), 0);
+        let g = self.set_namespaces(
+            snap.pid,
+            snap.tid,
+            time_ns,
+            0,
+            &snap.ns,
+            Some(snap.comm),
+            0,
+            Some(snap.ppid),
+        );
         if let Some(t) = self.live.get_mut(&snap.tid) {
             t.nspid = snap.nspid;
             t.ppid = snap.ppid;
@@ -559,7 +571,15 @@ impl Attributor {
         self.changes.drain(..)
     }
 
-    /// Names a group. A change of an existing name is a [`ChangeKind::Rename`].
+    /// Marks group `id` as one of kernel threads alone ([`Group::kernel_threads`]), as a
+    /// recording announced it: a replay's tasks have no parents to tell.
+    pub fn mark_kernel_threads(&mut self, id: GroupId) {
+        if id != GroupId::HOST {
+            self.groups[id.0 as usize].kernel_threads = true;
+        }
+    }
+
+    /// Names group `id`; a change of what is shown is a [`ChangeKind::Rename`].
     pub fn set_naming(&mut self, id: GroupId, naming: Naming) {
         let now = self.now_ns;
         let g = &mut self.groups[id.0 as usize];
@@ -679,7 +699,8 @@ impl Attributor {
     }
 
     /// Moves `tid` to `ns` (adding it when new) and takes its command name when known.
-    /// `created` has the bits of the namespaces its cause created (see [`created_by`]).
+    /// `created` has the bits of the namespaces its cause created (see [`created_by`]);
+    /// `ppid`, the parent of a task read from /proc (an event's task has it from its FORK).
     #[allow(clippy::too_many_arguments)]
     fn set_namespaces(
         &mut self,
@@ -690,8 +711,13 @@ impl Attributor {
         ns: &NsSet,
         comm: Option<&str>,
         mut created: u32,
+        ppid: Option<u32>,
     ) -> GroupId {
         let set = self.sets.intern(ns);
+        let kernel = is_kernel_thread(
+            pid,
+            ppid.or(self.live.get(&tid).map(|t| t.ppid)).unwrap_or(0),
+        );
         let (old, start, first_own) = match self.live.get_mut(&tid) {
             Some(t) => {
                 if let Some(c) = comm {
@@ -725,6 +751,9 @@ impl Attributor {
         let (g, new) = self.group_for(set, time, tid, created);
         if new {
             self.note_pid_parent(g, from(self).as_ref());
+        }
+        if !kernel {
+            self.groups[g.0 as usize].kernel_threads = false;
         }
         let old = old.map(|(g, _)| g);
         let created = new;
@@ -779,6 +808,9 @@ impl Attributor {
         };
         let g = t.current.group;
         t.ppid = ppid;
+        if !is_kernel_thread(pid, ppid) {
+            self.groups[g.0 as usize].kernel_threads = false;
+        }
         if let Some(old) = self.live.insert(tid, t) {
             // The EXIT of the tid's previous owner was lost: never merge the two tasks.
             self.retire(old, time);
@@ -935,6 +967,8 @@ impl Attributor {
             // (a child carries its parent's comm until it execs).
             creator: self.live.get(&tid).map(|t| t.comm().to_string()),
             naming: Naming::default(),
+            // Until a task that is no kernel thread enters it.
+            kernel_threads: true,
         });
         self.by_key.insert(key, id);
         self.note_live(id, true);
@@ -1140,6 +1174,38 @@ mod tests {
     }
     fn changes(model: &mut Attributor) -> Vec<(ChangeKind, GroupId)> {
         model.take_changes().map(|c| (c.kind, c.group)).collect()
+    }
+
+    #[test]
+    fn a_group_of_kernel_threads_alone_is_marked_until_a_user_task_enters() {
+        let mut m = Attributor::new(set(HOST));
+        let own_mnt = set([1, 2, 3, 4, 5, 60, 7]);
+        // kdevtmpfs: forked by kthreadd, its own mount namespace.
+        fork(&mut m, 0, 27, 27, 2);
+        let g = ns(&mut m, 0, 27, 27, &own_mnt);
+        assert_ne!(g, GroupId::HOST);
+        assert!(m.group(g).kernel_threads);
+        // A user task's sandbox is not.
+        fork(&mut m, 5, 300, 300, 1);
+        let sb = ns(&mut m, 6, 300, 300, &set([10, 2, 3, 4, 5, 6, 7]));
+        assert!(!m.group(sb).kernel_threads);
+        assert!(!m.group(GroupId::HOST).kernel_threads);
+        // A user task that joins the kernel thread's namespace makes it an ordinary group.
+        ns(&mut m, 10, 300, 300, &own_mnt);
+        assert!(!m.group(g).kernel_threads);
+        // From /proc: the parent comes with the snapshot.
+        let mut m = Attributor::new(set(HOST));
+        let snap = TaskSnapshot {
+            pid: 27,
+            tid: 27,
+            ppid: 2,
+            nspid: 27,
+            start_time: 1,
+            comm: "kdevtmpfs",
+            ns: own_mnt,
+        };
+        let g = m.add_snapshot(0, &snap);
+        assert!(m.group(g).kernel_threads);
     }
 
     #[test]

@@ -184,6 +184,19 @@ pub struct Group {
     pub creator: Option<String>,
     /// Name and runtime, once known.
     pub naming: Naming,
+    /// Every task that entered it was a kernel thread ([`is_kernel_thread`]): kdevtmpfs's
+    /// own mount namespace, on every machine. Such a group is part of the machine, not
+    /// something a user started: `ps`, `report` and `top` count it with the host and list
+    /// it only when asked for the host's tasks (`--all`). It is still a group of its own
+    /// (its label, its events), so that what the namespaces say stays exact.
+    pub kernel_threads: bool,
+}
+
+/// A kernel thread: kthreadd (PID 2) or a thread it started (PPID 2), the only way the
+/// kernel makes threads. A user task's parent is never kthreadd, except a usermode
+/// helper's (modprobe, a core dump handler) until it execs, which the kernel starts that way.
+pub fn is_kernel_thread(pid: u32, ppid: u32) -> bool {
+    pid == 2 || ppid == 2
 }
 
 impl Group {

@@ -90,6 +90,30 @@ pub(crate) fn push_kind_list(out: &mut Vec<u8>, mask: u32) {
     out.push(b']');
 }
 
+/// Adds `"wall_time"` (RFC 3339, UTC, ns) to every event line of `out` from byte `from`
+/// on, for the line's own `time_ns` (`--time wall`): a field added, the others unchanged.
+/// A line without a time is left as it is.
+pub fn add_wall_times(out: &mut Vec<u8>, from: usize, wall: &crate::units::WallClock) {
+    const KEY: &[u8] = b"\"time_ns\":";
+    let tail = out.split_off(from);
+    for line in tail.split_inclusive(|&b| b == b'\n') {
+        let time = memchr::memmem::find(line, KEY).and_then(|at| {
+            let digits = &line[at + KEY.len()..];
+            let n = digits.iter().take_while(|b| b.is_ascii_digit()).count();
+            std::str::from_utf8(&digits[..n]).ok()?.parse::<u64>().ok()
+        });
+        match time {
+            Some(t) if line.ends_with(b"}\n") => {
+                out.extend_from_slice(&line[..line.len() - 2]);
+                out.extend_from_slice(b",\"wall_time\":\"");
+                out.extend_from_slice(wall.rfc3339(t).as_bytes());
+                out.extend_from_slice(b"\"}\n");
+            }
+            _ => out.extend_from_slice(line),
+        }
+    }
+}
+
 /// Appends one group change as an event line.
 pub fn write_change(model: &Attributor, change: &Change, out: &mut Vec<u8>) {
     let g = model.group(change.group);
@@ -120,6 +144,9 @@ pub fn write_change(model: &Attributor, change: &Change, out: &mut Vec<u8>) {
         "parent",
         model.parent_of(g.id).map(|p| model.group(p).label.as_str()),
     );
+    if g.kernel_threads {
+        out.extend_from_slice(b",\"kernel_threads\":true");
+    }
     out.extend_from_slice(b",\"owns\":");
     push_kind_list(out, g.differs);
     if change.kind == ChangeKind::Exit {
@@ -148,6 +175,8 @@ pub struct Announced {
     pub creator: Option<String>,
     /// The label of the group it is nested in ("parent").
     pub parent: Option<String>,
+    /// A group of kernel threads alone ("kernel_threads": true).
+    pub kernel_threads: bool,
 }
 
 impl Announced {
@@ -192,6 +221,7 @@ impl Announced {
             naming,
             creator: s("creator"),
             parent: s("parent"),
+            kernel_threads: v.get("kernel_threads") == Some(&serde_json::Value::Bool(true)),
         })
     }
 }
@@ -202,8 +232,8 @@ impl Announced {
 /// at once (a [`ChangeKind::Rename`] when its name changes).
 #[derive(Debug, Default)]
 pub struct Announcements {
-    /// Namings waiting for their group, by label.
-    pending: hashbrown::HashMap<String, Naming>,
+    /// Namings waiting for their group, by label, and whether it is of kernel threads.
+    pending: hashbrown::HashMap<String, (Naming, bool)>,
     /// Everything announced, by label (the latest), for callers that show more than the
     /// model keeps (the creator, the parent).
     seen: hashbrown::HashMap<String, Announced>,
@@ -236,9 +266,15 @@ impl Announcements {
             .find(|g| g.label == a.label && g.is_live())
             .map(|g| g.id);
         match live {
-            Some(id) => model.set_naming(id, a.naming.clone()),
+            Some(id) => {
+                if a.kernel_threads {
+                    model.mark_kernel_threads(id);
+                }
+                model.set_naming(id, a.naming.clone())
+            }
             None => {
-                self.pending.insert(a.label.clone(), a.naming.clone());
+                self.pending
+                    .insert(a.label.clone(), (a.naming.clone(), a.kernel_threads));
             }
         }
         self.seen.insert(a.label.clone(), a);
@@ -253,7 +289,10 @@ impl Announcements {
             return;
         }
         if let Some(g) = group {
-            if let Some(naming) = self.pending.remove(&model.group(g).label) {
+            if let Some((naming, kernel)) = self.pending.remove(&model.group(g).label) {
+                if kernel {
+                    model.mark_kernel_threads(g);
+                }
                 model.set_naming(g, naming);
             }
         }

@@ -12,5 +12,5 @@ pub mod tree;
 pub use attributor::{
     Attribution, Attributor, Change, ChangeKind, Pod, TaskSnapshot, DEFAULT_GRACE_NS, EXIT_TAIL_NS,
 };
-pub use group::{Group, GroupId, Kind, Naming};
+pub use group::{is_kernel_thread, Group, GroupId, Kind, Naming};
 pub use task::{Interval, Origin, Task};

@@ -67,8 +67,13 @@ pub struct GroupNode {
     pub shares_with_host: Vec<&'static str>,
     /// Namespaces it shares with the other containers of its pod (and not with the host).
     pub shares_with_pod: Vec<&'static str>,
-    /// Its leader's namespaces, by name: [dev, ino].
+    /// Its leader's namespaces, by name: [dev, ino] (written in JSON as the NDJSON's
+    /// `{"dev":D,"ino":I}`).
+    #[serde(serialize_with = "links_json")]
     pub namespaces: BTreeMap<&'static str, [u64; 2]>,
+    /// Kernel threads alone ([`Group::kernel_threads`]): counted with the host, listed
+    /// only with it.
+    pub kernel_threads: bool,
     /// Live tasks (threads).
     pub tasks: u32,
     /// Processes, by pid.
@@ -80,7 +85,8 @@ pub struct GroupNode {
 pub struct PodNode {
     /// "pod-<net ino>".
     pub id: String,
-    /// The shared network namespace, [dev, ino].
+    /// The shared network namespace, [dev, ino] (in JSON `{"dev":D,"ino":I}`).
+    #[serde(serialize_with = "link_json")]
     pub net: [u64; 2],
     /// Labels of its containers.
     pub containers: Vec<String>,
@@ -108,6 +114,36 @@ pub enum Row {
     Pod(usize),
     /// A group (index into [`Tree::groups`]).
     Group(usize),
+}
+
+/// A namespace as the NDJSON events write it.
+#[derive(Serialize)]
+struct LinkJson {
+    dev: u64,
+    ino: u64,
+}
+
+fn link_json<S: serde::Serializer>(l: &[u64; 2], s: S) -> Result<S::Ok, S::Error> {
+    LinkJson {
+        dev: l[0],
+        ino: l[1],
+    }
+    .serialize(s)
+}
+
+fn links_json<S: serde::Serializer>(
+    m: &BTreeMap<&'static str, [u64; 2]>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.collect_map(m.iter().map(|(k, l)| {
+        (
+            k,
+            LinkJson {
+                dev: l[0],
+                ino: l[1],
+            },
+        )
+    }))
 }
 
 fn mask_list(mask: u32) -> Vec<&'static str> {
@@ -145,8 +181,9 @@ fn processes(tasks: &[&Task]) -> Vec<ProcessNode> {
         .collect()
 }
 
-/// The tree of `model`'s live groups; the host's group is in [`Tree::groups`] only with
-/// `with_host` (its processes are most of the machine).
+/// The tree of `model`'s live groups; the host's group, and the groups of kernel threads
+/// alone ([`Group::kernel_threads`], whose tasks [`Tree::host_tasks`] counts), are in
+/// [`Tree::groups`] only with `with_host` (its processes are most of the machine).
 pub fn build(model: &Attributor, host_pid: u32, with_host: bool) -> Tree {
     let mut tasks_of: HashMap<GroupId, Vec<&Task>> = HashMap::new();
     for t in model.tasks() {
@@ -158,7 +195,7 @@ pub fn build(model: &Attributor, host_pid: u32, with_host: bool) -> Tree {
     let host = model.host();
     let mut groups = Vec::new();
     for g in model.groups().iter().filter(|g| g.is_live()) {
-        if g.kind == Kind::Host && !with_host {
+        if (g.kind == Kind::Host || g.kernel_threads) && !with_host {
             continue;
         }
         let tasks = tasks_of.get(&g.id).map(Vec::as_slice).unwrap_or(&[]);
@@ -208,15 +245,21 @@ pub fn build(model: &Attributor, host_pid: u32, with_host: bool) -> Tree {
                 .enumerate()
                 .map(|(i, l)| (link_name(i), [l.dev, l.ino]))
                 .collect(),
+            kernel_threads: g.kernel_threads,
             tasks: g.live_tasks,
             processes: processes(tasks),
         });
     }
-    let host_tasks = tasks_of.get(&GroupId::HOST).map_or(&[][..], Vec::as_slice);
+    // The host's tasks, with the kernel threads that have namespaces of their own.
+    let hostlike = |g: &GroupId| *g == GroupId::HOST || model.group(*g).kernel_threads;
+    let host_tasks = tasks_of
+        .iter()
+        .filter(|(g, _)| hostlike(g))
+        .flat_map(|(_, t)| t.iter());
     Tree {
         host_pid,
-        host_tasks: model.group(GroupId::HOST).live_tasks,
-        host_processes: host_tasks.iter().filter(|t| t.pid == t.tid).count(),
+        host_tasks: host_tasks.clone().count() as u32,
+        host_processes: host_tasks.filter(|t| t.pid == t.tid).count(),
         pods: pods
             .iter()
             .map(|p| PodNode {
