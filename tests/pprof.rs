@@ -157,7 +157,6 @@ fn pprof_needs_a_file_and_by_container() {
     for args in [
         vec!["report", "--by", "container", "--format", "pprof"],
         vec!["report", "--format", "pprof", "-o", "/dev/null"],
-        vec!["report", "--by", "container", "-o", "/dev/null"],
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_nswatch"))
             .args(&args)
