@@ -157,6 +157,7 @@ struct Core {
     creations: Vec<Creation>,
     pending: Vec<Change>,
     rescan: bool,
+    nspids: NsPids,
     stats: SessionStats,
 }
 
@@ -228,6 +229,7 @@ impl Session {
                 creations: Vec::new(),
                 pending: Vec::new(),
                 rescan: false,
+                nspids: NsPids::default(),
                 stats: SessionStats {
                     records: vec![0; 129],
                     bpf,
@@ -465,7 +467,8 @@ impl Core {
         }
         let group = self.model.observe(&ev);
         if let (Body::Namespaces { ns, .. }, Some(tid)) = (&ev.body, ev.tid) {
-            learn_nspid(&mut self.model, ev.pid.unwrap_or(tid), tid, ns);
+            self.nspids
+                .learn(&mut self.model, group, ev.pid.unwrap_or(tid), tid, time, ns);
         }
         let namer = &mut self.namer;
         hand_on(
@@ -496,6 +499,7 @@ impl Core {
 
     fn tick(&mut self, passed: u64, f: &mut impl FnMut(&Attributor, Update<'_>)) {
         self.model.advance(passed);
+        self.nspids.read_due(&mut self.model, passed);
         self.hand_on_changes(f);
     }
 
@@ -644,17 +648,65 @@ pub fn hand_on(
     pending.clear();
 }
 
-/// A task's pid in its own pid namespace, which no record carries: read from /proc once,
-/// for tasks outside the host's pid namespace only (a fork storm on the host costs
-/// nothing), while the task lives.
-fn learn_nspid(model: &mut Attributor, pid: u32, tid: u32, ns: &crate::nsset::NsSet) {
-    let pid_kind = crate::record::NsKind::Pid;
-    if ns.get(pid_kind) == model.host().get(pid_kind) {
-        return;
-    }
-    if model.task(tid).is_some_and(|t| t.nspid == 0) {
-        if let Some(n) = procfs::read_nspid(Path::new("/proc"), pid, tid) {
-            model.set_nspid(tid, n);
+/// Tasks' pids in their own pid namespaces, which no record carries: read from
+/// /proc/PID/task/TID/status, for tasks outside the host's pid namespace only (a fork
+/// storm on the host costs nothing).
+///
+/// A group's first task is read at once: the model needs it to tell which container
+/// stands for a pid namespace (the one whose init is pid 1 inside). Any other task is read
+/// once it has lived [`NSPID_AFTER_NS`]: a status file costs ~5 µs of the tracer's CPU,
+/// which a fork loop inside a container would otherwise pay on every fork (its tracer's
+/// CPU per record went from ~140 to ~1,800 ns), for tasks that are gone before anyone
+/// looks at them.
+#[derive(Default)]
+struct NsPids {
+    /// (event time, pid, tid) of tasks not read yet, oldest first.
+    due: std::collections::VecDeque<(u64, u32, u32)>,
+}
+
+/// How long a task in a pid namespace of its own lives before its pid there is read.
+const NSPID_AFTER_NS: u64 = 250_000_000;
+
+impl NsPids {
+    fn learn(
+        &mut self,
+        model: &mut Attributor,
+        group: Option<GroupId>,
+        pid: u32,
+        tid: u32,
+        time_ns: u64,
+        ns: &crate::nsset::NsSet,
+    ) {
+        let pid_kind = crate::record::NsKind::Pid;
+        if ns.get(pid_kind) == model.host().get(pid_kind)
+            || model.task(tid).is_none_or(|t| t.nspid != 0)
+        {
+            return;
         }
+        if group.is_some_and(|g| model.group(g).leader == tid) {
+            read_nspid(model, pid, tid);
+        } else {
+            self.due.push_back((time_ns, pid, tid));
+        }
+    }
+
+    /// Reads the tasks that have lived long enough by `now_ns` (the model's clock) and
+    /// still live.
+    fn read_due(&mut self, model: &mut Attributor, now_ns: u64) {
+        while let Some(&(at, pid, tid)) = self.due.front() {
+            if at.saturating_add(NSPID_AFTER_NS) > now_ns {
+                break;
+            }
+            self.due.pop_front();
+            if model.task(tid).is_some_and(|t| t.pid == pid && t.nspid == 0) {
+                read_nspid(model, pid, tid);
+            }
+        }
+    }
+}
+
+fn read_nspid(model: &mut Attributor, pid: u32, tid: u32) {
+    if let Some(n) = procfs::read_nspid(Path::new("/proc"), pid, tid) {
+        model.set_nspid(tid, n);
     }
 }

@@ -25,7 +25,7 @@ fn a_session_follows_a_container_from_start_to_exit() {
             "--mount-proc",
             "sh",
             "-c",
-            "sleep 0.5; exit 0",
+            "sleep 1.5; exit 0",
         ])
         .spawn()
         .unwrap();
@@ -33,6 +33,10 @@ fn a_session_follows_a_container_from_start_to_exit() {
     let mut starts = Vec::new();
     let mut exits = Vec::new();
     let mut seen = None;
+    // The sleep (pid 2 inside) is not its group's first task: its pid inside is read once
+    // it has lived a while, and while it lives.
+    let mut sleep_tid = None;
+    let mut sleep_nspid = 0;
     while t0.elapsed() < Duration::from_secs(10) {
         s.poll(Duration::from_millis(50), |model, u| match u {
             Update::Group(c) if c.kind == ChangeKind::Start => starts.push(c.group),
@@ -42,14 +46,22 @@ fn a_session_follows_a_container_from_start_to_exit() {
                 group: Some(g),
             } => {
                 let in_container = model.group(g).kind == Kind::Container;
-                if in_container && event.body.type_name() == "comm" && seen.is_none() {
+                if in_container && event.body.type_name() == "comm" {
                     let t = model.task(event.tid.unwrap()).unwrap();
-                    seen = Some((t.tid, t.nspid, g, event.time_ns.unwrap()));
+                    if seen.is_none() {
+                        seen = Some((t.tid, t.nspid, g, event.time_ns.unwrap()));
+                    }
+                    if t.comm() == "sleep" {
+                        sleep_tid = Some(t.tid);
+                    }
                 }
             }
             _ => {}
         })
         .unwrap();
+        if let Some(t) = sleep_tid.and_then(|t| s.model().task(t)) {
+            sleep_nspid = sleep_nspid.max(t.nspid);
+        }
         if child.try_wait().unwrap().is_some()
             && seen.is_some_and(|(_, _, g, _)| exits.contains(&g))
         {
@@ -62,6 +74,8 @@ fn a_session_follows_a_container_from_start_to_exit() {
     assert!(exits.contains(&g), "container_exit of {g:?}");
     // `unshare -f` forks the container's init: sh, pid 1 inside; its child sleep is 2.
     assert!(nspid == 1 || nspid == 2, "nspid {nspid} of {tid}");
+    assert!(sleep_tid.is_some(), "the sleep's exec");
+    assert_eq!(sleep_nspid, 2, "the sleep's pid inside, read while it lived");
     // After it exited, a late sample of it still lands in the container.
     let a = s
         .model()

@@ -51,7 +51,9 @@ pub struct Task {
     pub tid: u32,
     /// Parent process id (0 when not known).
     pub ppid: u32,
-    /// Pid in the task's own pid namespace (NSpid's last field); 0 when not known.
+    /// Pid in the task's own pid namespace (NSpid's last field); 0 when not known. A live
+    /// session reads it for a group's first task at once and for the others once they
+    /// have lived 250 ms (a fork storm in a container reads no status file per fork).
     pub nspid: u32,
     /// End, event time in ns; `u64::MAX` while alive.
     pub ended_ns: u64,
