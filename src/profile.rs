@@ -4,6 +4,7 @@
 //! counts and encodes.
 
 use crate::model::GroupId;
+use crate::symbols::FrameNames;
 use hashbrown::HashMap;
 
 /// The samples of one group (or of no known group).
@@ -33,15 +34,19 @@ impl Row {
 #[derive(Debug, Default)]
 pub struct ContainerProfile {
     rows: HashMap<Option<GroupId>, Row>,
-    folded: HashMap<String, u64>,
-    /// (group, comm, frames leaf first) → (samples, period), for pprof.
-    stacks: HashMap<StackKey, (u64, u64)>,
+    /// [container, comm, frames leaf first] as name ids → samples, for the folded output.
+    folded: HashMap<Box<[u32]>, u64>,
+    /// [group (`NO_GROUP` for none), comm, frames leaf first] → (samples, period), for
+    /// pprof.
+    stacks: HashMap<Box<[u32]>, (u64, u64)>,
+    /// The key being looked up, kept to look up without allocating.
+    key: Vec<u32>,
     samples: u64,
     period: u64,
 }
 
-/// A pprof stack: (group, comm, frames leaf first).
-type StackKey = (Option<GroupId>, Box<str>, Box<[Box<str>]>);
+/// A pprof stack's group slot for samples of no known group.
+const NO_GROUP: u32 = u32::MAX;
 
 /// What a pprof profile's values measure: the second value of each sample, its period.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,6 +75,16 @@ fn push_frame(out: &mut String, frame: &str) {
     }
 }
 
+/// Adds to `key`'s value with `add`, or inserts `first`: the key is copied only when new.
+fn count<V>(map: &mut HashMap<Box<[u32]>, V>, key: &[u32], add: impl FnOnce(&mut V), first: V) {
+    match map.get_mut(key) {
+        Some(v) => add(v),
+        None => {
+            map.insert(key.into(), first);
+        }
+    }
+}
+
 impl ContainerProfile {
     /// An empty profile.
     pub fn new() -> Self {
@@ -95,38 +110,32 @@ impl ContainerProfile {
     }
 
     /// Counts one stack for the folded output: `container;comm;root…leaf`, from frames
-    /// given leaf first as perf records them.
-    pub fn add_stack(&mut self, container: &str, comm: &str, frames_leaf_first: &[String]) {
-        let mut key = String::with_capacity(64);
-        push_frame(&mut key, container);
-        push_frame(&mut key, comm);
-        for f in frames_leaf_first.iter().rev() {
-            push_frame(&mut key, f);
-        }
-        key.remove(0);
-        *self.folded.entry(key).or_default() += 1;
+    /// given leaf first as perf records them; every part is an id of one [`FrameNames`]
+    /// (the symbolizer's), which [`ContainerProfile::folded`] is given.
+    pub fn add_stack(&mut self, container: u32, comm: u32, frames_leaf_first: &[u32]) {
+        self.key.clear();
+        self.key.extend([container, comm]);
+        self.key.extend_from_slice(frames_leaf_first);
+        count(&mut self.folded, &self.key, |n| *n += 1, 1);
     }
 
     /// Counts one stack for a pprof profile (see [`ContainerProfile::write_pprof`]), from
-    /// frames given leaf first as perf records them.
+    /// frames given leaf first as perf records them (ids of one [`FrameNames`], as `comm`).
     pub fn add_pprof_stack(
         &mut self,
         group: Option<GroupId>,
-        comm: &str,
-        frames_leaf_first: &[String],
+        comm: u32,
+        frames_leaf_first: &[u32],
         period: u64,
     ) {
-        let key = (
-            group,
-            Box::<str>::from(comm),
-            frames_leaf_first
-                .iter()
-                .map(|f| f.as_str().into())
-                .collect(),
-        );
-        let v = self.stacks.entry(key).or_default();
-        v.0 += 1;
-        v.1 = v.1.saturating_add(period);
+        self.key.clear();
+        self.key.extend([group.map_or(NO_GROUP, |g| g.0), comm]);
+        self.key.extend_from_slice(frames_leaf_first);
+        let add = |v: &mut (u64, u64)| {
+            v.0 += 1;
+            v.1 = v.1.saturating_add(period);
+        };
+        count(&mut self.stacks, &self.key, add, (1, period));
     }
 
     /// Writes the stacks given to [`ContainerProfile::add_pprof_stack`] as a gzipped
@@ -138,6 +147,7 @@ impl ContainerProfile {
         &self,
         unit: PeriodUnit,
         labels: impl Fn(Option<GroupId>) -> Labels,
+        names: &FrameNames,
         out: impl std::io::Write,
     ) -> std::io::Result<()> {
         use prost::Message;
@@ -158,11 +168,13 @@ impl ContainerProfile {
         let mut stacks: Vec<_> = self.stacks.iter().collect();
         stacks.sort_unstable_by(|a, b| a.0.cmp(b.0));
         let mut group_labels: HashMap<Option<GroupId>, Vec<pprof::Label>> = HashMap::new();
-        for ((group, comm, frames), (n, sum)) in stacks {
+        for (key, (n, sum)) in stacks {
+            let group = (key[0] != NO_GROUP).then_some(GroupId(key[0]));
+            let (comm, frames) = (names.name(key[1]), &key[2..]);
             let mut label = group_labels
-                .entry(*group)
+                .entry(group)
                 .or_insert_with(|| {
-                    labels(*group)
+                    labels(group)
                         .into_iter()
                         .map(|(k, v)| b.label(k, &v))
                         .collect()
@@ -170,7 +182,7 @@ impl ContainerProfile {
                 .clone();
             label.push(b.label("comm", comm));
             p.sample.push(pprof::Sample {
-                location_id: frames.iter().map(|f| b.location(f)).collect(),
+                location_id: frames.iter().map(|&f| b.location(names.name(f))).collect(),
                 value: vec![*n as i64, (*sum).min(i64::MAX as u64) as i64],
                 label,
             });
@@ -204,10 +216,32 @@ impl ContainerProfile {
         v
     }
 
-    /// Folded stacks and their counts, sorted by stack (as stackcollapse tools write them).
-    pub fn folded(&self) -> Vec<(&str, u64)> {
-        let mut v: Vec<(&str, u64)> = self.folded.iter().map(|(k, n)| (&**k, *n)).collect();
+    /// Folded stacks and their counts, sorted by stack (as stackcollapse tools write them),
+    /// their ids named by `names`.
+    pub fn folded(&self, names: &FrameNames) -> Vec<(String, u64)> {
+        let mut v: Vec<(String, u64)> = self
+            .folded
+            .iter()
+            .map(|(key, n)| {
+                let mut line = String::with_capacity(16 * key.len());
+                push_frame(&mut line, names.name(key[0]));
+                push_frame(&mut line, names.name(key[1]));
+                for &f in key[2..].iter().rev() {
+                    push_frame(&mut line, names.name(f));
+                }
+                line.remove(0);
+                (line, *n)
+            })
+            .collect();
         v.sort_unstable();
+        // Two stacks of ids can have one name (kernel addresses named late).
+        v.dedup_by(|b, a| {
+            let same = a.0 == b.0;
+            if same {
+                a.1 += b.1;
+            }
+            same
+        });
         v
     }
 }
@@ -386,10 +420,12 @@ mod tests {
         use prost::Message;
         use std::io::Read;
         let mut p = ContainerProfile::new();
-        let stack = |f: &[&str]| f.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        p.add_pprof_stack(Some(GroupId(3)), "sh", &stack(&["leaf", "main"]), 10);
-        p.add_pprof_stack(Some(GroupId(3)), "sh", &stack(&["leaf", "main"]), 5);
-        p.add_pprof_stack(None, "?", &stack(&["main"]), 1);
+        let mut names = FrameNames::default();
+        let mut stack = |f: &[&str]| f.iter().map(|s| names.intern(s)).collect::<Vec<_>>();
+        let (sh, q) = (stack(&["sh"])[0], stack(&["?"])[0]);
+        p.add_pprof_stack(Some(GroupId(3)), sh, &stack(&["leaf", "main"]), 10);
+        p.add_pprof_stack(Some(GroupId(3)), sh, &stack(&["leaf", "main"]), 5);
+        p.add_pprof_stack(None, q, &stack(&["main"]), 1);
         let labels = |g: Option<GroupId>| match g {
             Some(_) => vec![
                 ("container", "ct-3".to_string()),
@@ -398,7 +434,7 @@ mod tests {
             None => vec![("container", "[unknown]".to_string())],
         };
         let mut gz = Vec::new();
-        p.write_pprof(PeriodUnit::CpuNanoseconds, labels, &mut gz)
+        p.write_pprof(PeriodUnit::CpuNanoseconds, labels, &names, &mut gz)
             .unwrap();
         let mut raw = Vec::new();
         flate2::read::GzDecoder::new(&gz[..])
@@ -445,17 +481,18 @@ mod tests {
     #[test]
     fn folded_stacks_are_root_first_and_escaped() {
         let mut p = ContainerProfile::new();
-        let leaf_first = [
-            "leaf".to_string(),
-            "mid;dle".to_string(),
-            "main".to_string(),
-        ];
-        p.add_stack("ct-1", "sh", &leaf_first);
-        p.add_stack("ct-1", "sh", &leaf_first);
-        p.add_stack("host", "bash", &[]);
+        let mut names = FrameNames::default();
+        let leaf_first = ["leaf", "mid;dle", "main"].map(|f| names.intern(f));
+        let [ct, sh, host, bash] = ["ct-1", "sh", "host", "bash"].map(|f| names.intern(f));
+        p.add_stack(ct, sh, &leaf_first);
+        p.add_stack(ct, sh, &leaf_first);
+        p.add_stack(host, bash, &[]);
         assert_eq!(
-            p.folded(),
-            [("ct-1;sh;main;mid:dle;leaf", 2), ("host;bash", 1)]
+            p.folded(&names),
+            [
+                ("ct-1;sh;main;mid:dle;leaf".to_string(), 2),
+                ("host;bash".to_string(), 1)
+            ]
         );
     }
 }

@@ -698,7 +698,10 @@ impl NsPids {
                 break;
             }
             self.due.pop_front();
-            if model.task(tid).is_some_and(|t| t.pid == pid && t.nspid == 0) {
+            if model
+                .task(tid)
+                .is_some_and(|t| t.pid == pid && t.nspid == 0)
+            {
                 read_nspid(model, pid, tid);
             }
         }

@@ -267,6 +267,11 @@ pub struct Symbolizer {
     kernel_slide: u64,
     /// `_text` of the running kernel, to compute the slide.
     kernel_text: Option<u64>,
+    /// `_text` of the recording kernel, from its MMAP record.
+    recorded_text: Option<u64>,
+    /// A kallsyms table being read on another thread (see
+    /// [`Symbolizer::set_kallsyms_reading`]), taken at the first kernel frame.
+    kernel_reading: Option<std::thread::JoinHandle<Option<Kallsyms>>>,
     maps: HashMap<u32, Vec<Mapping>>,
     /// Prefix for host-path lookups (a root directory the recording's paths are relative to).
     root: Option<PathBuf>,
@@ -288,6 +293,51 @@ pub struct Symbolizer {
     /// Why files were not used, one line per path, for the caller to show once.
     notes: Vec<String>,
     noted: hashbrown::HashSet<Arc<str>>,
+    /// The names [`Symbolizer::frame_ids`] gives ids of.
+    names: FrameNames,
+    /// Kernel addresses already named: a kernel's hot paths recur in most stacks.
+    kernel_ids: HashMap<u64, u32>,
+    /// Kernel addresses met while the table was still being read, and their ids, named
+    /// when the names are asked for.
+    kernel_unnamed: Vec<(u32, u64)>,
+}
+
+/// Frame names, each kept once: a stack is then a list of small ids, so that a profile of
+/// 100,000 samples allocates a name per function, not per frame of every sample, and
+/// compares stacks as integers.
+#[derive(Debug, Default)]
+pub struct FrameNames {
+    ids: HashMap<Box<str>, u32>,
+    names: Vec<Box<str>>,
+}
+
+impl FrameNames {
+    /// The id of `name`, given to it on its first call.
+    pub fn intern(&mut self, name: &str) -> u32 {
+        if let Some(&id) = self.ids.get(name) {
+            return id;
+        }
+        let id = self.names.len() as u32;
+        self.names.push(name.into());
+        self.ids.insert(name.into(), id);
+        id
+    }
+
+    /// The name of `id` (one [`FrameNames::intern`] gave).
+    pub fn name(&self, id: u32) -> &str {
+        &self.names[id as usize]
+    }
+
+    /// An id whose name is given later ([`FrameNames::name_later`]): two such ids may
+    /// end up with one name.
+    fn unnamed(&mut self) -> u32 {
+        self.names.push("".into());
+        (self.names.len() - 1) as u32
+    }
+
+    fn name_later(&mut self, id: u32, name: &str) {
+        self.names[id as usize] = name.into();
+    }
 }
 
 /// How long a live symbolizer waits before it reads a process's maps again for an address
@@ -366,6 +416,33 @@ impl Symbolizer {
     pub fn set_kallsyms(&mut self, kallsyms: Kallsyms) {
         self.kernel_text = kallsyms.address_of("_text");
         self.kernel = Some(kallsyms);
+        self.kernel_reading = None;
+        self.set_slide();
+    }
+
+    /// Uses the table a thread is reading (`std::thread::spawn(Kallsyms::read)`), from the
+    /// first kernel frame on: /proc/kallsyms takes ~60 ms to read, which the caller spends
+    /// reading its input meanwhile. The same soundness condition as
+    /// [`Symbolizer::set_kallsyms`] holds.
+    pub fn set_kallsyms_reading(&mut self, reading: std::thread::JoinHandle<Option<Kallsyms>>) {
+        self.kernel_reading = Some(reading);
+    }
+
+    /// Takes the table being read, once it is needed.
+    fn kernel_ready(&mut self) {
+        if let Some(reading) = self.kernel_reading.take() {
+            if let Ok(Some(k)) = reading.join() {
+                self.set_kallsyms(k);
+            }
+        }
+    }
+
+    /// KASLR moves the kernel at each boot: a recorded address plus the slide is today's.
+    fn set_slide(&mut self) {
+        if let (Some(now), Some(then)) = (self.kernel_text, self.recorded_text) {
+            self.kernel_slide = now.wrapping_sub(then);
+        }
+        self.kernel_ids.clear();
     }
 
     /// True when kernel frames are symbolized.
@@ -441,9 +518,8 @@ impl Symbolizer {
         if m.pid == u32::MAX {
             // perf's kernel map: its pgoff is where the recording kernel's `_text` was.
             if m.filename.starts_with("[kernel.kallsyms]") && m.pgoff != 0 {
-                if let Some(now) = self.kernel_text {
-                    self.kernel_slide = now.wrapping_sub(m.pgoff);
-                }
+                self.recorded_text = Some(m.pgoff);
+                self.set_slide();
             }
             return;
         }
@@ -664,6 +740,11 @@ impl Symbolizer {
     /// The name of user address `addr` in process `pid`: the function, else
     /// `file+0xVADDR`, else `[unknown]`.
     pub fn user_frame(&mut self, pid: u32, addr: u64) -> String {
+        let id = self.user_frame_id(pid, addr);
+        self.names.name(id).to_string()
+    }
+
+    fn user_frame_id(&mut self, pid: u32, addr: u64) -> u32 {
         let mut at = self.mapping_at(pid, addr);
         if at.is_none()
             && self.live
@@ -676,7 +757,7 @@ impl Symbolizer {
             at = self.mapping_at(pid, addr);
         }
         let Some(i) = at else {
-            return "[unknown]".to_string();
+            return self.names.intern("[unknown]");
         };
         let m = &self.maps[&pid][i];
         let elf = match &m.elf {
@@ -693,10 +774,11 @@ impl Symbolizer {
         let vaddr = elf.as_ref().and_then(|e| e.vaddr_of_offset(off));
         if let (Some(e), Some(v)) = (&elf, vaddr) {
             if let Some(name) = e.lookup(v) {
-                return name.to_string();
+                return self.names.intern(name);
             }
         }
-        format!("{}+{:#x}", basename(&m.file), vaddr.unwrap_or(off))
+        let name = format!("{}+{:#x}", basename(&m.file), vaddr.unwrap_or(off));
+        self.names.intern(&name)
     }
 
     /// The name of the function at user address `addr` of live process `pid` (a live
@@ -704,6 +786,7 @@ impl Symbolizer {
     /// addresses, the kernel's function for kernel ones.
     pub fn symbolize(&mut self, pid: u32, addr: u64) -> String {
         if addr >= KERNEL_START {
+            self.kernel_ready();
             self.kernel_frame(addr)
         } else {
             self.user_frame(pid, addr)
@@ -723,11 +806,35 @@ impl Symbolizer {
         }
     }
 
-    /// Appends the names of a callchain's frames to `out`, leaf first as perf records
-    /// them, skipping the PERF_CONTEXT_* markers. Frames after the first are return
-    /// addresses and are looked up one byte earlier, inside the call instruction, so that
-    /// a call that ends a function (noreturn) resolves to the caller, not to what follows.
-    pub fn frames(&mut self, pid: u32, callchain: &[u64], out: &mut Vec<String>) {
+    fn kernel_frame_id(&mut self, addr: u64) -> u32 {
+        if let Some(&id) = self.kernel_ids.get(&addr) {
+            return id;
+        }
+        if self.kernel_reading.is_some() {
+            // Named once the table is there, so that its reading overlaps the caller's.
+            let id = self.names.unnamed();
+            self.kernel_unnamed.push((id, addr));
+            self.kernel_ids.insert(addr, id);
+            return id;
+        }
+        let id = match self
+            .kernel
+            .as_ref()
+            .and_then(|k| k.lookup(addr.wrapping_add(self.kernel_slide)))
+        {
+            Some(name) => self.names.intern(name),
+            None => self.names.intern(&format!("[k] {addr:#x}")),
+        };
+        self.kernel_ids.insert(addr, id);
+        id
+    }
+
+    /// Appends the ids of a callchain's frames' names to `out` (see
+    /// [`Symbolizer::frame_name`]), leaf first as perf records them, skipping the
+    /// PERF_CONTEXT_* markers. Frames after the first are return addresses and are looked
+    /// up one byte earlier, inside the call instruction, so that a call that ends a
+    /// function (noreturn) resolves to the caller, not to what follows.
+    pub fn frame_ids(&mut self, pid: u32, callchain: &[u64], out: &mut Vec<u32>) {
         let mut kernel = None;
         let mut first = true;
         for &ip in callchain {
@@ -743,13 +850,45 @@ impl Symbolizer {
             first = false;
             // Without frame pointers a user stack walk picks up stray words, a marker's
             // value among them: a "kernel" frame below kernel text is such garbage.
-            let name = match kernel {
-                Some(true) if ip < KERNEL_START => "[unknown]".to_string(),
-                _ if kernel.unwrap_or(ip >= KERNEL_START) => self.kernel_frame(lookup),
-                _ => self.user_frame(pid, lookup),
+            let id = match kernel {
+                Some(true) if ip < KERNEL_START => self.names.intern("[unknown]"),
+                _ if kernel.unwrap_or(ip >= KERNEL_START) => self.kernel_frame_id(lookup),
+                _ => self.user_frame_id(pid, lookup),
             };
-            out.push(name);
+            out.push(id);
         }
+    }
+
+    /// The name of a frame id [`Symbolizer::frame_ids`] gave.
+    pub fn frame_name(&mut self, id: u32) -> &str {
+        self.names().name(id)
+    }
+
+    /// The id of `name` among the frames' names: for the parts of a stack that are no
+    /// frame (a container's label, a command name) to be compared as ids too.
+    pub fn intern(&mut self, name: &str) -> u32 {
+        self.names.intern(name)
+    }
+
+    /// The names the ids stand for. Kernel frames met while the table was being read (see
+    /// [`Symbolizer::set_kallsyms_reading`]) are named now, each address on its own id:
+    /// two ids may have one name, so a caller that merges stacks merges them by name.
+    pub fn names(&mut self) -> &FrameNames {
+        if !self.kernel_unnamed.is_empty() {
+            self.kernel_ready();
+            let slide = self.kernel_slide;
+            for (id, addr) in std::mem::take(&mut self.kernel_unnamed) {
+                let known = self
+                    .kernel
+                    .as_ref()
+                    .and_then(|k| k.lookup(addr.wrapping_add(slide)));
+                match known {
+                    Some(name) => self.names.name_later(id, name),
+                    None => self.names.name_later(id, &format!("[k] {addr:#x}")),
+                }
+            }
+        }
+        &self.names
     }
 }
 
@@ -931,8 +1070,9 @@ mod tests {
         assert!(name.starts_with("libt.so+0x"), "{name}");
         // A callchain: markers skipped, leaf first, return addresses looked up at -1.
         let mut out = Vec::new();
-        s.frames(3, &[PERF_CONTEXT_USER, ip, ip + 1, 0x10], &mut out);
-        assert_eq!(out, ["nswatch_beta", "nswatch_beta", "[unknown]"]);
+        s.frame_ids(3, &[PERF_CONTEXT_USER, ip, ip + 1, 0x10], &mut out);
+        let names: Vec<String> = out.iter().map(|&id| s.frame_name(id).to_string()).collect();
+        assert_eq!(names, ["nswatch_beta", "nswatch_beta", "[unknown]"]);
     }
 
     #[test]
@@ -1086,15 +1226,14 @@ mod tests {
 
     #[test]
     fn kallsyms_are_parsed_and_slid_by_the_recorded_text() {
-        let k = Kallsyms::parse(
-            "ffffffff81000000 T _text\n\
-             ffffffff81000100 T do_syscall_64\n\
-             ffffffff81000200 t helper\t[mod]\n\
-             ffffffff81000300 D some_data\n\
-             0000000000000000 T zeroed\n\
-             ffffffff81000400 T memcpy\n\
-             ffffffff81000400 T __pi_memcpy\n",
-        );
+        let table = "ffffffff81000000 T _text\n\
+                     ffffffff81000100 T do_syscall_64\n\
+                     ffffffff81000200 t helper\t[mod]\n\
+                     ffffffff81000300 D some_data\n\
+                     0000000000000000 T zeroed\n\
+                     ffffffff81000400 T memcpy\n\
+                     ffffffff81000400 T __pi_memcpy\n";
+        let k = Kallsyms::parse(table);
         assert_eq!(k.len(), 5);
         assert_eq!(k.lookup(0xffffffff81000404), Some("__pi_memcpy"));
         let mut s = Symbolizer::new();
@@ -1102,7 +1241,7 @@ mod tests {
         assert_eq!(s.kernel_frame(0xffffffff81000150), "do_syscall_64");
         assert_eq!(s.kernel_frame(0xffffffff81000250), "helper");
         // A recording made when the kernel sat 0x200000 higher.
-        s.observe(&Record::Mmap(Mmap {
+        let kernel_map = Mmap {
             pid: u32::MAX,
             tid: 0,
             addr: 0xffffffff81200000,
@@ -1112,25 +1251,31 @@ mod tests {
             flags: 0,
             filename: Cow::Borrowed("[kernel.kallsyms]_text"),
             build_id: None,
-        }));
+        };
+        s.observe(&Record::Mmap(kernel_map.clone()));
         assert_eq!(s.kernel_frame(0xffffffff81200150), "do_syscall_64");
-        let mut out = Vec::new();
-        s.frames(
-            1,
-            &[PERF_CONTEXT_KERNEL, 0xffffffff81200100, 0xffffffff81200100],
-            &mut out,
-        );
+        let names = |s: &mut Symbolizer, chain: &[u64]| {
+            let mut ids = Vec::new();
+            s.frame_ids(1, chain, &mut ids);
+            ids.iter()
+                .map(|&id| s.frame_name(id).to_string())
+                .collect::<Vec<_>>()
+        };
         // A return address at the very start of do_syscall_64 belongs to what precedes it.
-        assert_eq!(out, ["do_syscall_64", "_text"]);
+        let chain = [PERF_CONTEXT_KERNEL, 0xffffffff81200100, 0xffffffff81200100];
+        assert_eq!(names(&mut s, &chain), ["do_syscall_64", "_text"]);
         // A stray word equal to PERF_CONTEXT_KERNEL in a user stack walk does not make the
         // user addresses after it kernel frames.
-        out.clear();
-        s.frames(
-            1,
-            &[PERF_CONTEXT_USER, 0x5000, PERF_CONTEXT_KERNEL, 0x5008],
-            &mut out,
-        );
-        assert_eq!(out, ["[unknown]", "[unknown]"]);
+        let stray = [PERF_CONTEXT_USER, 0x5000, PERF_CONTEXT_KERNEL, 0x5008];
+        assert_eq!(names(&mut s, &stray), ["[unknown]", "[unknown]"]);
+
+        // The table read on another thread, arriving after the recording's kernel map: the
+        // same names, slid the same way.
+        let mut later = Symbolizer::new();
+        later.observe(&Record::Mmap(kernel_map.clone()));
+        later.set_kallsyms_reading(std::thread::spawn(move || Some(Kallsyms::parse(table))));
+        assert_eq!(names(&mut later, &chain), ["do_syscall_64", "_text"]);
+        assert!(later.has_kernel());
         assert!(!recorded_here(None, None));
         let none = Symbolizer::new();
         assert_eq!(

@@ -75,7 +75,10 @@ fn a_session_follows_a_container_from_start_to_exit() {
     // `unshare -f` forks the container's init: sh, pid 1 inside; its child sleep is 2.
     assert!(nspid == 1 || nspid == 2, "nspid {nspid} of {tid}");
     assert!(sleep_tid.is_some(), "the sleep's exec");
-    assert_eq!(sleep_nspid, 2, "the sleep's pid inside, read while it lived");
+    assert_eq!(
+        sleep_nspid, 2,
+        "the sleep's pid inside, read while it lived"
+    );
     // After it exited, a late sample of it still lands in the container.
     let a = s
         .model()

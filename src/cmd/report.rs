@@ -759,13 +759,13 @@ fn by_container(
             info.features.os_release.as_deref(),
         )
     {
-        if let Some(k) = Kallsyms::read() {
-            sym.set_kallsyms(k);
-        }
+        sym.set_kallsyms_reading(std::thread::spawn(Kallsyms::read));
         // The processes may still run: their files are read through their own roots.
         sym.set_process_roots(true);
     }
     let mut frames = Vec::new();
+    // A group's label as a name id, made once: a group keeps its label for life.
+    let mut labels: hashbrown::HashMap<Option<GroupId>, u32> = hashbrown::HashMap::new();
     let r = data.for_each(order, |dec, view| -> Result<()> {
         let (rec, id) = dec.decode(view)?;
         if stacks {
@@ -813,13 +813,17 @@ fn by_container(
         if stacks {
             frames.clear();
             match callchain {
-                Some(c) => sym.frames(pid, c, &mut frames),
-                None => sym.frames(pid, &ip.iter().copied().collect::<Vec<_>>(), &mut frames),
+                Some(c) => sym.frame_ids(pid, c, &mut frames),
+                None => sym.frame_ids(pid, &ip.iter().copied().collect::<Vec<_>>(), &mut frames),
             }
+            let comm = sym.intern(&comm);
             if pprof {
-                profile.add_pprof_stack(g, &comm, &frames, period.unwrap_or(0));
+                profile.add_pprof_stack(g, comm, &frames, period.unwrap_or(0));
             } else {
-                profile.add_stack(&group_info(&model, g).label, &comm, &frames);
+                let label = *labels
+                    .entry(g)
+                    .or_insert_with(|| sym.intern(&group_info(&model, g).label));
+                profile.add_stack(label, comm, &frames);
             }
         }
         Ok(())
@@ -836,8 +840,8 @@ fn by_container(
         eprintln!("nswatch: {}", escape(why));
     }
     if args.folded {
-        for (stack, n) in profile.folded() {
-            writeln!(out, "{} {n}", escape(stack))?;
+        for (stack, n) in profile.folded(sym.names()) {
+            writeln!(out, "{} {n}", escape(&stack))?;
         }
         return r.map(drop);
     }
@@ -865,7 +869,7 @@ fn by_container(
             l
         };
         profile
-            .write_pprof(unit, labels, io::BufWriter::new(file))
+            .write_pprof(unit, labels, sym.names(), io::BufWriter::new(file))
             .with_context(|| format!("writing {}", args.output.as_ref().unwrap().display()))?;
         return r.map(drop);
     }
