@@ -583,15 +583,16 @@ pub fn detail_lines(g: &GroupNode, w: usize) -> Vec<Line<'static>> {
             list(&g.shares_with_pod)
         )));
     }
-    // Namespaces as (dev, ino), as many to a line as fit; own ones stand out.
+    // Namespaces by inode number, as lsns, ps and the NDJSON write them, as many to a line
+    // as fit; own ones stand out.
     let cell = 22;
     let per_line = (w / cell).max(1);
     let mut spans = Vec::new();
     let mut n = 0;
-    for (name, [dev, ino]) in &g.namespaces {
+    for (name, [_, ino]) in &g.namespaces {
         let own = g.owns.contains(name);
         let text = fit(
-            &format!("{name:<6} {dev}:{ino}{}", if own { "*" } else { "" }),
+            &format!("{name:<6} {ino}{}", if own { "*" } else { "" }),
             cell,
         );
         let style = if own {
@@ -648,10 +649,7 @@ fn draw_detail(frame: &mut Frame<'_>, app: &App, area: Rect, narrow: bool) {
             }),
         ) => {
             let pod = &app.tree.pods[*p];
-            let mut v = vec![Line::from(format!(
-                "pod {}  net {}:{}",
-                pod.id, pod.net[0], pod.net[1]
-            ))];
+            let mut v = vec![Line::from(format!("pod {}  net {}", pod.id, pod.net[1]))];
             v.extend(
                 pod.containers
                     .iter()
