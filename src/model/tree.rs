@@ -4,7 +4,7 @@
 
 use crate::model::{Attributor, Group, GroupId, Kind, Task};
 use crate::nsset::link_name;
-use hashbrown::HashMap;
+use hashbrown::{HashMap, HashSet};
 use serde::Serialize;
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
@@ -277,6 +277,23 @@ pub fn build(model: &Attributor, host_pid: u32, with_host: bool) -> Tree {
 }
 
 impl Tree {
+    /// Takes the groups of kernel threads alone ([`GroupNode::kernel_threads`]) into the
+    /// host's node: their tasks and processes are the host's, as [`Tree::host_tasks`]
+    /// counts them (without a host node they are dropped).
+    pub fn fold_kernel_threads(&mut self) {
+        let (kernel, rest): (Vec<GroupNode>, Vec<GroupNode>) = std::mem::take(&mut self.groups)
+            .into_iter()
+            .partition(|g| g.kernel_threads);
+        self.groups = rest;
+        if let Some(host) = self.groups.iter_mut().find(|g| g.kind == Kind::Host.name()) {
+            for k in kernel {
+                host.tasks += k.tasks;
+                host.processes.extend(k.processes);
+            }
+            host.processes.sort_by_key(|p| p.pid);
+        }
+    }
+
     /// The tree in display order, in model order among siblings: each pod with its
     /// containers under it, then the groups in no pod, then the host; a nested container
     /// follows its parent one level deeper.
@@ -286,7 +303,12 @@ impl Tree {
 
     /// The tree in display order with siblings ordered by `cmp` (stable: equal ones keep
     /// model order). The host is one of the top-level groups, ordered like them.
+    ///
+    /// A group whose parent or pod is not in the tree (a narrowed tree: `ps -p`, `top
+    /// --container`) is listed as a top-level one.
     pub fn rows_by(&self, cmp: impl Fn(&GroupNode, &GroupNode) -> Ordering) -> Vec<(usize, Row)> {
+        let ids: HashSet<&str> = self.groups.iter().map(|g| g.id.as_str()).collect();
+        let pods: HashSet<&str> = self.pods.iter().map(|p| p.id.as_str()).collect();
         let mut children: HashMap<&str, Vec<usize>> = HashMap::new();
         for (i, g) in self.groups.iter().enumerate() {
             if let Some(p) = &g.parent {
@@ -313,7 +335,8 @@ impl Tree {
                 walk(tree, children, c, depth + 1, out);
             }
         }
-        let top = |g: &GroupNode| g.parent.is_none();
+        let top = |g: &GroupNode| g.parent.as_deref().is_none_or(|p| !ids.contains(p));
+        let in_pod = |g: &GroupNode| g.pod.as_deref().is_some_and(|p| pods.contains(p));
         for (pi, pod) in self.pods.iter().enumerate() {
             out.push((0, Row::Pod(pi)));
             let mut members: Vec<usize> = (0..self.groups.len())
@@ -325,7 +348,7 @@ impl Tree {
             }
         }
         let mut rest: Vec<usize> = (0..self.groups.len())
-            .filter(|&i| top(&self.groups[i]) && self.groups[i].pod.is_none())
+            .filter(|&i| top(&self.groups[i]) && !in_pod(&self.groups[i]))
             .collect();
         rest.sort_by(|&a, &b| cmp(&self.groups[a], &self.groups[b]));
         for i in rest {
