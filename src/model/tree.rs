@@ -357,3 +357,57 @@ impl Tree {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{Body, Event};
+    use crate::nsset::NsSet;
+    use crate::record::NsLink;
+
+    fn set(inos: [u64; 7]) -> NsSet {
+        NsSet::from_links(inos.map(|ino| NsLink { dev: 4, ino }))
+    }
+
+    fn enter(m: &mut Attributor, tid: u32, s: &NsSet) -> GroupId {
+        let ev = Event {
+            time_ns: Some(10),
+            cpu: Some(0),
+            pid: Some(tid),
+            tid: Some(tid),
+            synthesized: false,
+            body: Body::Namespaces {
+                ns: s,
+                comm: None,
+                cause: None,
+            },
+        };
+        m.observe(&ev).unwrap()
+    }
+
+    /// The groups' rows as (depth, label).
+    fn rows(t: &Tree) -> Vec<(usize, String)> {
+        t.rows()
+            .into_iter()
+            .filter_map(|(d, r)| match r {
+                Row::Group(i) => Some((d, t.groups[i].id.clone())),
+                Row::Pod(_) => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_nested_group_whose_parent_is_left_out_is_listed_at_the_top() {
+        let mut m = Attributor::new(set([1, 2, 3, 4, 5, 6, 7]));
+        let outer = enter(&mut m, 100, &set([1, 2, 3, 14, 5, 16, 7]));
+        // Started inside it: its pid namespace's parent is the outer one's.
+        m.set_pid_ns_parent(NsLink { dev: 4, ino: 24 }, NsLink { dev: 4, ino: 14 });
+        let inner = enter(&mut m, 200, &set([1, 2, 3, 24, 5, 26, 7]));
+        let label = |g: GroupId| m.group(g).label.clone();
+        let mut t = build(&m, 1, false);
+        assert_eq!(rows(&t), [(0, label(outer)), (1, label(inner))]);
+        // Narrowed to the inner one (`ps -p`, `top --container`): still listed.
+        t.groups.retain(|g| g.gid == inner);
+        assert_eq!(rows(&t), [(0, label(inner))]);
+    }
+}
