@@ -336,6 +336,40 @@ fn ps_columns_json_and_output_file() {
         .starts_with("host "));
 }
 
+#[test]
+fn ps_json_keys_come_in_the_order_of_the_columns() {
+    // Asked in an order that is not the alphabet's, group and process columns alike.
+    for (cols, keys) in [
+        ("TASKS,KIND,ID", &["tasks", "kind", "id"][..]),
+        (
+            "PID,KIND,COMM,ID,NS_NET",
+            &["pid", "kind", "comm", "id", "ns_net"][..],
+        ),
+    ] {
+        let out = nswatch(&["ps", "--all", "-o", cols, "--json"]);
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let rows = v.as_array().unwrap();
+        assert!(!rows.is_empty(), "{out}");
+        // Each object's keys as written, in the text.
+        let objects: Vec<&str> = out.split('}').filter(|o| o.contains('"')).collect();
+        assert_eq!(objects.len(), rows.len(), "{out}");
+        for o in objects {
+            let at: Vec<usize> = keys
+                .iter()
+                .map(|k| {
+                    o.find(&format!("\"{k}\":"))
+                        .unwrap_or_else(|| panic!("{k} in {o}"))
+                })
+                .collect();
+            assert!(at.windows(2).all(|w| w[0] < w[1]), "{cols}: {o}");
+        }
+    }
+    // A column asked twice is one key.
+    let out = nswatch(&["ps", "--all", "-o", "ID,KIND,ID", "--json"]);
+    let first = &out[..out.find('}').unwrap()];
+    assert_eq!(first.matches("\"id\":").count(), 1, "{out}");
+}
+
 /// fixtures/unshare-mnt-pid.data as `nswatch record` writes it for a docker container
 /// named "web" with id `ID` (its other groups as they are).
 const ID: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";

@@ -144,15 +144,25 @@ struct Netns {
 }
 
 impl Netns {
+    /// `sleep 30` in a new network namespace `name`: one task.
     fn start(name: &str) -> Netns {
+        Netns::run(name, &["sleep", "30"])
+    }
+
+    /// `cmd` in a new network namespace `name`, in a process group of its own (all of it
+    /// is killed when stopped).
+    fn run(name: &str, cmd: &[&str]) -> Netns {
+        use std::os::unix::process::CommandExt;
         let ok = Command::new("ip")
             .args(["netns", "add", name])
             .status()
             .expect("ip netns add");
         assert!(ok.success(), "ip netns add {name}");
         let child = Command::new("ip")
-            .args(["netns", "exec", name, "sleep", "30"])
+            .args(["netns", "exec", name])
+            .args(cmd)
             .stdin(Stdio::null())
+            .process_group(0)
             .spawn()
             .expect("ip netns exec");
         Netns {
@@ -161,9 +171,15 @@ impl Netns {
         }
     }
 
+    /// The pid of the command (`ip netns exec` becomes it).
+    fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+
     fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
+            // SAFETY: a signal to the process group the child leads.
+            unsafe { libc::kill(-(c.id() as i32), libc::SIGKILL) };
             let _ = c.wait();
         }
     }
@@ -256,7 +272,7 @@ fn replay_plays_a_fixture_through_the_ui() {
     let lines: Vec<&str> = s.lines().collect();
     assert_eq!(
         lines[0].trim_end(),
-        "nswatch top replay unshare-mnt-pid.data max (end) · 0 ct 1 sb 0 pod · 67 tasks"
+        "nswatch top replay unshare-mnt-pid.data max (end) · 0 ct 0 sb 0 pod · 67 tasks"
     );
     for want in [
         "│    0.065 exit    container          ct-4026532178 (by unshare)               │",
@@ -347,7 +363,7 @@ fn replay_reads_ndjson_like_perf_data() {
     let lines: Vec<&str> = s.lines().collect();
     assert_eq!(
         lines[0].trim_end(),
-        "nswatch top replay unshare-mnt-pid.ndjson max (end) · 0 ct 1 sb 0 pod · 67 tasks"
+        "nswatch top replay unshare-mnt-pid.ndjson max (end) · 0 ct 0 sb 0 pod · 67 tasks"
     );
     for want in [
         "│    0.065 exit    container          ct-4026532178 (by unshare)               │",
@@ -579,21 +595,18 @@ fn a_replay_shows_a_bad_line_in_its_status_and_stays_up_until_q() {
     }
 }
 
-/// A replay of the fixture played to its end in a `w`x`h` pane.
-fn ended_replay(tag: &str, w: u16, h: u16) -> Tmux {
+/// A replay of the fixture played to its end in a `w`x`h` pane, with `more` arguments.
+fn ended_replay(tag: &str, w: u16, h: u16, more: &[&str]) -> Tmux {
     let fixture = common::fixture("unshare-mnt-pid.data");
-    let tmux = Tmux::start(
-        tag,
-        &[
-            "top",
-            "--replay",
-            fixture.to_str().unwrap(),
-            "--speed",
-            "max",
-        ],
-        w,
-        h,
-    );
+    let mut args = vec![
+        "top",
+        "--replay",
+        fixture.to_str().unwrap(),
+        "--speed",
+        "max",
+    ];
+    args.extend(more);
+    let tmux = Tmux::start(tag, &args, w, h);
     tmux.wait_for("the end of the replay", Duration::from_secs(20), |s| {
         s.contains("(end)")
     });
@@ -602,7 +615,8 @@ fn ended_replay(tag: &str, w: u16, h: u16) -> Tmux {
 
 #[test]
 fn the_first_key_after_a_resize_acts_at_once() {
-    let tmux = ended_replay("resize", 80, 24);
+    let tmux = ended_replay("resize", 80, 24, &["--all"]);
+    // With --all two rows, the host's and kdevtmpfs's group's.
     tmux.keys(&["j"]);
     tmux.wait_for("the selection to move", Duration::from_secs(5), |s| {
         s.contains("groups (2 rows)")
@@ -615,7 +629,7 @@ fn the_first_key_after_a_resize_acts_at_once() {
 
 #[test]
 fn a_resize_alone_redraws_at_the_new_size() {
-    let tmux = ended_replay("redraw", 80, 24);
+    let tmux = ended_replay("redraw", 80, 24, &[]);
     tmux.tmux(&["resize-window", "-t", "t", "-x", "130", "-y", "30"]);
     // Wide enough for the tree beside the detail and events.
     tmux.wait_for("the wide layout", Duration::from_secs(5), |s| {
@@ -641,32 +655,101 @@ fn group_rows(screen: &str) -> Vec<String> {
         .collect()
 }
 
+/// The tree's row of the host: its cells split at whitespace ("│▸", "host", TASKS, …).
+fn host_cells(screen: &str) -> Vec<&str> {
+    screen
+        .lines()
+        .find(|l| l.contains("▸ host ") || l.contains("▾ host "))
+        .map(|l| l.split_whitespace().collect())
+        .unwrap_or_default()
+}
+
 #[test]
 fn sort_by_a_column_and_reverse_it() {
-    let tmux = ended_replay("sort", 80, 24);
-    // Busiest first by default: the host, with its 66 tasks, before the sandbox.
-    let s = tmux.wait_for("the default sort", Duration::from_secs(5), |s| {
-        s.contains("sort activity ▼")
+    if !live_ok("nswatch top sorting two sandboxes") {
+        return;
+    }
+    // Two sandboxes of this test's own, a with one task and b with three: names and task
+    // counts sort them opposite ways round.
+    let tag = format!("nswsort{}", std::process::id());
+    let (a, b) = (format!("{tag}a"), format!("{tag}b"));
+    let _na = Netns::start(&a);
+    let _nb = Netns::run(&b, &["sh", "-c", "sleep 30 & sleep 30; wait"]);
+    let tmux = Tmux::start("sort", &["top"], 100, 30);
+    tmux.wait_for("the live header", Duration::from_secs(20), |s| {
+        s.contains("nswatch top live")
     });
-    assert_eq!(group_rows(&s), ["host", "sb sb-4026531860"], "{s}");
-    // `>`: the next column, the name (A to Z); `I` reverses it.
+    // Only the two, whatever else this machine runs.
+    tmux.keys(&["/"]);
+    tmux.keys(&["-l", &tag]);
+    tmux.keys(&["Enter"]);
+    let (ra, rb) = (format!("sb {a}"), format!("sb {b}"));
+    tmux.wait_for("both sandboxes", Duration::from_secs(10), |s| {
+        tree_row(s, "sb", &b).is_some_and(|r| r.split_whitespace().nth(3) == Some("3"))
+            && tree_row(s, "sb", &a).is_some()
+    });
+    // `>`: the next column after activity, the name (A to Z); `I` reverses it.
     tmux.keys(&[">"]);
-    let s = tmux.wait_for("sort by name", Duration::from_secs(5), |s| {
-        s.contains("sort name ▲") && s.contains("NAME▲")
+    tmux.wait_for("sort by name", Duration::from_secs(5), |s| {
+        s.contains("sort name ▲")
+            && s.contains("NAME▲")
+            && group_rows(s) == [ra.clone(), rb.clone()]
     });
-    assert_eq!(group_rows(&s), ["host", "sb sb-4026531860"], "{s}");
     tmux.keys(&["I"]);
-    let s = tmux.wait_for("sort by name reversed", Duration::from_secs(5), |s| {
-        s.contains("sort name ▼")
+    tmux.wait_for("sort by name reversed", Duration::from_secs(5), |s| {
+        s.contains("sort name ▼") && group_rows(s) == [rb.clone(), ra.clone()]
     });
-    assert_eq!(group_rows(&s), ["sb sb-4026531860", "host"], "{s}");
-    // `<` twice: back past activity to NS/s, still reversed.
-    tmux.keys(&["<", "<"]);
+    // `>`: tasks, still reversed (fewest first); `I`: most first.
+    tmux.keys(&[">"]);
+    tmux.wait_for("sort by tasks reversed", Duration::from_secs(5), |s| {
+        s.contains("sort tasks ▲")
+            && s.contains("TASKS▲")
+            && group_rows(s) == [ra.clone(), rb.clone()]
+    });
+    tmux.keys(&["I"]);
+    tmux.wait_for("sort by tasks", Duration::from_secs(5), |s| {
+        s.contains("sort tasks ▼") && group_rows(s) == [rb.clone(), ra.clone()]
+    });
+    // `<` three times: back past name and activity to NS/s.
+    tmux.keys(&["<", "<", "<"]);
     tmux.wait_for("sort by NS/s", Duration::from_secs(5), |s| {
-        s.contains("sort ns/s ▲") && s.contains("NS/s▲")
+        s.contains("sort ns/s ▼") && s.contains("NS/s▼")
     });
     tmux.keys(&["q"]);
     assert_eq!(tmux.wait_exit(), "0");
+}
+
+#[test]
+fn kernel_threads_groups_count_as_the_host_unless_all() {
+    // kdevtmpfs's mount namespace is a group of kernel threads alone (sb-4026531860).
+    let plain = ended_replay("kthreads", 100, 30, &[]);
+    let s = plain.screen();
+    assert_eq!(group_rows(&s), ["host"], "{s}");
+    assert!(!s.contains("sb-4026531860"), "{s}");
+    let folded: u32 = host_cells(&s)[2].parse().unwrap();
+    plain.keys(&["q"]);
+    assert_eq!(plain.wait_exit(), "0");
+    // --all lists it apart, and the host's row no longer counts its task; the header counts
+    // it as no sandbox either way.
+    let all = ended_replay("kthreadsall", 130, 30, &["--all"]);
+    all.keys(&["j"]);
+    let s = all.wait_for("its detail", Duration::from_secs(5), |s| {
+        s.contains("kernel threads alone, counted with the host")
+    });
+    assert_eq!(group_rows(&s), ["host", "sb sb-4026531860"], "{s}");
+    let own: u32 = host_cells(&s)[2].parse().unwrap();
+    let theirs: u32 = tree_row(&s, "sb", "sb-4026531860")
+        .unwrap()
+        .split_whitespace()
+        .nth(3)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(theirs >= 1, "{s}");
+    assert_eq!(own + theirs, folded, "{s}");
+    assert!(s.lines().next().unwrap().contains(" 0 sb "), "{s}");
+    all.keys(&["q"]);
+    assert_eq!(all.wait_exit(), "0");
 }
 
 /// The lines of the events pane (below its title, above its bottom border).
@@ -682,9 +765,10 @@ fn event_lines(screen: &str) -> Vec<&str> {
 
 #[test]
 fn the_filter_narrows_the_events_pane() {
-    let tmux = ended_replay("filter", 80, 24);
+    let tmux = ended_replay("filter", 80, 24, &[]);
     let s = tmux.screen();
-    assert_eq!(event_lines(&s).len(), 7, "{s}");
+    // Six: the start of kdevtmpfs's group is the host's, not shown.
+    assert_eq!(event_lines(&s).len(), 6, "{s}");
     tmux.keys(&["/"]);
     tmux.keys(&["-l", "ct-4026532178"]);
     tmux.keys(&["Enter"]);
@@ -700,7 +784,7 @@ fn the_filter_narrows_the_events_pane() {
 
 #[test]
 fn narrow_panes_cut_with_an_ellipsis_and_keep_the_name() {
-    let tmux = ended_replay("narrow", 80, 24);
+    let tmux = ended_replay("narrow", 80, 24, &["--all"]);
     tmux.tmux(&["resize-window", "-t", "t", "-x", "36", "-y", "24"]);
     // Drawn at the new width (tmux cuts the old screen to it before top redraws).
     let s = tmux.wait_for("the narrow layout", Duration::from_secs(5), |s| {
@@ -712,7 +796,8 @@ fn narrow_panes_cut_with_an_ellipsis_and_keep_the_name() {
         .filter(|l| l.ends_with("…│"))
         .collect();
     assert!(!cut.is_empty(), "no event line cut with '…':\n{s}");
-    // The name column keeps its room: the sandbox's id shows whole or cut with '…'.
+    // The name column keeps its room: the id of kdevtmpfs's group (listed with --all)
+    // shows whole or cut with '…'.
     assert!(
         s.lines()
             .any(|l| l.contains("▸ sb sb-4026531860") || l.contains("▸ sb sb-40…")),
@@ -825,6 +910,128 @@ fn live_top_reads_a_containers_cpu_and_memory_from_its_cgroup() {
         "memory {mem:?} in:\n{s}"
     );
     c.stop();
+    tmux.keys(&["q"]);
+    assert_eq!(tmux.wait_exit(), "0");
+}
+
+#[test]
+fn replay_shows_only_the_pid_or_container_asked_for() {
+    // Pid 24117 is unshare's child, the first task of ct-4026532178's pid namespace.
+    for (tag, sel) in [
+        ("selpid", ["-p", "24117"]),
+        ("selct", ["--container", "ct-4026532178"]),
+    ] {
+        let tmux = ended_replay(tag, 80, 24, &sel);
+        let s = tmux.screen();
+        // The group's start, its task's entry into the new pid namespace, its exit; not
+        // unshare[24115]'s own mount namespace change.
+        let lines = event_lines(&s);
+        assert_eq!(lines.len(), 3, "{s}");
+        assert!(lines.iter().all(|l| l.contains("ct-4026532178")), "{s}");
+        assert!(!s.contains("unshare[24115]"), "{s}");
+        // The title says what is shown; at the end nothing of it runs.
+        assert!(s.contains(&format!("{} {} ", sel[0], sel[1])), "{s}");
+        assert!(s.contains("(nothing selected now)"), "{s}");
+        assert!(
+            s.lines().next().unwrap().trim_end().ends_with(" 0 tasks"),
+            "{s}"
+        );
+        tmux.keys(&["q"]);
+        assert_eq!(tmux.wait_exit(), "0");
+    }
+    // Part of it not in the recording: said in the status line.
+    let tmux = ended_replay("selsome", 80, 24, &["-p", "24117,999999"]);
+    let s = tmux.screen();
+    assert!(s.contains("no event of pid 999999"), "{s}");
+    assert_eq!(event_lines(&s).len(), 3, "{s}");
+    tmux.keys(&["q"]);
+    assert_eq!(tmux.wait_exit(), "0");
+    // None of it: an error before the screen opens, as `report` says it.
+    let fixture = common::fixture("unshare-mnt-pid.data");
+    for (sel, want) in [
+        (["-p", "999999"], "no event of pid 999999"),
+        (["--container", "nosuch"], "no group named \"nosuch\""),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_nswatch"))
+            .args(["top", "--replay", fixture.to_str().unwrap()])
+            .args(sel)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(err.contains(want), "{err}");
+    }
+}
+
+#[test]
+fn live_top_p_shows_the_group_of_a_pid_and_says_a_pid_not_running() {
+    // None running: an error before anything else (and before any privilege is needed).
+    let out = Command::new(env!("CARGO_BIN_EXE_nswatch"))
+        .args(["top", "-p", "999999"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("pid 999999: no such process"), "{err}");
+    assert!(
+        err.contains("none of the processes asked for (-p) is running"),
+        "{err}"
+    );
+    if !live_ok("nswatch top -p") {
+        return;
+    }
+    let name = format!("nswpid{}", std::process::id());
+    let ns = Netns::start(&name);
+    let pid = format!("{},999999", ns.pid());
+    let tmux = Tmux::start("selpidlive", &["top", "-p", &pid], 100, 30);
+    let s = tmux.wait_for("its group alone", Duration::from_secs(20), |s| {
+        group_rows(s) == [format!("sb {name}")]
+    });
+    assert!(s.contains("pid 999999: no such process"), "{s}");
+    assert!(s.contains(&format!("-p {pid} ")), "{s}");
+    // The header counts the selection's tasks: the one sleep.
+    assert!(
+        s.lines().next().unwrap().trim_end().ends_with(" 1 tasks"),
+        "{s}"
+    );
+    tmux.keys(&["q"]);
+    assert_eq!(tmux.wait_exit(), "0");
+}
+
+#[test]
+fn live_top_container_waits_for_it_and_shows_it_alone() {
+    if !live_ok("nswatch top --container") {
+        return;
+    }
+    let name = format!("nswsel{}", std::process::id());
+    let tmux = Tmux::start("selctlive", &["top", "--container", &name], 100, 30);
+    let s = tmux.wait_for(
+        "the note that it is not there",
+        Duration::from_secs(20),
+        |s| s.contains(&format!("no group named \"{name}\" now")),
+    );
+    assert!(s.contains("(nothing selected now)"), "{s}");
+    assert!(s.contains(&format!("--container {name} ")), "{s}");
+    let ns = Netns::start(&name);
+    let s = tmux.wait_for("its row alone", Duration::from_secs(10), |s| {
+        group_rows(s) == [format!("sb {name}")]
+    });
+    assert!(!s.contains("no group named"), "{s}");
+    assert!(
+        s.lines().next().unwrap().trim_end().ends_with(" 1 tasks"),
+        "{s}"
+    );
+    // Its events alone.
+    let events = event_lines(&s);
+    assert!(events.iter().any(|l| l.contains("start   sandbox")), "{s}");
+    assert!(events.iter().all(|l| l.contains(&name)), "{s}");
+    // The detail pane (Tab) writes its namespaces by inode number, as lsns does; its own
+    // marked.
+    let net = ns_ino(ns.pid(), "net");
+    tmux.keys(&["Tab"]);
+    tmux.wait_for("its detail", Duration::from_secs(5), |s| {
+        s.contains(&format!("net    {net}*"))
+    });
     tmux.keys(&["q"]);
     assert_eq!(tmux.wait_exit(), "0");
 }

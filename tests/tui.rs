@@ -451,15 +451,15 @@ fn detail_pane_at_80x24() {
             ),
             (
                 19,
-                "│cgroup 4:7            ipc    4:12*          mnt    4:16*                      │",
+                "│cgroup 7              ipc    12*            mnt    16*                        │",
             ),
             (
                 20,
-                "│net    4:10*          pid    4:14*          user   4:5                        │",
+                "│net    10*            pid    14*            user   5                          │",
             ),
             (
                 21,
-                "│uts    4:11*                                                                  │",
+                "│uts    11*                                                                    │",
             ),
             (
                 22,
@@ -485,7 +485,7 @@ fn wide_screen_shows_tree_detail_and_events() {
             (3, "│NAME                             TASKS   CPU%    MEM FORK/s EXEC/s EXIT/s   NS/s ACTIVITY▼ ││sandbox blue  [sb-20]  runtime ip-netns                          │"),
             (5, "│▸ host                               2      -      -      1      ·      ·      ·          █││tasks 1 in 1 processes  creator ip                               │"),
             (6, "│▸ sb blue                            1      -      -      ·      ·      ·      1          █││own net  shares with host uts,ipc,pid,user,mnt,cgroup            │"),
-            (8, "│                                                                                           ││mnt    4:6            net    4:20*                               │"),
+            (8, "│                                                                                           ││mnt    6              net    20*                                 │"),
             (11, "│                                                                                           ││    300 ip created                                               │"),
             (16, "│                                                                                           │┌ namespace events (4) ───────────────────────────────────────────┐"),
             (17, "│                                                                                           ││    0.700 setns   EINVAL fd other    nsenter[200] in host        │"),

@@ -170,6 +170,25 @@ fn columns(asked: &[String]) -> Result<Vec<&'static Column>> {
         .collect()
 }
 
+/// One row of `ps -o … --json`: an object whose keys (the columns' names in lower case)
+/// come in the order the columns were asked for, as the table's do; a `serde_json::Map`
+/// would sort them. A column asked for twice is written once.
+struct JsonRow<'a>(&'a [&'a Column], Vec<Value>);
+
+impl serde::Serialize for JsonRow<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(None)?;
+        for (i, (c, v)) in self.0.iter().zip(&self.1).enumerate() {
+            if self.0[..i].iter().any(|d| d.name == c.name) {
+                continue;
+            }
+            m.serialize_entry(&c.name.to_ascii_lowercase(), v)?;
+        }
+        m.end()
+    }
+}
+
 /// `ps -o`: a table (or with `--json`, an array of objects with those keys).
 fn write_table(w: &mut impl Write, out: &Tree, cols: &[&Column], json: bool) -> Result<()> {
     let per_process = cols.iter().any(|c| c.process);
@@ -186,15 +205,7 @@ fn write_table(w: &mut impl Write, out: &Tree, cols: &[&Column], json: bool) -> 
         }
     }
     if json {
-        let objects: Vec<serde_json::Map<String, Value>> = rows
-            .into_iter()
-            .map(|r| {
-                cols.iter()
-                    .map(|c| c.name.to_ascii_lowercase())
-                    .zip(r)
-                    .collect()
-            })
-            .collect();
+        let objects: Vec<JsonRow<'_>> = rows.into_iter().map(|r| JsonRow(cols, r)).collect();
         serde_json::to_writer_pretty(&mut *w, &objects)?;
         writeln!(w)?;
         return Ok(());

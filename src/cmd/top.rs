@@ -2,6 +2,7 @@
 
 use anyhow::{bail, Result};
 use nswatch::live::CaptureOptions;
+use nswatch::select::Selection;
 use nswatch::session::SessionOptions;
 use nswatch::tui::{run_live, run_replay, ReplayOptions, TopOptions};
 use nswatch::units::parse_duration;
@@ -30,6 +31,19 @@ pub struct TopArgs {
     /// Longest wait for records or keys (a key's worst latency).
     #[arg(long, default_value = "50ms", value_parser = parse_duration)]
     frame: Duration,
+    /// Show only these processes (comma list, repeatable): their groups, their tasks and
+    /// their events. Live, none running is an error; in a replay, none in the recording.
+    #[arg(short = 'p', long = "pid", value_name = "PID", value_delimiter = ',')]
+    pids: Vec<u32>,
+    /// Show only this group and the containers nested in it: its label (ct-4026532300),
+    /// name, runtime id, or the id's first 12 or more characters. Live, one that is not
+    /// there yet is shown once it starts; in a replay, one the recording lacks is an error.
+    #[arg(long, value_name = "NAME|ID")]
+    container: Option<String>,
+    /// List the groups of kernel threads alone (kdevtmpfs's mount namespace) apart from
+    /// the host, whose row otherwise counts their tasks.
+    #[arg(long, short)]
+    all: bool,
 }
 
 /// A replay speed.
@@ -55,6 +69,7 @@ pub fn run(args: &TopArgs) -> Result<()> {
         );
     }
     let refresh = Duration::from_millis(250);
+    let select = Selection::new(args.pids.clone(), Vec::new(), args.container.as_deref());
     match &args.replay {
         Some(file) => run_replay(ReplayOptions {
             file: file.clone(),
@@ -62,6 +77,8 @@ pub fn run(args: &TopArgs) -> Result<()> {
             export_dir: args.export_dir.clone(),
             frame: args.frame,
             refresh,
+            select,
+            all: args.all,
         }),
         None => run_live(TopOptions {
             session: SessionOptions {
@@ -75,6 +92,8 @@ pub fn run(args: &TopArgs) -> Result<()> {
             export_dir: args.export_dir.clone(),
             frame: args.frame,
             refresh,
+            select,
+            all: args.all,
         }),
     }
 }

@@ -4,7 +4,7 @@
 
 use crate::model::{Attributor, Group, GroupId, Kind, Task};
 use crate::nsset::link_name;
-use hashbrown::HashMap;
+use hashbrown::{HashMap, HashSet};
 use serde::Serialize;
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
@@ -277,6 +277,23 @@ pub fn build(model: &Attributor, host_pid: u32, with_host: bool) -> Tree {
 }
 
 impl Tree {
+    /// Takes the groups of kernel threads alone ([`GroupNode::kernel_threads`]) into the
+    /// host's node: their tasks and processes are the host's, as [`Tree::host_tasks`]
+    /// counts them (without a host node they are dropped).
+    pub fn fold_kernel_threads(&mut self) {
+        let (kernel, rest): (Vec<GroupNode>, Vec<GroupNode>) = std::mem::take(&mut self.groups)
+            .into_iter()
+            .partition(|g| g.kernel_threads);
+        self.groups = rest;
+        if let Some(host) = self.groups.iter_mut().find(|g| g.kind == Kind::Host.name()) {
+            for k in kernel {
+                host.tasks += k.tasks;
+                host.processes.extend(k.processes);
+            }
+            host.processes.sort_by_key(|p| p.pid);
+        }
+    }
+
     /// The tree in display order, in model order among siblings: each pod with its
     /// containers under it, then the groups in no pod, then the host; a nested container
     /// follows its parent one level deeper.
@@ -286,7 +303,12 @@ impl Tree {
 
     /// The tree in display order with siblings ordered by `cmp` (stable: equal ones keep
     /// model order). The host is one of the top-level groups, ordered like them.
+    ///
+    /// A group whose parent or pod is not in the tree (a narrowed tree: `ps -p`, `top
+    /// --container`) is listed as a top-level one.
     pub fn rows_by(&self, cmp: impl Fn(&GroupNode, &GroupNode) -> Ordering) -> Vec<(usize, Row)> {
+        let ids: HashSet<&str> = self.groups.iter().map(|g| g.id.as_str()).collect();
+        let pods: HashSet<&str> = self.pods.iter().map(|p| p.id.as_str()).collect();
         let mut children: HashMap<&str, Vec<usize>> = HashMap::new();
         for (i, g) in self.groups.iter().enumerate() {
             if let Some(p) = &g.parent {
@@ -313,7 +335,8 @@ impl Tree {
                 walk(tree, children, c, depth + 1, out);
             }
         }
-        let top = |g: &GroupNode| g.parent.is_none();
+        let top = |g: &GroupNode| g.parent.as_deref().is_none_or(|p| !ids.contains(p));
+        let in_pod = |g: &GroupNode| g.pod.as_deref().is_some_and(|p| pods.contains(p));
         for (pi, pod) in self.pods.iter().enumerate() {
             out.push((0, Row::Pod(pi)));
             let mut members: Vec<usize> = (0..self.groups.len())
@@ -325,12 +348,66 @@ impl Tree {
             }
         }
         let mut rest: Vec<usize> = (0..self.groups.len())
-            .filter(|&i| top(&self.groups[i]) && self.groups[i].pod.is_none())
+            .filter(|&i| top(&self.groups[i]) && !in_pod(&self.groups[i]))
             .collect();
         rest.sort_by(|&a, &b| cmp(&self.groups[a], &self.groups[b]));
         for i in rest {
             walk(self, &children, i, 0, &mut out);
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{Body, Event};
+    use crate::nsset::NsSet;
+    use crate::record::NsLink;
+
+    fn set(inos: [u64; 7]) -> NsSet {
+        NsSet::from_links(inos.map(|ino| NsLink { dev: 4, ino }))
+    }
+
+    fn enter(m: &mut Attributor, tid: u32, s: &NsSet) -> GroupId {
+        let ev = Event {
+            time_ns: Some(10),
+            cpu: Some(0),
+            pid: Some(tid),
+            tid: Some(tid),
+            synthesized: false,
+            body: Body::Namespaces {
+                ns: s,
+                comm: None,
+                cause: None,
+            },
+        };
+        m.observe(&ev).unwrap()
+    }
+
+    /// The groups' rows as (depth, label).
+    fn rows(t: &Tree) -> Vec<(usize, String)> {
+        t.rows()
+            .into_iter()
+            .filter_map(|(d, r)| match r {
+                Row::Group(i) => Some((d, t.groups[i].id.clone())),
+                Row::Pod(_) => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_nested_group_whose_parent_is_left_out_is_listed_at_the_top() {
+        let mut m = Attributor::new(set([1, 2, 3, 4, 5, 6, 7]));
+        let outer = enter(&mut m, 100, &set([1, 2, 3, 14, 5, 16, 7]));
+        // Started inside it: its pid namespace's parent is the outer one's.
+        m.set_pid_ns_parent(NsLink { dev: 4, ino: 24 }, NsLink { dev: 4, ino: 14 });
+        let inner = enter(&mut m, 200, &set([1, 2, 3, 24, 5, 26, 7]));
+        let label = |g: GroupId| m.group(g).label.clone();
+        let mut t = build(&m, 1, false);
+        assert_eq!(rows(&t), [(0, label(outer)), (1, label(inner))]);
+        // Narrowed to the inner one (`ps -p`, `top --container`): still listed.
+        t.groups.retain(|g| g.gid == inner);
+        assert_eq!(rows(&t), [(0, label(inner))]);
     }
 }

@@ -9,6 +9,7 @@ use crate::model::json::Announcements;
 use crate::model::tree::{self, GroupNode, Row, Tree};
 use crate::model::{Attributor, ChangeKind, GroupId};
 use crate::nsset::mask_names;
+use crate::select::Selection;
 use crate::session::Update;
 use crate::tui::keys::{self, Action};
 use crate::tui::rates::{Counts, Metric, Rates, HISTORY};
@@ -281,6 +282,14 @@ pub struct App {
     pub stats: Stats,
     /// `q` was pressed.
     pub quit: bool,
+    /// `-p`, `--container`: what the panes show (everything when it selects all).
+    select: Selection,
+    /// `--all`: the groups of kernel threads alone listed apart from the host, whose row
+    /// otherwise counts them.
+    pub all: bool,
+    /// The status line's note that no group is yet what `--container` names, taken away
+    /// once one shows.
+    waiting: Option<String>,
     model_changed: bool,
     redraw: bool,
 }
@@ -345,6 +354,9 @@ impl App {
             export_dir: export_dir.into(),
             stats: Stats::default(),
             quit: false,
+            select: Selection::default(),
+            all: false,
+            waiting: None,
             model_changed: true,
             redraw: true,
         }
@@ -355,6 +367,9 @@ impl App {
         self.model_changed = true;
         match update {
             Update::Group(c) => {
+                if !self.shows_group(model, c.group) || !self.select.keep_group(model, c.group) {
+                    return;
+                }
                 let g = model.group(c.group);
                 let kind = match c.kind {
                     ChangeKind::Start => RecentKind::Start,
@@ -434,6 +449,24 @@ impl App {
             self.last_ns = t;
         }
         let tid = ev.tid.unwrap_or(0);
+        // A failed or group-keeping syscall changed nothing: its group is its task's.
+        let group = match &ev.body {
+            Body::NsSyscall { call } => {
+                group.or_else(|| model.current(call.tid).map(|iv| iv.group))
+            }
+            _ => group,
+        };
+        if !self.select.is_all() && !self.select.keep(model, ev, group) {
+            return;
+        }
+        // The kernel threads' own groups are the host's unless listed apart.
+        let group = group.map(|g| {
+            if self.shows_group(model, g) {
+                g
+            } else {
+                GroupId::HOST
+            }
+        });
         // perf stamps the tasks it found at start with time 0: state, not activity.
         let synthesized = ev.synthesized || ev.time_ns == Some(0);
         match &ev.body {
@@ -485,8 +518,6 @@ impl App {
                 });
             }
             Body::NsSyscall { call } => {
-                // It changed nothing: its group is the one its task is in.
-                let group = group.or_else(|| model.current(call.tid).map(|iv| iv.group));
                 let kind = if call.ok() {
                     RecentKind::Change
                 } else {
@@ -553,9 +584,72 @@ impl App {
         }
         let key = self.selection();
         self.tree = tree::build(model, host_pid, true);
-        self.live_tasks = model.live_tasks();
+        if !self.all {
+            self.tree.fold_kernel_threads();
+        }
+        if self.select.is_all() {
+            self.live_tasks = model.live_tasks();
+        } else {
+            self.narrow(model);
+            self.live_tasks = self.tree.groups.iter().map(|g| g.tasks as usize).sum();
+            if !self.tree.groups.is_empty() {
+                if let Some(note) = self.waiting.take() {
+                    if self.status.as_ref() == Some(&note) {
+                        self.status = None;
+                    }
+                }
+            }
+        }
         self.model_changed = false;
         self.relayout_keeping(key);
+    }
+
+    /// Keeps in the snapshot only what the selection selects: the groups `--container`
+    /// names (and those nested in them), the processes `-p` names and their groups, each
+    /// group's task count then the threads of the processes kept.
+    fn narrow(&mut self, model: &Attributor) {
+        let s = &self.select;
+        self.tree.groups.retain_mut(|g| {
+            if !s.container.as_ref().is_none_or(|q| q.selects(model, g.gid)) {
+                return false;
+            }
+            if s.pids.is_empty() {
+                return true;
+            }
+            g.processes.retain(|p| s.pids.contains(&p.pid));
+            g.tasks = g.processes.iter().map(|p| p.threads.len() as u32).sum();
+            !g.processes.is_empty()
+        });
+        let kept: HashSet<&str> = self.tree.groups.iter().map(|g| g.id.as_str()).collect();
+        for pod in &mut self.tree.pods {
+            pod.containers.retain(|c| kept.contains(c.as_str()));
+        }
+        self.tree.pods.retain(|p| !p.containers.is_empty());
+    }
+
+    /// Shows only what `select` selects (`top -p`, `--container`): the groups pane, the
+    /// task counts, the rates and the events pane.
+    pub fn set_selection(&mut self, select: Selection) {
+        self.select = select;
+        self.model_changed = true;
+    }
+
+    /// What `-p` and `--container` asked for.
+    pub fn selecting(&self) -> &Selection {
+        &self.select
+    }
+
+    /// Says `note` in the status line until a group of the selection shows (a live `top
+    /// --container` started before its container).
+    pub fn wait_for_selection(&mut self, note: String) {
+        self.status = Some(note.clone());
+        self.waiting = Some(note);
+    }
+
+    /// True when group `g` is listed as itself: any group but one of kernel threads
+    /// alone, which is the host's unless `--all`.
+    fn shows_group(&self, model: &Attributor, g: GroupId) -> bool {
+        self.all || !model.group(g).kernel_threads
     }
 
     /// Sets the CPU and memory figures by cgroup path directly (tests).

@@ -11,6 +11,7 @@ use crate::live::monotonic_ns;
 use crate::model::json::Announcements;
 use crate::model::Attributor;
 use crate::ndjson::Lines;
+use crate::select::Selection;
 use crate::session::{Session, SessionOptions};
 use crate::tui::app::{App, Source};
 use crate::tui::usage::{Mounts, Sampler};
@@ -37,6 +38,10 @@ pub struct TopOptions {
     /// Shortest interval between two snapshots of the model: under a fork storm the tree
     /// is rebuilt at most this often, however many events arrive.
     pub refresh: Duration,
+    /// What to show (`-p`, `--container`); everything by default.
+    pub select: Selection,
+    /// List the groups of kernel threads alone apart from the host (`--all`).
+    pub all: bool,
 }
 
 impl Default for TopOptions {
@@ -46,6 +51,8 @@ impl Default for TopOptions {
             export_dir: PathBuf::from("."),
             frame: Duration::from_millis(50),
             refresh: Duration::from_millis(250),
+            select: Selection::default(),
+            all: false,
         }
     }
 }
@@ -63,6 +70,10 @@ pub struct ReplayOptions {
     pub frame: Duration,
     /// As [`TopOptions::refresh`].
     pub refresh: Duration,
+    /// As [`TopOptions::select`].
+    pub select: Selection,
+    /// As [`TopOptions::all`].
+    pub all: bool,
 }
 
 /// The terminal, restored when dropped (quit, error) as well as on a panic (ratatui's
@@ -237,15 +248,41 @@ fn stdin_state(wait: Duration) -> Stdin {
 /// Runs `nswatch top` on this machine until `q`.
 pub fn run_live(opts: TopOptions) -> Result<()> {
     let stop = stop_flag()?;
+    // Pids that are not running are said as `perf top -p` says them: none running is an
+    // error before the screen opens, some are named in the status line.
+    let gone = gone_pids(&opts.select.pids);
+    if !gone.is_empty() && gone.len() == opts.select.pids.len() {
+        for p in &gone {
+            eprintln!("nswatch top: pid {p}: no such process");
+        }
+        anyhow::bail!("none of the processes asked for (-p) is running");
+    }
     // The session starts before the terminal is taken, so that its errors (no privilege,
     // limits) print as they do for `record`.
     let mut session = Session::start(opts.session)?;
     let host_pid = crate::procfs::host_set(Path::new("/proc")).map_or(0, |(p, _)| p);
     let mut app = App::new(Source::Live, opts.export_dir);
+    app.all = opts.all;
+    app.set_selection(opts.select.clone());
+    if !gone.is_empty() {
+        app.status = Some(format!("pid {}: no such process", pid_list(&gone)));
+    }
     app.set_wall_offset(realtime_ns() as i128 - monotonic_ns() as i128);
     let mut usage = Sampler::new(Mounts::of_this_machine());
     app.stats.bpf = session.stats().bpf.clone();
     session.bootstrap(|m, u| app.update(m, u))?;
+    // A container not there yet may start while `top` runs, as `record --container` waits
+    // for it: said in the status line until it shows.
+    if let Some(q) = &opts.select.container {
+        if !q.matches(session.model()).iter().any(|g| g.is_live()) {
+            app.wait_for_selection(format!(
+                "no group named {:?} now (a label, a name, a runtime id or its first {}+ \
+                 characters): shown once it starts",
+                q.as_str(),
+                crate::select::MIN_ID_PREFIX
+            ));
+        }
+    }
     app.refresh(session.model(), host_pid);
     let mut term = Term::new()?;
     let winch = winch_flag()?;
@@ -273,6 +310,20 @@ pub fn run_live(opts: TopOptions) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The pids of `pids` that no process has now.
+fn gone_pids(pids: &[u32]) -> Vec<u32> {
+    pids.iter()
+        .copied()
+        .filter(|p| !Path::new(&format!("/proc/{p}")).exists())
+        .collect()
+}
+
+/// `pids` as a comma list.
+fn pid_list(pids: &[u32]) -> String {
+    let v: Vec<String> = pids.iter().map(u32::to_string).collect();
+    v.join(",")
 }
 
 /// Raised inside the replay's read loop to stop it.
@@ -408,6 +459,82 @@ fn is_perf_data(head: &[u8]) -> bool {
     head.starts_with(b"PERFILE2") || head.starts_with(b"2ELIFREP")
 }
 
+/// Raised inside [`prescan`]'s read loop once all that was asked for was seen.
+#[derive(Debug)]
+struct AllSeen;
+
+impl std::fmt::Display for AllSeen {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("all seen")
+    }
+}
+
+impl std::error::Error for AllSeen {}
+
+/// Reads the recording at `path` through a model of its own, as the replay will, and
+/// marks in `select` what it finds (`-p`, `--container`), stopping as soon as all of it
+/// is found: a large file is read whole only when something is missing. False when the
+/// file could not be read to its end (the replay then shows why in its status line).
+fn prescan(path: &Path, perf: bool, select: &mut Selection) -> bool {
+    let mut model = Attributor::learning();
+    let mut names = Announcements::new();
+    let mut feed = |model: &mut Attributor, names: &mut Announcements, ev: &Event<'_>| {
+        let group = names.observe(model, ev);
+        drop(model.take_changes());
+        // As the app finds a syscall's group: its task's.
+        let group = match &ev.body {
+            crate::event::Body::NsSyscall { call } => {
+                group.or_else(|| model.current(call.tid).map(|iv| iv.group))
+            }
+            _ => group,
+        };
+        select.keep(model, ev, group);
+        if select.unseen_pids().is_empty() && !select.container_unseen() {
+            Err(anyhow::Error::new(AllSeen))
+        } else {
+            Ok(())
+        }
+    };
+    let r: Result<()> = if perf {
+        (|| -> Result<()> {
+            let mut data = PerfData::open(path)?;
+            let mut builder = EventBuilder::new();
+            data.for_each(Order::Time, |dec, view| -> Result<()> {
+                if let Some(ev) = builder.decode(dec, view)? {
+                    feed(&mut model, &mut names, &ev)?;
+                }
+                Ok(())
+            })?;
+            Ok(())
+        })()
+    } else {
+        (|| -> Result<()> {
+            let file = File::open(path)?;
+            let mut lines = Lines::new(BufReader::with_capacity(1 << 16, file));
+            let mut reader = JsonReader::new();
+            while let Some(line) = lines.next_line()? {
+                if line.text.trim().is_empty() {
+                    continue;
+                }
+                match reader.read(line.text) {
+                    Ok(Some(ev)) => feed(&mut model, &mut names, &ev)?,
+                    Ok(None) => {
+                        names.read_line(&mut model, line.text);
+                        drop(model.take_changes());
+                    }
+                    Err(_) if line.is_cut_off() => break,
+                    Err(e) => anyhow::bail!("line {}: {e}", line.number),
+                }
+            }
+            Ok(())
+        })()
+    };
+    match r {
+        Ok(()) => true,
+        Err(e) => e.is::<AllSeen>(),
+    }
+}
+
 /// Plays a recording (perf.data or NDJSON) through the UI until `q`.
 pub fn run_replay(opts: ReplayOptions) -> Result<()> {
     let stop = stop_flag()?;
@@ -422,11 +549,28 @@ pub fn run_replay(opts: ReplayOptions) -> Result<()> {
     } else {
         None
     };
+    // What the selection asks for and the recording lacks is said before the screen
+    // opens, as `report` says it: none of it is an error, some of it a status line.
+    let mut missing = None;
+    if !opts.select.is_all() {
+        let mut probe = opts.select.clone();
+        if prescan(&opts.file, perf, &mut probe) {
+            if let Some((what, none)) = probe.unseen_report() {
+                if none {
+                    anyhow::bail!("{name}: {what}");
+                }
+                missing = Some(what);
+            }
+        }
+    }
     let source = Source::Replay {
         name: name.clone(),
         speed: opts.speed,
     };
     let mut app = App::new(source, opts.export_dir);
+    app.all = opts.all;
+    app.set_selection(opts.select);
+    app.status = missing;
     // perf's clock data ties the recording's clock to the wall clock; an NDJSON recording
     // has no such tie, and its times are shown relative.
     if let Some(f) = data.as_ref().map(|d| &d.info().features) {

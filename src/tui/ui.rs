@@ -54,7 +54,13 @@ pub fn draw(frame: &mut Frame<'_>, app: &App) {
 fn draw_header(frame: &mut Frame<'_>, app: &App, area: Rect) {
     let stats = app.shown_stats();
     let t = &app.tree;
-    let count = |k: &str| t.groups.iter().filter(|g| g.kind == k).count();
+    // Groups of kernel threads alone (listed with --all) count as the host, not as sandboxes.
+    let count = |k: &str| {
+        t.groups
+            .iter()
+            .filter(|g| g.kind == k && !g.kernel_threads)
+            .count()
+    };
     let mut l1 = String::from("nswatch top ");
     match &app.source {
         Source::Live => l1.push_str("live"),
@@ -378,6 +384,9 @@ fn draw_tree(frame: &mut Frame<'_>, app: &App, area: Rect) {
         app.sort.column.heading().to_lowercase(),
         sort_arrow(app.sort)
     );
+    if let Some(s) = selection_text(app) {
+        let _ = write!(title, "{s} ");
+    }
     if !app.filter.is_empty() {
         let _ = write!(title, "filter \"{}\" ", app.filter);
     }
@@ -439,13 +448,29 @@ fn draw_tree(frame: &mut Frame<'_>, app: &App, area: Rect) {
         lines.push(Line::from(Span::styled(text, style)));
     }
     if shown == 0 {
-        lines.push(Line::from(if app.filter.is_empty() {
-            "(no groups yet)"
-        } else {
+        lines.push(Line::from(if !app.filter.is_empty() {
             "(nothing matches the filter)"
+        } else if !app.selecting().is_all() {
+            "(nothing selected now)"
+        } else {
+            "(no groups yet)"
         }));
     }
     frame.render_widget(Paragraph::new(lines), inner);
+}
+
+/// What `-p` and `--container` asked for, as typed ("-p 1,2 --container web").
+fn selection_text(app: &App) -> Option<String> {
+    let s = app.selecting();
+    let mut parts = Vec::new();
+    if !s.pids.is_empty() {
+        let pids: Vec<String> = s.pids.iter().map(u32::to_string).collect();
+        parts.push(format!("-p {}", pids.join(",")));
+    }
+    if let Some(q) = &s.container {
+        parts.push(format!("--container {}", q.as_str()));
+    }
+    (!parts.is_empty()).then(|| parts.join(" "))
 }
 
 fn recent_color(r: &Recent) -> Color {
@@ -583,15 +608,19 @@ pub fn detail_lines(g: &GroupNode, w: usize) -> Vec<Line<'static>> {
             list(&g.shares_with_pod)
         )));
     }
-    // Namespaces as (dev, ino), as many to a line as fit; own ones stand out.
+    if g.kernel_threads {
+        out.push(Line::from("kernel threads alone, counted with the host"));
+    }
+    // Namespaces by inode number, as lsns, ps and the NDJSON write them, as many to a line
+    // as fit; own ones stand out.
     let cell = 22;
     let per_line = (w / cell).max(1);
     let mut spans = Vec::new();
     let mut n = 0;
-    for (name, [dev, ino]) in &g.namespaces {
+    for (name, [_, ino]) in &g.namespaces {
         let own = g.owns.contains(name);
         let text = fit(
-            &format!("{name:<6} {dev}:{ino}{}", if own { "*" } else { "" }),
+            &format!("{name:<6} {ino}{}", if own { "*" } else { "" }),
             cell,
         );
         let style = if own {
@@ -648,10 +677,7 @@ fn draw_detail(frame: &mut Frame<'_>, app: &App, area: Rect, narrow: bool) {
             }),
         ) => {
             let pod = &app.tree.pods[*p];
-            let mut v = vec![Line::from(format!(
-                "pod {}  net {}:{}",
-                pod.id, pod.net[0], pod.net[1]
-            ))];
+            let mut v = vec![Line::from(format!("pod {}  net {}", pod.id, pod.net[1]))];
             v.extend(
                 pod.containers
                     .iter()
