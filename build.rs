@@ -1,17 +1,24 @@
 //! Compiles the CO-RE programs in bpf/ with clang and generates their libbpf-rs skeletons
 //! into OUT_DIR, so that the objects are built for this target and never committed.
 
+#[cfg(feature = "live")]
 use libbpf_cargo::SkeletonBuilder;
-use std::env;
-use std::path::PathBuf;
-use std::process::Command;
+#[cfg(feature = "live")]
+use std::{env, path::PathBuf, process::Command};
 
 /// Each program and the skeleton generated from it.
+#[cfg(feature = "live")]
 const PROGRAMS: [(&str, &str); 2] = [
     ("bpf/nswatch.bpf.c", "nswatch.skel.rs"),
     ("bpf/nswatch_iter.bpf.c", "nswatch_iter.skel.rs"),
 ];
 
+/// Without live capture (the library alone, as a profiler embeds it) there is nothing to
+/// compile: no clang is needed.
+#[cfg(not(feature = "live"))]
+fn main() {}
+
+#[cfg(feature = "live")]
 fn main() {
     for (src, _) in PROGRAMS {
         println!("cargo:rerun-if-changed={src}");

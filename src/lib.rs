@@ -9,12 +9,15 @@
 pub mod attr;
 pub mod bpf;
 pub mod bytes;
+#[cfg(feature = "live")]
 pub mod census;
 pub mod decoder;
 pub mod error;
 pub mod event;
 pub mod export;
+#[cfg(feature = "live")]
 pub mod live;
+#[cfg(feature = "live")]
 mod live_naming;
 #[cfg(feature = "metrics")]
 pub mod metrics;
@@ -32,6 +35,7 @@ pub mod report;
 pub mod rotate;
 pub mod runtime_state;
 pub mod select;
+#[cfg(feature = "live")]
 pub mod session;
 pub mod symbols;
 pub mod text;

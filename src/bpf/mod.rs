@@ -6,8 +6,11 @@
 
 pub mod correlate;
 pub mod event;
+#[cfg(feature = "live")]
 pub mod iter;
+#[cfg(feature = "live")]
 pub mod probe;
 
 pub use event::Cause;
+#[cfg(feature = "live")]
 pub use probe::{Hook, Probe, Unavailable, HOOK_ENV};
