@@ -19,7 +19,7 @@
 //! if let Some(a) = session.model().attribute(me, me, now - 1_000_000) {
 //!     println!("I am in {}", session.model().group(a.group).display_name());
 //! }
-//! # Ok::<(), anyhow::Error>(())
+//! # Ok::<(), nswatch::session::SessionError>(())
 //! ```
 
 use crate::bpf::correlate::Correlator;
@@ -31,10 +31,87 @@ use crate::live::{monotonic_ns, Capture, CaptureOptions, CaptureStats, Creation,
 use crate::live_naming::Namer;
 use crate::model::{Attributor, Change, ChangeKind, GroupId};
 use crate::procfs::{self, ProcTask};
+use crate::bpf::Unavailable;
+use crate::error::DecodeError;
+use crate::live::open::OpenError;
 use crate::EventBuilder;
-use anyhow::{Context, Result};
 use std::path::Path;
 use std::time::{Duration, Instant};
+
+/// Why a live session could not start, or stopped: typed, so that a caller can tell a
+/// missing privilege from a limit or a damaged record and say what to change.
+///
+/// ```no_run
+/// use nswatch::session::{Session, SessionError, SessionOptions};
+///
+/// match Session::start(SessionOptions::default()) {
+///     Ok(_) => println!("capturing"),
+///     Err(e) if e.missing_capability().is_some() => {
+///         eprintln!("grant {}: {e}", e.missing_capability().unwrap())
+///     }
+///     Err(SessionError::Open(e)) => eprintln!("the rings: {e}"),
+///     Err(e) => eprintln!("{e}"),
+/// }
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SessionError {
+    /// The perf rings could not be opened: no privilege, a limit (open files, locked
+    /// memory), or a kernel without namespace records.
+    #[error(transparent)]
+    Open(#[from] OpenError),
+    /// A record could not be decoded; it says where and of what type.
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    /// Neither pid 1's, kthreadd's nor nswatch's own namespace links could be read.
+    #[error("reading the host's namespaces from /proc/1/ns, /proc/2/ns or /proc/self/ns")]
+    HostUnreadable,
+    /// Another system call failed.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: &'static str,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A limit that stopped a session, to raise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    /// RLIMIT_NOFILE: one descriptor per CPU is needed.
+    OpenFiles,
+    /// RLIMIT_MEMLOCK or kernel.perf_event_mlock_kb: the rings' pages are locked.
+    LockedMemory,
+}
+
+impl SessionError {
+    /// The capability whose lack stopped the session (CAP_PERFMON for the rings), if that
+    /// is why.
+    pub fn missing_capability(&self) -> Option<&'static str> {
+        matches!(self, SessionError::Open(OpenError::NotPermitted { .. })).then_some("CAP_PERFMON")
+    }
+
+    /// The limit that stopped the session, if that is why.
+    pub fn limit(&self) -> Option<Limit> {
+        match self {
+            SessionError::Open(OpenError::TooManyFiles(_)) => Some(Limit::OpenFiles),
+            SessionError::Open(OpenError::LockedMemory { .. }) => Some(Limit::LockedMemory),
+            _ => None,
+        }
+    }
+
+    /// The decode error (with the record's offset and type), if a record stopped it.
+    pub fn decode_error(&self) -> Option<&DecodeError> {
+        match self {
+            SessionError::Decode(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+type Result<T, E = SessionError> = std::result::Result<T, E>;
 
 /// How to open a [`Session`].
 #[derive(Debug, Clone)]
@@ -174,6 +251,8 @@ pub struct Session {
     /// Namespace files of live groups: each NAMESPACES record of their tasks then finds
     /// its dentries instead of making them.
     pins: Pins,
+    /// Why the probe was asked for and is not there.
+    probe_error: Option<Unavailable>,
 }
 
 impl Session {
@@ -182,6 +261,7 @@ impl Session {
     pub fn start(opts: SessionOptions) -> Result<Session> {
         // The probe is attached before the rings are enabled, so that no change the rings
         // see lacks its cause for want of a program not yet there.
+        let mut probe_error = None;
         let (probe, bpf) = if opts.bpf {
             match Probe::load() {
                 Ok(p) => {
@@ -191,7 +271,11 @@ impl Session {
                     };
                     (Some(p), state)
                 }
-                Err(e) => (None, format!("unavailable: {e}")),
+                Err(e) => {
+                    let state = format!("unavailable: {e}");
+                    probe_error = Some(e);
+                    (None, state)
+                }
             }
         } else {
             (None, "off".to_string())
@@ -208,14 +292,15 @@ impl Session {
                 let tasks = iter.as_ref().ok().and_then(|it| it.scan().ok());
                 census::host_of(Path::new("/proc"), tasks.as_deref().unwrap_or_default())
                     .map(|(_, h, own)| (h, own))
-                    .context(
-                        "reading the host's namespaces from /proc/1/ns, /proc/2/ns or /proc/self/ns",
-                    )?
+                    .ok_or(SessionError::HostUnreadable)?
             }
         };
         if let Some(p) = probe {
             cap.set_side(Box::new(p))
-                .context("adding the eBPF ring buffer to epoll")?;
+                .map_err(|source| SessionError::Io {
+                    what: "adding the eBPF ring buffer to epoll",
+                    source,
+                })?;
         }
         Ok(Session {
             cap,
@@ -242,7 +327,14 @@ impl Session {
             rescan_every: opts.rescan_every,
             task_iter,
             pins: Pins::new(Pins::budget_from_limit()),
+            probe_error,
         })
+    }
+
+    /// Why the eBPF probe was asked for ([`SessionOptions::bpf`]) and could not be loaded
+    /// (no BTF, no CAP_BPF…): the session then runs without the causes of changes.
+    pub fn probe_error(&self) -> Option<&Unavailable> {
+        self.probe_error.as_ref()
     }
 
     /// Runs `run` with `f` wrapped so that group starts and ends hold and release their

@@ -391,7 +391,7 @@ pub fn run(args: &RecordArgs) -> Result<()> {
                 .min(args.latency)
         });
         if let Err(e) = session.poll(wait, |m, u| sink.put(m, u)) {
-            break Err(e);
+            break Err(e.into());
         }
         #[cfg(feature = "metrics")]
         if let Some(m) = sink.metrics.as_mut() {
