@@ -9,7 +9,7 @@
 //!
 //! A held file keeps its namespace alive (a network namespace keeps its interfaces, a mount
 //! namespace its mounts), so a group's files are closed as soon as the model declares the
-//! group ended: its exit linger ([`crate::model::EXIT_LINGER_NS`]) after its last task left,
+//! group ended: its exit linger ([`crate::model::attributor::EXIT_LINGER_NS`]) after its last task left,
 //! plus the time the reader takes to hand the end on. While held, the namespace's inode
 //! number cannot be reused either, which is what Inspektor Gadget holds them for.
 //!

@@ -180,7 +180,7 @@ pub struct Group {
     /// Tid of the first task seen in it.
     pub leader: u32,
     /// Command name of the task that created it (the parent of its first task, or the task
-    /// itself when it unshared), e.g. "bwrap", "firejail", "runc:[1:CHILD]".
+    /// itself when it unshared), e.g. "bwrap", "firejail", "runc:\[1:CHILD\]".
     pub creator: Option<String>,
     /// Name and runtime, once known.
     pub naming: Naming,

@@ -55,7 +55,7 @@ pub struct GroupNode {
     pub pod_uid: Option<String>,
     /// The cgroup path it was named from.
     pub cgroup: Option<String>,
-    /// Pod id ("pod-<net ino>") when it shares its network namespace with other containers.
+    /// Pod id ("pod-`NETINO`") when it shares its network namespace with other containers.
     pub pod: Option<String>,
     /// Id of the container it is nested in.
     pub parent: Option<String>,
@@ -83,7 +83,7 @@ pub struct GroupNode {
 /// Containers that share a network namespace.
 #[derive(Serialize, Debug, Clone)]
 pub struct PodNode {
-    /// "pod-<net ino>".
+    /// "pod-`NETINO`".
     pub id: String,
     /// The shared network namespace, [dev, ino] (in JSON `{"dev":D,"ino":I}`).
     #[serde(serialize_with = "link_json")]
