@@ -23,17 +23,17 @@
 //! ```
 
 use crate::bpf::correlate::Correlator;
+use crate::bpf::Unavailable;
 use crate::bpf::{Cause, Probe};
 use crate::census;
+use crate::error::DecodeError;
 use crate::event::{Body, Event};
+use crate::live::open::OpenError;
 use crate::live::pins::Pins;
 use crate::live::{monotonic_ns, Capture, CaptureOptions, CaptureStats, Creation, Item};
 use crate::live_naming::Namer;
 use crate::model::{Attributor, Change, ChangeKind, GroupId};
 use crate::procfs::{self, ProcTask};
-use crate::bpf::Unavailable;
-use crate::error::DecodeError;
-use crate::live::open::OpenError;
 use crate::EventBuilder;
 use std::path::Path;
 use std::time::{Duration, Instant};
