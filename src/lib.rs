@@ -28,6 +28,7 @@ pub mod privilege;
 pub mod procfs;
 pub mod profile;
 pub mod record;
+mod record_kind;
 pub mod report;
 pub mod rotate;
 pub mod runtime_state;
