@@ -14,6 +14,7 @@ pub mod decoder;
 pub mod error;
 pub mod event;
 pub mod export;
+mod json;
 pub mod live;
 mod live_naming;
 #[cfg(feature = "metrics")]
