@@ -610,7 +610,7 @@ fn ns_type_static(t: u32) -> Option<&'static str> {
     })
 }
 
-/// An errno by its name ("EINVAL"); "E<n>" for one this table lacks.
+/// An errno by its name ("EINVAL"); `E<n>` for one this table lacks.
 pub fn errno_name(e: i64) -> String {
     let name = match e as i32 {
         libc::EPERM => "EPERM",
