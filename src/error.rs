@@ -1,6 +1,6 @@
 //! Errors that say what was wrong and where.
 
-use crate::record::kind_name;
+use crate::record_kind::kind_name;
 use std::fmt;
 
 /// What was wrong with the input.

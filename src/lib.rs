@@ -15,6 +15,7 @@ pub mod decoder;
 pub mod error;
 pub mod event;
 pub mod export;
+mod json;
 #[cfg(feature = "live")]
 pub mod live;
 #[cfg(feature = "live")]
@@ -31,6 +32,7 @@ pub mod privilege;
 pub mod procfs;
 pub mod profile;
 pub mod record;
+mod record_kind;
 pub mod report;
 pub mod rotate;
 pub mod runtime_state;

@@ -13,7 +13,7 @@
 //! look-back) so that scrapes see its last counts, and at most [`MAX_ENDED`] ended groups are kept:
 //! a node with heavy container churn keeps a bounded number of series.
 
-use crate::bpf::event::{errno_name, Syscall};
+use crate::event::cause::{errno_name, Syscall};
 use crate::event::Body;
 use crate::live::monotonic_ns;
 use crate::model::group::{Group, Kind};
@@ -866,7 +866,7 @@ const TEXT: &str = "text/plain; charset=utf-8";
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bpf::Cause;
+    use crate::event::Cause;
     use crate::event::Event;
     use crate::model::group::Naming;
     use crate::model::Change;

@@ -53,9 +53,10 @@
 use std::fs::File;
 use std::io::{self, Seek, SeekFrom, Write};
 use std::os::fd::{AsRawFd, FromRawFd, RawFd};
-use std::os::unix::fs::{FileExt, FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{FileExt, FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
+pub use crate::rotate::create_new;
 use crate::rotate::Rotation;
 
 /// Bytes reserved at a time (past the bytes a write needs), in buffered writes.
@@ -731,38 +732,6 @@ pub fn create_output(path: &Path) -> io::Result<Output> {
         fresh: true,
         moved_to,
     })
-}
-
-/// Creates the regular file `path`, which must not exist: `O_CREAT|O_EXCL|O_NOFOLLOW`,
-/// mode 0600 whatever the umask, read-write and close-on-exec. Something at the name (a
-/// link or file planted by another user) makes it fail with `AlreadyExists`, said as such.
-pub fn create_new(path: &Path) -> io::Result<File> {
-    let show = path.display();
-    let named = |what: &str, e: io::Error| io::Error::new(e.kind(), format!("{show}: {what}: {e}"));
-    // Readable too: a direct write refused midway makes the writer read back the start of
-    // the line it left unfinished (`AppendFile::go_buffered`).
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(path)
-        .map_err(|e| {
-            if e.kind() == io::ErrorKind::AlreadyExists {
-                named(
-                    "creating it: something appeared at that name after it was cleared \
-                     (a link or file planted by another user?)",
-                    e,
-                )
-            } else {
-                named("creating it", e)
-            }
-        })?;
-    // 0600 whatever the umask: the file holds every task of the machine.
-    file.set_permissions(std::fs::Permissions::from_mode(0o600))
-        .map_err(|e| named("setting its mode to 0600", e))?;
-    Ok(file)
 }
 
 /// Follows the link at `path` where [`create_output`] allows it; `Err(None)` where it

@@ -1,7 +1,8 @@
 //! `nswatch report`'s text: one line per namespace change of a task, then the distinct
 //! namespace sets and their tasks.
 
-use crate::event::{push_u64, Body, Digits, Event};
+use crate::event::{Body, Event};
+use crate::json::{push_u64, Digits};
 use crate::nsset::{link_name, mask_names, Interner, NsSet, SetId};
 use crate::record::NsLink;
 use crate::text::escape;
@@ -541,7 +542,7 @@ pub fn write_event_line(
     times: &Times,
     out: &mut Vec<u8>,
 ) -> bool {
-    use crate::bpf::event::{errno_name, flag_names};
+    use crate::event::cause::{errno_name, flag_names};
     let label = group.map_or("-", |g| model.group(g).label.as_str());
     if group.is_some_and(|g| model.group(g).kernel_threads) {
         return false;

@@ -7,16 +7,48 @@
 //!
 //! A rotation only renames: FILE.N-1 → FILE.N (which removes the oldest), …, FILE.1 →
 //! FILE.2, then FILE → FILE.1, and FILE is created anew as the first one was
-//! ([`crate::out_file::create_new`]: `O_EXCL|O_NOFOLLOW`, 0600). A rename moves a name and
+//! ([`create_new`]: `O_EXCL|O_NOFOLLOW`, 0600, as every output file). A rename moves a name and
 //! never follows a link, and at every moment each line is in exactly one file that
 //! exists. The file being rotated is complete before it is renamed (nothing is written to
 //! it after): a follower by name (`tail -F`) that notices the rename reads it to its end
 //! and then follows the new FILE.
 
-use crate::out_file::create_new;
 use std::fs::File;
 use std::io;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+
+/// Creates the regular file `path`, which must not exist: `O_CREAT|O_EXCL|O_NOFOLLOW`,
+/// mode 0600 whatever the umask, read-write and close-on-exec. Something at the name (a
+/// link or file planted by another user) makes it fail with `AlreadyExists`, said as such.
+pub fn create_new(path: &Path) -> io::Result<File> {
+    let show = path.display();
+    let named = |what: &str, e: io::Error| io::Error::new(e.kind(), format!("{show}: {what}: {e}"));
+    // Readable too: a direct write refused midway makes the writer read back the start of
+    // the line it left unfinished (`AppendFile::go_buffered`).
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| {
+            if e.kind() == io::ErrorKind::AlreadyExists {
+                named(
+                    "creating it: something appeared at that name after it was cleared \
+                     (a link or file planted by another user?)",
+                    e,
+                )
+            } else {
+                named("creating it", e)
+            }
+        })?;
+    // 0600 whatever the umask: the file holds every task of the machine.
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))
+        .map_err(|e| named("setting its mode to 0600", e))?;
+    Ok(file)
+}
 
 /// How many rotated files are kept when not told (as Tetragon's JSON export keeps).
 pub const DEFAULT_KEEP: u32 = 5;

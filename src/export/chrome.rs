@@ -16,8 +16,9 @@
 //! and `"incomplete"` while the export runs and after it stopped early (interrupted, a
 //! damaged input, a write that failed, a kill).
 
-use crate::event::{push_str, push_u64, Body, Event};
+use crate::event::{Body, Event};
 use crate::export::trace_writer::{Sink, TraceWriter};
+use crate::json::{push_str, push_u64};
 use crate::model::json::push_kind_list;
 use crate::model::json::Announcements;
 use crate::model::{Attributor, ChangeKind, Group, GroupId};

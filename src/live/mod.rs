@@ -20,9 +20,9 @@ pub mod open;
 pub mod pins;
 pub mod ring;
 
-use crate::bpf::Cause;
 use crate::decoder::Decoder;
 use crate::error::DecodeError;
+use crate::event::Cause;
 use crate::record::RecordView;
 use open::{map_error, online_cpus, open_cpu, side_band_decoder_attr, OpenError};
 use ring::{page_size, Ring};

@@ -1,8 +1,8 @@
 //! The [`Attributor`]: fed events, it keeps every task's namespace history and the groups they
 //! form, and answers "which group was task T in at time t".
 
-use crate::bpf::event::Syscall;
-use crate::bpf::Cause;
+use crate::event::cause::Syscall;
+use crate::event::Cause;
 use crate::event::{Body, Event};
 use crate::model::group::{
     classify, differs_from_host, is_kernel_thread, Group, GroupId, Kind, Naming,

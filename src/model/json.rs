@@ -1,7 +1,8 @@
 //! How the model shows in the event stream (schema v1): the "container" field of task events
 //! and the "container_start", "container_exit" and "container_rename" events.
 
-use crate::event::{push_str, push_u64, Event, JsonWriter, RecentTexts};
+use crate::event::{Event, JsonWriter, LineLabel};
+use crate::json::{push_str, push_u64};
 use crate::model::{Attributor, Change, ChangeKind, Group, GroupId, Naming};
 use crate::nsset::link_name;
 
@@ -15,8 +16,7 @@ pub fn change_type(kind: ChangeKind) -> &'static str {
 }
 
 /// Appends `ev` with the group it belongs to as "container" (and "runtime_id" when the
-/// runtime's id is known). The usual lines (FORK, EXIT, NAMESPACES) are written in one
-/// reservation ([`JsonWriter::write_labeled_cached`]); the rest here.
+/// runtime's id is known): [`JsonWriter::write_labeled`] with the group as its label.
 #[inline(always)]
 pub fn write_labeled(
     json: &mut JsonWriter,
@@ -24,40 +24,20 @@ pub fn write_labeled(
     group: Option<&Group>,
     out: &mut Vec<u8>,
 ) {
-    if !json.write_labeled_cached(ev, group, out) {
-        write_labeled_generally(json, ev, group, out);
-    }
+    json.write_labeled(ev, group, out);
 }
 
-fn write_labeled_generally(
-    json: &mut JsonWriter,
-    ev: &Event<'_>,
-    group: Option<&Group>,
-    out: &mut Vec<u8>,
-) {
-    json.write(ev, out);
-    if let Some(g) = group {
-        // The writer ends every line with "}\n"; the fields go in before it.
-        out.truncate(out.len() - 2);
-        out.extend_from_slice(group_ref(&mut json.group_refs, g));
-        out.extend_from_slice(b"}\n");
+/// A group's fields in an event line. Its label never changes (its id says it); its
+/// runtime id may, once named.
+impl LineLabel for Group {
+    #[inline]
+    fn key(&self) -> (u64, Option<&str>) {
+        (u64::from(self.id.0), self.naming.runtime_id.as_deref())
     }
-}
 
-/// The text of `g`'s fields in an event line, from `texts` (made there if new). A group's
-/// label never changes (its id says it); its runtime id may, once named.
-#[inline]
-pub(crate) fn group_ref<'t>(
-    texts: &'t mut RecentTexts<(GroupId, Option<String>)>,
-    g: &Group,
-) -> &'t [u8] {
-    texts.text(
-        |(id, runtime_id)| *id == g.id && *runtime_id == g.naming.runtime_id,
-        |text| {
-            push_group_ref(text, g);
-            (g.id, g.naming.runtime_id.clone())
-        },
-    )
+    fn write_fields(&self, out: &mut Vec<u8>) {
+        push_group_ref(out, self);
+    }
 }
 
 fn push_group_ref(out: &mut Vec<u8>, g: &Group) {

@@ -2,8 +2,8 @@
 //! the rates, the recent namespace events, a snapshot of the tree and what the user chose
 //! (selection, expansion, filter, sort, pause). [`crate::tui::ui::draw`] reads it.
 
-use crate::bpf::event::{errno_name, flag_names, ns_type_name, Syscall, Target};
-use crate::bpf::Cause;
+use crate::event::cause::{errno_name, flag_names, ns_type_name, Syscall, Target};
+use crate::event::Cause;
 use crate::event::{Body, Event};
 use crate::model::json::Announcements;
 use crate::model::tree::{self, GroupNode, Row, Tree};
