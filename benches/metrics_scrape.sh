@@ -10,6 +10,8 @@
 #   SCRAPES=200        scrapes timed (one after another, as fast as curl goes)
 #   CHURN=5000         short-lived sandboxes after that (`unshare -n -u true`, one after
 #                      another), the output's groups and nswatch's memory sampled as they go
+#   HISTORY=           record's --history (default: record's, 10m); shorter than the
+#                      churn, the model gives back the groups that ended before it
 #   CARGO_TARGET_DIR=/tmp/live-bench-target
 #
 # A scrape's time is curl's time_total (connect, request, the whole answer) on loopback;
@@ -47,7 +49,7 @@ log "building nswatch (release)"
 NSW=$CARGO_TARGET_DIR/release/nswatch
 URL=http://127.0.0.1:$PORT/metrics
 
-"$NSW" record --count-only --metrics "127.0.0.1:$PORT" 2>"$TMP/err" &
+"$NSW" record --count-only --metrics "127.0.0.1:$PORT" ${HISTORY:+--history "$HISTORY"} 2>"$TMP/err" &
 NSW_PID=$!
 until curl -sf -o /dev/null "$URL"; do
     kill -0 "$NSW_PID" || { cat "$TMP/err" >&2; exit 1; }

@@ -15,10 +15,16 @@
 //!                          tasks have no index by tid, so the lookup scans back over the
 //!                          ends after the sample's time (500 on average here);
 //!   attribute/miss         a tid the model never saw;
-//!   observe/fork_ns_exit   intake of FORK + NAMESPACES + EXIT per child (events/s).
+//!   observe/fork_ns_exit   intake of FORK + NAMESPACES + EXIT per child (events/s);
+//!   observe/churn_group    intake of one short-lived sandbox's life (two tasks, six
+//!                          events), with a history window: what giving back costs a group.
 //!
 //! Memory: the bench counts heap bytes with its own allocator while building the model and
-//! prints bytes per task (tables, history, groups and sets included) before timing.
+//! prints bytes per task (tables, history, groups and sets included) before timing. Then
+//! churn: 100,000 short-lived sandboxes (100 a second of event time, each a task and its
+//! child), fed as a live session feeds them, into a model that keeps everything and one with
+//! a 10 s history window; it prints the bytes each retains after they ended, per group, and
+//! at checkpoints (the windowed model's stays flat).
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use nswatch::model::Attributor;
@@ -232,5 +238,125 @@ fn observe(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, attribute, observe);
+/// Short-lived sandbox `i`'s life at `t`, as a live session feeds it: a child of task 1
+/// forks, gets network and uts namespaces never seen before, forks a child, both exit.
+fn sandbox_life(m: &mut Attributor, t: u64, i: u64) {
+    let l = |ino| NsLink { dev: 4, ino };
+    let sb = NsSet::from_links([
+        l(1_000_000 + i),
+        l(2_000_000 + i),
+        l(3),
+        l(4),
+        l(5),
+        l(6),
+        l(7),
+    ]);
+    let (child, grandchild) = (10_000 + (i % 30_000) as u32, 50_000 + (i % 30_000) as u32);
+    let fork = |parent| Body::Fork {
+        ppid: parent,
+        ptid: parent,
+    };
+    let ns = || Body::Namespaces {
+        ns: &sb,
+        comm: Some("true".into()),
+        cause: None,
+    };
+    let exit = Body::Exit { ppid: 1, ptid: 1 };
+    m.observe(&ev(t, child, fork(1)));
+    m.observe(&ev(t, child, ns()));
+    m.observe(&ev(t + 10, grandchild, fork(child)));
+    m.observe(&ev(t + 10, grandchild, ns()));
+    m.observe(&ev(t + 20, grandchild, exit.clone()));
+    m.observe(&ev(t + 30, child, exit));
+    m.take_changes().for_each(drop);
+}
+
+/// Sandboxes churned for the memory figures, one every 10 ms of event time.
+const CHURN: u64 = 100_000;
+const CHURN_STEP: u64 = 10_000_000;
+const CHURN_HISTORY: u64 = 10_000_000_000;
+
+fn churn(c: &mut Criterion) {
+    for history in [None, Some(CHURN_HISTORY)] {
+        let before = HEAP.load(Ordering::Relaxed);
+        let mut m = Attributor::new(set(0));
+        m.set_history_ns(history);
+        m.observe(&ev(
+            0,
+            1,
+            Body::Namespaces {
+                ns: &set(0),
+                comm: Some("init".into()),
+                cause: None,
+            },
+        ));
+        let empty = HEAP.load(Ordering::Relaxed) - before;
+        let mut points = Vec::new();
+        let took = std::time::Instant::now();
+        for i in 0..CHURN {
+            sandbox_life(&mut m, 1_000_000_000 + i * CHURN_STEP, i);
+            if (i + 1) % (CHURN / 5) == 0 {
+                points.push(format!(
+                    "{}: {:.2} MB",
+                    i + 1,
+                    (HEAP.load(Ordering::Relaxed) - before) as f64 / 1e6
+                ));
+            }
+        }
+        let per_group = took.elapsed() / CHURN as u32;
+        // Past the last end by the grace period and the window: what stays is what was
+        // retained of the groups (and tasks) that ended.
+        let end = 1_000_000_000 + CHURN * CHURN_STEP;
+        let ended = |m: &mut Attributor, t| {
+            m.observe(&ev(
+                t,
+                1,
+                Body::Comm {
+                    comm: "init".into(),
+                    exec: false,
+                },
+            ));
+        };
+        ended(&mut m, end + 100_000_000);
+        let kept_now = HEAP.load(Ordering::Relaxed) - before - empty;
+        let tasks_now = m.ended_tasks();
+        // Past the grace period (5 s) and the window: what stays for good.
+        ended(&mut m, end + CHURN_HISTORY + 6_000_000_000);
+        let kept = HEAP.load(Ordering::Relaxed) - before - empty;
+        println!(
+            "churn, {}: {CHURN} sandboxes ({} tasks, {per_group:?} a sandbox's life) ended; \
+             0.1 s after the last: {:.2} MB \
+             ({} ended tasks in the grace period); 16 s after: {:.2} MB = {:.0} bytes per \
+             group seen, {} groups and {} ended tasks kept (the model's own count {:.2} MB); \
+             heap along the way: {}",
+            match history {
+                None => "everything kept".to_string(),
+                Some(h) => format!("{} s history", h / 1_000_000_000),
+            },
+            2 * CHURN,
+            kept_now as f64 / 1e6,
+            tasks_now,
+            kept as f64 / 1e6,
+            kept as f64 / CHURN as f64,
+            m.groups().len(),
+            m.ended_tasks(),
+            m.heap_bytes() as f64 / 1e6,
+            points.join(", ")
+        );
+    }
+    let mut m = Attributor::new(set(0));
+    m.set_history_ns(Some(CHURN_HISTORY));
+    let mut g = c.benchmark_group("observe");
+    g.throughput(Throughput::Elements(1));
+    let mut i = 0u64;
+    g.bench_function("churn_group", |b| {
+        b.iter(|| {
+            sandbox_life(&mut m, 1_000_000_000 + i * CHURN_STEP, i);
+            i += 1;
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, attribute, observe, churn);
 criterion_main!(benches);

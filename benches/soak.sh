@@ -7,7 +7,10 @@
 # Environment knobs:
 #   INTERVAL=10        seconds between RSS samples
 #   LOAD=fork          fork: a fork/exit loop; setns: the setns storm (2 threads going back
-#                      and forth between two net namespaces, the same threads all along)
+#                      and forth between two net namespaces, the same threads all along);
+#                      sandboxes: container churn, `unshare -n -u true` one after another
+#                      (each a new group; with NSW_ARGS="--history 10s" the model gives
+#                      them back after 10 s)
 #   CHURN_N=5000       forks per `stress fork` invocation of the churn loop
 #   OUTPUT=quiet       quiet: counts only; ndjson: every event written to a file in the
 #                      temporary directory (deleted at the end; its size is printed)
@@ -32,8 +35,8 @@ case $OUTPUT in
     *) echo "soak.sh: OUTPUT=$OUTPUT: expected quiet or ndjson" >&2; exit 1 ;;
 esac
 case $LOAD in
-    fork | setns) ;;
-    *) echo "soak.sh: LOAD=$LOAD: expected fork or setns" >&2; exit 1 ;;
+    fork | setns | sandboxes) ;;
+    *) echo "soak.sh: LOAD=$LOAD: expected fork, setns or sandboxes" >&2; exit 1 ;;
 esac
 
 if [[ $(id -u) -ne 0 ]]; then
@@ -88,6 +91,17 @@ if [[ $LOAD == fork ]]; then
         while :; do "$TMP/stress" fork "$CHURN_N"; done
     ) >"$TMP/churn.out" 2>"$TMP/churn.err" &
     what="fork churn (stress fork $CHURN_N in a loop)"
+elif [[ $LOAD == sandboxes ]]; then
+    (
+        trap 'exit 0' TERM
+        n=0
+        while :; do
+            unshare -n -u true
+            n=$((n + 1))
+            ((n % 100)) || echo "$n" >"$TMP/sandboxes"
+        done
+    ) >"$TMP/churn.out" 2>"$TMP/churn.err" &
+    what="container churn (unshare -n -u true in a loop)"
 else
     # One storm for the whole run: the same two threads change namespaces all along.
     # (Longer than the soak: it is stopped, still running, after the last sample.)
@@ -123,6 +137,8 @@ if [[ $LOAD == fork ]]; then
     runs=$(grep -c forks/s "$TMP/churn.out" || true)
     echo "churn: $runs completed runs of $CHURN_N forks (~$((runs * CHURN_N)) forks)," \
         "median rate $(awk '{print $(NF-1)}' "$TMP/churn.out" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}') forks/s"
+elif [[ $LOAD == sandboxes ]]; then
+    echo "churn: ~$(cat "$TMP/sandboxes" 2>/dev/null || echo 0) sandboxes started and ended"
 else
     echo "storm: setns records below (NAMESPACES)"
 fi

@@ -133,7 +133,10 @@ impl Namer {
         let new: Vec<GroupId> = changes
             .iter()
             .filter(|c| {
-                c.kind == ChangeKind::Start && model.group(c.group).naming == Naming::default()
+                c.kind == ChangeKind::Start
+                    && model
+                        .find_group(c.group)
+                        .is_some_and(|g| g.naming == Naming::default())
             })
             .map(|c| c.group)
             .collect();
@@ -175,7 +178,10 @@ impl Namer {
                 let i = self.again.partition_point(|(_, t, _)| *t <= at);
                 self.again.insert(i, (g, at, n + 1));
             }
-            let group = model.group(g);
+            // Given back meanwhile (a history window shorter than the naming's times).
+            let Some(group) = model.find_group(g) else {
+                continue;
+            };
             let leader = group
                 .is_live()
                 .then(|| model.task(group.leader))

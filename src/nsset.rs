@@ -118,10 +118,16 @@ pub fn link_name(i: usize) -> &'static str {
 pub struct SetId(pub u32);
 
 /// One copy of each distinct set; tasks hold a [`SetId`].
+///
+/// A model that gives back what ended ([`Interner::retain`]) frees the sets nothing holds
+/// and hands their ids out again: an id names its set while something in the model holds
+/// it, as the groups and task histories that hold them are kept.
 #[derive(Debug, Default, Clone)]
 pub struct Interner {
     sets: Vec<NsSet>,
     ids: HashMap<NsSet, SetId>,
+    /// Ids freed by [`Interner::retain`], to be given to new sets.
+    free: Vec<SetId>,
     /// The ids given last, newest first: a fork storm interns one set over and over, a
     /// thread in a setns storm goes back and forth between two, and comparing is cheaper
     /// than hashing the set (17 fields) and probing.
@@ -148,8 +154,16 @@ impl Interner {
         let id = match self.ids.get(set) {
             Some(&id) => id,
             None => {
-                let id = SetId(self.sets.len() as u32);
-                self.sets.push(*set);
+                let id = match self.free.pop() {
+                    Some(id) => {
+                        self.sets[id.0 as usize] = *set;
+                        id
+                    }
+                    None => {
+                        self.sets.push(*set);
+                        SetId(self.sets.len() as u32 - 1)
+                    }
+                };
                 self.ids.insert(*set, id);
                 id
             }
@@ -163,15 +177,53 @@ impl Interner {
         &self.sets[id.0 as usize]
     }
 
-    /// Number of distinct sets.
+    /// Number of distinct sets held.
     pub fn len(&self) -> usize {
+        self.sets.len() - self.free.len()
+    }
+
+    /// True when no set is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Ids ever given out, freed ones included: a bound for tables indexed by [`SetId`].
+    pub fn id_bound(&self) -> usize {
         self.sets.len()
     }
 
-    /// True when no set was interned.
-    pub fn is_empty(&self) -> bool {
-        self.sets.is_empty()
+    /// Frees every set whose id `keep` refuses (given each id held), and returns how many.
+    /// Their ids go to new sets later.
+    pub fn retain(&mut self, mut keep: impl FnMut(SetId) -> bool) -> usize {
+        let before = self.free.len();
+        let free = &mut self.free;
+        self.ids.retain(|_, id| {
+            let kept = keep(*id);
+            if !kept {
+                free.push(*id);
+            }
+            kept
+        });
+        self.recent = [None; 2];
+        self.free.len() - before
     }
+
+    /// Heap bytes held: the sets, the index (with its slack) and the free ids.
+    pub fn heap_bytes(&self) -> usize {
+        self.sets.capacity() * std::mem::size_of::<NsSet>()
+            + map_bytes(&self.ids)
+            + self.free.capacity() * std::mem::size_of::<SetId>()
+    }
+}
+
+/// Heap bytes of a hashbrown map: its buckets (a power of two, at most 7/8 full) of an
+/// entry and a control byte each.
+pub fn map_bytes<K, V, S>(m: &HashMap<K, V, S>) -> usize {
+    if m.capacity() == 0 {
+        return 0;
+    }
+    let buckets = (m.capacity() * 8 / 7).next_power_of_two();
+    buckets * (std::mem::size_of::<(K, V)>() + 1)
 }
 
 #[cfg(test)]
@@ -180,6 +232,22 @@ mod tests {
 
     fn set(inos: &[u64]) -> NsSet {
         NsSet::from_links(inos.iter().map(|&ino| NsLink { dev: 4, ino }))
+    }
+
+    #[test]
+    fn freed_sets_give_their_ids_to_new_ones() {
+        let mut i = Interner::default();
+        let (a, b, c) = (set(&[1, 2]), set(&[3, 4]), set(&[5, 6]));
+        let (ia, ib) = (i.intern(&a), i.intern(&b));
+        assert_eq!(i.retain(|id| id == ia), 1);
+        assert_eq!((i.len(), i.id_bound()), (1, 2));
+        // b's id goes to c; b, interned again, is new.
+        let ic = i.intern(&c);
+        assert_eq!(ic, ib);
+        assert_eq!(i.get(ic), &c);
+        assert_eq!(i.intern(&a), ia);
+        assert_eq!(i.intern(&b), SetId(2));
+        assert_eq!((i.len(), i.id_bound()), (3, 3));
     }
 
     #[test]

@@ -123,6 +123,10 @@ pub struct SessionOptions {
     pub bpf: bool,
     /// Read /proc again at most this often after lost records.
     pub rescan_every: Duration,
+    /// How long the model keeps what ended ([`Attributor::set_history_ns`]): groups and
+    /// task histories older than this give their memory back, so that a session that
+    /// runs for weeks stays the size of its last window. `None` keeps everything.
+    pub history: Option<Duration>,
 }
 
 impl Default for SessionOptions {
@@ -131,6 +135,7 @@ impl Default for SessionOptions {
             capture: CaptureOptions::default(),
             bpf: true,
             rescan_every: Duration::from_secs(1),
+            history: Some(Duration::from_nanos(crate::model::DEFAULT_HISTORY_NS)),
         }
     }
 }
@@ -302,6 +307,11 @@ impl Session {
                     source,
                 })?;
         }
+        let mut model = Attributor::new(host.0);
+        model.set_history_ns(
+            opts.history
+                .map(|h| h.as_nanos().min(u128::from(u64::MAX)) as u64),
+        );
         Ok(Session {
             cap,
             core: Core {
@@ -309,7 +319,7 @@ impl Session {
                 causes: Correlator::new(),
                 expired: Vec::new(),
                 spare: Vec::new(),
-                model: Attributor::new(host.0),
+                model,
                 namer: Namer::default(),
                 creations: Vec::new(),
                 pending: Vec::new(),

@@ -153,6 +153,28 @@ fn reads_a_file_mode_capture_redirected_to_standard_input() {
     assert_eq!(String::from_utf8(out.stdout).unwrap(), direct);
 }
 
+/// `record --history` shorter than a second (a group's end is declared 100 ms after its
+/// last task left, and only then given back) or not a duration is refused before anything
+/// starts, saying why.
+#[test]
+fn record_refuses_a_history_window_it_cannot_keep() {
+    for (value, want) in [
+        ("500ms", "500ms is shorter than 1s"),
+        ("0", "0 is shorter than 1s"),
+        ("lots", "invalid value 'lots' for '--history <DURATION>'"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_nswatch"))
+            .args(["record", "--count-only", "--history", value])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{value}: {err}");
+        assert!(err.contains(want), "{value}: {err}");
+        assert!(!err.contains("perf_event_open"), "{value} started: {err}");
+    }
+}
+
 /// `record` with a rotation it cannot do says what is wrong, and exits non-zero, before it
 /// opens anything (no perf event, no file; a FIFO is not even opened, which would wait for
 /// a reader): a size of 0 or one that does not parse, `--rotate-keep` alone, rotation

@@ -95,6 +95,13 @@ pub struct RecordArgs {
     #[cfg(feature = "metrics")]
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration, requires = "metrics")]
     metrics_retention: Duration,
+    /// How long what ended is remembered (e.g. 10m, 1h; at least 1s): a group that ended
+    /// longer ago gives back its memory (names, label, namespace sets), so that a
+    /// recording that runs for weeks keeps the size of its last window; entered again
+    /// after that, a namespace kept alive by a file or a mount is a new group of the
+    /// same label, named again.
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_history)]
+    history: Duration,
     /// Trace the whole machine while this command runs, and stop when it exits.
     #[arg(last = true, value_name = "COMMAND")]
     command: Vec<String>,
@@ -267,6 +274,7 @@ pub fn run(args: &RecordArgs) -> Result<()> {
             tick: args.latency.max(Duration::from_millis(1)),
         },
         bpf: !args.no_bpf,
+        history: Some(args.history),
         ..Default::default()
     };
     // A bad --metrics address fails before anything starts.
@@ -472,7 +480,7 @@ pub fn run(args: &RecordArgs) -> Result<()> {
     let m = session.model();
     super::note!(
         "  groups: {} seen, {} live ({} tasks); container_start {}, container_exit {}, container_rename {}",
-        m.groups().len() - 1,
+        m.groups_seen() - 1,
         m.groups().iter().filter(|g| g.is_live()).count() - 1,
         m.live_tasks(),
         sink.group_events[0],
@@ -578,4 +586,18 @@ fn exit_like(status: ExitStatus) -> ! {
         std::process::exit(128 + sig);
     }
     std::process::exit(status.code().unwrap_or(1));
+}
+
+/// `--history`: a duration of at least [`nswatch::model::MIN_HISTORY_NS`].
+fn parse_history(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    let min = Duration::from_nanos(nswatch::model::MIN_HISTORY_NS);
+    if d < min {
+        return Err(format!(
+            "{s} is shorter than {}s: a group's end is declared {}ms after its last task left",
+            min.as_secs(),
+            nswatch::model::attributor::EXIT_LINGER_NS / 1_000_000
+        ));
+    }
+    Ok(d)
 }

@@ -29,6 +29,21 @@ pub const EXIT_LINGER_NS: u64 = 100_000_000;
 /// `Attributor::retire`).
 const LATE_END_PLACES: usize = 4096;
 
+/// How long a live session keeps what ended by default (`record --history`): a group
+/// that ended within it keeps its id, names and label (entered again, a namespace kept
+/// by a file or a mount is the same group; a profiler labelling samples that come late
+/// finds it), and memory stays bounded by what starts and ends in 10 minutes.
+pub const DEFAULT_HISTORY_NS: u64 = 600_000_000_000;
+
+/// The shortest history window: longer than [`EXIT_LINGER_NS`], so that a group is given
+/// back only after its end was declared and handed on.
+pub const MIN_HISTORY_NS: u64 = 1_000_000_000;
+
+/// Groups past the window are given back together once they are this many, at least...
+const COMPACT_MIN: usize = 64;
+/// ...or this fraction of the table (1/8): each give-back moves the table once.
+const COMPACT_EVERY: usize = 8;
+
 /// NAMESPACES events after which a [`Attributor::learning`] model without a PID 1 or 2
 /// record takes the most common set as the host's.
 pub const HOST_GUESS_AFTER: u32 = 1000;
@@ -182,8 +197,24 @@ pub struct Attributor {
     /// end is declared once they stayed so for [`EXIT_LINGER_NS`].
     exiting: VecDeque<(GroupId, u64)>,
     /// Live containers by pid namespace, oldest first, for [`Attributor::parent_of`]: the
-    /// group table keeps every group ever seen.
+    /// group table keeps every group ever seen (or within the history window).
     live_by_pid: HashMap<NsLink, Vec<GroupId>>,
+    /// The slot of each group not at its own index in `groups`: groups before it were
+    /// given back. Empty until the first are.
+    slots: HashMap<GroupId, u32>,
+    /// The next group's id: ids are never reused, even when groups are given back.
+    next_group: u32,
+    /// How long an ended group is kept; `None` keeps every group (a file's report).
+    history_ns: Option<u64>,
+    /// Groups whose end was declared, with the time their last task left, in the order
+    /// declared: given back once that is older than the history window. An entry whose
+    /// group started again since is passed over.
+    ended_groups: VecDeque<(GroupId, u64)>,
+    /// Groups past the window, waiting to be given back together (see
+    /// [`Attributor::forget_groups`]).
+    doomed: Vec<GroupId>,
+    /// Groups given back so far.
+    forgotten: u64,
 }
 
 impl Attributor {
@@ -229,6 +260,12 @@ impl Attributor {
             pid_parents: HashMap::new(),
             exiting: VecDeque::new(),
             live_by_pid: HashMap::new(),
+            slots: HashMap::new(),
+            next_group: 1,
+            history_ns: None,
+            ended_groups: VecDeque::new(),
+            doomed: Vec::new(),
+            forgotten: 0,
         }
     }
 
@@ -299,9 +336,27 @@ impl Attributor {
         }
     }
 
-    /// Sets how long ended tasks still answer [`Attributor::attribute`].
+    /// Sets how long ended tasks still answer [`Attributor::attribute`] (at most the
+    /// history window).
     pub fn set_grace_ns(&mut self, grace_ns: u64) {
-        self.grace_ns = grace_ns;
+        self.grace_ns = grace_ns.min(self.history_ns.unwrap_or(u64::MAX));
+    }
+
+    /// Sets how long the model keeps what ended, for a model that runs for weeks (a live
+    /// session): a group that ended longer ago than `history_ns` gives back its memory
+    /// (its names, label, key, sets) and its id answers no more ([`Attributor::find_group`]
+    /// is `None`; ids are never reused), and task histories keep nothing older (the grace
+    /// period is cut to the window when longer). Queries about earlier times answer
+    /// `None`, never a group that took a forgotten one's place. At least
+    /// [`MIN_HISTORY_NS`]; `None`, the default, keeps everything (a recording's report).
+    pub fn set_history_ns(&mut self, history_ns: Option<u64>) {
+        self.history_ns = history_ns.map(|h| h.max(MIN_HISTORY_NS));
+        self.set_grace_ns(self.grace_ns);
+    }
+
+    /// How long ended groups are kept, if not for ever.
+    pub fn history_ns(&self) -> Option<u64> {
+        self.history_ns
     }
 
     /// Moves the model's clock to `time_ns` (event time) if that is later, forgetting the
@@ -312,6 +367,9 @@ impl Attributor {
             self.now_ns = time_ns;
             self.prune();
             self.declare_ended(time_ns);
+            if let Some(h) = self.history_ns {
+                self.forget_groups(h);
+            }
         }
     }
 
@@ -325,6 +383,7 @@ impl Attributor {
                 kind: ChangeKind::Exit,
                 group: g,
             });
+            self.declared(g, t);
         }
     }
 
@@ -342,6 +401,129 @@ impl Attributor {
                 kind: ChangeKind::Exit,
                 group: g,
             });
+            self.declared(g, t);
+        }
+    }
+
+    /// Notes that the end of `g`, whose last task left at `left`, was declared: with a
+    /// history window, it is given back once that is older than the window.
+    fn declared(&mut self, g: GroupId, left: u64) {
+        if self.history_ns.is_some() {
+            self.ended_groups.push_back((g, left));
+        }
+    }
+
+    /// Takes the ended groups whose last task left more than `history` ago, and gives
+    /// them back once enough wait (a [`COMPACT_EVERY`]-th of the table, at least
+    /// [`COMPACT_MIN`]): giving back moves the table, so a group's share of it stays
+    /// constant however fast the churn.
+    fn forget_groups(&mut self, history: u64) {
+        let now = self.now_ns;
+        while let Some(&(g, left)) = self.ended_groups.front() {
+            let Some(group) = self.find_group(g) else {
+                self.ended_groups.pop_front();
+                continue;
+            };
+            if group.ended_ns != Some(left) {
+                // Started again since (and, if it ended again, queued again).
+                self.ended_groups.pop_front();
+                continue;
+            }
+            if left.saturating_add(history) >= now {
+                break;
+            }
+            self.ended_groups.pop_front();
+            self.doomed.push(g);
+        }
+        if self.doomed.len() >= COMPACT_MIN.max(self.groups.len() / COMPACT_EVERY) {
+            self.compact(history);
+        }
+    }
+
+    /// Gives back the doomed groups still ended before the window (one entered again since
+    /// lives on; one whose end is among the changes not taken yet waits for the next
+    /// time), and what only they held: their entries in the key, label, generation,
+    /// set and pid-parent tables, the task intervals older than the window, the sets no
+    /// one holds. O(groups + tasks + sets), once per many groups given back.
+    fn compact(&mut self, history: u64) {
+        let now = self.now_ns;
+        let changed: hashbrown::HashSet<GroupId> = self.changes.iter().map(|c| c.group).collect();
+        let mut gone: hashbrown::HashSet<GroupId> = hashbrown::HashSet::new();
+        let mut wait = Vec::new();
+        for g in std::mem::take(&mut self.doomed) {
+            let Some(group) = self.find_group(g) else {
+                continue;
+            };
+            match group.ended_ns {
+                Some(e) if e.saturating_add(history) < now => {}
+                // Entered again: if it ends again, it is queued again.
+                _ => continue,
+            }
+            if changed.contains(&g) {
+                wait.push(g);
+            } else {
+                gone.insert(g);
+            }
+        }
+        self.doomed = wait;
+        if gone.is_empty() {
+            return;
+        }
+        // No interval older than the window is kept (the grace period is within it), so
+        // no task answers with a group given back; a group a task still holds (counts gone
+        // wrong) is kept rather than left dangling.
+        let horizon = now.saturating_sub(self.grace_ns);
+        for t in self.live.values_mut().chain(self.dead.iter_mut()) {
+            t.forget_before(horizon, true);
+            for iv in t.intervals() {
+                gone.remove(&iv.group);
+            }
+        }
+        self.forgotten += gone.len() as u64;
+        self.groups.retain(|g| !gone.contains(&g.id));
+        self.slots.clear();
+        for (i, g) in self.groups.iter().enumerate() {
+            if g.id.0 as usize != i {
+                self.slots.insert(g.id, i as u32);
+            }
+        }
+        self.by_key.retain(|_, g| !gone.contains(g));
+        self.labels.retain(|_, g| !gone.contains(g));
+        for slot in self.set_group.iter_mut() {
+            if slot.is_some_and(|g| gone.contains(&g)) {
+                *slot = None;
+            }
+        }
+        // A later group with a forgotten one's label counts its generation from 0.
+        let bases: hashbrown::HashSet<String> = self
+            .groups
+            .iter()
+            .map(|g| Group::label_for(g.kind, &g.key, 0))
+            .collect();
+        self.generations.retain(|base, _| bases.contains(base));
+        let pids: hashbrown::HashSet<NsLink> = self
+            .groups
+            .iter()
+            .filter_map(|g| g.key.get(NsKind::Pid).filter(|l| l.ino != 0))
+            .collect();
+        self.pid_parents.retain(|child, _| pids.contains(child));
+        // The sets still held: the groups' first ones, the tasks' intervals, the host's.
+        let host = self.sets.intern(&self.host);
+        let mut held = vec![false; self.sets.id_bound()];
+        held[host.0 as usize] = true;
+        for s in self.groups.iter().map(|g| g.first_set).chain(
+            self.live
+                .values()
+                .chain(self.dead.iter())
+                .flat_map(Task::sets),
+        ) {
+            held[s.0 as usize] = true;
+        }
+        self.sets.retain(|id| held[id.0 as usize]);
+        for (i, slot) in self.set_group.iter_mut().enumerate() {
+            if !held.get(i).copied().unwrap_or(false) {
+                *slot = None;
+            }
         }
     }
 
@@ -471,7 +653,7 @@ impl Attributor {
         }
         for (g, ppid) in creators {
             let comm = self.live.get(&ppid).map(|t| t.comm().to_string());
-            let group = &mut self.groups[g.0 as usize];
+            let group = self.group_mut(g);
             if group.creator.is_none() {
                 group.creator = comm;
             }
@@ -497,7 +679,16 @@ impl Attributor {
     /// before the address space is torn down, and samples land in that tail. A time just
     /// after a task's end ([`EXIT_TAIL_NS`]) is answered by its last interval, as perf gives
     /// such samples to the exited thread, so long as no newer life of the tid had begun.
+    ///
+    /// With a history window ([`Attributor::set_history_ns`]), a time before it is
+    /// unknown (`None`), whatever the task's history still holds.
     pub fn task_at(&self, pid: u32, tid: u32, time_ns: u64) -> Option<(&Task, &Interval)> {
+        if self
+            .history_ns
+            .is_some_and(|h| time_ns < self.now_ns.saturating_sub(h))
+        {
+            return None;
+        }
         let hit = |t: &'_ Task| -> bool { pid == 0 || t.pid == pid };
         let live = self.live.get(&tid);
         if let Some(found) = live
@@ -531,14 +722,63 @@ impl Attributor {
         hit(newest).then_some((newest, &newest.current))
     }
 
-    /// A group by id.
+    /// A group by id: any group whose id the model handed out, except, with a history
+    /// window ([`Attributor::set_history_ns`]), one that ended longer ago than the window
+    /// (an id kept past that is looked up with [`Attributor::find_group`]).
+    ///
+    /// # Panics
+    ///
+    /// For a group the model gave back, or an id it never handed out.
+    #[inline]
     pub fn group(&self, id: GroupId) -> &Group {
-        &self.groups[id.0 as usize]
+        match self.slot(id) {
+            Some(i) => &self.groups[i],
+            None => panic!(
+                "group {} is not in the model (ended before its history window)",
+                id.0
+            ),
+        }
     }
 
-    /// Every group ever seen, host first, ended ones included.
+    /// A group by id, or `None` when the model no longer has it (it ended longer ago than
+    /// the history window) or never had it. Ids are never reused, so an id answers for its
+    /// own group or for none.
+    #[inline]
+    pub fn find_group(&self, id: GroupId) -> Option<&Group> {
+        self.slot(id).map(|i| &self.groups[i])
+    }
+
+    #[inline]
+    fn group_mut(&mut self, id: GroupId) -> &mut Group {
+        let i = self.slot(id).expect("a group the model has");
+        &mut self.groups[i]
+    }
+
+    /// Where group `id` is in the table: at its own index until groups before it are given
+    /// back (the host, id 0, always is), then where [`Attributor::slots`] says.
+    #[inline]
+    fn slot(&self, id: GroupId) -> Option<usize> {
+        let i = id.0 as usize;
+        if self.groups.get(i).is_some_and(|g| g.id == id) {
+            return Some(i);
+        }
+        self.slots.get(&id).map(|&s| s as usize)
+    }
+
+    /// The groups the model has, in id order, host first: every group seen, or with a
+    /// history window the live ones and those that ended within it.
     pub fn groups(&self) -> &[Group] {
         &self.groups
+    }
+
+    /// How many groups were ever seen, host included: the next group's id.
+    pub fn groups_seen(&self) -> u32 {
+        self.next_group
+    }
+
+    /// How many ended groups were given back (ended before the history window).
+    pub fn groups_forgotten(&self) -> u64 {
+        self.forgotten
     }
 
     /// A live task by tid.
@@ -575,14 +815,14 @@ impl Attributor {
     /// recording announced it: a replay's tasks have no parents to tell.
     pub fn mark_kernel_threads(&mut self, id: GroupId) {
         if id != GroupId::HOST {
-            self.groups[id.0 as usize].kernel_threads = true;
+            self.group_mut(id).kernel_threads = true;
         }
     }
 
     /// Names group `id`; a change of what is shown is a [`ChangeKind::Rename`].
     pub fn set_naming(&mut self, id: GroupId, naming: Naming) {
         let now = self.now_ns;
-        let g = &mut self.groups[id.0 as usize];
+        let g = self.group_mut(id);
         if g.naming == naming {
             return;
         }
@@ -640,7 +880,7 @@ impl Attributor {
         live.iter()
             .copied()
             .find(|c| {
-                let leader = self.groups[c.0 as usize].leader;
+                let leader = self.group(*c).leader;
                 self.live.get(&leader).is_some_and(|t| t.nspid == 1)
             })
             .or(live.first().copied())
@@ -680,6 +920,42 @@ impl Attributor {
     /// The network namespace of a group's first task.
     pub fn group_net(&self, id: GroupId) -> Option<NsLink> {
         self.sets.get(self.group(id).first_set).get(NsKind::Net)
+    }
+
+    /// Heap bytes the model holds, tables' slack included: the task tables
+    /// ([`Attributor::task_bytes`]), the groups with their names, the sets, and the
+    /// indexes over them. What a model that runs for weeks keeps flat with a history
+    /// window ([`Attributor::set_history_ns`]).
+    pub fn heap_bytes(&self) -> usize {
+        use crate::nsset::map_bytes;
+        let groups = self.groups.capacity() * std::mem::size_of::<Group>()
+            + self.groups.iter().map(Group::heap_bytes).sum::<usize>();
+        fn strings<V>(m: &HashMap<String, V>) -> usize {
+            m.keys().map(String::capacity).sum()
+        }
+        let queues = self.exiting.capacity() * std::mem::size_of::<(GroupId, u64)>()
+            + self.ended_groups.capacity() * std::mem::size_of::<(GroupId, u64)>()
+            + self.doomed.capacity() * std::mem::size_of::<GroupId>()
+            + self.changes.capacity() * std::mem::size_of::<Change>();
+        let by_pid = map_bytes(&self.live_by_pid)
+            + self
+                .live_by_pid
+                .values()
+                .map(|v| v.capacity() * std::mem::size_of::<GroupId>())
+                .sum::<usize>();
+        self.task_bytes()
+            + groups
+            + self.sets.heap_bytes()
+            + map_bytes(&self.by_key)
+            + map_bytes(&self.labels)
+            + strings(&self.labels)
+            + map_bytes(&self.generations)
+            + strings(&self.generations)
+            + self.set_group.capacity() * std::mem::size_of::<Option<GroupId>>()
+            + map_bytes(&self.pid_parents)
+            + map_bytes(&self.slots)
+            + by_pid
+            + queues
     }
 
     /// Bytes held by the task tables (live and ended), counting hash table slack, for the
@@ -753,7 +1029,7 @@ impl Attributor {
             self.note_pid_parent(g, from(self).as_ref());
         }
         if !kernel {
-            self.groups[g.0 as usize].kernel_threads = false;
+            self.group_mut(g).kernel_threads = false;
         }
         let old = old.map(|(g, _)| g);
         let created = new;
@@ -809,7 +1085,7 @@ impl Attributor {
         let g = t.current.group;
         t.ppid = ppid;
         if !is_kernel_thread(pid, ppid) {
-            self.groups[g.0 as usize].kernel_threads = false;
+            self.group_mut(g).kernel_threads = false;
         }
         if let Some(old) = self.live.insert(tid, t) {
             // The EXIT of the tid's previous owner was lost: never merge the two tasks.
@@ -859,11 +1135,11 @@ impl Attributor {
     }
 
     fn enter(&mut self, g: GroupId) {
-        self.groups[g.0 as usize].live_tasks += 1;
+        self.group_mut(g).live_tasks += 1;
     }
 
     fn leave(&mut self, g: GroupId, time: u64) {
-        let group = &mut self.groups[g.0 as usize];
+        let group = self.group_mut(g);
         group.live_tasks = group.live_tasks.saturating_sub(1);
         if group.live_tasks == 0 && g != GroupId::HOST {
             group.ended_ns = Some(time);
@@ -874,7 +1150,7 @@ impl Attributor {
 
     /// Keeps [`Attributor::live_by_pid`] for a container that started or ended.
     fn note_live(&mut self, g: GroupId, live: bool) {
-        let group = &self.groups[g.0 as usize];
+        let group = &self.groups[self.slot(g).expect("a group the model has")];
         let Some(pid) = group
             .key
             .get(NsKind::Pid)
@@ -899,10 +1175,10 @@ impl Attributor {
     /// again starts again. Returns whether the group is new.
     fn group_for(&mut self, set: SetId, time: u64, tid: u32, created: u32) -> (GroupId, bool) {
         if let Some(&Some(g)) = self.set_group.get(set.0 as usize) {
-            if self.groups[g.0 as usize].ended_ns.is_none() {
+            if self.group(g).ended_ns.is_none() {
                 return (g, false);
             }
-            if created & key_mask(&self.groups[g.0 as usize].key) == 0 {
+            if created & key_mask(&self.group(g).key) == 0 {
                 self.restart(g, time);
                 return (g, false);
             }
@@ -918,7 +1194,7 @@ impl Attributor {
             self.by_key.get(&key).copied()
         };
         if let Some(g) = found {
-            let ended = self.groups[g.0 as usize].ended_ns.is_some();
+            let ended = self.group(g).ended_ns.is_some();
             if !ended || created & key_mask(&key) == 0 {
                 if ended {
                     self.restart(g, time);
@@ -935,7 +1211,7 @@ impl Attributor {
         // namespace's).
         let base = Group::label_for(kind, &key, 0);
         if let (Some(&h), Some((i, _))) = (self.labels.get(&base), Group::primary(kind, &key)) {
-            if created & (1 << i) != 0 && self.groups[h.0 as usize].ended_ns.is_some() {
+            if created & (1 << i) != 0 && self.group(h).ended_ns.is_some() {
                 self.supersede(h, time);
             }
         }
@@ -949,7 +1225,11 @@ impl Attributor {
         let gen = self.generations.entry(base).or_insert(0);
         let generation = *gen;
         *gen += 1;
-        let id = GroupId(self.groups.len() as u32);
+        let id = GroupId(self.next_group);
+        self.next_group += 1;
+        if id.0 as usize != self.groups.len() {
+            self.slots.insert(id, self.groups.len() as u32);
+        }
         self.labels.insert(label.clone(), id);
         self.groups.push(Group {
             id,
@@ -985,7 +1265,7 @@ impl Attributor {
     /// their numbers), so its key, label and sets lead elsewhere from now on. An end not
     /// declared yet is declared now, before the start of the group that replaces it.
     fn supersede(&mut self, g: GroupId, time: u64) {
-        let group = &self.groups[g.0 as usize];
+        let group = &self.groups[self.slot(g).expect("a group the model has")];
         if self.labels.get(&group.label) == Some(&g) {
             self.labels.remove(&group.label);
         }
@@ -1002,6 +1282,7 @@ impl Attributor {
                 kind: ChangeKind::Exit,
                 group: g,
             });
+            self.declared(g, left);
         }
     }
 
@@ -1009,7 +1290,7 @@ impl Attributor {
     /// or a mount): the same group, live again. Within [`EXIT_LINGER_NS`] of its last
     /// task's leaving its end was never declared, and nothing is; after, it starts again.
     fn restart(&mut self, g: GroupId, time: u64) {
-        self.groups[g.0 as usize].ended_ns = None;
+        self.group_mut(g).ended_ns = None;
         self.note_live(g, true);
         if let Some(i) = self.exiting.iter().rposition(|(x, _)| *x == g) {
             self.exiting.remove(i);
@@ -1030,7 +1311,7 @@ impl Attributor {
         let Some(parent) = from.and_then(|f| f.get(NsKind::Pid)).filter(|l| l.ino != 0) else {
             return;
         };
-        let group = &self.groups[g.0 as usize];
+        let group = &self.groups[self.slot(g).expect("a group the model has")];
         if let Some(pid) = group.key.get(NsKind::Pid).filter(|l| l.ino != 0) {
             if pid != parent {
                 self.pid_parents.entry(pid).or_insert(parent);
@@ -1787,5 +2068,146 @@ mod tests {
         }
         let per_task = m.task_bytes() / m.live_tasks();
         assert!(per_task < 200, "{per_task} bytes per task");
+    }
+
+    const SEC: u64 = 1_000_000_000;
+
+    /// `n` short-lived sandboxes, one a millisecond of event time from `t0`, driven as a
+    /// live session drives the model: a child of task 1 forks, gets its own network and
+    /// uts namespaces (numbers never seen before), forks a child of its own, both exit;
+    /// the changes are taken after each. Returns the time after the last.
+    fn churn(m: &mut Attributor, t0: u64, first: u64, n: u64) -> u64 {
+        let mut t = t0;
+        for i in first..first + n {
+            let (child, grandchild) = (10_000 + (i % 30_000) as u32, 50_000 + (i % 30_000) as u32);
+            let sb = set([1_000_000 + i, 2_000_000 + i, 3, 4, 5, 6, 7]);
+            fork(m, t, child, child, 1);
+            ns(m, t, child, child, &sb);
+            fork(m, t + 10, grandchild, grandchild, child);
+            ns(m, t + 10, grandchild, grandchild, &sb);
+            exit(m, t + 20, grandchild);
+            exit(m, t + 30, child);
+            m.take_changes().for_each(drop);
+            t += 1_000_000;
+        }
+        t
+    }
+
+    #[test]
+    fn groups_that_ended_before_the_history_window_give_their_memory_back() {
+        const N: u64 = 20_000;
+        let run = |history: Option<u64>| {
+            let mut m = Attributor::new(set(HOST));
+            m.set_history_ns(history);
+            ns(&mut m, 0, 1, 1, &set(HOST));
+            let t = churn(&mut m, SEC, 0, N / 2);
+            let mid = (m.heap_bytes(), m.groups().len(), m.sets().len());
+            let t = churn(&mut m, t, N / 2, N / 2);
+            m.advance(t);
+            (m, mid)
+        };
+        // Everything kept (a file's report): a group's worth of memory per group.
+        let (all, (all_mid, ..)) = run(None);
+        assert_eq!(all.groups().len() as u64, N + 1);
+        assert!(
+            all.heap_bytes() > all_mid * 3 / 2,
+            "{} then {}",
+            all_mid,
+            all.heap_bytes()
+        );
+        // A 1 s window, 1,000 groups' churn: the model stays the size of a window (and the
+        // slack of groups waiting to be given back together).
+        let (m, (mid, mid_groups, mid_sets)) = run(Some(SEC));
+        let bound = 1 + 1_100 + COMPACT_MIN.max(1_200 / COMPACT_EVERY) + 1;
+        for (what, n) in [
+            ("groups at half", mid_groups),
+            ("groups", m.groups().len()),
+            ("sets at half", mid_sets),
+            ("sets", m.sets().len()),
+        ] {
+            assert!(n <= bound, "{what}: {n} > {bound}");
+        }
+        assert!(
+            m.heap_bytes() <= mid + mid / 10,
+            "{mid} then {}",
+            m.heap_bytes()
+        );
+        assert!(m.heap_bytes() * 5 < all.heap_bytes());
+        assert!(m.groups_forgotten() + m.groups().len() as u64 == N + 1);
+        // Ids are never reused: the last group is the N-th, the first ones are gone.
+        assert_eq!(m.groups_seen() as u64, N + 1);
+        assert_eq!(m.groups().last().unwrap().id, GroupId(N as u32));
+        assert!(m.groups().windows(2).all(|w| w[0].id < w[1].id));
+        assert!(m.find_group(GroupId(1)).is_none());
+        for g in m.groups() {
+            assert_eq!(m.group(g.id).id, g.id);
+            assert_eq!(m.find_group(g.id).unwrap().label, g.label);
+        }
+    }
+
+    #[test]
+    fn a_time_within_the_history_window_answers_and_one_before_it_is_unknown() {
+        let mut m = Attributor::new(set(HOST));
+        m.set_history_ns(Some(2 * SEC));
+        ns(&mut m, 0, 1, 1, &set(HOST));
+        ns(&mut m, 0, 50, 50, &set(HOST));
+        // Task 100 makes a sandbox at 1 s and leaves it for the host's at 1.5 s.
+        fork(&mut m, SEC, 100, 100, 50);
+        let a = ns(&mut m, SEC, 100, 100, &set(NETNS));
+        assert_ne!(a, GroupId::HOST);
+        ns(&mut m, SEC + SEC / 2, 100, 100, &set(HOST));
+        m.advance(3 * SEC);
+        // Within the window: the sandbox, by its names.
+        assert_eq!(m.attribute(100, 100, SEC + SEC / 4).unwrap().group, a);
+        assert_eq!(m.attribute(100, 100, 2 * SEC).unwrap().group, GroupId::HOST);
+        assert_eq!(m.find_group(a).unwrap().label, "sb-30");
+        // Once 1.25 s is before the window, it is unknown; so is the time before a task
+        // found at start was seen.
+        m.advance(4 * SEC);
+        assert_eq!(m.attribute(100, 100, SEC + SEC / 4), None);
+        assert_eq!(m.attribute(50, 50, SEC), None);
+        assert_eq!(m.attribute(50, 50, 3 * SEC).unwrap().group, GroupId::HOST);
+        // Other sandboxes come and go: the ended one is given back with them.
+        let t = churn(&mut m, 4 * SEC, 0, 200);
+        // Their ends declared and taken, as a session takes them at every poll: a group
+        // whose end is among the changes not taken is not given back yet.
+        m.advance(t + SEC);
+        m.take_changes().for_each(drop);
+        m.advance(t + 3 * SEC);
+        assert!(m.find_group(a).is_none(), "given back");
+        assert!(m.groups_forgotten() >= 201);
+        // A namespace made with the sandbox's numbers (the kernel reuses them): a new group
+        // with a new id and the same label; the old time is still unknown, not it.
+        let now = t + 3 * SEC + 1;
+        fork(&mut m, now, 200, 200, 50);
+        let b = ns(&mut m, now, 200, 200, &set(NETNS));
+        assert!(b > a);
+        assert_eq!(m.group(b).label, "sb-30");
+        assert_eq!(m.group(b).generation, 0);
+        assert_eq!(m.attribute(100, 100, SEC + SEC / 4), None);
+        assert_eq!(m.attribute(200, 200, now).unwrap().group, b);
+        assert_eq!(m.attribute(100, 100, now).unwrap().group, GroupId::HOST);
+    }
+
+    #[test]
+    fn a_group_entered_again_after_the_window_is_not_given_back() {
+        let mut m = Attributor::new(set(HOST));
+        m.set_history_ns(Some(SEC));
+        ns(&mut m, 0, 1, 1, &set(HOST));
+        // An `ip netns` namespace: entered, left, then entered again much later, while
+        // others churn around it.
+        let a = ns(&mut m, SEC, 100, 100, &set(NETNS));
+        ns(&mut m, SEC + 10, 100, 100, &set(HOST));
+        let t = churn(&mut m, 2 * SEC, 0, 100);
+        m.advance(t);
+        assert_eq!(
+            ns(&mut m, t + 1, 100, 100, &set(NETNS)),
+            a,
+            "not given back yet"
+        );
+        let t = churn(&mut m, t + 10, 100, 2_000);
+        m.advance(t + 2 * SEC);
+        assert!(m.find_group(a).is_some_and(|g| g.is_live()));
+        assert_eq!(m.attribute(100, 100, t + 2 * SEC).unwrap().group, a);
     }
 }

@@ -7,8 +7,10 @@
 use crate::nsset::{NsSet, SetId};
 use crate::record::{NsKind, NsLink};
 
-/// Small id of a group, an index into the model's group table. Never reused within one
-/// model: a namespace set seen again after its group ended gets a new id.
+/// Small id of a group, given in order of the groups' starts. Never reused within one
+/// model: a namespace created with an ended group's numbers gets a new id, and so does a
+/// namespace seen again after its group was given back (ended before the model's history
+/// window, [`crate::model::Attributor::set_history_ns`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct GroupId(pub u32);
 
@@ -238,6 +240,28 @@ impl Group {
             Kind::Sandbox => at(NsKind::Net)
                 .or_else(|| links.iter().copied().enumerate().find(|(_, l)| l.ino != 0)),
         }
+    }
+
+    /// Heap bytes its strings hold (label, creator, names).
+    pub fn heap_bytes(&self) -> usize {
+        let n = &self.naming;
+        let opt = |s: &Option<String>| s.as_ref().map_or(0, String::capacity);
+        self.label.capacity()
+            + opt(&self.creator)
+            + [
+                &n.runtime,
+                &n.runtime_id,
+                &n.name,
+                &n.image,
+                &n.namespace,
+                &n.pod_name,
+                &n.pod_id,
+                &n.pod_uid,
+                &n.cgroup,
+            ]
+            .into_iter()
+            .map(opt)
+            .sum::<usize>()
     }
 
     /// True while it has tasks.

@@ -10,7 +10,8 @@ pub mod task;
 pub mod tree;
 
 pub use attributor::{
-    Attribution, Attributor, Change, ChangeKind, Pod, TaskSnapshot, DEFAULT_GRACE_NS, EXIT_TAIL_NS,
+    Attribution, Attributor, Change, ChangeKind, Pod, TaskSnapshot, DEFAULT_GRACE_NS,
+    DEFAULT_HISTORY_NS, EXIT_TAIL_NS, MIN_HISTORY_NS,
 };
 pub use group::{is_kernel_thread, Group, GroupId, Kind, Naming};
 pub use task::{Interval, Origin, Task};

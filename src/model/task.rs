@@ -140,21 +140,45 @@ impl Task {
             self.current.group = group;
             return;
         }
-        let past = self.past.get_or_insert_with(Default::default);
-        past.push_back(self.current);
+        self.past
+            .get_or_insert_with(Default::default)
+            .push_back(self.current);
         self.current = Interval {
             start_ns: time_ns,
             set,
             group,
         };
+        self.forget_before(forget_before, false);
+    }
+
+    /// Forgets the intervals that ended before `horizon`: what [`Task::change`] does at
+    /// each change, and what the model does to every task when it gives back the groups
+    /// that ended before its history window (a task that changed once, long ago, keeps no
+    /// interval of a group the model no longer has). With `release`, a history left empty
+    /// gives back its deque too; [`Task::change`] keeps it for the next change (a setns
+    /// storm's thread would allocate one per change otherwise).
+    pub fn forget_before(&mut self, horizon: u64, release: bool) {
+        let Some(past) = self.past.as_deref_mut() else {
+            return;
+        };
         while !past.is_empty() {
             // An interval ends where the next one starts.
-            let end = past.get(1).map_or(time_ns, |next| next.start_ns);
-            if end >= forget_before {
+            let end = past
+                .get(1)
+                .map_or(self.current.start_ns, |next| next.start_ns);
+            if end >= horizon {
                 break;
             }
             past.pop_front();
         }
+        if release && past.is_empty() {
+            self.past = None;
+        }
+    }
+
+    /// The sets its remembered intervals hold, for the model's count of sets in use.
+    pub(crate) fn sets(&self) -> impl Iterator<Item = SetId> + '_ {
+        self.intervals().map(|iv| iv.set)
     }
 
     /// The interval in force at `time_ns`, if the task existed then (and that interval
