@@ -335,8 +335,13 @@ impl FrameNames {
         (self.names.len() - 1) as u32
     }
 
+    /// Gives `id` (from [`FrameNames::unnamed`]) its name; the first id of a name is the
+    /// one later calls of [`FrameNames::intern`] get.
     fn name_later(&mut self, id: u32, name: &str) {
         self.names[id as usize] = name.into();
+        if !self.ids.contains_key(name) {
+            self.ids.insert(name.into(), id);
+        }
     }
 }
 
@@ -810,8 +815,16 @@ impl Symbolizer {
         if let Some(&id) = self.kernel_ids.get(&addr) {
             return id;
         }
+        if self
+            .kernel_reading
+            .as_ref()
+            .is_some_and(|r| r.is_finished())
+        {
+            self.name_unnamed();
+        }
         if self.kernel_reading.is_some() {
-            // Named once the table is there, so that its reading overlaps the caller's.
+            // Named once the table is there, so that its reading overlaps the caller's
+            // (each address on its own id until then: a few milliseconds' worth).
             let id = self.names.unnamed();
             self.kernel_unnamed.push((id, addr));
             self.kernel_ids.insert(addr, id);
@@ -874,21 +887,24 @@ impl Symbolizer {
     /// [`Symbolizer::set_kallsyms_reading`]) are named now, each address on its own id:
     /// two ids may have one name, so a caller that merges stacks merges them by name.
     pub fn names(&mut self) -> &FrameNames {
-        if !self.kernel_unnamed.is_empty() {
-            self.kernel_ready();
-            let slide = self.kernel_slide;
-            for (id, addr) in std::mem::take(&mut self.kernel_unnamed) {
-                let known = self
-                    .kernel
-                    .as_ref()
-                    .and_then(|k| k.lookup(addr.wrapping_add(slide)));
-                match known {
-                    Some(name) => self.names.name_later(id, name),
-                    None => self.names.name_later(id, &format!("[k] {addr:#x}")),
-                }
+        self.name_unnamed();
+        &self.names
+    }
+
+    /// Takes the table being read and names the kernel addresses met before it was there.
+    fn name_unnamed(&mut self) {
+        self.kernel_ready();
+        let slide = self.kernel_slide;
+        for (id, addr) in std::mem::take(&mut self.kernel_unnamed) {
+            let known = self
+                .kernel
+                .as_ref()
+                .and_then(|k| k.lookup(addr.wrapping_add(slide)));
+            match known {
+                Some(name) => self.names.name_later(id, name),
+                None => self.names.name_later(id, &format!("[k] {addr:#x}")),
             }
         }
-        &self.names
     }
 }
 
