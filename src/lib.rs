@@ -1,9 +1,43 @@
 //! nswatch: watch Linux namespaces change and tell which container every task belongs to.
 //!
-//! The data path: perf records (from a perf.data file, [`perf_data::PerfData`], or live
-//! rings) are borrowed as [`record::RecordView`]s, decoded in place by the one
-//! [`decoder::Decoder`], and turned into schema events ([`event::Event`]) that the report,
-//! the exporters and the model consume. See docs/DESIGN.md.
+//! # Quick start: label a perf.data file's samples by container
+//!
+//! A profiler records with `perf record -a -g --namespaces` (or has its own samples), feeds
+//! every record to the model in time order, and asks it where each sample's task was:
+//!
+//! ```
+//! use nswatch::model::Attributor;
+//! use nswatch::perf_data::{Order, PerfData};
+//! use nswatch::{Body, EventBuilder};
+//!
+//! let mut data = PerfData::open(std::path::Path::new("fixtures/samples.data"))?;
+//! let mut builder = EventBuilder::new();
+//! let mut model = Attributor::learning(); // the host is learned from perf's first records
+//! let mut per_group = std::collections::BTreeMap::new();
+//! data.for_each(Order::Time, |dec, view| -> Result<(), nswatch::DecodeError> {
+//!     if let Some(ev) = builder.decode(dec, view)? {
+//!         let group = model.observe(&ev);
+//!         if let (Body::Sample { .. }, Some(g)) = (&ev.body, group) {
+//!             *per_group.entry(model.group(g).label.clone()).or_insert(0) += 1;
+//!         }
+//!     }
+//!     Ok(())
+//! })?;
+//! assert_eq!(per_group["sb-4026532177"], 33); // `unshare -u sh` in its own uts namespace
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Live, [`session::Session`] (feature `live`) runs the same model on the perf rings and
+//! the eBPF probe and keeps it current; [`session::SessionError`] says why it cannot start.
+//! [`symbols::Symbolizer`] names frames as perf does, through each process's own root;
+//! [`profile::ContainerProfile`] counts samples, folded stacks and pprof per container.
+//!
+//! # The data path
+//!
+//! Perf records (from a perf.data file, [`perf_data::PerfData`], or live rings) are
+//! borrowed as [`record::RecordView`]s, decoded in place by the one [`decoder::Decoder`],
+//! and turned into schema events ([`event::Event`]) that the report, the exporters and the
+//! model consume. See docs/DESIGN.md.
 #![warn(missing_docs)]
 
 pub mod attr;
