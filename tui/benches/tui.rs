@@ -15,9 +15,9 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use nswatch::model::{Attributor, Naming};
 use nswatch::nsset::NsSet;
 use nswatch::record::NsLink;
-use nswatch::tui::app::{App, Source};
-use nswatch::tui::ui;
 use nswatch::{Body, Event};
+use nswatch_tui::app::{App, Source};
+use nswatch_tui::ui;
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 
