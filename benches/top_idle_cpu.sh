@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 DURATION=${1:-20}
 shift || true
 TARGET=${CARGO_TARGET_DIR:-target}
-cargo build --release --quiet
+cargo build --release --quiet --workspace
 BIN="$TARGET/release/nswatch"
 SOCK="nswatch-idle-$$"
 trap 'tmux -L "$SOCK" kill-server 2>/dev/null || true' EXIT

@@ -75,8 +75,6 @@ pub mod select;
 pub mod session;
 pub mod symbols;
 pub mod text;
-#[cfg(feature = "tui")]
-pub mod tui;
 pub mod units;
 
 pub use decoder::Decoder;

@@ -35,8 +35,8 @@ enum Command {
     Export(cmd::export::ExportArgs),
     /// The live terminal UI: the tree of groups with their rates, the latest namespace
     /// events with their causes, the selected group's namespaces (root or CAP_PERFMON;
-    /// `--replay FILE` plays a recording instead).
-    #[cfg(feature = "tui")]
+    /// `--replay FILE` plays a recording instead). Runs `nswatch-top`, found beside nswatch
+    /// or on PATH.
     Top(cmd::top::TopArgs),
 }
 
@@ -59,7 +59,6 @@ fn main() -> ExitCode {
         Command::Record(args) => cmd::record::run(&args),
         Command::Ps(args) => cmd::ps::run(&args),
         Command::Export(args) => cmd::export::run(&args),
-        #[cfg(feature = "tui")]
         Command::Top(args) => cmd::top::run(&args),
     };
     match result {

@@ -108,6 +108,39 @@ fn every_subcommand_has_help() {
     }
 }
 
+/// `nswatch top` is listed, and without `nswatch-top` beside nswatch or on PATH it fails
+/// naming both places and how to build the UI (the handing over itself is tested with the
+/// UI's binary in tui/tests/top_tmux.rs).
+#[test]
+fn top_without_its_binary_says_where_it_looked() {
+    let help = nswatch(&["--help"]);
+    assert!(
+        help.lines().any(|l| l.trim_start().starts_with("top ")),
+        "{help}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let alone = dir.path().join("nswatch");
+    std::fs::copy(env!("CARGO_BIN_EXE_nswatch"), &alone).unwrap();
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let out = Command::new(&alone)
+        .args(["top", "--replay", "perf.data"])
+        .env("PATH", &empty)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let beside = dir.path().join("nswatch-top");
+    assert!(
+        err.contains(&format!(
+            "not found, neither at {} nor on PATH",
+            beside.display()
+        )),
+        "{err}"
+    );
+    assert!(err.contains("cargo build --release --workspace"), "{err}");
+}
+
 #[test]
 fn text_report_names_start_up_tasks_and_nsenter() {
     let out = nswatch(&["report", fixture("nsenter.data").to_str().unwrap()]);

@@ -244,58 +244,12 @@ fn a_line_of_nested_brackets_is_bad_json_at_its_line() {
     }
 }
 
-#[cfg(feature = "tui")]
-/// What the `ndjson` fuzz target does with one input, minus the UI's drawing: the lines
-/// through the export's trace and the top's model and app.
-fn read_as_export_and_top(data: &[u8]) {
-    use nswatch::event::JsonReader;
-    use nswatch::export::chrome::ChromeTrace;
-    use nswatch::export::trace_writer::Sink;
-    use nswatch::model::json::Announcements;
-    use nswatch::model::Attributor;
-    use nswatch::ndjson::Lines;
-    use nswatch::tui::app::{App, Source};
-
-    let mut trace = ChromeTrace::new(Sink::Stream(Box::new(std::io::sink())), "t").unwrap();
-    let (mut export_model, mut top_model) = (Attributor::learning(), Attributor::learning());
-    let mut names = Announcements::new();
-    let source = Source::Replay {
-        name: "t".into(),
-        speed: None,
-    };
-    let mut app = App::new(source, std::env::temp_dir());
-    let mut reader = JsonReader::new();
-    let mut lines = Lines::new(data);
-    while let Ok(Some(line)) = lines.next_line() {
-        match reader.read(line.text) {
-            Ok(Some(ev)) => {
-                trace.event(&mut export_model, &ev).unwrap();
-                app.observe_named(&mut top_model, &ev, &mut names);
-                // As `top --replay --speed max` does: the rates follow the recorded clock.
-                if let Some(t) = ev.time_ns.filter(|&t| t > 0) {
-                    app.advance(t);
-                }
-            }
-            Ok(None) => {
-                trace.announce(&mut export_model, line.text).unwrap();
-                app.announce(&mut top_model, &mut names, line.text);
-            }
-            Err(_) => break,
-        }
-    }
-    app.end_of_input(&mut top_model);
-    app.refresh(&top_model, 1);
-    trace.finish(&mut export_model, "end").unwrap();
-}
-
 #[test]
 fn ndjson_regressions_do_not_panic() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ndjson_regressions");
     let mut n = 0;
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
-        #[cfg(feature = "tui")]
-        read_as_export_and_top(&std::fs::read(&path).unwrap());
         let r = run(&["export", path.to_str().unwrap()], |_| {});
         assert!(!r.stderr.contains("panicked"), "{path:?}: {}", r.stderr);
         n += 1;

@@ -10,19 +10,13 @@ use common::{fixture, live_ok, require_live};
 
 use serde_json::Value;
 use std::io::{Read, Write};
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-/// A uid that owns nothing here: the other user who plants links.
-const OTHER_UID: u32 = 4321;
-
-fn is_root() -> bool {
-    // SAFETY: geteuid has no arguments and cannot fail.
-    unsafe { libc::geteuid() == 0 }
-}
+use common::planted::{is_root, Planted};
 
 /// Skips (false, printing why) where not root, or fails under NSWATCH_REQUIRE_LIVE=1.
 fn root_ok(what: &str) -> bool {
@@ -60,50 +54,6 @@ fn input() -> String {
         .to_str()
         .unwrap()
         .to_string()
-}
-
-/// A directory another user may write into, as /tmp or a home directory shared with its
-/// owner: sticky, world-writable, owned by [`OTHER_UID`] when root (so that the kernel's
-/// `protected_symlinks` lets root follow that user's links there), with a victim file
-/// outside it.
-struct Planted {
-    dir: tempfile::TempDir,
-    victims: tempfile::TempDir,
-}
-
-impl Planted {
-    fn new() -> Planted {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o1777)).unwrap();
-        if is_root() {
-            std::os::unix::fs::chown(dir.path(), Some(OTHER_UID), Some(OTHER_UID)).unwrap();
-        }
-        let victims = tempfile::tempdir().unwrap();
-        std::fs::write(victims.path().join("victim"), b"precious\n").unwrap();
-        Planted { dir, victims }
-    }
-
-    /// A link named `name` in the shared directory to `target` in the victims' one, owned
-    /// by the other user when root.
-    fn link(&self, name: &str, target: &str) -> PathBuf {
-        let at = self.dir.path().join(name);
-        std::os::unix::fs::symlink(self.victims.path().join(target), &at).unwrap();
-        if is_root() {
-            std::os::unix::fs::lchown(&at, Some(OTHER_UID), Some(OTHER_UID)).unwrap();
-        }
-        at
-    }
-
-    /// The victim is as it was, and nothing was made beside it.
-    fn assert_untouched(&self) {
-        let victim = self.victims.path().join("victim");
-        assert_eq!(std::fs::read(&victim).unwrap(), b"precious\n");
-        let names: Vec<_> = std::fs::read_dir(self.victims.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
-        assert_eq!(names, ["victim"], "a file was created through a link");
-    }
 }
 
 /// Item 1: `export -o` through a link to an existing file or a dangling one is refused,
@@ -201,52 +151,6 @@ fn record_creates_its_file_0600() {
     assert!(o.status.success(), "{}", stderr(&o));
     let mode = std::fs::metadata(&out).unwrap().mode() & 0o7777;
     assert_eq!(mode, 0o600, "created {mode:o}");
-}
-
-/// Item 2: `top`'s export key takes the next free name past whatever is at one, dangling
-/// links included, and never creates a link's target.
-#[cfg(feature = "tui")]
-#[test]
-fn top_export_skips_names_taken_by_links() {
-    use nswatch::tui::app::{App, Source};
-    let p = Planted::new();
-    // Every name the export can give: links for each millisecond, until those planted
-    // reach more than a second past the clock (planting takes a while on a busy machine).
-    let secs = || {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs()
-    };
-    let mut planted_to = secs();
-    let start = planted_to;
-    while planted_to <= secs() + 1 {
-        assert!(
-            planted_to < start + 60,
-            "planting cannot keep up with the clock"
-        );
-        let s = planted_to;
-        for ms in 0..1000 {
-            p.link(
-                &format!("nswatch-top-{s}.{ms:03}.json"),
-                &format!("created-{s}-{ms}"),
-            );
-        }
-        planted_to += 1;
-    }
-    let app = App::new(Source::Live, p.dir.path());
-    let path = app.export().unwrap();
-    p.assert_untouched();
-    let m = std::fs::symlink_metadata(&path).unwrap();
-    assert!(m.is_file(), "{}", path.display());
-    assert!(
-        path.to_str().unwrap().ends_with("-1.json"),
-        "{}",
-        path.display()
-    );
-    assert_eq!(m.mode() & 0o777, 0o600);
-    let v: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-    assert!(v["groups"].is_array());
 }
 
 /// Item 13: `export -o` to /dev/null, /dev/stdout (a pipe) or a FIFO writes a stream, and a

@@ -188,4 +188,9 @@ fn bootstrap_installs_runtimes_only_for_the_tests() {
         .find(|l| l.contains("scripts/bootstrap &&"))
         .expect("README: the build command");
     assert!(!first.contains("NSWATCH_TEST_RUNTIMES"), "{first}");
+    // And builds the whole workspace: `nswatch top` needs the tui crate's binary.
+    assert!(
+        first.contains("cargo build --release --workspace"),
+        "{first}"
+    );
 }

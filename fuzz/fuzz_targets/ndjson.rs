@@ -12,7 +12,7 @@ use nswatch::export::trace_writer::Sink;
 use nswatch::model::json::Announcements;
 use nswatch::model::Attributor;
 use nswatch::ndjson::Lines;
-use nswatch::tui::app::{App, Source};
+use nswatch_tui::app::{App, Source};
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 use std::io::{self, Write};
@@ -70,7 +70,7 @@ fuzz_target!(|data: &[u8]| {
     app.end_of_input(&mut top_model);
     app.refresh(&top_model, 1);
     let mut term = Terminal::new(TestBackend::new(120, 40)).unwrap();
-    term.draw(|f| nswatch::tui::ui::draw(f, &app)).unwrap();
+    term.draw(|f| nswatch_tui::ui::draw(f, &app)).unwrap();
     trace.finish(&mut export_model, "end of trace").unwrap();
     let bytes = out.0.lock().unwrap();
     if let Err(e) = serde_json::from_slice::<serde_json::Value>(&bytes) {

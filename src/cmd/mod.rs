@@ -30,5 +30,4 @@ pub mod input;
 pub mod ps;
 pub mod record;
 pub mod report;
-#[cfg(feature = "tui")]
 pub mod top;

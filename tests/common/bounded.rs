@@ -58,7 +58,7 @@ fn drain(mut r: impl Read + Send + 'static) -> JoinHandle<Vec<u8>> {
 /// [`Watched::stdin`]), else /dev/null. Standard output is read by a thread unless
 /// `own_stdout` (take it with [`Watched::stdout`]).
 pub fn start(args: &[&OsStr], stdin_pipe: bool, own_stdout: bool, limit: Duration) -> Watched {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_nswatch"))
+    let mut child = Command::new(super::nswatch_bin())
         .args(args)
         .stdin(if stdin_pipe {
             Stdio::piped()

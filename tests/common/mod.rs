@@ -1,9 +1,11 @@
-//! Shared by the integration tests: perf script's side-band lines, parsed, and nswatch's
-//! decoding of the same file in the same shape, so the two can be compared record for record.
+//! Shared by the integration tests (the nswatch package's and the tui crate's): perf
+//! script's side-band lines, parsed, and nswatch's decoding of the same file in the same
+//! shape, so the two can be compared record for record.
 #![allow(dead_code)]
 
 pub mod bounded;
 pub mod machine;
+pub mod planted;
 pub mod recording;
 pub mod rootfs;
 pub mod runtimes;
@@ -14,16 +16,41 @@ use nswatch::{Order, PerfData};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// The repository's top directory (the tui crate's tests run from tui/).
+pub fn repo_root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .find(|d| d.join("fixtures").is_dir() && d.join("src/lib.rs").is_file())
+        .expect("the repository above the crate")
+}
+
+/// The nswatch binary under test. The tui crate's tests have only their own binaries built
+/// for them, so they take the one cargo built beside `nswatch-top` (`cargo test
+/// --workspace` builds both).
+pub fn nswatch_bin() -> PathBuf {
+    if let Some(bin) = option_env!("CARGO_BIN_EXE_nswatch") {
+        return bin.into();
+    }
+    let Some(top) = option_env!("CARGO_BIN_EXE_nswatch-top") else {
+        panic!("neither nswatch nor nswatch-top is a binary of this test's package");
+    };
+    let bin = Path::new(top).with_file_name("nswatch");
+    assert!(
+        bin.is_file(),
+        "{} is not built: run the tests with `cargo test --workspace`, or `cargo build -p nswatch` first",
+        bin.display()
+    );
+    bin
+}
+
 /// A file of fixtures/.
 pub fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures")
-        .join(name)
+    repo_root().join("fixtures").join(name)
 }
 
 /// Every capture of fixtures/ (`*.data`), in name order; there are at least 7.
 pub fn fixture_captures() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+    let dir = repo_root().join("fixtures");
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -49,7 +76,7 @@ pub fn build_c(source: &str) -> PathBuf {
     let out = Command::new("cc")
         .args(["-O2", "-Wall", "-pthread", "-o"])
         .arg(&bin)
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join(source))
+        .arg(repo_root().join(source))
         .output()
         .expect("run cc");
     assert!(
@@ -64,10 +91,7 @@ pub fn build_c(source: &str) -> PathBuf {
 /// Runs the nswatch binary under test with `args`; its standard output, after checking it
 /// succeeded (standard error in the message otherwise).
 pub fn nswatch(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_nswatch"))
-        .args(args)
-        .output()
-        .unwrap();
+    let out = Command::new(nswatch_bin()).args(args).output().unwrap();
     assert!(
         out.status.success(),
         "nswatch {}: {}",
@@ -342,7 +366,7 @@ impl Drop for Recorder {
 /// can take a while on a loaded machine.
 pub fn start_recording(extra: &[&str], file: &Path, stderr: std::process::Stdio) -> Recorder {
     let child = Recorder(
-        Command::new(env!("CARGO_BIN_EXE_nswatch"))
+        Command::new(nswatch_bin())
             .arg("record")
             .args(extra)
             .arg("-o")

@@ -40,7 +40,7 @@ impl Recording {
         // Default settings: a group is named when the call that made it wakes the reader,
         // not when its start is handed on up to --latency (250 ms) later; these
         // containers live for ~150 ms.
-        let child = Command::new(env!("CARGO_BIN_EXE_nswatch"))
+        let child = Command::new(super::nswatch_bin())
             .args(["record", "-o"])
             .arg(file.path())
             .stderr(Stdio::piped())

@@ -200,7 +200,7 @@ impl Sampler {
 /// are the container's. A sandbox made by `unshare` stays in its creator's cgroup, shared
 /// with other processes: those figures would not be its own.
 pub fn own_cgroup(path: &str) -> bool {
-    crate::model::cgroup::name_path(path).is_container()
+    nswatch::model::cgroup::name_path(path).is_container()
 }
 
 /// `n` bytes in at most 5 characters: "512K", "1.2G".

@@ -1,21 +1,21 @@
 //! The state of `nswatch top`, apart from any terminal: fed [`Update`]s and keys, it keeps
 //! the rates, the recent namespace events, a snapshot of the tree and what the user chose
-//! (selection, expansion, filter, sort, pause). [`crate::tui::ui::draw`] reads it.
+//! (selection, expansion, filter, sort, pause). [`crate::ui::draw`] reads it.
 
-use crate::event::cause::{errno_name, flag_names, ns_type_name, Syscall, Target};
-use crate::event::Cause;
-use crate::event::{Body, Event};
-use crate::model::json::Announcements;
-use crate::model::tree::{self, GroupNode, Row, Tree};
-use crate::model::{Attributor, ChangeKind, GroupId};
-use crate::nsset::mask_names;
-use crate::select::Selection;
-use crate::session::Update;
-use crate::tui::keys::{self, Action};
-use crate::tui::rates::{Counts, Metric, Rates, HISTORY};
-use crate::tui::usage::{Sampler, Usage};
+use crate::keys::{self, Action};
+use crate::rates::{Counts, Metric, Rates, HISTORY};
+use crate::usage::{Sampler, Usage};
 use crossterm::event::KeyEvent;
 use hashbrown::{HashMap, HashSet};
+use nswatch::event::cause::{errno_name, flag_names, ns_type_name, Syscall, Target};
+use nswatch::event::Cause;
+use nswatch::event::{Body, Event};
+use nswatch::model::json::Announcements;
+use nswatch::model::tree::{self, GroupNode, Row, Tree};
+use nswatch::model::{Attributor, ChangeKind, GroupId};
+use nswatch::nsset::mask_names;
+use nswatch::select::Selection;
+use nswatch::session::Update;
 use serde::Serialize;
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -415,7 +415,7 @@ impl App {
         names: &mut Announcements,
     ) -> Option<GroupId> {
         let group = names.observe(model, ev);
-        crate::session::hand_on(model, &mut Vec::new(), ev, group, |_, _| {}, &mut |m, u| {
+        nswatch::session::hand_on(model, &mut Vec::new(), ev, group, |_, _| {}, &mut |m, u| {
             self.update(m, u)
         });
         group
@@ -764,7 +764,7 @@ impl App {
                 }
                 _ => None,
             })
-            .filter(|(c, _)| crate::tui::usage::own_cgroup(c))
+            .filter(|(c, _)| crate::usage::own_cgroup(c))
             .collect();
         self.usage = sampler.sample(paths);
         self.redraw = true;

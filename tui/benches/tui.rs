@@ -1,7 +1,7 @@
 //! `nswatch top`'s costs on a big machine: 1,000 containers of 50 tasks each (10 processes
 //! of 5 threads) plus the host, drawn into a 200x60 TestBackend.
 //!
-//!   CARGO_TARGET_DIR=/tmp/target-tui cargo bench --bench tui
+//!   CARGO_TARGET_DIR=/tmp/target-tui cargo bench -p nswatch-tui --bench tui
 //!
 //! Groups:
 //!   top/draw_collapsed     one frame, every group folded (what `top` shows at start);
@@ -15,9 +15,9 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use nswatch::model::{Attributor, Naming};
 use nswatch::nsset::NsSet;
 use nswatch::record::NsLink;
-use nswatch::tui::app::{App, Source};
-use nswatch::tui::ui;
 use nswatch::{Body, Event};
+use nswatch_tui::app::{App, Source};
+use nswatch_tui::ui;
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 

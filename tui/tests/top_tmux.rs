@@ -1,8 +1,9 @@
-//! `nswatch top` in a real terminal: tmux runs it, `capture-pane` reads the screen.
+//! `nswatch top` in a real terminal: tmux runs `nswatch-top` (and once `nswatch top`, which
+//! hands over to it), `capture-pane` reads the screen.
 //! The live test needs root (it watches this machine and makes a network namespace); it
 //! skips with a reason otherwise, and fails instead under NSWATCH_REQUIRE_LIVE=1.
-#![cfg(feature = "tui")]
 
+#[path = "../../tests/common/mod.rs"]
 mod common;
 
 use common::live_ok;
@@ -20,9 +21,14 @@ struct Tmux {
 }
 
 impl Tmux {
-    /// Runs `args` in a `w`x`h` pane that stays after the command exits (to read its
-    /// status and the restored screen).
+    /// Runs `nswatch-top args` in a `w`x`h` pane that stays after the command exits (to
+    /// read its status and the restored screen).
     fn start(tag: &str, args: &[&str], w: u16, h: u16) -> Tmux {
+        Tmux::start_bin(tag, env!("CARGO_BIN_EXE_nswatch-top"), args, w, h)
+    }
+
+    /// Runs `bin args` as [`Tmux::start`] does.
+    fn start_bin(tag: &str, bin: &str, args: &[&str], w: u16, h: u16) -> Tmux {
         let t = Tmux {
             socket: format!("nswatch-{tag}-{}", std::process::id()),
             status: tempfile::NamedTempFile::new().unwrap().into_temp_path(),
@@ -40,7 +46,7 @@ impl Tmux {
             "sh".into(),
             "-c".into(),
             wrapper,
-            env!("CARGO_BIN_EXE_nswatch").into(),
+            bin.into(),
         ];
         cmd.extend(args.iter().map(|a| a.to_string()));
         t.tmux(&cmd.iter().map(String::as_str).collect::<Vec<_>>());
@@ -209,7 +215,7 @@ fn live_top_shows_a_sandbox_appear_by_name_and_go() {
     }
     let dir = tempfile::tempdir().unwrap();
     let export = dir.path().to_str().unwrap();
-    let tmux = Tmux::start("live", &["top", "--export-dir", export], 100, 30);
+    let tmux = Tmux::start("live", &["--export-dir", export], 100, 30);
     tmux.wait_for("the live header", Duration::from_secs(20), |s| {
         s.contains("nswatch top live")
     });
@@ -259,13 +265,11 @@ fn live_top_shows_a_sandbox_appear_by_name_and_go() {
 
 #[test]
 fn replay_plays_a_fixture_through_the_ui() {
-    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/unshare-mnt-pid.data");
-    let tmux = Tmux::start(
-        "replay",
-        &["top", "--replay", fixture, "--speed", "max"],
-        80,
-        24,
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../fixtures/unshare-mnt-pid.data"
     );
+    let tmux = Tmux::start("replay", &["--replay", fixture, "--speed", "max"], 80, 24);
     let s = tmux.wait_for("the end of the replay", Duration::from_secs(20), |s| {
         s.contains("(end)")
     });
@@ -288,10 +292,77 @@ fn replay_plays_a_fixture_through_the_ui() {
     assert!(!tmux.screen().contains("nswatch top replay"));
 }
 
+/// `nswatch top` hands its arguments over to `nswatch-top` beside it, or on PATH: the same
+/// replay plays on the same screen, the pane's process is the UI itself (exec, not a
+/// child), and `nswatch top --help` is the UI's help under the subcommand's name.
+#[test]
+fn nswatch_top_runs_the_ui_beside_it() {
+    let nswatch = common::nswatch_bin();
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../fixtures/unshare-mnt-pid.data"
+    );
+    let tmux = Tmux::start_bin(
+        "dispatch",
+        nswatch.to_str().unwrap(),
+        &["top", "--replay", fixture, "--speed", "max"],
+        80,
+        24,
+    );
+    let s = tmux.wait_for("the end of the replay", Duration::from_secs(20), |s| {
+        s.contains("(end)")
+    });
+    assert_eq!(
+        s.lines().next().unwrap().trim_end(),
+        "nswatch top replay unshare-mnt-pid.data max (end) · 0 ct 0 sb 0 pod · 67 tasks"
+    );
+    let exe = std::fs::read_link(format!("/proc/{}/exe", tmux.nswatch_pid())).unwrap();
+    assert_eq!(exe.file_name().unwrap(), "nswatch-top", "{}", exe.display());
+    tmux.keys(&["q"]);
+    assert_eq!(tmux.wait_exit(), "0");
+
+    let help = |bin: &std::path::Path, args: &[&str]| {
+        let out = Command::new(bin).args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let via = help(&nswatch, &["top", "--help"]);
+    let own = help(env!("CARGO_BIN_EXE_nswatch-top").as_ref(), &["--help"]);
+    assert!(via.contains("Usage: nswatch top [OPTIONS]"), "{via}");
+    assert!(via.contains("--replay <FILE>"), "{via}");
+    assert_eq!(via, own.replace("Usage: nswatch-top", "Usage: nswatch top"));
+
+    // Alone in its directory, nswatch finds the UI on PATH.
+    let dir = tempfile::tempdir().unwrap();
+    let alone = dir.path().join("nswatch");
+    std::fs::copy(&nswatch, &alone).unwrap();
+    let top_dir = std::path::Path::new(env!("CARGO_BIN_EXE_nswatch-top"))
+        .parent()
+        .unwrap();
+    let out = Command::new(&alone)
+        .args(["top", "--help"])
+        .env("PATH", top_dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), via);
+}
+
 #[test]
 fn a_replayed_file_whose_last_line_is_cut_plays_to_its_end() {
     // NDJSON as a recording killed mid-write leaves it: whole lines, then a cut one.
-    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/unshare-mnt-pid.data");
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../fixtures/unshare-mnt-pid.data"
+    );
     let mut nd = common::nswatch(&["report", "--format", "ndjson", fixture]);
     nd.push_str("{\"type\":\"fork\",\"time_ns\":12");
     let dir = tempfile::tempdir().unwrap();
@@ -299,7 +370,7 @@ fn a_replayed_file_whose_last_line_is_cut_plays_to_its_end() {
     std::fs::write(&file, nd).unwrap();
     let tmux = Tmux::start(
         "cut",
-        &["top", "--replay", file.to_str().unwrap(), "--speed", "max"],
+        &["--replay", file.to_str().unwrap(), "--speed", "max"],
         120,
         30,
     );
@@ -319,15 +390,13 @@ fn a_replayed_file_whose_last_line_is_cut_plays_to_its_end() {
 
 #[test]
 fn paced_replay_follows_the_recorded_clock() {
-    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/unshare-mnt-pid.data");
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../fixtures/unshare-mnt-pid.data"
+    );
     // The recording spans about 65 ms after its start-up records: at 1/40 speed, 2.6 s.
     let start = Instant::now();
-    let tmux = Tmux::start(
-        "paced",
-        &["top", "--replay", fixture, "--speed", "0.025"],
-        80,
-        24,
-    );
+    let tmux = Tmux::start("paced", &["--replay", fixture, "--speed", "0.025"], 80, 24);
     tmux.wait_for("the end of the replay", Duration::from_secs(20), |s| {
         s.contains("(end)")
     });
@@ -342,8 +411,11 @@ fn paced_replay_follows_the_recorded_clock() {
 
 #[test]
 fn replay_reads_ndjson_like_perf_data() {
-    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/unshare-mnt-pid.data");
-    let out = Command::new(env!("CARGO_BIN_EXE_nswatch"))
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../fixtures/unshare-mnt-pid.data"
+    );
+    let out = Command::new(common::nswatch_bin())
         .args(["report", "--format", "ndjson", fixture])
         .output()
         .unwrap();
@@ -353,7 +425,7 @@ fn replay_reads_ndjson_like_perf_data() {
     std::fs::write(&file, &out.stdout).unwrap();
     let tmux = Tmux::start(
         "ndjson",
-        &["top", "--replay", file.to_str().unwrap(), "--speed", "max"],
+        &["--replay", file.to_str().unwrap(), "--speed", "max"],
         80,
         24,
     );
@@ -380,7 +452,10 @@ fn replay_reads_ndjson_like_perf_data() {
 fn replay_of_ndjson_shows_the_names_the_recording_announced() {
     // A fixture's stream as `nswatch record` writes it for a named container: its start
     // line carries the name and runtime the census read.
-    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/unshare-mnt-pid.data");
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../fixtures/unshare-mnt-pid.data"
+    );
     let mut nd = String::new();
     for line in common::nswatch(&["report", "--format", "ndjson", fixture]).lines() {
         let mut v: serde_json::Value = serde_json::from_str(line).unwrap();
@@ -396,7 +471,7 @@ fn replay_of_ndjson_shows_the_names_the_recording_announced() {
     std::fs::write(&file, nd).unwrap();
     let tmux = Tmux::start(
         "named",
-        &["top", "--replay", file.to_str().unwrap(), "--speed", "max"],
+        &["--replay", file.to_str().unwrap(), "--speed", "max"],
         80,
         24,
     );
@@ -422,7 +497,7 @@ fn live_top_shows_a_runc_container_appear_by_name_and_go() {
     if !live_ok("nswatch top with runc") || !runtime_ok("nswatch top with runc", Runtime::Runc) {
         return;
     }
-    let tmux = Tmux::start("runc", &["top"], 120, 30);
+    let tmux = Tmux::start("runc", &[], 120, 30);
     tmux.wait_for("the live header", Duration::from_secs(20), |s| {
         s.contains("nswatch top live")
     });
@@ -453,13 +528,7 @@ fn top_exits_when_its_terminal_goes_away() {
     let fixture = common::fixture("unshare-mnt-pid.data");
     let tmux = Tmux::start(
         "hangup",
-        &[
-            "top",
-            "--replay",
-            fixture.to_str().unwrap(),
-            "--speed",
-            "max",
-        ],
+        &["--replay", fixture.to_str().unwrap(), "--speed", "max"],
         100,
         30,
     );
@@ -486,7 +555,10 @@ fn top_exits_when_its_terminal_goes_away() {
 /// The fixture's event stream `copies` times over, each copy 1 s after the last: a long
 /// recording.
 fn long_ndjson(copies: u64) -> String {
-    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/unshare-mnt-pid.data");
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../fixtures/unshare-mnt-pid.data"
+    );
     let one = common::nswatch(&["report", "--format", "ndjson", fixture]);
     // Each line split around its time, to shift it without parsing.
     let parts: Vec<(&str, u64, &str)> = one
@@ -514,7 +586,7 @@ fn quitting_a_replay_at_max_speed_mid_read_exits_0() {
     std::fs::write(&file, long_ndjson(2000)).unwrap();
     let tmux = Tmux::start(
         "quitmid",
-        &["top", "--replay", file.to_str().unwrap(), "--speed", "max"],
+        &["--replay", file.to_str().unwrap(), "--speed", "max"],
         100,
         24,
     );
@@ -535,7 +607,10 @@ fn quitting_a_replay_at_max_speed_mid_read_exits_0() {
 
 #[test]
 fn a_replay_shows_a_bad_line_in_its_status_and_stays_up_until_q() {
-    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/unshare-mnt-pid.data");
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../fixtures/unshare-mnt-pid.data"
+    );
     let good = common::nswatch(&["report", "--format", "ndjson", fixture]);
     let line_100 = good
         .split_inclusive('\n')
@@ -572,7 +647,7 @@ fn a_replay_shows_a_bad_line_in_its_status_and_stays_up_until_q() {
         std::fs::write(&file, bytes).unwrap();
         let tmux = Tmux::start(
             "badline",
-            &["top", "--replay", file.to_str().unwrap(), "--speed", "max"],
+            &["--replay", file.to_str().unwrap(), "--speed", "max"],
             140,
             30,
         );
@@ -598,13 +673,7 @@ fn a_replay_shows_a_bad_line_in_its_status_and_stays_up_until_q() {
 /// A replay of the fixture played to its end in a `w`x`h` pane, with `more` arguments.
 fn ended_replay(tag: &str, w: u16, h: u16, more: &[&str]) -> Tmux {
     let fixture = common::fixture("unshare-mnt-pid.data");
-    let mut args = vec![
-        "top",
-        "--replay",
-        fixture.to_str().unwrap(),
-        "--speed",
-        "max",
-    ];
+    let mut args = vec!["--replay", fixture.to_str().unwrap(), "--speed", "max"];
     args.extend(more);
     let tmux = Tmux::start(tag, &args, w, h);
     tmux.wait_for("the end of the replay", Duration::from_secs(20), |s| {
@@ -675,7 +744,7 @@ fn sort_by_a_column_and_reverse_it() {
     let (a, b) = (format!("{tag}a"), format!("{tag}b"));
     let _na = Netns::start(&a);
     let _nb = Netns::run(&b, &["sh", "-c", "sleep 30 & sleep 30; wait"]);
-    let tmux = Tmux::start("sort", &["top"], 100, 30);
+    let tmux = Tmux::start("sort", &[], 100, 30);
     tmux.wait_for("the live header", Duration::from_secs(20), |s| {
         s.contains("nswatch top live")
     });
@@ -830,7 +899,7 @@ fn live_top_at_80x24_shows_the_busiest_of_many_sandboxes_first() {
     if !live_ok("nswatch top with many sandboxes") {
         return;
     }
-    let tmux = Tmux::start("many", &["top"], 80, 24);
+    let tmux = Tmux::start("many", &[], 80, 24);
     tmux.wait_for("the live header", Duration::from_secs(20), |s| {
         s.contains("nswatch top live")
     });
@@ -882,7 +951,7 @@ fn live_top_reads_a_containers_cpu_and_memory_from_its_cgroup() {
     if !live_ok(what) || !runtime_ok(what, Runtime::Runc) {
         return;
     }
-    let tmux = Tmux::start("cpu", &["top"], 100, 30);
+    let tmux = Tmux::start("cpu", &[], 100, 30);
     tmux.wait_for("the live header", Duration::from_secs(20), |s| {
         s.contains("nswatch top live")
     });
@@ -952,8 +1021,8 @@ fn replay_shows_only_the_pid_or_container_asked_for() {
         (["-p", "999999"], "no event of pid 999999"),
         (["--container", "nosuch"], "no group named \"nosuch\""),
     ] {
-        let out = Command::new(env!("CARGO_BIN_EXE_nswatch"))
-            .args(["top", "--replay", fixture.to_str().unwrap()])
+        let out = Command::new(env!("CARGO_BIN_EXE_nswatch-top"))
+            .args(["--replay", fixture.to_str().unwrap()])
             .args(sel)
             .output()
             .unwrap();
@@ -966,8 +1035,8 @@ fn replay_shows_only_the_pid_or_container_asked_for() {
 #[test]
 fn live_top_p_shows_the_group_of_a_pid_and_says_a_pid_not_running() {
     // None running: an error before anything else (and before any privilege is needed).
-    let out = Command::new(env!("CARGO_BIN_EXE_nswatch"))
-        .args(["top", "-p", "999999"])
+    let out = Command::new(env!("CARGO_BIN_EXE_nswatch-top"))
+        .args(["-p", "999999"])
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
@@ -983,7 +1052,7 @@ fn live_top_p_shows_the_group_of_a_pid_and_says_a_pid_not_running() {
     let name = format!("nswpid{}", std::process::id());
     let ns = Netns::start(&name);
     let pid = format!("{},999999", ns.pid());
-    let tmux = Tmux::start("selpidlive", &["top", "-p", &pid], 100, 30);
+    let tmux = Tmux::start("selpidlive", &["-p", &pid], 100, 30);
     let s = tmux.wait_for("its group alone", Duration::from_secs(20), |s| {
         group_rows(s) == [format!("sb {name}")]
     });
@@ -1004,7 +1073,7 @@ fn live_top_container_waits_for_it_and_shows_it_alone() {
         return;
     }
     let name = format!("nswsel{}", std::process::id());
-    let tmux = Tmux::start("selctlive", &["top", "--container", &name], 100, 30);
+    let tmux = Tmux::start("selctlive", &["--container", &name], 100, 30);
     let s = tmux.wait_for(
         "the note that it is not there",
         Duration::from_secs(20),

@@ -1,10 +1,10 @@
 //! Drawing: [`draw`] lays the [`App`] out on a frame. Nothing here changes the state but
 //! the tree's scroll offset, which only the drawing can know (it depends on the height).
 
-use crate::model::tree::GroupNode;
-use crate::tui::app::{App, Column, Item, Pane, Recent, RecentKind, Sort, Source, ViewRow};
-use crate::tui::keys::HELP;
-use crate::tui::usage::human_bytes;
+use crate::app::{App, Column, Item, Pane, Recent, RecentKind, Sort, Source, ViewRow};
+use crate::keys::HELP;
+use crate::usage::human_bytes;
+use nswatch::model::tree::GroupNode;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};

@@ -1,8 +1,8 @@
 //! Per-group event rates: what happened in the last whole second, and a minute of history
 //! for the sparklines.
 
-use crate::model::GroupId;
 use hashbrown::HashMap;
+use nswatch::model::GroupId;
 
 /// Seconds of history kept per group (the widest sparkline drawn).
 pub const HISTORY: usize = 60;

@@ -1,6 +1,5 @@
 //! `nswatch top`'s views on ratatui's TestBackend, from a model fed by known events: the
 //! lines of the screen are compared exactly.
-#![cfg(feature = "tui")]
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use nswatch::bpf::event::{Syscall, Target};
@@ -8,9 +7,9 @@ use nswatch::bpf::Cause;
 use nswatch::model::{Attributor, GroupId, Naming};
 use nswatch::nsset::NsSet;
 use nswatch::record::NsLink;
-use nswatch::tui::app::{App, Source};
-use nswatch::tui::ui;
 use nswatch::{Body, Event};
+use nswatch_tui::app::{App, Source};
+use nswatch_tui::ui;
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 
@@ -544,7 +543,7 @@ fn sort_by_any_column_and_reverse() {
     app.set_usage(
         [(
             "/runc-web-1.scope".to_string(),
-            nswatch::tui::usage::Usage {
+            nswatch_tui::usage::Usage {
                 cpu_pct: Some(12.5),
                 mem_bytes: Some(300 << 20),
             },
@@ -964,7 +963,7 @@ fn the_order_follows_each_new_second() {
         app.rows()
             .iter()
             .filter_map(|r| match r.item {
-                nswatch::tui::app::Item::Group(g) => Some(app.tree.groups[g].name.clone()),
+                nswatch_tui::app::Item::Group(g) => Some(app.tree.groups[g].name.clone()),
                 _ => None,
             })
             .collect()

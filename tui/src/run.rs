@@ -6,18 +6,18 @@
 //! session and the app reads it in place, so a second thread would need a lock around it or
 //! a copy of every update; one thread needs neither, and a key waits at most one frame.
 
-use crate::event::{EventBuilder, JsonReader};
-use crate::live::monotonic_ns;
-use crate::model::json::Announcements;
-use crate::model::Attributor;
-use crate::ndjson::Lines;
-use crate::select::Selection;
-use crate::session::{Session, SessionOptions};
-use crate::tui::app::{App, Source};
-use crate::tui::usage::{Mounts, Sampler};
-use crate::tui::{input, ui};
-use crate::{Event, Order, PerfData};
+use crate::app::{App, Source};
+use crate::usage::{Mounts, Sampler};
+use crate::{input, ui};
 use anyhow::{Context, Result};
+use nswatch::event::{EventBuilder, JsonReader};
+use nswatch::live::monotonic_ns;
+use nswatch::model::json::Announcements;
+use nswatch::model::Attributor;
+use nswatch::ndjson::Lines;
+use nswatch::select::Selection;
+use nswatch::session::{Session, SessionOptions};
+use nswatch::{Event, Order, PerfData};
 use ratatui::DefaultTerminal;
 use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
@@ -260,7 +260,7 @@ pub fn run_live(opts: TopOptions) -> Result<()> {
     // The session starts before the terminal is taken, so that its errors (no privilege,
     // limits) print as they do for `record`.
     let mut session = Session::start(opts.session)?;
-    let host_pid = crate::procfs::host_set(Path::new("/proc")).map_or(0, |(p, _)| p);
+    let host_pid = nswatch::procfs::host_set(Path::new("/proc")).map_or(0, |(p, _)| p);
     let mut app = App::new(Source::Live, opts.export_dir);
     app.all = opts.all;
     app.set_selection(opts.select.clone());
@@ -279,7 +279,7 @@ pub fn run_live(opts: TopOptions) -> Result<()> {
                 "no group named {:?} now (a label, a name, a runtime id or its first {}+ \
                  characters): shown once it starts",
                 q.as_str(),
-                crate::select::MIN_ID_PREFIX
+                nswatch::select::MIN_ID_PREFIX
             ));
         }
     }
@@ -483,7 +483,7 @@ fn prescan(path: &Path, perf: bool, select: &mut Selection) -> bool {
         drop(model.take_changes());
         // As the app finds a syscall's group: its task's.
         let group = match &ev.body {
-            crate::event::Body::NsSyscall { call } => {
+            nswatch::event::Body::NsSyscall { call } => {
                 group.or_else(|| model.current(call.tid).map(|iv| iv.group))
             }
             _ => group,
