@@ -1096,8 +1096,25 @@ impl Attributor {
     }
 
     fn exit(&mut self, tid: u32, time: u64) -> Option<GroupId> {
-        let t = self.live.remove(&tid)?;
-        Some(self.retire(t, time))
+        match self.live.remove(&tid) {
+            Some(t) => Some(self.retire(t, time)),
+            None => self.ended_unseen(tid),
+        }
+    }
+
+    /// The group of `tid` that ended without its EXIT: a rescan of /proc after lost
+    /// records ([`Attributor::end_missing`]) ends the tasks it finds gone, and the EXIT
+    /// of one that exited just before the rescan may still be in a ring, read after. That
+    /// EXIT still belongs to the task's group.
+    fn ended_unseen(&self, tid: u32) -> Option<GroupId> {
+        if self.ended_slots[ended_slot(tid)] == 0 {
+            return None;
+        }
+        self.dead
+            .iter()
+            .rev()
+            .find(|t| t.tid == tid && t.ended_unseen)
+            .map(|t| t.current.group)
     }
 
     /// Ends a task taken out of the live table; it stays findable for the grace period.
@@ -1332,7 +1349,10 @@ impl Attributor {
     pub fn end_missing(&mut self, time_ns: u64, present: impl Fn(u32) -> bool) {
         let gone: Vec<u32> = self.live.keys().copied().filter(|&t| !present(t)).collect();
         for tid in gone {
-            self.exit(tid, time_ns);
+            if let Some(mut t) = self.live.remove(&tid) {
+                t.ended_unseen = true;
+                self.retire(t, time_ns);
+            }
         }
     }
 
@@ -1487,6 +1507,20 @@ mod tests {
         };
         let g = m.add_snapshot(0, &snap);
         assert!(m.group(g).kernel_threads);
+    }
+
+    #[test]
+    fn an_exit_read_after_a_rescan_ended_its_task_keeps_its_group() {
+        let mut m = Attributor::new(set(HOST));
+        ns(&mut m, 1, 500, 500, &set(CT));
+        let ct = fork(&mut m, 2, 501, 501, 500);
+        assert_ne!(ct, GroupId::HOST);
+        // Records were lost; /proc no longer has 501, whose EXIT is still in a ring.
+        m.end_missing(3, |tid| tid == 500);
+        assert!(m.task(501).is_none());
+        assert_eq!(exit(&mut m, 4, 501), Some(ct));
+        // An EXIT of a tid the model never had is still no one's.
+        assert_eq!(exit(&mut m, 5, 777), None);
     }
 
     #[test]
