@@ -2,10 +2,11 @@
 //! namespace sets and their tasks.
 
 use crate::event::{Body, Event};
-use crate::json::{push_u64, Digits};
+use crate::json::{eight, push_u64, Digits, RecentTexts};
 use crate::nsset::{link_name, mask_names, Interner, NsSet, SetId};
 use crate::record::NsLink;
 use crate::text::escape;
+use compact_str::CompactString;
 use hashbrown::HashMap;
 use std::io::{self, Write};
 
@@ -33,7 +34,7 @@ pub struct Change {
     /// Thread id.
     pub tid: u32,
     /// Command name, when known.
-    pub comm: Option<String>,
+    pub comm: Option<CompactString>,
     /// The set before (the task's own, or its parent's for a new task).
     pub before: Option<SetId>,
     /// The set after.
@@ -62,21 +63,60 @@ pub struct Story {
     changes: Vec<Change>,
     finishing: bool,
     namespaces_events: u64,
-    /// The texts of the line parts made of namespace names ("changed: net"), by
-    /// what they say and the link mask: a storm repeats a few.
-    mask_texts: HashMap<(MaskText, u32), String>,
+    /// The parts of lines that a storm repeats, as text.
+    texts: LineTexts,
     /// One line, built before it is written.
     line: Vec<u8>,
     /// How times are written.
     times: Times,
 }
 
-/// Which text of a link mask a line shows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum MaskText {
-    NotInParents,
-    Changed,
-    VsHost,
+/// What a story line says of the change, before what it says of the host: the key of
+/// its text in [`LineTexts::tails`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum What {
+    AtStart,
+    /// A new task, with the links not in its parent's.
+    NotInParents(u32),
+    /// A change, with the links that changed.
+    Changed(u32),
+    NewTask,
+}
+
+/// The parts of a story line that a storm repeats, kept as text: a setns storm writes a
+/// line per record, the same task going back and forth between two sets, and making
+/// those parts again (numbers, padding, names of links) was most of a line's cost.
+#[derive(Debug, Default)]
+struct LineTexts {
+    /// The whole seconds of the last time written, and their text (`   751.`).
+    secs: Option<(u64, Vec<u8>)>,
+    /// What follows the time (` [001]   14670/14676   stress           changed: net  …
+    /// differs from host: net` and the newline), by cpu, pid, tid, command name, what
+    /// changed and the links that differ from the host's.
+    rests: RecentTexts<(LineKey, What, u32)>,
+}
+
+/// Whose line: cpu, pid, tid and command name.
+type LineKey = (Option<u32>, u32, u32, Option<CompactString>);
+
+impl LineTexts {
+    /// Appends `t` as [`push_time`] does.
+    #[inline]
+    fn time(&mut self, out: &mut Vec<u8>, t: u64) {
+        let (secs, nanos) = (t / 1_000_000_000, (t % 1_000_000_000) as u32);
+        match &self.secs {
+            Some((s, text)) if *s == secs => out.extend_from_slice(text),
+            _ => {
+                let mut text = Vec::with_capacity(8);
+                push_right(&mut text, secs, 6, b' ');
+                text.push(b'.');
+                out.extend_from_slice(&text);
+                self.secs = Some((secs, text));
+            }
+        }
+        Digits::one((nanos / 100_000_000) as u8).push_to(out);
+        out.extend_from_slice(&eight(nanos % 100_000_000).to_le_bytes());
+    }
 }
 
 /// Until the host's set is known, changes wait; after this many NAMESPACES events without a
@@ -126,7 +166,7 @@ impl Story {
             Body::Comm { comm, .. } => {
                 if let Some(c) = self.changes.last_mut() {
                     if c.tid == tid && c.cause == Cause::AtStart {
-                        c.comm = Some(comm.to_string());
+                        c.comm = Some(CompactString::from(&**comm));
                         if let Some(m) = self.members.get_mut(&c.after) {
                             for f in m.first.iter_mut().filter(|f| f.1 == tid) {
                                 f.2 = Some(comm.to_string());
@@ -161,8 +201,9 @@ impl Story {
                         m.first.push((pid, tid, comm.map(str::to_owned)));
                     }
                 }
-                let (before, cause) = match self.current.get(&tid) {
-                    Some(&prev) => (Some(prev), Cause::Changed),
+                // One probe for the task's set before and after.
+                let (before, cause) = match self.current.insert(tid, id) {
+                    Some(prev) => (Some(prev), Cause::Changed),
                     // perf synthesizes the tasks that existed before it started with time 0.
                     None if ev.time_ns == Some(0) => {
                         self.forked_from.remove(&tid);
@@ -173,7 +214,6 @@ impl Story {
                         None => (None, Cause::AtStart),
                     },
                 };
-                self.current.insert(tid, id);
                 let report = shown
                     && match before {
                         Some(b) => b != id,
@@ -185,7 +225,7 @@ impl Story {
                         cpu: ev.cpu,
                         pid,
                         tid,
-                        comm: comm.map(str::to_owned),
+                        comm: comm.map(CompactString::from),
                         before,
                         after: id,
                         cause,
@@ -214,65 +254,57 @@ impl Story {
         let Some(host) = self.host else {
             return Ok(());
         };
-        let host = *self.sets.get(host);
         // A start-up change waits for its COMM record (see `add`), unless this is the end.
         let keep = match self.changes.last() {
             Some(c) if c.cause == Cause::AtStart && !self.finishing => 1,
-            _ => 0,
+            Some(_) => 0,
+            None => return Ok(()),
         };
         let upto = self.changes.len() - keep;
         let Story {
             sets,
             changes,
-            mask_texts,
+            texts,
             line,
             times,
             ..
         } = self;
-        // Built by hand, not through `format!`: a setns storm is a line per record, and
-        // the formatting machinery was most of report's time on one.
+        let host = sets.get(host);
+        // Built by hand from the parts a storm repeats (see `LineTexts`), not through
+        // `format!`: a setns storm is a line per record.
         for c in &changes[..upto] {
             let after = sets.get(c.after);
+            let vs_host = after.diff(host);
             // A task first seen in the host's set is no news.
-            if c.cause == Cause::AtStart && after.diff(&host) == 0 {
+            if c.cause == Cause::AtStart && vs_host == 0 {
                 continue;
             }
             line.clear();
-            times.push(line, c.time_ns);
-            line.push(b' ');
-            match c.cpu {
-                Some(cpu) => {
-                    line.push(b'[');
-                    push_right(line, cpu as u64, 3, b'0');
-                    line.push(b']');
-                }
-                None => line.extend_from_slice(b"[---]"),
+            match (times.0, c.time_ns) {
+                (None, Some(t)) => texts.time(line, t),
+                (w, t) => Times(w).push(line, t),
             }
-            line.push(b' ');
-            push_right(line, c.pid as u64, 7, b' ');
-            line.push(b'/');
-            let at = line.len();
-            push_u64(line, c.tid as u64);
-            pad_to(line, at, 7);
-            line.push(b' ');
-            push_padded(line, &escape(c.comm.as_deref().unwrap_or("?")), 16);
-            line.push(b' ');
             let what = match (c.cause, c.before) {
-                (Cause::AtStart, _) => "at start",
-                (Cause::NewTask, Some(b)) => {
-                    mask_text(mask_texts, MaskText::NotInParents, after.diff(sets.get(b)))
-                }
-                (_, Some(b)) => mask_text(mask_texts, MaskText::Changed, after.diff(sets.get(b))),
-                (_, None) => "new task",
+                (Cause::AtStart, _) => What::AtStart,
+                (Cause::NewTask, Some(b)) => What::NotInParents(after.diff(sets.get(b))),
+                (_, Some(b)) => What::Changed(after.diff(sets.get(b))),
+                (_, None) => What::NewTask,
             };
-            push_padded(line, what, 36);
-            line.push(b' ');
-            let vs_host = match after.diff(&host) {
-                0 => "back in the host's namespaces",
-                m => mask_text(mask_texts, MaskText::VsHost, m),
-            };
-            line.extend_from_slice(vs_host.as_bytes());
-            line.push(b'\n');
+            line.extend_from_slice(texts.rests.text(
+                |(k, w, h)| {
+                    *w == what
+                        && *h == vs_host
+                        && k.0 == c.cpu
+                        && k.1 == c.pid
+                        && k.2 == c.tid
+                        && k.3 == c.comm
+                },
+                |text| {
+                    push_line_head(text, c);
+                    push_line_tail(text, what, vs_host);
+                    ((c.cpu, c.pid, c.tid, c.comm.clone()), what, vs_host)
+                },
+            ));
             out.write_all(line)?;
         }
         // What was written is not needed again.
@@ -347,16 +379,47 @@ pub fn fmt_link(l: &NsLink) -> String {
     l.ino.to_string()
 }
 
-/// The text `what` says of link mask `mask`, made once.
-fn mask_text(texts: &mut HashMap<(MaskText, u32), String>, what: MaskText, mask: u32) -> &str {
-    texts.entry((what, mask)).or_insert_with(|| {
-        let prefix = match what {
-            MaskText::NotInParents => "new task, not in parent's: ",
-            MaskText::Changed => "changed: ",
-            MaskText::VsHost => "differs from host: ",
-        };
-        format!("{prefix}{}", mask_names(mask))
-    })
+/// A story line's part after its time: ` [001]   14670/14676   stress           `.
+fn push_line_head(line: &mut Vec<u8>, c: &Change) {
+    line.push(b' ');
+    match c.cpu {
+        Some(cpu) => {
+            line.push(b'[');
+            push_right(line, cpu as u64, 3, b'0');
+            line.push(b']');
+        }
+        None => line.extend_from_slice(b"[---]"),
+    }
+    line.push(b' ');
+    push_right(line, c.pid as u64, 7, b' ');
+    line.push(b'/');
+    let at = line.len();
+    push_u64(line, c.tid as u64);
+    pad_to(line, at, 7);
+    line.push(b' ');
+    push_padded(line, &escape(c.comm.as_deref().unwrap_or("?")), 16);
+    line.push(b' ');
+}
+
+/// A story line's end: what changed, what differs from the host's set (`vs_host`, a link
+/// mask), and the newline.
+fn push_line_tail(line: &mut Vec<u8>, what: What, vs_host: u32) {
+    let what = match what {
+        What::AtStart => "at start".to_string(),
+        What::NotInParents(m) => format!("new task, not in parent's: {}", mask_names(m)),
+        What::Changed(m) => format!("changed: {}", mask_names(m)),
+        What::NewTask => "new task".to_string(),
+    };
+    push_padded(line, &what, 36);
+    line.push(b' ');
+    match vs_host {
+        0 => line.extend_from_slice(b"back in the host's namespaces"),
+        m => {
+            line.extend_from_slice(b"differs from host: ");
+            line.extend_from_slice(mask_names(m).as_bytes());
+        }
+    }
+    line.push(b'\n');
 }
 
 /// A time in seconds (`   751.609692888`, 16 columns), or a dash, appended.
