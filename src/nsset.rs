@@ -77,13 +77,20 @@ impl NsSet {
     }
 
     /// Bit i set when link i differs between the two sets (or exists in only one).
+    #[inline]
     pub fn diff(&self, other: &NsSet) -> u32 {
-        let n = self.len.max(other.len) as usize;
-        (0..n)
-            .filter(|&i| {
-                self.links.get(i) != other.links.get(i) || i >= self.len.min(other.len) as usize
-            })
-            .fold(0, |m, i| m | 1 << i)
+        // Every slot without a branch (a story line compares two pairs of sets), then
+        // only the slots either set has.
+        let mut m = 0u32;
+        for (i, (a, b)) in self.links.iter().zip(&other.links).enumerate() {
+            m |= u32::from((a.dev ^ b.dev) | (a.ino ^ b.ino) != 0) << i;
+        }
+        let (lo, hi) = (
+            u32::from(self.len.min(other.len)),
+            u32::from(self.len.max(other.len)),
+        );
+        let (below_lo, below_hi) = ((1u32 << lo) - 1, (1u32 << hi) - 1);
+        (m & below_hi) | (below_hi & !below_lo)
     }
 }
 
@@ -136,21 +143,33 @@ pub struct Interner {
 
 impl Interner {
     /// The id of `set`, added if new.
+    #[inline]
     pub fn intern(&mut self, set: &NsSet) -> SetId {
-        for (i, id) in self.recent.into_iter().enumerate() {
-            match id {
-                // The first link (net) tells most sets apart before the whole compare.
-                Some(id)
-                    if self.sets[id.0 as usize].links[0] == set.links[0]
-                        && self.sets[id.0 as usize] == *set =>
-                {
-                    self.recent.swap(0, i);
-                    return id;
-                }
-                Some(_) => {}
-                None => break,
+        // Unrolled: a loop over `recent` cost more than the compares.
+        if let Some(id) = self.recent[0] {
+            if self.is(id, set) {
+                return id;
             }
         }
+        if let Some(id) = self.recent[1] {
+            if self.is(id, set) {
+                self.recent.swap(0, 1);
+                return id;
+            }
+        }
+        self.intern_slow(set)
+    }
+
+    /// True when `id` names `set`. The first link (net) tells most sets apart before the
+    /// whole compare.
+    #[inline(always)]
+    fn is(&self, id: SetId, set: &NsSet) -> bool {
+        let held = &self.sets[id.0 as usize];
+        held.links[0] == set.links[0] && held == set
+    }
+
+    /// [`Interner::intern`] for a set not among the last two.
+    fn intern_slow(&mut self, set: &NsSet) -> SetId {
         let id = match self.ids.get(set) {
             Some(&id) => id,
             None => {
@@ -282,6 +301,30 @@ mod tests {
         assert_eq!(mask_names(a.diff(&b)), "net,uts");
         assert_eq!(a.diff(&a), 0);
         assert_eq!(mask_names(a.diff(&set(&[1, 2, 3, 4, 5, 6, 7, 8]))), "ns7");
+    }
+
+    #[test]
+    fn diff_is_the_links_that_differ_or_exist_in_one_set_only() {
+        // Every pair of sets of 0 to 8 links drawn from two values per slot, against the
+        // definition.
+        let sets: Vec<NsSet> = (0..=MAX_LINKS)
+            .flat_map(|n| (0..1u32 << n).map(move |bits| (n, bits)))
+            .map(|(n, bits)| {
+                NsSet::from_links((0..n).map(|i| NsLink {
+                    dev: 4,
+                    ino: u64::from(bits >> i & 1),
+                }))
+            })
+            .collect();
+        for a in sets.iter().step_by(7) {
+            for b in &sets {
+                let (la, lb) = (a.links(), b.links());
+                let want = (0..la.len().max(lb.len()))
+                    .filter(|&i| la.get(i) != lb.get(i))
+                    .fold(0, |m, i| m | 1 << i);
+                assert_eq!(a.diff(b), want, "{la:?} {lb:?}");
+            }
+        }
     }
 
     #[test]

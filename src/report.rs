@@ -43,6 +43,37 @@ pub struct Change {
     pub cause: Cause,
 }
 
+/// What a story line tells: a [`Change`], or one made at once without being kept.
+#[derive(Debug, Clone, Copy)]
+struct LineOf<'a> {
+    time_ns: Option<u64>,
+    cpu: Option<u32>,
+    pid: u32,
+    tid: u32,
+    comm: Option<&'a str>,
+    before: Option<SetId>,
+    after: SetId,
+    cause: Cause,
+}
+
+impl<'a> From<&'a Change> for LineOf<'a> {
+    fn from(c: &'a Change) -> Self {
+        LineOf {
+            time_ns: c.time_ns,
+            cpu: c.cpu,
+            pid: c.pid,
+            tid: c.tid,
+            comm: c.comm.as_deref(),
+            before: c.before,
+            after: c.after,
+            cause: c.cause,
+        }
+    }
+}
+
+/// Bytes of lines a [`Story`] makes before it writes them.
+const TEXT_BLOCK: usize = 1 << 16;
+
 /// The tasks seen in one set: a count, and the first few for the summary.
 #[derive(Debug, Default)]
 struct SetTasks {
@@ -65,14 +96,14 @@ pub struct Story {
     namespaces_events: u64,
     /// The parts of lines that a storm repeats, as text.
     texts: LineTexts,
-    /// One line, built before it is written.
-    line: Vec<u8>,
+    /// Lines made and not yet written: written in blocks (a setns storm is a line per
+    /// record).
+    text: Vec<u8>,
     /// How times are written.
     times: Times,
 }
 
-/// What a story line says of the change, before what it says of the host: the key of
-/// its text in [`LineTexts::tails`].
+/// What a story line says of the change, before what it says of the host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum What {
     AtStart,
@@ -91,9 +122,9 @@ struct LineTexts {
     /// The whole seconds of the last time written, and their text (`   751.`).
     secs: Option<(u64, Vec<u8>)>,
     /// What follows the time (` [001]   14670/14676   stress           changed: net  …
-    /// differs from host: net` and the newline), by cpu, pid, tid, command name, what
-    /// changed and the links that differ from the host's.
-    rests: RecentTexts<(LineKey, What, u32)>,
+    /// differs from host: net` and the newline), by cpu, pid, tid, command name, cause
+    /// and the sets before and after.
+    rests: RecentTexts<(LineKey, Cause, Option<SetId>, SetId)>,
 }
 
 /// Whose line: cpu, pid, tid and command name.
@@ -220,6 +251,26 @@ impl Story {
                         None => cause == Cause::AtStart,
                     };
                 if report {
+                    // Told at once where nothing waits before it (the host known, no
+                    // start-up change waiting for its name): most lines of a storm.
+                    if let (Some(host), true, false) =
+                        (self.host, self.changes.is_empty(), cause == Cause::AtStart)
+                    {
+                        let line = LineOf {
+                            time_ns: ev.time_ns,
+                            cpu: ev.cpu,
+                            pid,
+                            tid,
+                            comm,
+                            before,
+                            after: id,
+                            cause,
+                        };
+                        let host = self.sets.get(host);
+                        let (sets, times) = (&self.sets, self.times);
+                        push_line(&mut self.texts, sets, host, times, &line, &mut self.text);
+                        return;
+                    }
                     self.changes.push(Change {
                         time_ns: ev.time_ns,
                         cpu: ev.cpu,
@@ -246,69 +297,39 @@ impl Story {
         }
     }
 
-    /// Writes the changes that can be told now (all of them once the host is known).
+    /// Writes the changes that can be told now (all of them once the host is known), in
+    /// blocks of 64 KiB until the end ([`Story::finish`]).
     pub fn write_changes(&mut self, out: &mut dyn Write) -> io::Result<()> {
         if self.host.is_none() && self.namespaces_events >= HOST_GUESS_AFTER {
             self.guess_host();
         }
-        let Some(host) = self.host else {
-            return Ok(());
-        };
-        // A start-up change waits for its COMM record (see `add`), unless this is the end.
-        let keep = match self.changes.last() {
-            Some(c) if c.cause == Cause::AtStart && !self.finishing => 1,
-            Some(_) => 0,
-            None => return Ok(()),
-        };
-        let upto = self.changes.len() - keep;
-        let Story {
-            sets,
-            changes,
-            texts,
-            line,
-            times,
-            ..
-        } = self;
-        let host = sets.get(host);
-        // Built by hand from the parts a storm repeats (see `LineTexts`), not through
-        // `format!`: a setns storm is a line per record.
-        for c in &changes[..upto] {
-            let after = sets.get(c.after);
-            let vs_host = after.diff(host);
-            // A task first seen in the host's set is no news.
-            if c.cause == Cause::AtStart && vs_host == 0 {
-                continue;
-            }
-            line.clear();
-            match (times.0, c.time_ns) {
-                (None, Some(t)) => texts.time(line, t),
-                (w, t) => Times(w).push(line, t),
-            }
-            let what = match (c.cause, c.before) {
-                (Cause::AtStart, _) => What::AtStart,
-                (Cause::NewTask, Some(b)) => What::NotInParents(after.diff(sets.get(b))),
-                (_, Some(b)) => What::Changed(after.diff(sets.get(b))),
-                (_, None) => What::NewTask,
+        if let (Some(host), false) = (self.host, self.changes.is_empty()) {
+            // A start-up change waits for its COMM record (see `add`), unless this is the
+            // end.
+            let keep = match self.changes.last() {
+                Some(c) if c.cause == Cause::AtStart && !self.finishing => 1,
+                _ => 0,
             };
-            line.extend_from_slice(texts.rests.text(
-                |(k, w, h)| {
-                    *w == what
-                        && *h == vs_host
-                        && k.0 == c.cpu
-                        && k.1 == c.pid
-                        && k.2 == c.tid
-                        && k.3 == c.comm
-                },
-                |text| {
-                    push_line_head(text, c);
-                    push_line_tail(text, what, vs_host);
-                    ((c.cpu, c.pid, c.tid, c.comm.clone()), what, vs_host)
-                },
-            ));
-            out.write_all(line)?;
+            let upto = self.changes.len() - keep;
+            let Story {
+                sets,
+                changes,
+                texts,
+                text,
+                times,
+                ..
+            } = self;
+            let host = sets.get(host);
+            for c in &changes[..upto] {
+                push_line(texts, sets, host, *times, &c.into(), text);
+            }
+            // What was written is not needed again.
+            changes.drain(..upto);
         }
-        // What was written is not needed again.
-        changes.drain(..upto);
+        if self.text.len() >= TEXT_BLOCK || self.finishing {
+            out.write_all(&self.text)?;
+            self.text.clear();
+        }
         Ok(())
     }
 
@@ -379,8 +400,54 @@ pub fn fmt_link(l: &NsLink) -> String {
     l.ino.to_string()
 }
 
+/// Appends `c`'s line to `text`, unless it is no news (a task first seen in the host's
+/// set). Built by hand from the parts a storm repeats (see [`LineTexts`]), not through
+/// `format!`: a setns storm is a line per record.
+fn push_line(
+    texts: &mut LineTexts,
+    sets: &Interner,
+    host: &NsSet,
+    times: Times,
+    c: &LineOf<'_>,
+    text: &mut Vec<u8>,
+) {
+    if c.cause == Cause::AtStart && sets.get(c.after).diff(host) == 0 {
+        return;
+    }
+    match (times.0, c.time_ns) {
+        (None, Some(t)) => texts.time(text, t),
+        (w, t) => Times(w).push(text, t),
+    }
+    // Keyed by the sets' ids, which the story's interner never gives out again, and
+    // made from their differences (to the set before, to the host's) only when new.
+    text.extend_from_slice(texts.rests.text(
+        |(k, cause, before, after)| {
+            *after == c.after
+                && *before == c.before
+                && *cause == c.cause
+                && k.1 == c.pid
+                && k.2 == c.tid
+                && k.0 == c.cpu
+                && k.3.as_deref() == c.comm
+        },
+        |rest| {
+            let after = sets.get(c.after);
+            let what = match (c.cause, c.before) {
+                (Cause::AtStart, _) => What::AtStart,
+                (Cause::NewTask, Some(b)) => What::NotInParents(after.diff(sets.get(b))),
+                (_, Some(b)) => What::Changed(after.diff(sets.get(b))),
+                (_, None) => What::NewTask,
+            };
+            push_line_head(rest, c);
+            push_line_tail(rest, what, after.diff(host));
+            let key = (c.cpu, c.pid, c.tid, c.comm.map(CompactString::from));
+            (key, c.cause, c.before, c.after)
+        },
+    ));
+}
+
 /// A story line's part after its time: ` [001]   14670/14676   stress           `.
-fn push_line_head(line: &mut Vec<u8>, c: &Change) {
+fn push_line_head(line: &mut Vec<u8>, c: &LineOf<'_>) {
     line.push(b' ');
     match c.cpu {
         Some(cpu) => {
@@ -397,7 +464,7 @@ fn push_line_head(line: &mut Vec<u8>, c: &Change) {
     push_u64(line, c.tid as u64);
     pad_to(line, at, 7);
     line.push(b' ');
-    push_padded(line, &escape(c.comm.as_deref().unwrap_or("?")), 16);
+    push_padded(line, &escape(c.comm.unwrap_or("?")), 16);
     line.push(b' ');
 }
 
