@@ -17,7 +17,7 @@
 //! let me = std::process::id();
 //! let now = nswatch::live::monotonic_ns();
 //! if let Some(a) = session.model().attribute(me, me, now - 1_000_000) {
-//!     println!("I am in {}", session.model().group(a.group).display_name());
+//!     println!("I am in {}", session.model().group(a.group).name());
 //! }
 //! # Ok::<(), nswatch::session::SessionError>(())
 //! ```

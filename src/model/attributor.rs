@@ -1992,7 +1992,7 @@ mod tests {
         m.set_naming(ct, named("a"));
         m.set_naming(ct, named("b"));
         assert_eq!(changes(&mut m), vec![(ChangeKind::Rename, ct)]);
-        assert_eq!(m.group(ct).display_name(), "b");
+        assert_eq!(m.group(ct).name(), "b");
         // A group named first from its cgroup alone, whose runtime's name comes later.
         let sb = ns(&mut m, 20, 300, 300, &set(NETNS));
         changes(&mut m);

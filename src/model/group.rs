@@ -171,8 +171,8 @@ pub struct Group {
     pub first_set: SetId,
     /// Kinds that differ from the host, as a link mask.
     pub differs: u32,
-    /// Stable text id, as written in events ("host", "ct-4026532301", "sb-4026532290.1").
-    pub label: String,
+    /// Stable text id, as written in events: [`Group::label`].
+    pub(crate) label: String,
     /// When its first task entered it (event time, ns; 0 when it existed at start).
     pub started_ns: u64,
     /// When its last task left it.
@@ -184,8 +184,8 @@ pub struct Group {
     /// Command name of the task that created it (the parent of its first task, or the task
     /// itself when it unshared), e.g. "bwrap", "firejail", "runc:\[1:CHILD\]".
     pub creator: Option<String>,
-    /// Name and runtime, once known.
-    pub naming: Naming,
+    /// Name and runtime, once known: [`Group::naming`].
+    pub(crate) naming: Naming,
     /// Every task that entered it was a kernel thread ([`is_kernel_thread`]): kdevtmpfs's
     /// own mount namespace, on every machine. Such a group is part of the machine, not
     /// something a user started: `ps`, `report` and `top` count it with the host and list
@@ -269,13 +269,57 @@ impl Group {
         self.ended_ns.is_none()
     }
 
-    /// The name to show: the naming's, else the runtime id, else the label.
-    pub fn display_name(&self) -> &str {
+    /// The group's name, the one way to name it to a person: the runtime's name for it
+    /// (a container's name, a pod's `POD` sandbox) once [naming](Group::naming) found it,
+    /// else the runtime's id, else its [label](Group::label).
+    ///
+    /// ```
+    /// use nswatch::model::{Attributor, GroupId};
+    /// use nswatch::perf_data::{Order, PerfData};
+    ///
+    /// let mut data = PerfData::open(std::path::Path::new("fixtures/samples.data"))?;
+    /// let mut model = Attributor::learning();
+    /// for ev in data.events(Order::Time) {
+    ///     model.observe(&ev?.as_event());
+    /// }
+    /// // A perf.data file names no runtime: the name is the label.
+    /// assert_eq!(model.group(GroupId::HOST).name(), "host");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn name(&self) -> &str {
         self.naming
             .name
             .as_deref()
             .or(self.naming.runtime_id.as_deref())
             .unwrap_or(&self.label)
+    }
+
+    /// The group's stable id, as events and the JSON stream carry it: `host`,
+    /// `ct-4026532301` (a container, by its pid namespace's inode), `sb-4026532290.1` (a
+    /// sandbox, by its network namespace's; `.1` for the second group of that key). Unique
+    /// in one model; not a name to show (see [`Group::name`]).
+    ///
+    /// ```
+    /// use nswatch::model::{Attributor, GroupId};
+    ///
+    /// let model = Attributor::learning();
+    /// assert_eq!(model.group(GroupId::HOST).label(), "host");
+    /// ```
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+
+    /// What the runtime says about the group (runtime, ids, image, pod), as far as known;
+    /// [`Group::name`] is the name to show.
+    ///
+    /// ```
+    /// use nswatch::model::{Attributor, GroupId};
+    ///
+    /// let model = Attributor::learning();
+    /// assert_eq!(model.group(GroupId::HOST).naming().runtime, None);
+    /// ```
+    pub fn naming(&self) -> &Naming {
+        &self.naming
     }
 }
 
