@@ -79,6 +79,6 @@ pub mod units;
 
 pub use decoder::Decoder;
 pub use error::{DecodeError, ErrorKind};
-pub use event::{Body, Event, EventBuilder};
+pub use event::{Body, Event, EventBuilder, OwnedBody, OwnedEvent};
 pub use perf_data::{Order, PerfData};
 pub use record::{Record, RecordView};

@@ -10,7 +10,7 @@
 //! let mut session = Session::start(SessionOptions::default())?;
 //! session.poll(Duration::from_millis(100), |model, update| {
 //!     if let Update::Event { event, group: Some(g) } = update {
-//!         println!("{} {:?} in {}", event.body.type_name(), event.tid, model.group(g).label);
+//!         println!("{} {:?} in {}", event.body.type_name(), event.tid, model.group(g).label());
 //!     }
 //! })?;
 //! // Any time later: which group was this thread in, a moment ago?

@@ -14,12 +14,14 @@ mod builder;
 pub mod cause;
 mod json_read;
 mod json_write;
+mod owned;
 mod sender;
 
 pub use builder::{Comms, EventBuilder};
 pub use cause::Cause;
 pub use json_read::{JsonLineError, JsonReader};
 pub use json_write::{JsonWriter, LineLabel};
+pub use owned::{OwnedBody, OwnedEvent};
 pub use sender::{EventReceiver, EventSender, SentEvent, SentHead, NO_COMM};
 
 use crate::nsset::NsSet;

@@ -7,7 +7,10 @@
 
 pub mod features;
 mod guard;
+mod pull;
 pub mod split;
+
+pub use pull::Events;
 
 use crate::attr::{Attr, ATTR_SIZE_MAX, ATTR_SIZE_MIN};
 use crate::bytes::{Bytes, Endian};
@@ -469,29 +472,15 @@ impl PerfData {
                 );
                 let mut ready = Vec::new();
                 let mut arena_limit = ARENA_MIN;
-                loop {
-                    let off = *pos;
-                    buf.resize(HEADER_LEN, 0);
-                    if !read_exact_or_eof(reader, &mut buf, off)? {
-                        break;
-                    }
-                    let size = Bytes::new(&buf, endian).u16(6).expect("8 bytes") as usize;
-                    if size >= HEADER_LEN {
-                        buf.resize(size, 0);
-                        read_exact(reader, &mut buf[HEADER_LEN..], off + HEADER_LEN as u64)?;
-                    }
+                while let Some(off) = read_stream_record(
+                    &mut **reader,
+                    pos,
+                    &mut buf,
+                    endian,
+                    &mut self.decoder,
+                    &mut self.info,
+                )? {
                     let view = RecordView::parse(Bytes::new(&buf, endian), off)?;
-                    let skip = take_user_record(&view, &mut self.decoder, &mut self.info)?;
-                    *pos += size as u64;
-                    if skip > 0 {
-                        let n =
-                            std::io::copy(&mut reader.by_ref().take(skip), &mut std::io::sink())
-                                .map_err(|e| DecodeError::at(*pos, ErrorKind::Io(e.to_string())))?;
-                        if n < skip {
-                            return Err(truncated(*pos, skip, n).into());
-                        }
-                        *pos += skip;
-                    }
                     match order {
                         Order::File => {
                             stats.count(view.ty, view.size());
@@ -685,6 +674,44 @@ impl<'m> Mapped<'m> {
         }
     }
 
+    /// The record at `off`, whole, with what perf's own records tell the reader taken in,
+    /// and the offset of the record after it (past a payload that follows some of perf's
+    /// records).
+    #[inline(always)]
+    fn next_record(
+        &self,
+        off: usize,
+        decoder: &mut Decoder,
+        info: &mut FileInfo,
+    ) -> Result<(RecordView<'m>, usize), DecodeError> {
+        let view = match self.at(off) {
+            Ok(v) => {
+                self.whole(&v)?;
+                v
+            }
+            Err(e) => {
+                self.check()?;
+                return Err(e);
+            }
+        };
+        let next = off + view.size();
+        // The kernel's records (nearly all of them) tell the reader nothing.
+        let skip = if view.is_kernel() {
+            0
+        } else {
+            take_user_record(&view, decoder, info)?
+        };
+        let end = self.end;
+        let next = next
+            .checked_add(skip as usize)
+            .filter(|&n| n <= end)
+            .ok_or_else(|| {
+                let needed = (view.size() as u64).saturating_add(skip);
+                truncated(off as u64, needed, (end - off) as u64)
+            })?;
+        Ok((view, next))
+    }
+
     /// Walks the records from `start` to `end`, in `order`, handing each to `v`. Pages
     /// already read are dropped as the walk goes, except those of records still waiting to
     /// be ordered and those `v` says another reader still needs.
@@ -707,30 +734,7 @@ impl<'m> Mapped<'m> {
         let mut low = usize::MAX;
         let mut off = start;
         while off < end {
-            let view = match self.at(off) {
-                Ok(v) => {
-                    self.whole(&v)?;
-                    v
-                }
-                Err(e) => {
-                    self.check()?;
-                    return Err(e.into());
-                }
-            };
-            let next = off + view.size();
-            // The kernel's records (nearly all of them) tell the reader nothing.
-            let skip = if view.is_kernel() {
-                0
-            } else {
-                take_user_record(&view, decoder, info)?
-            };
-            let next = next
-                .checked_add(skip as usize)
-                .filter(|&n| n <= end)
-                .ok_or_else(|| {
-                    let needed = (view.size() as u64).saturating_add(skip);
-                    truncated(off as u64, needed, (end - off) as u64)
-                })?;
+            let (view, next) = self.next_record(off, decoder, info)?;
             match order {
                 Order::File => {
                     stats.count(view.ty, view.size());
@@ -805,6 +809,41 @@ impl<'m> Mapped<'m> {
         self.check()?;
         Ok(())
     }
+}
+
+/// Reads a stream's next record into `buf`, takes in what perf's own records tell the
+/// reader and skips the payload some of them are followed by; returns the record's offset,
+/// or `None` at the end of the stream.
+fn read_stream_record(
+    reader: &mut dyn Read,
+    pos: &mut u64,
+    buf: &mut Vec<u8>,
+    endian: Endian,
+    decoder: &mut Decoder,
+    info: &mut FileInfo,
+) -> Result<Option<u64>, DecodeError> {
+    let off = *pos;
+    buf.resize(HEADER_LEN, 0);
+    if !read_exact_or_eof(reader, buf, off)? {
+        return Ok(None);
+    }
+    let size = Bytes::new(buf, endian).u16(6).expect("8 bytes") as usize;
+    if size >= HEADER_LEN {
+        buf.resize(size, 0);
+        read_exact(reader, &mut buf[HEADER_LEN..], off + HEADER_LEN as u64)?;
+    }
+    let view = RecordView::parse(Bytes::new(buf, endian), off)?;
+    let skip = take_user_record(&view, decoder, info)?;
+    *pos += size as u64;
+    if skip > 0 {
+        let n = std::io::copy(&mut (&mut *reader).take(skip), &mut std::io::sink())
+            .map_err(|e| DecodeError::at(*pos, ErrorKind::Io(e.to_string())))?;
+        if n < skip {
+            return Err(truncated(*pos, skip, n));
+        }
+        *pos += skip;
+    }
+    Ok(Some(off))
 }
 
 /// Hands the released records of a stream's arena to `f`; empties the arena once nothing
