@@ -22,6 +22,7 @@ pub struct Decoder {
 }
 
 /// An event id that [`Decoder::add_attr_checked`] refused because another attr has it.
+#[doc(hidden)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SharedId {
     /// Position of the id in the list given.
@@ -74,6 +75,7 @@ impl Trailer {
 /// A FORK, EXIT or NAMESPACES record read in place by [`Decoder::hot`]: the fields their
 /// events need, without the [`Record`] and [`SampleId`] that [`Decoder::decode`] builds.
 /// These three types are almost every record of a capture (a fork storm, a setns storm).
+#[doc(hidden)]
 #[derive(Debug, Clone, Copy)]
 pub enum Hot<'a> {
     /// FORK or EXIT: the body's ids; the trailer's time, else the body's (as
@@ -99,6 +101,7 @@ pub enum Hot<'a> {
 }
 
 /// A NAMESPACES record read by [`Decoder::hot`].
+#[doc(hidden)]
 #[derive(Debug, Clone, Copy)]
 pub struct HotNamespaces<'a> {
     /// Process id.

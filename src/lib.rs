@@ -40,41 +40,64 @@
 //! model consume. See docs/DESIGN.md.
 #![warn(missing_docs)]
 
-pub mod attr;
-pub mod bpf;
-pub mod bytes;
-#[cfg(feature = "live")]
-pub mod census;
 pub mod decoder;
 pub mod error;
 pub mod event;
+pub mod model;
+pub mod nsset;
+pub mod perf_data;
+pub mod profile;
+pub mod record;
+#[cfg(feature = "live")]
+pub mod session;
+pub mod symbols;
+
+// The workspace's own support modules: the command line (src/cmd), the nswatch-tui crate,
+// the tests and the benches use them. They are public only because those are other crates;
+// they are hidden from the documentation and not covered by semver (docs/DESIGN.md, "The
+// library's API").
+#[doc(hidden)]
+pub mod attr;
+#[doc(hidden)]
+pub mod bpf;
+#[doc(hidden)]
+pub mod bytes;
+#[cfg(feature = "live")]
+#[doc(hidden)]
+pub mod census;
+#[doc(hidden)]
 pub mod export;
 mod json;
 #[cfg(feature = "live")]
+#[doc(hidden)]
 pub mod live;
 #[cfg(feature = "live")]
 mod live_naming;
 #[cfg(feature = "metrics")]
+#[doc(hidden)]
 pub mod metrics;
-pub mod model;
+#[doc(hidden)]
 pub mod ndjson;
-pub mod nsset;
+#[doc(hidden)]
 pub mod order;
+#[doc(hidden)]
 pub mod out_file;
-pub mod perf_data;
+#[doc(hidden)]
 pub mod privilege;
+#[doc(hidden)]
 pub mod procfs;
-pub mod profile;
-pub mod record;
 mod record_kind;
+#[doc(hidden)]
 pub mod report;
+#[doc(hidden)]
 pub mod rotate;
+#[doc(hidden)]
 pub mod runtime_state;
+#[doc(hidden)]
 pub mod select;
-#[cfg(feature = "live")]
-pub mod session;
-pub mod symbols;
+#[doc(hidden)]
 pub mod text;
+#[doc(hidden)]
 pub mod units;
 
 pub use decoder::Decoder;

@@ -123,6 +123,7 @@ pub struct SetId(pub u32);
 /// and hands their ids out again: an id names its set while something in the model holds
 /// it, as the groups and task histories that hold them are kept.
 #[derive(Debug, Default, Clone)]
+#[doc(hidden)]
 pub struct Interner {
     sets: Vec<NsSet>,
     ids: HashMap<NsSet, SetId>,

@@ -15,12 +15,14 @@
 //! })?;
 //! // Any time later: which group was this thread in, a moment ago?
 //! let me = std::process::id();
-//! let now = nswatch::live::monotonic_ns();
+//! let now = nswatch::session::monotonic_ns();
 //! if let Some(a) = session.model().attribute(me, me, now - 1_000_000) {
 //!     println!("I am in {}", session.model().group(a.group).name());
 //! }
 //! # Ok::<(), nswatch::session::SessionError>(())
 //! ```
+
+pub use crate::live::{monotonic_ns, CaptureOptions, DEFAULT_RING_PAGES};
 
 use crate::bpf::correlate::Correlator;
 use crate::bpf::Unavailable;
@@ -30,7 +32,7 @@ use crate::error::DecodeError;
 use crate::event::{Body, Event};
 use crate::live::open::OpenError;
 use crate::live::pins::Pins;
-use crate::live::{monotonic_ns, Capture, CaptureOptions, CaptureStats, Creation, Item};
+use crate::live::{Capture, CaptureStats, Creation, Item};
 use crate::live_naming::Namer;
 use crate::model::{Attributor, Change, ChangeKind, GroupId};
 use crate::procfs::{self, ProcTask};
@@ -713,6 +715,7 @@ fn put_call(model: &Attributor, c: &Cause, f: &mut impl FnMut(&Attributor, Updat
 /// them, while their tasks live — then the event, then exits and renames (a rename found
 /// while naming among them). The one ordering for live sessions, recordings and replays;
 /// `name` does nothing where there is no /proc to read (a recording).
+#[doc(hidden)]
 pub fn hand_on(
     model: &mut Attributor,
     pending: &mut Vec<Change>,

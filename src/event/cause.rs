@@ -345,6 +345,7 @@ struct CallKey {
 /// Made every time, they were half of the CPU of writing a setns storm's lines (a line holds
 /// two or three sets of ten links).
 #[derive(Debug, Default)]
+#[doc(hidden)]
 pub struct CauseCache {
     /// The fields from "syscall" to the result.
     calls: RecentTexts<CallKey>,

@@ -17,11 +17,15 @@ mod json_write;
 mod owned;
 mod sender;
 
-pub use builder::{Comms, EventBuilder};
+#[doc(hidden)]
+pub use builder::Comms;
+pub use builder::EventBuilder;
 pub use cause::Cause;
 pub use json_read::{JsonLineError, JsonReader};
+#[doc(hidden)]
 pub use json_write::{JsonWriter, LineLabel};
 pub use owned::{OwnedBody, OwnedEvent};
+#[doc(hidden)]
 pub use sender::{EventReceiver, EventSender, SentEvent, SentHead, NO_COMM};
 
 use crate::nsset::NsSet;

@@ -8,6 +8,7 @@
 pub mod features;
 mod guard;
 mod pull;
+#[doc(hidden)]
 pub mod split;
 
 pub use pull::Events;

@@ -5,6 +5,7 @@
 //! read in place; only strings that are split by the ring end are ever copied.
 
 mod cgroup;
+#[doc(hidden)]
 pub mod encode;
 mod loss;
 mod mmap;
