@@ -9,6 +9,24 @@ use crate::record::{kind, kind_name, Namespaces, Record, RecordView, SampleId, H
 use hashbrown::HashMap;
 
 /// The attrs of a session and the ids that point to them.
+///
+/// ```
+/// use nswatch::perf_data::{Order, PerfData};
+/// use nswatch::{DecodeError, Record};
+///
+/// let mut data = PerfData::open(std::path::Path::new("fixtures/samples.data"))?;
+/// let mut samples = 0;
+/// data.for_each(Order::File, |dec, view| -> Result<(), DecodeError> {
+///     // The fields are read in place, from the file's pages: no copy of the record.
+///     if let (Record::Sample(s), _) = dec.decode(view)? {
+///         assert!(s.ip.is_some());
+///         samples += 1;
+///     }
+///     Ok(())
+/// })?;
+/// assert!(samples > 0);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Default, Clone)]
 pub struct Decoder {
     attrs: Vec<(Attr, SampleFormat)>,

@@ -11,6 +11,30 @@ use crate::record::{NsKind, NsLink};
 /// model: a namespace created with an ended group's numbers gets a new id, and so does a
 /// namespace seen again after its group was given back (ended before the model's history
 /// window, [`crate::model::Attributor::set_history_ns`]).
+///
+/// ```
+/// use nswatch::model::Attributor;
+/// use nswatch::nsset::NsSet;
+/// use nswatch::record::NsLink;
+/// use nswatch::{Body, Event};
+///
+/// let link = |ino| NsLink { dev: 4, ino };
+/// let mut model = Attributor::new(NsSet::from_links((1..=7).map(link)));
+/// // A container's first task: its own net, pid and mnt namespaces.
+/// let ct = NsSet::from_links([10, 2, 3, 14, 5, 16, 7].map(link));
+/// let ev = Event {
+///     time_ns: Some(1_000),
+///     cpu: Some(0),
+///     pid: Some(42),
+///     tid: Some(42),
+///     synthesized: false,
+///     body: Body::Namespaces { ns: &ct, comm: Some("sleep".into()), cause: None },
+/// };
+/// let group = model.observe(&ev).unwrap();
+/// use nswatch::model::GroupId;
+/// assert_ne!(group, GroupId::HOST);
+/// assert_eq!(model.group(GroupId::HOST).label(), "host");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct GroupId(pub u32);
 
@@ -20,6 +44,13 @@ impl GroupId {
 }
 
 /// What kind of isolation a group has.
+///
+/// ```
+/// use nswatch::model::Kind;
+///
+/// assert_eq!(Kind::Container.name(), "container");
+/// assert_eq!(Kind::Host.name(), "host");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Kind {
     /// The initial namespaces.
@@ -93,6 +124,32 @@ pub fn classify(set: &NsSet, host: &NsSet) -> (Kind, NsSet) {
 
 /// What the outside world calls a group: read from its cgroup path, the runtime's state or
 /// the tool that made it. The model stores it; it does not find it (no I/O here).
+///
+/// ```
+/// use nswatch::model::Attributor;
+/// use nswatch::nsset::NsSet;
+/// use nswatch::record::NsLink;
+/// use nswatch::{Body, Event};
+///
+/// let link = |ino| NsLink { dev: 4, ino };
+/// let mut model = Attributor::new(NsSet::from_links((1..=7).map(link)));
+/// // A container's first task: its own net, pid and mnt namespaces.
+/// let ct = NsSet::from_links([10, 2, 3, 14, 5, 16, 7].map(link));
+/// let ev = Event {
+///     time_ns: Some(1_000),
+///     cpu: Some(0),
+///     pid: Some(42),
+///     tid: Some(42),
+///     synthesized: false,
+///     body: Body::Namespaces { ns: &ct, comm: Some("sleep".into()), cause: None },
+/// };
+/// let group = model.observe(&ev).unwrap();
+/// use nswatch::model::Naming;
+/// let naming = Naming { runtime: Some("docker".into()), name: Some("web".into()), ..Naming::default() };
+/// model.set_naming(group, naming);
+/// assert_eq!(model.group(group).name(), "web");
+/// assert_eq!(model.group(group).naming().runtime.as_deref(), Some("docker"));
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Naming {
     /// The runtime ("runc", "docker", "lxc", "systemd-nspawn", "bwrap", "ip-netns"…).
@@ -156,6 +213,32 @@ impl Naming {
 }
 
 /// One group: its identity, its life, and what it is called.
+///
+/// ```
+/// use nswatch::model::Attributor;
+/// use nswatch::nsset::NsSet;
+/// use nswatch::record::NsLink;
+/// use nswatch::{Body, Event};
+///
+/// let link = |ino| NsLink { dev: 4, ino };
+/// let mut model = Attributor::new(NsSet::from_links((1..=7).map(link)));
+/// // A container's first task: its own net, pid and mnt namespaces.
+/// let ct = NsSet::from_links([10, 2, 3, 14, 5, 16, 7].map(link));
+/// let ev = Event {
+///     time_ns: Some(1_000),
+///     cpu: Some(0),
+///     pid: Some(42),
+///     tid: Some(42),
+///     synthesized: false,
+///     body: Body::Namespaces { ns: &ct, comm: Some("sleep".into()), cause: None },
+/// };
+/// let group = model.observe(&ev).unwrap();
+/// let g = model.group(group);
+/// assert_eq!(g.kind.name(), "container");
+/// assert_eq!(g.label(), "ct-14"); // its pid namespace's inode
+/// assert_eq!(g.name(), "ct-14"); // no runtime named it
+/// assert!(g.is_live());
+/// ```
 #[derive(Debug, Clone)]
 pub struct Group {
     /// Its id in the model.

@@ -49,6 +49,17 @@ pub(crate) const DROP_EVERY: usize = 2 << 20;
 const ARENA_MIN: usize = 4 << 20;
 
 /// In which order records are handed out.
+///
+/// ```
+/// use nswatch::perf_data::{Order, PerfData};
+///
+/// let mut data = PerfData::open(std::path::Path::new("fixtures/samples.data"))?;
+/// // The same events either way; time order releases them round by round.
+/// let by_file = data.events(Order::File).count();
+/// let by_time = data.events(Order::Time).count();
+/// assert_eq!(by_file, by_time);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Order {
     /// As they lie in the input (per-CPU runs, as perf wrote them).
@@ -58,6 +69,17 @@ pub enum Order {
 }
 
 /// What the header (or the pipe's user records) says about the recording.
+///
+/// ```
+/// use nswatch::perf_data::PerfData;
+///
+/// let data = PerfData::open(std::path::Path::new("fixtures/samples.data"))?;
+/// let info = data.info();
+/// assert!(!info.pipe);
+/// assert!(info.data.1 > 0);
+/// assert!(info.features.hostname.is_some());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct FileInfo {
     /// Byte order of the file.
@@ -71,6 +93,16 @@ pub struct FileInfo {
 }
 
 /// Counts from one pass over the records.
+///
+/// ```
+/// use nswatch::perf_data::{Order, PerfData};
+/// use nswatch::record::kind;
+///
+/// let mut data = PerfData::open(std::path::Path::new("fixtures/samples.data"))?;
+/// let stats = data.for_each(Order::File, |_, _| Ok::<(), nswatch::DecodeError>(()))?;
+/// assert!(stats.of(kind::SAMPLE) > 0 && stats.records > stats.of(kind::SAMPLE));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ReadStats {
     /// Records handed to the callback.
@@ -155,6 +187,17 @@ enum Source {
 }
 
 /// An open perf.data input.
+///
+/// ```
+/// use nswatch::perf_data::{Order, PerfData};
+///
+/// let mut data = PerfData::open(std::path::Path::new("fixtures/samples.data"))?;
+/// assert!(data.decoder().attrs().count() > 0);
+/// let events = data.events(Order::Time).collect::<Result<Vec<_>, _>>()?;
+/// assert!(events.len() > 100);
+/// assert_eq!(data.late_records(), 0);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct PerfData {
     source: Source,
     info: FileInfo,
