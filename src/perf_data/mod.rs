@@ -516,7 +516,7 @@ impl PerfData {
                 );
                 let mut ready = Vec::new();
                 let mut arena_limit = ARENA_MIN;
-                while let Some(off) = read_stream_record(
+                while let Some(view) = read_stream_record(
                     &mut **reader,
                     pos,
                     &mut buf,
@@ -524,18 +524,18 @@ impl PerfData {
                     &mut self.decoder,
                     &mut self.info,
                 )? {
-                    let view = RecordView::parse(Bytes::new(&buf, endian), off)?;
                     match order {
                         Order::File => {
                             stats.count(view.ty, view.size());
                             f(&self.decoder, &view)?;
                         }
                         Order::Time => {
+                            let time = self.decoder.time_of(&view);
+                            let (round, off) = (view.ty == kind::FINISHED_ROUND, view.offset);
                             let a = arena.len();
                             arena.extend_from_slice(&buf);
-                            let time = self.decoder.time_of(&view);
                             let full = reorder.push(time, buf.len(), (a, off));
-                            if view.ty == kind::FINISHED_ROUND {
+                            if round {
                                 reorder.finish_round(&mut ready);
                             } else if full {
                                 reorder.release_overflow(&mut ready);
@@ -856,16 +856,16 @@ impl<'m> Mapped<'m> {
 }
 
 /// Reads a stream's next record into `buf`, takes in what perf's own records tell the
-/// reader and skips the payload some of them are followed by; returns the record's offset,
-/// or `None` at the end of the stream.
-fn read_stream_record(
+/// reader and skips the payload some of them are followed by; returns the record, in
+/// `buf`, or `None` at the end of the stream.
+fn read_stream_record<'b>(
     reader: &mut dyn Read,
     pos: &mut u64,
-    buf: &mut Vec<u8>,
+    buf: &'b mut Vec<u8>,
     endian: Endian,
     decoder: &mut Decoder,
     info: &mut FileInfo,
-) -> Result<Option<u64>, DecodeError> {
+) -> Result<Option<RecordView<'b>>, DecodeError> {
     let off = *pos;
     buf.resize(HEADER_LEN, 0);
     if !read_exact_or_eof(reader, buf, off)? {
@@ -876,6 +876,7 @@ fn read_stream_record(
         buf.resize(size, 0);
         read_exact(reader, &mut buf[HEADER_LEN..], off + HEADER_LEN as u64)?;
     }
+    let buf: &'b [u8] = buf;
     let view = RecordView::parse(Bytes::new(buf, endian), off)?;
     let skip = take_user_record(&view, decoder, info)?;
     *pos += size as u64;
@@ -887,7 +888,7 @@ fn read_stream_record(
         }
         *pos += skip;
     }
-    Ok(Some(off))
+    Ok(Some(view))
 }
 
 /// Hands the released records of a stream's arena to `f`; empties the arena once nothing

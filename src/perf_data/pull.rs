@@ -284,7 +284,7 @@ impl Events<'_> {
                         self.flushed = true;
                         continue;
                     }
-                    let Some(off) = read_stream_record(
+                    let Some(view) = read_stream_record(
                         &mut **reader,
                         pos,
                         buf,
@@ -296,7 +296,6 @@ impl Events<'_> {
                         *eof = true;
                         continue;
                     };
-                    let view = RecordView::parse(Bytes::new(buf, self.endian), off)?;
                     match self.order {
                         Order::File => {
                             if let Some(ev) = builder.decode(decoder, &view)? {
@@ -305,9 +304,10 @@ impl Events<'_> {
                         }
                         Order::Time => {
                             let time = decoder.time_of(&view);
+                            let (round, off) = (view.ty == kind::FINISHED_ROUND, view.offset);
                             let copy: Box<[u8]> = buf.as_slice().into();
                             let full = reorder.push(time, copy.len(), (copy, off));
-                            if view.ty == kind::FINISHED_ROUND {
+                            if round {
                                 reorder.finish_round(ready);
                             } else if full {
                                 reorder.release_overflow(ready);
