@@ -43,7 +43,7 @@ fn run(path: &str) -> Result<(), Box<dyn std::error::Error>> {
             let group = model.observe(&ev);
             if let Body::Sample { ip, .. } = &ev.body {
                 let (label, kind, name) = match group.map(|g| model.group(g)) {
-                    Some(g) => (g.label.as_str(), g.kind.name(), g.display_name()),
+                    Some(g) => (g.label(), g.kind.name(), g.name()),
                     None => ("-", "unknown", "-"),
                 };
                 writeln!(

@@ -9,6 +9,24 @@ use crate::record::{kind, kind_name, Namespaces, Record, RecordView, SampleId, H
 use hashbrown::HashMap;
 
 /// The attrs of a session and the ids that point to them.
+///
+/// ```
+/// use nswatch::perf_data::{Order, PerfData};
+/// use nswatch::{DecodeError, Record};
+///
+/// let mut data = PerfData::open(std::path::Path::new("fixtures/samples.data"))?;
+/// let mut samples = 0;
+/// data.for_each(Order::File, |dec, view| -> Result<(), DecodeError> {
+///     // The fields are read in place, from the file's pages: no copy of the record.
+///     if let (Record::Sample(s), _) = dec.decode(view)? {
+///         assert!(s.ip.is_some());
+///         samples += 1;
+///     }
+///     Ok(())
+/// })?;
+/// assert!(samples > 0);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Default, Clone)]
 pub struct Decoder {
     attrs: Vec<(Attr, SampleFormat)>,
@@ -22,6 +40,7 @@ pub struct Decoder {
 }
 
 /// An event id that [`Decoder::add_attr_checked`] refused because another attr has it.
+#[doc(hidden)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SharedId {
     /// Position of the id in the list given.
@@ -74,6 +93,7 @@ impl Trailer {
 /// A FORK, EXIT or NAMESPACES record read in place by [`Decoder::hot`]: the fields their
 /// events need, without the [`Record`] and [`SampleId`] that [`Decoder::decode`] builds.
 /// These three types are almost every record of a capture (a fork storm, a setns storm).
+#[doc(hidden)]
 #[derive(Debug, Clone, Copy)]
 pub enum Hot<'a> {
     /// FORK or EXIT: the body's ids; the trailer's time, else the body's (as
@@ -99,6 +119,7 @@ pub enum Hot<'a> {
 }
 
 /// A NAMESPACES record read by [`Decoder::hot`].
+#[doc(hidden)]
 #[derive(Debug, Clone, Copy)]
 pub struct HotNamespaces<'a> {
     /// Process id.

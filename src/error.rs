@@ -4,6 +4,19 @@ use crate::record_kind::kind_name;
 use std::fmt;
 
 /// What was wrong with the input.
+///
+/// ```
+/// use nswatch::{ErrorKind, PerfData};
+///
+/// let mut bytes = std::fs::read("fixtures/samples.data")?;
+/// bytes.truncate(200); // the header points past the end now
+/// let Err(e) = PerfData::from_bytes(bytes) else { panic!("a cut file read") };
+/// assert!(
+///     matches!(e.kind, ErrorKind::SectionOutOfBounds { .. } | ErrorKind::Truncated { .. }),
+///     "{e}"
+/// );
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ErrorKind {
     /// The file does not start with a perf.data magic (`PERFILE2` in either byte order).
@@ -66,6 +79,17 @@ pub enum ErrorKind {
 }
 
 /// A decoding error: what was wrong, at which file (or ring) offset, in which record type.
+///
+/// ```
+/// use nswatch::{ErrorKind, PerfData};
+///
+/// let Err(e) = PerfData::from_bytes(b"not a perf.data file".to_vec()) else {
+///     panic!("read as perf.data");
+/// };
+/// assert!(matches!(e.kind, ErrorKind::BadMagic(_)));
+/// assert_eq!((e.offset, e.record_type), (0, None));
+/// println!("{e}");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DecodeError {
     /// Byte offset from the start of the input where the faulty structure starts.

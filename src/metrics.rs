@@ -129,7 +129,7 @@ fn label_pairs(g: &Group) -> impl Iterator<Item = (&'static str, &str)> {
     [
         ("group", Some(g.label.as_str())),
         ("kind", Some(g.kind.name())),
-        ("name", Some(g.display_name())),
+        ("name", Some(g.name())),
         ("runtime", n.runtime.as_deref()),
         ("runtime_id", n.runtime_id.as_deref()),
         ("image", n.image.as_deref()),

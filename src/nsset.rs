@@ -8,6 +8,15 @@ use hashbrown::HashMap;
 pub const MAX_LINKS: usize = 8;
 
 /// A task's namespace links in kernel index order (net, uts, ipc, pid, user, mnt, cgroup).
+///
+/// ```
+/// use nswatch::nsset::NsSet;
+/// use nswatch::record::{NsKind, NsLink};
+///
+/// let set = NsSet::from_links((1..=7).map(|ino| NsLink { dev: 4, ino }));
+/// assert_eq!(set.get(NsKind::Pid), Some(NsLink { dev: 4, ino: 4 }));
+/// assert_eq!(set.links().len(), 7);
+/// ```
 // `==` (below) compares every field, as the derived Hash and Ord see them.
 #[allow(clippy::derived_hash_with_manual_eq)]
 #[derive(Debug, Clone, Copy, Eq, Hash, Default, PartialOrd, Ord)]
@@ -121,6 +130,30 @@ pub fn link_name(i: usize) -> &'static str {
 }
 
 /// Small id of an interned set.
+///
+/// ```
+/// use nswatch::model::Attributor;
+/// use nswatch::nsset::NsSet;
+/// use nswatch::record::NsLink;
+/// use nswatch::{Body, Event};
+///
+/// let link = |ino| NsLink { dev: 4, ino };
+/// let mut model = Attributor::new(NsSet::from_links((1..=7).map(link)));
+/// // A container's first task: its own net, pid and mnt namespaces.
+/// let ct = NsSet::from_links([10, 2, 3, 14, 5, 16, 7].map(link));
+/// let ev = Event {
+///     time_ns: Some(1_000),
+///     cpu: Some(0),
+///     pid: Some(42),
+///     tid: Some(42),
+///     synthesized: false,
+///     body: Body::Namespaces { ns: &ct, comm: Some("sleep".into()), cause: None },
+/// };
+/// let group = model.observe(&ev).unwrap();
+/// use nswatch::nsset::SetId;
+/// let set: SetId = model.attribute(42, 42, 1_000).unwrap().set;
+/// assert_eq!(model.sets().get(set), &ct);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SetId(pub u32);
 
@@ -130,6 +163,7 @@ pub struct SetId(pub u32);
 /// and hands their ids out again: an id names its set while something in the model holds
 /// it, as the groups and task histories that hold them are kept.
 #[derive(Debug, Default, Clone)]
+#[doc(hidden)]
 pub struct Interner {
     sets: Vec<NsSet>,
     ids: HashMap<NsSet, SetId>,

@@ -8,6 +8,19 @@ use crate::symbols::FrameNames;
 use hashbrown::HashMap;
 
 /// The samples of one group (or of no known group).
+///
+/// ```
+/// use nswatch::model::GroupId;
+/// use nswatch::profile::ContainerProfile;
+///
+/// let mut p = ContainerProfile::new();
+/// p.add(Some(GroupId(1)), "sh", 1_000_000);
+/// p.add(Some(GroupId(1)), "sh", 1_000_000);
+/// p.add(Some(GroupId(1)), "awk", 1_000_000);
+/// let rows = p.rows();
+/// assert_eq!(rows[0].samples, 3);
+/// assert_eq!(rows[0].top_comms(1), vec![("sh", 2)]);
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Row {
     /// The group, `None` for samples of tasks the model never saw.
@@ -31,6 +44,19 @@ impl Row {
 }
 
 /// Samples per group and, when asked for, folded stacks or the stacks of a pprof profile.
+///
+/// ```
+/// use nswatch::model::GroupId;
+/// use nswatch::profile::ContainerProfile;
+///
+/// let mut p = ContainerProfile::new();
+/// p.add(Some(GroupId(1)), "sh", 1_000_000);
+/// p.add(Some(GroupId(1)), "sh", 1_000_000);
+/// p.add(None, "kworker/0:1", 500); // a task the model never saw
+/// assert_eq!((p.samples(), p.period()), (3, 2_000_500));
+/// let row = p.rows().into_iter().find(|r| r.group == Some(GroupId(1))).unwrap();
+/// assert_eq!(row.samples, 2);
+/// ```
 #[derive(Debug, Default)]
 pub struct ContainerProfile {
     rows: HashMap<Option<GroupId>, Row>,
@@ -49,6 +75,24 @@ pub struct ContainerProfile {
 const NO_GROUP: u32 = u32::MAX;
 
 /// What a pprof profile's values measure: the second value of each sample, its period.
+///
+/// ```
+/// use nswatch::model::GroupId;
+/// use nswatch::profile::{ContainerProfile, Labels, PeriodUnit};
+/// use nswatch::symbols::FrameNames;
+///
+/// let mut names = FrameNames::default();
+/// let (comm, leaf, root) = (names.intern("sh"), names.intern("do_loop"), names.intern("main"));
+/// let mut p = ContainerProfile::new();
+/// p.add_pprof_stack(Some(GroupId(1)), comm, &[leaf, root], 1_003_009);
+/// let labels = |g: Option<GroupId>| -> Labels {
+///     vec![("container", g.map_or("-".to_string(), |g| format!("ct{}", g.0)))]
+/// };
+/// let mut out = Vec::new();
+/// p.write_pprof(PeriodUnit::CpuNanoseconds, labels, &names, &mut out)?;
+/// assert_eq!(out[..2], [0x1f, 0x8b]); // gzip
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PeriodUnit {
     /// cpu-clock or task-clock samples: the period is CPU time.
@@ -58,6 +102,24 @@ pub enum PeriodUnit {
 }
 
 /// The labels a pprof sample of a group carries: (key, value) pairs, `container` first.
+///
+/// ```
+/// use nswatch::model::GroupId;
+/// use nswatch::profile::{ContainerProfile, Labels, PeriodUnit};
+/// use nswatch::symbols::FrameNames;
+///
+/// let mut names = FrameNames::default();
+/// let (comm, leaf, root) = (names.intern("sh"), names.intern("do_loop"), names.intern("main"));
+/// let mut p = ContainerProfile::new();
+/// p.add_pprof_stack(Some(GroupId(1)), comm, &[leaf, root], 1_003_009);
+/// let labels = |g: Option<GroupId>| -> Labels {
+///     vec![("container", g.map_or("-".to_string(), |g| format!("ct{}", g.0)))]
+/// };
+/// let mut out = Vec::new();
+/// p.write_pprof(PeriodUnit::CpuNanoseconds, labels, &names, &mut out)?;
+/// assert_eq!(out[..2], [0x1f, 0x8b]); // gzip
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub type Labels = Vec<(&'static str, String)>;
 
 /// Characters that would break a folded line: `;` separates frames and a newline ends the

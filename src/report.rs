@@ -564,7 +564,7 @@ pub fn write_groups(
         )?,
     }
     for g in groups {
-        let mut who = g.display_name().to_string();
+        let mut who = g.name().to_string();
         if let Some(rt) = &g.naming.runtime {
             who = format!("{who} ({rt})");
         }
@@ -788,7 +788,7 @@ pub fn write_change_line(
         "{:<11} {} {}",
         crate::model::json::change_type(change.kind),
         g.kind.name(),
-        g.display_name()
+        g.name()
     );
     if let Some(rt) = &g.naming.runtime {
         what.push_str(&format!(" ({rt})"));

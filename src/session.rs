@@ -10,17 +10,19 @@
 //! let mut session = Session::start(SessionOptions::default())?;
 //! session.poll(Duration::from_millis(100), |model, update| {
 //!     if let Update::Event { event, group: Some(g) } = update {
-//!         println!("{} {:?} in {}", event.body.type_name(), event.tid, model.group(g).label);
+//!         println!("{} {:?} in {}", event.body.type_name(), event.tid, model.group(g).label());
 //!     }
 //! })?;
 //! // Any time later: which group was this thread in, a moment ago?
 //! let me = std::process::id();
-//! let now = nswatch::live::monotonic_ns();
+//! let now = nswatch::session::monotonic_ns();
 //! if let Some(a) = session.model().attribute(me, me, now - 1_000_000) {
-//!     println!("I am in {}", session.model().group(a.group).display_name());
+//!     println!("I am in {}", session.model().group(a.group).name());
 //! }
 //! # Ok::<(), nswatch::session::SessionError>(())
 //! ```
+
+pub use crate::live::{monotonic_ns, CaptureOptions, DEFAULT_RING_PAGES};
 
 use crate::bpf::correlate::Correlator;
 use crate::bpf::Unavailable;
@@ -30,7 +32,7 @@ use crate::error::DecodeError;
 use crate::event::{Body, Event};
 use crate::live::open::OpenError;
 use crate::live::pins::Pins;
-use crate::live::{monotonic_ns, Capture, CaptureOptions, CaptureStats, Creation, Item};
+use crate::live::{Capture, CaptureStats, Creation, Item};
 use crate::live_naming::Namer;
 use crate::model::{Attributor, Change, ChangeKind, GroupId};
 use crate::procfs::{self, ProcTask};
@@ -78,6 +80,17 @@ pub enum SessionError {
 }
 
 /// A limit that stopped a session, to raise.
+///
+/// ```no_run
+/// use nswatch::session::{Limit, Session, SessionOptions};
+///
+/// match Session::start(SessionOptions::default()) {
+///     Err(e) if e.limit() == Some(Limit::OpenFiles) => eprintln!("raise ulimit -n: {e}"),
+///     Err(e) if e.limit() == Some(Limit::LockedMemory) => eprintln!("raise ulimit -l: {e}"),
+///     Err(e) => eprintln!("{e}"),
+///     Ok(_) => {}
+/// }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Limit {
     /// RLIMIT_NOFILE: one descriptor per CPU is needed.
@@ -114,6 +127,14 @@ impl SessionError {
 type Result<T, E = SessionError> = std::result::Result<T, E>;
 
 /// How to open a [`Session`].
+///
+/// ```
+/// use nswatch::session::SessionOptions;
+///
+/// // No eBPF probe (no causes), and a model that keeps everything that ended.
+/// let opts = SessionOptions { bpf: false, history: None, ..SessionOptions::default() };
+/// assert!(!opts.bpf);
+/// ```
 #[derive(Debug, Clone)]
 pub struct SessionOptions {
     /// The perf rings' options (pages per CPU, reorder window).
@@ -141,6 +162,26 @@ impl Default for SessionOptions {
 }
 
 /// What a [`Session`] hands on, in time order.
+///
+/// ```no_run
+/// use nswatch::model::ChangeKind;
+/// use nswatch::session::{Session, SessionOptions, Update};
+/// use std::time::Duration;
+///
+/// let mut session = Session::start(SessionOptions::default())?;
+/// loop {
+///     session.poll(Duration::from_millis(100), |model, update| match update {
+///         Update::Group(c) if c.kind == ChangeKind::Start => {
+///             println!("started: {}", model.group(c.group).name())
+///         }
+///         Update::Event { event, group: Some(g) } => {
+///             println!("{} in {}", event.body.type_name(), model.group(g).label())
+///         }
+///         _ => {}
+///     })?;
+/// }
+/// # Ok::<(), nswatch::session::SessionError>(())
+/// ```
 #[derive(Debug)]
 pub enum Update<'a> {
     /// An event of the stream, with the group the model put its task in.
@@ -156,6 +197,15 @@ pub enum Update<'a> {
 }
 
 /// Counts of a session so far.
+///
+/// ```
+/// use nswatch::session::SessionStats;
+///
+/// // A session's counts start at zero, with nothing to warn about.
+/// let stats = SessionStats::default();
+/// assert_eq!(stats.lost_records, 0);
+/// assert_eq!(stats.unreadable_warning(), None);
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct SessionStats {
     /// Perf records read, by record type (128 and up in the last slot).
@@ -212,6 +262,15 @@ impl SessionStats {
 }
 
 /// The namespace files the session holds for live groups ([`crate::live::pins`]).
+///
+/// ```no_run
+/// use nswatch::session::{Session, SessionOptions};
+///
+/// let session = Session::start(SessionOptions::default())?;
+/// let pins = session.pin_stats();
+/// println!("{} of {} namespace files held", pins.held, pins.budget);
+/// # Ok::<(), nswatch::session::SessionError>(())
+/// ```
 #[derive(Debug, Clone, Copy, Default)]
 pub struct PinStats {
     /// Held now.
@@ -244,6 +303,21 @@ struct Core {
 }
 
 /// A live capture with its model. See the module documentation.
+///
+/// ```no_run
+/// use nswatch::session::{Session, SessionOptions};
+/// use std::time::Duration;
+///
+/// let mut session = Session::start(SessionOptions::default())?;
+/// session.poll(Duration::from_millis(100), |_, _| {})?;
+/// // Which group is this process in, now?
+/// let me = std::process::id();
+/// let now = nswatch::session::monotonic_ns();
+/// if let Some(a) = session.model().attribute(me, me, now) {
+///     println!("{}", session.model().group(a.group).name());
+/// }
+/// # Ok::<(), nswatch::session::SessionError>(())
+/// ```
 pub struct Session {
     cap: Capture,
     core: Core,
@@ -713,6 +787,7 @@ fn put_call(model: &Attributor, c: &Cause, f: &mut impl FnMut(&Attributor, Updat
 /// them, while their tasks live — then the event, then exits and renames (a rename found
 /// while naming among them). The one ordering for live sessions, recordings and replays;
 /// `name` does nothing where there is no /proc to read (a recording).
+#[doc(hidden)]
 pub fn hand_on(
     model: &mut Attributor,
     pending: &mut Vec<Change>,

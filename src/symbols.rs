@@ -62,6 +62,15 @@ pub fn demangle(name: &str) -> Cow<'_, str> {
 }
 
 /// Symbols of one ELF file, addresses in the file's own (link-time) address space.
+///
+/// ```
+/// use nswatch::symbols::ElfSymbols;
+///
+/// let exe = std::fs::read(std::env::current_exe()?)?;
+/// assert!(ElfSymbols::parse(&exe).is_some());
+/// assert!(ElfSymbols::parse(b"not an object file").is_none());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Default)]
 pub struct ElfSymbols {
     /// PT_LOAD segments: (file offset, file size, virtual address).
@@ -158,6 +167,18 @@ impl ElfSymbols {
 }
 
 /// The kernel's symbols, from /proc/kallsyms (modules included).
+///
+/// ```
+/// use nswatch::symbols::Kallsyms;
+///
+/// let k = Kallsyms::parse(
+///     "ffffffff81000000 T _text\n\
+///      ffffffff81001000 T do_syscall_64\n\
+///      ffffffff81002000 t helper [some_module]\n",
+/// );
+/// assert_eq!(k.address_of("_text"), Some(0xffffffff81000000));
+/// assert_eq!(k.lookup(0xffffffff81001010), Some("do_syscall_64"));
+/// ```
 #[derive(Debug, Default)]
 pub struct Kallsyms {
     syms: Vec<(u64, Box<str>)>,
@@ -259,6 +280,16 @@ type FileKey = (u64, u64, i64, i64);
 /// that maps a file already read (another container of the same image) reuses them.
 ///
 /// The type is `Send`: a profiler may keep it on a thread of its own.
+///
+/// ```
+/// use nswatch::symbols::Symbolizer;
+///
+/// // Names the frames of processes running here, through their own roots.
+/// let mut sym = Symbolizer::live();
+/// let name = sym.symbolize(std::process::id(), main as *const () as u64);
+/// assert!(name.ends_with("main"), "{name}");
+/// # fn main() {}
+/// ```
 #[derive(Debug, Default)]
 pub struct Symbolizer {
     kernel: Option<Kallsyms>,
@@ -305,6 +336,15 @@ pub struct Symbolizer {
 /// Frame names, each kept once: a stack is then a list of small ids, so that a profile of
 /// 100,000 samples allocates a name per function, not per frame of every sample, and
 /// compares stacks as integers.
+///
+/// ```
+/// use nswatch::symbols::FrameNames;
+///
+/// let mut names = FrameNames::default();
+/// let id = names.intern("do_syscall_64");
+/// assert_eq!(names.intern("do_syscall_64"), id); // one id per name
+/// assert_eq!(names.name(id), "do_syscall_64");
+/// ```
 #[derive(Debug, Default)]
 pub struct FrameNames {
     ids: HashMap<Box<str>, u32>,

@@ -427,7 +427,7 @@ fn same_id_everywhere(rt: Runtime) {
             {
                 if event.pid == Some(payload) && !event.synthesized {
                     let ns = event.body.type_name() == "namespaces";
-                    session_seq.push((ns, model.group(g).label.clone()));
+                    session_seq.push((ns, model.group(g).label().to_string()));
                 }
             }
         })
@@ -436,7 +436,7 @@ fn same_id_everywhere(rt: Runtime) {
     let session_now = s
         .model()
         .attribute(payload, payload, nswatch::live::monotonic_ns())
-        .map(|a| s.model().group(a.group).label.clone());
+        .map(|a| s.model().group(a.group).label().to_string());
     c.stop();
     let (evs, err) = rec.stop();
     let record_seq: Vec<(bool, String)> = evs

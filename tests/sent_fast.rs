@@ -187,9 +187,9 @@ fn cached_labeled_lines_are_write_labeleds() {
                     want.pop();
                     want += &format!(
                         ",\"container\":{}",
-                        serde_json::to_string(&g.label).unwrap()
+                        serde_json::to_string(&g.label()).unwrap()
                     );
-                    if let Some(id) = &g.naming.runtime_id {
+                    if let Some(id) = &g.naming().runtime_id {
                         want += &format!(",\"runtime_id\":{}", serde_json::to_string(id).unwrap());
                     }
                     want.push('}');

@@ -704,11 +704,11 @@ fn group_info(model: &Attributor, g: Option<GroupId>) -> GroupInfo {
         Some(g) => {
             let g = model.group(g);
             GroupInfo {
-                label: g.label.clone(),
+                label: g.label().to_string(),
                 kind: g.kind.name(),
-                name: g.display_name().to_string(),
-                runtime: g.naming.runtime.clone(),
-                runtime_id: g.naming.runtime_id.clone(),
+                name: g.name().to_string(),
+                runtime: g.naming().runtime.clone(),
+                runtime_id: g.naming().runtime_id.clone(),
             }
         }
         None => GroupInfo {

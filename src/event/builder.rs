@@ -75,6 +75,26 @@ impl Comms {
 
 /// Turns decoded records into events, keeping what a record alone does not say (the
 /// command name of a task for its NAMESPACES events).
+///
+/// ```
+/// use nswatch::perf_data::{Order, PerfData};
+/// use nswatch::{Body, DecodeError, EventBuilder};
+///
+/// let mut data = PerfData::open(std::path::Path::new("fixtures/samples.data"))?;
+/// let mut builder = EventBuilder::new();
+/// let mut named = 0;
+/// data.for_each(Order::Time, |dec, view| -> Result<(), DecodeError> {
+///     // A NAMESPACES record has no command name: the builder knows it from COMM and FORK.
+///     if let Some(ev) = builder.decode(dec, view)? {
+///         if let Body::Namespaces { comm: Some(_), .. } = ev.body {
+///             named += 1;
+///         }
+///     }
+///     Ok(())
+/// })?;
+/// assert!(named > 0);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Default)]
 pub struct EventBuilder {
     comms: Comms,

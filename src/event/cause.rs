@@ -21,9 +21,26 @@ pub const SLOT_NAMES: [&str; 10] = [
 /// A task's namespaces as inode numbers of the nsfs (0: unknown or absent), indexed like
 /// [`SLOT_NAMES`]. The device is the same for every namespace (one nsfs superblock), so it
 /// is kept once, in [`Cause::dev`].
+///
+/// ```
+/// use nswatch::event::cause::{NsIds, Target};
+///
+/// let mut ids: NsIds = [0; 10];
+/// ids[0] = 4026531840; // the first slot: the target's network namespace
+/// let target = Target::Pidfd { pid: 42, ns: Some(ids) };
+/// assert!(matches!(target, Target::Pidfd { pid: 42, ns: Some(_) }));
+/// ```
 pub type NsIds = [u32; 10];
 
 /// Which syscall.
+///
+/// ```
+/// use nswatch::event::cause::Syscall;
+///
+/// assert_eq!(Syscall::from_name("setns"), Some(Syscall::Setns));
+/// assert_eq!(Syscall::Clone3.name(), "clone3");
+/// assert!(Syscall::Clone.creates_task() && !Syscall::Setns.creates_task());
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Syscall {
     /// setns(fd, nstype)
@@ -94,6 +111,17 @@ impl Syscall {
 }
 
 /// What setns()'s fd referred to when the call began.
+///
+/// ```
+/// use nswatch::event::cause::{Cause, Syscall, Target};
+///
+/// let call = Cause {
+///     syscall: Syscall::Setns,
+///     target: Some((3, Target::Nsfs { ns_type: 0x0400_0000, ino: 4026532177 })),
+///     ..Cause::blank()
+/// };
+/// assert!(matches!(call.target, Some((3, Target::Nsfs { ino: 4026532177, .. }))));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
     /// The fd was not open (the kernel returns EBADF).
@@ -119,6 +147,19 @@ pub enum Target {
 }
 
 /// A namespace syscall, entry to exit.
+///
+/// ```
+/// use nswatch::event::cause::{Cause, Syscall};
+///
+/// let call = Cause {
+///     syscall: Syscall::Unshare,
+///     flags: 0x0400_0000, // CLONE_NEWUTS
+///     ret: 0,
+///     ..Cause::blank()
+/// };
+/// assert!(call.ok());
+/// assert_eq!(call.syscall.name(), "unshare");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cause {
     /// Which call.
@@ -345,6 +386,7 @@ struct CallKey {
 /// Made every time, they were half of the CPU of writing a setns storm's lines (a line holds
 /// two or three sets of ten links).
 #[derive(Debug, Default)]
+#[doc(hidden)]
 pub struct CauseCache {
     /// The fields from "syscall" to the result.
     calls: RecentTexts<CallKey>,

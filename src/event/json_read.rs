@@ -10,6 +10,18 @@ use std::borrow::Cow;
 /// types this schema version does not define (the model's "container_start" and friends,
 /// which a reader recomputes, or a later version's) give `None`; extra fields are ignored,
 /// as later versions only add fields.
+///
+/// ```
+/// use nswatch::event::JsonReader;
+/// use nswatch::Body;
+///
+/// let mut reader = JsonReader::new();
+/// let line = r#"{"type":"fork","time_ns":5,"cpu":0,"pid":10,"tid":10,"ppid":1,"ptid":1}"#;
+/// let ev = reader.read(line)?.expect("a fork");
+/// assert_eq!(ev.body, Body::Fork { ppid: 1, ptid: 1 });
+/// assert_eq!(ev.tid, Some(10));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Default)]
 pub struct JsonReader {
     /// The set of the last "namespaces" line, which its event borrows.
@@ -19,6 +31,14 @@ pub struct JsonReader {
 }
 
 /// Why a line could not be read as an event.
+///
+/// ```
+/// use nswatch::event::JsonReader;
+///
+/// let mut reader = JsonReader::new();
+/// let err = reader.read("{not json}\n").unwrap_err();
+/// println!("line 1: {err}");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JsonLineError(pub String);
 

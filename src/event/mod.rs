@@ -14,12 +14,18 @@ mod builder;
 pub mod cause;
 mod json_read;
 mod json_write;
+mod owned;
 mod sender;
 
-pub use builder::{Comms, EventBuilder};
+#[doc(hidden)]
+pub use builder::Comms;
+pub use builder::EventBuilder;
 pub use cause::Cause;
 pub use json_read::{JsonLineError, JsonReader};
+#[doc(hidden)]
 pub use json_write::{JsonWriter, LineLabel};
+pub use owned::{OwnedBody, OwnedEvent};
+#[doc(hidden)]
 pub use sender::{EventReceiver, EventSender, SentEvent, SentHead, NO_COMM};
 
 use crate::nsset::NsSet;
@@ -29,6 +35,26 @@ use std::borrow::Cow;
 pub const SCHEMA_VERSION: u32 = 1;
 
 /// One event of the stream.
+///
+/// ```
+/// use nswatch::perf_data::{Order, PerfData};
+/// use nswatch::{Body, DecodeError, EventBuilder};
+///
+/// let mut data = PerfData::open(std::path::Path::new("fixtures/samples.data"))?;
+/// let mut builder = EventBuilder::new();
+/// let mut forks = 0;
+/// data.for_each(Order::Time, |dec, view| -> Result<(), DecodeError> {
+///     if let Some(ev) = builder.decode(dec, view)? {
+///         if let Body::Fork { .. } = ev.body {
+///             assert!(ev.pid.is_some() && ev.time_ns.is_some());
+///             forks += 1;
+///         }
+///     }
+///     Ok(())
+/// })?;
+/// assert!(forks > 0);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event<'a> {
     /// Timestamp in the recording's clock, ns; `None` when the record has none.
@@ -47,6 +73,15 @@ pub struct Event<'a> {
 }
 
 /// The type-specific part of an [`Event`].
+///
+/// ```
+/// use nswatch::event::EVENT_TYPES;
+/// use nswatch::Body;
+///
+/// let body = Body::Lost { lost: 3 };
+/// assert_eq!(body.type_name(), "lost");
+/// assert_eq!(EVENT_TYPES[body.type_index()], "lost");
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub enum Body<'a> {
     /// The task's namespace links (a new task, or after setns/unshare).

@@ -84,7 +84,7 @@ fn push_us(out: &mut Vec<u8>, ns: u64) {
 /// where no runtime is known (`ct-4026532588 (container)`).
 pub fn track_name(g: &Group) -> String {
     let what = g.naming.runtime.as_deref().unwrap_or(g.kind.name());
-    format!("{} ({what})", g.display_name())
+    format!("{} ({what})", g.name())
 }
 
 /// The end of the document until it is finished (after every write, and what a killed or
@@ -496,7 +496,7 @@ impl ChromeTrace {
             let (label, kind, name, leader) = (
                 grp.label.clone(),
                 grp.kind.name(),
-                grp.display_name().to_string(),
+                grp.name().to_string(),
                 grp.leader,
             );
             let (runtime, runtime_id) = (grp.naming.runtime.clone(), grp.naming.runtime_id.clone());

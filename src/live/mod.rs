@@ -90,6 +90,16 @@ pub enum Item<'a, 'r> {
 pub const DEFAULT_RING_PAGES: usize = 256;
 
 /// Settings of a capture.
+///
+/// ```
+/// use nswatch::session::{CaptureOptions, SessionOptions, DEFAULT_RING_PAGES};
+///
+/// let opts = SessionOptions {
+///     capture: CaptureOptions { ring_pages: 4 * DEFAULT_RING_PAGES, ..CaptureOptions::default() },
+///     ..SessionOptions::default()
+/// };
+/// assert_eq!(opts.capture.ring_pages, 1024);
+/// ```
 #[derive(Debug, Clone)]
 pub struct CaptureOptions {
     /// Data pages per CPU ring (a power of two).

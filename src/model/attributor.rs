@@ -67,6 +67,30 @@ fn ended_slot(tid: u32) -> usize {
 }
 
 /// A change in the set of groups, for "container_start", "container_exit" and renames.
+///
+/// ```
+/// use nswatch::model::Attributor;
+/// use nswatch::nsset::NsSet;
+/// use nswatch::record::NsLink;
+/// use nswatch::{Body, Event};
+///
+/// let link = |ino| NsLink { dev: 4, ino };
+/// let mut model = Attributor::new(NsSet::from_links((1..=7).map(link)));
+/// // A container's first task: its own net, pid and mnt namespaces.
+/// let ct = NsSet::from_links([10, 2, 3, 14, 5, 16, 7].map(link));
+/// let ev = Event {
+///     time_ns: Some(1_000),
+///     cpu: Some(0),
+///     pid: Some(42),
+///     tid: Some(42),
+///     synthesized: false,
+///     body: Body::Namespaces { ns: &ct, comm: Some("sleep".into()), cause: None },
+/// };
+/// let group = model.observe(&ev).unwrap();
+/// use nswatch::model::ChangeKind;
+/// let changes: Vec<_> = model.take_changes().collect();
+/// assert!(changes.iter().any(|c| c.group == group && c.kind == ChangeKind::Start));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Change {
     /// Event time, ns.
@@ -78,6 +102,13 @@ pub struct Change {
 }
 
 /// What a [`Change`] is.
+///
+/// ```
+/// use nswatch::model::{Change, ChangeKind, GroupId};
+///
+/// let c = Change { time_ns: 5, kind: ChangeKind::Exit, group: GroupId(3) };
+/// assert_ne!(c.kind, ChangeKind::Start);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChangeKind {
     /// Its first task entered it.
@@ -89,6 +120,31 @@ pub enum ChangeKind {
 }
 
 /// The answer to [`Attributor::attribute`].
+///
+/// ```
+/// use nswatch::model::Attributor;
+/// use nswatch::nsset::NsSet;
+/// use nswatch::record::NsLink;
+/// use nswatch::{Body, Event};
+///
+/// let link = |ino| NsLink { dev: 4, ino };
+/// let mut model = Attributor::new(NsSet::from_links((1..=7).map(link)));
+/// // A container's first task: its own net, pid and mnt namespaces.
+/// let ct = NsSet::from_links([10, 2, 3, 14, 5, 16, 7].map(link));
+/// let ev = Event {
+///     time_ns: Some(1_000),
+///     cpu: Some(0),
+///     pid: Some(42),
+///     tid: Some(42),
+///     synthesized: false,
+///     body: Body::Namespaces { ns: &ct, comm: Some("sleep".into()), cause: None },
+/// };
+/// let group = model.observe(&ev).unwrap();
+/// // Where was thread 42 at 1.5 µs?
+/// let a = model.attribute(42, 42, 1_500).unwrap();
+/// assert_eq!(a.group, group);
+/// assert_eq!(model.sets().get(a.set), &ct);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Attribution {
     /// The group.
@@ -98,6 +154,26 @@ pub struct Attribution {
 }
 
 /// One task as /proc shows it, for [`Attributor::add_snapshot`].
+///
+/// ```
+/// use nswatch::model::{Attributor, TaskSnapshot};
+/// use nswatch::nsset::NsSet;
+/// use nswatch::record::NsLink;
+///
+/// let link = |ino| NsLink { dev: 4, ino };
+/// let mut model = Attributor::new(NsSet::from_links((1..=7).map(link)));
+/// let task = TaskSnapshot {
+///     pid: 42,
+///     tid: 42,
+///     ppid: 1,
+///     nspid: 1,
+///     start_time: 0,
+///     comm: "sleep",
+///     ns: NsSet::from_links([10, 2, 3, 14, 5, 16, 7].map(link)),
+/// };
+/// let group = model.add_snapshot(0, &task);
+/// assert_eq!(model.group(group).kind.name(), "container");
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct TaskSnapshot<'a> {
     /// Thread group id.
@@ -117,6 +193,24 @@ pub struct TaskSnapshot<'a> {
 }
 
 /// Containers that share one network namespace.
+///
+/// ```
+/// use nswatch::model::{Attributor, TaskSnapshot};
+/// use nswatch::nsset::NsSet;
+/// use nswatch::record::NsLink;
+///
+/// let link = |ino| NsLink { dev: 4, ino };
+/// let mut model = Attributor::new(NsSet::from_links((1..=7).map(link)));
+/// // Two containers (own pid and mnt namespaces) in one network namespace, 10.
+/// for (pid, pidns, mnt) in [(42, 14, 16), (43, 24, 26)] {
+///     let ns = NsSet::from_links([10, 2, 3, pidns, 5, mnt, 7].map(link));
+///     let comm = "sleep";
+///     model.add_snapshot(0, &TaskSnapshot { pid, tid: pid, ppid: 1, nspid: 1, start_time: 0, comm, ns });
+/// }
+/// let pods = model.pods();
+/// assert_eq!(pods.len(), 1);
+/// assert_eq!((pods[0].net, pods[0].containers.len()), (link(10), 2));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pod {
     /// The shared network namespace.
@@ -2026,7 +2120,7 @@ mod tests {
         m.set_naming(ct, named("a"));
         m.set_naming(ct, named("b"));
         assert_eq!(changes(&mut m), vec![(ChangeKind::Rename, ct)]);
-        assert_eq!(m.group(ct).display_name(), "b");
+        assert_eq!(m.group(ct).name(), "b");
         // A group named first from its cgroup alone, whose runtime's name comes later.
         let sb = ns(&mut m, 20, 300, 300, &set(NETNS));
         changes(&mut m);

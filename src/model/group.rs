@@ -11,6 +11,30 @@ use crate::record::{NsKind, NsLink};
 /// model: a namespace created with an ended group's numbers gets a new id, and so does a
 /// namespace seen again after its group was given back (ended before the model's history
 /// window, [`crate::model::Attributor::set_history_ns`]).
+///
+/// ```
+/// use nswatch::model::Attributor;
+/// use nswatch::nsset::NsSet;
+/// use nswatch::record::NsLink;
+/// use nswatch::{Body, Event};
+///
+/// let link = |ino| NsLink { dev: 4, ino };
+/// let mut model = Attributor::new(NsSet::from_links((1..=7).map(link)));
+/// // A container's first task: its own net, pid and mnt namespaces.
+/// let ct = NsSet::from_links([10, 2, 3, 14, 5, 16, 7].map(link));
+/// let ev = Event {
+///     time_ns: Some(1_000),
+///     cpu: Some(0),
+///     pid: Some(42),
+///     tid: Some(42),
+///     synthesized: false,
+///     body: Body::Namespaces { ns: &ct, comm: Some("sleep".into()), cause: None },
+/// };
+/// let group = model.observe(&ev).unwrap();
+/// use nswatch::model::GroupId;
+/// assert_ne!(group, GroupId::HOST);
+/// assert_eq!(model.group(GroupId::HOST).label(), "host");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct GroupId(pub u32);
 
@@ -20,6 +44,13 @@ impl GroupId {
 }
 
 /// What kind of isolation a group has.
+///
+/// ```
+/// use nswatch::model::Kind;
+///
+/// assert_eq!(Kind::Container.name(), "container");
+/// assert_eq!(Kind::Host.name(), "host");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Kind {
     /// The initial namespaces.
@@ -93,6 +124,32 @@ pub fn classify(set: &NsSet, host: &NsSet) -> (Kind, NsSet) {
 
 /// What the outside world calls a group: read from its cgroup path, the runtime's state or
 /// the tool that made it. The model stores it; it does not find it (no I/O here).
+///
+/// ```
+/// use nswatch::model::Attributor;
+/// use nswatch::nsset::NsSet;
+/// use nswatch::record::NsLink;
+/// use nswatch::{Body, Event};
+///
+/// let link = |ino| NsLink { dev: 4, ino };
+/// let mut model = Attributor::new(NsSet::from_links((1..=7).map(link)));
+/// // A container's first task: its own net, pid and mnt namespaces.
+/// let ct = NsSet::from_links([10, 2, 3, 14, 5, 16, 7].map(link));
+/// let ev = Event {
+///     time_ns: Some(1_000),
+///     cpu: Some(0),
+///     pid: Some(42),
+///     tid: Some(42),
+///     synthesized: false,
+///     body: Body::Namespaces { ns: &ct, comm: Some("sleep".into()), cause: None },
+/// };
+/// let group = model.observe(&ev).unwrap();
+/// use nswatch::model::Naming;
+/// let naming = Naming { runtime: Some("docker".into()), name: Some("web".into()), ..Naming::default() };
+/// model.set_naming(group, naming);
+/// assert_eq!(model.group(group).name(), "web");
+/// assert_eq!(model.group(group).naming().runtime.as_deref(), Some("docker"));
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Naming {
     /// The runtime ("runc", "docker", "lxc", "systemd-nspawn", "bwrap", "ip-netns"…).
@@ -156,6 +213,32 @@ impl Naming {
 }
 
 /// One group: its identity, its life, and what it is called.
+///
+/// ```
+/// use nswatch::model::Attributor;
+/// use nswatch::nsset::NsSet;
+/// use nswatch::record::NsLink;
+/// use nswatch::{Body, Event};
+///
+/// let link = |ino| NsLink { dev: 4, ino };
+/// let mut model = Attributor::new(NsSet::from_links((1..=7).map(link)));
+/// // A container's first task: its own net, pid and mnt namespaces.
+/// let ct = NsSet::from_links([10, 2, 3, 14, 5, 16, 7].map(link));
+/// let ev = Event {
+///     time_ns: Some(1_000),
+///     cpu: Some(0),
+///     pid: Some(42),
+///     tid: Some(42),
+///     synthesized: false,
+///     body: Body::Namespaces { ns: &ct, comm: Some("sleep".into()), cause: None },
+/// };
+/// let group = model.observe(&ev).unwrap();
+/// let g = model.group(group);
+/// assert_eq!(g.kind.name(), "container");
+/// assert_eq!(g.label(), "ct-14"); // its pid namespace's inode
+/// assert_eq!(g.name(), "ct-14"); // no runtime named it
+/// assert!(g.is_live());
+/// ```
 #[derive(Debug, Clone)]
 pub struct Group {
     /// Its id in the model.
@@ -171,8 +254,8 @@ pub struct Group {
     pub first_set: SetId,
     /// Kinds that differ from the host, as a link mask.
     pub differs: u32,
-    /// Stable text id, as written in events ("host", "ct-4026532301", "sb-4026532290.1").
-    pub label: String,
+    /// Stable text id, as written in events: [`Group::label`].
+    pub(crate) label: String,
     /// When its first task entered it (event time, ns; 0 when it existed at start).
     pub started_ns: u64,
     /// When its last task left it.
@@ -184,8 +267,8 @@ pub struct Group {
     /// Command name of the task that created it (the parent of its first task, or the task
     /// itself when it unshared), e.g. "bwrap", "firejail", "runc:\[1:CHILD\]".
     pub creator: Option<String>,
-    /// Name and runtime, once known.
-    pub naming: Naming,
+    /// Name and runtime, once known: [`Group::naming`].
+    pub(crate) naming: Naming,
     /// Every task that entered it was a kernel thread ([`is_kernel_thread`]): kdevtmpfs's
     /// own mount namespace, on every machine. Such a group is part of the machine, not
     /// something a user started: `ps`, `report` and `top` count it with the host and list
@@ -269,13 +352,57 @@ impl Group {
         self.ended_ns.is_none()
     }
 
-    /// The name to show: the naming's, else the runtime id, else the label.
-    pub fn display_name(&self) -> &str {
+    /// The group's name, the one way to name it to a person: the runtime's name for it
+    /// (a container's name, a pod's `POD` sandbox) once [naming](Group::naming) found it,
+    /// else the runtime's id, else its [label](Group::label).
+    ///
+    /// ```
+    /// use nswatch::model::{Attributor, GroupId};
+    /// use nswatch::perf_data::{Order, PerfData};
+    ///
+    /// let mut data = PerfData::open(std::path::Path::new("fixtures/samples.data"))?;
+    /// let mut model = Attributor::learning();
+    /// for ev in data.events(Order::Time) {
+    ///     model.observe(&ev?.as_event());
+    /// }
+    /// // A perf.data file names no runtime: the name is the label.
+    /// assert_eq!(model.group(GroupId::HOST).name(), "host");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn name(&self) -> &str {
         self.naming
             .name
             .as_deref()
             .or(self.naming.runtime_id.as_deref())
             .unwrap_or(&self.label)
+    }
+
+    /// The group's stable id, as events and the JSON stream carry it: `host`,
+    /// `ct-4026532301` (a container, by its pid namespace's inode), `sb-4026532290.1` (a
+    /// sandbox, by its network namespace's; `.1` for the second group of that key). Unique
+    /// in one model; not a name to show (see [`Group::name`]).
+    ///
+    /// ```
+    /// use nswatch::model::{Attributor, GroupId};
+    ///
+    /// let model = Attributor::learning();
+    /// assert_eq!(model.group(GroupId::HOST).label(), "host");
+    /// ```
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+
+    /// What the runtime says about the group (runtime, ids, image, pod), as far as known;
+    /// [`Group::name`] is the name to show.
+    ///
+    /// ```
+    /// use nswatch::model::{Attributor, GroupId};
+    ///
+    /// let model = Attributor::learning();
+    /// assert_eq!(model.group(GroupId::HOST).naming().runtime, None);
+    /// ```
+    pub fn naming(&self) -> &Naming {
+        &self.naming
     }
 }
 

@@ -110,7 +110,7 @@ pub fn write_change(model: &Attributor, change: &Change, out: &mut Vec<u8>) {
     out.extend_from_slice(b",\"kind\":\"");
     out.extend_from_slice(g.kind.name().as_bytes());
     out.extend_from_slice(b"\",\"name\":");
-    push_str(out, g.display_name());
+    push_str(out, g.name());
     push_opt_str(out, "runtime", g.naming.runtime.as_deref());
     push_opt_str(out, "image", g.naming.image.as_deref());
     push_opt_str(out, "namespace", g.naming.namespace.as_deref());
@@ -363,7 +363,7 @@ mod tests {
         let changes: Vec<Change> = m.take_changes().collect();
         assert_eq!(changes.len(), 1);
         assert_eq!(changes[0].kind, ChangeKind::Start);
-        assert_eq!(m.group(g).display_name(), "web");
+        assert_eq!(m.group(g).name(), "web");
         assert_eq!(m.group(g).naming.runtime.as_deref(), Some("docker"));
         assert_eq!(m.group(g).naming.cgroup.as_deref(), Some("/docker/abc"));
         assert_eq!(names.get("ct-14").unwrap().creator.as_deref(), Some("runc"));
@@ -374,7 +374,7 @@ mod tests {
         let changes: Vec<Change> = m.take_changes().collect();
         assert_eq!(changes.len(), 1);
         assert_eq!(changes[0].kind, ChangeKind::Rename);
-        assert_eq!(m.group(g).display_name(), "api");
+        assert_eq!(m.group(g).name(), "api");
         // A name that only repeats the label is no name.
         let a =
             Announced::from_line(r#"{"type":"container_start","container":"ct-9","name":"ct-9"}"#);

@@ -6,6 +6,30 @@ use crate::nsset::SetId;
 use std::collections::VecDeque;
 
 /// A span of time during which a task had one namespace set (and so one group).
+///
+/// ```
+/// use nswatch::model::Attributor;
+/// use nswatch::nsset::NsSet;
+/// use nswatch::record::NsLink;
+/// use nswatch::{Body, Event};
+///
+/// let link = |ino| NsLink { dev: 4, ino };
+/// let mut model = Attributor::new(NsSet::from_links((1..=7).map(link)));
+/// // A container's first task: its own net, pid and mnt namespaces.
+/// let ct = NsSet::from_links([10, 2, 3, 14, 5, 16, 7].map(link));
+/// let ev = Event {
+///     time_ns: Some(1_000),
+///     cpu: Some(0),
+///     pid: Some(42),
+///     tid: Some(42),
+///     synthesized: false,
+///     body: Body::Namespaces { ns: &ct, comm: Some("sleep".into()), cause: None },
+/// };
+/// let group = model.observe(&ev).unwrap();
+/// let (task, interval) = model.task_at(42, 42, 1_500).unwrap();
+/// assert_eq!((task.tid, interval.group), (42, group));
+/// assert!(interval.start_ns <= 1_500);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Interval {
     /// Start, event time in ns.
@@ -17,6 +41,12 @@ pub struct Interval {
 }
 
 /// How a task came to be in its current group.
+///
+/// ```
+/// use nswatch::model::Origin;
+///
+/// assert_eq!(Origin::Joined.name(), "joined"); // a task that setns'd into a group
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Origin {
     /// Created in it (fork, clone with new namespaces), or found there at start as its
@@ -43,6 +73,30 @@ impl Origin {
 pub const COMM_LEN: usize = 15;
 
 /// One task (thread), alive or ended.
+///
+/// ```
+/// use nswatch::model::Attributor;
+/// use nswatch::nsset::NsSet;
+/// use nswatch::record::NsLink;
+/// use nswatch::{Body, Event};
+///
+/// let link = |ino| NsLink { dev: 4, ino };
+/// let mut model = Attributor::new(NsSet::from_links((1..=7).map(link)));
+/// // A container's first task: its own net, pid and mnt namespaces.
+/// let ct = NsSet::from_links([10, 2, 3, 14, 5, 16, 7].map(link));
+/// let ev = Event {
+///     time_ns: Some(1_000),
+///     cpu: Some(0),
+///     pid: Some(42),
+///     tid: Some(42),
+///     synthesized: false,
+///     body: Body::Namespaces { ns: &ct, comm: Some("sleep".into()), cause: None },
+/// };
+/// let group = model.observe(&ev).unwrap();
+/// let task = model.task(42).unwrap();
+/// assert_eq!((task.pid, task.tid), (42, 42));
+/// assert_eq!(model.live_tasks(), 1);
+/// ```
 #[derive(Debug, Clone)]
 pub struct Task {
     /// Thread group id as the host sees it.

@@ -224,7 +224,7 @@ pub fn build(model: &Attributor, host_pid: u32, with_host: bool) -> Tree {
             gid: g.id,
             id: g.label.clone(),
             kind: g.kind.name(),
-            name: g.display_name().to_string(),
+            name: g.name().to_string(),
             runtime: g.naming.runtime.clone(),
             runtime_id: g.naming.runtime_id.clone(),
             image: g.naming.image.clone(),

@@ -26,6 +26,15 @@ pub mod feat {
 
 /// The feature sections nswatch reads. Absent ones stay `None`; one whose own lengths
 /// contradict it is damage, which [`Features::read`] reports.
+///
+/// ```
+/// use nswatch::perf_data::PerfData;
+///
+/// let data = PerfData::open(std::path::Path::new("fixtures/samples.data"))?;
+/// let f = &data.info().features;
+/// assert!(f.os_release.is_some() && f.nr_cpus_online.is_some());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Features {
     /// Host name of the recording machine.

@@ -7,7 +7,11 @@
 
 pub mod features;
 mod guard;
+mod pull;
+#[doc(hidden)]
 pub mod split;
+
+pub use pull::Events;
 
 use crate::attr::{Attr, ATTR_SIZE_MAX, ATTR_SIZE_MIN};
 use crate::bytes::{Bytes, Endian};
@@ -45,6 +49,17 @@ pub(crate) const DROP_EVERY: usize = 2 << 20;
 const ARENA_MIN: usize = 4 << 20;
 
 /// In which order records are handed out.
+///
+/// ```
+/// use nswatch::perf_data::{Order, PerfData};
+///
+/// let mut data = PerfData::open(std::path::Path::new("fixtures/samples.data"))?;
+/// // The same events either way; time order releases them round by round.
+/// let by_file = data.events(Order::File).count();
+/// let by_time = data.events(Order::Time).count();
+/// assert_eq!(by_file, by_time);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Order {
     /// As they lie in the input (per-CPU runs, as perf wrote them).
@@ -54,6 +69,17 @@ pub enum Order {
 }
 
 /// What the header (or the pipe's user records) says about the recording.
+///
+/// ```
+/// use nswatch::perf_data::PerfData;
+///
+/// let data = PerfData::open(std::path::Path::new("fixtures/samples.data"))?;
+/// let info = data.info();
+/// assert!(!info.pipe);
+/// assert!(info.data.1 > 0);
+/// assert!(info.features.hostname.is_some());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct FileInfo {
     /// Byte order of the file.
@@ -67,6 +93,16 @@ pub struct FileInfo {
 }
 
 /// Counts from one pass over the records.
+///
+/// ```
+/// use nswatch::perf_data::{Order, PerfData};
+/// use nswatch::record::kind;
+///
+/// let mut data = PerfData::open(std::path::Path::new("fixtures/samples.data"))?;
+/// let stats = data.for_each(Order::File, |_, _| Ok::<(), nswatch::DecodeError>(()))?;
+/// assert!(stats.of(kind::SAMPLE) > 0 && stats.records > stats.of(kind::SAMPLE));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ReadStats {
     /// Records handed to the callback.
@@ -151,6 +187,17 @@ enum Source {
 }
 
 /// An open perf.data input.
+///
+/// ```
+/// use nswatch::perf_data::{Order, PerfData};
+///
+/// let mut data = PerfData::open(std::path::Path::new("fixtures/samples.data"))?;
+/// assert!(data.decoder().attrs().count() > 0);
+/// let events = data.events(Order::Time).collect::<Result<Vec<_>, _>>()?;
+/// assert!(events.len() > 100);
+/// assert_eq!(data.late_records(), 0);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct PerfData {
     source: Source,
     info: FileInfo,
@@ -469,40 +516,26 @@ impl PerfData {
                 );
                 let mut ready = Vec::new();
                 let mut arena_limit = ARENA_MIN;
-                loop {
-                    let off = *pos;
-                    buf.resize(HEADER_LEN, 0);
-                    if !read_exact_or_eof(reader, &mut buf, off)? {
-                        break;
-                    }
-                    let size = Bytes::new(&buf, endian).u16(6).expect("8 bytes") as usize;
-                    if size >= HEADER_LEN {
-                        buf.resize(size, 0);
-                        read_exact(reader, &mut buf[HEADER_LEN..], off + HEADER_LEN as u64)?;
-                    }
-                    let view = RecordView::parse(Bytes::new(&buf, endian), off)?;
-                    let skip = take_user_record(&view, &mut self.decoder, &mut self.info)?;
-                    *pos += size as u64;
-                    if skip > 0 {
-                        let n =
-                            std::io::copy(&mut reader.by_ref().take(skip), &mut std::io::sink())
-                                .map_err(|e| DecodeError::at(*pos, ErrorKind::Io(e.to_string())))?;
-                        if n < skip {
-                            return Err(truncated(*pos, skip, n).into());
-                        }
-                        *pos += skip;
-                    }
+                while let Some(view) = read_stream_record(
+                    &mut **reader,
+                    pos,
+                    &mut buf,
+                    endian,
+                    &mut self.decoder,
+                    &mut self.info,
+                )? {
                     match order {
                         Order::File => {
                             stats.count(view.ty, view.size());
                             f(&self.decoder, &view)?;
                         }
                         Order::Time => {
+                            let time = self.decoder.time_of(&view);
+                            let (round, off) = (view.ty == kind::FINISHED_ROUND, view.offset);
                             let a = arena.len();
                             arena.extend_from_slice(&buf);
-                            let time = self.decoder.time_of(&view);
                             let full = reorder.push(time, buf.len(), (a, off));
-                            if view.ty == kind::FINISHED_ROUND {
+                            if round {
                                 reorder.finish_round(&mut ready);
                             } else if full {
                                 reorder.release_overflow(&mut ready);
@@ -685,6 +718,44 @@ impl<'m> Mapped<'m> {
         }
     }
 
+    /// The record at `off`, whole, with what perf's own records tell the reader taken in,
+    /// and the offset of the record after it (past a payload that follows some of perf's
+    /// records).
+    #[inline(always)]
+    fn next_record(
+        &self,
+        off: usize,
+        decoder: &mut Decoder,
+        info: &mut FileInfo,
+    ) -> Result<(RecordView<'m>, usize), DecodeError> {
+        let view = match self.at(off) {
+            Ok(v) => {
+                self.whole(&v)?;
+                v
+            }
+            Err(e) => {
+                self.check()?;
+                return Err(e);
+            }
+        };
+        let next = off + view.size();
+        // The kernel's records (nearly all of them) tell the reader nothing.
+        let skip = if view.is_kernel() {
+            0
+        } else {
+            take_user_record(&view, decoder, info)?
+        };
+        let end = self.end;
+        let next = next
+            .checked_add(skip as usize)
+            .filter(|&n| n <= end)
+            .ok_or_else(|| {
+                let needed = (view.size() as u64).saturating_add(skip);
+                truncated(off as u64, needed, (end - off) as u64)
+            })?;
+        Ok((view, next))
+    }
+
     /// Walks the records from `start` to `end`, in `order`, handing each to `v`. Pages
     /// already read are dropped as the walk goes, except those of records still waiting to
     /// be ordered and those `v` says another reader still needs.
@@ -707,30 +778,7 @@ impl<'m> Mapped<'m> {
         let mut low = usize::MAX;
         let mut off = start;
         while off < end {
-            let view = match self.at(off) {
-                Ok(v) => {
-                    self.whole(&v)?;
-                    v
-                }
-                Err(e) => {
-                    self.check()?;
-                    return Err(e.into());
-                }
-            };
-            let next = off + view.size();
-            // The kernel's records (nearly all of them) tell the reader nothing.
-            let skip = if view.is_kernel() {
-                0
-            } else {
-                take_user_record(&view, decoder, info)?
-            };
-            let next = next
-                .checked_add(skip as usize)
-                .filter(|&n| n <= end)
-                .ok_or_else(|| {
-                    let needed = (view.size() as u64).saturating_add(skip);
-                    truncated(off as u64, needed, (end - off) as u64)
-                })?;
+            let (view, next) = self.next_record(off, decoder, info)?;
             match order {
                 Order::File => {
                     stats.count(view.ty, view.size());
@@ -805,6 +853,42 @@ impl<'m> Mapped<'m> {
         self.check()?;
         Ok(())
     }
+}
+
+/// Reads a stream's next record into `buf`, takes in what perf's own records tell the
+/// reader and skips the payload some of them are followed by; returns the record, in
+/// `buf`, or `None` at the end of the stream.
+fn read_stream_record<'b>(
+    reader: &mut dyn Read,
+    pos: &mut u64,
+    buf: &'b mut Vec<u8>,
+    endian: Endian,
+    decoder: &mut Decoder,
+    info: &mut FileInfo,
+) -> Result<Option<RecordView<'b>>, DecodeError> {
+    let off = *pos;
+    buf.resize(HEADER_LEN, 0);
+    if !read_exact_or_eof(reader, buf, off)? {
+        return Ok(None);
+    }
+    let size = Bytes::new(buf, endian).u16(6).expect("8 bytes") as usize;
+    if size >= HEADER_LEN {
+        buf.resize(size, 0);
+        read_exact(reader, &mut buf[HEADER_LEN..], off + HEADER_LEN as u64)?;
+    }
+    let buf: &'b [u8] = buf;
+    let view = RecordView::parse(Bytes::new(buf, endian), off)?;
+    let skip = take_user_record(&view, decoder, info)?;
+    *pos += size as u64;
+    if skip > 0 {
+        let n = std::io::copy(&mut (&mut *reader).take(skip), &mut std::io::sink())
+            .map_err(|e| DecodeError::at(*pos, ErrorKind::Io(e.to_string())))?;
+        if n < skip {
+            return Err(truncated(*pos, skip, n));
+        }
+        *pos += skip;
+    }
+    Ok(Some(view))
 }
 
 /// Hands the released records of a stream's arena to `f`; empties the arena once nothing

@@ -3,6 +3,16 @@
 use crate::bytes::Bytes;
 
 /// PERF_RECORD_LOST: records dropped because the ring was full.
+///
+/// ```
+/// use nswatch::record::{Lost, Record, SampleId};
+/// use nswatch::{Body, EventBuilder};
+///
+/// let mut builder = EventBuilder::new();
+/// let rec = Record::Lost(Lost { id: 7, lost: 12 });
+/// let ev = builder.event(&rec, &SampleId::default()).unwrap();
+/// assert_eq!(ev.body, Body::Lost { lost: 12 });
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Lost {
     /// Id of the event whose records were lost.
@@ -22,6 +32,16 @@ impl Lost {
 }
 
 /// PERF_RECORD_LOST_SAMPLES: samples dropped (e.g. by a hardware buffer).
+///
+/// ```
+/// use nswatch::record::{LostSamples, Record, SampleId};
+/// use nswatch::{Body, EventBuilder};
+///
+/// let mut builder = EventBuilder::new();
+/// let rec = Record::LostSamples(LostSamples { lost: 3 });
+/// let ev = builder.event(&rec, &SampleId::default()).unwrap();
+/// assert_eq!(ev.body, Body::LostSamples { lost: 3 });
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LostSamples {
     /// How many were lost.
@@ -38,6 +58,15 @@ impl LostSamples {
 }
 
 /// PERF_RECORD_THROTTLE / UNTHROTTLE: sampling was (un)throttled for an event.
+///
+/// ```
+/// use nswatch::record::{Record, SampleId, Throttle};
+/// use nswatch::EventBuilder;
+///
+/// let mut builder = EventBuilder::new();
+/// let rec = Record::Throttle(Throttle { time: 5, id: 7, stream_id: 7 });
+/// assert!(builder.event(&rec, &SampleId::default()).is_none()); // no event of the schema
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Throttle {
     /// When.

@@ -6,6 +6,14 @@ use std::borrow::Cow;
 
 /// A GNU build-id (the `.note.gnu.build-id` of an ELF file): up to 20 bytes, as perf keeps
 /// them. It names a file's contents, whatever its path.
+///
+/// ```
+/// use nswatch::record::BuildId;
+///
+/// let id = BuildId::new(&[0xab; 20]).unwrap();
+/// assert_eq!(id.as_bytes().len(), 20);
+/// assert!(id.to_string().starts_with("abab"));
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct BuildId {
     len: u8,
@@ -52,6 +60,23 @@ impl std::fmt::Debug for BuildId {
 pub const MISC_MMAP_BUILD_ID: u16 = 1 << 14;
 
 /// An MMAP or MMAP2 record body (of MMAP2's device/inode/build-id union, only the build-id).
+///
+/// ```
+/// use nswatch::perf_data::{Order, PerfData};
+/// use nswatch::{DecodeError, Record};
+///
+/// let mut data = PerfData::open(std::path::Path::new("fixtures/samples.data"))?;
+/// let mut files = 0;
+/// data.for_each(Order::File, |dec, view| -> Result<(), DecodeError> {
+///     if let (Record::Mmap(m), _) = dec.decode(view)? {
+///         assert!(m.len > 0 && !m.filename.is_empty());
+///         files += 1;
+///     }
+///     Ok(())
+/// })?;
+/// assert!(files > 0);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mmap<'a> {
     /// Process id.

@@ -5,6 +5,7 @@
 //! read in place; only strings that are split by the ring end are ever copied.
 
 mod cgroup;
+#[doc(hidden)]
 pub mod encode;
 mod loss;
 mod mmap;
@@ -33,6 +34,21 @@ pub const HEADER_LEN: usize = 8;
 pub const MISC_COMM_EXEC: u16 = 1 << 13;
 
 /// One record, borrowed where it lies. `bytes` includes the 8-byte header.
+///
+/// ```
+/// use nswatch::perf_data::{Order, PerfData};
+/// use nswatch::DecodeError;
+///
+/// let mut data = PerfData::open(std::path::Path::new("fixtures/samples.data"))?;
+/// let mut kernel = 0;
+/// data.for_each(Order::File, |_, view| -> Result<(), DecodeError> {
+///     assert!(view.size() >= 8 && view.size() % 8 == 0);
+///     kernel += view.is_kernel() as usize;
+///     Ok(())
+/// })?;
+/// assert!(kernel > 0);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct RecordView<'a> {
     /// Offset of the record in its source (file offset, or ring position), for errors.
@@ -46,6 +62,24 @@ pub struct RecordView<'a> {
 }
 
 /// A decoded record: fields read in place from the [`RecordView`].
+///
+/// ```
+/// use nswatch::perf_data::{Order, PerfData};
+/// use nswatch::{DecodeError, Record};
+///
+/// let mut data = PerfData::open(std::path::Path::new("fixtures/samples.data"))?;
+/// let (mut namespaces, mut rounds) = (0, 0);
+/// data.for_each(Order::File, |dec, view| -> Result<(), DecodeError> {
+///     match dec.decode(view)?.0 {
+///         Record::Namespaces(_) => namespaces += 1,
+///         Record::FinishedRound => rounds += 1,
+///         _ => {}
+///     }
+///     Ok(())
+/// })?;
+/// assert!(namespaces > 0 && rounds > 0);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone)]
 pub enum Record<'a> {
     /// PERF_RECORD_NAMESPACES.

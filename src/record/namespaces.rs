@@ -4,6 +4,14 @@ use crate::bytes::Bytes;
 
 /// One namespace link: the (st_dev, st_ino) of the namespace's nsfs inode. Both are needed
 /// to identify a namespace; the inode alone is not unique in principle.
+///
+/// ```
+/// use nswatch::record::NsLink;
+///
+/// // /proc/PID/ns/pid -> pid:[4026531836], on the nsfs device 4.
+/// let pid_ns = NsLink { dev: 4, ino: 4026531836 };
+/// assert_ne!(pid_ns, NsLink { dev: 4, ino: 4026532177 });
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub struct NsLink {
     /// st_dev of the nsfs inode, as the kernel encodes it (new_encode_dev).
@@ -14,6 +22,13 @@ pub struct NsLink {
 
 /// Namespace kinds in the kernel's index order for NAMESPACES records
 /// (NET_NS_INDEX = 0 … CGROUP_NS_INDEX = 6). The time namespace is not among them.
+///
+/// ```
+/// use nswatch::record::NsKind;
+///
+/// assert_eq!(NsKind::from_index(3), Some(NsKind::Pid)); // the kernel's order
+/// assert_eq!(NsKind::Pid.name(), "pid");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum NsKind {
     /// Network.
@@ -64,6 +79,27 @@ impl NsKind {
 }
 
 /// A NAMESPACES record body, read in place.
+///
+/// ```
+/// use nswatch::perf_data::{Order, PerfData};
+/// use nswatch::record::NsKind;
+/// use nswatch::{DecodeError, Record};
+///
+/// let mut data = PerfData::open(std::path::Path::new("fixtures/samples.data"))?;
+/// let mut uts = std::collections::BTreeSet::new();
+/// data.for_each(Order::File, |dec, view| -> Result<(), DecodeError> {
+///     if let (Record::Namespaces(ns), _) = dec.decode(view)? {
+///         for (kind, link) in ns.iter() {
+///             if kind == Some(NsKind::Uts) {
+///                 uts.insert(link.ino);
+///             }
+///         }
+///     }
+///     Ok(())
+/// })?;
+/// assert!(uts.contains(&4026532177)); // the one `unshare -u` made
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct Namespaces<'a> {
     /// Process id.

@@ -7,6 +7,25 @@ use crate::bytes::Bytes;
 use crate::error::{DecodeError, ErrorKind};
 
 /// A SAMPLE record, read in place. A field is `None` when `sample_type` lacks it.
+///
+/// ```
+/// use nswatch::perf_data::{Order, PerfData};
+/// use nswatch::{DecodeError, Record};
+///
+/// let mut data = PerfData::open(std::path::Path::new("fixtures/samples.data"))?;
+/// let mut with_chain = 0;
+/// data.for_each(Order::File, |dec, view| -> Result<(), DecodeError> {
+///     if let (Record::Sample(s), _) = dec.decode(view)? {
+///         if s.callchain_len() > 0 {
+///             assert_eq!(s.callchain().count(), s.callchain_len());
+///             with_chain += 1;
+///         }
+///     }
+///     Ok(())
+/// })?;
+/// assert!(with_chain > 0); // recorded with -g
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct Sample<'a> {
     /// SAMPLE_IDENTIFIER or SAMPLE_ID.

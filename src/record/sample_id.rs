@@ -5,6 +5,23 @@ use crate::bytes::Bytes;
 
 /// Who, when and where a record was written, from its sample_id trailer (or its SAMPLE body).
 /// A field is `None` when the attr does not ask for it.
+///
+/// ```
+/// use nswatch::perf_data::{Order, PerfData};
+/// use nswatch::{DecodeError, Record};
+///
+/// let mut data = PerfData::open(std::path::Path::new("fixtures/samples.data"))?;
+/// let mut timed = 0;
+/// data.for_each(Order::File, |dec, view| -> Result<(), DecodeError> {
+///     // perf record sets sample_id_all: a COMM record says its time and CPU too.
+///     if let (Record::Comm(_), id) = dec.decode(view)? {
+///         timed += id.time.is_some() as usize;
+///     }
+///     Ok(())
+/// })?;
+/// assert!(timed > 0);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct SampleId {
     /// Process id (SAMPLE_TID).

@@ -4,6 +4,23 @@ use crate::bytes::Bytes;
 use std::borrow::Cow;
 
 /// A FORK or EXIT record body.
+///
+/// ```
+/// use nswatch::perf_data::{Order, PerfData};
+/// use nswatch::{DecodeError, Record};
+///
+/// let mut data = PerfData::open(std::path::Path::new("fixtures/samples.data"))?;
+/// let mut forks = 0;
+/// data.for_each(Order::File, |dec, view| -> Result<(), DecodeError> {
+///     if let (Record::Fork(t), _) = dec.decode(view)? {
+///         assert!(t.tid != t.ptid);
+///         forks += 1;
+///     }
+///     Ok(())
+/// })?;
+/// assert!(forks > 0);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TaskEvent {
     /// Process id of the new (or exiting) task.
@@ -32,6 +49,24 @@ impl TaskEvent {
 }
 
 /// A COMM record body.
+///
+/// ```
+/// use nswatch::perf_data::{Order, PerfData};
+/// use nswatch::{DecodeError, Record};
+///
+/// let mut data = PerfData::open(std::path::Path::new("fixtures/samples.data"))?;
+/// let mut execs = Vec::new();
+/// data.for_each(Order::File, |dec, view| -> Result<(), DecodeError> {
+///     if let (Record::Comm(c), _) = dec.decode(view)? {
+///         if c.exec {
+///             execs.push(c.comm.to_string());
+///         }
+///     }
+///     Ok(())
+/// })?;
+/// assert!(execs.iter().any(|c| c == "sh")); // `unshare -u sh -c …`
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Comm<'a> {
     /// Process id.

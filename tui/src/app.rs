@@ -376,7 +376,7 @@ impl App {
                     ChangeKind::Exit => RecentKind::Exit,
                     ChangeKind::Rename => RecentKind::Rename,
                 };
-                let what = match &g.naming.runtime {
+                let what = match &g.naming().runtime {
                     Some(rt) => format!("{} {rt}", g.kind.name()),
                     None => g.kind.name().to_string(),
                 };
@@ -391,8 +391,8 @@ impl App {
                     tid: 0,
                     comm: g.creator.clone().unwrap_or_default(),
                     changed: String::new(),
-                    group: g.display_name().to_string(),
-                    group_id: g.label.clone(),
+                    group: g.name().to_string(),
+                    group_id: g.label().to_string(),
                 });
             }
             Update::Event { event, group } => self.event(model, event, group),
@@ -510,10 +510,10 @@ impl App {
                     comm,
                     changed,
                     group: group
-                        .map(|g| model.group(g).display_name().to_string())
+                        .map(|g| model.group(g).name().to_string())
                         .unwrap_or_default(),
                     group_id: group
-                        .map(|g| model.group(g).label.clone())
+                        .map(|g| model.group(g).label().to_string())
                         .unwrap_or_default(),
                 });
             }
@@ -538,10 +538,10 @@ impl App {
                     comm: call.comm.clone(),
                     changed: String::new(),
                     group: group
-                        .map(|g| model.group(g).display_name().to_string())
+                        .map(|g| model.group(g).name().to_string())
                         .unwrap_or_default(),
                     group_id: group
-                        .map(|g| model.group(g).label.clone())
+                        .map(|g| model.group(g).label().to_string())
                         .unwrap_or_default(),
                 });
             }

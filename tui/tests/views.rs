@@ -231,7 +231,7 @@ fn scene() -> (Attributor, App) {
     app.stats.bpf = "on".into();
     app.stats.cpu_pct = 0.4;
     app.refresh(&model, 1);
-    assert_eq!(model.group(web_id).display_name(), "web-1");
+    assert_eq!(model.group(web_id).name(), "web-1");
     assert_ne!(blue_id, GroupId::HOST);
     (model, app)
 }
