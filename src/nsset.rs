@@ -258,7 +258,38 @@ impl Interner {
             kept
         });
         self.recent = [None; 2];
-        self.free.len() - before
+        let freed = self.free.len() - before;
+        // The ids above the highest held go, and the lowest free ones are handed out
+        // first: after a burst the sets shrink back, and the next burst's ids stay low
+        // for the one after it.
+        let held = self
+            .ids
+            .values()
+            .map(|id| id.0 as usize + 1)
+            .max()
+            .unwrap_or(0);
+        self.sets.truncate(held);
+        self.free.retain(|id| (id.0 as usize) < held);
+        self.free.sort_unstable_by(|a, b| b.cmp(a));
+        freed
+    }
+
+    /// Gives back the slack of the index, the sets and the free ids once one of them is
+    /// less than a quarter full.
+    pub fn shrink(&mut self) {
+        if self.ids.capacity() > 64 && self.ids.len() < self.ids.capacity() / 4 {
+            self.ids.shrink_to(self.ids.len() * 2);
+        }
+        for (len, cap) in [
+            (self.sets.len(), self.sets.capacity()),
+            (self.free.len(), self.free.capacity()),
+        ] {
+            if cap > 64 && len < cap / 4 {
+                self.sets.shrink_to(self.sets.len() * 2);
+                self.free.shrink_to(self.free.len() * 2);
+                break;
+            }
+        }
     }
 
     /// Heap bytes held: the sets, the index (with its slack) and the free ids.
@@ -288,19 +319,31 @@ mod tests {
     }
 
     #[test]
-    fn freed_sets_give_their_ids_to_new_ones() {
+    fn freed_sets_give_their_ids_to_new_ones_lowest_first() {
         let mut i = Interner::default();
-        let (a, b, c) = (set(&[1, 2]), set(&[3, 4]), set(&[5, 6]));
-        let (ia, ib) = (i.intern(&a), i.intern(&b));
-        assert_eq!(i.retain(|id| id == ia), 1);
-        assert_eq!((i.len(), i.id_bound()), (1, 2));
-        // b's id goes to c; b, interned again, is new.
-        let ic = i.intern(&c);
-        assert_eq!(ic, ib);
-        assert_eq!(i.get(ic), &c);
-        assert_eq!(i.intern(&a), ia);
-        assert_eq!(i.intern(&b), SetId(2));
-        assert_eq!((i.len(), i.id_bound()), (3, 3));
+        let (a, b, c, d) = (set(&[1, 2]), set(&[3, 4]), set(&[5, 6]), set(&[7, 8]));
+        let (ia, ib, ic) = (i.intern(&a), i.intern(&b), i.intern(&c));
+        assert_eq!(i.retain(|id| id == ic), 2);
+        assert_eq!((i.len(), i.id_bound()), (1, 3));
+        // a's id goes first, then b's; a, interned again, takes b's.
+        assert_eq!(i.intern(&d), ia);
+        assert_eq!(i.get(ia), &d);
+        assert_eq!(i.intern(&c), ic);
+        assert_eq!(i.intern(&a), ib);
+        assert_eq!(i.intern(&b), SetId(3));
+        assert_eq!((i.len(), i.id_bound()), (4, 4));
+    }
+
+    #[test]
+    fn the_ids_above_the_highest_held_go() {
+        let mut i = Interner::default();
+        let ids: Vec<SetId> = (0..1_000).map(|n| i.intern(&set(&[n, n + 1]))).collect();
+        assert_eq!(i.retain(|id| id == ids[0]), 999);
+        assert_eq!((i.len(), i.id_bound()), (1, 1));
+        i.shrink();
+        assert!(i.heap_bytes() < 64 * std::mem::size_of::<NsSet>() * 2);
+        assert_eq!(i.intern(&set(&[5, 6])), SetId(1));
+        assert_eq!(i.get(ids[0]), &set(&[0, 1]));
     }
 
     #[test]

@@ -43,6 +43,8 @@ pub const MIN_HISTORY_NS: u64 = 1_000_000_000;
 const COMPACT_MIN: usize = 64;
 /// ...or this fraction of the table (1/8): each give-back moves the table once.
 const COMPACT_EVERY: usize = 8;
+/// Tables of at most this many entries keep their slack: too small to be worth a move.
+const SHRINK_ABOVE: usize = 64;
 
 /// NAMESPACES events after which a [`Attributor::learning`] model without a PID 1 or 2
 /// record takes the most common set as the host's.
@@ -307,6 +309,9 @@ pub struct Attributor {
     /// Groups past the window, waiting to be given back together (see
     /// [`Attributor::forget_groups`]).
     doomed: Vec<GroupId>,
+    /// When the oldest of `doomed` was queued: after a window they are given back however
+    /// few, so that a churn that stopped leaves nothing behind.
+    doomed_since: u64,
     /// Groups given back so far.
     forgotten: u64,
 }
@@ -359,6 +364,7 @@ impl Attributor {
             history_ns: None,
             ended_groups: VecDeque::new(),
             doomed: Vec::new(),
+            doomed_since: 0,
             forgotten: 0,
         }
     }
@@ -510,7 +516,8 @@ impl Attributor {
     /// Takes the ended groups whose last task left more than `history` ago, and gives
     /// them back once enough wait (a [`COMPACT_EVERY`]-th of the table, at least
     /// [`COMPACT_MIN`]): giving back moves the table, so a group's share of it stays
-    /// constant however fast the churn.
+    /// constant however fast the churn. Fewer are given back once they have waited a
+    /// window: at most once a window, whatever the number of tasks walked.
     fn forget_groups(&mut self, history: u64) {
         let now = self.now_ns;
         while let Some(&(g, left)) = self.ended_groups.front() {
@@ -527,9 +534,15 @@ impl Attributor {
                 break;
             }
             self.ended_groups.pop_front();
+            if self.doomed.is_empty() {
+                self.doomed_since = now;
+            }
             self.doomed.push(g);
         }
-        if self.doomed.len() >= COMPACT_MIN.max(self.groups.len() / COMPACT_EVERY) {
+        if !self.doomed.is_empty()
+            && (self.doomed.len() >= COMPACT_MIN.max(self.groups.len() / COMPACT_EVERY)
+                || now.saturating_sub(self.doomed_since) > history)
+        {
             self.compact(history);
         }
     }
@@ -560,6 +573,7 @@ impl Attributor {
             }
         }
         self.doomed = wait;
+        self.doomed_since = now;
         if gone.is_empty() {
             return;
         }
@@ -619,6 +633,41 @@ impl Attributor {
                 *slot = None;
             }
         }
+        self.set_group.truncate(self.sets.id_bound());
+        self.shrink();
+    }
+
+    /// Gives back the slack of the tables a burst of groups grew, once they are less than
+    /// a quarter full: without it a node agent would hold, for weeks, tables sized to its
+    /// busiest minute.
+    fn shrink(&mut self) {
+        fn map<K: Eq + std::hash::Hash, V>(m: &mut HashMap<K, V>) {
+            if m.capacity() > SHRINK_ABOVE && m.len() < m.capacity() / 4 {
+                m.shrink_to(m.len() * 2);
+            }
+        }
+        fn vec<T>(v: &mut Vec<T>) {
+            if v.capacity() > SHRINK_ABOVE && v.len() < v.capacity() / 4 {
+                v.shrink_to(v.len() * 2);
+            }
+        }
+        fn deque<T>(v: &mut VecDeque<T>) {
+            if v.capacity() > SHRINK_ABOVE && v.len() < v.capacity() / 4 {
+                v.shrink_to(v.len() * 2);
+            }
+        }
+        vec(&mut self.groups);
+        map(&mut self.slots);
+        map(&mut self.by_key);
+        map(&mut self.labels);
+        map(&mut self.generations);
+        map(&mut self.pid_parents);
+        map(&mut self.live_by_pid);
+        deque(&mut self.exiting);
+        deque(&mut self.ended_groups);
+        vec(&mut self.doomed);
+        vec(&mut self.set_group);
+        self.sets.shrink();
     }
 
     /// The latest event time seen, ns: the time of an event that carries none.
@@ -2271,6 +2320,34 @@ mod tests {
             assert_eq!(m.group(g.id).id, g.id);
             assert_eq!(m.find_group(g.id).unwrap().label, g.label);
         }
+    }
+
+    #[test]
+    fn a_burst_of_groups_gives_its_tables_back_once_it_passed_the_window() {
+        let mut m = Attributor::new(set(HOST));
+        m.set_history_ns(Some(10 * SEC));
+        ns(&mut m, 0, 1, 1, &set(HOST));
+        let before = m.heap_bytes() - m.task_bytes();
+        // 5,000 sandboxes within the window: all of them held at once.
+        let t = churn(&mut m, SEC, 0, 5_000);
+        let peak = m.heap_bytes() - m.task_bytes();
+        assert!(m.groups().len() > 5_000);
+        // Quiet for longer than the window: the burst is given back, and with it the
+        // tables' room for it.
+        // (Ends declared by the first step are given back once taken, as a session does.)
+        m.advance(t + 12 * SEC);
+        m.take_changes().for_each(drop);
+        m.advance(t + 13 * SEC);
+        let after = m.heap_bytes() - m.task_bytes();
+        assert!(m.groups().len() < 10, "{} groups kept", m.groups().len());
+        assert!(
+            after < before + 16 * 1024,
+            "{before} bytes, {peak} at the peak, {after} after"
+        );
+        assert!(after * 4 < peak, "{peak} at the peak, {after} after");
+        // And it serves the next burst as before.
+        churn(&mut m, t + 13 * SEC, 5_000, 100);
+        assert!(m.groups().len() > 100);
     }
 
     #[test]
