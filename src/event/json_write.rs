@@ -46,8 +46,8 @@ pub struct JsonWriter {
     /// The high digits of the last timestamp.
     time_hi: TimeHigh,
     /// The last number written in each [`Slot`], and its digits: a task's pid comes back on
-    /// its FORK, NAMESPACES and EXIT lines, tid mostly equals pid, and a fork storm has one
-    /// parent.
+    /// its FORK, NAMESPACES and EXIT lines, and a fork storm has one parent. The tid has a
+    /// slot of its own: a thread's pid and tid, in one slot, missed on every line.
     ids: [(u32, Digits); SLOTS],
     /// The text of what the eBPF causes repeat.
     cause_texts: CauseCache,
@@ -58,9 +58,11 @@ pub struct JsonWriter {
 enum Slot {
     Cpu = 0,
     Pid = 1,
-    Ppid = 2,
+    Tid = 2,
+    Ppid = 3,
+    Ptid = 4,
 }
-const SLOTS: usize = 3;
+const SLOTS: usize = 5;
 
 /// How the variable parts of a line are written: plainly ([`Event::write_json`]) or from a
 /// [`JsonWriter`]'s caches. Both write the same bytes.
@@ -233,7 +235,7 @@ impl JsonWriter {
         c.put(b",\"pid\":");
         self.id_at(c, Slot::Pid, ev.pid);
         c.put(b",\"tid\":");
-        self.id_at(c, Slot::Pid, ev.tid);
+        self.id_at(c, Slot::Tid, ev.tid);
     }
 
     #[inline(always)]
@@ -280,7 +282,7 @@ impl JsonWriter {
         c.put(b",\"ppid\":");
         self.id_at(&mut c, Slot::Ppid, Some(ppid));
         c.put(b",\"ptid\":");
-        self.id_at(&mut c, Slot::Ppid, Some(ptid));
+        self.id_at(&mut c, Slot::Ptid, Some(ptid));
         c.put_short(suffix);
         c.put(b"}\n");
         c.done(out);
@@ -530,7 +532,7 @@ impl Event<'_> {
         id(out, Slot::Pid, self.pid);
         out.extend_from_slice(b",\"tid\":");
         // In the pid's slot: a process's main thread (most events) has the same digits.
-        id(out, Slot::Pid, self.tid);
+        id(out, Slot::Tid, self.tid);
         if self.synthesized {
             out.extend_from_slice(b",\"synthesized\":true");
         }
@@ -562,7 +564,7 @@ impl Event<'_> {
                 out.extend_from_slice(b",\"ppid\":");
                 texts.id(out, Slot::Ppid, *ppid);
                 out.extend_from_slice(b",\"ptid\":");
-                texts.id(out, Slot::Ppid, *ptid);
+                texts.id(out, Slot::Ptid, *ptid);
             }
             Body::Comm { comm, exec } => {
                 out.extend_from_slice(b",\"comm\":");

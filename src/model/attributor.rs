@@ -1133,11 +1133,7 @@ impl Attributor {
         ppid: Option<u32>,
     ) -> GroupId {
         let set = self.sets.intern(ns);
-        let kernel = is_kernel_thread(
-            pid,
-            ppid.or(self.live.get(&tid).map(|t| t.ppid)).unwrap_or(0),
-        );
-        let (old, start, first_own) = match self.live.get_mut(&tid) {
+        let (old, start, first_own, kernel) = match self.live.get_mut(&tid) {
             Some(t) => {
                 if let Some(c) = comm {
                     t.set_comm(c);
@@ -1150,9 +1146,10 @@ impl Attributor {
                     Some((t.current.group, t.current.set)),
                     t.current.start_ns,
                     first_own,
+                    is_kernel_thread(pid, ppid.unwrap_or(t.ppid)),
                 )
             }
-            None => (None, 0, false),
+            None => (None, 0, false, is_kernel_thread(pid, ppid.unwrap_or(0))),
         };
         // The set it comes from, read only where needed: a thread of a setns storm moves
         // between known groups on every record.
