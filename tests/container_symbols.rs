@@ -276,3 +276,85 @@ fn a_binary_only_in_a_containers_root_is_named_and_a_planted_host_file_never_use
         }
     }
 }
+
+/// A Rust program on the host (a copy of nswatch under a name of its own, reading a
+/// fixture over and over), recorded by `perf record -g`: every function of it that
+/// `perf script` names in the callchains, nswatch's folded stacks name alike, demangled as
+/// perf demangles them.
+#[test]
+fn a_rust_binary_on_the_host_is_named_as_perf_names_it() {
+    if !live_ok("a_rust_binary_on_the_host_is_named_as_perf_names_it") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("nswrust");
+    std::fs::copy(env!("CARGO_BIN_EXE_nswatch"), &bin).unwrap();
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/uts-flip.data");
+    let data = dir.path().join("rust.data");
+    let data_s = data.to_str().unwrap();
+    let script = format!(
+        "end=$(($(date +%s) + 2)); while [ $(date +%s) -lt $end ]; do \
+         {bin} report --format ndjson -i {fixture} > /dev/null || exit 1; done",
+        bin = bin.display(),
+        fixture = fixture.display()
+    );
+    perf(&[
+        "record",
+        "-q",
+        "-g",
+        "-F",
+        "999",
+        "--namespaces",
+        "-o",
+        data_s,
+        "--",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    // perf's names of the program's own frames; a frame at a symbol's very start is left
+    // out, as for kernel frames (tests/by_container.rs): perf names the symbol the
+    // address is in, nswatch a return address by the call before it.
+    let text = String::from_utf8(perf(&[
+        "script",
+        "-i",
+        data_s,
+        "-F",
+        "comm,ip,sym,symoff,dso",
+    ]))
+    .unwrap();
+    let dso = format!(" ({})", bin.display());
+    // A `;` in a name (`[T; N]`) is written `:` in folded stacks, as FlameGraph's and
+    // inferno's collapse scripts write it: `;` separates the frames.
+    let theirs: std::collections::BTreeSet<String> = text
+        .lines()
+        .filter_map(|l| l.trim().strip_suffix(&dso))
+        .filter_map(|l| l.split_once(' ').map(|(_, symoff)| symoff))
+        .filter_map(|symoff| symoff.rsplit_once("+0x"))
+        .filter(|(sym, off)| *off != "0" && !sym.starts_with('['))
+        .map(|(sym, _)| sym.replace(';', ":"))
+        .collect();
+    assert!(
+        theirs.iter().any(|s| s.starts_with("nswatch::")),
+        "perf names no nswatch:: function of {}: {theirs:?}",
+        bin.display()
+    );
+    let (folded, _) = folded(&data, dir.path());
+    let ours: std::collections::HashSet<&str> = folded
+        .lines()
+        .filter_map(|l| l.rsplit_once(' '))
+        .filter(|(stack, _)| stack.split(';').nth(1) == Some("nswrust"))
+        .flat_map(|(stack, _)| stack.split(';'))
+        .collect();
+    let missing: Vec<&String> = theirs
+        .iter()
+        .filter(|s| !ours.contains(s.as_str()))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} of {} functions perf names are not named so: {missing:#?} (capture kept at {})",
+        missing.len(),
+        theirs.len(),
+        dir.keep().display()
+    );
+}
