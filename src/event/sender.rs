@@ -243,11 +243,11 @@ pub struct EventSender {
     sets: Interner,
     /// Sets sent so far.
     sent: u32,
-    /// The links of the last NAMESPACES record, as they lie in the record (at most
-    /// [`crate::nsset::MAX_LINKS`] of them), and its set's index: a fork storm repeats one set, and
-    /// comparing its bytes is cheaper than reading and interning it again.
-    last_links: Vec<u8>,
-    last_set: u32,
+    /// The links of the last two distinct NAMESPACES records, as they lie in the record (at
+    /// most [`crate::nsset::MAX_LINKS`] of them), with their sets' indexes, the newer
+    /// first: a fork storm repeats one set, a thread of a setns storm goes back and forth
+    /// between two, and comparing bytes is cheaper than reading and interning a set again.
+    last: [(Vec<u8>, u32); 2],
     comms: CommSlots,
 }
 
@@ -257,8 +257,7 @@ impl Default for EventSender {
             builder: EventBuilder::without_comms(),
             sets: Interner::default(),
             sent: 0,
-            last_links: Vec::new(),
-            last_set: u32::MAX,
+            last: [(Vec::new(), u32::MAX), (Vec::new(), u32::MAX)],
             comms: CommSlots::default(),
         }
     }
@@ -327,8 +326,11 @@ impl EventSender {
                 Some(())
             }
             Hot::Namespaces(h) => {
-                let set = if self.last_set != u32::MAX && h.links == &self.last_links[..] {
-                    self.last_set
+                let set = if self.last[0].1 != u32::MAX && h.links == &self.last[0].0[..] {
+                    self.last[0].1
+                } else if self.last[1].1 != u32::MAX && h.links == &self.last[1].0[..] {
+                    self.last.swap(0, 1);
+                    self.last[0].1
                 } else {
                     let ns = NsSet::from_record(&h.view());
                     let set = self.sets.intern(&ns).0;
@@ -336,9 +338,12 @@ impl EventSender {
                         out.push(SentEvent::NewSet(Box::new(ns)));
                         self.sent += 1;
                     }
-                    self.last_links.clear();
-                    self.last_links.extend_from_slice(h.links);
-                    self.last_set = set;
+                    // The older entry's buffer takes the new links.
+                    self.last.swap(0, 1);
+                    let (links, last) = &mut self.last[0];
+                    links.clear();
+                    links.extend_from_slice(h.links);
+                    *last = set;
                     set
                 };
                 let head = SentHead {
