@@ -58,6 +58,34 @@ fn report_reads_perf_data_by_default_and_ndjson_alike() {
 }
 
 #[test]
+fn export_reads_perf_data_by_default_and_takes_i_as_report_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let none = run_in(dir.path(), &["export"]);
+    assert!(!none.status.success());
+    assert!(none.stdout.is_empty());
+    assert!(
+        text(&none.stderr).contains("perf.data: no such file"),
+        "{}",
+        text(&none.stderr)
+    );
+    std::fs::copy(
+        fixture("unshare-net-uts.data"),
+        dir.path().join("perf.data"),
+    )
+    .unwrap();
+    let by_default = run_in(dir.path(), &["export"]);
+    assert!(by_default.status.success(), "{}", text(&by_default.stderr));
+    let trace: serde_json::Value = serde_json::from_slice(&by_default.stdout).unwrap();
+    assert!(!trace["traceEvents"].as_array().unwrap().is_empty());
+    let named = run_in(dir.path(), &["export", "-i", "perf.data"]);
+    let positional = run_in(dir.path(), &["export", "perf.data"]);
+    assert_eq!(by_default.stdout, named.stdout);
+    assert_eq!(by_default.stdout, positional.stdout);
+    let both = run_in(dir.path(), &["export", "-i", "perf.data", "perf.data"]);
+    assert!(!both.status.success());
+}
+
+#[test]
 fn report_output_file_keeps_the_old_one() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("report.txt");
