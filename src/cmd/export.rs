@@ -1,6 +1,6 @@
 //! `nswatch export`: a perf.data file or an NDJSON event stream, written for other tools.
 
-use super::input::{open, Input};
+use super::input::{open, Input, InputArgs};
 use anyhow::{anyhow, Context, Result};
 use clap::ValueEnum;
 use nswatch::event::JsonReader;
@@ -15,7 +15,7 @@ use nswatch::text::escape;
 use nswatch::EventBuilder;
 use std::cell::Cell;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -28,19 +28,8 @@ enum Format {
 /// Arguments of `nswatch export`.
 #[derive(clap::Args)]
 pub struct ExportArgs {
-    /// A perf.data file (`perf record --namespaces`, file or pipe mode) or NDJSON written by
-    /// `nswatch record` / `nswatch report --format ndjson`; `-` reads standard input.
-    /// Default: perf.data.
-    #[arg(
-        short = 'i',
-        long = "input",
-        value_name = "FILE",
-        conflicts_with = "file"
-    )]
-    input: Option<PathBuf>,
-    /// The same as `-i FILE`.
-    #[arg(value_name = "FILE")]
-    file: Option<PathBuf>,
+    #[command(flatten)]
+    input: InputArgs,
     /// Output format.
     #[arg(long, value_enum, default_value = "chrome")]
     format: Format,
@@ -61,17 +50,7 @@ pub struct ExportArgs {
 
 /// Runs `nswatch export`.
 pub fn run(args: &ExportArgs) -> Result<()> {
-    let path = args
-        .input
-        .as_deref()
-        .or(args.file.as_deref())
-        .unwrap_or(Path::new("perf.data"));
-    if args.input.is_none() && args.file.is_none() && !path.exists() {
-        anyhow::bail!(
-            "perf.data: no such file in the current directory (record one with `perf record \
-             --namespaces -a` or `nswatch record -o FILE`, or name it: -i FILE)"
-        );
-    }
+    let path = args.input.path()?;
     let name = path.display().to_string();
     let input = open(path, false)?;
     // Ctrl-C or a kill ends the reading; the trace is then closed like at the end of input.

@@ -6,7 +6,46 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::os::fd::AsFd;
 use std::os::unix::fs::FileExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// Where `report` and `export` read from, as perf takes it: `-i FILE` or the file alone,
+/// `perf.data` in the current directory by default.
+#[derive(clap::Args)]
+pub struct InputArgs {
+    /// The perf.data file (`perf record --namespaces`, file or pipe mode), or NDJSON
+    /// written by `nswatch record` / `nswatch report --format ndjson` (told apart by their
+    /// content); `-` reads standard input (`perf record -o - … | nswatch report -`).
+    /// Default: perf.data.
+    #[arg(
+        short = 'i',
+        long = "input",
+        value_name = "FILE",
+        conflicts_with = "file"
+    )]
+    input: Option<PathBuf>,
+    /// The same as `-i FILE`.
+    #[arg(value_name = "FILE")]
+    file: Option<PathBuf>,
+}
+
+impl InputArgs {
+    /// The path to read; an error that says how to make one when none was named and
+    /// there is no perf.data here.
+    pub fn path(&self) -> Result<&Path> {
+        let path = self
+            .input
+            .as_deref()
+            .or(self.file.as_deref())
+            .unwrap_or(Path::new("perf.data"));
+        if self.input.is_none() && self.file.is_none() && !path.exists() {
+            bail!(
+                "perf.data: no such file in the current directory (record one with `perf \
+                 record --namespaces -a` or `nswatch record -o FILE`, or name it: -i FILE)"
+            );
+        }
+        Ok(path)
+    }
+}
 
 /// perf.data's magic in either byte order.
 const PERF_MAGICS: [&[u8; 8]; 2] = [b"PERFILE2", b"2ELIFREP"];

@@ -25,7 +25,7 @@ use std::fs::File;
 use std::io::{self, BufRead, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use super::input::Input;
+use super::input::{Input, InputArgs};
 
 #[derive(Clone, Copy, ValueEnum)]
 enum Format {
@@ -58,19 +58,8 @@ enum OrderArg {
 /// Arguments of `nswatch report`.
 #[derive(clap::Args)]
 pub struct ReportArgs {
-    /// The perf.data file, or NDJSON written by `nswatch record` (told apart by their
-    /// content); `-` reads standard input (`perf record -o - … | nswatch report -`).
-    /// Default: perf.data.
-    #[arg(
-        short = 'i',
-        long = "input",
-        value_name = "FILE",
-        conflicts_with = "file"
-    )]
-    input: Option<PathBuf>,
-    /// The same as `-i FILE`.
-    #[arg(value_name = "FILE")]
-    file: Option<PathBuf>,
+    #[command(flatten)]
+    input: InputArgs,
     /// Write the report to FILE instead of standard output: created 0600, a file already
     /// there moved to FILE.old, a symbolic link not followed.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
@@ -187,18 +176,8 @@ impl Dest {
 
 /// Runs `nswatch report`.
 pub fn run(args: &ReportArgs) -> Result<()> {
-    let path = args
-        .input
-        .as_deref()
-        .or(args.file.as_deref())
-        .unwrap_or(Path::new("perf.data"));
+    let path = args.input.path()?;
     let name = path.display().to_string();
-    if args.input.is_none() && args.file.is_none() && !path.exists() {
-        anyhow::bail!(
-            "perf.data: no such file in the current directory (record one with `perf record \
-             --namespaces -a` or `nswatch record -o FILE`, or name it: -i FILE)"
-        );
-    }
     let input = super::input::open(path, true)?;
     // pprof is binary: its file is opened where the profile is written, and nothing else
     // goes to it.
