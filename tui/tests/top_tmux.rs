@@ -87,7 +87,14 @@ impl Tmux {
         loop {
             let s = self.screen();
             if pred(&s) {
-                return s;
+                // Taken again a little later: a capture can come while a frame is half
+                // drawn (the first one writes the rows, then the status line), and what
+                // the caller asserts next may be in the part not drawn yet.
+                std::thread::sleep(Duration::from_millis(100));
+                let again = self.screen();
+                if pred(&again) {
+                    return again;
+                }
             }
             if start.elapsed() > timeout {
                 panic!("{what}: not seen in {timeout:?}; the screen:\n{s}");
@@ -1053,10 +1060,13 @@ fn live_top_p_shows_the_group_of_a_pid_and_says_a_pid_not_running() {
     let ns = Netns::start(&name);
     let pid = format!("{},999999", ns.pid());
     let tmux = Tmux::start("selpidlive", &["-p", &pid], 100, 30);
-    let s = tmux.wait_for("its group alone", Duration::from_secs(20), |s| {
-        group_rows(s) == [format!("sb {name}")]
-    });
-    assert!(s.contains("pid 999999: no such process"), "{s}");
+    // Both in one capture: tmux can be read while a frame is half drawn (its rows first,
+    // the status line last).
+    let s = tmux.wait_for(
+        "its group alone, the pid not running said",
+        Duration::from_secs(20),
+        |s| group_rows(s) == [format!("sb {name}")] && s.contains("pid 999999: no such process"),
+    );
     assert!(s.contains(&format!("-p {pid} ")), "{s}");
     // The header counts the selection's tasks: the one sleep.
     assert!(
