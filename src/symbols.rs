@@ -61,6 +61,54 @@ pub fn demangle(name: &str) -> Cow<'_, str> {
     }
 }
 
+/// A function symbol as read: (start, size, name as in the file, binding rank: 0 global,
+/// 1 local, 2 weak).
+type Alias = (u64, u64, Box<str>, u8);
+
+/// The symbols sorted by start, one per address. Of aliases (symbols at one address:
+/// `memcpy` and `__memcpy`, or generic functions the compiler made one) the one perf
+/// names (its `choose_best_symbol`): one with a size, then not weak, then global, then
+/// the fewest leading underscores, then the longest name, demangled as perf keeps it.
+fn one_per_address(mut syms: Vec<Alias>) -> Vec<(u64, u64, Box<str>)> {
+    syms.sort_by(|a, b| {
+        a.0.cmp(&b.0)
+            .then((a.1 == 0).cmp(&(b.1 == 0)))
+            .then(a.3.cmp(&b.3))
+    });
+    let underscores = |n: &str| n.bytes().take_while(|&b| b == b'_').count();
+    let mut out = Vec::with_capacity(syms.len());
+    let mut i = 0;
+    while i < syms.len() {
+        let (addr, sized, rank) = (syms[i].0, syms[i].1 != 0, syms[i].3);
+        let mut end = i + 1;
+        while end < syms.len() && syms[end].0 == addr {
+            end += 1;
+        }
+        let mut best = i;
+        // Names are demangled only where aliases tie on the rest: a few of a binary's
+        // hundreds of thousands.
+        let tied = syms[i + 1..end]
+            .iter()
+            .take_while(|s| (s.1 != 0, s.3) == (sized, rank))
+            .count();
+        if tied > 0 {
+            let mut best_name = demangle(&syms[i].2).into_owned();
+            for (k, alias) in syms.iter().enumerate().skip(i + 1).take(tied) {
+                let name = demangle(&alias.2);
+                let (a, b) = (underscores(&best_name), underscores(&name));
+                if b < a || (b == a && name.len() > best_name.len()) {
+                    best = k;
+                    best_name = name.into_owned();
+                }
+            }
+        }
+        let (start, size) = (syms[best].0, syms[best].1);
+        out.push((start, size, std::mem::take(&mut syms[best].2)));
+        i = end;
+    }
+    out
+}
+
 /// Symbols of one ELF file, addresses in the file's own (link-time) address space.
 ///
 /// ```
@@ -98,18 +146,25 @@ impl ElfSymbols {
                 (off, size, s.address())
             })
             .collect();
-        fn take<'d, S: ObjectSymbol<'d>>(it: impl Iterator<Item = S>) -> Vec<(u64, u64, Box<str>)> {
+        fn take<'d, S: ObjectSymbol<'d>>(it: impl Iterator<Item = S>) -> Vec<Alias> {
             it.filter(|s| s.kind() == SymbolKind::Text && s.is_definition() && s.address() != 0)
-                .filter_map(|s| Some((s.address(), s.size(), s.name().ok()?.into())))
+                .filter_map(|s| {
+                    let rank = if s.is_weak() {
+                        2
+                    } else if s.is_global() {
+                        0
+                    } else {
+                        1
+                    };
+                    Some((s.address(), s.size(), s.name().ok()?.into(), rank))
+                })
                 .collect()
         }
         let mut syms = take(file.symbols());
         if syms.is_empty() {
             syms = take(file.dynamic_symbols());
         }
-        // Sized symbols first at one address, so aliases resolve to one that has a size.
-        syms.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
-        syms.dedup_by_key(|s| s.0);
+        let syms = one_per_address(syms);
         Some(ElfSymbols {
             loads,
             demangled: (0..syms.len()).map(|_| OnceLock::new()).collect(),
@@ -990,6 +1045,56 @@ mod tests {
     #[inline(never)]
     fn rust_marker() -> u64 {
         std::hint::black_box(7)
+    }
+
+    #[test]
+    fn of_aliases_at_one_address_the_one_perf_names_is_kept() {
+        let b = |s: &str| -> Box<str> { s.into() };
+        let names = |v: Vec<Alias>| -> Vec<String> {
+            one_per_address(v)
+                .into_iter()
+                .map(|(a, _, n)| format!("{a:x} {n}"))
+                .collect()
+        };
+        assert_eq!(
+            names(vec![
+                // Sized over unsized, whatever else.
+                (0x10, 0, b("sized_not"), 0),
+                (0x10, 8, b("__sized"), 2),
+                // Not weak over weak, global over local.
+                (0x20, 8, b("weak"), 2),
+                (0x20, 8, b("local"), 1),
+                (0x20, 8, b("__global"), 0),
+                // Fewer leading underscores, then the longer name, demangled: the
+                // generic whose demangled name is longest, though its mangled one is not.
+                (0x30, 8, b("__memcpy"), 0),
+                (0x30, 8, b("memcpy"), 0),
+                (
+                    0x40,
+                    8,
+                    b("_ZN5alloc7raw_vec6RawVec8grow_one17h0123456789abcdefE"),
+                    1
+                ),
+                (
+                    0x40,
+                    8,
+                    b("_ZN5alloc7raw_vec16RawVec$LT$u8$GT$8grow_one17h0123456789abcdefE"),
+                    1
+                ),
+                (
+                    0x40,
+                    8,
+                    b("_ZN5alloc7raw_vec6RawVec5short17h0123456789abcdefE"),
+                    1
+                ),
+            ]),
+            [
+                "10 __sized",
+                "20 __global",
+                "30 memcpy",
+                "40 _ZN5alloc7raw_vec16RawVec$LT$u8$GT$8grow_one17h0123456789abcdefE",
+            ]
+        );
     }
 
     #[test]
