@@ -155,7 +155,18 @@ fn attribution(rt: Runtime) {
             && !e["synthesized"].as_bool().unwrap_or(false)
             && e["type"] != "fork"
     }) {
-        assert_eq!(e["container"], label.as_str(), "{what}: {e}");
+        if e["container"] != label.as_str() {
+            let tid = e["tid"].as_u64();
+            let of_tid: Vec<String> = evs
+                .iter()
+                .filter(|x| x["tid"].as_u64() == tid)
+                .map(|x| x.to_string())
+                .collect();
+            panic!(
+                "{what}: {e} is not in {label}; the task's events:\n{}\nrecord said:\n{err}",
+                of_tid.join("\n")
+            );
+        }
     }
 }
 
