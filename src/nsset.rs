@@ -274,22 +274,11 @@ impl Interner {
         freed
     }
 
-    /// Gives back the slack of the index, the sets and the free ids once one of them is
-    /// less than a quarter full.
+    /// Gives back the slack of the index, the sets and the free ids ([`GiveBackSlack`]).
     pub fn shrink(&mut self) {
-        if self.ids.capacity() > 64 && self.ids.len() < self.ids.capacity() / 4 {
-            self.ids.shrink_to(self.ids.len() * 2);
-        }
-        for (len, cap) in [
-            (self.sets.len(), self.sets.capacity()),
-            (self.free.len(), self.free.capacity()),
-        ] {
-            if cap > 64 && len < cap / 4 {
-                self.sets.shrink_to(self.sets.len() * 2);
-                self.free.shrink_to(self.free.len() * 2);
-                break;
-            }
-        }
+        self.ids.give_back_slack();
+        self.sets.give_back_slack();
+        self.free.give_back_slack();
     }
 
     /// Heap bytes held: the sets, the index (with its slack) and the free ids.
@@ -297,6 +286,47 @@ impl Interner {
         self.sets.capacity() * std::mem::size_of::<NsSet>()
             + map_bytes(&self.ids)
             + self.free.capacity() * std::mem::size_of::<SetId>()
+    }
+}
+
+/// Tables of at most this many entries keep their slack: too small to be worth a move.
+const SHRINK_ABOVE: usize = 64;
+
+/// A table that gives back its slack once it is less than a quarter full (shrunk to twice
+/// its entries): the model's tables after a burst of groups was given back, so that a
+/// node agent does not hold, for weeks, tables sized to its busiest minute.
+#[doc(hidden)]
+pub trait GiveBackSlack {
+    /// Shrinks the table if it is less than a quarter full.
+    fn give_back_slack(&mut self);
+}
+
+/// Whether a table of `len` entries in room for `cap` is worth shrinking.
+fn slack(len: usize, cap: usize) -> bool {
+    cap > SHRINK_ABOVE && len < cap / 4
+}
+
+impl<T> GiveBackSlack for Vec<T> {
+    fn give_back_slack(&mut self) {
+        if slack(self.len(), self.capacity()) {
+            self.shrink_to(self.len() * 2);
+        }
+    }
+}
+
+impl<T> GiveBackSlack for std::collections::VecDeque<T> {
+    fn give_back_slack(&mut self) {
+        if slack(self.len(), self.capacity()) {
+            self.shrink_to(self.len() * 2);
+        }
+    }
+}
+
+impl<K: Eq + std::hash::Hash, V, S: std::hash::BuildHasher> GiveBackSlack for HashMap<K, V, S> {
+    fn give_back_slack(&mut self) {
+        if slack(self.len(), self.capacity()) {
+            self.shrink_to(self.len() * 2);
+        }
     }
 }
 

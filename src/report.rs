@@ -103,17 +103,6 @@ pub struct Story {
     times: Times,
 }
 
-/// What a story line says of the change, before what it says of the host.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum What {
-    AtStart,
-    /// A new task, with the links not in its parent's.
-    NotInParents(u32),
-    /// A change, with the links that changed.
-    Changed(u32),
-    NewTask,
-}
-
 /// The parts of a story line that a storm repeats, kept as text: a setns storm writes a
 /// line per record, the same task going back and forth between two sets, and making
 /// those parts again (numbers, padding, names of links) was most of a line's cost.
@@ -433,51 +422,49 @@ fn push_line(
         |rest| {
             let after = sets.get(c.after);
             let what = match (c.cause, c.before) {
-                (Cause::AtStart, _) => What::AtStart,
-                (Cause::NewTask, Some(b)) => What::NotInParents(after.diff(sets.get(b))),
-                (_, Some(b)) => What::Changed(after.diff(sets.get(b))),
-                (_, None) => What::NewTask,
+                (Cause::AtStart, _) => "at start".to_string(),
+                (Cause::NewTask, Some(b)) => format!(
+                    "new task, not in parent's: {}",
+                    mask_names(after.diff(sets.get(b)))
+                ),
+                (_, Some(b)) => format!("changed: {}", mask_names(after.diff(sets.get(b)))),
+                (_, None) => "new task".to_string(),
             };
-            push_line_head(rest, c);
-            push_line_tail(rest, what, after.diff(host));
+            push_task_columns(rest, c.cpu, c.pid, c.tid, c.comm.unwrap_or("?"));
+            push_line_tail(rest, &what, after.diff(host));
             let key = (c.cpu, c.pid, c.tid, c.comm.map(CompactString::from));
             (key, c.cause, c.before, c.after)
         },
     ));
 }
 
-/// A story line's part after its time: ` [001]   14670/14676   stress           `.
-fn push_line_head(line: &mut Vec<u8>, c: &LineOf<'_>) {
-    line.push(b' ');
-    match c.cpu {
+/// The columns after a line's time, as `report`'s story and `record`'s text both align
+/// them: ` [CPU] pid/tid comm `, the command name escaped ([`escape`]).
+fn push_task_columns(out: &mut Vec<u8>, cpu: Option<u32>, pid: u32, tid: u32, comm: &str) {
+    out.push(b' ');
+    match cpu {
         Some(cpu) => {
-            line.push(b'[');
-            push_right(line, cpu as u64, 3, b'0');
-            line.push(b']');
+            out.push(b'[');
+            push_right(out, cpu as u64, 3, b'0');
+            out.push(b']');
         }
-        None => line.extend_from_slice(b"[---]"),
+        None => out.extend_from_slice(b"[---]"),
     }
-    line.push(b' ');
-    push_right(line, c.pid as u64, 7, b' ');
-    line.push(b'/');
-    let at = line.len();
-    push_u64(line, c.tid as u64);
-    pad_to(line, at, 7);
-    line.push(b' ');
-    push_padded(line, &escape(c.comm.unwrap_or("?")), 16);
-    line.push(b' ');
+    out.push(b' ');
+    push_right(out, pid as u64, 7, b' ');
+    out.push(b'/');
+    let at = out.len();
+    push_u64(out, tid as u64);
+    pad_to(out, at, 7);
+    out.push(b' ');
+    push_padded(out, &escape(comm), 16);
+    out.push(b' ');
 }
 
 /// A story line's end: what changed, what differs from the host's set (`vs_host`, a link
 /// mask), and the newline.
-fn push_line_tail(line: &mut Vec<u8>, what: What, vs_host: u32) {
-    let what = match what {
-        What::AtStart => "at start".to_string(),
-        What::NotInParents(m) => format!("new task, not in parent's: {}", mask_names(m)),
-        What::Changed(m) => format!("changed: {}", mask_names(m)),
-        What::NewTask => "new task".to_string(),
-    };
-    push_padded(line, &what, 36);
+fn push_line_tail(line: &mut Vec<u8>, what: &str, vs_host: u32) {
+    push_padded(line, what, 36);
     line.push(b' ');
     match vs_host {
         0 => line.extend_from_slice(b"back in the host's namespaces"),
@@ -638,24 +625,7 @@ fn push_head(
     group: &str,
 ) {
     times.push(out, time);
-    out.push(b' ');
-    match cpu {
-        Some(cpu) => {
-            out.push(b'[');
-            push_right(out, cpu as u64, 3, b'0');
-            out.push(b']');
-        }
-        None => out.extend_from_slice(b"[---]"),
-    }
-    out.push(b' ');
-    push_right(out, pid as u64, 7, b' ');
-    out.push(b'/');
-    let at = out.len();
-    push_u64(out, tid as u64);
-    pad_to(out, at, 7);
-    out.push(b' ');
-    push_padded(out, &escape(comm), 16);
-    out.push(b' ');
+    push_task_columns(out, cpu, pid, tid, comm);
     push_padded(out, &escape(group), 18);
     out.push(b' ');
 }

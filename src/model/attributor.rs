@@ -8,7 +8,7 @@ use crate::model::group::{
     classify, differs_from_host, is_kernel_thread, Group, GroupId, Kind, Naming,
 };
 use crate::model::task::{Interval, Origin, Task};
-use crate::nsset::{Interner, NsSet, SetId};
+use crate::nsset::{GiveBackSlack, Interner, NsSet, SetId};
 use crate::record::{NsKind, NsLink};
 use hashbrown::HashMap;
 use std::collections::VecDeque;
@@ -43,8 +43,6 @@ pub const MIN_HISTORY_NS: u64 = 1_000_000_000;
 const COMPACT_MIN: usize = 64;
 /// ...or this fraction of the table (1/8): each give-back moves the table once.
 const COMPACT_EVERY: usize = 8;
-/// Tables of at most this many entries keep their slack: too small to be worth a move.
-const SHRINK_ABOVE: usize = 64;
 
 /// NAMESPACES events after which a [`Attributor::learning`] model without a PID 1 or 2
 /// record takes the most common set as the host's.
@@ -637,36 +635,19 @@ impl Attributor {
         self.shrink();
     }
 
-    /// Gives back the slack of the tables a burst of groups grew, once they are less than
-    /// a quarter full: without it a node agent would hold, for weeks, tables sized to its
-    /// busiest minute.
+    /// Gives back the slack of the tables a burst of groups grew ([`GiveBackSlack`]).
     fn shrink(&mut self) {
-        fn map<K: Eq + std::hash::Hash, V>(m: &mut HashMap<K, V>) {
-            if m.capacity() > SHRINK_ABOVE && m.len() < m.capacity() / 4 {
-                m.shrink_to(m.len() * 2);
-            }
-        }
-        fn vec<T>(v: &mut Vec<T>) {
-            if v.capacity() > SHRINK_ABOVE && v.len() < v.capacity() / 4 {
-                v.shrink_to(v.len() * 2);
-            }
-        }
-        fn deque<T>(v: &mut VecDeque<T>) {
-            if v.capacity() > SHRINK_ABOVE && v.len() < v.capacity() / 4 {
-                v.shrink_to(v.len() * 2);
-            }
-        }
-        vec(&mut self.groups);
-        map(&mut self.slots);
-        map(&mut self.by_key);
-        map(&mut self.labels);
-        map(&mut self.generations);
-        map(&mut self.pid_parents);
-        map(&mut self.live_by_pid);
-        deque(&mut self.exiting);
-        deque(&mut self.ended_groups);
-        vec(&mut self.doomed);
-        vec(&mut self.set_group);
+        self.groups.give_back_slack();
+        self.slots.give_back_slack();
+        self.by_key.give_back_slack();
+        self.labels.give_back_slack();
+        self.generations.give_back_slack();
+        self.pid_parents.give_back_slack();
+        self.live_by_pid.give_back_slack();
+        self.exiting.give_back_slack();
+        self.ended_groups.give_back_slack();
+        self.doomed.give_back_slack();
+        self.set_group.give_back_slack();
         self.sets.shrink();
     }
 
