@@ -139,33 +139,42 @@ fn attribution(rt: Runtime) {
         "{what}: no event of {joined} in {label}"
     );
     // The fork loop's children: `true` execs, each one's events all in the container.
-    let trues: BTreeSet<u64> = evs
+    // A tid comes back once the kernel gives it again (pid_max is 32,768 on a small
+    // machine, and other tests fork meanwhile): a run's events are those of its tid from
+    // the FORK before its exec to the EXIT after it, the task's whole life.
+    let runs: Vec<(u64, usize)> = evs
         .iter()
-        .filter(|e| e["type"] == "comm" && e["comm"] == "true" && e["exec"] == true)
-        .filter(|e| e["container"] == label.as_str())
-        .map(|e| e["tid"].as_u64().unwrap())
+        .enumerate()
+        .filter(|(_, e)| e["type"] == "comm" && e["comm"] == "true" && e["exec"] == true)
+        .filter(|(_, e)| e["container"] == label.as_str())
+        .map(|(i, e)| (e["tid"].as_u64().unwrap(), i))
         .collect();
     assert!(
-        trues.len() >= 100,
+        runs.len() >= 100,
         "{what}: {} true runs in {label}",
-        trues.len()
+        runs.len()
     );
-    for e in evs.iter().filter(|e| {
-        e["tid"].as_u64().is_some_and(|t| trues.contains(&t))
-            && !e["synthesized"].as_bool().unwrap_or(false)
-            && e["type"] != "fork"
-    }) {
-        if e["container"] != label.as_str() {
-            let tid = e["tid"].as_u64();
-            let of_tid: Vec<String> = evs
-                .iter()
-                .filter(|x| x["tid"].as_u64() == tid)
-                .map(|x| x.to_string())
-                .collect();
-            panic!(
-                "{what}: {e} is not in {label}; the task's events:\n{}\nrecord said:\n{err}",
-                of_tid.join("\n")
-            );
+    for &(tid, exec) in &runs {
+        let of_tid = |e: &&Value| e["tid"].as_u64() == Some(tid);
+        let born = evs[..exec]
+            .iter()
+            .rposition(|e| of_tid(&e) && e["type"] == "fork")
+            .unwrap_or(0);
+        let ended = evs[exec..]
+            .iter()
+            .position(|e| of_tid(&e) && e["type"] == "exit")
+            .map_or(evs.len(), |i| exec + i + 1);
+        let life = &evs[born..ended];
+        for e in life.iter().filter(|e| {
+            of_tid(e) && !e["synthesized"].as_bool().unwrap_or(false) && e["type"] != "fork"
+        }) {
+            if e["container"] != label.as_str() {
+                let told: Vec<String> = life.iter().filter(of_tid).map(|x| x.to_string()).collect();
+                panic!(
+                    "{what}: {e} is not in {label}; the task's events:\n{}\nrecord said:\n{err}",
+                    told.join("\n")
+                );
+            }
         }
     }
 }
