@@ -29,6 +29,10 @@
 #   CONTAINER=0        1: every load runs inside new namespaces, as in a container
 #                      (`unshare -m -u -i -n -p -f --mount-proc`), whose files no tracer
 #                      holds unless it holds them itself
+#   PIN=0              1: every load runs on the last CPU alone (`taskset -c`), the
+#                      tracers anywhere: a fork loop's parent and child then share a CPU
+#                      and the loop alone varies ~1% from rep to rep instead of ~10% (the
+#                      scheduler placing the child on either CPU)
 #
 # CPU time of the tracer is read from /proc/PID/task/*/schedstat (ns run on a CPU, exact)
 # right after the tracer has started and right before SIGINT: start-up (the /proc scan)
@@ -103,6 +107,9 @@ STRESS=$TMP/stress
 LOAD=("$STRESS")
 CONTAINER=${CONTAINER:-0}
 ((CONTAINER)) && LOAD=(unshare -m -u -i -n -p -f --mount-proc "$STRESS")
+PIN=${PIN:-0}
+PIN_CPU=$(($(nproc) - 1))
+((PIN)) && LOAD=(taskset -c "$PIN_CPU" "${LOAD[@]}")
 
 # CPU ns used so far by every thread of PID.
 cpu_ns() {
@@ -330,7 +337,8 @@ paired() {
 
 echo
 echo "nswatch live capture: $(nproc) CPUs, kernel $(uname -r), $REPS reps, medians, output: $OUTPUT"
-((CONTAINER)) && echo "loads inside new namespaces: ${LOAD[*]:0:${#LOAD[@]}-1}"
+((CONTAINER)) && echo "loads inside new namespaces: unshare -m -u -i -n -p -f --mount-proc"
+((PIN)) && echo "loads pinned to CPU $PIN_CPU (taskset -c $PIN_CPU), tracers unpinned"
 has_load fork && echo "fork loop: N=$N forks"
 has_load setns && echo "setns storm: $SETNS_THREADS threads x ${SETNS_SECONDS}s"
 ((${#NSW_FLAGS[@]})) && echo "nswatch record flags: ${NSW_FLAGS[*]}"
