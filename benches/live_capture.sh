@@ -31,8 +31,12 @@
 #                      holds unless it holds them itself
 #   PIN=0              1: every load runs on the last CPU alone (`taskset -c`), the
 #                      tracers anywhere: a fork loop's parent and child then share a CPU
-#                      and the loop alone varies ~1% from rep to rep instead of ~10% (the
-#                      scheduler placing the child on either CPU)
+#                      and the loop alone runs faster and steadier (the scheduler no
+#                      longer places the child on either CPU)
+#
+# The fork loop's summary gives each rep's slowdown against the loop alone in the same
+# rep, with a 95% confidence interval for their median: many short reps
+# (REPS=25 FORK_SECONDS=2) bound a slowdown of a few percent better than a few long ones.
 #
 # CPU time of the tracer is read from /proc/PID/task/*/schedstat (ns run on a CPU, exact)
 # right after the tracer has started and right before SIGINT: start-up (the /proc scan)
@@ -335,6 +339,23 @@ paired() {
     echo "$wins/${#nsw[@]} $(median "${diffs[@]}")"
 }
 
+# The loop's slowdown rep by rep (nswatch's run against the loop alone just before it):
+# "median lo hi", lo and hi the order statistics that bound the median with ~95%
+# confidence whatever the distribution (ranks (n - 1.96 sqrt n) / 2 from each end).
+slowdowns() {
+    local -a nsw
+    read -r -a nsw <<<"$1"
+    local i
+    for i in "${!nsw[@]}"; do
+        awk -v a="${F_ALONE[i]}" -v n="${nsw[i]}" 'BEGIN { printf "%.2f\n", (a - n) / a * 100 }'
+    done | sort -g | awk '{ v[NR] = $1 }
+        END {
+            m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+            k = int((NR - 1.96 * sqrt(NR)) / 2); if (k < 1) k = 1
+            printf "%.1f %.1f %.1f", m, v[k], v[NR - k + 1]
+        }'
+}
+
 echo
 echo "nswatch live capture: $(nproc) CPUs, kernel $(uname -r), $REPS reps, medians, output: $OUTPUT"
 ((CONTAINER)) && echo "loads inside new namespaces: unshare -m -u -i -n -p -f --mount-proc"
@@ -400,6 +421,9 @@ for v in "${VARIANTS[@]}"; do
             "$(pct "$fa" "$fn")% (perf record: $(pct "$fa" "$fp")%, CPU $(ms "$fp_cpu") ms vs nswatch $(ms "$fn_cpu") ms)"
         echo "nswatch ($v): fork loop faster than under perf record in $wins reps;" \
             "median per-rep difference $diff points of the loop's rate (> 0: nswatch cheaper)"
+        read -r sm slo shi <<<"$(slowdowns "${F_NSW[$v]}")"
+        echo "nswatch ($v): fork slowdown rep by rep (against the loop alone in the same rep):" \
+            "median $sm% (95% confidence $slo% to $shi%, $REPS reps)"
     fi
     # shellcheck disable=SC2086
     if has_load setns; then
@@ -412,6 +436,10 @@ for v in "${VARIANTS[@]}"; do
             "setns slowdown $(pct "$sa" "$(median ${S_RATE[$d]:-0})")% (perf record: $(pct "$sa" "$sp")%)"
     fi
 done
+if has_load fork; then
+    read -r sm slo shi <<<"$(slowdowns "${F_PERF[*]}")"
+    echo "perf record: fork slowdown rep by rep: median $sm% (95% confidence $slo% to $shi%)"
+fi
 # Metrics on against off: CPU per record, the medians' ratio and the per-rep ratios.
 if ((METRICS)); then
     more() {
