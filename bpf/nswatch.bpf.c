@@ -160,7 +160,8 @@ static __always_inline u32 ns_type(struct ns_common *ns)
 	return BPF_CORE_READ(old, ops, type);
 }
 
-static __always_inline u32 active_pid_ns(struct task_struct *task)
+/* The task's own (deepest) pid namespace, or 0. */
+static __always_inline struct pid_namespace *active_pid_ns_of(struct task_struct *task)
 {
 	struct pid *pid = BPF_CORE_READ(task, thread_pid);
 	if (!pid)
@@ -173,7 +174,13 @@ static __always_inline u32 active_pid_ns(struct task_struct *task)
 	bpf_probe_read_kernel(&up, sizeof(up),
 			      (void *)pid + bpf_core_field_offset(struct pid, numbers) +
 				      level * bpf_core_type_size(struct upid));
-	return BPF_CORE_READ(up.ns, ns.inum);
+	return up.ns;
+}
+
+static __always_inline u32 active_pid_ns(struct task_struct *task)
+{
+	struct pid_namespace *ns = active_pid_ns_of(task);
+	return ns ? BPF_CORE_READ(ns, ns.inum) : 0;
 }
 
 /* Returns false when the task has no nsproxy any more (it is exiting). */
@@ -244,51 +251,79 @@ static __always_inline void classify_fd(struct task_struct *task, int fd, struct
 		e->status |= ST_TARGET_GONE;
 }
 
+/* For a fork, a thread or an exec: whether it can put a task in a namespace other than the
+ * caller's. Only what tells is read, and compared as pointers (the pid and time namespaces
+ * and those for children: at most seven loads, where read_set() takes some thirty, each
+ * a helper call here): nearly every such call stops here. A task without an nsproxy
+ * (exiting) compares as read_set()'s zeros do: nothing differs. */
+static __always_inline bool may_change(struct task_struct *task, u32 syscall, u64 flags,
+				       bool flags_unread)
+{
+	struct nsproxy *nsp = BPF_CORE_READ(task, nsproxy);
+	void *time = 0, *time_children = 0;
+	if (nsp && bpf_core_field_exists(nsp->time_ns)) {
+		time = BPF_CORE_READ(nsp, time_ns);
+		time_children = BPF_CORE_READ(nsp, time_ns_for_children);
+	}
+	bool time_waits = time != time_children;
+	if (syscall == SYS_EXECVE || syscall == SYS_EXECVEAT)
+		/* Only an exec after unshare(CLONE_NEWTIME) changes a namespace. */
+		return time_waits;
+	/* A plain fork or thread is no namespace change unless the child lands in the
+	 * caller's pid_for_children, or in its time_for_children: a CLONE_VM child (a
+	 * thread, vfork) shares its creator's namespaces and stays in the old time
+	 * namespace, entering the new one only at exec. */
+	u64 mask = syscall == SYS_CLONE3 ? CLONE_NEW_ANY | CLONE_NEWTIME :
+		   syscall == SYS_CLONE	 ? CLONE_NEW_ANY :
+					   0;
+	if ((flags & mask) || flags_unread)
+		return true;
+	bool shares_vm = syscall == SYS_VFORK || (syscall != SYS_FORK && (flags & CLONE_VM));
+	if (time_waits && !shares_vm)
+		return true;
+	if (!nsp)
+		return false;
+	return (void *)active_pid_ns_of(task) != (void *)BPF_CORE_READ(nsp, pid_ns_for_children);
+}
+
 /* Takes the entry half of a call: the caller's set before and what it asked for, kept by
  * tid until leave(). `a0` and `a1` are the syscall's first two arguments. */
 static __always_inline int enter(u32 syscall, u64 a0, u64 a1)
 {
-	struct nsw_event e = {};
 	struct task_struct *task = (void *)bpf_get_current_task();
+	/* fork, vfork and exec take no flags: they stay 0. */
+	u64 flags = 0;
+	bool flags_unread = false;
+	if (syscall == SYS_SETNS) {
+		flags = (u32)a1;
+	} else if (syscall == SYS_UNSHARE || syscall == SYS_CLONE) {
+		flags = a0;
+	} else if (syscall == SYS_CLONE3) {
+		/* struct clone_args starts with its u64 flags. */
+		if (a1 < 8 || bpf_probe_read_user(&flags, 8, (void *)a0) < 0) {
+			flags = 0;
+			flags_unread = true;
+		}
+	}
+	if (syscall != SYS_SETNS && syscall != SYS_UNSHARE &&
+	    !may_change(task, syscall, flags, flags_unread))
+		return 0;
+	struct nsw_event e = {};
 	u64 id = bpf_get_current_pid_tgid();
 	e.enter_ns = bpf_ktime_get_ns();
 	e.pid = id >> 32;
 	e.tid = (u32)id;
 	e.syscall = syscall;
+	e.flags = flags;
+	if (flags_unread)
+		e.status |= ST_CLONE3_ARGS_UNREAD;
 	if (syscall == SYS_SETNS) {
 		e.fd = (int)a0;
-		e.flags = (u32)a1;
 		classify_fd(task, e.fd, &e);
-	} else if (syscall == SYS_UNSHARE || syscall == SYS_CLONE) {
-		e.flags = a0;
-	} else if (syscall == SYS_CLONE3) {
-		/* struct clone_args starts with its u64 flags. */
-		if (a1 < 8 || bpf_probe_read_user(&e.flags, 8, (void *)a0) < 0)
-			e.status |= ST_CLONE3_ARGS_UNREAD;
 	}
-	/* fork, vfork and exec take no flags: e.flags stays 0. */
 	if (!read_set(task, e.before))
 		e.status |= ST_NO_NSPROXY;
 	bool exec = syscall == SYS_EXECVE || syscall == SYS_EXECVEAT;
-	bool time_waits = e.before[NS_TIME] != e.before[NS_TIME_CHILDREN];
-	if (exec) {
-		/* Only an exec after unshare(CLONE_NEWTIME) changes a namespace. */
-		if (!time_waits)
-			return 0;
-	} else if (syscall != SYS_SETNS && syscall != SYS_UNSHARE) {
-		/* A plain fork or thread is no namespace change unless the child lands in the
-		 * caller's pid_for_children, or in its time_for_children: a CLONE_VM child
-		 * (a thread, vfork) shares its creator's namespaces and stays in the old time
-		 * namespace, entering the new one only at exec. */
-		u64 mask = syscall == SYS_CLONE3 ? CLONE_NEW_ANY | CLONE_NEWTIME :
-			   syscall == SYS_CLONE	 ? CLONE_NEW_ANY :
-						   0;
-		bool shares_vm = syscall == SYS_VFORK ||
-				 (syscall != SYS_FORK && (e.flags & CLONE_VM));
-		if (!(e.flags & mask) && !(e.status & ST_CLONE3_ARGS_UNREAD) &&
-		    e.before[NS_PID] == e.before[NS_PID_CHILDREN] && !(time_waits && !shares_vm))
-			return 0;
-	}
 	bpf_get_current_comm(&e.comm, sizeof(e.comm));
 	u32 key = exec ? e.pid | EXEC_KEY : e.tid;
 	bool again = bpf_map_lookup_elem(&inflight, &key) != 0;
