@@ -10,15 +10,21 @@
 # that is what this measures. With fentry (NSWATCH_BPF_HOOK=fentry, where it loads) only
 # the eight hooked syscalls pay.
 #
+# Then the probe's own programs under a fork loop, from the kernel's BPF statistics
+# (kernel.bpf_stats_enabled, set for that run only: each program's run_time_ns and run_cnt
+# in its fdinfo): the time each run takes, and per fork.
+#
 # Environment knobs:
 #   REPS=5             repetitions (medians are printed)
 #   CALLS=10000000     getppid() calls per run
+#   FORKS=20000        forks of the loop under the BPF statistics
 #   CARGO_TARGET_DIR   honoured for the release build (default: <repo>/target)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 REPS=${REPS:-5}
 CALLS=${CALLS:-10000000}
+FORKS=${FORKS:-20000}
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 
 if [[ $(id -u) -ne 0 ]]; then
@@ -31,8 +37,10 @@ done
 
 TMP=$(mktemp -d /tmp/syscall_cost.XXXXXX)
 TRACER=
+STATS_WAS=$(cat /proc/sys/kernel/bpf_stats_enabled 2>/dev/null || echo 0)
 cleanup() {
     [[ -n $TRACER ]] && kill -INT "$TRACER" 2>/dev/null && wait "$TRACER" 2>/dev/null
+    echo "$STATS_WAS" >/proc/sys/kernel/bpf_stats_enabled 2>/dev/null || true
     rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -106,3 +114,52 @@ for c in "${CONFIGS[@]}"; do
     printf '%-40s %8.1f ns/call  %+7.1f ns  (all: %s)\n' "$c" "$m" \
         "$(awk -v m="$m" -v a="$a" 'BEGIN { print m - a }')" "${NS[$c]% }"
 done
+
+# The probe's programs under a fork loop: "prog_id run_time_ns run_cnt" of each.
+prog_stats() {
+    local f
+    for f in /proc/"$TRACER"/fdinfo/*; do
+        grep -q '^prog_type' "$f" 2>/dev/null || continue
+        awk '/^prog_id/ { i = $2 } /^run_time_ns/ { t = $2 } /^run_cnt/ { c = $2 }
+            END { print i, t, c }' "$f"
+    done | sort -n
+}
+if ! echo 1 >/proc/sys/kernel/bpf_stats_enabled 2>/dev/null; then
+    echo "(no BPF statistics on this kernel: the programs' own time is not measured)"
+    exit 0
+fi
+cat >"$TMP/forkloop.c" <<'EOF'
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* N forks of a child that exits at once. */
+int main(int argc, char **argv)
+{
+    long n = argc > 1 ? atol(argv[1]) : 20000;
+    for (long i = 0; i < n; i++) {
+        pid_t p = fork();
+        if (p == 0)
+            _exit(0);
+        waitpid(p, NULL, 0);
+    }
+    return 0;
+}
+EOF
+gcc -O2 -o "$TMP/forkloop" "$TMP/forkloop.c"
+start nswatch
+prog_stats >"$TMP/before"
+"$TMP/forkloop" "$FORKS"
+prog_stats >"$TMP/after"
+stop
+echo
+echo "the eBPF probe's programs under a loop of $FORKS forks (kernel.bpf_stats_enabled):"
+# The programs in the order they were loaded: sys_enter, then sys_exit.
+join "$TMP/before" "$TMP/after" | awk -v forks="$FORKS" '
+    $5 > $3 {
+        n++
+        name = (n == 1) ? "sys_enter" : (n == 2) ? "sys_exit" : "program " $1
+        runs = $5 - $3
+        ns = $4 - $2
+        printf "%-40s %8.0f ns a run, %4.1f runs and %5.0f ns a fork\n", name, ns / runs, runs / forks, ns / forks
+    }'
