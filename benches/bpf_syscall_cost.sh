@@ -6,6 +6,7 @@
 # probe"; the ratios are hook / no probe. raw_tp makes every syscall of the machine take
 # the slow path, so getppid pays too; with fentry it should cost what it costs alone. A
 # kernel that refuses fentry programs gets "n/a" in that column, with the reason below.
+# Then the programs' own time under a fork loop, from the kernel's BPF statistics.
 # Needs root. RUNS (default 5) runs of each; medians.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -66,3 +67,38 @@ for h in raw_tp fentry; do
     echo "eBPF records lost in the $h setns runs: $(awk '{s += $4} END {print s}' "$tmp/lost.$h.setns")"
 done
 [ $fentry = yes ] || echo "fentry: n/a, the probe does not load on fentry here: $(cat "$tmp/fentry.why")"
+
+# The probe's programs under a fork loop (raw_tp, the default hook), from the kernel's BPF
+# statistics (kernel.bpf_stats_enabled, on for this run only): each program's run_time_ns
+# and run_cnt, in its fdinfo, before and after N_FORKS forks.
+N_FORKS=${N_FORKS:-20000}
+stats_was=$(cat /proc/sys/kernel/bpf_stats_enabled 2>/dev/null || echo 0)
+if ! echo 1 >/proc/sys/kernel/bpf_stats_enabled 2>/dev/null; then
+  echo "fork loop: no BPF statistics on this kernel"
+  exit 0
+fi
+trap 'echo "$stats_was" >/proc/sys/kernel/bpf_stats_enabled; rm -rf "$tmp"' EXIT
+# "prog_id run_time_ns run_cnt" of each program of process $1.
+prog_stats() {
+  local f
+  for f in /proc/"$1"/fdinfo/*; do
+    grep -q '^prog_type' "$f" 2>/dev/null || continue
+    awk '/^prog_id/ { i = $2 } /^run_time_ns/ { t = $2 } /^run_cnt/ { c = $2 }
+      END { print i, t, c }' "$f"
+  done | sort -n
+}
+NSWATCH_BPF_HOOK=raw_tp "$nsw" record --count-only -q >/dev/null 2>"$tmp/err" &
+tracer=$!
+sleep 1.5
+prog_stats "$tracer" >"$tmp/before"
+"$tmp/ns_loop" fork "$N_FORKS" >/dev/null
+prog_stats "$tracer" >"$tmp/after"
+kill -INT "$tracer"
+wait "$tracer" || true
+echo "the probe's programs under $N_FORKS forks (raw_tp; sys_enter, then sys_exit, as loaded):"
+join "$tmp/before" "$tmp/after" | awk -v forks="$N_FORKS" '$5 > $3 {
+    n++
+    name = (n == 1) ? "sys_enter" : (n == 2) ? "sys_exit" : "program " $1
+    runs = $5 - $3
+    ns = $4 - $2
+    printf "%-10s %6.0f ns a run, %4.1f runs and %5.0f ns a fork\n", name, ns / runs, runs / forks, ns / forks }'
