@@ -17,6 +17,11 @@
 #                      (nswatch's whole work, without a file system's cost of keeping it)
 #   BASE=              path of another nswatch binary (e.g. an older build): measured too,
 #                      interleaved with this build's, for before/after in one run
+#   FLOOR=0            1: also measured, interleaved, benches/side_band_floor.c ("floor"):
+#                      the same perf events on every CPU, the namespaces it sees held,
+#                      the rings drained without decoding. Its slowdown is the kernel's
+#                      writing of the records alone, the floor under any tracer of them;
+#                      FLOOR_FLAGS=--no-namespaces measures it without NAMESPACES records
 #   BASE_RING=         the ring size BASE is measured at under the setns storm (one of
 #                      RING_SIZES; default: this build's default, 256 pages)
 #   NSW_FLAGS=         more `nswatch record` flags for every run (e.g. --no-bpf)
@@ -107,6 +112,12 @@ if ((METRICS)); then
     VARIANTS+=(metrics)
 fi
 gcc -O2 -pthread -o "$TMP/stress" "$ROOT/benches/stress.c"
+FLOOR=${FLOOR:-0}
+if ((FLOOR)); then
+    gcc -O2 -o "$TMP/side_band_floor" "$ROOT/benches/side_band_floor.c"
+    BIN[floor]=$TMP/side_band_floor
+    VARIANTS+=(floor)
+fi
 STRESS=$TMP/stress
 LOAD=("$STRESS")
 CONTAINER=${CONTAINER:-0}
@@ -182,9 +193,10 @@ run_traced() {
             local out=(--count-only)
             [[ $OUTPUT == ndjson ]] && out=(-o "$TMP/out.ndjson")
             [[ $OUTPUT == null ]] && out=(-o /dev/null)
-            local metrics=()
-            [[ $VARIANT == metrics ]] && metrics=(--metrics "127.0.0.1:$METRICS_PORT")
-            "${BIN[$VARIANT]}" record "${out[@]}" "${NSW_FLAGS[@]}" "${metrics[@]}" "${NSW_ARGS[@]}" 2>"$err" &
+            local extra=()
+            [[ $VARIANT == metrics ]] && extra=(--metrics "127.0.0.1:$METRICS_PORT")
+            [[ $VARIANT == floor ]] && read -r -a extra <<<"${FLOOR_FLAGS:-}"
+            "${BIN[$VARIANT]}" record "${out[@]}" "${NSW_FLAGS[@]}" "${extra[@]}" "${NSW_ARGS[@]}" 2>"$err" &
             TRACER_PID=$!
             sleep 1
             if [[ $VARIANT == metrics ]]; then
@@ -282,6 +294,7 @@ for pages in $RING_SIZES; do
     [[ -n $BASE && $pages == "${BASE_RING:-$DEFAULT_RING}" ]] && SLOTS+="base:$pages "
     SLOTS+="new:$pages "
     ((METRICS)) && [[ $pages == "$DEFAULT_RING" ]] && SLOTS+="metrics:$pages "
+    ((FLOOR)) && [[ $pages == "$DEFAULT_RING" ]] && SLOTS+="floor:$pages "
 done
 declare -a S_ALONE S_PERF
 declare -A S_RATE S_REC S_RECS S_LOST S_LATE S_NSREC S_NSALL S_CPU
@@ -339,15 +352,17 @@ paired() {
     echo "$wins/${#nsw[@]} $(median "${diffs[@]}")"
 }
 
-# The loop's slowdown rep by rep (nswatch's run against the loop alone just before it):
-# "median lo hi", lo and hi the order statistics that bound the median with ~95%
-# confidence whatever the distribution (ranks (n - 1.96 sqrt n) / 2 from each end).
+# The loop's slowdown rep by rep (the rates in $1 against the loop alone in the same rep,
+# or against the rates in $2): "median lo hi", lo and hi the order statistics that bound
+# the median with ~95% confidence whatever the distribution (ranks (n - 1.96 sqrt n) / 2
+# from each end).
 slowdowns() {
-    local -a nsw
+    local -a nsw ref
     read -r -a nsw <<<"$1"
+    read -r -a ref <<<"${2:-${F_ALONE[*]}}"
     local i
     for i in "${!nsw[@]}"; do
-        awk -v a="${F_ALONE[i]}" -v n="${nsw[i]}" 'BEGIN { printf "%.2f\n", (a - n) / a * 100 }'
+        awk -v a="${ref[i]}" -v n="${nsw[i]}" 'BEGIN { printf "%.2f\n", (a - n) / a * 100 }'
     done | sort -g | awk '{ v[NR] = $1 }
         END {
             m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
@@ -436,6 +451,11 @@ for v in "${VARIANTS[@]}"; do
             "setns slowdown $(pct "$sa" "$(median ${S_RATE[$d]:-0})")% (perf record: $(pct "$sa" "$sp")%)"
     fi
 done
+if has_load fork && ((FLOOR)); then
+    read -r sm slo shi <<<"$(slowdowns "${F_NSW[new]}" "${F_NSW[floor]}")"
+    echo "nswatch (new) against the floor${FLOOR_FLAGS:+ ($FLOOR_FLAGS)}: the loop slower by $sm%" \
+        "rep by rep (95% confidence $slo% to $shi%)"
+fi
 if has_load fork; then
     read -r sm slo shi <<<"$(slowdowns "${F_PERF[*]}")"
     echo "perf record: fork slowdown rep by rep: median $sm% (95% confidence $slo% to $shi%)"
