@@ -194,3 +194,53 @@ fn bootstrap_installs_runtimes_only_for_the_tests() {
         "{first}"
     );
 }
+
+/// The benchmarks' programs and scripts stay buildable: each C file compiles without a
+/// warning, each shell script parses. They run only by hand (their figures are in
+/// docs/PERFORMANCE.md), so nothing else would notice one left behind by a change.
+#[test]
+fn benchmarks_build_and_parse() {
+    let benches = Path::new(ROOT).join("benches");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&benches)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    let gcc = Command::new("gcc").arg("--version").output().is_ok();
+    if !gcc {
+        eprintln!("benchmarks_build_and_parse: no gcc here, the C programs are not compiled");
+    }
+    let (mut c, mut sh) = (0, 0);
+    for f in &files {
+        let out = match f.extension().and_then(|e| e.to_str()) {
+            Some("c") if gcc => {
+                c += 1;
+                Command::new("gcc")
+                    .args([
+                        "-O2",
+                        "-Wall",
+                        "-Wextra",
+                        "-Werror",
+                        "-pthread",
+                        "-fsyntax-only",
+                    ])
+                    .arg(f)
+                    .output()
+                    .unwrap()
+            }
+            Some("sh") => {
+                sh += 1;
+                Command::new("bash").arg("-n").arg(f).output().unwrap()
+            }
+            _ => continue,
+        };
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            f.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert!(sh > 0, "no shell script found in {}", benches.display());
+    assert!(!gcc || c > 0, "no C program found in {}", benches.display());
+}
