@@ -583,11 +583,10 @@ trait Visit<'m, E> {
         usize::MAX
     }
 
-    /// The walk has read up to `read`, and pages below `limit` may be dropped, from `low`
-    /// on even where they were dropped before (records handed on late in time order
-    /// brought them back). Returns false when the walk should drop them itself; true when
-    /// another thread does the page work (dropping, and mapping ahead of the walk).
-    fn pages(&mut self, _read: usize, _low: usize, _limit: usize) -> bool {
+    /// Pages below `limit` may be dropped, from `low` on even where they were dropped
+    /// before (records handed on late in time order brought them back). Returns false when
+    /// the walk should drop them itself; true when another thread does.
+    fn pages(&mut self, _low: usize, _limit: usize) -> bool {
         false
     }
 }
@@ -710,7 +709,7 @@ impl<'m> Mapped<'m> {
     ) {
         if let Backing::Map(m) = self.data {
             let limit = off.saturating_sub(PIN_WAITING).min(v.in_use());
-            if !v.pages(off, *low, limit) {
+            if !v.pages(*low, limit) {
                 *dropped = (*dropped).min(*low);
                 drop_pages(&m.map, dropped, limit);
             }
@@ -823,7 +822,7 @@ impl<'m> Mapped<'m> {
                     // not read yet always do.
                     let waiting = reorder.items().copied().min().unwrap_or(off);
                     let limit = waiting.max(off.saturating_sub(PIN_WAITING)).min(v.in_use());
-                    if !v.pages(off, low, limit) {
+                    if !v.pages(low, limit) {
                         dropped = dropped.min(low);
                         drop_pages(&m.map, &mut dropped, limit);
                     }

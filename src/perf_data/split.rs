@@ -8,12 +8,12 @@
 //! Memory stays flat: pages already read are dropped as in [`PerfData::for_each`], but only
 //! below the lowest offset of the batches the consumer has not finished (it hands each
 //! finished batch back, to be refilled), and at most [`IN_FLIGHT`] batches wait for it. The
-//! page work is the consumer's, between batches: it drops what the reader says is done with
-//! and maps the next few MiB ahead of the reader (MADV_POPULATE_READ), so that the reader,
-//! the busier thread, takes neither the faults nor the unmapping.
+//! dropping is the consumer's, between batches. The reader takes its own page faults: the
+//! consumer is the busier thread (it runs the model and writes the lines), and mapping
+//! ahead of the reader on it (MADV_POPULATE_READ) made a setns storm's read 12% slower.
 //! The channel is std's bounded one: a batch per send, so its cost per item is nil.
 
-use super::{drop_pages, Mapped, Order, PerfData, ReadStats, Source, Visit, DROP_EVERY};
+use super::{drop_pages, Mapped, Order, PerfData, ReadStats, Source, Visit};
 use crate::decoder::Decoder;
 use crate::error::{DecodeError, ErrorKind};
 use crate::record::RecordView;
@@ -36,15 +36,10 @@ fn batch_len<T>() -> usize {
 /// Batches sent and not yet taken by the consumer, at most; the reader waits beyond.
 pub const IN_FLIGHT: usize = 4;
 
-/// How far the consumer maps the file ahead of the reading thread (MADV_POPULATE_READ), so
-/// that the reader, the busier thread, does not take the page faults.
-const MAP_AHEAD: usize = 2 * DROP_EVERY;
-
-/// The page work the reading thread leaves to the consumer: where it reads, and below which
-/// offset no record is needed any more (neither waiting to be ordered nor in a batch the
-/// consumer has not handed back).
+/// The page work the reading thread leaves to the consumer: below which offset no record
+/// is needed any more (neither waiting to be ordered nor in a batch the consumer has not
+/// handed back).
 struct PageWork {
-    read: AtomicUsize,
     /// Lowest offset of a record handed on late since the consumer last dropped pages.
     low: AtomicUsize,
     limit: AtomicUsize,
@@ -57,7 +52,6 @@ pub struct Consumer<'m, T> {
     map: Mapped<'m>,
     work: Arc<PageWork>,
     dropped: usize,
-    mapped: usize,
 }
 
 impl<'m, T> Consumer<'m, T> {
@@ -79,8 +73,7 @@ impl<'m, T> Consumer<'m, T> {
         Ok(())
     }
 
-    /// Drops the pages the reading thread no longer needs, and maps those it will read
-    /// next, between two batches.
+    /// Drops the pages the reading thread no longer needs, between two batches.
     fn pages(&mut self) {
         let Some(m) = self.map.mmap() else {
             return;
@@ -94,15 +87,6 @@ impl<'m, T> Consumer<'m, T> {
             &mut self.dropped,
             self.work.limit.load(Ordering::Acquire),
         );
-        let read = self.work.read.load(Ordering::Acquire);
-        let want = (read + MAP_AHEAD).min(self.map.end);
-        if want > self.mapped {
-            let from = self.mapped.max(read) / 4096 * 4096;
-            // Mapping ahead only saves faults: a kernel without MADV_POPULATE_READ (5.14)
-            // refuses it, and the reader takes its faults.
-            let _ = m.advise_range(memmap2::Advice::PopulateRead, from, want - from);
-            self.mapped = want;
-        }
     }
 }
 
@@ -180,9 +164,8 @@ where
         self.sent.iter().copied().fold(self.batch_min, usize::min)
     }
 
-    fn pages(&mut self, read: usize, low: usize, limit: usize) -> bool {
+    fn pages(&mut self, low: usize, limit: usize) -> bool {
         self.work.low.fetch_min(low, Ordering::AcqRel);
-        self.work.read.store(read, Ordering::Release);
         self.work.limit.store(limit, Ordering::Release);
         // With no batch in flight the consumer sleeps, and does no page work: while records
         // wait to be ordered (input without rounds), the walk drops the pages itself.
@@ -228,7 +211,6 @@ impl PerfData {
         let (tx, rx) = sync_channel(IN_FLIGHT);
         let (back_tx, back_rx) = channel();
         let work = Arc::new(PageWork {
-            read: AtomicUsize::new(map.start),
             low: AtomicUsize::new(usize::MAX),
             limit: AtomicUsize::new(map.start),
         });
@@ -238,7 +220,6 @@ impl PerfData {
             map,
             work: work.clone(),
             dropped: map.start,
-            mapped: map.start,
         };
         let mut producer = Producer {
             produce,
