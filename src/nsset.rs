@@ -173,6 +173,9 @@ pub struct Interner {
     /// thread in a setns storm goes back and forth between two, and comparing is cheaper
     /// than hashing the set (17 fields) and probing.
     recent: [Option<SetId>; 2],
+    /// Ids by a stream's index of the set ([`Interner::intern_at`]); emptied when ids are
+    /// freed.
+    by_index: Vec<Option<SetId>>,
 }
 
 impl Interner {
@@ -200,6 +203,28 @@ impl Interner {
     fn is(&self, id: SetId, set: &NsSet) -> bool {
         let held = &self.sets[id.0 as usize];
         held.links[0] == set.links[0] && held == set
+    }
+
+    /// [`Interner::intern`] for a set that a stream names by `index`: one that stands for
+    /// the same set every time (an [`EventReceiver`](crate::event::EventReceiver)'s), so
+    /// that each index is interned once, not each event. A setns storm's thread goes back
+    /// and forth between two sets, and interning both compared one of them whole each time.
+    #[inline]
+    pub fn intern_at(&mut self, index: u32, set: &NsSet) -> SetId {
+        if let Some(&Some(id)) = self.by_index.get(index as usize) {
+            debug_assert!(
+                self.sets[id.0 as usize] == *set,
+                "index {index} changed sets"
+            );
+            return id;
+        }
+        let id = self.intern(set);
+        let i = index as usize;
+        if self.by_index.len() <= i {
+            self.by_index.resize(i + 1, None);
+        }
+        self.by_index[i] = Some(id);
+        id
     }
 
     /// [`Interner::intern`] for a set not among the last two.
@@ -258,6 +283,7 @@ impl Interner {
             kept
         });
         self.recent = [None; 2];
+        self.by_index.clear();
         let freed = self.free.len() - before;
         // The ids above the highest held go, and the lowest free ones are handed out
         // first: after a burst the sets shrink back, and the next burst's ids stay low
@@ -279,6 +305,7 @@ impl Interner {
         self.ids.give_back_slack();
         self.sets.give_back_slack();
         self.free.give_back_slack();
+        self.by_index.give_back_slack();
     }
 
     /// Heap bytes held: the sets, the index (with its slack) and the free ids.
@@ -286,6 +313,7 @@ impl Interner {
         self.sets.capacity() * std::mem::size_of::<NsSet>()
             + map_bytes(&self.ids)
             + self.free.capacity() * std::mem::size_of::<SetId>()
+            + self.by_index.capacity() * std::mem::size_of::<Option<SetId>>()
     }
 }
 
@@ -362,6 +390,27 @@ mod tests {
         assert_eq!(i.intern(&a), ib);
         assert_eq!(i.intern(&b), SetId(3));
         assert_eq!((i.len(), i.id_bound()), (4, 4));
+    }
+
+    #[test]
+    fn sets_by_a_streams_index_are_interned_once_and_again_after_a_retain() {
+        let mut i = Interner::default();
+        let (a, b, c) = (set(&[1, 2]), set(&[3, 4]), set(&[5, 6]));
+        let ia = i.intern_at(7, &a);
+        let ib = i.intern_at(0, &b);
+        for _ in 0..3 {
+            assert_eq!((i.intern_at(7, &a), i.intern_at(0, &b)), (ia, ib));
+        }
+        // The same ids as interning the sets themselves.
+        assert_eq!((i.intern(&a), i.intern(&b)), (ia, ib));
+        // a's id is freed and given to c: index 7 no longer names that id.
+        i.retain(|id| id == ib);
+        let ic = i.intern(&c);
+        assert_eq!(ic, ia);
+        let ia2 = i.intern_at(7, &a);
+        assert_ne!(ia2, ic);
+        assert_eq!((i.get(ia2), i.get(ic), i.get(ib)), (&a, &c, &b));
+        assert_eq!(i.intern_at(0, &b), ib);
     }
 
     #[test]

@@ -319,8 +319,15 @@ impl<W: Write> Lines<W> {
 
     #[inline(always)]
     fn event(&mut self, ev: &Event<'_>) -> io::Result<()> {
+        self.event_at(ev, None)
+    }
+
+    /// [`Lines::event`] for an event of an [`EventReceiver`], with its set's index there
+    /// ([`EventReceiver::receive_at`]).
+    #[inline(always)]
+    fn event_at(&mut self, ev: &Event<'_>, set_index: Option<u32>) -> io::Result<()> {
         let from = self.buf.len();
-        let g = self.names.observe(&mut self.model, ev);
+        let g = self.names.observe_at(&mut self.model, ev, set_index);
         let Lines {
             model,
             json,
@@ -345,7 +352,7 @@ impl<W: Write> Lines<W> {
         } else if changes.len() == 0 {
             // Most events change no group: what `hand_on` does then, without its steps.
             drop(changes);
-            write_labeled(json, ev, g.map(|g| model.group(g)), buf);
+            json.write_labeled_at(ev, g.map(|g| model.group(g)), set_index, buf);
         } else {
             pending.extend(changes);
             write_with_changes(model, json, ev, g, pending, buf);
@@ -421,7 +428,9 @@ fn ndjson_split(dest: &Dest, data: &mut PerfData, order: Order) -> Result<()> {
         let mut lines = Lines::new(dest.writer()?, Selection::default(), dest.times());
         let mut receiver = EventReceiver::new();
         let r = events.for_each(|sent| -> Result<()> {
-            receiver.receive(sent, |ev| lines.event(ev)).transpose()?;
+            receiver
+                .receive_at(sent, |ev, set| lines.event_at(ev, set))
+                .transpose()?;
             Ok(())
         });
         lines.finish()?;

@@ -39,6 +39,9 @@ pub struct JsonWriter {
     /// per line cost 3% of a storm's CPU).
     last: [Option<(NsSet, usize)>; 2],
     last_new: usize,
+    /// The index in `texts` of the set a stream names by its index
+    /// ([`JsonWriter::write_labeled_at`]), [`NO_TEXT`] for none yet: no compare at all.
+    by_index: Vec<u32>,
     /// The label fields (`,"container":…`) recently appended after a line, by the
     /// [`LineLabel::key`] they were made from: consecutive events mostly share a group, or
     /// go back and forth between two (a setns storm).
@@ -93,6 +96,8 @@ impl Texts for Plain {
 
 /// Distinct sets whose text is kept; past that the cache starts over.
 const NS_TEXT_CACHE: usize = 4096;
+/// No text yet, in [`JsonWriter`]'s `by_index`.
+const NO_TEXT: u32 = u32::MAX;
 
 fn push_ns(out: &mut Vec<u8>, ns: &NsSet) {
     out.push(b'{');
@@ -118,6 +123,7 @@ impl Default for JsonWriter {
             texts: Vec::new(),
             last: [None, None],
             last_new: 0,
+            by_index: Vec::new(),
             labels: RecentTexts::default(),
             time_hi: TimeHigh::default(),
             ids: std::array::from_fn(|_| (0, Digits::of(0))),
@@ -135,7 +141,7 @@ impl JsonWriter {
     /// Appends `ev` as one line of the NDJSON stream (with its newline).
     #[inline]
     pub fn write(&mut self, ev: &Event<'_>, out: &mut Vec<u8>) {
-        if !self.write_hot(ev, &[], out) {
+        if !self.write_hot(ev, &[], None, out) {
             ev.write_json_with(out, self);
         }
     }
@@ -151,6 +157,23 @@ impl JsonWriter {
         out: &mut Vec<u8>,
     ) {
         if !self.write_labeled_cached(ev, label, out) {
+            self.write_labeled_generally(ev, label, out);
+        }
+    }
+
+    /// [`JsonWriter::write_labeled`] for an event of a stream that names each distinct set
+    /// by an index (`set_index`, that of a NAMESPACES event's set), the same set under the
+    /// same index every time: an [`EventReceiver`](super::EventReceiver)'s. Its text is then
+    /// found by the index, without comparing sets. One stream per writer.
+    #[inline(always)]
+    pub fn write_labeled_at<L: LineLabel + ?Sized>(
+        &mut self,
+        ev: &Event<'_>,
+        label: Option<&L>,
+        set_index: Option<u32>,
+        out: &mut Vec<u8>,
+    ) {
+        if !self.write_labeled_cached_at(ev, label, set_index, out) {
             self.write_labeled_generally(ev, label, out);
         }
     }
@@ -179,12 +202,23 @@ impl JsonWriter {
         label: Option<&L>,
         out: &mut Vec<u8>,
     ) -> bool {
+        self.write_labeled_cached_at(ev, label, None, out)
+    }
+
+    #[inline(always)]
+    fn write_labeled_cached_at<L: LineLabel + ?Sized>(
+        &mut self,
+        ev: &Event<'_>,
+        label: Option<&L>,
+        set_index: Option<u32>,
+        out: &mut Vec<u8>,
+    ) -> bool {
         let Some(l) = label else {
-            return self.write_hot(ev, &[], out);
+            return self.write_hot(ev, &[], set_index, out);
         };
         // Moved out and back: the line's writer borrows the rest of `self`.
         let mut labels = std::mem::take(&mut self.labels);
-        let done = self.write_hot(ev, label_text(&mut labels, l), out);
+        let done = self.write_hot(ev, label_text(&mut labels, l), set_index, out);
         self.labels = labels;
         done
     }
@@ -192,9 +226,15 @@ impl JsonWriter {
     /// FORK, EXIT and NAMESPACES lines, with `suffix` before their end,
     /// written with one reservation each: the same bytes as `write_json_with` (then the
     /// suffix), without a capacity check per piece. False (nothing written) for other
-    /// events.
+    /// events. `set_index`: see [`JsonWriter::write_labeled_at`].
     #[inline(always)]
-    fn write_hot(&mut self, ev: &Event<'_>, suffix: &[u8], out: &mut Vec<u8>) -> bool {
+    fn write_hot(
+        &mut self,
+        ev: &Event<'_>,
+        suffix: &[u8],
+        set_index: Option<u32>,
+        out: &mut Vec<u8>,
+    ) -> bool {
         if ev.synthesized {
             return false;
         }
@@ -206,7 +246,11 @@ impl JsonWriter {
                 self.write_task(LINE_STARTS[2].as_bytes(), ev, *ppid, *ptid, suffix, out)
             }
             Body::Namespaces { ns, comm, cause } => {
-                self.write_namespaces(ev, ns, comm.as_deref(), *cause, suffix, out)
+                let i = match set_index {
+                    Some(k) => self.ns_index_at(k, ns),
+                    None => self.ns_index(ns),
+                };
+                self.write_namespaces(ev, i, comm.as_deref(), *cause, suffix, out)
             }
             _ => return false,
         }
@@ -288,18 +332,18 @@ impl JsonWriter {
         c.done(out);
     }
 
-    /// A NAMESPACES line (its head, set and command name in one reservation).
+    /// A NAMESPACES line (its head, set (the text at `i` in `texts`) and command name in one
+    /// reservation).
     #[inline(always)]
     fn write_namespaces(
         &mut self,
         ev: &Event<'_>,
-        ns: &NsSet,
+        i: usize,
         comm: Option<&str>,
         cause: Option<&Cause>,
         suffix: &[u8],
         out: &mut Vec<u8>,
     ) {
-        let i = self.ns_index(ns);
         let text = &self.texts[i];
         // A command name that needs no escaping goes in as it is.
         let plain = comm.filter(|c| !needs_escape(c.as_bytes()));
@@ -343,6 +387,24 @@ impl JsonWriter {
         out.extend_from_slice(b"}\n");
     }
 
+    /// [`JsonWriter::ns_index`] of the set a stream names by `index`.
+    #[inline(always)]
+    fn ns_index_at(&mut self, index: u32, ns: &NsSet) -> usize {
+        let k = index as usize;
+        if let Some(&i) = self.by_index.get(k) {
+            if i != NO_TEXT {
+                return i as usize;
+            }
+        }
+        let i = self.ns_index(ns);
+        // The cache may have started over in `ns_index`, emptying the table.
+        if self.by_index.len() <= k {
+            self.by_index.resize(k + 1, NO_TEXT);
+        }
+        self.by_index[k] = i as u32;
+        i
+    }
+
     /// The index in `texts` of the text of `ns`, made if new.
     #[inline(always)]
     fn ns_index(&mut self, ns: &NsSet) -> usize {
@@ -362,6 +424,7 @@ impl JsonWriter {
                     self.ns_text.clear();
                     self.texts.clear();
                     self.last = [None, None];
+                    self.by_index.clear();
                 }
                 let mut t = Vec::new();
                 push_ns(&mut t, ns);
@@ -763,6 +826,59 @@ mod tests {
                 w.write(&ev, &mut a);
                 ev.write_json(&mut b);
                 assert_eq!(a, b, "set {i}");
+            }
+        }
+    }
+
+    /// A group's fields, for the labelled writes.
+    struct Label(u64);
+
+    impl LineLabel for Label {
+        fn key(&self) -> (u64, Option<&str>) {
+            (self.0, None)
+        }
+        fn write_fields(&self, out: &mut Vec<u8>) {
+            out.extend_from_slice(format!(",\"container\":\"g{}\"", self.0).as_bytes());
+        }
+    }
+
+    #[test]
+    fn sets_found_by_their_index_are_their_own_text() {
+        // A stream's sets by index (the index of set(i) is i), past the cache's restart,
+        // sets going back and forth, labelled lines and not, against the plain writer.
+        let set = |i: u64| {
+            NsSet::from_links((1..=7).map(|k| NsLink {
+                dev: 4,
+                ino: k * 10_000 + i,
+            }))
+        };
+        let mut w = JsonWriter::new();
+        for i in 1..(NS_TEXT_CACHE as u64 + 50) {
+            for k in [i, i - 1, i, i - 1] {
+                let ns = set(k);
+                let ev = Event {
+                    time_ns: Some(i),
+                    cpu: Some(0),
+                    pid: Some(9),
+                    tid: Some(9),
+                    synthesized: false,
+                    body: Body::Namespaces {
+                        ns: &ns,
+                        comm: Some(Cow::Borrowed("stress")),
+                        cause: None,
+                    },
+                };
+                let label = Label(k % 3);
+                let (mut a, mut b) = (Vec::new(), Vec::new());
+                let labelled = k % 2 == 0;
+                w.write_labeled_at(&ev, labelled.then_some(&label), Some(k as u32), &mut a);
+                ev.write_json(&mut b);
+                if labelled {
+                    b.truncate(b.len() - 2);
+                    label.write_fields(&mut b);
+                    b.extend_from_slice(b"}\n");
+                }
+                assert_eq!(String::from_utf8(a).unwrap(), String::from_utf8(b).unwrap());
             }
         }
     }

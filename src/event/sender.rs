@@ -425,6 +425,22 @@ impl EventReceiver {
         sent: &SentEvent<'_>,
         f: impl FnOnce(&Event<'_>) -> R,
     ) -> Option<R> {
+        self.receive_at(sent, |ev, _| f(ev))
+    }
+
+    /// [`EventReceiver::receive`], with the index of a NAMESPACES event's set: the same set
+    /// has the same index for as long as the receiver lives, so that the model and the
+    /// writer can find what they made of it by the index ([`Attributor::observe_at`],
+    /// [`JsonWriter::write_labeled_at`]) instead of comparing sets.
+    ///
+    /// [`Attributor::observe_at`]: crate::model::Attributor::observe_at
+    /// [`JsonWriter::write_labeled_at`]: super::JsonWriter::write_labeled_at
+    #[inline(always)]
+    pub fn receive_at<R>(
+        &mut self,
+        sent: &SentEvent<'_>,
+        f: impl FnOnce(&Event<'_>, Option<u32>) -> R,
+    ) -> Option<R> {
         let ev = match sent {
             SentEvent::NewSet(ns) => {
                 self.sets.push(**ns);
@@ -445,11 +461,12 @@ impl EventReceiver {
                     (*comm != NO_COMM).then(|| Cow::Borrowed(self.comms[*comm as usize].as_str()));
                 // An index the sender gave: its set came first.
                 let ns = &self.sets[*set as usize];
-                return Some(f(&h.with(Body::Namespaces {
+                let ev = h.with(Body::Namespaces {
                     ns,
                     comm,
                     cause: None,
-                })));
+                });
+                return Some(f(&ev, Some(*set)));
             }
             SentEvent::Fork { head, ppid, ptid } => head.head().with(Body::Fork {
                 ppid: *ppid,
@@ -459,9 +476,9 @@ impl EventReceiver {
                 ppid: *ppid,
                 ptid: *ptid,
             }),
-            SentEvent::Other(ev) => return Some(f(ev)),
+            SentEvent::Other(ev) => return Some(f(ev, None)),
         };
-        Some(f(&ev))
+        Some(f(&ev, None))
     }
 }
 

@@ -281,7 +281,18 @@ impl Announcements {
     /// [`Attributor::observe`], then [`Announcements::apply`].
     #[inline]
     pub fn observe(&mut self, model: &mut Attributor, ev: &Event<'_>) -> Option<GroupId> {
-        let g = model.observe(ev);
+        self.observe_at(model, ev, None)
+    }
+
+    /// [`Announcements::observe`] through [`Attributor::observe_at`].
+    #[inline]
+    pub fn observe_at(
+        &mut self,
+        model: &mut Attributor,
+        ev: &Event<'_>,
+        set_index: Option<u32>,
+    ) -> Option<GroupId> {
+        let g = model.observe_at(ev, set_index);
         self.apply(model, g);
         g
     }
