@@ -6,7 +6,30 @@
 /// True when `b` has a byte a JSON string must escape.
 #[inline(always)]
 pub(crate) fn needs_escape(b: &[u8]) -> bool {
-    b.iter().any(|&c| c < 0x20 || c == b'"' || c == b'\\')
+    // A command name (at most 15 bytes) is asked about on every NAMESPACES line: checked a
+    // word at a time, as two overlapping words (a byte loop was 50 instructions a line).
+    let n = b.len();
+    let word = |at: usize| u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"));
+    let half = |at: usize| u32::from_le_bytes(b[at..at + 4].try_into().expect("4 bytes"));
+    if (8..=16).contains(&n) {
+        word_needs_escape(word(0)) || word_needs_escape(word(n - 8))
+    } else if (4..8).contains(&n) {
+        word_needs_escape(u64::from(half(0)) | u64::from(half(n - 4)) << 32)
+    } else {
+        b.iter().any(|&c| c < 0x20 || c == b'"' || c == b'\\')
+    }
+}
+
+/// True when a byte of `w` is below 0x20, a quote or a backslash (exact: a borrow only
+/// crosses into a higher byte from a byte that matched).
+#[inline(always)]
+fn word_needs_escape(w: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let zero_byte = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS;
+    let below_space = w.wrapping_sub(ONES * 0x20) & !w & HIGHS;
+    below_space | zero_byte(w ^ (ONES * u64::from(b'"'))) | zero_byte(w ^ (ONES * u64::from(b'\\')))
+        != 0
 }
 
 /// Appends `s` as a JSON string (quoted, escaped).
@@ -219,6 +242,9 @@ pub(crate) struct RecentTexts<K> {
     next: usize,
     /// The entry last used: the next line mostly uses it again.
     last: usize,
+    /// The entry used before `last`: a stream going back and forth between two (a setns
+    /// storm's groups) finds it without a search.
+    before: usize,
 }
 
 impl<K> Default for RecentTexts<K> {
@@ -227,6 +253,7 @@ impl<K> Default for RecentTexts<K> {
             entries: Vec::new(),
             next: 0,
             last: 0,
+            before: 0,
         }
     }
 }
@@ -238,7 +265,7 @@ const RECENT_TEXTS: usize = 8;
 impl<K> RecentTexts<K> {
     /// The text of the entry whose key `is`, made by `make` (which appends the text and
     /// gives its key) when there is none.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn text(
         &mut self,
         is: impl Fn(&K) -> bool,
@@ -246,13 +273,27 @@ impl<K> RecentTexts<K> {
     ) -> &[u8] {
         let i = match self.entries.get(self.last) {
             Some((k, _)) if is(k) => self.last,
-            _ => match self.entries.iter().position(|(k, _)| is(k)) {
-                Some(i) => i,
-                None => self.insert(make),
-            },
+            _ => {
+                let i = match self.entries.get(self.before) {
+                    Some((k, _)) if is(k) => self.before,
+                    _ => self.find(is, make),
+                };
+                self.before = self.last;
+                i
+            }
         };
         self.last = i;
         &self.entries[i].1
+    }
+
+    /// The entry whose key `is`, made if there is none: [`RecentTexts::text`] past the
+    /// last two used.
+    #[inline(never)]
+    fn find(&mut self, is: impl Fn(&K) -> bool, make: impl FnOnce(&mut Vec<u8>) -> K) -> usize {
+        match self.entries.iter().position(|(k, _)| is(k)) {
+            Some(i) => i,
+            None => self.insert(make),
+        }
     }
 
     #[cold]
@@ -273,6 +314,52 @@ impl<K> RecentTexts<K> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn escapes_are_found_in_every_length_and_place() {
+        let slow = |b: &[u8]| b.iter().any(|&c| c < 0x20 || c == b'"' || c == b'\\');
+        for n in 0..=20 {
+            for at in 0..n.max(1) {
+                for v in 0..=255u8 {
+                    for fill in [b'a', 0x7f, 0xff, b' ', b'!', b'#', b'[', b']'] {
+                        let mut b = vec![fill; n];
+                        if n > 0 {
+                            b[at] = v;
+                        }
+                        assert_eq!(needs_escape(&b), slow(&b), "{b:?}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn recent_texts_are_the_texts_of_their_keys() {
+        // Back and forth between two keys, then among more keys than are kept (entries
+        // replaced under the last two used), in every order of a small cycle.
+        let mut t = RecentTexts::<u32>::default();
+        let mut made = 0;
+        let keys = (0..40u32)
+            .map(|i| i % 2)
+            .chain((0..400).map(|i| (i * 7) % 13));
+        for (n, k) in keys
+            .chain((0..200).map(|i| [3, 4, 3, 5][i % 4]))
+            .enumerate()
+        {
+            if n == 40 {
+                assert_eq!(made, 2, "two keys back and forth are made once each");
+            }
+            let text = t.text(
+                |&x| x == k,
+                |out| {
+                    made += 1;
+                    out.extend_from_slice(format!("k{k}").as_bytes());
+                    k
+                },
+            );
+            assert_eq!(text, format!("k{k}").as_bytes());
+        }
+    }
 
     #[test]
     fn digits_are_written_like_display() {
