@@ -668,6 +668,31 @@ impl<'m> Mapped<'m> {
     /// The record at file offset `off`.
     #[inline]
     fn at(&self, off: usize) -> Result<RecordView<'m>, DecodeError> {
+        // The usual record, read from the one slice the map is (what `RecordView::parse`
+        // accepts): through the two-part `Bytes` of a ring, every record's header cost
+        // the walk ~60 instructions more.
+        let raw = self.raw.get(off..).unwrap_or_default();
+        let head = Bytes::new(raw, self.endian);
+        if let (Some(ty), Some(misc), Some(size)) = (head.u32(0), head.u16(4), head.u16(6)) {
+            let size = size as usize;
+            if size >= HEADER_LEN && (size.is_multiple_of(8) || ty >= kind::USER_START) {
+                if let Some(bytes) = raw.get(..size) {
+                    return Ok(RecordView {
+                        offset: off as u64,
+                        ty,
+                        misc,
+                        bytes: Bytes::new(bytes, self.endian),
+                    });
+                }
+            }
+        }
+        self.at_checked(off)
+    }
+
+    /// [`Mapped::at`] through [`RecordView::parse`], for the error of a bad record.
+    #[cold]
+    #[inline(never)]
+    fn at_checked(&self, off: usize) -> Result<RecordView<'m>, DecodeError> {
         let rest = self.all.range(off, self.end).ok_or_else(|| {
             truncated(
                 off as u64,
@@ -676,25 +701,6 @@ impl<'m> Mapped<'m> {
             )
         })?;
         RecordView::parse(rest, off as u64)
-    }
-
-    /// The record at `off` again, once [`Mapped::at`] has accepted it (records that waited
-    /// to be ordered): its header is not checked a second time.
-    #[inline]
-    fn again(&self, off: usize) -> Result<RecordView<'m>, DecodeError> {
-        let raw = self.raw.get(off..).unwrap_or_default();
-        let head = Bytes::new(raw, self.endian);
-        if let (Some(ty), Some(misc), Some(size)) = (head.u32(0), head.u16(4), head.u16(6)) {
-            if let Some(bytes) = raw.get(..size as usize) {
-                return Ok(RecordView {
-                    offset: off as u64,
-                    ty,
-                    misc,
-                    bytes: Bytes::new(bytes, self.endian),
-                });
-            }
-        }
-        self.at(off)
     }
 
     /// While records are handed on late (a release by force, the end): drops the pages from
@@ -797,7 +803,7 @@ impl<'m> Mapped<'m> {
                     for o in ready.drain(..) {
                         // Its page may have been dropped already, and comes back.
                         low = low.min(o);
-                        let r = self.again(o)?;
+                        let r = self.at(o)?;
                         self.whole(&r)?;
                         stats.count(r.ty, r.size());
                         if let Err(e) = v.record(decoder, &r) {
@@ -835,7 +841,7 @@ impl<'m> Mapped<'m> {
         let mut handed = 0;
         for o in ready.drain(..) {
             low = low.min(o);
-            let r = self.again(o)?;
+            let r = self.at(o)?;
             self.whole(&r)?;
             stats.count(r.ty, r.size());
             if let Err(e) = v.record(decoder, &r) {

@@ -188,7 +188,7 @@ impl Events<'_> {
                         *next += 1;
                         // Its page may have been dropped already, and comes back.
                         *low = (*low).min(o);
-                        let r = map.again(o)?;
+                        let r = map.at(o)?;
                         map.whole(&r)?;
                         *handed += r.size();
                         if *handed >= DROP_EVERY {
