@@ -174,6 +174,19 @@ impl Story {
     /// Takes in one event; one not `shown` (another process or container than the one
     /// asked for) is followed but neither told nor counted in the summary.
     pub fn add_shown(&mut self, ev: &Event<'_>, shown: bool) {
+        self.add_shown_at(ev, shown, None)
+    }
+
+    /// [`Story::add`] for an event of a stream that names each distinct set by an index
+    /// (`set_index`, that of a NAMESPACES event's set), the same set under the same index
+    /// every time: an [`EventReceiver`](crate::event::EventReceiver)'s. Each index's set is
+    /// then interned once, not at each event. One stream per story.
+    pub fn add_at(&mut self, ev: &Event<'_>, set_index: Option<u32>) {
+        self.add_shown_at(ev, true, set_index)
+    }
+
+    #[inline]
+    fn add_shown_at(&mut self, ev: &Event<'_>, shown: bool, set_index: Option<u32>) {
         let (Some(pid), Some(tid)) = (ev.pid, ev.tid) else {
             return;
         };
@@ -206,7 +219,10 @@ impl Story {
                 if ns.is_unknown() {
                     return;
                 }
-                let id = self.sets.intern(ns);
+                let id = match set_index {
+                    Some(i) => self.sets.intern_at(i, ns),
+                    None => self.sets.intern(ns),
+                };
                 // Kernel threads run in the initial namespaces: kthreadd (PID 2) names the
                 // host where PID 1's links are unreadable.
                 if self.host.is_none() && (pid == 1 || pid == 2) {

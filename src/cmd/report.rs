@@ -524,9 +524,9 @@ fn text_split(dest: &Dest, all: bool, name: &str, data: &mut PerfData, order: Or
         let mut model = file_model();
         let mut receiver = EventReceiver::new();
         let r = events.for_each(|sent| -> Result<()> {
-            receiver.receive(sent, |ev| {
-                story.add(ev);
-                model.observe(ev);
+            receiver.receive_at(sent, |ev, set| {
+                story.add_at(ev, set);
+                model.observe_at(ev, set);
                 model.take_changes().for_each(drop);
             });
             story.write_changes(&mut out)?;
