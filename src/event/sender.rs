@@ -248,6 +248,9 @@ pub struct EventSender {
     /// first: a fork storm repeats one set, a thread of a setns storm goes back and forth
     /// between two, and comparing bytes is cheaper than reading and interning a set again.
     last: [(Vec<u8>, u32); 2],
+    /// The last record matched the older of the two: records alternate (a setns storm),
+    /// and the older is compared first, one compare a record instead of two.
+    alternating: bool,
     comms: CommSlots,
 }
 
@@ -258,6 +261,7 @@ impl Default for EventSender {
             sets: Interner::default(),
             sent: 0,
             last: [(Vec::new(), u32::MAX), (Vec::new(), u32::MAX)],
+            alternating: false,
             comms: CommSlots::default(),
         }
     }
@@ -326,10 +330,21 @@ impl EventSender {
                 Some(())
             }
             Hot::Namespaces(h) => {
-                let set = if self.last[0].1 != u32::MAX && h.links == &self.last[0].0[..] {
-                    self.last[0].1
-                } else if self.last[1].1 != u32::MAX && h.links == &self.last[1].0[..] {
-                    self.last.swap(0, 1);
+                let hit = {
+                    let is =
+                        |k: usize| self.last[k].1 != u32::MAX && h.links == &self.last[k].0[..];
+                    match self.alternating {
+                        true if is(1) => Some(1),
+                        _ if is(0) => Some(0),
+                        false if is(1) => Some(1),
+                        _ => None,
+                    }
+                };
+                self.alternating = hit == Some(1);
+                let set = if let Some(k) = hit {
+                    if k == 1 {
+                        self.last.swap(0, 1);
+                    }
                     self.last[0].1
                 } else {
                     let ns = NsSet::from_record(&h.view());
