@@ -797,31 +797,38 @@ mod tests {
         }
     }
 
+    /// Set `i` of a stream of many (7 links, each its own inode).
+    fn many_set(i: u64) -> NsSet {
+        NsSet::from_links((1..=7).map(|k| NsLink {
+            dev: 4,
+            ino: k * 10_000 + i,
+        }))
+    }
+
+    /// A NAMESPACES event of task 9 at `time`.
+    fn ns_event<'a>(ns: &'a NsSet, time: u64, comm: Option<&'a str>) -> Event<'a> {
+        Event {
+            time_ns: Some(time),
+            cpu: Some(0),
+            pid: Some(9),
+            tid: Some(9),
+            synthesized: false,
+            body: Body::Namespaces {
+                ns,
+                comm: comm.map(Cow::Borrowed),
+                cause: None,
+            },
+        }
+    }
+
     #[test]
     fn sets_written_past_the_cache_are_still_their_own_text() {
         // More distinct sets than the writer keeps, each followed by the one before it (a
         // thread going back and forth): the cache starts over on the way.
         let mut w = JsonWriter::new();
-        let set = |i: u64| {
-            NsSet::from_links((1..=7).map(|k| NsLink {
-                dev: 4,
-                ino: k * 10_000 + i,
-            }))
-        };
         for i in 1..(NS_TEXT_CACHE as u64 + 50) {
-            for ns in [set(i), set(i - 1)] {
-                let ev = Event {
-                    time_ns: Some(i),
-                    cpu: Some(0),
-                    pid: Some(9),
-                    tid: Some(9),
-                    synthesized: false,
-                    body: Body::Namespaces {
-                        ns: &ns,
-                        comm: None,
-                        cause: None,
-                    },
-                };
+            for ns in [many_set(i), many_set(i - 1)] {
+                let ev = ns_event(&ns, i, None);
                 let (mut a, mut b) = (Vec::new(), Vec::new());
                 w.write(&ev, &mut a);
                 ev.write_json(&mut b);
@@ -844,30 +851,13 @@ mod tests {
 
     #[test]
     fn sets_found_by_their_index_are_their_own_text() {
-        // A stream's sets by index (the index of set(i) is i), past the cache's restart,
+        // A stream's sets by index (the index of set k is k), past the cache's restart,
         // sets going back and forth, labelled lines and not, against the plain writer.
-        let set = |i: u64| {
-            NsSet::from_links((1..=7).map(|k| NsLink {
-                dev: 4,
-                ino: k * 10_000 + i,
-            }))
-        };
         let mut w = JsonWriter::new();
         for i in 1..(NS_TEXT_CACHE as u64 + 50) {
             for k in [i, i - 1, i, i - 1] {
-                let ns = set(k);
-                let ev = Event {
-                    time_ns: Some(i),
-                    cpu: Some(0),
-                    pid: Some(9),
-                    tid: Some(9),
-                    synthesized: false,
-                    body: Body::Namespaces {
-                        ns: &ns,
-                        comm: Some(Cow::Borrowed("stress")),
-                        cause: None,
-                    },
-                };
+                let ns = many_set(k);
+                let ev = ns_event(&ns, i, Some("stress"));
                 let label = Label(k % 3);
                 let (mut a, mut b) = (Vec::new(), Vec::new());
                 let labelled = k % 2 == 0;
