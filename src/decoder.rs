@@ -2,7 +2,7 @@
 //! One instance serves a perf.data file or a set of live rings.
 
 use crate::attr::{Attr, SampleFormat};
-use crate::bytes::{Bytes, Endian};
+use crate::bytes::{Bytes, Endian, Fixed};
 use crate::error::{DecodeError, ErrorKind};
 use crate::nsset::MAX_LINKS;
 use crate::record::{kind, kind_name, Namespaces, Record, RecordView, SampleId, HEADER_LEN};
@@ -231,15 +231,28 @@ impl Decoder {
         if !second.is_empty() {
             return None;
         }
-        let b = view.bytes;
+        match view.bytes.endian() {
+            Endian::Little => Self::hot_in::<true>(t, view, raw),
+            Endian::Big => Self::hot_in::<false>(t, view, raw),
+        }
+    }
+
+    /// [`Decoder::hot`] of a record in one piece, `raw`, in the byte order `LE` says.
+    #[inline(always)]
+    fn hot_in<'a, const LE: bool>(
+        t: &Trailer,
+        view: &RecordView<'a>,
+        raw: &'a [u8],
+    ) -> Option<Hot<'a>> {
+        type F<const LE: bool> = Fixed<LE>;
         // The body, between the header and the trailer.
         let body_end = raw.len().checked_sub(t.len)?;
         let time = match t.time {
-            Some(o) => Some(b.u64(body_end + o)?),
+            Some(o) => Some(F::<LE>::u64(raw, body_end + o)?),
             None => None,
         };
         let cpu = match t.cpu {
-            Some(o) => Some(b.u32(body_end + o)?),
+            Some(o) => Some(F::<LE>::u32(raw, body_end + o)?),
             None => None,
         };
         match view.ty {
@@ -249,13 +262,13 @@ impl Decoder {
                 }
                 Some(Hot::Task {
                     exit: view.ty == kind::EXIT,
-                    pid: b.u32(HEADER_LEN)?,
-                    ppid: b.u32(HEADER_LEN + 4)?,
-                    tid: b.u32(HEADER_LEN + 8)?,
-                    ptid: b.u32(HEADER_LEN + 12)?,
+                    pid: F::<LE>::u32(raw, HEADER_LEN)?,
+                    ppid: F::<LE>::u32(raw, HEADER_LEN + 4)?,
+                    tid: F::<LE>::u32(raw, HEADER_LEN + 8)?,
+                    ptid: F::<LE>::u32(raw, HEADER_LEN + 12)?,
                     time: match time {
                         Some(t) => t,
-                        None => b.u64(HEADER_LEN + 16)?,
+                        None => F::<LE>::u64(raw, HEADER_LEN + 16)?,
                     },
                     cpu,
                 })
@@ -264,18 +277,18 @@ impl Decoder {
                 if body_end < HEADER_LEN + 16 {
                     return None;
                 }
-                let nr = b.u64(HEADER_LEN + 8)?;
+                let nr = F::<LE>::u64(raw, HEADER_LEN + 8)?;
                 let len = usize::try_from(nr).ok()?.checked_mul(16)?;
                 if len > body_end - HEADER_LEN - 16 {
                     return None;
                 }
                 Some(Hot::Namespaces(HotNamespaces {
-                    pid: b.u32(HEADER_LEN)?,
-                    tid: b.u32(HEADER_LEN + 4)?,
+                    pid: F::<LE>::u32(raw, HEADER_LEN)?,
+                    tid: F::<LE>::u32(raw, HEADER_LEN + 4)?,
                     time,
                     cpu,
                     links: raw.get(HEADER_LEN + 16..HEADER_LEN + 16 + len.min(16 * MAX_LINKS))?,
-                    endian: b.endian(),
+                    endian: if LE { Endian::Little } else { Endian::Big },
                 }))
             }
             _ => None,

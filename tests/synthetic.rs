@@ -148,3 +148,61 @@ fn every_split_point_of_a_ring_decodes_alike() {
     let ev = b.event(&want, &want_id).unwrap();
     assert!(matches!(ev.body, Body::Comm { ref comm, exec: false } if comm == "a-rather-long-n"));
 }
+
+/// The fast reads (`Decoder::hot`, and `report`'s two threads, which send through them)
+/// give the general decode's events in either byte order: a file of one attr, so that
+/// they apply, with tasks and sets of 7 and of 9 links.
+#[test]
+fn fast_reads_are_the_general_decode_in_both_byte_orders() {
+    use nswatch::event::{EventReceiver, EventSender};
+    let mut seen = Vec::new();
+    for endian in [Endian::Little, Endian::Big] {
+        let e = Encoder::new(endian, SampleFormat::new(A, 0, true));
+        let mut d = Vec::new();
+        for (i, pid) in (200..230u32).enumerate() {
+            let t = |time| TaskEvent {
+                pid,
+                ppid: 1,
+                tid: pid,
+                ptid: 1,
+                time,
+            };
+            let time = 1_000 * i as u64;
+            e.task(&mut d, true, &t(time), &sid(pid, time, 11));
+            let set = links(1000 * (1 + i as u64 % 3), 7 + 2 * (i % 2));
+            e.namespaces(&mut d, pid, pid, &set, &sid(pid, time + 1, 11));
+            e.task(&mut d, false, &t(time + 2), &sid(pid, time + 2, 11));
+        }
+        let file = common::build_file(
+            endian,
+            &[(A, flag::SAMPLE_ID_ALL | flag::NAMESPACES, vec![11])],
+            &d,
+        );
+        let mut pd = PerfData::from_bytes(file).unwrap();
+        let (mut general, mut fast) = (EventBuilder::new(), EventBuilder::new());
+        let (mut sender, mut receiver) = (EventSender::new(), EventReceiver::new());
+        let mut lines = Vec::new();
+        let mut hot = 0;
+        pd.for_each(Order::Time, |dec, v| -> Result<(), nswatch::DecodeError> {
+            let want = general.decode(dec, v)?.map(|ev| ev.to_json());
+            if let Some(h) = dec.hot(v) {
+                hot += 1;
+                assert_eq!(Some(fast.hot_event(&h).to_json()), want);
+            }
+            let mut sent = Vec::new();
+            sender.send_record(dec, v, &mut sent)?;
+            let got: Vec<String> = sent
+                .iter()
+                .filter_map(|s| receiver.receive(s, |ev| ev.to_json()))
+                .collect();
+            assert_eq!(got, want.iter().cloned().collect::<Vec<_>>());
+            lines.extend(want);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(hot, 90, "{endian:?}: every record read the fast way");
+        seen.push(lines);
+    }
+    assert_eq!(seen[0], seen[1]);
+    assert_eq!(seen[0].len(), 90);
+}

@@ -14,7 +14,7 @@ pub mod split;
 pub use pull::Events;
 
 use crate::attr::{Attr, ATTR_SIZE_MAX, ATTR_SIZE_MIN};
-use crate::bytes::{Bytes, Endian};
+use crate::bytes::{Bytes, Endian, Fixed};
 use crate::decoder::Decoder;
 use crate::error::{DecodeError, ErrorKind};
 use crate::order::ReorderBuffer;
@@ -672,8 +672,11 @@ impl<'m> Mapped<'m> {
         // accepts): through the two-part `Bytes` of a ring, every record's header cost
         // the walk ~60 instructions more.
         let raw = self.raw.get(off..).unwrap_or_default();
-        let head = Bytes::new(raw, self.endian);
-        if let (Some(ty), Some(misc), Some(size)) = (head.u32(0), head.u16(4), head.u16(6)) {
+        let head = match self.endian {
+            Endian::Little => header::<true>(raw),
+            Endian::Big => header::<false>(raw),
+        };
+        if let Some((ty, misc, size)) = head {
             let size = size as usize;
             if size >= HEADER_LEN && (size.is_multiple_of(8) || ty >= kind::USER_START) {
                 if let Some(bytes) = raw.get(..size) {
@@ -948,6 +951,16 @@ fn compact(
 
 /// Drops the already-read pages of a file map from memory (they are clean file pages and
 /// come back from the page cache if touched again).
+/// A record header's type, misc and size, read in the byte order `LE` says.
+#[inline(always)]
+fn header<const LE: bool>(raw: &[u8]) -> Option<(u32, u16, u16)> {
+    Some((
+        Fixed::<LE>::u32(raw, 0)?,
+        Fixed::<LE>::u16(raw, 4)?,
+        Fixed::<LE>::u16(raw, 6)?,
+    ))
+}
+
 pub(crate) fn drop_pages(map: &memmap2::Mmap, dropped: &mut usize, upto: usize) {
     let page = 4096;
     let end = upto / page * page;
