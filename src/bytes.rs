@@ -55,16 +55,15 @@ impl Endian {
     }
 }
 
-/// A run of bytes borrowed from a file map or a ring buffer: `first` then `second`.
-///
-/// `second` is empty unless the run wraps the end of a ring. Reads out of range return
-/// `None`; callers turn that into a [`crate::DecodeError`] with the record's offset.
 /// Field reads from one slice in a byte order fixed at compile time (`LE`: little-endian):
 /// for the hot reads of a record, which test the file's order once per record instead of
 /// once per field.
 pub(crate) struct Fixed<const LE: bool>;
 
 impl<const LE: bool> Fixed<LE> {
+    /// The byte order, as a value.
+    pub(crate) const ORDER: Endian = if LE { Endian::Little } else { Endian::Big };
+
     #[inline(always)]
     fn array<const N: usize>(raw: &[u8], off: usize) -> Option<[u8; N]> {
         raw.get(off..off.checked_add(N)?)?.try_into().ok()
@@ -73,37 +72,26 @@ impl<const LE: bool> Fixed<LE> {
     /// The u16 at `off`, if `raw` holds it.
     #[inline(always)]
     pub(crate) fn u16(raw: &[u8], off: usize) -> Option<u16> {
-        let b = Self::array(raw, off)?;
-        Some(if LE {
-            u16::from_le_bytes(b)
-        } else {
-            u16::from_be_bytes(b)
-        })
+        Self::array(raw, off).map(|b| Self::ORDER.u16(b))
     }
 
     /// The u32 at `off`, if `raw` holds it.
     #[inline(always)]
     pub(crate) fn u32(raw: &[u8], off: usize) -> Option<u32> {
-        let b = Self::array(raw, off)?;
-        Some(if LE {
-            u32::from_le_bytes(b)
-        } else {
-            u32::from_be_bytes(b)
-        })
+        Self::array(raw, off).map(|b| Self::ORDER.u32(b))
     }
 
     /// The u64 at `off`, if `raw` holds it.
     #[inline(always)]
     pub(crate) fn u64(raw: &[u8], off: usize) -> Option<u64> {
-        let b = Self::array(raw, off)?;
-        Some(if LE {
-            u64::from_le_bytes(b)
-        } else {
-            u64::from_be_bytes(b)
-        })
+        Self::array(raw, off).map(|b| Self::ORDER.u64(b))
     }
 }
 
+/// A run of bytes borrowed from a file map or a ring buffer: `first` then `second`.
+///
+/// `second` is empty unless the run wraps the end of a ring. Reads out of range return
+/// `None`; callers turn that into a [`crate::DecodeError`] with the record's offset.
 #[derive(Debug, Clone, Copy)]
 pub struct Bytes<'a> {
     first: &'a [u8],

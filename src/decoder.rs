@@ -288,7 +288,7 @@ impl Decoder {
                     time,
                     cpu,
                     links: raw.get(HEADER_LEN + 16..HEADER_LEN + 16 + len.min(16 * MAX_LINKS))?,
-                    endian: if LE { Endian::Little } else { Endian::Big },
+                    endian: Fixed::<LE>::ORDER,
                 }))
             }
             _ => None,

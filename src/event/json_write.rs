@@ -156,9 +156,7 @@ impl JsonWriter {
         label: Option<&L>,
         out: &mut Vec<u8>,
     ) {
-        if !self.write_labeled_cached(ev, label, out) {
-            self.write_labeled_generally(ev, label, out);
-        }
+        self.write_labeled_at(ev, label, None, out)
     }
 
     /// [`JsonWriter::write_labeled`] for an event of a stream that names each distinct set

@@ -468,18 +468,26 @@ impl Attributor {
         self.now_ns = time_ns;
         // Inline, only whether anything is due: every event of a storm moves the clock,
         // and a call to do nothing cost it ~40 instructions.
-        let due = self
-            .dead
-            .front()
-            .is_some_and(|t| t.ended_ns.saturating_add(self.grace_ns) < time_ns)
-            || self
-                .exiting
-                .front()
-                .is_some_and(|&(_, t)| t.saturating_add(EXIT_LINGER_NS) <= time_ns)
-            || self.history_ns.is_some();
-        if due {
+        if self.dead_due(time_ns) || self.exit_due(time_ns) || self.history_ns.is_some() {
             self.catch_up(time_ns);
         }
+    }
+
+    /// True when the oldest ended task's grace period is over at `now`.
+    #[inline(always)]
+    fn dead_due(&self, now: u64) -> bool {
+        self.dead
+            .front()
+            .is_some_and(|t| t.ended_ns.saturating_add(self.grace_ns) < now)
+    }
+
+    /// True when the oldest group left without a task has lingered its
+    /// [`EXIT_LINGER_NS`] at `now`.
+    #[inline(always)]
+    fn exit_due(&self, now: u64) -> bool {
+        self.exiting
+            .front()
+            .is_some_and(|&(_, t)| t.saturating_add(EXIT_LINGER_NS) <= now)
     }
 
     /// What [`Attributor::advance`] found due at `now`.
@@ -509,12 +517,11 @@ impl Attributor {
     /// Declares ended the groups that have been without a task for [`EXIT_LINGER_NS`] at
     /// `now`, stamped with the time that became so.
     fn declare_ended(&mut self, now: u64) {
-        while let Some(&(g, t)) = self.exiting.front() {
-            let at = t.saturating_add(EXIT_LINGER_NS);
-            if at > now {
+        while self.exit_due(now) {
+            let Some((g, t)) = self.exiting.pop_front() else {
                 break;
-            }
-            self.exiting.pop_front();
+            };
+            let at = t.saturating_add(EXIT_LINGER_NS);
             self.changes.push(Change {
                 time_ns: at,
                 kind: ChangeKind::Exit,
@@ -1306,12 +1313,11 @@ impl Attributor {
     }
 
     fn prune(&mut self) {
-        while let Some(t) = self.dead.front() {
-            if t.ended_ns.saturating_add(self.grace_ns) >= self.now_ns {
+        while self.dead_due(self.now_ns) {
+            let Some(t) = self.dead.pop_front() else {
                 break;
-            }
+            };
             self.ended_slots[ended_slot(t.tid)] -= 1;
-            self.dead.pop_front();
         }
     }
 

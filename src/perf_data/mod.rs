@@ -18,7 +18,7 @@ use crate::bytes::{Bytes, Endian, Fixed};
 use crate::decoder::Decoder;
 use crate::error::{DecodeError, ErrorKind};
 use crate::order::ReorderBuffer;
-use crate::record::{kind, RecordView, HEADER_LEN};
+use crate::record::{kind, size_fits, RecordView, HEADER_LEN};
 use features::{feat, Features};
 use guard::GuardedMap;
 use std::io::Read;
@@ -678,7 +678,7 @@ impl<'m> Mapped<'m> {
         };
         if let Some((ty, misc, size)) = head {
             let size = size as usize;
-            if size >= HEADER_LEN && (size.is_multiple_of(8) || ty >= kind::USER_START) {
+            if size_fits(ty, size) {
                 if let Some(bytes) = raw.get(..size) {
                     return Ok(RecordView {
                         offset: off as u64,

@@ -112,6 +112,13 @@ pub enum Record<'a> {
     Other(u32),
 }
 
+/// True when a record of type `ty` may be `size` bytes long: at least its header, and
+/// 8-aligned unless perf's own (user) record. What [`RecordView::parse`] accepts.
+#[inline(always)]
+pub(crate) fn size_fits(ty: u32, size: usize) -> bool {
+    size >= HEADER_LEN && (size.is_multiple_of(8) || ty >= kind::USER_START)
+}
+
 impl<'a> RecordView<'a> {
     /// Reads the record header at the start of `bytes`; `bytes` must span the whole record.
     ///
@@ -120,7 +127,7 @@ impl<'a> RecordView<'a> {
     pub fn parse(bytes: Bytes<'a>, offset: u64) -> Result<RecordView<'a>, DecodeError> {
         if let (Some(ty), Some(misc), Some(size)) = (bytes.u32(0), bytes.u16(4), bytes.u16(6)) {
             let size = size as usize;
-            if size >= HEADER_LEN && (size.is_multiple_of(8) || ty >= kind::USER_START) {
+            if size_fits(ty, size) {
                 if let Some(bytes) = bytes.range(0, size) {
                     return Ok(RecordView {
                         offset,
