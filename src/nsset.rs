@@ -205,12 +205,16 @@ impl Interner {
         held.links[0] == set.links[0] && held == set
     }
 
-    /// [`Interner::intern`] for a set that a stream names by `index`: one that stands for
-    /// the same set every time (an [`EventReceiver`](crate::event::EventReceiver)'s), so
-    /// that each index is interned once, not each event. A setns storm's thread goes back
-    /// and forth between two sets, and interning both compared one of them whole each time.
+    /// [`Interner::intern`] for a set that a stream names by `index`, when it does: an index
+    /// that stands for the same set every time (an
+    /// [`EventReceiver`](crate::event::EventReceiver)'s), so that each index is interned
+    /// once, not each event (a setns storm's thread goes back and forth between two sets,
+    /// and interning compares one of them whole each time). Without an index, `intern`.
     #[inline]
-    pub fn intern_at(&mut self, index: u32, set: &NsSet) -> SetId {
+    pub fn intern_at(&mut self, index: Option<u32>, set: &NsSet) -> SetId {
+        let Some(index) = index else {
+            return self.intern(set);
+        };
         if let Some(&Some(id)) = self.by_index.get(index as usize) {
             debug_assert!(
                 self.sets[id.0 as usize] == *set,
@@ -396,10 +400,13 @@ mod tests {
     fn sets_by_a_streams_index_are_interned_once_and_again_after_a_retain() {
         let mut i = Interner::default();
         let (a, b, c) = (set(&[1, 2]), set(&[3, 4]), set(&[5, 6]));
-        let ia = i.intern_at(7, &a);
-        let ib = i.intern_at(0, &b);
+        let ia = i.intern_at(Some(7), &a);
+        let ib = i.intern_at(Some(0), &b);
         for _ in 0..3 {
-            assert_eq!((i.intern_at(7, &a), i.intern_at(0, &b)), (ia, ib));
+            assert_eq!(
+                (i.intern_at(Some(7), &a), i.intern_at(Some(0), &b)),
+                (ia, ib)
+            );
         }
         // The same ids as interning the sets themselves.
         assert_eq!((i.intern(&a), i.intern(&b)), (ia, ib));
@@ -407,10 +414,10 @@ mod tests {
         i.retain(|id| id == ib);
         let ic = i.intern(&c);
         assert_eq!(ic, ia);
-        let ia2 = i.intern_at(7, &a);
+        let ia2 = i.intern_at(Some(7), &a);
         assert_ne!(ia2, ic);
         assert_eq!((i.get(ia2), i.get(ic), i.get(ib)), (&a, &c, &b));
-        assert_eq!(i.intern_at(0, &b), ib);
+        assert_eq!(i.intern_at(Some(0), &b), ib);
     }
 
     #[test]

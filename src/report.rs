@@ -219,10 +219,7 @@ impl Story {
                 if ns.is_unknown() {
                     return;
                 }
-                let id = match set_index {
-                    Some(i) => self.sets.intern_at(i, ns),
-                    None => self.sets.intern(ns),
-                };
+                let id = self.sets.intern_at(set_index, ns);
                 // Kernel threads run in the initial namespaces: kthreadd (PID 2) names the
                 // host where PID 1's links are unreadable.
                 if self.host.is_none() && (pid == 1 || pid == 2) {

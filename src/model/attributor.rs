@@ -718,10 +718,7 @@ impl Attributor {
                 }
                 let born = if ev.synthesized { 0 } else { time };
                 let created = cause.map_or(0, created_by);
-                let set = match set_index {
-                    Some(i) => self.sets.intern_at(i, ns),
-                    None => self.sets.intern(ns),
-                };
+                let set = self.sets.intern_at(set_index, ns);
                 Some(self.set_namespaces(
                     pid,
                     tid,
