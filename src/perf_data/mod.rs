@@ -514,7 +514,6 @@ impl PerfData {
                     STREAM_REORDER_RECORDS,
                     STREAM_REORDER_BYTES,
                 );
-                let mut ready = Vec::new();
                 let mut arena_limit = ARENA_MIN;
                 while let Some(view) = read_stream_record(
                     &mut **reader,
@@ -536,15 +535,14 @@ impl PerfData {
                             arena.extend_from_slice(&buf);
                             let full = reorder.push(time, buf.len(), (a, off));
                             if round {
-                                reorder.finish_round(&mut ready);
+                                reorder.finish_round();
                             } else if full {
-                                reorder.release_overflow(&mut ready);
+                                reorder.release_overflow();
                             }
-                            if !ready.is_empty() {
+                            if round || full {
                                 hand_on(
                                     &mut arena,
-                                    &mut ready,
-                                    &reorder,
+                                    &mut reorder,
                                     &self.decoder,
                                     &mut stats,
                                     &mut f,
@@ -555,12 +553,11 @@ impl PerfData {
                         }
                     }
                 }
-                reorder.flush(&mut ready);
+                reorder.flush();
                 stats.late = reorder.late();
                 hand_on(
                     &mut arena,
-                    &mut ready,
-                    &reorder,
+                    &mut reorder,
                     &self.decoder,
                     &mut stats,
                     &mut f,
@@ -777,7 +774,6 @@ impl<'m> Mapped<'m> {
     ) -> Result<(), E> {
         let (start, end) = (self.start, self.end);
         let mut reorder = ReorderBuffer::<usize>::new(FILE_REORDER_RECORDS, usize::MAX);
-        let mut ready = Vec::new();
         let mut dropped = start;
         // Checked every DROP_EVERY bytes read, not DROP_EVERY past what was dropped: while
         // old records wait, the latter would look for the oldest one at every record.
@@ -798,12 +794,12 @@ impl<'m> Mapped<'m> {
                 Order::Time => {
                     let full = reorder.push(decoder.time_of(&view), view.size(), off);
                     if view.ty == kind::FINISHED_ROUND {
-                        reorder.finish_round(&mut ready);
+                        reorder.finish_round();
                     } else if full {
-                        reorder.release_overflow(&mut ready);
+                        reorder.release_overflow();
                     }
                     let mut handed = 0;
-                    for o in ready.drain(..) {
+                    while let Some(o) = reorder.pop() {
                         // Its page may have been dropped already, and comes back.
                         low = low.min(o);
                         let r = self.at(o)?;
@@ -839,10 +835,10 @@ impl<'m> Mapped<'m> {
                 }
             }
         }
-        reorder.flush(&mut ready);
+        reorder.flush();
         stats.late = reorder.late();
         let mut handed = 0;
-        for o in ready.drain(..) {
+        while let Some(o) = reorder.pop() {
             low = low.min(o);
             let r = self.at(o)?;
             self.whole(&r)?;
@@ -903,19 +899,17 @@ fn read_stream_record<'b>(
 /// waits in it.
 fn hand_on<E: From<DecodeError>>(
     arena: &mut Vec<u8>,
-    ready: &mut Vec<(usize, u64)>,
-    reorder: &ReorderBuffer<(usize, u64)>,
+    reorder: &mut ReorderBuffer<(usize, u64)>,
     decoder: &Decoder,
     stats: &mut ReadStats,
     f: &mut impl FnMut(&Decoder, &RecordView<'_>) -> Result<(), E>,
     endian: Endian,
 ) -> Result<(), E> {
-    for &(a, o) in ready.iter() {
+    while let Some((a, o)) = reorder.pop() {
         let v = RecordView::parse(Bytes::new(&arena[a..], endian), o)?;
         stats.count(v.ty, v.size());
         f(decoder, &v)?;
     }
-    ready.clear();
     if reorder.is_empty() {
         arena.clear();
     }

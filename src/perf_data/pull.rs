@@ -51,10 +51,8 @@ enum Pull<'p> {
         map: Mapped<'p>,
         /// The next record to read.
         off: usize,
+        /// Records waiting to be ordered, and those released and not handed on yet.
         reorder: ReorderBuffer<usize>,
-        /// Released records, handed on from `next` on.
-        ready: Vec<usize>,
-        next: usize,
         /// Pages below this are dropped.
         dropped: usize,
         next_drop: usize,
@@ -69,8 +67,6 @@ enum Pull<'p> {
         buf: Vec<u8>,
         /// Records waiting to be ordered, copied, with their offsets.
         reorder: ReorderBuffer<(Box<[u8]>, u64)>,
-        ready: Vec<(Box<[u8]>, u64)>,
-        next: usize,
         eof: bool,
     },
 }
@@ -114,8 +110,6 @@ impl PerfData {
                     },
                     usize::MAX,
                 ),
-                ready: Vec::new(),
-                next: 0,
                 dropped: *start,
                 next_drop: *start + DROP_EVERY,
                 low: usize::MAX,
@@ -133,8 +127,6 @@ impl PerfData {
                     },
                     STREAM_REORDER_BYTES,
                 ),
-                ready: Vec::new(),
-                next: 0,
                 eof: false,
             },
         };
@@ -177,15 +169,12 @@ impl Events<'_> {
                     map,
                     off,
                     reorder,
-                    ready,
-                    next,
                     dropped,
                     next_drop,
                     low,
                     handed,
                 } => {
-                    if let Some(&o) = ready.get(*next) {
-                        *next += 1;
+                    if let Some(o) = reorder.pop() {
                         // Its page may have been dropped already, and comes back.
                         *low = (*low).min(o);
                         let r = map.at(o)?;
@@ -208,15 +197,13 @@ impl Events<'_> {
                         }
                         continue;
                     }
-                    ready.clear();
-                    *next = 0;
                     if *off >= map.end {
                         if self.flushed {
                             *self.late = reorder.late();
                             map.check()?;
                             return Ok(None);
                         }
-                        reorder.flush(ready);
+                        reorder.flush();
                         self.flushed = true;
                         continue;
                     }
@@ -234,9 +221,9 @@ impl Events<'_> {
                             let at = view.offset as usize;
                             let full = reorder.push(decoder.time_of(&view), view.size(), at);
                             if view.ty == kind::FINISHED_ROUND {
-                                reorder.finish_round(ready);
+                                reorder.finish_round();
                             } else if full {
-                                reorder.release_overflow(ready);
+                                reorder.release_overflow();
                             }
                         }
                     }
@@ -261,26 +248,21 @@ impl Events<'_> {
                     pos,
                     buf,
                     reorder,
-                    ready,
-                    next,
                     eof,
                 } => {
-                    if let Some((bytes, o)) = ready.get(*next) {
-                        *next += 1;
-                        let view = RecordView::parse(Bytes::new(bytes, self.endian), *o)?;
+                    if let Some((bytes, o)) = reorder.pop() {
+                        let view = RecordView::parse(Bytes::new(&bytes, self.endian), o)?;
                         if let Some(ev) = builder.decode(decoder, &view)? {
                             return Ok(Some(ev.to_owned_event()));
                         }
                         continue;
                     }
-                    ready.clear();
-                    *next = 0;
                     if *eof {
                         if self.flushed {
                             *self.late = reorder.late();
                             return Ok(None);
                         }
-                        reorder.flush(ready);
+                        reorder.flush();
                         self.flushed = true;
                         continue;
                     }
@@ -308,9 +290,9 @@ impl Events<'_> {
                             let copy: Box<[u8]> = buf.as_slice().into();
                             let full = reorder.push(time, copy.len(), (copy, off));
                             if round {
-                                reorder.finish_round(ready);
+                                reorder.finish_round();
                             } else if full {
-                                reorder.release_overflow(ready);
+                                reorder.release_overflow();
                             }
                         }
                     }
