@@ -663,7 +663,7 @@ impl<'m> Mapped<'m> {
     }
 
     /// The record at file offset `off`.
-    #[inline]
+    #[inline(always)]
     fn at(&self, off: usize) -> Result<RecordView<'m>, DecodeError> {
         // The usual record, read from the one slice the map is (what `RecordView::parse`
         // accepts): through the two-part `Bytes` of a ring, every record's header cost
@@ -686,21 +686,31 @@ impl<'m> Mapped<'m> {
                 }
             }
         }
-        self.at_checked(off)
+        // Only an error, so that the record made above never shares a stack slot with
+        // one made here: the walk reloaded such a slot a word at a time, each load
+        // waiting for the narrow stores of the record's small fields to retire.
+        Err(self.bad_record(off))
     }
 
-    /// [`Mapped::at`] through [`RecordView::parse`], for the error of a bad record.
+    /// Why [`Mapped::at`] refused the record at `off`: [`RecordView::parse`]'s error (it
+    /// refuses whatever `at` does: a header past the end, a size under a header's or
+    /// misaligned, a record past the end).
     #[cold]
     #[inline(never)]
-    fn at_checked(&self, off: usize) -> Result<RecordView<'m>, DecodeError> {
+    fn bad_record(&self, off: usize) -> DecodeError {
         let rest = self.all.range(off, self.end).ok_or_else(|| {
             truncated(
                 off as u64,
                 HEADER_LEN as u64,
                 self.end.saturating_sub(off) as u64,
             )
-        })?;
-        RecordView::parse(rest, off as u64)
+        });
+        match rest.and_then(|rest| RecordView::parse(rest, off as u64)) {
+            Err(e) => e,
+            // `at` reads past `end` (the map goes on), `parse` up to it: a record it
+            // refused is refused here too.
+            Ok(v) => truncated(off as u64, v.size() as u64, (self.end - off) as u64),
+        }
     }
 
     /// While records are handed on late (a release by force, the end): drops the pages from
