@@ -1,6 +1,6 @@
-//! `nswatch report` on two threads (the default for a file where the machine has two CPUs)
-//! says exactly what it says on one: same bytes out, same error, same exit status, on every
-//! fixture, in both formats and orders, and on damaged files.
+//! `nswatch report` on two threads (the default for a file of 1 MiB of records or more where the
+//! machine has two CPUs) says exactly what it says on one: same bytes out, same error, same exit
+//! status, on every fixture, in both formats and orders, and on damaged files.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
