@@ -14,7 +14,8 @@
 /// the newest it ever took (the longest run, and everything of a round from one CPU), `side`
 /// the others, sorted when a release needs them. A release merges the heads of the two. A
 /// setns storm's round is one CPU's run and a few records of the others: only those few are
-/// sorted, and nothing is copied but the items handed out.
+/// sorted, and nothing is copied but the items handed out. An item taken is moved out of
+/// its queue, which holds `T::default()` in its place until the taken part is cut.
 #[derive(Debug)]
 pub struct ReorderBuffer<T> {
     /// (time, record size, item), each no older than the one before.
@@ -181,20 +182,17 @@ impl<T: Default> ReorderBuffer<T> {
         let (mut m, mut s, mut left) = (0, 0, self.bytes);
         // The oldest first, as `pop` will take them.
         while self.len() - (m + s) > keep_items || left > keep_bytes {
-            let size = match (self.main.live().get(m), self.side.live().get(s)) {
-                (Some(a), Some(b)) if a.0 <= b.0 => {
+            let (main, side) = (self.main.live(), self.side.live());
+            let size = match main_first(main.get(m), side.get(s)) {
+                Some(true) => {
                     m += 1;
-                    a.1
+                    main[m - 1].1
                 }
-                (_, Some(b)) => {
+                Some(false) => {
                     s += 1;
-                    b.1
+                    side[s - 1].1
                 }
-                (Some(a), None) => {
-                    m += 1;
-                    a.1
-                }
-                (None, None) => break,
+                None => break,
             };
             left -= size as usize;
         }
@@ -210,13 +208,14 @@ impl<T: Default> ReorderBuffer<T> {
     #[inline(always)]
     pub fn pop(&mut self) -> Option<T> {
         let from_main = if self.ready_side == 0 {
+            // The usual case (one CPU's round): no merge.
             if self.ready_main == 0 {
                 return None;
             }
             true
         } else {
-            // Equal times: `main`'s came first (see `main_last`).
-            self.ready_main > 0 && self.main.front()?.0 <= self.side.front()?.0
+            let main = (self.ready_main > 0).then(|| self.main.front()).flatten();
+            main_first(main, self.side.front())?
         };
         let (_, size, x) = if from_main {
             self.ready_main -= 1;
@@ -227,6 +226,18 @@ impl<T: Default> ReorderBuffer<T> {
         }?;
         self.bytes -= size as usize;
         Some(x)
+    }
+}
+
+/// Whether the older of two heads is `main`'s (`None`: there is neither). On equal times it
+/// is: `main`'s came first (see `ReorderBuffer::main_last`).
+#[inline(always)]
+fn main_first<T>(main: Option<&(u64, u32, T)>, side: Option<&(u64, u32, T)>) -> Option<bool> {
+    match (main, side) {
+        (Some(a), Some(b)) => Some(a.0 <= b.0),
+        (Some(_), None) => Some(true),
+        (None, Some(_)) => Some(false),
+        (None, None) => None,
     }
 }
 

@@ -709,7 +709,11 @@ impl<'m> Mapped<'m> {
             Err(e) => e,
             // `at` reads past `end` (the map goes on), `parse` up to it: a record it
             // refused is refused here too.
-            Ok(v) => truncated(off as u64, v.size() as u64, (self.end - off) as u64),
+            Ok(v) => truncated(
+                off as u64,
+                v.size() as u64,
+                self.end.saturating_sub(off) as u64,
+            ),
         }
     }
 
