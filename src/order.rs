@@ -207,6 +207,12 @@ impl<T: Default> ReorderBuffer<T> {
     /// The oldest released item not taken yet; `None` once all are.
     #[inline(always)]
     pub fn pop(&mut self) -> Option<T> {
+        self.pop_sized().map(|(_, x)| x)
+    }
+
+    /// [`Self::pop`] with the record size the item was pushed with.
+    #[inline(always)]
+    pub fn pop_sized(&mut self) -> Option<(u32, T)> {
         let from_main = if self.ready_side == 0 {
             // The usual case (one CPU's round): no merge.
             if self.ready_main == 0 {
@@ -225,7 +231,7 @@ impl<T: Default> ReorderBuffer<T> {
             self.side.pop_front()
         }?;
         self.bytes -= size as usize;
-        Some(x)
+        Some((size, x))
     }
 }
 

@@ -717,6 +717,63 @@ impl<'m> Mapped<'m> {
         }
     }
 
+    /// Hands on the records `reorder` released, oldest first, as the walk stands at `off`.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn hand_released<E: From<DecodeError>>(
+        &self,
+        reorder: &mut ReorderBuffer<usize>,
+        off: usize,
+        low: &mut usize,
+        dropped: &mut usize,
+        stats: &mut ReadStats,
+        decoder: &mut Decoder,
+        v: &mut impl Visit<'m, E>,
+    ) -> Result<(), E> {
+        let mut handed = 0;
+        while let Some((size, o)) = reorder.pop_sized() {
+            // Its page may have been dropped already, and comes back.
+            *low = (*low).min(o);
+            let r = self.at_sized(o, size as usize)?;
+            stats.count(r.ty, r.size());
+            if let Err(e) = v.record(decoder, &r) {
+                self.check()?;
+                return Err(e);
+            }
+            handed += r.size();
+            if handed >= DROP_EVERY {
+                handed = 0;
+                self.drop_behind(off, low, dropped, v);
+            }
+        }
+        Ok(())
+    }
+
+    /// The record at `off`, whole, that the walk read before as `size` bytes: its header
+    /// is not checked again, only that it still says `size`.
+    #[inline(always)]
+    fn at_sized(&self, off: usize, size: usize) -> Result<RecordView<'m>, DecodeError> {
+        let raw = self.raw.get(off..off + size);
+        let head = raw.and_then(|raw| match self.endian {
+            Endian::Little => header::<true>(raw),
+            Endian::Big => header::<false>(raw),
+        });
+        if let (Some(raw), Some((ty, misc, n))) = (raw, head) {
+            if n as usize == size {
+                let r = RecordView {
+                    offset: off as u64,
+                    ty,
+                    misc,
+                    bytes: Bytes::new(raw, self.endian),
+                };
+                self.whole(&r)?;
+                return Ok(r);
+            }
+        }
+        // Only an error (see `at`): the file changed under the map since the walk read it.
+        Err(self.check().err().unwrap_or_else(|| self.bad_record(off)))
+    }
+
     /// While records are handed on late (a release by force, the end): drops the pages from
     /// `low` (the lowest handed on since) up to [`PIN_WAITING`] behind `off`, where no
     /// record but those still waiting lies, which come back from the page cache.
@@ -807,28 +864,27 @@ impl<'m> Mapped<'m> {
                 }
                 Order::Time => {
                     let full = reorder.push(decoder.time_of(&view), view.size(), off);
-                    if view.ty == kind::FINISHED_ROUND {
+                    // Only a round's end or a full buffer releases anything (the
+                    // latter brings back the pages of half the window).
+                    let released = if view.ty == kind::FINISHED_ROUND {
                         reorder.finish_round();
+                        true
                     } else if full {
                         reorder.release_overflow();
-                    }
-                    let mut handed = 0;
-                    while let Some(o) = reorder.pop() {
-                        // Its page may have been dropped already, and comes back.
-                        low = low.min(o);
-                        let r = self.at(o)?;
-                        self.whole(&r)?;
-                        stats.count(r.ty, r.size());
-                        if let Err(e) = v.record(decoder, &r) {
-                            self.check()?;
-                            return Err(e);
-                        }
-                        handed += r.size();
-                        if handed >= DROP_EVERY {
-                            // A release by force brings back the pages of half the window.
-                            handed = 0;
-                            self.drop_behind(off, &mut low, &mut dropped, v);
-                        }
+                        true
+                    } else {
+                        false
+                    };
+                    if released {
+                        self.hand_released(
+                            &mut reorder,
+                            off,
+                            &mut low,
+                            &mut dropped,
+                            stats,
+                            decoder,
+                            v,
+                        )?;
                     }
                 }
             }
@@ -851,22 +907,7 @@ impl<'m> Mapped<'m> {
         }
         reorder.flush();
         stats.late = reorder.late();
-        let mut handed = 0;
-        while let Some(o) = reorder.pop() {
-            low = low.min(o);
-            let r = self.at(o)?;
-            self.whole(&r)?;
-            stats.count(r.ty, r.size());
-            if let Err(e) = v.record(decoder, &r) {
-                self.check()?;
-                return Err(e);
-            }
-            handed += r.size();
-            if handed >= DROP_EVERY {
-                handed = 0;
-                self.drop_behind(end, &mut low, &mut dropped, v);
-            }
-        }
+        self.hand_released(&mut reorder, end, &mut low, &mut dropped, stats, decoder, v)?;
         // A fault of another reader of the map (split.rs) counts as well.
         self.check()?;
         Ok(())
