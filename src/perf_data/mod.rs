@@ -662,6 +662,16 @@ impl<'m> Mapped<'m> {
         self.check()
     }
 
+    /// Type, misc and size of the record header at the start of `raw`, in the file's byte
+    /// order.
+    #[inline(always)]
+    fn header(&self, raw: &[u8]) -> Option<(u32, u16, u16)> {
+        match self.endian {
+            Endian::Little => header::<true>(raw),
+            Endian::Big => header::<false>(raw),
+        }
+    }
+
     /// The record at file offset `off`.
     #[inline(always)]
     fn at(&self, off: usize) -> Result<RecordView<'m>, DecodeError> {
@@ -669,11 +679,7 @@ impl<'m> Mapped<'m> {
         // accepts): through the two-part `Bytes` of a ring, every record's header cost
         // the walk ~60 instructions more.
         let raw = self.raw.get(off..).unwrap_or_default();
-        let head = match self.endian {
-            Endian::Little => header::<true>(raw),
-            Endian::Big => header::<false>(raw),
-        };
-        if let Some((ty, misc, size)) = head {
+        if let Some((ty, misc, size)) = self.header(raw) {
             let size = size as usize;
             if size_fits(ty, size) {
                 if let Some(bytes) = raw.get(..size) {
@@ -754,11 +760,7 @@ impl<'m> Mapped<'m> {
     #[inline(always)]
     fn at_sized(&self, off: usize, size: usize) -> Result<RecordView<'m>, DecodeError> {
         let raw = self.raw.get(off..off + size);
-        let head = raw.and_then(|raw| match self.endian {
-            Endian::Little => header::<true>(raw),
-            Endian::Big => header::<false>(raw),
-        });
-        if let (Some(raw), Some((ty, misc, n))) = (raw, head) {
+        if let Some((raw, (ty, misc, n))) = raw.and_then(|raw| Some((raw, self.header(raw)?))) {
             if n as usize == size {
                 let r = RecordView {
                     offset: off as u64,
