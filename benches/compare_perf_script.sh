@@ -20,6 +20,8 @@
 #   nswatch report --format ndjson FILE
 #   nswatch report FILE                       (text)
 #   perf script --show-namespace-events --show-task-events -i FILE
+#   benches/read_floor.c FILE                 (the floor: the records walked in time order,
+#                                              touched and nothing made; see its header)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -76,6 +78,7 @@ int main(int argc, char **argv)
 EOF
 gcc -O2 -o "$TMP/forkloop" "$TMP/forkloop.c"
 gcc -O2 -pthread -o "$TMP/stress" "$ROOT/benches/stress.c"
+gcc -O2 -o "$TMP/read_floor" "$ROOT/benches/read_floor.c"
 
 # Records in the file, as perf counts them (every record, perf's own included).
 count_records() {
@@ -125,8 +128,9 @@ measure() {
         [ndjson]="\"$NSWATCH\" report --format ndjson \"$DATA\""
         [text]="\"$NSWATCH\" report \"$DATA\""
         [perf]="perf script --show-namespace-events --show-task-events -i \"$DATA\""
+        [floor]="\"$TMP/read_floor\" \"$DATA\""
     )
-    ORDER=(ndjson text perf)
+    ORDER=(ndjson text perf floor)
     declare -A TIMES
 
     # Prints wall seconds of one run, from bash's own clock: no process but the command's
@@ -157,16 +161,19 @@ rate() { awk -v n="$1" -v t="$2" 'BEGIN { printf "%.2f", n / t / 1e6 }'; }
 m_nd=$(median "${TIMES[ndjson]}")
 m_tx=$(median "${TIMES[text]}")
 m_ps=$(median "${TIMES[perf]}")
+m_fl=$(median "${TIMES[floor]}")
 
 echo
 echo "== $1 capture: $records records ($((size >> 20)) MiB, $WHAT, lost records: ${lost:-0})"
 echo "events printed: nswatch ndjson $nd_lines, perf script $ps_lines"
-echo "median of $REPS runs (all: ndjson [${TIMES[ndjson]% }] text [${TIMES[text]% }] perf [${TIMES[perf]% }])"
+echo "median of $REPS runs (all: ndjson [${TIMES[ndjson]% }] text [${TIMES[text]% }] perf [${TIMES[perf]% }] floor [${TIMES[floor]% }])"
 printf '%-58s %8.3fs  %6s M records/s\n' "nswatch report --format ndjson" "$m_nd" "$(rate "$records" "$m_nd")"
 printf '%-58s %8.3fs  %6s M records/s\n' "nswatch report (text)" "$m_tx" "$(rate "$records" "$m_tx")"
 printf '%-58s %8.3fs  %6s M records/s\n' "perf script --show-namespace-events --show-task-events" "$m_ps" "$(rate "$records" "$m_ps")"
 echo "ratio (perf script / nswatch report text): $(ratio "$m_ps" "$m_tx")x"
 echo "ratio (perf script / nswatch report --format ndjson): $(ratio "$m_ps" "$m_nd")x"
+printf '%-58s %8.3fs  %6s M records/s\n' "read floor (benches/read_floor.c: time order, nothing made)" "$m_fl" "$(rate "$records" "$m_fl")"
+echo "ratio (perf script / read floor): $(ratio "$m_ps" "$m_fl")x"
 }
 
 for c in $CAPTURES; do

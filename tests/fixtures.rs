@@ -172,3 +172,41 @@ fn features_are_read() {
     let cmd = f.cmdline.as_ref().unwrap().join(" ");
     assert!(cmd.contains("record --namespaces"), "{cmd}");
 }
+
+/// `benches/read_floor.c`, the floor `benches/compare_perf_script.sh` times beside nswatch,
+/// walks as many of the kernel's records as nswatch reads in every file-mode capture (a
+/// floor that skipped some would flatter itself), and refuses a pipe-mode one by name.
+#[test]
+fn the_read_floor_walks_every_kernel_record() {
+    use nswatch::{DecodeError, Order, PerfData};
+    let floor = common::build_c("benches/read_floor.c");
+    let mut checked = 0;
+    for f in common::fixture_captures() {
+        let out = std::process::Command::new(&floor).arg(&f).output().unwrap();
+        let said = String::from_utf8_lossy(&out.stderr);
+        let mut data = PerfData::open(&f).unwrap();
+        if data.info().pipe {
+            assert_eq!(out.status.code(), Some(1), "{}: {said}", f.display());
+            assert!(
+                said.contains("at offset 0x8: not a file-mode header"),
+                "{said}"
+            );
+            continue;
+        }
+        let mut kernel = 0u64;
+        data.for_each(Order::Time, |_, v| -> Result<(), DecodeError> {
+            kernel += u64::from(v.ty < 64);
+            Ok(())
+        })
+        .unwrap();
+        assert!(out.status.success(), "{}: {said}", f.display());
+        let walked: u64 = said
+            .strip_prefix("read_floor: ")
+            .and_then(|s| s.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{}: {said}", f.display()));
+        assert_eq!(walked, kernel, "{}", f.display());
+        checked += 1;
+    }
+    assert!(checked >= 7, "{checked} file-mode captures");
+}
