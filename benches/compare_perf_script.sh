@@ -15,6 +15,10 @@
 #   SETNS_SECONDS=2   length of the setns storm (one thread flipping between two network
 #                     namespaces: benches/stress.c)
 #   CARGO_TARGET_DIR  honoured for the release build (default: <repo>/target)
+#   INPUT=FILE        measure this perf.data instead of recording the captures (needs no
+#                     root); FILE stays as it is
+#   BASE=PATH         another nswatch binary (an older build, say): its two reports are
+#                     timed too, interleaved with this build's, and the ratios printed
 #
 # Commands timed (stdout to /dev/null, the file in the page cache, a warm-up run each):
 #   nswatch report --format ndjson FILE
@@ -22,6 +26,7 @@
 #   perf script --show-namespace-events --show-task-events -i FILE
 #   benches/read_floor.c FILE                 (the floor: the records walked in time order,
 #                                              touched and nothing made; see its header)
+#   BASE report --format ndjson FILE, BASE report FILE   (with BASE=)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -32,10 +37,19 @@ MMAP_PAGES=${MMAP_PAGES:-2048}
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 CAPTURES=${CAPTURES:-"fork setns"}
 SETNS_SECONDS=${SETNS_SECONDS:-2}
+INPUT=${INPUT:-}
+BASE=${BASE:-}
 
-if [[ $(id -u) -ne 0 ]]; then
-    echo "compare_perf_script.sh: needs root (perf record -a)" >&2
+if [[ -n $INPUT ]]; then
+    [[ -r $INPUT ]] || { echo "compare_perf_script.sh: INPUT=$INPUT is not readable" >&2; exit 1; }
+    INPUT=$(realpath "$INPUT")
+elif [[ $(id -u) -ne 0 ]]; then
+    echo "compare_perf_script.sh: needs root (perf record -a), or INPUT=FILE" >&2
     exit 1
+fi
+if [[ -n $BASE ]]; then
+    [[ -x $BASE ]] || { echo "compare_perf_script.sh: BASE=$BASE is not executable" >&2; exit 1; }
+    BASE=$(realpath "$BASE")
 fi
 for tool in perf gcc cargo; do
     command -v "$tool" >/dev/null || { echo "compare_perf_script.sh: $tool not found" >&2; exit 1; }
@@ -129,8 +143,11 @@ measure() {
         [text]="\"$NSWATCH\" report \"$DATA\""
         [perf]="perf script --show-namespace-events --show-task-events -i \"$DATA\""
         [floor]="\"$TMP/read_floor\" \"$DATA\""
+        [base_ndjson]="\"$BASE\" report --format ndjson \"$DATA\""
+        [base_text]="\"$BASE\" report \"$DATA\""
     )
     ORDER=(ndjson text perf floor)
+    [[ -n $BASE ]] && ORDER+=(base_ndjson base_text)
     declare -A TIMES
 
     # Prints wall seconds of one run, from bash's own clock: no process but the command's
@@ -174,8 +191,22 @@ echo "ratio (perf script / nswatch report text): $(ratio "$m_ps" "$m_tx")x"
 echo "ratio (perf script / nswatch report --format ndjson): $(ratio "$m_ps" "$m_nd")x"
 printf '%-58s %8.3fs  %6s M records/s\n' "read floor (benches/read_floor.c: time order, nothing made)" "$m_fl" "$(rate "$records" "$m_fl")"
 echo "ratio (perf script / read floor): $(ratio "$m_ps" "$m_fl")x"
+if [[ -n $BASE ]]; then
+    m_bn=$(median "${TIMES[base_ndjson]}")
+    m_bt=$(median "${TIMES[base_text]}")
+    echo "BASE ($BASE), all: ndjson [${TIMES[base_ndjson]% }] text [${TIMES[base_text]% }]"
+    printf '%-58s %8.4fs\n' "BASE report --format ndjson" "$m_bn" "BASE report (text)" "$m_bt"
+    echo "this build against BASE (BASE's time / this build's): ndjson $(awk -v a="$m_bn" -v b="$m_nd" 'BEGIN { printf "%.3f", a / b }'), text $(awk -v a="$m_bt" -v b="$m_tx" 'BEGIN { printf "%.3f", a / b }')"
+fi
 }
 
+if [[ -n $INPUT ]]; then
+    DATA=$INPUT
+    records=$(count_records "$DATA")
+    WHAT="$INPUT"
+    measure input
+    exit 0
+fi
 for c in $CAPTURES; do
     DATA=$TMP/$c.data
     "capture_$c"
