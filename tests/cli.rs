@@ -120,7 +120,11 @@ fn top_without_its_binary_says_where_it_looked() {
     );
     let dir = tempfile::tempdir().unwrap();
     let alone = dir.path().join("nswatch");
-    std::fs::copy(env!("CARGO_BIN_EXE_nswatch"), &alone).unwrap();
+    common::copy_exe(
+        env!("CARGO_BIN_EXE_nswatch").as_ref(),
+        &alone,
+        &["--version"],
+    );
     let empty = dir.path().join("empty");
     std::fs::create_dir(&empty).unwrap();
     let out = Command::new(&alone)

@@ -288,7 +288,7 @@ fn a_rust_binary_on_the_host_is_named_as_perf_names_it() {
     }
     let dir = tempfile::tempdir().unwrap();
     let bin = dir.path().join("nswrust");
-    std::fs::copy(env!("CARGO_BIN_EXE_nswatch"), &bin).unwrap();
+    common::copy_exe(env!("CARGO_BIN_EXE_nswatch").as_ref(), &bin, &["--version"]);
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/uts-flip.data");
     let data = dir.path().join("rust.data");
     let data_s = data.to_str().unwrap();

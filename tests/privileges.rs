@@ -43,31 +43,20 @@ fn root_ok(what: &str) -> bool {
 /// names, "perfmon") as ambient capabilities and no others.
 fn as_nobody(bin: &Path, caps: &[&str], args: &[&str]) -> Output {
     let list: String = caps.iter().map(|c| format!(",+{c}")).collect();
-    // A copy of the binary just written may still be open for writing in a child that
-    // another test forked meanwhile (until that child execs): exec then fails with
-    // ETXTBSY for a moment.
-    for _ in 0..100 {
-        let out = Command::new("setpriv")
-            .args([
-                &format!("--reuid={NOBODY}"),
-                &format!("--regid={NOBODY}"),
-                "--clear-groups",
-                &format!("--inh-caps=-all{list}"),
-                &format!("--ambient-caps=-all{list}"),
-                "--",
-            ])
-            .arg(bin)
-            .args(args)
-            .output()
-            .expect("run setpriv");
-        let busy = out.status.code() == Some(126)
-            && String::from_utf8_lossy(&out.stderr).contains("Text file busy");
-        if !busy {
-            return out;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    panic!("{}: text file busy for 2 s", bin.display());
+    // Copies are made by `common::copy_exe`, which returns once they can be run.
+    Command::new("setpriv")
+        .args([
+            &format!("--reuid={NOBODY}"),
+            &format!("--regid={NOBODY}"),
+            "--clear-groups",
+            &format!("--inh-caps=-all{list}"),
+            &format!("--ambient-caps=-all{list}"),
+            "--",
+        ])
+        .arg(bin)
+        .args(args)
+        .output()
+        .expect("run setpriv")
 }
 
 fn text(out: &Output) -> (String, String) {
@@ -106,7 +95,7 @@ impl Scratch {
     /// A copy of nswatch, owned by root, with mode `mode`.
     fn copy_of_nswatch(&self, mode: u32) -> PathBuf {
         let bin = self.0.join("nswatch");
-        std::fs::copy(nswatch(), &bin).unwrap();
+        common::copy_exe(nswatch(), &bin, &["--version"]);
         std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(mode)).unwrap();
         assert_eq!(std::fs::metadata(&bin).unwrap().mode() & 0o7777, mode);
         bin

@@ -39,7 +39,7 @@ fn deprived(name: &str, wrapper: &[&str]) -> String {
     // 65534.
     let dir = tempfile::tempdir().unwrap();
     let exe = dir.path().join("session_errors");
-    std::fs::copy(std::env::current_exe().unwrap(), &exe).unwrap();
+    common::copy_exe(&std::env::current_exe().unwrap(), &exe, &["--list"]);
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let out = Command::new(wrapper[0])

@@ -24,6 +24,37 @@ pub fn repo_root() -> &'static Path {
         .expect("the repository above the crate")
 }
 
+/// Copies the executable `from` to `to`, for a test to run it from there, and returns once
+/// it can be run ([`runnable`]).
+pub fn copy_exe(from: &Path, to: &Path, probe: &[&str]) {
+    std::fs::copy(from, to)
+        .unwrap_or_else(|e| panic!("copy {} to {}: {e}", from.display(), to.display()));
+    runnable(to, probe);
+}
+
+/// Returns once the executable just written at `path` can be run. A file just written may
+/// still be open for writing in a child that another test thread forked meanwhile (until
+/// that child execs), and exec fails with ETXTBSY while it is: `path probe…` is run (its
+/// output dropped) until it gets past that, for up to 2 s. No child holds the file open
+/// after that, so whatever runs it next runs.
+pub fn runnable(path: &Path, probe: &[&str]) {
+    for _ in 0..100 {
+        let run = Command::new(path)
+            .args(probe)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+        match run {
+            Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy => {
+                std::thread::sleep(std::time::Duration::from_millis(20))
+            }
+            Err(e) => panic!("run {}: {e}", path.display()),
+            Ok(_) => return,
+        }
+    }
+    panic!("{}: text file busy for 2 s", path.display());
+}
+
 /// The nswatch binary under test. The tui crate's tests have only their own binaries built
 /// for them, so they take the one cargo built beside `nswatch-top` (`cargo test
 /// --workspace` builds both).

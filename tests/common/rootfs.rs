@@ -88,6 +88,7 @@ fn build(root: &Path, elf: &[u8]) -> std::io::Result<()> {
     let bin = root.join("bin/busybox");
     std::fs::write(&bin, elf)?;
     std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755))?;
+    super::runnable(&bin, &["--list"]);
     let list = std::process::Command::new(&bin).arg("--list").output()?;
     let applets = String::from_utf8_lossy(&list.stdout);
     for applet in applets.lines().filter(|a| !a.is_empty() && *a != "busybox") {

@@ -346,7 +346,7 @@ fn nswatch_top_runs_the_ui_beside_it() {
     // Alone in its directory, nswatch finds the UI on PATH.
     let dir = tempfile::tempdir().unwrap();
     let alone = dir.path().join("nswatch");
-    std::fs::copy(&nswatch, &alone).unwrap();
+    common::copy_exe(&nswatch, &alone, &["--version"]);
     let top_dir = std::path::Path::new(env!("CARGO_BIN_EXE_nswatch-top"))
         .parent()
         .unwrap();
