@@ -87,7 +87,7 @@ pub struct RecordArgs {
     no_bpf: bool,
     /// Serve Prometheus metrics on ADDR at /metrics while recording: a port alone listens
     /// on loopback (9464 is 127.0.0.1:9464), an address with its port there (0.0.0.0:9464:
-    /// every interface). With --quiet, the metrics alone.
+    /// every interface). With --count-only, the metrics alone (no events written).
     #[cfg(feature = "metrics")]
     #[arg(long, value_name = "ADDR", value_parser = nswatch::metrics::parse_addr)]
     metrics: Option<std::net::SocketAddr>,
