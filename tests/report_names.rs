@@ -143,3 +143,35 @@ fn report_of_an_all_cgroups_capture_names_the_group_from_its_samples_cgroup() {
     let plain = nswatch(&["report", fixture("unshare-mnt-pid.data").to_str().unwrap()]);
     assert!(!plain.contains("(docker)"), "{plain}");
 }
+
+/// `report --by container` names a group from its samples' cgroup ids as the text report
+/// does: the table's row and the JSON's fields.
+#[test]
+fn by_container_names_groups_from_samples_cgroups() {
+    let hex = "5eed".repeat(16);
+    let file = fixture("cgroup-container.data");
+    let table = nswatch(&["report", "--by", "container", file.to_str().unwrap()]);
+    let row = table
+        .lines()
+        .find(|l| l.contains(" ct-"))
+        .unwrap_or_else(|| panic!("{table}"));
+    assert!(row.contains(&format!(" {hex} (docker) ")), "{row}");
+    let doc: Value = serde_json::from_str(&nswatch(&[
+        "report",
+        "--by",
+        "container",
+        "--format",
+        "json",
+        file.to_str().unwrap(),
+    ]))
+    .unwrap();
+    let ct = doc["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["container"].as_str().unwrap().starts_with("ct-"))
+        .unwrap_or_else(|| panic!("{doc}"));
+    assert_eq!(ct["runtime"], "docker", "{ct}");
+    assert_eq!(ct["runtime_id"], hex.as_str(), "{ct}");
+    assert_eq!(ct["name"], hex.as_str(), "{ct}");
+}

@@ -79,18 +79,26 @@ pub(super) fn by_container(
     let mut frames = Vec::new();
     // A group's label as a name id, made once: a group keeps its label for life.
     let mut labels: hashbrown::HashMap<Option<GroupId>, u32> = hashbrown::HashMap::new();
+    // A sample's cgroup names its group as in the text report (`perf record --all-cgroups`).
+    let mut cgroups = CgroupNames::new();
     let r = data.for_each(order, |dec, view| -> Result<()> {
         let (rec, id) = dec.decode(view)?;
         if stacks {
             sym.observe(&rec);
         }
-        let is_sample = matches!(rec, Record::Sample(_));
+        let (is_sample, sample_cgroup) = match &rec {
+            Record::Sample(s) => (true, s.cgroup),
+            _ => (false, None),
+        };
         let Some(ev) = builder.event(&rec, &id) else {
             return Ok(());
         };
         if !is_sample {
             model.observe(&ev);
             model.take_changes().for_each(drop);
+            if let Body::Cgroup { id, path } = &ev.body {
+                cgroups.cgroup(*id, path);
+            }
             return Ok(());
         }
         // The task the sample was taken in, at the sample's time: its group and name from
@@ -99,6 +107,10 @@ pub(super) fn by_container(
         let time = ev.time_ns.unwrap_or(model.now_ns());
         model.advance(time);
         let (pid, tid) = (ev.pid.unwrap_or(0), ev.tid.unwrap_or(0));
+        if let (Some(cg), Some(p), Some(t)) = (sample_cgroup, ev.pid, ev.tid) {
+            cgroups.sample(&mut model, p, t, time, cg);
+            model.take_changes().for_each(drop);
+        }
         let owner = ev
             .tid
             .and_then(|t| model.task_at(ev.pid.unwrap_or(t), t, time));
