@@ -4,7 +4,7 @@
 # same machine in the same run.
 #
 #   sudo benches/bootstrap_vs_lsns.sh            # 10,000 extra tasks
-#   TASKS=20000 GROUPS=100 REPS=7 sudo benches/bootstrap_vs_lsns.sh
+#   sudo env TASKS=20000 CONTAINERS=100 REPS=7 benches/bootstrap_vs_lsns.sh
 #
 # Figures, medians of REPS runs, interleaved so that load drift hits all alike:
 #   census     the library's census::take (scan + model), timed inside `nswatch ps --stats`,
@@ -16,7 +16,7 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 TASKS=${TASKS:-10000}
-GROUPS=${GROUPS:-0}
+CONTAINERS=${CONTAINERS:-0}
 REPS=${REPS:-5}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/tmp/bootstrap-bench-target}
 cargo build --release --quiet --manifest-path "$ROOT/Cargo.toml" --bin nswatch
@@ -25,7 +25,7 @@ WORK=$(mktemp -d)
 trap 'exec 3>&- 2>/dev/null; rm -rf "$WORK"' EXIT
 cc -O2 -o "$WORK/many_tasks" "$ROOT/benches/many_tasks.c"
 # The holder keeps the tasks until its stdin closes.
-exec 3> >("$WORK/many_tasks" "$TASKS" "$GROUPS" > "$WORK/ready")
+exec 3> >("$WORK/many_tasks" "$TASKS" "$CONTAINERS" > "$WORK/ready")
 while ! grep -q ready "$WORK/ready" 2>/dev/null; do sleep 0.2; done
 # ls fails when a task exits while it lists (set -e, pipefail): count what it saw.
 total=$( (ls -d /proc/[0-9]*/task/[0-9]* 2>/dev/null || true) | wc -l)

@@ -72,6 +72,10 @@ SCRAPE_EVERY=${SCRAPE_EVERY:-15}
 METRICS_PORT=${METRICS_PORT:-19464}
 SCRAPER_PID=
 has_load() { [[ " $LOADS " == *" $1 "* ]]; }
+for l in $LOADS; do
+    [[ $l == fork || $l == setns ]] ||
+        { echo "live_capture.sh: LOADS=$LOADS: expected fork and/or setns" >&2; exit 1; }
+done
 case $OUTPUT in
     quiet | ndjson | null) ;;
     *) echo "live_capture.sh: OUTPUT=$OUTPUT: expected quiet, ndjson or null" >&2; exit 1 ;;

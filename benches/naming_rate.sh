@@ -11,7 +11,7 @@
 # runtime, id, name, and image, pod and containerd namespace where it has them.
 #
 #   sudo benches/naming_rate.sh                 # N=20, every runtime
-#   N=40 RUNTIMES="runc docker" sudo benches/naming_rate.sh
+#   sudo env N=40 RUNTIMES="runc docker" benches/naming_rate.sh
 #
 # RUNTIMES takes the harness's labels (runc crun lxc nspawn nspbare bwrap firejail fjhost
 # netns docker podman ppod prl ctr). The harness starts containerd and dockerd when they
