@@ -170,9 +170,36 @@ fn attribution(rt: Runtime) {
         }) {
             if e["container"] != label.as_str() {
                 let told: Vec<String> = life.iter().filter(of_tid).map(|x| x.to_string()).collect();
+                // What else could tell why: the group's starts and ends over the whole
+                // record, and the parent's last events up to the task's end.
+                let ppid = life
+                    .iter()
+                    .find(|x| of_tid(x) && x["type"] == "fork")
+                    .map(|x| x["ptid"].clone());
+                let groups: Vec<String> = evs
+                    .iter()
+                    .filter(|x| {
+                        x["type"]
+                            .as_str()
+                            .is_some_and(|t| t.starts_with("container_"))
+                    })
+                    .filter(|x| x["container"] == label.as_str() || x["tid"] == tid)
+                    .map(|x| x.to_string())
+                    .collect();
+                let mut parent: Vec<String> = evs[..ended]
+                    .iter()
+                    .rev()
+                    .filter(|x| ppid.as_ref().is_some_and(|p| x["tid"] == *p))
+                    .take(12)
+                    .map(|x| x.to_string())
+                    .collect();
+                parent.reverse();
                 panic!(
-                    "{what}: {e} is not in {label}; the task's events:\n{}\nrecord said:\n{err}",
-                    told.join("\n")
+                    "{what}: {e} is not in {label}; the task's events:\n{}\nthe group's starts \
+                     and ends:\n{}\nthe parent's last events:\n{}\nrecord said:\n{err}",
+                    told.join("\n"),
+                    groups.join("\n"),
+                    parent.join("\n")
                 );
             }
         }
