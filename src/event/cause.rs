@@ -229,7 +229,7 @@ impl Cause {
     ///
     /// Numbers are written by the event writer's digit routine and names appended from
     /// static tables: a setns storm writes one of these per line, and formatting them
-    /// through `format!` (26 calls, as many allocations) cost more than the rest of the
+    /// through `format!` (26 calls, as many allocations) costs more than the rest of the
     /// pipeline. `cache`, a [`crate::event::JsonWriter`]'s, keeps the text of the parts a
     /// storm repeats (see [`CauseCache`]).
     pub fn write_fields(&self, out: &mut Vec<u8>, cache: Option<&mut CauseCache>) {
