@@ -183,6 +183,27 @@ impl Task {
         self.ended_ns == u64::MAX
     }
 
+    /// [`Task::change`], and how it came into `group` when it changed after its first
+    /// interval began: it made the group (`created`) or joined it.
+    #[inline]
+    pub fn move_to(
+        &mut self,
+        time_ns: u64,
+        set: SetId,
+        group: GroupId,
+        created: bool,
+        forget_before: u64,
+    ) {
+        if time_ns > self.current.start_ns {
+            self.origin = if created {
+                Origin::Created
+            } else {
+                Origin::Joined
+            };
+        }
+        self.change(time_ns, set, group, forget_before);
+    }
+
     /// Moves the task to `set` at `time_ns`. A change at the very time the current interval
     /// began replaces it: perf writes FORK and then the child's NAMESPACES at one timestamp,
     /// and the second is the truth (pid_for_children, time_for_children).

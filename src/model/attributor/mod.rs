@@ -715,11 +715,7 @@ impl Attributor {
     /// back (the host, id 0, always is), then where [`Attributor::slots`] says.
     #[inline]
     fn slot(&self, id: GroupId) -> Option<usize> {
-        let i = id.0 as usize;
-        if self.groups.get(i).is_some_and(|g| g.id == id) {
-            return Some(i);
-        }
-        self.slots.get(&id).map(|&s| s as usize)
+        slot_of(&self.groups, &self.slots, id)
     }
 
     /// The groups the model has, in id order, host first: every group seen, or with a
@@ -999,6 +995,16 @@ fn missing_group(id: GroupId) -> ! {
 /// namespace).
 fn unreadable(ns: &NsSet) -> bool {
     ns.links().iter().all(|l| l.ino == 0)
+}
+
+/// [`Attributor::slot`], of the fields apart (for a caller that holds a task borrowed).
+#[inline]
+fn slot_of(groups: &[Group], slots: &HashMap<GroupId, u32>, id: GroupId) -> Option<usize> {
+    let i = id.0 as usize;
+    if groups.get(i).is_some_and(|g| g.id == id) {
+        return Some(i);
+    }
+    slots.get(&id).map(|&s| s as usize)
 }
 
 #[cfg(test)]

@@ -20,7 +20,8 @@ impl Attributor {
         mut created: u32,
         ppid: Option<u32>,
     ) -> GroupId {
-        let (old, start, first_own, kernel) = match self.live.get_mut(&tid) {
+        let forget_before = self.now_ns.saturating_sub(self.grace_ns);
+        let (old, first_own, kernel) = match self.live.get_mut(&tid) {
             Some(t) => {
                 if let Some(c) = comm {
                     t.set_comm(c);
@@ -29,17 +30,21 @@ impl Attributor {
                 if t.current.set == set {
                     return t.current.group;
                 }
-                (
-                    Some((t.current.group, t.current.set)),
-                    t.current.start_ns,
-                    first_own,
-                    is_kernel_thread(pid, ppid.unwrap_or(t.ppid)),
-                )
+                let kernel = is_kernel_thread(pid, ppid.unwrap_or(t.ppid));
+                // A set whose group is known and live is placed without the task's past
+                // (what a new group's making reads): the task is then changed in the one
+                // lookup that found it. A thread of a setns storm moves so on every record.
+                if let Some(g) = live_group_of(&self.set_group, &self.groups, &self.slots, set) {
+                    let old = t.current.group;
+                    t.move_to(time, set, g, false, forget_before);
+                    self.moved(g, Some(old), kernel, time);
+                    return g;
+                }
+                (Some((t.current.group, t.current.set)), first_own, kernel)
             }
-            None => (None, 0, false, is_kernel_thread(pid, ppid.unwrap_or(0))),
+            None => (None, false, is_kernel_thread(pid, ppid.unwrap_or(0))),
         };
-        // The set it comes from, read only where needed: a thread of a setns storm moves
-        // between known groups on every record.
+        // The set it comes from, read only where needed.
         let from = |m: &Self| old.map(|(_, s)| *m.sets.get(s));
         if first_own && born != 0 {
             if let Some(from) = from(self).filter(|f| !unreadable(f)) {
@@ -55,27 +60,11 @@ impl Attributor {
         if new {
             self.note_pid_parent(g, from(self).as_ref());
         }
-        if !kernel {
-            self.group_mut(g).kernel_threads = false;
-        }
         let old = old.map(|(g, _)| g);
-        let created = new;
-        let forget_before = self.now_ns.saturating_sub(self.grace_ns);
         match old {
-            Some(old) => {
+            Some(_) => {
                 let t = self.live.get_mut(&tid).expect("looked up above");
-                if time > start {
-                    t.origin = if created {
-                        Origin::Created
-                    } else {
-                        Origin::Joined
-                    };
-                }
-                t.change(time, set, g, forget_before);
-                if old != g {
-                    self.enter(g);
-                    self.leave(old, time);
-                }
+                t.move_to(time, set, g, new, forget_before);
             }
             None => {
                 let mut t = Task::new(pid, tid, born, set, g);
@@ -86,10 +75,26 @@ impl Attributor {
                     t.current.start_ns = 0;
                 }
                 self.live.insert(tid, t);
-                self.enter(g);
             }
         }
+        self.moved(g, old, kernel, time);
         g
+    }
+
+    /// The groups' side of a task moving from `old` (none for a new task) to `g`.
+    #[inline]
+    fn moved(&mut self, g: GroupId, old: Option<GroupId>, kernel: bool, time: u64) {
+        if !kernel {
+            self.group_mut(g).kernel_threads = false;
+        }
+        match old {
+            Some(old) if old == g => {}
+            Some(old) => {
+                self.enter(g);
+                self.leave(old, time);
+            }
+            None => self.enter(g),
+        }
     }
 
     pub(super) fn fork(&mut self, pid: u32, tid: u32, ppid: u32, ptid: u32, time: u64) -> GroupId {
@@ -213,4 +218,21 @@ impl Attributor {
             }
         }
     }
+}
+
+/// The group of `set` when it is known and live: a task moving to `set` joins it, whatever
+/// it was before ([`Attributor::group_for`]'s first answer). Takes the model's fields
+/// apart, to be read while a task is borrowed.
+#[inline]
+fn live_group_of(
+    set_group: &[Option<GroupId>],
+    groups: &[Group],
+    slots: &HashMap<GroupId, u32>,
+    set: SetId,
+) -> Option<GroupId> {
+    let g = (*set_group.get(set.0 as usize)?)?;
+    groups[slot_of(groups, slots, g)?]
+        .ended_ns
+        .is_none()
+        .then_some(g)
 }
