@@ -576,11 +576,12 @@ impl Session {
             Ok(Err(e)) => (procfs::scan(Path::new("/proc")), proc_source(e.to_string())),
             Err(why) => (procfs::scan(Path::new("/proc")), proc_source(why.clone())),
         };
+        let scanned = monotonic_ns();
         let core = &mut self.core;
         self.cap
             .drain_until(time, |item| core.handle(item, &mut *f))?;
         self.cap.recycle(&mut self.core.spare);
-        self.core.synthesize(time, &tasks, f);
+        self.core.synthesize((time, scanned), &tasks, f);
         self.core.stats.synthesized = self.core.stats.synthesized.max(tasks.len());
         self.core.stats.scan = Some(source);
         Ok(tasks.len())
@@ -709,17 +710,18 @@ impl Core {
         );
     }
 
-    /// Hands on `tasks`, read from /proc at `time`, as synthesized events; the model learns
-    /// them with what /proc says beyond events (parents, NSpid, names), and ends the tasks
-    /// it had that are gone.
+    /// Hands on `tasks`, read from /proc from `time` to `scanned`, as synthesized events
+    /// stamped `time`; the model learns them with what /proc says beyond events (parents,
+    /// NSpid, names), and ends the tasks it had that are gone.
     fn synthesize(
         &mut self,
-        time: u64,
+        (time, scanned): (u64, u64),
         tasks: &[ProcTask],
         f: &mut impl FnMut(&Attributor, Update<'_>),
     ) {
         let present: hashbrown::HashSet<u32> = tasks.iter().map(|t| t.tid).collect();
-        self.model.end_missing(time, |tid| present.contains(&tid));
+        self.model
+            .end_missing(time, scanned, |tid| present.contains(&tid));
         self.stats.unreadable = census::feed(&mut self.model, Path::new("/proc"), time, tasks);
         self.hand_on_changes(f);
         for t in tasks {
