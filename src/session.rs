@@ -569,8 +569,11 @@ impl Session {
     }
 
     fn snapshot(&mut self, f: &mut impl FnMut(&Attributor, Update<'_>)) -> Result<usize> {
-        let time = monotonic_ns();
+        // The scan starts once the iterator is loaded: the first load parses the kernel's
+        // BTF (tens of ms), and a task that exits meanwhile then has its EXIT among the
+        // records read before the scan, rather than being one the scan missed.
         let iter = self.task_iter.get_or_init(load_task_iter);
+        let time = monotonic_ns();
         let (tasks, source) = match iter.as_ref().map(|it| it.scan()) {
             Ok(Ok(tasks)) => (tasks, census::Source::Iterator),
             Ok(Err(e)) => (procfs::scan(Path::new("/proc")), proc_source(e.to_string())),
