@@ -569,18 +569,22 @@ impl Session {
     }
 
     fn snapshot(&mut self, f: &mut impl FnMut(&Attributor, Update<'_>)) -> Result<usize> {
-        let time = monotonic_ns();
+        // The scan starts once the iterator is loaded: the first load parses the kernel's
+        // BTF (tens of ms), and a task that exits meanwhile then has its EXIT among the
+        // records read before the scan, rather than being one the scan missed.
         let iter = self.task_iter.get_or_init(load_task_iter);
+        let time = monotonic_ns();
         let (tasks, source) = match iter.as_ref().map(|it| it.scan()) {
             Ok(Ok(tasks)) => (tasks, census::Source::Iterator),
             Ok(Err(e)) => (procfs::scan(Path::new("/proc")), proc_source(e.to_string())),
             Err(why) => (procfs::scan(Path::new("/proc")), proc_source(why.clone())),
         };
+        let scanned = monotonic_ns();
         let core = &mut self.core;
         self.cap
             .drain_until(time, |item| core.handle(item, &mut *f))?;
         self.cap.recycle(&mut self.core.spare);
-        self.core.synthesize(time, &tasks, f);
+        self.core.synthesize((time, scanned), &tasks, f);
         self.core.stats.synthesized = self.core.stats.synthesized.max(tasks.len());
         self.core.stats.scan = Some(source);
         Ok(tasks.len())
@@ -709,17 +713,18 @@ impl Core {
         );
     }
 
-    /// Hands on `tasks`, read from /proc at `time`, as synthesized events; the model learns
-    /// them with what /proc says beyond events (parents, NSpid, names), and ends the tasks
-    /// it had that are gone.
+    /// Hands on `tasks`, read from /proc from `time` to `scanned`, as synthesized events
+    /// stamped `time`; the model learns them with what /proc says beyond events (parents,
+    /// NSpid, names), and ends the tasks it had that are gone.
     fn synthesize(
         &mut self,
-        time: u64,
+        (time, scanned): (u64, u64),
         tasks: &[ProcTask],
         f: &mut impl FnMut(&Attributor, Update<'_>),
     ) {
         let present: hashbrown::HashSet<u32> = tasks.iter().map(|t| t.tid).collect();
-        self.model.end_missing(time, |tid| present.contains(&tid));
+        self.model
+            .end_missing(time, scanned, |tid| present.contains(&tid));
         self.stats.unreadable = census::feed(&mut self.model, Path::new("/proc"), time, tasks);
         self.hand_on_changes(f);
         for t in tasks {

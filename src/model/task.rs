@@ -119,8 +119,6 @@ pub struct Task {
     /// Born by a FORK whose own NAMESPACES record (written µs later, and not always with
     /// the FORK's time) has not come yet: its set is its parent's until then.
     pub(crate) awaits_own_ns: bool,
-    /// Ended by a rescan of /proc that found it gone, before its EXIT was read.
-    pub(crate) ended_unseen: bool,
     comm_len: u8,
     comm: [u8; COMM_LEN],
     /// The current interval.
@@ -144,7 +142,6 @@ impl Task {
             ended_ns: u64::MAX,
             origin: Origin::Born,
             awaits_own_ns: false,
-            ended_unseen: false,
             comm_len: 0,
             comm: [0; COMM_LEN],
             current: Interval {

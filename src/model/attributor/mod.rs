@@ -74,6 +74,22 @@ fn ended_slot(tid: u32) -> usize {
     tid as usize % ENDED_SLOTS
 }
 
+/// How long after a scan of the machine finished the EXIT of a task it found gone may
+/// still be stamped. Where the kernel writes EXIT early in `do_exit`, it is stamped before
+/// the task leaves the scan's view; where it writes it after `exit_task_namespaces` (older
+/// kernels), the task iterator passes over a task (no nsproxy) whose EXIT is still to
+/// come, after the task work that runs in between.
+pub const UNSEEN_EXIT_NS: u64 = 100_000_000;
+
+/// A task a scan found gone before its EXIT was read ([`Attributor::end_missing`]): the
+/// EXIT still belongs to its group, up to `until_ns`.
+#[derive(Debug, Clone, Copy)]
+struct Unseen {
+    tid: u32,
+    group: GroupId,
+    until_ns: u64,
+}
+
 /// A change in the set of groups, for "container_start", "container_exit" and renames.
 ///
 /// ```
@@ -320,6 +336,11 @@ pub struct Attributor {
     doomed_since: u64,
     /// Groups given back so far.
     forgotten: u64,
+    /// Tasks the last scan found gone whose EXIT may still come. Kept apart from `dead`,
+    /// whose grace period serves samples and may be none (`record`): such an EXIT, stamped
+    /// after the scan's start, is read once the clock has passed the end the scan gave
+    /// the task, when `dead` no longer has it.
+    unseen: Vec<Unseen>,
 }
 
 impl Attributor {
@@ -372,6 +393,7 @@ impl Attributor {
             doomed: Vec::new(),
             doomed_since: 0,
             forgotten: 0,
+            unseen: Vec::new(),
         }
     }
 
@@ -909,6 +931,7 @@ impl Attributor {
             + map_bytes(&self.slots)
             + by_pid
             + queues
+            + self.unseen.capacity() * std::mem::size_of::<Unseen>()
     }
 
     /// Bytes held by the task tables (live and ended), counting hash table slack, for the
@@ -927,14 +950,23 @@ impl Attributor {
             + heap
     }
 
-    /// Ends, at `time_ns`, every live task for which `present` is false: after a /proc
-    /// rescan (lost records), the tasks that exited unseen.
-    pub fn end_missing(&mut self, time_ns: u64, present: impl Fn(u32) -> bool) {
+    /// Ends, at `time_ns`, every live task for which `present` is false: after a scan of
+    /// the machine that started at `time_ns` and finished at `scanned_ns` (at start, or
+    /// again after lost records), the tasks that exited unseen. An EXIT of one of them read
+    /// later, stamped up to [`UNSEEN_EXIT_NS`] after the scan finished, still belongs to
+    /// its group.
+    pub fn end_missing(&mut self, time_ns: u64, scanned_ns: u64, present: impl Fn(u32) -> bool) {
+        self.unseen.retain(|u| u.until_ns >= time_ns);
         let gone: Vec<u32> = self.live.keys().copied().filter(|&t| !present(t)).collect();
+        let until_ns = scanned_ns.max(time_ns).saturating_add(UNSEEN_EXIT_NS);
         for tid in gone {
-            if let Some(mut t) = self.live.remove(&tid) {
-                t.ended_unseen = true;
-                self.retire(t, time_ns);
+            if let Some(t) = self.live.remove(&tid) {
+                let group = self.retire(t, time_ns);
+                self.unseen.push(Unseen {
+                    tid,
+                    group,
+                    until_ns,
+                });
             }
         }
     }

@@ -130,23 +130,21 @@ impl Attributor {
     pub(super) fn exit(&mut self, tid: u32, time: u64) -> Option<GroupId> {
         match self.live.remove(&tid) {
             Some(t) => Some(self.retire(t, time)),
-            None => self.ended_unseen(tid),
+            None => self.ended_unseen(tid, time),
         }
     }
 
-    /// The group of `tid` that ended without its EXIT: a rescan of /proc after lost
-    /// records ([`Attributor::end_missing`]) ends the tasks it finds gone, and the EXIT
-    /// of one that exited just before the rescan may still be in a ring, read after. That
-    /// EXIT still belongs to the task's group.
-    pub(super) fn ended_unseen(&self, tid: u32) -> Option<GroupId> {
-        if self.ended_slots[ended_slot(tid)] == 0 {
+    /// The group of `tid` that ended without its EXIT: a scan of the machine
+    /// ([`Attributor::end_missing`]) ends the tasks it finds gone, and the EXIT of one that
+    /// exited after the scan started is read after the scan, from a ring. That EXIT still
+    /// belongs to the task's group, whatever the grace period kept of the task.
+    pub(super) fn ended_unseen(&mut self, tid: u32, time: u64) -> Option<GroupId> {
+        if self.unseen.is_empty() {
             return None;
         }
-        self.dead
-            .iter()
-            .rev()
-            .find(|t| t.tid == tid && t.ended_unseen)
-            .map(|t| t.current.group)
+        self.unseen.retain(|u| u.until_ns >= time);
+        let i = self.unseen.iter().position(|u| u.tid == tid)?;
+        Some(self.unseen.swap_remove(i).group)
     }
 
     /// Ends a task taken out of the live table; it stays findable for the grace period.

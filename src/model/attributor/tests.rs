@@ -171,11 +171,36 @@ fn an_exit_read_after_a_rescan_ended_its_task_keeps_its_group() {
     let ct = fork(&mut m, 2, 501, 501, 500);
     assert_ne!(ct, GroupId::HOST);
     // Records were lost; /proc no longer has 501, whose EXIT is still in a ring.
-    m.end_missing(3, |tid| tid == 500);
+    m.end_missing(3, 3, |tid| tid == 500);
     assert!(m.task(501).is_none());
     assert_eq!(exit(&mut m, 4, 501), Some(ct));
     // An EXIT of a tid the model never had is still no one's.
     assert_eq!(exit(&mut m, 5, 777), None);
+}
+
+#[test]
+fn an_exit_stamped_during_the_scan_keeps_its_group_without_a_grace_period() {
+    // `record` keeps no ended task (grace 0). A container's fork-loop children are known
+    // from the records read before the start-up scan; they exit while the scan runs, so
+    // the scan leaves them out, and their EXITs, stamped after the scan's start, are read
+    // after the scan, when the clock has passed the end the scan gave them.
+    let mut m = Attributor::new(set(HOST));
+    m.set_grace_ns(0);
+    let ct = ns(&mut m, 1_000, 500, 500, &set(CT));
+    for tid in 501..=503 {
+        fork(&mut m, 1_000 + u64::from(tid), tid, tid, 500);
+        ns(&mut m, 1_000 + u64::from(tid), tid, tid, &set(CT));
+    }
+    // The scan ran from 2,000 to 9,000; 501 to 503 were gone when it looked.
+    m.end_missing(2_000, 9_000, |tid| tid == 500);
+    m.advance(2_000);
+    assert_eq!(exit(&mut m, 2_050, 501), Some(ct));
+    // The last time an EXIT the scan missed may be stamped counts from the scan's end;
+    // past it, a tid reused by a task whose FORK was lost is not the one the scan missed.
+    let last = 9_000 + UNSEEN_EXIT_NS;
+    assert_eq!(exit(&mut m, last, 502), Some(ct));
+    assert_eq!(exit(&mut m, last + 1, 503), None);
+    assert_eq!(exit(&mut m, last + 2, 501), None, "one EXIT per life");
 }
 
 #[test]
