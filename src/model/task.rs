@@ -182,7 +182,7 @@ impl Task {
 
     /// [`Task::change`], and how it came into `group` when it changed after its first
     /// interval began: it made the group (`created`) or joined it.
-    #[inline]
+    #[inline(always)]
     pub fn move_to(
         &mut self,
         time_ns: u64,
@@ -209,7 +209,7 @@ impl Task {
     /// start of its grace period): a thread that calls setns 50,000 times a second would
     /// otherwise grow its history by 800 KB a second for as long as it lives. Each
     /// interval is dropped once, from the front, so this stays O(1) amortized.
-    #[inline]
+    #[inline(always)]
     pub fn change(&mut self, time_ns: u64, set: SetId, group: GroupId, forget_before: u64) {
         if time_ns <= self.current.start_ns {
             self.current.set = set;

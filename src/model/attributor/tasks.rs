@@ -84,16 +84,17 @@ impl Attributor {
     /// The groups' side of a task moving from `old` (none for a new task) to `g`.
     #[inline]
     fn moved(&mut self, g: GroupId, old: Option<GroupId>, kernel: bool, time: u64) {
+        let group = self.group_mut(g);
         if !kernel {
-            self.group_mut(g).kernel_threads = false;
+            group.kernel_threads = false;
         }
-        match old {
-            Some(old) if old == g => {}
-            Some(old) => {
-                self.enter(g);
-                self.leave(old, time);
-            }
-            None => self.enter(g),
+        if old == Some(g) {
+            return;
+        }
+        // Entered: `enter`, with the group already at hand.
+        group.live_tasks += 1;
+        if let Some(old) = old {
+            self.leave(old, time);
         }
     }
 
