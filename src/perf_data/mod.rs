@@ -5,6 +5,7 @@
 //! perf's user records (HEADER_ATTR, HEADER_FEATURE, …) announce what file mode keeps in the
 //! header. Either way the records go through the one [`Decoder`].
 
+mod apart;
 pub mod features;
 mod guard;
 mod mapped;

@@ -11,8 +11,10 @@
 //! dropping is the consumer's, between batches. The reader takes its own page faults: the
 //! consumer is the busier thread (it runs the model and writes the lines), and mapping
 //! ahead of the reader on it (MADV_POPULATE_READ) made a setns storm's read 12% slower.
-//! The channel is std's bounded one: a batch per send, so its cost per item is nil.
+//! The channel is std's bounded one: a batch per send, so its cost per item is nil. The
+//! consumer keeps off the reader's CPU ([`super::apart`]).
 
+use super::apart::{Apart, ReaderCpu};
 use super::{drop_pages, Mapped, Order, PerfData, ReadStats, Source, Visit};
 use crate::decoder::Decoder;
 use crate::error::{DecodeError, ErrorKind};
@@ -43,6 +45,8 @@ struct PageWork {
     /// Lowest offset of a record handed on late since the consumer last dropped pages.
     low: AtomicUsize,
     limit: AtomicUsize,
+    /// Where the reading thread runs, for the consumer to keep off it.
+    reader_cpu: ReaderCpu,
 }
 
 /// The consumer's end: the items, in the order the reading thread made them.
@@ -59,7 +63,11 @@ impl<'m, T> Consumer<'m, T> {
     /// an error of its own too) or at `f`'s first error, which stops the reading thread.
     pub fn for_each<E>(mut self, mut f: impl FnMut(&T) -> Result<(), E>) -> Result<(), E> {
         self.pages();
+        let apart = Apart::new();
         while let Ok(mut items) = self.rx.recv() {
+            if let Some(a) = &apart {
+                a.keep_off(&self.work.reader_cpu);
+            }
             // By reference: an item (an event) is a few hundred bytes, not worth a move.
             for item in &items {
                 f(item)?;
@@ -118,6 +126,7 @@ impl<T, F> Producer<T, F> {
     }
 
     fn send(&mut self, items: Vec<T>) -> Result<(), DecodeError> {
+        self.work.reader_cpu.note();
         if self.tx.send(items).is_err() {
             self.gone = true;
             return Err(DecodeError::at(
@@ -213,6 +222,7 @@ impl PerfData {
         let work = Arc::new(PageWork {
             low: AtomicUsize::new(usize::MAX),
             limit: AtomicUsize::new(map.start),
+            reader_cpu: ReaderCpu::new(),
         });
         let consumer = Consumer {
             rx,
