@@ -12,7 +12,7 @@
 //! consumer is the busier thread (it runs the model and writes the lines), and mapping
 //! ahead of the reader on it (MADV_POPULATE_READ) made a setns storm's read 12% slower.
 //! The channel is std's bounded one: a batch per send, so its cost per item is nil. The
-//! consumer keeps off the reader's CPU ([`super::apart`]).
+//! consumer keeps off the reader's CPU (`apart.rs`).
 
 use super::apart::{Apart, ReaderCpu};
 use super::{drop_pages, Mapped, Order, PerfData, ReadStats, Source, Visit};
