@@ -15,10 +15,11 @@ impl Attributor {
         tid: u32,
         created: u32,
     ) -> (GroupId, bool) {
+        if let Some(g) = live_group_of(&self.set_group, &self.groups, &self.slots, set) {
+            return (g, false);
+        }
+        // Known and ended.
         if let Some(&Some(g)) = self.set_group.get(set.0 as usize) {
-            if self.group(g).ended_ns.is_none() {
-                return (g, false);
-            }
             if created & key_mask(&self.group(g).key) == 0 {
                 self.restart(g, time);
                 return (g, false);

@@ -1039,5 +1039,22 @@ fn slot_of(groups: &[Group], slots: &HashMap<GroupId, u32>, id: GroupId) -> Opti
     slots.get(&id).map(|&s| s as usize)
 }
 
+/// The group of `set` when it is known and live: a task moving to `set` joins it, whatever
+/// it was before ([`Attributor::group_for`]'s first answer). Takes the model's fields
+/// apart, to be read while a task is borrowed.
+#[inline]
+fn live_group_of(
+    set_group: &[Option<GroupId>],
+    groups: &[Group],
+    slots: &HashMap<GroupId, u32>,
+    set: SetId,
+) -> Option<GroupId> {
+    let g = (*set_group.get(set.0 as usize)?)?;
+    groups[slot_of(groups, slots, g)?]
+        .ended_ns
+        .is_none()
+        .then_some(g)
+}
+
 #[cfg(test)]
 mod tests;

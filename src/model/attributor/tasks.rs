@@ -218,20 +218,3 @@ impl Attributor {
         }
     }
 }
-
-/// The group of `set` when it is known and live: a task moving to `set` joins it, whatever
-/// it was before ([`Attributor::group_for`]'s first answer). Takes the model's fields
-/// apart, to be read while a task is borrowed.
-#[inline]
-fn live_group_of(
-    set_group: &[Option<GroupId>],
-    groups: &[Group],
-    slots: &HashMap<GroupId, u32>,
-    set: SetId,
-) -> Option<GroupId> {
-    let g = (*set_group.get(set.0 as usize)?)?;
-    groups[slot_of(groups, slots, g)?]
-        .ended_ns
-        .is_none()
-        .then_some(g)
-}
