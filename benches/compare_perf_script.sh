@@ -12,8 +12,10 @@
 #   MIN_RECORDS=500000
 #   MMAP_PAGES=2048   perf record -m (per-CPU ring; large, so the storm loses little)
 #   CAPTURES="fork setns"  the capture shapes measured
-#   SETNS_SECONDS=2   length of the setns storm (one thread flipping between two network
-#                     namespaces: benches/stress.c)
+#   SETNS_CALLS=400000  setns calls of the setns storm (one thread flipping between two
+#                     namespaces, benches/stress.c: one NAMESPACES record a call)
+#   SETNS_NS=uts      the kind of namespace it flips (uts or net)
+#   SETNS_SECONDS=60  the storm's longest run (it stops at SETNS_CALLS or then)
 #   CARGO_TARGET_DIR  honoured for the release build (default: <repo>/target)
 #   INPUT=FILE        measure this perf.data instead of recording the captures (needs no
 #                     root); FILE stays as it is
@@ -36,7 +38,9 @@ MIN_RECORDS=${MIN_RECORDS:-500000}
 MMAP_PAGES=${MMAP_PAGES:-2048}
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 CAPTURES=${CAPTURES:-"fork setns"}
-SETNS_SECONDS=${SETNS_SECONDS:-2}
+SETNS_CALLS=${SETNS_CALLS:-400000}
+SETNS_NS=${SETNS_NS:-uts}
+SETNS_SECONDS=${SETNS_SECONDS:-60}
 INPUT=${INPUT:-}
 BASE=${BASE:-}
 
@@ -119,9 +123,10 @@ capture_fork() {
 
 # Records the setns storm into $DATA; sets WHAT.
 capture_setns() {
-    log "perf record --namespaces -a -e dummy -- stress setns $SETNS_SECONDS 1"
+    local args=("$SETNS_SECONDS" 1 0 "$SETNS_CALLS" "$SETNS_NS")
+    log "perf record --namespaces -a -e dummy -- stress setns ${args[*]}"
     (cd "$TMP" && perf record --namespaces -a -e dummy -m "$MMAP_PAGES" -q -o "$DATA" \
-        -- ./stress setns "$SETNS_SECONDS" 1 >"$TMP/stress.out" 2>"$TMP/record.err") ||
+        -- ./stress setns "${args[@]}" >"$TMP/stress.out" 2>"$TMP/record.err") ||
         { cat "$TMP/record.err" >&2; exit 1; }
     records=$(count_records "$DATA")
     WHAT="setns storm: $(cat "$TMP/stress.out")"

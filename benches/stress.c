@@ -5,11 +5,12 @@
  *
  *   stress fork N              N times: fork(); child _exit(0); parent waitpid().
  *                              Prints "fork N=<n> elapsed <s> s, <r> forks/s".
- *   stress setns SECONDS THREADS [RATE]
- *                              A helper child unshares a new net namespace and pauses;
- *                              THREADS threads alternate setns(CLONE_NEWNET) between the
- *                              original and the helper's namespace for SECONDS, each at
- *                              most RATE calls a second when RATE is given (and not 0).
+ *   stress setns SECONDS THREADS [RATE [CALLS [net|uts]]]
+ *                              A helper child unshares a new namespace (net unless uts is
+ *                              given) and pauses; THREADS threads alternate setns between
+ *                              the original and the helper's namespace for SECONDS, each at
+ *                              most RATE calls a second when RATE is given (and not 0), and
+ *                              each stopping after CALLS calls when CALLS is (and not 0).
  *                              Prints "setns calls <n> in <s> s, <r> calls/s".
  *                              Needs CAP_SYS_ADMIN (root).
  *
@@ -66,8 +67,10 @@ static int do_fork(long n)
 
 struct setns_arg {
 	int fds[2];
+	int nstype;
 	double start, deadline;
 	long rate;
+	long max_calls;
 	long calls;
 };
 
@@ -81,13 +84,16 @@ static void *setns_thread(void *p)
 		;
 	for (;;) {
 		/* Check the clock every 256 calls: cheap enough not to matter. */
-		for (int k = 0; k < 256; k++) {
-			if (setns(a->fds[k & 1], CLONE_NEWNET) < 0)
+		long n = 256;
+		if (a->max_calls > 0 && a->max_calls - calls < n)
+			n = a->max_calls - calls;
+		for (long k = 0; k < n; k++) {
+			if (setns(a->fds[k & 1], a->nstype) < 0)
 				die("setns");
 		}
-		calls += 256;
+		calls += n;
 		double t = now_s();
-		if (t >= a->deadline)
+		if (t >= a->deadline || (a->max_calls > 0 && calls >= a->max_calls))
 			break;
 		/* Ahead of the rate: sleep until the calls made are due. */
 		double due = a->rate > 0 ? a->start + (double)calls / a->rate : t;
@@ -100,8 +106,17 @@ static void *setns_thread(void *p)
 	return NULL;
 }
 
-static int do_setns(double seconds, int threads, long rate)
+static int do_setns(double seconds, int threads, long rate, long max_calls, const char *kind)
 {
+	int nstype;
+	if (strcmp(kind, "net") == 0)
+		nstype = CLONE_NEWNET;
+	else if (strcmp(kind, "uts") == 0)
+		nstype = CLONE_NEWUTS;
+	else {
+		fprintf(stderr, "stress setns: namespace kind %s is neither net nor uts\n", kind);
+		return 2;
+	}
 	int pipefd[2];
 	if (pipe(pipefd) < 0)
 		die("pipe");
@@ -111,9 +126,9 @@ static int do_setns(double seconds, int threads, long rate)
 	if (helper == 0) {
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		close(pipefd[0]);
-		char ok = unshare(CLONE_NEWNET) == 0 ? 'y' : 'n';
+		char ok = unshare(nstype) == 0 ? 'y' : 'n';
 		if (ok == 'n')
-			perror("unshare(CLONE_NEWNET)");
+			perror("unshare");
 		if (write(pipefd[1], &ok, 1) != 1)
 			_exit(1);
 		close(pipefd[1]);
@@ -125,19 +140,20 @@ static int do_setns(double seconds, int threads, long rate)
 	if (read(pipefd[0], &ok, 1) != 1 || ok != 'y') {
 		kill(helper, SIGKILL);
 		waitpid(helper, NULL, 0);
-		fprintf(stderr, "helper could not create a net namespace\n");
+		fprintf(stderr, "helper could not create a %s namespace\n", kind);
 		return 1;
 	}
 	close(pipefd[0]);
 
 	char path[64];
-	snprintf(path, sizeof path, "/proc/%d/ns/net", (int)helper);
+	snprintf(path, sizeof path, "/proc/%d/ns/%s", (int)helper, kind);
 	int other = open(path, O_RDONLY | O_CLOEXEC);
 	if (other < 0)
 		die(path);
-	int self = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	snprintf(path, sizeof path, "/proc/self/ns/%s", kind);
+	int self = open(path, O_RDONLY | O_CLOEXEC);
 	if (self < 0)
-		die("/proc/self/ns/net");
+		die(path);
 
 	pthread_t *tids = calloc(threads, sizeof *tids);
 	struct setns_arg *args = calloc(threads, sizeof *args);
@@ -153,6 +169,8 @@ static int do_setns(double seconds, int threads, long rate)
 		args[i].start = t0;
 		args[i].deadline = t0 + seconds;
 		args[i].rate = rate;
+		args[i].max_calls = max_calls;
+		args[i].nstype = nstype;
 	}
 	atomic_store(&go, 1);
 	long total = 0;
@@ -173,8 +191,10 @@ int main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (argc == 3 && strcmp(argv[1], "fork") == 0)
 		return do_fork(atol(argv[2]));
-	if ((argc == 4 || argc == 5) && strcmp(argv[1], "setns") == 0)
-		return do_setns(atof(argv[2]), atoi(argv[3]), argc == 5 ? atol(argv[4]) : 0);
-	fprintf(stderr, "usage: %s fork N | %s setns SECONDS THREADS [RATE]\n", argv[0], argv[0]);
+	if (argc >= 4 && argc <= 7 && strcmp(argv[1], "setns") == 0)
+		return do_setns(atof(argv[2]), atoi(argv[3]), argc >= 5 ? atol(argv[4]) : 0,
+				argc >= 6 ? atol(argv[5]) : 0, argc == 7 ? argv[6] : "net");
+	fprintf(stderr, "usage: %s fork N | %s setns SECONDS THREADS [RATE [CALLS [net|uts]]]\n",
+		argv[0], argv[0]);
 	return 2;
 }
