@@ -66,11 +66,14 @@ fn parse_lines(bytes: &[u8], what: &str) -> Vec<Value> {
         .collect()
 }
 
-/// The events of the loop's children: (type, tid) in file order.
+/// The events of the loop's children: (type, tid) in file order. The start-up scan's
+/// account of a child it found running (`"synthesized": true`) is no event of the loop:
+/// the scan runs while the rings already read, so a child whose FORK came from a ring
+/// may be found by the scan too, and described again.
 fn children_events(evs: &[Value], stress: u64) -> Vec<(String, u64)> {
     let mut children = BTreeSet::new();
     let mut out = Vec::new();
-    for e in evs {
+    for e in evs.iter().filter(|e| e["synthesized"] != true) {
         let ty = e["type"].as_str().unwrap_or("").to_string();
         let tid = e["tid"].as_u64().unwrap_or(0);
         if ty == "fork" && e["ppid"] == stress && tid != stress {
