@@ -235,6 +235,43 @@ fn observe(c: &mut Criterion) {
             time += 10;
         })
     });
+    // A setns storm as `report` reads it: one thread flipping between the host's set and
+    // a sandbox's (held live by a helper task), each set under its stream index; its past
+    // kept (a capture that can hold samples) or not (side-band records alone).
+    let host = set(0);
+    // The host's links with another uts namespace (links in the kernel's order: net, uts…).
+    let sandbox = NsSet::from_links([1, 9_999, 3, 4, 5, 6, 7].map(|ino| NsLink { dev: 4, ino }));
+    let sets = [&host, &sandbox];
+    let ns_event = |time, tid, ns| {
+        ev(
+            time,
+            tid,
+            Body::Namespaces {
+                ns,
+                comm: Some("stress".into()),
+                cause: None,
+            },
+        )
+    };
+    g.throughput(Throughput::Elements(1));
+    for (name, keep) in [("setns_flip", true), ("setns_flip_without_past", false)] {
+        let mut flip = Attributor::new(host);
+        flip.set_grace_ns(nswatch::model::EXIT_TAIL_NS);
+        flip.set_keep_past(keep);
+        let (helper, storm) = (7_000_000, 7_000_001);
+        flip.observe_at(&ns_event(time, helper, &sandbox), Some(1));
+        flip.observe_at(&ns_event(time, storm, &host), Some(0));
+        flip.take_changes().for_each(drop);
+        let mut k = 0usize;
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                k ^= 1;
+                time += 12_000;
+                black_box(flip.observe_at(&ns_event(time, storm, sets[k]), Some(k as u32)));
+                flip.take_changes().for_each(drop);
+            })
+        });
+    }
     g.finish();
 }
 

@@ -52,6 +52,12 @@ pub mod flag {
     pub const CGROUP: u64 = 1 << 32;
 }
 
+/// `type` of a software event (PERF_TYPE_SOFTWARE).
+pub const PERF_TYPE_SOFTWARE: u32 = 1;
+/// `config` of the software dummy event (PERF_COUNT_SW_DUMMY): it counts nothing and
+/// samples nothing; perf and nswatch open it for its side-band records.
+pub const PERF_COUNT_SW_DUMMY: u64 = 9;
+
 /// Smallest attr the kernel ever had (PERF_ATTR_SIZE_VER0).
 pub const ATTR_SIZE_MIN: usize = 64;
 /// Largest attr size we accept; the kernel's is 136 today, a page is a generous bound.
@@ -97,6 +103,12 @@ impl Attr {
     /// True when `flag` (one of [`flag`]) is set.
     pub fn has(&self, flag: u64) -> bool {
         self.flags & flag != 0
+    }
+
+    /// False for an event that never writes a sample: the software dummy event, which
+    /// carries side-band records alone (`perf record -e dummy`, `nswatch record`).
+    pub fn can_sample(&self) -> bool {
+        !(self.kind == PERF_TYPE_SOFTWARE && self.config == PERF_COUNT_SW_DUMMY)
     }
 
     /// The record layout this attr implies.

@@ -173,6 +173,31 @@ fn features_are_read() {
     assert!(cmd.contains("record --namespaces"), "{cmd}");
 }
 
+/// Which captures can hold samples, as `perf evlist` names their events: `report` keeps
+/// no task's past for the others (only dummy events, side-band records alone), and the
+/// SAMPLE records are where the attrs say they can be.
+#[test]
+fn captures_whose_events_can_sample_are_those_perf_evlist_names_so() {
+    use nswatch::{DecodeError, Order, PerfData};
+    let mut sampling = Vec::new();
+    for f in common::fixture_captures() {
+        let mut data = PerfData::open(&f).unwrap();
+        let can = data.decoder().attrs().any(|a| a.can_sample());
+        let stats = data
+            .for_each(Order::File, |_, _| Ok::<(), DecodeError>(()))
+            .unwrap();
+        let samples = stats.of(nswatch::record::kind::SAMPLE);
+        assert!(can || samples == 0, "{}: {samples} samples", f.display());
+        if can {
+            sampling.push(f.file_name().unwrap().to_string_lossy().into_owned());
+        }
+    }
+    sampling.sort();
+    // cpu-clock beside the dummy event; every other capture is `-e dummy` (perf record
+    // --namespaces -a -e dummy), pipe mode included.
+    assert_eq!(sampling, ["cgroup-container.data", "samples.data"]);
+}
+
 /// `benches/read_floor.c`, the floor `benches/compare_perf_script.sh` times beside nswatch,
 /// walks as many of the kernel's records as nswatch reads in every file-mode capture (a
 /// floor that skipped some would flatter itself), and refuses a pipe-mode one by name.

@@ -23,4 +23,4 @@ pub use attributor::{
     DEFAULT_HISTORY_NS, EXIT_TAIL_NS, MIN_HISTORY_NS,
 };
 pub use group::{is_kernel_thread, Group, GroupId, Kind, Naming};
-pub use task::{Interval, Origin, Task};
+pub use task::{Interval, Origin, Task, FORGET_ALL};

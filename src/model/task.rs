@@ -72,6 +72,37 @@ impl Origin {
 /// Longest command name the kernel keeps (TASK_COMM_LEN - 1).
 pub const COMM_LEN: usize = 15;
 
+/// The `forget_before` of [`Task::change`] that keeps no interval but the current one: the
+/// change then pushes nothing to a history.
+pub const FORGET_ALL: u64 = u64::MAX;
+
+/// Copies `src` (at most [`COMM_LEN`] bytes) to the start of `dst` in two pieces of a fixed
+/// size that overlap as much as its length needs.
+#[inline(always)]
+fn copy_short(dst: &mut [u8; COMM_LEN], src: &[u8]) {
+    let n = src.len();
+    debug_assert!(n <= COMM_LEN);
+    if n >= 8 {
+        let (head, tail): ([u8; 8], [u8; 8]) = (
+            src[..8].try_into().unwrap(),
+            src[n - 8..].try_into().unwrap(),
+        );
+        dst[..8].copy_from_slice(&head);
+        dst[n - 8..n].copy_from_slice(&tail);
+    } else if n >= 4 {
+        let (head, tail): ([u8; 4], [u8; 4]) = (
+            src[..4].try_into().unwrap(),
+            src[n - 4..].try_into().unwrap(),
+        );
+        dst[..4].copy_from_slice(&head);
+        dst[n - 4..n].copy_from_slice(&tail);
+    } else {
+        for (d, s) in dst.iter_mut().zip(src) {
+            *d = *s;
+        }
+    }
+}
+
 /// One task (thread), alive or ended.
 ///
 /// ```
@@ -160,12 +191,21 @@ impl Task {
     }
 
     /// Sets the command name, cut to [`COMM_LEN`] bytes on a char boundary.
+    #[inline]
     pub fn set_comm(&mut self, comm: &str) {
-        let mut n = comm.len().min(COMM_LEN);
+        let b = comm.as_bytes();
+        if b.len() <= COMM_LEN {
+            // Every name the kernel gives fits: copied whole, inline (a copy of a length
+            // known only at run time is a call to memcpy, once per NAMESPACES event).
+            copy_short(&mut self.comm, b);
+            self.comm_len = b.len() as u8;
+            return;
+        }
+        let mut n = COMM_LEN;
         while !comm.is_char_boundary(n) {
             n -= 1;
         }
-        self.comm[..n].copy_from_slice(&comm.as_bytes()[..n]);
+        self.comm[..n].copy_from_slice(&b[..n]);
         self.comm_len = n as u8;
     }
 
@@ -208,7 +248,8 @@ impl Task {
     /// Intervals that ended before `forget_before` are forgotten (the model passes the
     /// start of its grace period): a thread that calls setns 50,000 times a second would
     /// otherwise grow its history by 800 KB a second for as long as it lives. Each
-    /// interval is dropped once, from the front, so this stays O(1) amortized.
+    /// interval is dropped once, from the front, so this stays O(1) amortized. At
+    /// [`FORGET_ALL`] the ended interval is not kept at all.
     #[inline(always)]
     pub fn change(&mut self, time_ns: u64, set: SetId, group: GroupId, forget_before: u64) {
         if time_ns <= self.current.start_ns {
@@ -216,14 +257,20 @@ impl Task {
             self.current.group = group;
             return;
         }
+        let ended = std::mem::replace(
+            &mut self.current,
+            Interval {
+                start_ns: time_ns,
+                set,
+                group,
+            },
+        );
+        if forget_before == FORGET_ALL {
+            return;
+        }
         self.past
             .get_or_insert_with(Default::default)
-            .push_back(self.current);
-        self.current = Interval {
-            start_ns: time_ns,
-            set,
-            group,
-        };
+            .push_back(ended);
         self.forget_before(forget_before, false);
     }
 

@@ -39,14 +39,15 @@ pub(super) struct Lines<W: Write> {
 }
 
 impl<W: Write> Lines<W> {
-    pub(super) fn new(out: W, select: Selection, times: Times) -> Self {
+    /// Lines labelled by `model` (a [`file_model`] or a [`perf_model`]).
+    pub(super) fn new(out: W, select: Selection, times: Times, model: Attributor) -> Self {
         Lines {
             select,
             wall: times.0,
             out,
             buf: Vec::with_capacity(1 << 17),
             json: JsonWriter::new(),
-            model: file_model(),
+            model,
             pending: Vec::new(),
             names: Announcements::new(),
         }
@@ -144,7 +145,12 @@ pub(super) fn ndjson(
     select: &mut Selection,
 ) -> Result<()> {
     let mut builder = EventBuilder::new();
-    let mut lines = Lines::new(dest.writer()?, std::mem::take(select), dest.times());
+    let mut lines = Lines::new(
+        dest.writer()?,
+        std::mem::take(select),
+        dest.times(),
+        perf_model(data),
+    );
     let r = data.for_each(order, |dec, view| -> Result<()> {
         if let Some(ev) = builder.decode(dec, view)? {
             lines.event(&ev)?;
@@ -159,8 +165,9 @@ pub(super) fn ndjson(
 /// the events; the other keeps the command names, runs the model and writes the lines.
 /// Events cross small ([`SentEvent`]), and each record is decoded once.
 pub(super) fn ndjson_split(dest: &Dest, data: &mut PerfData, order: Order) -> Result<()> {
+    let model = perf_model(data);
     let write = |events: Consumer<'_, SentEvent<'_>>| -> Result<()> {
-        let mut lines = Lines::new(dest.writer()?, Selection::default(), dest.times());
+        let mut lines = Lines::new(dest.writer()?, Selection::default(), dest.times(), model);
         let mut receiver = EventReceiver::new();
         let r = events.for_each(|sent| -> Result<()> {
             receiver

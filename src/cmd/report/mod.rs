@@ -288,3 +288,15 @@ fn file_model() -> Attributor {
     m.set_grace_ns(EXIT_TAIL_NS);
     m
 }
+
+/// [`file_model`] for a perf.data file: a capture whose events cannot sample (every one
+/// the dummy event: side-band records alone) has nothing to attribute to a time a task
+/// has left, so its tasks keep no past, which a thread changing namespaces at every
+/// record would otherwise write at each (DESIGN, "A task's past in a file"). A pipe's
+/// attrs may come later in the stream: its tasks keep theirs.
+fn perf_model(data: &PerfData) -> Attributor {
+    let mut m = file_model();
+    let samples = data.info().pipe || data.decoder().attrs().any(|a| a.can_sample());
+    m.set_keep_past(samples);
+    m
+}

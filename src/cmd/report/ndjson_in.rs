@@ -49,7 +49,12 @@ pub(super) fn from_ndjson(
             )
         }
         Format::Ndjson => {
-            let mut lines = Lines::new(dest.writer()?, std::mem::take(select), dest.times());
+            let mut lines = Lines::new(
+                dest.writer()?,
+                std::mem::take(select),
+                dest.times(),
+                file_model(),
+            );
             let r = each(&mut |ev, line| {
                 match ev {
                     Some(ev) => lines.event(ev)?,

@@ -20,7 +20,7 @@ pub(super) fn text(
     let mut builder = EventBuilder::new();
     let mut story = Story::new();
     story.set_times(dest.times());
-    let mut model = file_model();
+    let mut model = perf_model(data);
     let mut cgroups = CgroupNames::new();
     let r = data.for_each(order, |dec, view| -> Result<()> {
         let (rec, id) = dec.decode(view)?;
@@ -71,6 +71,7 @@ pub(super) fn text_split(
         writeln!(out, "# {}: {}", escape(name), describe(data.info()))?;
         out.flush()?;
     }
+    let model = perf_model(data);
     let tell = |events: Consumer<'_, SentEvent<'_>>| {
         let mut out = match dest.writer() {
             Ok(w) => BufWriter::with_capacity(1 << 16, w),
@@ -78,7 +79,7 @@ pub(super) fn text_split(
         };
         let mut story = Story::new();
         story.set_times(dest.times());
-        let mut model = file_model();
+        let mut model = model;
         let mut receiver = EventReceiver::new();
         let r = events.for_each(|sent| -> Result<()> {
             receiver.receive_at(sent, |ev, set| {

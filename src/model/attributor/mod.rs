@@ -11,7 +11,7 @@ use crate::event::{Body, Event};
 use crate::model::group::{
     classify, differs_from_host, is_kernel_thread, Group, GroupId, Kind, Naming,
 };
-use crate::model::task::{Interval, Origin, Task};
+use crate::model::task::{Interval, Origin, Task, FORGET_ALL};
 use crate::nsset::{GiveBackSlack, Interner, NsSet, SetId};
 use crate::record::{NsKind, NsLink};
 use hashbrown::HashMap;
@@ -308,6 +308,8 @@ pub struct Attributor {
     /// exit tail's scan (an increment in a 16 KB array per EXIT, not a hash insert).
     ended_slots: Box<[u32]>,
     grace_ns: u64,
+    /// Whether a live task's ended intervals are kept ([`Attributor::set_keep_past`]).
+    keep_past: bool,
     now_ns: u64,
     changes: Vec<Change>,
     pid_parents: HashMap<NsLink, NsLink>,
@@ -381,6 +383,7 @@ impl Attributor {
             dead: VecDeque::new(),
             ended_slots: vec![0; ENDED_SLOTS].into_boxed_slice(),
             grace_ns: DEFAULT_GRACE_NS,
+            keep_past: true,
             now_ns: 0,
             changes: Vec::new(),
             pid_parents: HashMap::new(),
@@ -468,6 +471,21 @@ impl Attributor {
     /// history window).
     pub fn set_grace_ns(&mut self, grace_ns: u64) {
         self.grace_ns = grace_ns.min(self.history_ns.unwrap_or(u64::MAX));
+    }
+
+    /// Whether a live task keeps the intervals it ended for the grace period (the default)
+    /// or only its current one. A reader whose input has nothing to attribute to a past
+    /// time (a capture of side-band records alone, which has no samples) turns this off:
+    /// each change of a task's namespaces then writes no history. Without its past, a
+    /// task answers [`Attributor::attribute`] only from its current interval, and its
+    /// [`Task::born_ns`] is that interval's start. Turning it off forgets the past kept.
+    pub fn set_keep_past(&mut self, keep: bool) {
+        self.keep_past = keep;
+        if !keep {
+            for t in self.live.values_mut() {
+                t.forget_before(FORGET_ALL, true);
+            }
+        }
     }
 
     /// Sets how long the model keeps what ended, for a model that runs for weeks (a live

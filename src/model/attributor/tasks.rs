@@ -9,6 +9,7 @@ impl Attributor {
     /// `created` has the bits of the namespaces its cause created (see [`created_by`]);
     /// `ppid`, the parent of a task read from /proc (an event's task has it from its FORK).
     #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
     pub(super) fn set_namespaces(
         &mut self,
         pid: u32,
@@ -20,7 +21,11 @@ impl Attributor {
         mut created: u32,
         ppid: Option<u32>,
     ) -> GroupId {
-        let forget_before = self.now_ns.saturating_sub(self.grace_ns);
+        let forget_before = if self.keep_past {
+            self.now_ns.saturating_sub(self.grace_ns)
+        } else {
+            FORGET_ALL
+        };
         let (old, first_own, kernel) = match self.live.get_mut(&tid) {
             Some(t) => {
                 if let Some(c) = comm {

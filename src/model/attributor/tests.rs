@@ -618,6 +618,68 @@ fn a_setns_storm_keeps_only_the_grace_periods_history() {
 }
 
 #[test]
+fn without_a_past_tasks_change_groups_as_with_one_and_keep_no_history() {
+    // The same events (a thread flipping between the host and a sandbox held by a helper,
+    // children forked into a container that ends and starts again) through a model that
+    // keeps tasks' pasts and one that does not: the same group for every event, the same
+    // changes.
+    let mut kept = Attributor::new(set(HOST));
+    let mut none = Attributor::new(set(HOST));
+    let sets = [set(HOST), set(NETNS), set(CT)];
+    // What the model says of the events at step `i`.
+    let step = |m: &mut Attributor, i: u64, time: u64| {
+        let mut said = Vec::new();
+        said.push(Some(ns(m, time, 300, 300, &sets[(i % 2) as usize])));
+        // 130 ms apart: the container's group ends (its linger is 100 ms) and starts again.
+        if i.is_multiple_of(13) {
+            let child = 1_000 + i as u32;
+            said.push(Some(fork(m, time, child, child, 300)));
+            said.push(Some(ns(m, time, child, child, &sets[2])));
+            said.push(exit(m, time + 3, child));
+        }
+        m.advance(time + 4);
+        said.extend(
+            changes(m)
+                .into_iter()
+                .map(|(k, g)| Some(g).filter(|_| k != ChangeKind::Rename)),
+        );
+        said
+    };
+    for m in [&mut kept, &mut none] {
+        m.set_grace_ns(EXIT_TAIL_NS);
+        ns(m, 4, 400, 400, &sets[1]);
+        ns(m, 5, 300, 300, &sets[1]);
+        ns(m, 6, 300, 300, &sets[0]);
+    }
+    // Turned off after a change: the history already kept is forgotten.
+    assert_eq!(none.task(300).unwrap().intervals().count(), 2);
+    none.set_keep_past(false);
+    assert_eq!(none.task(300).unwrap().intervals().count(), 1);
+    let mut time = 10;
+    let mut told = 0;
+    for i in 0..3_000u64 {
+        let said = step(&mut kept, i, time);
+        assert_eq!(said, step(&mut none, i, time), "step {i}");
+        told += said.len();
+        time += 10_000_000;
+    }
+    // The events' groups and the container's 230 starts and ends were compared.
+    assert!(told > 3_000 + 3 * 230 + 2 * 229, "{told}");
+    // Each change wrote no history: only the current interval, nothing on the heap.
+    let t = none.task(300).unwrap();
+    assert_eq!(t.intervals().count(), 1);
+    assert_eq!(t.heap_bytes(), 0);
+    assert!(kept.task(300).unwrap().intervals().count() > 1);
+    // It answers from its current interval; a time it has left is not known.
+    let now = time - 10_000_000;
+    let at = |m: &Attributor, t| m.attribute(300, 300, t).map(|a| a.group);
+    assert_eq!(at(&none, now), at(&kept, now));
+    assert!(at(&none, now).is_some());
+    assert_eq!(at(&none, now - 5), None);
+    assert!(at(&kept, now - 5).is_some());
+}
+
+#[test]
 fn pid_reuse_never_merges_two_tasks() {
     let mut m = Attributor::new(set(HOST));
     let a = ns(&mut m, 10, 200, 200, &set(CT));
