@@ -6,6 +6,45 @@
 
 use std::borrow::Cow;
 
+/// Copies `n` bytes from `src` to `dst` inline, where a copy of a length known only at run
+/// time would be a call to memcpy: up to 32 bytes as two fixed-size copies, the first and
+/// the last K bytes (overlapping unless n = 2K); longer ones by `copy_nonoverlapping`.
+///
+/// # Safety
+/// `src` must be readable and `dst` writable for `n` bytes, and the two must not overlap.
+#[inline(always)]
+pub(crate) unsafe fn copy_short(src: *const u8, dst: *mut u8, n: usize) {
+    // SAFETY: every copy stays within the first `n` bytes of each side (the caller's).
+    unsafe {
+        if (16..=32).contains(&n) {
+            copy_two::<16>(src, dst, n);
+        } else if (8..16).contains(&n) {
+            copy_two::<8>(src, dst, n);
+        } else if (4..8).contains(&n) {
+            copy_two::<4>(src, dst, n);
+        } else {
+            std::ptr::copy_nonoverlapping(src, dst, n);
+        }
+    }
+}
+
+/// Copies `n` bytes (K ≤ n ≤ 2K) from `src` to `dst` as two K-byte copies, the first
+/// and the last K bytes, which overlap unless n = 2K.
+///
+/// # Safety
+/// `src` must be readable and `dst` writable for `n` bytes.
+#[inline(always)]
+unsafe fn copy_two<const K: usize>(src: *const u8, dst: *mut u8, n: usize) {
+    // SAFETY: both copies stay within the first `n` bytes of each side (the caller's).
+    unsafe {
+        dst.cast::<[u8; K]>()
+            .write_unaligned(src.cast::<[u8; K]>().read_unaligned());
+        dst.add(n - K)
+            .cast::<[u8; K]>()
+            .write_unaligned(src.add(n - K).cast::<[u8; K]>().read_unaligned());
+    }
+}
+
 /// Byte order of the data being decoded, chosen once per source (from the perf.data magic,
 /// or native for a live ring).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

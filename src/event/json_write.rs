@@ -451,23 +451,6 @@ struct Cursor {
     end: *mut u8,
 }
 
-/// Copies `n` bytes (K ≤ n ≤ 2K) from `src` to `dst` as two K-byte copies, the first
-/// and the last K bytes, which overlap unless n = 2K.
-///
-/// # Safety
-/// `src` must be readable and `dst` writable for `n` bytes.
-#[inline(always)]
-unsafe fn copy_two<const K: usize>(src: *const u8, dst: *mut u8, n: usize) {
-    // SAFETY: both copies stay within the first `n` bytes of each side (the caller's).
-    unsafe {
-        dst.cast::<[u8; K]>()
-            .write_unaligned(src.cast::<[u8; K]>().read_unaligned());
-        dst.add(n - K)
-            .cast::<[u8; K]>()
-            .write_unaligned(src.add(n - K).cast::<[u8; K]>().read_unaligned());
-    }
-}
-
 impl Cursor {
     /// Reserves `room` bytes past `out`'s end; the writes through the cursor must stay
     /// within them, counting the 20 bytes every [`Cursor::digits`] stores.
@@ -502,16 +485,7 @@ impl Cursor {
         // SAFETY: the caller reserved room for every piece; each copy reads and writes
         // within the first `n` bytes of `s` and of the room.
         unsafe {
-            let (src, dst) = (s.as_ptr(), self.p);
-            if (16..=32).contains(&n) {
-                copy_two::<16>(src, dst, n);
-            } else if (8..16).contains(&n) {
-                copy_two::<8>(src, dst, n);
-            } else if (4..8).contains(&n) {
-                copy_two::<4>(src, dst, n);
-            } else {
-                std::ptr::copy_nonoverlapping(src, dst, n);
-            }
+            crate::bytes::copy_short(s.as_ptr(), self.p, n);
             self.p = self.p.add(n);
         }
     }

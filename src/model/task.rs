@@ -76,33 +76,6 @@ pub const COMM_LEN: usize = 15;
 /// change then pushes nothing to a history.
 pub const FORGET_ALL: u64 = u64::MAX;
 
-/// Copies `src` (at most [`COMM_LEN`] bytes) to the start of `dst` in two pieces of a fixed
-/// size that overlap as much as its length needs.
-#[inline(always)]
-fn copy_short(dst: &mut [u8; COMM_LEN], src: &[u8]) {
-    let n = src.len();
-    debug_assert!(n <= COMM_LEN);
-    if n >= 8 {
-        let (head, tail): ([u8; 8], [u8; 8]) = (
-            src[..8].try_into().unwrap(),
-            src[n - 8..].try_into().unwrap(),
-        );
-        dst[..8].copy_from_slice(&head);
-        dst[n - 8..n].copy_from_slice(&tail);
-    } else if n >= 4 {
-        let (head, tail): ([u8; 4], [u8; 4]) = (
-            src[..4].try_into().unwrap(),
-            src[n - 4..].try_into().unwrap(),
-        );
-        dst[..4].copy_from_slice(&head);
-        dst[n - 4..n].copy_from_slice(&tail);
-    } else {
-        for (d, s) in dst.iter_mut().zip(src) {
-            *d = *s;
-        }
-    }
-}
-
 /// One task (thread), alive or ended.
 ///
 /// ```
@@ -197,7 +170,8 @@ impl Task {
         if b.len() <= COMM_LEN {
             // Every name the kernel gives fits: copied whole, inline (a copy of a length
             // known only at run time is a call to memcpy, once per NAMESPACES event).
-            copy_short(&mut self.comm, b);
+            // SAFETY: `b` has its `b.len()` bytes, and `self.comm` room for COMM_LEN ≥ them.
+            unsafe { crate::bytes::copy_short(b.as_ptr(), self.comm.as_mut_ptr(), b.len()) };
             self.comm_len = b.len() as u8;
             return;
         }
@@ -466,5 +440,11 @@ mod tests {
         assert_eq!(t.comm(), "ééééééé");
         t.set_comm("sh");
         assert_eq!(t.comm(), "sh");
+        // Every length that fits, each copied in its pieces over a longer name before it.
+        let name = "abcdefghijklmno";
+        for n in (0..=COMM_LEN).rev() {
+            t.set_comm(&name[..n]);
+            assert_eq!(t.comm(), &name[..n]);
+        }
     }
 }
